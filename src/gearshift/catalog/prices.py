@@ -1,0 +1,318 @@
+"""Price files: the bundled catalog, named profiles and user overlays, validated on load.
+
+A price file is TOML (see ``data/anthropic.toml``). The bundled catalog is always the base; a
+profile (``article``) or a user file is an *overlay* that may
+
+* add models or replace the price periods of known ones (``[[model]]``),
+* re-point the bare tier aliases (``[tiers]``),
+* change ratios or modifiers (``[ratios]``, ``[modifiers]``),
+* price every model of a tier at one flat price (``[tier_price.<tier>]``).
+
+Every problem is reported as a :class:`PriceFileError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gearshift.catalog.cost import PriceSet
+from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
+from gearshift.catalog.tiers import Tier
+from gearshift.errors import PriceFileError
+
+__all__ = ["PROFILES", "load_catalog"]
+
+#: Named price profiles bundled with gearshift.
+PROFILES = ("anthropic", "article")
+
+_TOP_KEYS = {
+    "schema", "name", "revision", "currency", "ratios", "modifiers", "tiers", "model", "tier_price",
+}  # fmt: skip
+_MODEL_KEYS = {"id", "aliases", "tier", "name", "family", "deprecated", "price"}
+_PRICE_KEYS = {"since", "input", "output", "cache_write_5m", "cache_write_1h", "cache_read",
+               "long_context", "fast"}  # fmt: skip
+_LC_KEYS = {"threshold", "input", "output", "cache_write_5m", "cache_write_1h", "cache_read"}
+_RATIO_KEYS = {"cache_write_5m", "cache_write_1h", "cache_read"}
+
+_CACHE: dict[str, Catalog] = {}
+
+
+def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
+    """The bundled catalog, with a profile name or a user price file laid over it.
+
+    ``prices`` defaults to ``$GEARSHIFT_PRICES``, then to the bundled ``anthropic`` catalog.
+    """
+    spec = str(prices) if prices is not None else os.environ.get("GEARSHIFT_PRICES", "")
+    spec = spec or "anthropic"
+    cached = _CACHE.get(spec)
+    if cached is not None:
+        return cached
+    base_doc = _read_bundled("anthropic")
+    builder = _Builder("anthropic.toml (bundled)")
+    builder.apply(base_doc, base=True)
+    if spec != "anthropic":
+        if spec in PROFILES:
+            builder.source = f"{spec}.toml (bundled profile)"
+            builder.apply(_read_bundled(spec), base=False)
+        else:
+            path = Path(spec).expanduser()
+            builder.source = str(path)
+            builder.apply(_read_file(path), base=False)
+    catalog = builder.build()
+    _CACHE[spec] = catalog
+    return catalog
+
+
+def _read_bundled(name: str) -> dict[str, Any]:
+    text = resources.files("gearshift.catalog").joinpath("data", f"{name}.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise PriceFileError(
+            f"price file {path} does not exist",
+            hint=f"--prices takes a profile ({', '.join(PROFILES)}) or a TOML price file",
+        )
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PriceFileError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PriceFileError(f"{path}: cannot be read: {exc}") from None
+
+
+class _Builder:
+    """Accumulates a base document and overlays, validating as it goes."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.names: list[str] = []
+        self.revision = ""
+        self.ratios: dict[str, Decimal] = {}
+        self.batch = Decimal("0.5")
+        self.geo: dict[str, Decimal] = {}
+        self.tiers: dict[Tier, str] = {}
+        self.models: dict[str, Model] = {}
+        self.tier_prices: dict[Tier, PriceSet] = {}
+
+    def fail(self, key: str, problem: str) -> PriceFileError:
+        return PriceFileError(
+            f"{self.source}: {key}: {problem}",
+            hint="see docs/pricing.md for the price file format",
+        )
+
+    def apply(self, doc: dict[str, Any], *, base: bool) -> None:
+        self._check_keys(doc, _TOP_KEYS, "top level")
+        if doc.get("schema", 1) != 1:
+            raise self.fail("schema", f"unsupported schema {doc.get('schema')!r} (expected 1)")
+        self.names.append(str(doc.get("name", Path(self.source.split()[0]).stem)))
+        self.revision = str(doc.get("revision", self.revision))
+        for key, value in _table(self, doc, "ratios").items():
+            self.ratios[key] = self._ratio(f"ratios.{key}", value, low=Decimal(0), high=Decimal(10))
+        self._check_keys(_table(self, doc, "ratios"), _RATIO_KEYS, "ratios")
+        self._modifiers(_table(self, doc, "modifiers"))
+        for i, raw in enumerate(_list(self, doc, "model")):
+            model = self._model(f"model[{i}]", raw, base=base)
+            self.models[model.id] = model
+        for key, value in _table(self, doc, "tiers").items():
+            tier = self._tier(f"tiers.{key}", key)
+            self.tiers[tier] = str(value)
+        for key, value in _table(self, doc, "tier_price").items():
+            tier = self._tier(f"tier_price.{key}", key)
+            if not isinstance(value, dict):
+                raise self.fail(f"tier_price.{key}", "must be a table of prices")
+            self._check_keys(value, _RATIO_KEYS | {"input", "output"}, f"tier_price.{key}")
+            self.tier_prices[tier] = self._price_set(f"tier_price.{key}", value)
+
+    def build(self) -> Catalog:
+        models = dict(self.models)
+        for tier, prices in self.tier_prices.items():
+            for model_id, model in models.items():
+                if model.tier is tier:
+                    flat = tuple(replace(p, base=prices, long_context=None) for p in model.periods)
+                    models[model_id] = replace(model, periods=flat[-1:])
+        for tier in Tier.ordered():
+            target = self.tiers.get(tier)
+            if target is None:
+                raise self.fail("tiers", f"no default model for tier {tier}")
+            found = Catalog("check", "", models, {}, Decimal(1), {}).find(target)
+            if found is None:
+                raise self.fail(f"tiers.{tier}", f"unknown model {target!r}")
+            self.tiers[tier] = found.id
+        return Catalog(
+            name="+".join(self.names),
+            revision=self.revision,
+            models=models,
+            tier_defaults=dict(self.tiers),
+            batch_multiplier=self.batch,
+            geo_multipliers=dict(self.geo),
+        )
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _check_keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(where, f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+    def _modifiers(self, table: dict[str, Any]) -> None:
+        self._check_keys(table, {"batch", "geo"}, "modifiers")
+        if "batch" in table:
+            self.batch = self._ratio("modifiers.batch", table["batch"], Decimal(0), Decimal(1))
+            if self.batch == 0:
+                raise self.fail("modifiers.batch", "a batch multiplier of 0 would make batches free")
+        geo = table.get("geo", {})
+        if not isinstance(geo, dict):
+            raise self.fail("modifiers.geo", "must be a table of region = multiplier")
+        for region, value in geo.items():
+            self.geo[region.lower()] = self._ratio(f"modifiers.geo.{region}", value, Decimal(1), Decimal(10))
+
+    def _tier(self, key: str, value: Any) -> Tier:
+        try:
+            return Tier(str(value).lower())
+        except ValueError:
+            raise self.fail(key, f"unknown tier {value!r} (use haiku, sonnet or opus)") from None
+
+    def _decimal(self, key: str, value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.fail(key, f"expected a number, got {value!r}")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise self.fail(key, f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise self.fail(key, f"{value!r} is not a finite number")
+        return number
+
+    def _ratio(self, key: str, value: Any, low: Decimal, high: Decimal) -> Decimal:
+        number = self._decimal(key, value)
+        if not low <= number <= high:
+            raise self.fail(key, f"{number} makes no sense here (expected {low}..{high})")
+        return number
+
+    def _price_set(self, where: str, raw: dict[str, Any], base_input: Decimal | None = None) -> PriceSet:
+        values: dict[str, Decimal] = {}
+        for key in ("input", "output"):
+            if key not in raw:
+                raise self.fail(where, f"missing {key!r} price")
+            values[key] = self._decimal(f"{where}.{key}", raw[key])
+        for key in _RATIO_KEYS:
+            if key in raw:
+                values[key] = self._decimal(f"{where}.{key}", raw[key])
+            else:
+                ratio = self.ratios.get(key, _DEFAULT_RATIOS[key])
+                values[key] = values["input"] * ratio
+        for key, number in values.items():
+            if number < 0:
+                raise self.fail(f"{where}.{key}", f"negative price {number}")
+        if values["cache_read"] > values["input"] > 0:
+            raise self.fail(f"{where}.cache_read", "a cache read dearer than uncached input makes no sense")
+        if values["input"] > 0 and values["cache_write_5m"] < values["input"] * Decimal("0.5"):
+            raise self.fail(f"{where}.cache_write_5m", "a cache write far cheaper than input makes no sense")
+        try:
+            return PriceSet(**values)
+        except ValueError as exc:
+            raise self.fail(where, str(exc)) from None
+
+    def _model(self, where: str, raw: Any, *, base: bool) -> Model:
+        if not isinstance(raw, dict):
+            raise self.fail(where, "each [[model]] must be a table")
+        self._check_keys(raw, _MODEL_KEYS, where)
+        model_id = raw.get("id")
+        if not isinstance(model_id, str) or not model_id:
+            raise self.fail(f"{where}.id", "every model needs an id")
+        where = f"model {model_id!r}"
+        known = self.models.get(model_id)
+        if "tier" in raw:
+            tier = self._tier(f"{where}.tier", raw["tier"])
+        elif known is not None:
+            tier = known.tier
+        else:
+            raise self.fail(f"{where}.tier", "a new model needs a tier (haiku, sonnet or opus)")
+        aliases = raw.get("aliases", list(known.aliases) if known else [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise self.fail(f"{where}.aliases", "must be a list of strings")
+        periods = self._periods(where, raw.get("price"))
+        if not periods:
+            if known is None:
+                raise self.fail(f"{where}.price", "a new model needs at least one [[model.price]]")
+            periods = known.periods
+        deprecated = raw.get("deprecated", known.deprecated if known else None)
+        if deprecated is not None and not isinstance(deprecated, dt.date):
+            raise self.fail(f"{where}.deprecated", "must be a date (YYYY-MM-DD)")
+        del base
+        return Model(
+            id=model_id,
+            tier=tier,
+            name=str(raw.get("name", known.name if known else model_id)),
+            family=str(raw.get("family", known.family if known else tier.value)),
+            aliases=tuple(aliases),
+            periods=periods,
+            deprecated=deprecated,
+        )
+
+    def _periods(self, where: str, raw: Any) -> tuple[PricePeriod, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise self.fail(f"{where}.price", "must be an array of tables ([[model.price]])")
+        periods: list[PricePeriod] = []
+        for j, entry in enumerate(raw):
+            at = f"{where}.price[{j}]"
+            if not isinstance(entry, dict):
+                raise self.fail(at, "must be a table")
+            self._check_keys(entry, _PRICE_KEYS, at)
+            since = entry.get("since")
+            if isinstance(since, dt.datetime) or not isinstance(since, dt.date):
+                raise self.fail(f"{at}.since", "every price period needs a date `since = YYYY-MM-DD`")
+            base = self._price_set(at, entry)
+            lc = None
+            if "long_context" in entry:
+                lc_raw = entry["long_context"]
+                if not isinstance(lc_raw, dict):
+                    raise self.fail(f"{at}.long_context", "must be a table")
+                self._check_keys(lc_raw, _LC_KEYS, f"{at}.long_context")
+                threshold = lc_raw.get("threshold")
+                if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0:
+                    raise self.fail(f"{at}.long_context.threshold", "must be a positive token count")
+                lc_prices = self._price_set(f"{at}.long_context", lc_raw)
+                if lc_prices.input < base.input:
+                    raise self.fail(f"{at}.long_context.input", "long-context input cheaper than base")
+                lc = LongContext(threshold, lc_prices)
+            fast = None
+            if "fast" in entry:
+                fast = self._ratio(f"{at}.fast", entry["fast"], Decimal(1), Decimal(20))
+            periods.append(PricePeriod(since, base, lc, fast))
+        dates = [p.since for p in periods]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise self.fail(f"{where}.price", "periods must have distinct `since` dates in order")
+        return tuple(periods)
+
+
+_DEFAULT_RATIOS = {
+    "cache_write_5m": Decimal("1.25"),
+    "cache_write_1h": Decimal("2"),
+    "cache_read": Decimal("0.1"),
+}
+
+
+def _table(builder: _Builder, doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise builder.fail(key, "must be a table")
+    return value
+
+
+def _list(builder: _Builder, doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise builder.fail(key, "must be an array of tables ([[model]])")
+    return value

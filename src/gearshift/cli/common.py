@@ -1,0 +1,104 @@
+"""What every command shares: global options, output helpers, JSON encoding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gearshift.catalog import Catalog
+    from gearshift.ledger import Ledger
+
+__all__ = ["State", "console", "dumps", "err_console", "print_json", "state"]
+
+
+@dataclass(slots=True)
+class State:
+    """Global options, resolved lazily so that `--help` imports nothing heavy."""
+
+    ledger_url: str | None = None
+    prices: str | None = None
+    debug: bool = False
+    _catalog: Catalog | None = field(default=None, repr=False)
+    _ledger: Ledger | None = field(default=None, repr=False)
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from gearshift.catalog import load_catalog
+
+            self._catalog = load_catalog(self.prices)
+        return self._catalog
+
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            from gearshift.ledger import Ledger
+
+            self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog())
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+state = State()
+
+_console: Console | None = None
+_err: Console | None = None
+
+
+def console() -> Console:
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(highlight=False, soft_wrap=False)
+    return _console
+
+
+def err_console() -> Console:
+    global _err
+    if _err is None:
+        from rich.console import Console
+
+        _err = Console(stderr=True, highlight=False)
+    return _err
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, dt.datetime | dt.date):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def dumps(obj: Any, *, indent: int | None = 2) -> str:
+    """JSON with decimals as strings (money stays exact) and dates in ISO 8601."""
+    return json.dumps(obj, default=_default, indent=indent, ensure_ascii=False)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(dumps(obj) + "\n")
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
