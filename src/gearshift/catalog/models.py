@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -17,7 +17,9 @@ from gearshift.errors import UnknownModel
 __all__ = ["Catalog", "LongContext", "Model", "PricePeriod"]
 
 _DATE_SUFFIX = re.compile(r"[-@]\d{8}$")
-_VENDOR_PREFIX = re.compile(r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)")
+_VENDOR_PREFIX = re.compile(
+    r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)"
+)
 _VERSION_SUFFIX = re.compile(r"-v\d+(?::\d+)?$")
 
 
@@ -91,7 +93,7 @@ class Catalog:
     def price_version(self) -> str:
         return f"{self.name}@{self.revision}"
 
-    def __iter__(self) -> Iterable[Model]:
+    def __iter__(self) -> Iterator[Model]:
         return iter(sorted(self.models.values(), key=lambda m: (m.tier.rank, m.id)))
 
     def resolve(self, name: str) -> Model:
@@ -150,7 +152,9 @@ class Catalog:
                 factor *= Fraction(geo)
         return factor
 
-    def cost(self, model: str | Model, usage: Usage, at: dt.date | dt.datetime | None = None) -> Cost:
+    def cost(
+        self, model: str | Model, usage: Usage, at: dt.date | dt.datetime | None = None
+    ) -> Cost:
         """The exact cost of ``usage`` on ``model`` at the prices in force on ``at`` (UTC)."""
         m = model if isinstance(model, Model) else self.resolve(model)
         day = _utc_day(at)

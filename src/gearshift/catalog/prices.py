@@ -33,11 +33,27 @@ __all__ = ["PROFILES", "load_catalog"]
 PROFILES = ("anthropic", "article")
 
 _TOP_KEYS = {
-    "schema", "name", "revision", "currency", "ratios", "modifiers", "tiers", "model", "tier_price",
-}  # fmt: skip
+    "schema",
+    "name",
+    "revision",
+    "currency",
+    "ratios",
+    "modifiers",
+    "tiers",
+    "model",
+    "tier_price",
+}
 _MODEL_KEYS = {"id", "aliases", "tier", "name", "family", "deprecated", "price"}
-_PRICE_KEYS = {"since", "input", "output", "cache_write_5m", "cache_write_1h", "cache_read",
-               "long_context", "fast"}  # fmt: skip
+_PRICE_KEYS = {
+    "since",
+    "input",
+    "output",
+    "cache_write_5m",
+    "cache_write_1h",
+    "cache_read",
+    "long_context",
+    "fast",
+}
 _LC_KEYS = {"threshold", "input", "output", "cache_write_5m", "cache_write_1h", "cache_read"}
 _RATIO_KEYS = {"cache_write_5m", "cache_write_1h", "cache_read"}
 
@@ -161,19 +177,25 @@ class _Builder:
     def _check_keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
         unknown = sorted(set(table) - allowed)
         if unknown:
-            raise self.fail(where, f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+            raise self.fail(
+                where, f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+            )
 
     def _modifiers(self, table: dict[str, Any]) -> None:
         self._check_keys(table, {"batch", "geo"}, "modifiers")
         if "batch" in table:
             self.batch = self._ratio("modifiers.batch", table["batch"], Decimal(0), Decimal(1))
             if self.batch == 0:
-                raise self.fail("modifiers.batch", "a batch multiplier of 0 would make batches free")
+                raise self.fail(
+                    "modifiers.batch", "a batch multiplier of 0 would make batches free"
+                )
         geo = table.get("geo", {})
         if not isinstance(geo, dict):
             raise self.fail("modifiers.geo", "must be a table of region = multiplier")
         for region, value in geo.items():
-            self.geo[region.lower()] = self._ratio(f"modifiers.geo.{region}", value, Decimal(1), Decimal(10))
+            self.geo[region.lower()] = self._ratio(
+                f"modifiers.geo.{region}", value, Decimal(1), Decimal(10)
+            )
 
     def _tier(self, key: str, value: Any) -> Tier:
         try:
@@ -198,7 +220,9 @@ class _Builder:
             raise self.fail(key, f"{number} makes no sense here (expected {low}..{high})")
         return number
 
-    def _price_set(self, where: str, raw: dict[str, Any], base_input: Decimal | None = None) -> PriceSet:
+    def _price_set(
+        self, where: str, raw: dict[str, Any], base_input: Decimal | None = None
+    ) -> PriceSet:
         values: dict[str, Decimal] = {}
         for key in ("input", "output"):
             if key not in raw:
@@ -214,9 +238,13 @@ class _Builder:
             if number < 0:
                 raise self.fail(f"{where}.{key}", f"negative price {number}")
         if values["cache_read"] > values["input"] > 0:
-            raise self.fail(f"{where}.cache_read", "a cache read dearer than uncached input makes no sense")
+            raise self.fail(
+                f"{where}.cache_read", "a cache read dearer than uncached input makes no sense"
+            )
         if values["input"] > 0 and values["cache_write_5m"] < values["input"] * Decimal("0.5"):
-            raise self.fail(f"{where}.cache_write_5m", "a cache write far cheaper than input makes no sense")
+            raise self.fail(
+                f"{where}.cache_write_5m", "a cache write far cheaper than input makes no sense"
+            )
         try:
             return PriceSet(**values)
         except ValueError as exc:
@@ -272,7 +300,9 @@ class _Builder:
             self._check_keys(entry, _PRICE_KEYS, at)
             since = entry.get("since")
             if isinstance(since, dt.datetime) or not isinstance(since, dt.date):
-                raise self.fail(f"{at}.since", "every price period needs a date `since = YYYY-MM-DD`")
+                raise self.fail(
+                    f"{at}.since", "every price period needs a date `since = YYYY-MM-DD`"
+                )
             base = self._price_set(at, entry)
             lc = None
             if "long_context" in entry:
@@ -282,10 +312,14 @@ class _Builder:
                 self._check_keys(lc_raw, _LC_KEYS, f"{at}.long_context")
                 threshold = lc_raw.get("threshold")
                 if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0:
-                    raise self.fail(f"{at}.long_context.threshold", "must be a positive token count")
+                    raise self.fail(
+                        f"{at}.long_context.threshold", "must be a positive token count"
+                    )
                 lc_prices = self._price_set(f"{at}.long_context", lc_raw)
                 if lc_prices.input < base.input:
-                    raise self.fail(f"{at}.long_context.input", "long-context input cheaper than base")
+                    raise self.fail(
+                        f"{at}.long_context.input", "long-context input cheaper than base"
+                    )
                 lc = LongContext(threshold, lc_prices)
             fast = None
             if "fast" in entry:

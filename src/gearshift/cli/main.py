@@ -17,7 +17,12 @@ import typer
 from gearshift.cli.common import err_console, state
 
 #: Modules whose ``register(app)`` adds commands, in help order.
-COMMAND_MODULES = ("gearshift.cli.prices_cmd",)
+COMMAND_MODULES = (
+    "gearshift.cli.ledger_cmds",
+    "gearshift.cli.reports",
+    "gearshift.cli.prices_cmd",
+    "gearshift.cli.demo",
+)
 
 app = typer.Typer(
     name="gearshift",
@@ -104,9 +109,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _report(message: str, hint: str | None) -> None:
     con = err_console()
-    con.print(message, style="bold red", markup=False)
+    con.print(message, style="bold red", markup=False, soft_wrap=True)
     if hint:
-        con.print(f"hint: {hint}", style="yellow", markup=False)
+        con.print(f"hint: {hint}", style="yellow", markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,10 +28,10 @@ def prices(
         day = dt.date.fromisoformat(at) if at else None
     except ValueError:
         raise ConfigError(f"--at: {at!r} is not a date", hint="use YYYY-MM-DD") from None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in catalog:
         period = model.period_at(day)
-        row = {
+        row: dict[str, Any] = {
             "model": model.id,
             "tier": model.tier.value,
             "aliases": list(model.aliases),
@@ -64,7 +64,7 @@ def prices(
     for row in rows:
         notes = []
         if row["long_context"]:
-            lc = row["long_context"]
+            lc: dict[str, Any] = row["long_context"]
             notes.append(f">{lc['threshold'] // 1000}k: {lc['input']}/{lc['output']}")
         if row["fast_multiplier"]:
             notes.append(f"fast x{row['fast_multiplier']}")

@@ -1,0 +1,1 @@
+"""The embedded demo: realistic data that shows every part of gearshift."""

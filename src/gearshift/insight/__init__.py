@@ -1,0 +1,1 @@
+"""Money control: analysis, budgets, forecasts, alerts, true cost, recommendations, planning."""

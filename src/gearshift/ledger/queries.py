@@ -1,0 +1,215 @@
+"""Aggregate queries over the ledger: spend by time or by a column, and per-agent summaries.
+
+Time grouping happens in two steps so it is right in any zone on both stores: SQL sums per
+15-minute UTC bucket (every real zone offset is a multiple of 15 minutes), then Python maps each
+bucket to the user's local day, week or month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from gearshift.catalog.cost import nanos_to_decimal
+from gearshift.errors import ConfigError
+from gearshift.ledger.record import ts_from_us, us_from_ts
+
+if TYPE_CHECKING:
+    from gearshift.ledger.store import Ledger
+
+__all__ = ["GROUPS", "Filters", "SpendReport", "SpendRow", "agent_summary", "spend"]
+
+TIME_GROUPS = ("day", "week", "month")
+COLUMN_GROUPS = ("agent", "model", "tier", "project", "session", "task_type", "source", "status")
+GROUPS = TIME_GROUPS + COLUMN_GROUPS
+_BUCKET_US = 900_000_000  # 15 minutes
+
+_SUMS = (
+    "COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+    "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), SUM(cost_nanos)"
+)
+
+
+@dataclass(slots=True)
+class Filters:
+    """Which executions a query covers. ``since`` inclusive, ``until`` exclusive (UTC)."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    project: str | None = None
+    agent: str | None = None
+    model: str | None = None
+    tier: str | None = None
+    session: str | None = None
+    tag: tuple[str, str] | None = None
+
+    def sql(self) -> tuple[str, dict[str, Any]]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.since is not None:
+            clauses.append("ts_us >= :since")
+            params["since"] = us_from_ts(self.since)
+        if self.until is not None:
+            clauses.append("ts_us < :until")
+            params["until"] = us_from_ts(self.until)
+        for name in ("project", "agent", "model", "tier", "session"):
+            value = getattr(self, name)
+            if value is not None:
+                clauses.append(f"{name} = :{name}")
+                params[name] = value
+        if self.tag is not None:
+            import json
+
+            clauses.append("tags LIKE :tag")
+            pair = json.dumps({self.tag[0]: self.tag[1]}, separators=(",", ":"))[1:-1]
+            params["tag"] = f"%{pair}%"
+        return (" AND ".join(clauses) or "1=1"), params
+
+
+@dataclass(slots=True)
+class SpendRow:
+    key: str
+    executions: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_nanos: int = 0
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return nanos_to_decimal(self.cost_nanos)
+
+    def add(self, values: tuple[Any, ...]) -> None:
+        n, i, o, cw, cr, c = (int(v or 0) for v in values)
+        self.executions += n
+        self.input_tokens += i
+        self.output_tokens += o
+        self.cache_creation_tokens += cw
+        self.cache_read_tokens += cr
+        self.cost_nanos += c
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "executions": self.executions,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_tokens": self.cache_creation_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cost_usd": str(self.cost_usd),
+        }
+
+
+@dataclass(slots=True)
+class SpendReport:
+    by: str
+    rows: list[SpendRow]
+    total: SpendRow = field(default_factory=lambda: SpendRow("total"))
+
+    def to_dict(self) -> dict[str, Any]:
+        total = self.total.to_dict()
+        del total["key"]
+        return {"rows": [r.to_dict() for r in self.rows], "total": total}
+
+
+def spend(
+    ledger: Ledger, by: str, filters: Filters | None = None, tz: dt.tzinfo = dt.UTC
+) -> SpendReport:
+    """Spend grouped ``by`` a period (in ``tz``) or a column, filtered by ``filters``."""
+    if by not in GROUPS:
+        raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
+    where, params = (filters or Filters()).sql()
+    rows: dict[str, SpendRow] = {}
+    with ledger.read() as conn:
+        if by in TIME_GROUPS:
+            sql = (
+                f"SELECT ts_us / {_BUCKET_US} AS b, {_SUMS} FROM executions "
+                f"WHERE {where} GROUP BY ts_us / {_BUCKET_US}"
+            )
+            for bucket, *values in conn.execute(text(sql), params):
+                key = _period_key(int(bucket), by, tz)
+                rows.setdefault(key, SpendRow(key)).add(tuple(values))
+            ordered = [rows[k] for k in sorted(rows)]
+        else:
+            sql = f"SELECT {by}, {_SUMS} FROM executions WHERE {where} GROUP BY {by}"
+            for key, *values in conn.execute(text(sql), params):
+                label = str(key) if key not in (None, "") else "(none)"
+                rows.setdefault(label, SpendRow(label)).add(tuple(values))
+            ordered = sorted(rows.values(), key=lambda r: (-r.cost_nanos, r.key))
+    report = SpendReport(by, ordered)
+    for row in ordered:
+        report.total.add(
+            (
+                row.executions,
+                row.input_tokens,
+                row.output_tokens,
+                row.cache_creation_tokens,
+                row.cache_read_tokens,
+                row.cost_nanos,
+            )
+        )
+    return report
+
+
+def _period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+    day = ts_from_us(bucket * _BUCKET_US).astimezone(tz).date()
+    if by == "day":
+        return day.isoformat()
+    if by == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
+
+
+@dataclass(slots=True)
+class AgentModelStats:
+    """One agent on one model: counts, tokens, cost and outcomes."""
+
+    agent: str
+    model: str
+    tier: str
+    executions: int = 0
+    successes: int = 0
+    failures: int = 0
+    errors: int = 0
+    escalated: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_nanos: int = 0
+    latency_ms_sum: int = 0
+    latency_n: int = 0
+    distinct_tasks: int = 0
+    first_us: int = 0
+    last_us: int = 0
+
+
+def agent_summary(ledger: Ledger, filters: Filters | None = None) -> list[AgentModelStats]:
+    """Per (agent, model) statistics, the raw material of reports and recommendations."""
+    where, params = (filters or Filters()).sql()
+    sql = (
+        "SELECT agent, model, tier, COUNT(*), "
+        "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN escalation_reason IS NOT NULL THEN 1 ELSE 0 END), "
+        "SUM(input_tokens), SUM(output_tokens), "
+        "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), "
+        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), COUNT(latency_ms), "
+        "COUNT(DISTINCT task_hash), MIN(ts_us), MAX(ts_us) "
+        f"FROM executions WHERE {where} GROUP BY agent, model, tier"
+    )
+    out: list[AgentModelStats] = []
+    with ledger.read() as conn:
+        for row in conn.execute(text(sql), params):
+            agent, model, tier, *nums = row
+            values = [int(v or 0) for v in nums]
+            out.append(AgentModelStats(agent, model, tier, *values))
+    out.sort(key=lambda s: (-s.cost_nanos, s.agent, s.model))
+    return out

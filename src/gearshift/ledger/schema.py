@@ -1,0 +1,144 @@
+"""The ledger's tables (SQLAlchemy Core) and its named migrations.
+
+Migrations are applied in order when a ledger opens, each recorded by name in
+``gearshift_migrations`` (as simonw/llm does). They must stay append-only: a released migration
+is never edited, a change is a new migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+__all__ = ["EXECUTION_COLUMNS", "MIGRATIONS", "executions", "ingest_files", "metadata", "migrate"]
+
+metadata = MetaData()
+
+migrations_table = Table(
+    "gearshift_migrations",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("applied_at", String(40), nullable=False),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("project", String(500), nullable=False, default=""),
+    Column("session", String(200), nullable=False, default=""),
+    Column("agent", String(200), nullable=False, default="default"),
+    Column("task", Text),
+    Column("task_hash", String(32)),
+    Column("task_type", String(100)),
+    Column("model", String(200), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_5m_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_1h_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_read_tokens", BigInteger, nullable=False, default=0),
+    Column("cost_nanos", BigInteger, nullable=False, default=0),
+    Column("price_version", String(100), nullable=False, default=""),
+    Column("latency_ms", BigInteger),
+    Column("status", String(20), nullable=False, default="success"),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("chain_id", String(64)),
+    Column("strategy", String(50)),
+    Column("source", String(30), nullable=False, default="manual"),
+    Column("validation", Text),
+    Column("escalation_reason", Text),
+    Column("run_id", String(64)),
+    Column("task_key", String(200)),
+    Column("flags", SmallInteger, nullable=False, default=0),
+    Column("tags", Text, nullable=False, default="{}"),
+    Column("dedup_key", String(200)),
+    Index("ix_executions_ts", "ts_us"),
+    # Partial indexes: most rows have no dedup key, chain or run, and cost nothing to index.
+    Index(
+        "ux_executions_dedup",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("dedup_key IS NOT NULL"),
+        postgresql_where=text("dedup_key IS NOT NULL"),
+    ),
+    Index(
+        "ix_executions_chain",
+        "chain_id",
+        sqlite_where=text("chain_id IS NOT NULL"),
+        postgresql_where=text("chain_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_executions_run",
+        "run_id",
+        "task_key",
+        sqlite_where=text("run_id IS NOT NULL"),
+        postgresql_where=text("run_id IS NOT NULL"),
+    ),
+)
+
+#: Column order used by bulk writers (matches :class:`Execution` field names, ``ts`` -> ``ts_us``).
+EXECUTION_COLUMNS: tuple[str, ...] = tuple(c.name for c in executions.columns)
+
+ingest_files = Table(
+    "ingest_files",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("source", String(30), nullable=False),
+    Column("device", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+
+def _create(*tables: Table) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn, checkfirst=True)
+
+    return run
+
+
+#: Named migrations, applied in order. Later issues append here.
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("0001_executions", _create(executions)),
+    ("0002_ingest_files", _create(ingest_files)),
+]
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied. Runs in ``conn``'s
+    transaction, which the caller holds with a write lock so concurrent openers serialise."""
+    migrations_table.create(conn, checkfirst=True)
+    done = {row[0] for row in conn.execute(text("SELECT name FROM gearshift_migrations"))}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        step(conn)
+        conn.execute(
+            migrations_table.insert().values(
+                name=name, applied_at=dt.datetime.now(dt.UTC).isoformat()
+            )
+        )
+        applied.append(name)
+    return applied

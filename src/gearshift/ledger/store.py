@@ -1,0 +1,446 @@
+"""The ledger store: one code path (SQLAlchemy Core) for SQLite and PostgreSQL.
+
+Writes are batched. On SQLite every write transaction is ``BEGIN IMMEDIATE`` under WAL with a
+long busy timeout, so concurrent writer processes queue instead of failing; on PostgreSQL bulk
+writes go through ``COPY`` into a staging table and one ``INSERT .. ON CONFLICT DO NOTHING``.
+Either way a record is inserted once: ids are ULIDs and importers set ``dedup_key``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from gearshift.catalog import Catalog, Tier, Usage, load_catalog
+from gearshift.errors import ConfigError, LedgerError
+from gearshift.ledger.record import (
+    FLAG_BATCH,
+    FLAG_FAST,
+    SOURCES,
+    STATUSES,
+    Execution,
+    ts_from_us,
+    us_from_ts,
+)
+from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
+from gearshift.ledger.urls import LedgerLocation, resolve_location
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from gearshift.ledger.track import Tracker
+
+__all__ = ["Ledger"]
+
+_INSERT_COLS = ", ".join(f'"{c}"' for c in EXECUTION_COLUMNS)
+_PLACEHOLDERS = ", ".join("?" for _ in EXECUTION_COLUMNS)
+Row = tuple[Any, ...]
+
+
+class Ledger:
+    """The cost ledger. Open with :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(
+        self, engine: Engine, location: LedgerLocation, catalog: Catalog, *, privacy: bool
+    ) -> None:
+        self.engine = engine
+        self.location = location
+        self.catalog = catalog
+        self.privacy = privacy
+        self._writer = engine.execution_options(gs_write=True)
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        spec: str | os.PathLike[str] | None = None,
+        *,
+        catalog: Catalog | None = None,
+        privacy: bool | None = None,
+    ) -> Ledger:
+        """Open (creating and migrating as needed) the ledger at ``spec``.
+
+        ``spec`` is a path, ``sqlite:///PATH``, ``sqlite://`` or ``postgresql://...``; ``None``
+        means ``$GEARSHIFT_LEDGER`` or the default file. ``privacy`` (default
+        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text.
+        """
+        location = resolve_location(spec)
+        if privacy is None:
+            privacy = os.environ.get("GEARSHIFT_PRIVACY", "") not in ("", "0", "false")
+        engine = _make_engine(location)
+        ledger = cls(engine, location, catalog or load_catalog(), privacy=privacy)
+        try:
+            ledger._migrate()
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise _open_error(location, exc) from None
+        return ledger
+
+    def _migrate(self) -> None:
+        with self.engine.connect() as conn:
+            if _all_applied(conn):
+                return
+        with self._writer.begin() as conn:
+            if self.location.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7231849)"))
+            migrate(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); errors become LedgerError."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise LedgerError(
+                f"cannot write to ledger {self.location.display}: {_short(exc)}",
+                hint="check that the database is reachable and writable",
+            ) from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise LedgerError(
+                f"cannot read ledger {self.location.display}: {_short(exc)}",
+                hint="check that the database is reachable",
+            ) from None
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        agent: str,
+        model: str,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_write_5m_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        batch: bool = False,
+        fast: bool = False,
+        geo: str | None = None,
+        ts: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Execution:
+        """Price a usage on ``model`` and record it; returns the stored execution."""
+        execution = self.price(
+            agent=agent,
+            model=model,
+            usage=Usage(
+                input_tokens,
+                output_tokens,
+                cache_write_5m_tokens,
+                cache_write_1h_tokens,
+                cache_read_tokens,
+                batch=batch,
+                fast=fast,
+                geo=geo,
+            ),
+            ts=ts,
+            **fields,
+        )
+        self.add(execution)
+        return execution
+
+    def price(
+        self,
+        *,
+        agent: str,
+        model: str,
+        usage: Usage,
+        ts: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Execution:
+        """Build an :class:`Execution` for ``usage`` on ``model`` with its exact cost."""
+        resolved = self.catalog.resolve(model)
+        extra: dict[str, Any] = dict(fields)
+        if ts is not None:
+            extra["ts"] = ts
+        execution = Execution(
+            model=resolved.id,
+            tier=resolved.tier.value,
+            agent=agent,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            flags=(FLAG_BATCH if usage.batch else 0) | (FLAG_FAST if usage.fast else 0),
+            **extra,
+        )
+        if usage.geo:
+            execution.tags.setdefault("geo", usage.geo)
+        cost = self.catalog.cost(resolved, usage, at=execution.ts)
+        execution.cost_nanos = cost.nanos
+        execution.price_version = cost.price_version
+        return execution
+
+    def add(self, execution: Execution) -> bool:
+        """Insert one execution; ``False`` when its id or dedup key is already recorded."""
+        return self.add_many([execution]) == 1
+
+    def add_many(self, executions: Iterable[Execution], *, batch_size: int = 20_000) -> int:
+        """Insert executions in batches; returns how many were new."""
+        inserted = 0
+        chunk: list[Row] = []
+        for execution in executions:
+            chunk.append(self.to_row(execution))
+            if len(chunk) >= batch_size:
+                inserted += self.write_rows(chunk)
+                chunk = []
+        if chunk:
+            inserted += self.write_rows(chunk)
+        return inserted
+
+    def to_row(self, e: Execution) -> Row:
+        """An execution as a tuple in :data:`EXECUTION_COLUMNS` order, validated."""
+        try:
+            counts = (
+                e.input_tokens
+                | e.output_tokens
+                | e.cache_write_5m_tokens
+                | e.cache_write_1h_tokens
+                | e.cache_read_tokens
+            )
+        except TypeError:
+            counts = -1
+        if counts < 0 or e.status not in STATUSES or e.source not in SOURCES:
+            _validate(e)
+        task = None if self.privacy else e.task
+        tags = _tags_json(e.tags) if e.tags else "{}"
+        return (
+            e.id,
+            us_from_ts(e.ts),
+            e.project,
+            e.session,
+            e.agent,
+            task,
+            e.task_hash,
+            e.task_type,
+            e.model,
+            e.tier,
+            e.input_tokens,
+            e.output_tokens,
+            e.cache_write_5m_tokens,
+            e.cache_write_1h_tokens,
+            e.cache_read_tokens,
+            e.cost_nanos,
+            e.price_version,
+            e.latency_ms,
+            e.status,
+            e.attempt,
+            e.chain_id,
+            e.strategy,
+            e.source,
+            e.validation,
+            e.escalation_reason,
+            e.run_id,
+            e.task_key,
+            e.flags,
+            tags,
+            e.dedup_key,
+        )
+
+    def write_rows(self, rows: Sequence[Row]) -> int:
+        """Bulk-insert rows already in column order, in one transaction; returns new rows."""
+        if not rows:
+            return 0
+        with self.write() as conn:
+            if self.location.dialect == "postgresql":
+                return _copy_rows_pg(conn, rows)
+            before = _changes(conn)
+            conn.exec_driver_sql(
+                f"INSERT OR IGNORE INTO executions ({_INSERT_COLS}) VALUES ({_PLACEHOLDERS})",
+                list(rows),
+            )
+            return _changes(conn) - before
+
+    def track(self, *, agent: str, model: str, **fields: Any) -> Tracker:
+        """A context manager that times a call and records it with its usage and status."""
+        from gearshift.ledger.track import Tracker
+
+        return Tracker(self, agent=agent, model=model, fields=fields)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self.read() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM executions")).scalar_one())
+
+    def executions(
+        self,
+        *,
+        where: str = "",
+        params: dict[str, Any] | None = None,
+        order: str = "ts_us, id",
+        limit: int | None = None,
+    ) -> Iterator[Execution]:
+        """Stream executions (``where`` is a SQL fragment over the columns, with bound params)."""
+        sql = f"SELECT {_INSERT_COLS} FROM executions"
+        if where:
+            sql += f" WHERE {where}"
+        sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self.read() as conn:
+            result = conn.execution_options(stream_results=True).execute(text(sql), params or {})
+            for row in result:
+                yield row_to_execution(row)
+
+    def tier_of(self, model: str) -> Tier:
+        return self.catalog.resolve(model).tier
+
+
+def row_to_execution(row: Sequence[Any]) -> Execution:
+    data = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    data["ts"] = ts_from_us(int(data.pop("ts_us")))
+    data["tags"] = json.loads(data["tags"] or "{}")
+    return Execution(**data)
+
+
+_TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _tags_json(tags: dict[str, str]) -> str:
+    """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
+    stores; memoised because most rows of a batch share their tags."""
+    key = tuple(sorted(tags.items()))
+    cached = _TAGS_CACHE.get(key)
+    if cached is None:
+        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
+        if len(_TAGS_CACHE) < 10_000:
+            _TAGS_CACHE[key] = cached
+    return cached
+
+
+def _validate(e: Execution) -> None:
+    if e.status not in STATUSES:
+        raise ConfigError(f"unknown status {e.status!r}", hint=f"use one of: {', '.join(STATUSES)}")
+    if e.source not in SOURCES:
+        raise ConfigError(f"unknown source {e.source!r}", hint=f"use one of: {', '.join(SOURCES)}")
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "cache_read_tokens",
+    ):
+        value = getattr(e, name)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{name} must be a non-negative whole number, not {value!r}")
+
+
+def _make_engine(location: LedgerLocation) -> Engine:
+    if location.dialect == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise LedgerError(
+                "PostgreSQL support is not installed",
+                hint="pip install 'gearshift[postgres]'",
+            ) from None
+        return create_engine(location.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    if location.path is None:
+        engine = create_engine(
+            location.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = create_engine(
+            location.url, connect_args={"timeout": 60, "check_same_thread": False}
+        )
+    memory = location.path is None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        if not memory:
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("gs_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _all_applied(conn: Connection) -> bool:
+    names = {name for name, _ in MIGRATIONS}
+    try:
+        rows = conn.execute(text("SELECT name FROM gearshift_migrations")).fetchall()
+    except (OperationalError, DBAPIError) as exc:
+        if "does not exist" in str(exc) or "no such table" in str(exc):
+            conn.rollback()
+            return False
+        raise
+    return names <= {r[0] for r in rows}
+
+
+def _changes(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one())
+
+
+def _copy_rows_pg(conn: Connection, rows: Sequence[Row]) -> int:
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS _gs_stage (LIKE executions INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor: Any = raw.cursor()
+    with cursor, cursor.copy(f"COPY _gs_stage ({_INSERT_COLS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    result = conn.exec_driver_sql(
+        f"INSERT INTO executions ({_INSERT_COLS}) SELECT {_INSERT_COLS} FROM _gs_stage "
+        "ON CONFLICT DO NOTHING"
+    )
+    return int(result.rowcount)
+
+
+def _short(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def _open_error(location: LedgerLocation, exc: SQLAlchemyError) -> LedgerError:
+    detail = _short(exc)
+    if location.dialect == "postgresql":
+        return LedgerError(
+            f"cannot connect to PostgreSQL ledger {location.display}: {detail}",
+            hint="is the server running and the URL right? (--ledger / GEARSHIFT_LEDGER)",
+        )
+    if "not a database" in detail:
+        hint = "that file is not a gearshift ledger; pick another --ledger path"
+    elif "readonly" in detail or "unable to open" in detail:
+        hint = "check the file's permissions, or pick another --ledger path"
+    else:
+        hint = "check the --ledger path"
+    return LedgerError(f"cannot open ledger {location.display}: {detail}", hint=hint)

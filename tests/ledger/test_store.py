@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect, text
+
+from gearshift.catalog import Usage
+from gearshift.errors import ConfigError, LedgerError
+from gearshift.ledger import Execution, Filters, Ledger, spend
+from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS
+
+
+def test_record_prices_and_stores(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        e = ledger.record(
+            agent="test-engineer",
+            model="claude-haiku-4-5",
+            input_tokens=1250,
+            output_tokens=3400,
+            task="Generate tests for user auth module",
+        )
+        assert e.cost_usd == Decimal("0.018250000")
+        assert e.tier == "haiku" and e.model == "claude-haiku-4-5-20251001"
+        assert e.price_version.startswith("anthropic@")
+        (stored,) = list(ledger.executions())
+        assert stored.to_dict() == e.to_dict()
+
+
+def test_schema_has_every_field(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        cols = {c["name"] for c in inspect(ledger.engine).get_columns("executions")}
+        assert cols == set(EXECUTION_COLUMNS)
+        required = {
+            "id",
+            "ts_us",
+            "project",
+            "session",
+            "agent",
+            "task",
+            "task_hash",
+            "task_type",
+            "model",
+            "tier",
+            "input_tokens",
+            "output_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "cache_read_tokens",
+            "cost_nanos",
+            "price_version",
+            "latency_ms",
+            "status",
+            "attempt",
+            "chain_id",
+            "strategy",
+            "source",
+            "tags",
+        }
+        assert required <= cols
+        with ledger.read() as conn:
+            names = {r[0] for r in conn.execute(text("SELECT name FROM gearshift_migrations"))}
+        assert names == {name for name, _ in MIGRATIONS}
+
+
+def test_reopen_applies_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    Ledger.open(path).close()
+    with Ledger.open(path) as ledger, ledger.read() as conn:
+        count = conn.execute(text("SELECT COUNT(*) FROM gearshift_migrations")).scalar_one()
+    assert count == len(MIGRATIONS)
+
+
+def test_dedup_key_makes_writes_idempotent(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        rows = [
+            ledger.price(agent="a", model="sonnet", usage=Usage(10, 10), dedup_key=f"k{i}")
+            for i in range(50)
+        ]
+        assert ledger.add_many(rows) == 50
+        again = [
+            ledger.price(agent="a", model="sonnet", usage=Usage(10, 10), dedup_key=f"k{i}")
+            for i in range(60)
+        ]
+        assert ledger.add_many(again) == 10
+        assert ledger.count() == 60
+
+
+def test_privacy_mode_keeps_only_the_hash(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "p.db", privacy=True) as ledger:
+        ledger.record(agent="a", model="haiku", task="secret customer data")
+        (e,) = list(ledger.executions())
+    assert e.task is None and e.task_hash and len(e.task_hash) == 16
+
+
+def test_track_records_success_and_exceptions(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "t.db") as ledger:
+        with ledger.track(agent="coder", model="sonnet", task="x") as call:
+            call.usage_from(
+                {
+                    "input_tokens": 5,
+                    "output_tokens": 7,
+                    "cache_creation_input_tokens": 30,
+                    "cache_read_input_tokens": 40,
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": 10,
+                        "ephemeral_1h_input_tokens": 20,
+                    },
+                }
+            )
+        with pytest.raises(RuntimeError), ledger.track(agent="coder", model="opus"):
+            raise RuntimeError("boom")
+        ok, bad = list(ledger.executions())
+    assert (ok.status, ok.cache_write_5m_tokens, ok.cache_write_1h_tokens) == ("success", 10, 20)
+    assert ok.latency_ms is not None and ok.source == "api"
+    assert bad.status == "error" and "RuntimeError: boom" in (bad.validation or "")
+
+
+def test_bad_records_are_refused(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "b.db") as ledger:
+        with pytest.raises(ConfigError, match="status"):
+            ledger.record(agent="a", model="haiku", status="ok")
+        with pytest.raises(ValueError, match="non-negative"):
+            ledger.record(agent="a", model="haiku", input_tokens=-1)
+        assert ledger.count() == 0
+
+
+def test_unopenable_ledgers_say_why(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="does not exist"):
+        Ledger.open(tmp_path / "missing" / "l.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LedgerError, match="not a database") as info:
+        Ledger.open(junk)
+    assert info.value.hint
+    with pytest.raises(LedgerError, match="cannot connect to PostgreSQL"):
+        Ledger.open("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(LedgerError, match="scheme"):
+        Ledger.open("mysql://x/y")
+
+
+def test_spend_by_day_uses_the_zone(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "z.db") as ledger:
+        late = dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC)
+        ledger.record(agent="a", model="haiku", input_tokens=1, ts=late)
+        ledger.record(agent="a", model="haiku", input_tokens=1, ts=late - dt.timedelta(hours=12))
+        utc = spend(ledger, "day", tz=dt.UTC)
+        tokyo = spend(ledger, "day", tz=dt.timezone(dt.timedelta(hours=9)))
+        kolkata = spend(ledger, "day", tz=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    assert [(r.key, r.executions) for r in utc.rows] == [("2026-03-01", 2)]
+    assert [(r.key, r.executions) for r in tokyo.rows] == [("2026-03-01", 1), ("2026-03-02", 1)]
+    assert [(r.key, r.executions) for r in kolkata.rows] == [("2026-03-01", 1), ("2026-03-02", 1)]
+
+
+def test_spend_filters_and_columns(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        t0 = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
+        for i, (agent, model) in enumerate([("a", "haiku"), ("a", "opus"), ("b", "sonnet")]):
+            ledger.record(
+                agent=agent,
+                model=model,
+                input_tokens=1000,
+                output_tokens=100,
+                project="p1" if i < 2 else "p2",
+                ts=t0 + dt.timedelta(days=i),
+                tags={"team": "x" if i else "y"},
+            )
+        by_agent = spend(ledger, "agent")
+        assert {r.key: r.executions for r in by_agent.rows} == {"a": 2, "b": 1}
+        assert by_agent.total.cost_nanos == sum(r.cost_nanos for r in by_agent.rows)
+        assert spend(ledger, "tier", Filters(project="p1")).total.executions == 2
+        window = Filters(since=t0 + dt.timedelta(days=1), until=t0 + dt.timedelta(days=2))
+        assert spend(ledger, "model", window).total.executions == 1
+        assert spend(ledger, "agent", Filters(tag=("team", "x"))).total.executions == 2
+        with pytest.raises(ConfigError):
+            spend(ledger, "colour")
+
+
+def test_export_import_round_trip(tmp_path: Path) -> None:
+    import io
+
+    from gearshift.ledger.transfer import export_jsonl, import_jsonl
+
+    with Ledger.open(tmp_path / "a.db") as a:
+        for i in range(20):
+            a.record(
+                agent=f"x{i % 3}",
+                model="sonnet",
+                input_tokens=i,
+                output_tokens=i,
+                tags={"i": str(i)},
+            )
+        buf = io.StringIO()
+        assert export_jsonl(a.executions(), buf) == 20
+        before = [e.to_dict() for e in a.executions()]
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(buf.getvalue())
+    with Ledger.open(tmp_path / "b.db") as b:
+        assert import_jsonl(b, dump) == (20, 20)
+        assert import_jsonl(b, dump) == (20, 0)
+        assert [e.to_dict() for e in b.executions()] == before
+    dump.write_text(buf.getvalue() + "{not json\n")
+    with Ledger.open(tmp_path / "c.db") as c:
+        with pytest.raises(ConfigError, match=r"dump.jsonl:21"):
+            import_jsonl(c, dump)
+        assert c.count() == 0
+
+
+counts = st.integers(min_value=0, max_value=2_000_000)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["haiku", "sonnet", "opus", "claude-opus-4-6"]),
+            counts,
+            counts,
+            counts,
+            counts,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_costs_are_identical_whichever_store_keeps_them(
+    ledger_url: str, rows: list[tuple[str, int, int, int, int]]
+) -> None:
+    """Each store's summed nanos equal the sum of the exact per-record costs, rounded per record."""
+    with Ledger.open(ledger_url) as ledger:
+        run = Execution(model="x", tier="haiku").id  # a unique marker for this example
+        expected = 0
+        for model, i, o, w, r in rows:
+            expected += ledger.catalog.cost(model, Usage(i, o, w, 0, r)).nanos
+            ledger.record(
+                agent=run,
+                model=model,
+                input_tokens=i,
+                output_tokens=o,
+                cache_write_5m_tokens=w,
+                cache_read_tokens=r,
+            )
+        assert spend(ledger, "agent", Filters(agent=run)).total.cost_nanos == expected
+        assert spend(ledger, "day", Filters(agent=run)).total.cost_nanos == expected
