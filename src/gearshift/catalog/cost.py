@@ -24,6 +24,7 @@ __all__ = [
     "Usage",
     "nanos_to_decimal",
     "round_half_even",
+    "usd_text",
 ]
 
 #: $1 per million tokens, in femto-dollars per token.
@@ -44,6 +45,13 @@ def round_half_even(numerator: int, denominator: int) -> int:
 def nanos_to_decimal(nanos: int) -> Decimal:
     """Integer nano-dollars as an exact ``Decimal`` in USD."""
     return Decimal(nanos).scaleb(-9)
+
+
+def usd_text(amount: int | Decimal) -> str:
+    """Money as a plain decimal string for JSON: integer nanos -> ``"0.014600000"``; a Decimal
+    keeps its digits. Never scientific notation (``str(Decimal("0E-9"))`` would be)."""
+    value = nanos_to_decimal(amount) if isinstance(amount, int) else amount
+    return format(value, "f")
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ def err_console() -> Console:
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
-        return str(obj)
+        return format(obj, "f")
     if isinstance(obj, dt.datetime | dt.date):
         return obj.isoformat()
     if isinstance(obj, Enum):

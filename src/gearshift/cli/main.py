@@ -19,6 +19,7 @@ from gearshift.cli.common import err_console, state
 #: Modules whose ``register(app)`` adds commands, in help order.
 COMMAND_MODULES = (
     "gearshift.cli.ledger_cmds",
+    "gearshift.cli.ingest",
     "gearshift.cli.reports",
     "gearshift.cli.prices_cmd",
     "gearshift.cli.demo",

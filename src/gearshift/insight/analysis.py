@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Tier, Usage
-from gearshift.catalog.cost import nanos_to_decimal
+from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.fmt import pct, usd, usd_nanos
 from gearshift.ledger.queries import AgentModelStats, Filters, agent_summary
 
@@ -57,7 +57,7 @@ class Opportunity:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "agent": self.agent, "message": self.message}
         if self.monthly_saving_nanos is not None:
-            out["monthly_saving_usd"] = str(nanos_to_decimal(self.monthly_saving_nanos))
+            out["monthly_saving_usd"] = usd_text(self.monthly_saving_nanos)
         return out
 
 
@@ -95,19 +95,19 @@ class CostAnalysis:
                     "total_output_tokens": a.output_tokens,
                     "total_cache_creation_tokens": a.cache_creation_tokens,
                     "total_cache_read_tokens": a.cache_read_tokens,
-                    "total_cost_usd": str(nanos_to_decimal(a.cost_nanos)),
-                    "average_cost_per_execution_usd": str(nanos_to_decimal(a.average_nanos)),
+                    "total_cost_usd": usd_text(a.cost_nanos),
+                    "average_cost_per_execution_usd": usd_text(a.average_nanos),
                 }
                 for a in self.agents
             },
             "summary": {
                 "total_executions": self.total_executions,
-                "total_cost_usd": str(nanos_to_decimal(self.total_cost_nanos)),
+                "total_cost_usd": usd_text(self.total_cost_nanos),
                 "biggest_cost_driver": self._driver_dict(),
                 "tier_split": {
                     t: {
                         "executions": self.tier_executions.get(t, 0),
-                        "cost_usd": str(nanos_to_decimal(self.tier_cost.get(t, 0))),
+                        "cost_usd": usd_text(self.tier_cost.get(t, 0)),
                         "cost_share": _ratio(self.tier_cost.get(t, 0), self.total_cost_nanos),
                     }
                     for t in (tier.value for tier in Tier.ordered())
@@ -125,7 +125,7 @@ class CostAnalysis:
             "agent": top.agent,
             "model": top.model,
             "tier": top.tier,
-            "cost_usd": str(nanos_to_decimal(top.cost_nanos)),
+            "cost_usd": usd_text(top.cost_nanos),
             "share": _ratio(top.cost_nanos, self.total_cost_nanos),
         }
 

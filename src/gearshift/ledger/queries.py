@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from gearshift.catalog.cost import nanos_to_decimal
+from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.errors import ConfigError
 from gearshift.ledger.record import ts_from_us, us_from_ts
 
@@ -101,7 +101,7 @@ class SpendRow:
             "output_tokens": self.output_tokens,
             "cache_creation_tokens": self.cache_creation_tokens,
             "cache_read_tokens": self.cache_read_tokens,
-            "cost_usd": str(self.cost_usd),
+            "cost_usd": usd_text(self.cost_nanos),
         }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from gearshift.catalog.cost import nanos_to_decimal
+from gearshift.catalog.cost import nanos_to_decimal, usd_text
 
 __all__ = [
     "FLAG_BATCH",
@@ -144,7 +144,7 @@ class Execution:
             if f.name == "ts":
                 value = value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
             out[f.name] = value
-        out["cost_usd"] = str(self.cost_usd)
+        out["cost_usd"] = usd_text(self.cost_nanos)
         return out
 
     @classmethod

@@ -105,6 +105,7 @@ ingest_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("offset", BigInteger, nullable=False),
+    Column("lines", BigInteger, nullable=False, default=0),
     Column("fingerprint", String(64), nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
@@ -118,10 +119,19 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     return run
 
 
+def _budget_tables(conn: Connection) -> None:
+    """Issue 6's tables, defined beside the code that uses them; imported late so that opening
+    a ledger never imports ``gearshift.insight`` (data flows ledger -> insight, not back)."""
+    from gearshift.insight.budget_store import create_tables
+
+    create_tables(conn)
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
     ("0002_ingest_files", _create(ingest_files)),
+    ("0003_budgets", _budget_tables),
 ]
 
 

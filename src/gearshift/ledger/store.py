@@ -264,6 +264,34 @@ class Ledger:
             e.dedup_key,
         )
 
+    @staticmethod
+    def column_index(name: str) -> int:
+        return EXECUTION_COLUMNS.index(name)
+
+    def to_row_fields(self, **fields: Any) -> Row:
+        """A row from column values (``ts_us``, ``tags`` as a dict); unnamed columns get their
+        defaults. The fast path for importers that never build :class:`Execution` objects."""
+        values = dict(_ROW_DEFAULTS)
+        values.update(fields)
+        tags = values["tags"]
+        if isinstance(tags, dict):
+            values["tags"] = _tags_json(tags) if tags else "{}"
+        if self.privacy:
+            values["task"] = None
+        return tuple(values[c] for c in EXECUTION_COLUMNS)
+
+    def existing_dedup_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are already recorded."""
+        found: set[str] = set()
+        with self.read() as conn:
+            for i in range(0, len(keys), 900):
+                part = list(keys[i : i + 900])
+                params = {f"k{j}": k for j, k in enumerate(part)}
+                marks = ", ".join(f":k{j}" for j in range(len(part)))
+                sql = f"SELECT dedup_key FROM executions WHERE dedup_key IN ({marks})"
+                found.update(row[0] for row in conn.execute(text(sql), params))
+        return found
+
     def write_rows(self, rows: Sequence[Row]) -> int:
         """Bulk-insert rows already in column order, in one transaction; returns new rows."""
         if not rows:
@@ -321,6 +349,34 @@ def row_to_execution(row: Sequence[Any]) -> Execution:
     return Execution(**data)
 
 
+_ROW_DEFAULTS: dict[str, Any] = {
+    "project": "",
+    "session": "",
+    "agent": "default",
+    "task": None,
+    "task_hash": None,
+    "task_type": None,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "cache_write_5m_tokens": 0,
+    "cache_write_1h_tokens": 0,
+    "cache_read_tokens": 0,
+    "cost_nanos": 0,
+    "price_version": "",
+    "latency_ms": None,
+    "status": "success",
+    "attempt": 1,
+    "chain_id": None,
+    "strategy": None,
+    "source": "manual",
+    "validation": None,
+    "escalation_reason": None,
+    "run_id": None,
+    "task_key": None,
+    "flags": 0,
+    "tags": "{}",
+    "dedup_key": None,
+}
 _TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
 
 

@@ -1,0 +1,322 @@
+"""``ingest claude-code``: every Claude Code transcript into the ledger, attributed to its agent.
+
+A run discovers files, plans each against its saved state (skip / append / reread), parses the
+changed bytes on every core, deduplicates globally, attributes each response to its agent, prices
+it, writes the new records (the ledger's dedup keys make a run idempotent), then saves the files'
+state. Malformed lines are counted and reported with file:line; with ``strict`` they abort the
+run before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from gearshift.errors import ConfigError, IngestError
+from gearshift.ingest.dedup import Deduper
+from gearshift.ingest.discovery import Discovery, discover
+from gearshift.ingest.parse import FileResult, parse_file
+from gearshift.ingest.pricing import EntryPricer
+from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
+from gearshift.ledger.record import FLAG_FAST, new_id
+from gearshift.ledger.store import Row
+
+if TYPE_CHECKING:
+    from gearshift.ingest.dedup import Located
+    from gearshift.ledger.store import Ledger
+
+__all__ = ["CostMode", "IngestSummary", "ingest_claude_code"]
+
+CostMode = Literal["auto", "calculate", "display"]
+SOURCE = "claude-code"
+_PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What a run did. Money in integer nano-dollars."""
+
+    files: int = 0
+    files_parsed: int = 0
+    files_unchanged: int = 0
+    files_reread: int = 0
+    bytes_parsed: int = 0
+    lines: int = 0
+    usage_lines: int = 0
+    duplicates: int = 0
+    api_errors: int = 0
+    malformed: int = 0
+    malformed_examples: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    new_records: int = 0
+    cost_added_nanos: int = 0
+    unpriced_models: dict[str, int] = field(default_factory=dict)
+    pending_bytes: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        from gearshift.catalog.cost import usd_text
+
+        return {
+            "files": self.files,
+            "files_parsed": self.files_parsed,
+            "files_unchanged": self.files_unchanged,
+            "files_reread": self.files_reread,
+            "bytes_parsed": self.bytes_parsed,
+            "lines": self.lines,
+            "usage_lines": self.usage_lines,
+            "duplicates_removed": self.duplicates,
+            "api_errors": self.api_errors,
+            "malformed_lines": self.malformed,
+            "malformed_examples": self.malformed_examples,
+            "unreadable_files": self.unreadable,
+            "new_records": self.new_records,
+            "cost_added_usd": usd_text(self.cost_added_nanos),
+            "unpriced_models": self.unpriced_models,
+            "pending_bytes": self.pending_bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def ingest_claude_code(
+    ledger: Ledger,
+    paths: list[Path] | None = None,
+    *,
+    mode: CostMode = "auto",
+    strict: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    discovery: Discovery | None = None,
+) -> IngestSummary:
+    """Ingest transcripts under ``paths`` (default: the Claude config roots) into ``ledger``.
+
+    ``progress(files_done, bytes_done)`` is called as files finish.
+    """
+    if mode not in ("auto", "calculate", "display"):
+        raise ConfigError(f"--mode: {mode!r}", hint="use auto, calculate or display")
+    started = time.perf_counter()
+    found = discovery or discover(paths)
+    summary = IngestSummary(files=len(found.files))
+    states = load_states(ledger, SOURCE)
+    plans = [plan_file(f, states.get(f.path)) for f in found.files]
+    todo = [p for p in plans if p.action != "skip"]
+    summary.files_unchanged = len(plans) - len(todo)
+    summary.files_reread = sum(1 for p in todo if p.action == "reread")
+    results = list(_parse_all(todo, workers, progress))
+    for plan, result in results:
+        summary.bytes_parsed += result.offset - result.start
+        summary.lines += result.lines
+        summary.usage_lines += result.usage_lines
+        summary.pending_bytes += result.pending_bytes
+        if result.error:
+            summary.unreadable.append(f"{plan.file.path}: {result.error}")
+        for line, problem in result.malformed:
+            summary.malformed += 1
+            if len(summary.malformed_examples) < 20:
+                summary.malformed_examples.append(f"{plan.file.path}:{line}: {problem}")
+    summary.files_parsed = len(results)
+    if strict and summary.malformed:
+        raise IngestError(
+            f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",
+            hint="nothing was recorded; fix or remove the lines, or run without --strict",
+        )
+    rows = _records(ledger, found, results, mode, summary)
+    summary.new_records, summary.cost_added_nanos = _write(ledger, rows)
+    saved = [_state(plan, result) for plan, result in results if not result.error]
+    save_states(ledger, SOURCE, saved)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _parse_all(
+    todo: list[Plan], workers: int | None, progress: Callable[[int, int], None] | None
+) -> Iterator[tuple[Plan, FileResult]]:
+    jobs = sorted(todo, key=lambda p: p.file.size - p.start, reverse=True)
+    total = sum(p.file.size - p.start for p in jobs)
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    done_files = done_bytes = 0
+    if count <= 1 or total < _PARALLEL_MIN_BYTES or len(jobs) < 2:
+        for plan in jobs:
+            result = parse_file(plan.file.path, plan.start, plan.first_line)
+            done_files += 1
+            done_bytes += plan.file.size - plan.start
+            if progress:
+                progress(done_files, done_bytes)
+            yield plan, result
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    by_path = {p.file.path: p for p in jobs}
+    args = [(p.file.path, p.start, p.first_line) for p in jobs]
+    with ctx.Pool(processes=min(count, len(jobs))) as pool:
+        for result in pool.imap_unordered(_parse_job, args, chunksize=1):
+            plan = by_path[result.path]
+            done_files += 1
+            done_bytes += plan.file.size - plan.start
+            if progress:
+                progress(done_files, done_bytes)
+            yield plan, result
+
+
+def _parse_job(args: tuple[str, int, int]) -> FileResult:
+    return parse_file(*args)
+
+
+def _state(plan: Plan, result: FileResult) -> FileState:
+    f = plan.file
+    return FileState(
+        f.path,
+        f.device,
+        f.inode,
+        f.size,
+        f.mtime_ns,
+        result.offset,
+        plan.first_line - 1 + result.lines,
+        result.fingerprint,
+    )
+
+
+def _records(
+    ledger: Ledger,
+    found: Discovery,
+    results: list[tuple[Plan, FileResult]],
+    mode: CostMode,
+    summary: IngestSummary,
+) -> list[Row]:
+    dedup = Deduper()
+    tool_types: dict[str, str] = {}
+    result_types: dict[str, str] = {}
+    for index, (_, result) in enumerate(results):
+        dedup.add(result.entries, index)
+        tool_types.update(result.tool_types)
+        result_types.update(result.result_types)
+    summary.duplicates = dedup.duplicates
+    attribute = _Attributor(found, tool_types, result_types)
+    pricer = EntryPricer(ledger.catalog, mode)
+    unpriced: Counter[str] = Counter()
+    rows: list[Row] = []
+    groups = dedup.groups
+    for message_id, bucket in groups.items():
+        for position, slot in enumerate(bucket):
+            plan = results[slot.file_index][0]
+            row = _row(ledger, slot, plan, message_id, position, attribute, pricer, unpriced)
+            if slot.entry.api_error:
+                summary.api_errors += 1
+            rows.append(row)
+    summary.unpriced_models = dict(unpriced)
+    return rows
+
+
+def _row(
+    ledger: Ledger,
+    slot: Located,
+    plan: Plan,
+    message_id: str,
+    position: int,
+    attribute: _Attributor,
+    pricer: EntryPricer,
+    unpriced: Counter[str],
+) -> Row:
+    e = slot.entry
+    ts = _timestamp(e.timestamp)
+    ts_us = int(ts.timestamp()) * 1_000_000 + ts.microsecond
+    agent, tags = attribute(e, plan)
+    model, tier, cost_nanos, version, known = pricer.price(e, ts)
+    if not known and not e.api_error:
+        unpriced[e.model or "(none)"] += 1
+    key = f"cc:{message_id}" if position == 0 else f"cc:{message_id}:{e.request_id}"
+    session = plan.file.session or e.session_id
+    project = os.path.basename(e.cwd.rstrip("/")) if e.cwd else plan.file.project_key
+    return ledger.to_row_fields(
+        id=new_id(ts_us // 1000),
+        ts_us=ts_us,
+        project=project,
+        session=session,
+        agent=agent,
+        model=model,
+        tier=tier,
+        input_tokens=e.input_tokens,
+        output_tokens=e.output_tokens,
+        cache_write_5m_tokens=e.cache_5m,
+        cache_write_1h_tokens=e.cache_1h,
+        cache_read_tokens=e.cache_read,
+        cost_nanos=cost_nanos,
+        price_version=version,
+        status="error" if e.api_error else "success",
+        source=SOURCE,
+        flags=FLAG_FAST if e.fast else 0,
+        tags=tags,
+        dedup_key=key,
+    )
+
+
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        ts = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+
+
+class _Attributor:
+    """Decides each entry's agent and tags: ``main`` for the main thread, else the subagent's
+    type from its meta.json, its ``attributionAgent``, the parent's tool result, or the parent's
+    ``Agent``/``Task`` call -- in that order."""
+
+    def __init__(
+        self, found: Discovery, tool_types: dict[str, str], result_types: dict[str, str]
+    ) -> None:
+        self.metas = found.metas
+        self.tool_types = tool_types
+        self.result_types = result_types
+
+    def __call__(self, e: object, plan: Plan) -> tuple[str, dict[str, str]]:
+        from gearshift.ingest.parse import Entry
+
+        assert isinstance(e, Entry)
+        tags: dict[str, str] = {}
+        if e.git_branch:
+            tags["branch"] = e.git_branch
+        if e.entrypoint:
+            tags["entrypoint"] = e.entrypoint
+        agent_id = e.agent_id or plan.file.agent_id
+        if not e.sidechain and not agent_id:
+            return "main", tags
+        if plan.file.workflow:
+            tags["workflow"] = plan.file.workflow
+        if not agent_id:
+            return e.attribution_agent or "subagent", tags
+        tags["agent_id"] = agent_id
+        meta = self.metas.get(agent_id)
+        if meta is not None and meta.spawn_depth is not None:
+            tags["spawn_depth"] = str(meta.spawn_depth)
+        agent = (
+            (meta.agent_type if meta else None)
+            or e.attribution_agent
+            or self.result_types.get(agent_id)
+            or (self.tool_types.get(meta.tool_use_id) if meta and meta.tool_use_id else None)
+            or "subagent"
+        )
+        return agent, tags
+
+
+def _write(ledger: Ledger, rows: list[Row]) -> tuple[int, int]:
+    """Insert rows; return (new records, their cost). Cost of new rows only: rows whose dedup key
+    was already recorded are not counted."""
+    if not rows:
+        return 0, 0
+    cost_index = ledger.column_index("cost_nanos")
+    key_index = ledger.column_index("dedup_key")
+    existing = ledger.existing_dedup_keys([r[key_index] for r in rows])
+    fresh = [r for r in rows if r[key_index] not in existing]
+    inserted = 0
+    for i in range(0, len(fresh), 50_000):
+        inserted += ledger.write_rows(fresh[i : i + 50_000])
+    return inserted, sum(int(r[cost_index]) for r in fresh)

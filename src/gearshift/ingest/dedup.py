@@ -1,0 +1,71 @@
+"""Global deduplication of usage entries, across every file of a run.
+
+Rules (shared/reference/claude-code-usage-data.md §1.7, §2.2; the same as ccusage 20):
+
+* copies of one API response share ``(message.id, requestId)``; a missing ``requestId`` makes
+  the key ``message.id`` alone;
+* the same ``message.id`` under another ``requestId`` is a duplicate too when either copy is a
+  sidechain -- the ``/btw`` replay of a parent message;
+* of duplicates, keep the non-sidechain copy, else the one with the most tokens, else the one
+  that states ``speed``; a copy from the subagent's own file beats the ``progress`` copy that
+  some versions nest in the parent file (it carries the attribution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gearshift.ingest.parse import Entry
+
+__all__ = ["Deduper"]
+
+
+@dataclass(slots=True)
+class Located:
+    entry: Entry
+    file_index: int
+
+
+@dataclass(slots=True)
+class Deduper:
+    """Feed entries with :meth:`add`; read the survivors from :meth:`kept`."""
+
+    groups: dict[str, list[Located]] = field(default_factory=dict)
+    seen: int = 0
+
+    def add(self, entries: Iterable[Entry], file_index: int) -> None:
+        groups = self.groups
+        for entry in entries:
+            self.seen += 1
+            bucket = groups.get(entry.message_id)
+            if bucket is None:
+                groups[entry.message_id] = [Located(entry, file_index)]
+                continue
+            for slot in bucket:
+                other = slot.entry
+                if other.request_id == entry.request_id or other.sidechain or entry.sidechain:
+                    if _better(entry, other):
+                        slot.entry, slot.file_index = entry, file_index
+                    break
+            else:
+                bucket.append(Located(entry, file_index))
+
+    def kept(self) -> list[Located]:
+        return [slot for bucket in self.groups.values() for slot in bucket]
+
+    @property
+    def duplicates(self) -> int:
+        return self.seen - sum(len(b) for b in self.groups.values())
+
+
+def _better(new: Entry, old: Entry) -> bool:
+    """Whether ``new`` should replace ``old`` as the copy kept."""
+    if new.sidechain != old.sidechain:
+        return not new.sidechain
+    new_total, old_total = new.total_tokens, old.total_tokens
+    if new_total != old_total:
+        return new_total > old_total
+    if new.from_progress != old.from_progress:
+        return not new.from_progress
+    return False

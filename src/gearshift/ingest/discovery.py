@@ -1,0 +1,163 @@
+"""Finding Claude Code transcripts: roots, the ``projects/`` walk, subagent files and sidecars.
+
+Layout (see shared/reference/claude-code-usage-data.md §1.2)::
+
+    <root>/projects/<project-key>/<session>.jsonl                        main thread
+    <root>/projects/<project-key>/<session>/subagents/agent-<id>.jsonl   subagent (+ .meta.json)
+    <root>/projects/<project-key>/<session>/subagents/workflows/wf_<run>/agent-<id>.jsonl
+    <root>/projects/<project-key>/agent-<id>.jsonl                       legacy subagent (< 2.1.2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gearshift.errors import IngestError
+
+__all__ = ["AgentMeta", "Discovery", "TranscriptFile", "default_roots", "discover"]
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptFile:
+    path: str
+    project_key: str
+    session: str | None  # None: take it from the records (legacy agent files)
+    agent_id: str | None
+    workflow: str | None
+    size: int
+    mtime_ns: int
+    device: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMeta:
+    agent_type: str | None
+    spawn_depth: int | None
+    tool_use_id: str | None
+    description: str | None
+
+
+@dataclass(slots=True)
+class Discovery:
+    roots: list[Path]
+    files: list[TranscriptFile] = field(default_factory=list)
+    metas: dict[str, AgentMeta] = field(default_factory=dict)
+    bad_metas: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def default_roots() -> list[Path]:
+    """``$CLAUDE_CONFIG_DIR`` (one path or a comma list) when set, else ``~/.config/claude``
+    and ``~/.claude`` -- those that exist."""
+    env = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
+    if env:
+        return [Path(p.strip()).expanduser() for p in env.split(",") if p.strip()]
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    candidates = [Path(xdg) / "claude", Path.home() / ".claude"]
+    return [p for p in candidates if (p / "projects").is_dir()]
+
+
+def discover(paths: list[Path] | None = None) -> Discovery:
+    """Every transcript under ``paths`` (or the default roots), sorted by path."""
+    explicit = bool(paths)
+    roots = [Path(p).expanduser() for p in paths] if paths else default_roots()
+    found = Discovery(roots=roots)
+    seen: set[str] = set()
+    for root in roots:
+        if not root.exists():
+            if explicit or os.environ.get("CLAUDE_CONFIG_DIR"):
+                raise IngestError(
+                    f"{root} does not exist",
+                    hint="name a Claude config dir (with projects/), a projects dir or a .jsonl",
+                )
+            continue
+        if root.is_file():
+            _add_file(found, seen, str(root), None)
+            continue
+        base = root / "projects" if (root / "projects").is_dir() else root
+        _walk(found, seen, str(base), base.name == "projects")
+    found.files.sort(key=lambda f: f.path)
+    return found
+
+
+def _walk(found: Discovery, seen: set[str], top: str, is_projects: bool) -> None:
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != "tool-results":
+                    stack.append(entry.path)
+            elif entry.name.endswith(".jsonl"):
+                rel = os.path.relpath(entry.path, top)
+                _add_file(found, seen, entry.path, rel if is_projects else None)
+            elif entry.name.endswith(".meta.json") and entry.name.startswith("agent-"):
+                _add_meta(found, entry.path)
+
+
+def _add_file(found: Discovery, seen: set[str], path: str, rel: str | None) -> None:
+    real = os.path.realpath(path)
+    if real in seen:
+        return
+    seen.add(real)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    parts = Path(rel).parts if rel else Path(path).parts
+    name = parts[-1]
+    agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
+    workflow = next((p for p in parts if p.startswith("wf_")), None)
+    own_session = None if agent_id else name[: -len(".jsonl")]
+    if rel is not None:
+        project_key = parts[0]
+        session = own_session if len(parts) == 2 else parts[1]
+    elif "subagents" in parts:
+        idx = len(parts) - 1 - parts[::-1].index("subagents")
+        session, project_key = parts[idx - 1], parts[max(idx - 2, 0)]
+    else:
+        session, project_key = own_session, Path(path).parent.name
+    found.files.append(
+        TranscriptFile(
+            path,
+            project_key,
+            session,
+            agent_id,
+            workflow,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_dev,
+            st.st_ino,
+        )
+    )
+
+
+def _add_meta(found: Discovery, path: str) -> None:
+    name = os.path.basename(path)
+    agent_id = name[len("agent-") : -len(".meta.json")]
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read())
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError):
+        found.bad_metas.append(path)
+        return
+    depth = data.get("spawnDepth")
+    found.metas[agent_id] = AgentMeta(
+        agent_type=data.get("agentType") if isinstance(data.get("agentType"), str) else None,
+        spawn_depth=depth if isinstance(depth, int) else None,
+        tool_use_id=data.get("toolUseId") if isinstance(data.get("toolUseId"), str) else None,
+        description=data.get("description") if isinstance(data.get("description"), str) else None,
+    )

@@ -1,0 +1,350 @@
+"""Streaming parser for one Claude Code transcript file: billable usage lines -> entries.
+
+It never holds a whole file: it reads complete lines in chunks from a byte offset, jumps from one
+occurrence of ``"usage"`` to the next (lines without it -- most of a huge file-history file --
+are never decoded), and decodes only those lines with msgspec into just the fields it needs. A
+last line without its newline is a line still being written: it is left for the next run and the
+returned offset stops before it.
+
+Besides usage entries it collects what attribution needs from the parent side: ``Agent``/``Task``
+tool calls (tool-use id -> ``subagent_type``) and tool results naming a subagent
+(``toolUseResult.agentId`` -> ``agentType``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import msgspec
+
+__all__ = ["Entry", "FileResult", "fingerprint", "parse_file"]
+
+CHUNK = 8 * 1024 * 1024
+_USAGE = b'"usage"'
+_FINGERPRINT_SPAN = 65536
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: int | None = None
+    ephemeral_1h_input_tokens: int | None = None
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
+    cache_creation_input_tokens: int | None = 0
+    cache_read_input_tokens: int | None = 0
+    cache_creation: _CacheCreation | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
+
+
+class _ToolInput(msgspec.Struct):
+    subagent_type: str | None = None
+
+
+class _Block(msgspec.Struct):
+    type: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: _ToolInput | None = None
+
+
+class _Message(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: _Usage | None = None
+    content: list[_Block] | str | None = None
+
+
+class _Inner(msgspec.Struct):  # progress.data.message
+    type: str | None = None
+    timestamp: str | None = None
+    message: _Message | None = None
+    requestId: str | None = None
+
+
+class _ProgressData(msgspec.Struct):
+    type: str | None = None
+    agentId: str | None = None
+    message: _Inner | None = None
+
+
+class _ToolUseResult(msgspec.Struct):
+    agentId: str | None = None
+    agentType: str | None = None
+
+
+class _Line(msgspec.Struct):
+    type: str | None = None
+    timestamp: str | None = None
+    sessionId: str | None = None
+    isSidechain: bool | None = None
+    agentId: str | None = None
+    attributionAgent: str | None = None
+    cwd: str | None = None
+    gitBranch: str | None = None
+    entrypoint: str | None = None
+    requestId: str | None = None
+    costUSD: float | int | None = None
+    isApiErrorMessage: bool | None = None
+    version: str | None = None
+    message: _Message | None = None
+    data: _ProgressData | None = None
+    toolUseResult: _ToolUseResult | str | list[object] | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Line)
+_COST_DECODER = msgspec.json.Decoder()
+
+
+class Entry(NamedTuple):
+    """One billable (or API-error) assistant response as found in one line."""
+
+    message_id: str
+    request_id: str | None
+    sidechain: bool
+    from_progress: bool
+    timestamp: str
+    session_id: str
+    agent_id: str | None
+    attribution_agent: str | None
+    cwd: str
+    git_branch: str
+    entrypoint: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_5m: int
+    cache_1h: int
+    cache_read: int
+    fast: bool
+    geo: str | None
+    cost_usd: str | None
+    api_error: bool
+    line: int
+    version: str
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens + self.output_tokens + self.cache_5m + self.cache_1h + self.cache_read
+        )
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What one pass over a file found; ``offset`` is where the next pass starts."""
+
+    path: str
+    start: int
+    offset: int = 0
+    lines: int = 0
+    usage_lines: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+    tool_types: dict[str, str] = field(default_factory=dict)
+    result_types: dict[str, str] = field(default_factory=dict)
+    pending_bytes: int = 0
+    fingerprint: str = ""
+    error: str | None = None
+
+
+def fingerprint(path: str, offset: int) -> str:
+    """A hash of the bytes just before ``offset`` (and the file's first bytes), so a later run
+    can tell an appended file from a rewritten one."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        digest.update(fh.read(min(offset, 4096)))
+        start = max(0, offset - _FINGERPRINT_SPAN)
+        fh.seek(start)
+        digest.update(fh.read(offset - start))
+    digest.update(str(offset).encode())
+    return digest.hexdigest()
+
+
+def parse_file(path: str, start: int = 0, first_line: int = 1) -> FileResult:
+    """Parse complete lines of ``path`` from byte ``start``; never raises for bad content."""
+    result = FileResult(path=path, start=start, offset=start)
+    line_no = first_line - 1
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            carry = b""
+            pos_in_file = start
+            while True:
+                data = fh.read(CHUNK)
+                if not data:
+                    break
+                buf = carry + data if carry else data
+                last_nl = buf.rfind(b"\n")
+                if last_nl < 0:
+                    carry = buf
+                    continue
+                complete = memoryview(buf)[: last_nl + 1]
+                line_no = _scan(complete, buf, last_nl + 1, line_no, result)
+                pos_in_file += last_nl + 1
+                carry = buf[last_nl + 1 :]
+            result.offset = pos_in_file
+            result.pending_bytes = len(carry)
+            result.lines = line_no - (first_line - 1)
+    except OSError as exc:
+        result.error = f"{exc.strerror or exc}"
+        return result
+    result.fingerprint = fingerprint(path, result.offset) if result.offset else ""
+    return result
+
+
+def _scan(view: memoryview, buf: bytes, end: int, line_no: int, result: FileResult) -> int:
+    """Decode the usage lines among ``buf[:end]``; return the line number reached."""
+    pos = 0
+    counted_to = 0
+    find = buf.find
+    while pos < end:
+        hit = find(_USAGE, pos, end)
+        if hit < 0:
+            break
+        line_start = buf.rfind(b"\n", 0, hit) + 1
+        line_end = find(b"\n", hit, end)
+        line_no += buf.count(b"\n", counted_to, line_start) + 1
+        counted_to = line_end + 1
+        _decode(view[line_start:line_end], line_no, result)
+        pos = line_end + 1
+    return line_no + buf.count(b"\n", counted_to, end)
+
+
+def _decode(raw: memoryview, line_no: int, result: FileResult) -> None:
+    try:
+        line = _DECODER.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        result.malformed.append((line_no, str(exc)[:200]))
+        return
+    kind = line.type
+    if kind == "assistant":
+        msg = line.message
+        if msg is not None and msg.usage is not None:
+            result.usage_lines += 1
+            _tool_calls(msg, result)
+            _add(
+                result,
+                line,
+                msg,
+                line.requestId,
+                line.timestamp,
+                bool(line.isSidechain),
+                line.agentId,
+                False,
+                line_no,
+                raw,
+            )
+    elif kind == "progress":
+        data = line.data
+        inner = data.message if data is not None else None
+        if inner is not None and inner.message is not None and inner.message.usage is not None:
+            result.usage_lines += 1
+            agent_id = data.agentId if data is not None else None
+            _add(
+                result,
+                line,
+                inner.message,
+                inner.requestId,
+                inner.timestamp or line.timestamp,
+                True,
+                agent_id,
+                True,
+                line_no,
+                raw,
+            )
+    elif kind == "user":
+        tur = line.toolUseResult
+        if isinstance(tur, _ToolUseResult) and tur.agentId and tur.agentType:
+            result.result_types[tur.agentId] = tur.agentType
+
+
+def _tool_calls(msg: _Message, result: FileResult) -> None:
+    content = msg.content
+    if not isinstance(content, list):
+        return
+    for block in content:
+        if block.type == "tool_use" and block.name in ("Agent", "Task") and block.id:
+            kind = block.input.subagent_type if block.input else None
+            if kind:
+                result.tool_types[block.id] = kind
+
+
+def _add(
+    result: FileResult,
+    line: _Line,
+    msg: _Message,
+    request_id: str | None,
+    timestamp: str | None,
+    sidechain: bool,
+    agent_id: str | None,
+    from_progress: bool,
+    line_no: int,
+    raw: memoryview,
+) -> None:
+    usage = msg.usage
+    assert usage is not None
+    model = msg.model or ""
+    api_error = bool(line.isApiErrorMessage) or model == "<synthetic>"
+    if not msg.id or not timestamp:
+        result.malformed.append((line_no, "usage line without message.id or timestamp"))
+        return
+    # As ccusage does: the TTL split when the line has one, else every write at the 5m rate.
+    split = usage.cache_creation
+    if split is not None:
+        w5 = split.ephemeral_5m_input_tokens or 0
+        w1 = split.ephemeral_1h_input_tokens or 0
+    else:
+        w5, w1 = usage.cache_creation_input_tokens or 0, 0
+    i, o, r = usage.input_tokens or 0, usage.output_tokens or 0, usage.cache_read_input_tokens or 0
+    if min(i, o, r, w5, w1) < 0:
+        result.malformed.append((line_no, "negative token count"))
+        return
+    cost = None
+    if line.costUSD is not None and not from_progress:
+        cost = _exact_cost(raw)
+    result.entries.append(
+        Entry(
+            msg.id,
+            request_id,
+            sidechain,
+            from_progress,
+            timestamp,
+            line.sessionId or "",
+            agent_id,
+            line.attributionAgent,
+            line.cwd or "",
+            line.gitBranch or "",
+            line.entrypoint or "",
+            model,
+            i,
+            o,
+            w5,
+            w1,
+            r,
+            usage.speed == "fast",
+            usage.inference_geo or None,
+            cost,
+            api_error,
+            line_no,
+            line.version or "",
+        )
+    )
+
+
+def _exact_cost(raw: memoryview) -> str | None:
+    """``costUSD`` as written in the line (decoded as text, so no float rounding)."""
+    text = bytes(raw)
+    at = text.find(b'"costUSD":')
+    if at < 0:
+        return None
+    start = at + len(b'"costUSD":')
+    end = start
+    while end < len(text) and text[end : end + 1] in b"0123456789.eE+- ":
+        end += 1
+    value = text[start:end].strip().decode()
+    return value or None

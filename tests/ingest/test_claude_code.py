@@ -1,0 +1,265 @@
+"""Ingest of Claude Code transcripts: the reference's example lines and every trap of §1.7."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gearshift.errors import IngestError
+from gearshift.ingest.claude_code import ingest_claude_code
+from gearshift.ledger import Execution, Ledger, spend
+
+REFERENCE = Path(__file__).parents[1] / "data" / "claude_code" / "reference"
+SESSION = "7d3f1c2a-5b8e-4f0a-9c61-2e4d8a9b0c13"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.open(tmp_path / "ingest.db")
+
+
+def records(ledger: Ledger) -> dict[str, Execution]:
+    return {e.dedup_key or "": e for e in ledger.executions()}
+
+
+def test_reference_lines_give_exactly_the_expected_records(ledger: Ledger) -> None:
+    summary = ingest_claude_code(ledger, [REFERENCE])
+    got = records(ledger)
+    assert set(got) == {
+        "cc:msg_01HqX7kz3VbN2mWcT8rLpQ4e",
+        "cc:msg_01Tz8Ww2Rr5Yy6Uu7Ii9Oo3P",
+        "cc:msg_018vkDifij3YKNQ5gzjtvbXa",
+        "cc:e7c1a0d2-0000-4000-8000-000000000001",
+    }
+    main = got["cc:msg_01HqX7kz3VbN2mWcT8rLpQ4e"]
+    assert (main.agent, main.model, main.tier, main.project) == (
+        "main",
+        "claude-opus-4-6",
+        "opus",
+        "acme-api",
+    )
+    assert main.session == SESSION and main.tags == {"branch": "main", "entrypoint": "cli"}
+    # 2 in x $5 + 3,120 1h-writes x $10 + 48,211 reads x $0.50 + 187 out x $25, per million
+    assert main.cost_usd == Decimal("0.059990500")
+    assert main.cache_write_1h_tokens == 3120 and main.cache_write_5m_tokens == 0
+    explore = got["cc:msg_01Tz8Ww2Rr5Yy6Uu7Ii9Oo3P"]
+    assert (explore.agent, explore.tier, explore.session) == ("Explore", "haiku", SESSION)
+    assert explore.tags["agent_id"] == "a3f9c1e07b2d4c85e" and explore.tags["spawn_depth"] == "1"
+    assert explore.cost_usd == Decimal("0.018116500")  # 9 x $1 + 14,230 x $1.25 + 64 x $5
+    legacy = got["cc:msg_018vkDifij3YKNQ5gzjtvbXa"]
+    assert legacy.cost_usd == Decimal("0.017580000") and legacy.price_version == "costUSD"
+    error = got["cc:e7c1a0d2-0000-4000-8000-000000000001"]
+    assert (error.status, error.cost_nanos, error.model) == ("error", 0, "<synthetic>")
+    assert summary.api_errors == 1 and summary.new_records == 4
+    assert summary.malformed == 0 and summary.duplicates == 0
+
+
+def test_cost_modes(tmp_path: Path) -> None:
+    costs = {}
+    for mode in ("auto", "calculate", "display"):
+        with Ledger.open(tmp_path / f"{mode}.db") as led:
+            ingest_claude_code(led, [REFERENCE], mode=mode)
+            costs[mode] = {k: e.cost_usd for k, e in records(led).items()}
+    key = "cc:msg_018vkDifij3YKNQ5gzjtvbXa"
+    assert costs["auto"][key] == costs["display"][key] == Decimal("0.017580000")
+    # 4 x $3 + 2,210 x $3.75 + 15,400 x $0.30 + 312 x $15, per million
+    assert costs["calculate"][key] == Decimal("0.017599500")
+    assert costs["display"]["cc:msg_01HqX7kz3VbN2mWcT8rLpQ4e"] == 0
+
+
+def _line(
+    msg_id: str,
+    req: str | None,
+    *,
+    out: int = 10,
+    side: bool = False,
+    agent: str | None = None,
+    ts: str = "2026-09-01T10:00:00.000Z",
+    model: str = "claude-sonnet-4-5-20250929",
+) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "type": "assistant",
+        "isSidechain": side,
+        "timestamp": ts,
+        "sessionId": "s1",
+        "cwd": "/w/proj",
+        "version": "2.1.229",
+        "message": {
+            "id": msg_id,
+            "model": model,
+            "role": "assistant",
+            "content": [{"type": "text", "text": "hi"}],
+            "usage": {
+                "input_tokens": 100,
+                "output_tokens": out,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 1000,
+            },
+        },
+    }
+    if req:
+        line["requestId"] = req
+    if agent:
+        line["agentId"] = agent
+    return line
+
+
+def _write(path: Path, lines: list[dict[str, Any]], tail: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + tail)
+
+
+def test_duplicates_across_lines_files_and_replays(tmp_path: Path, ledger: Ledger) -> None:
+    proj = tmp_path / "projects" / "-w-proj"
+    main = [
+        _line("m1", "r1", out=5),  # streaming snapshot, superseded
+        _line("m1", "r1", out=50),  # the same response, next content block
+        _line("m2", None),  # no requestId: deduped by message id
+        _line("m2", None),
+        {
+            "type": "progress",
+            "data": {
+                "type": "agent_progress",
+                "agentId": "a1",
+                "message": {**_line("m3", "r3", side=True, agent="a1")},
+            },
+        },
+    ]
+    _write(proj / "s1.jsonl", main)
+    sub = proj / "s1" / "subagents"
+    _write(sub / "agent-a1.jsonl", [_line("m3", "r3", side=True, agent="a1")])
+    (sub / "agent-a1.meta.json").write_text(json.dumps({"agentType": "Plan", "spawnDepth": 2}))
+    _write(sub / "agent-abtw.jsonl", [_line("m1", "r-replay", out=50, side=True, agent="abtw")])
+    summary = ingest_claude_code(ledger, [tmp_path])
+    got = records(ledger)
+    assert set(got) == {"cc:m1", "cc:m2", "cc:m3"}
+    assert got["cc:m1"].output_tokens == 50 and got["cc:m1"].agent == "main"
+    assert got["cc:m3"].agent == "Plan" and got["cc:m3"].tags["spawn_depth"] == "2"
+    assert summary.duplicates == 4
+    assert summary.usage_lines == 7
+
+
+def test_torn_tail_is_left_for_the_next_run(tmp_path: Path, ledger: Ledger) -> None:
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    full = json.dumps(_line("m2", "r2"))
+    _write(path, [_line("m1", "r1")], tail=full[:40])
+    first = ingest_claude_code(ledger, [tmp_path])
+    assert first.new_records == 1 and first.pending_bytes == 40 and first.malformed == 0
+    with path.open("a") as fh:
+        fh.write(full[40:] + "\n")
+    second = ingest_claude_code(ledger, [tmp_path])
+    assert second.new_records == 1 and second.files_reread == 0
+    assert set(records(ledger)) == {"cc:m1", "cc:m2"}
+
+
+def test_malformed_lines_are_reported_with_file_and_line(tmp_path: Path, ledger: Ledger) -> None:
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        json.dumps(_line("m1", "r1"))
+        + "\n"
+        + '{"type":"assistant","message":{"usage":{"input_tokens":"lots"}}}\n'
+        + '{"type":"user","message":"no usage here"}\n'
+        + '{"usage": broken\n'
+        + json.dumps(_line("m2", "r2"))
+        + "\n"
+    )
+    with pytest.raises(IngestError, match=r"s1\.jsonl:2"):
+        ingest_claude_code(ledger, [tmp_path], strict=True)
+    assert ledger.count() == 0
+    summary = ingest_claude_code(ledger, [tmp_path])
+    assert summary.malformed == 2 and summary.new_records == 2
+    lines = [re.search(r"s1\.jsonl:(\d+):", e) for e in summary.malformed_examples]
+    assert [m.group(1) for m in lines if m] == ["2", "4"]
+
+
+def test_incremental_runs_parse_only_appended_bytes(tmp_path: Path, ledger: Ledger) -> None:
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line(f"m{i}", f"r{i}") for i in range(100)])
+    assert ingest_claude_code(ledger, [tmp_path]).new_records == 100
+    again = ingest_claude_code(ledger, [tmp_path])
+    assert (again.new_records, again.files_unchanged, again.bytes_parsed) == (0, 1, 0)
+    size = path.stat().st_size
+    with path.open("a") as fh:
+        fh.write(json.dumps(_line("m100", "r100")) + "\n")
+    appended = ingest_claude_code(ledger, [tmp_path])
+    assert appended.new_records == 1
+    assert appended.bytes_parsed == path.stat().st_size - size
+    assert appended.files_reread == 0
+
+
+def test_rewritten_or_rotated_files_are_reread_without_double_counting(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line(f"m{i}", f"r{i}") for i in range(10)])
+    ingest_claude_code(ledger, [tmp_path])
+    # rewritten in place: first line changed, then more appended
+    _write(path, [_line("m0", "r0", out=11), *[_line(f"m{i}", f"r{i}") for i in range(1, 12)]])
+    rewritten = ingest_claude_code(ledger, [tmp_path])
+    assert rewritten.files_reread == 1 and rewritten.new_records == 2
+    # rotated: a new inode with the same name
+    rotated = path.with_suffix(".new")
+    shutil.copy(path, rotated)
+    os.replace(rotated, path)
+    assert ingest_claude_code(ledger, [tmp_path]).new_records == 0
+    assert ledger.count() == 12
+
+
+def test_deleted_files_keep_their_records(tmp_path: Path, ledger: Ledger) -> None:
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line("m1", "r1")])
+    ingest_claude_code(ledger, [tmp_path])
+    path.unlink()
+    ingest_claude_code(ledger, [tmp_path])
+    assert ledger.count() == 1
+
+
+def test_spend_by_agent_after_ingest(ledger: Ledger) -> None:
+    ingest_claude_code(ledger, [REFERENCE])
+    by_agent = {r.key: r for r in spend(ledger, "agent").rows}
+    assert set(by_agent) == {"main", "Explore"}
+    assert by_agent["Explore"].cost_nanos == 18_116_500
+
+
+def test_unknown_models_are_kept_at_zero_and_reported(tmp_path: Path, ledger: Ledger) -> None:
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(
+        path, [_line("m1", "r1", model="deepseek-chat"), _line("m2", "r2", model="claude-opus-9")]
+    )
+    summary = ingest_claude_code(ledger, [tmp_path])
+    assert summary.unpriced_models == {"deepseek-chat": 1, "claude-opus-9": 1}
+    got = records(ledger)
+    assert got["cc:m2"].tier == "opus" and got["cc:m2"].cost_nanos == 0
+    assert got["cc:m1"].tier == "unknown"
+
+
+def test_missing_path_is_a_clear_error(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match="does not exist"):
+        ingest_claude_code(ledger, [tmp_path / "nope"])
+
+
+def test_parallel_and_serial_parsing_agree(tmp_path: Path) -> None:
+    proj = tmp_path / "projects" / "-w-proj"
+    for f in range(6):
+        _write(proj / f"s{f}.jsonl", [_line(f"m{f}-{i}", f"r{f}-{i}") for i in range(300)])
+    totals = []
+    for workers in (1, 2):
+        with Ledger.open(tmp_path / f"w{workers}.db") as led:
+            from gearshift.ingest import claude_code
+
+            old = claude_code._PARALLEL_MIN_BYTES
+            claude_code._PARALLEL_MIN_BYTES = 0
+            try:
+                ingest_claude_code(led, [tmp_path], workers=workers)
+            finally:
+                claude_code._PARALLEL_MIN_BYTES = old
+            totals.append(spend(led, "day").to_dict())
+    assert totals[0] == totals[1] and totals[0]["total"]["executions"] == 1800
