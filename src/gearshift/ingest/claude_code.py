@@ -9,7 +9,6 @@ run before anything is written.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from collections import Counter
@@ -25,10 +24,9 @@ from gearshift.ingest.parse import FileResult, parse_file
 from gearshift.ingest.pricing import EntryPricer
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
 from gearshift.ledger.record import FLAG_FAST, new_id
-from gearshift.ledger.store import Row
+from gearshift.ledger.store import Row, tags_json
 
 if TYPE_CHECKING:
-    from gearshift.ingest.dedup import Located
     from gearshift.ledger.store import Ledger
 
 __all__ = ["CostMode", "IngestSummary", "ingest_claude_code"]
@@ -108,7 +106,8 @@ def ingest_claude_code(
     todo = [p for p in plans if p.action != "skip"]
     summary.files_unchanged = len(plans) - len(todo)
     summary.files_reread = sum(1 for p in todo if p.action == "reread")
-    results = list(_parse_all(todo, workers, progress))
+    pricer = EntryPricer(ledger.catalog, mode)
+    results = list(_parse_all(todo, workers, progress, pricer))
     for plan, result in results:
         summary.bytes_parsed += result.offset - result.start
         summary.lines += result.lines
@@ -126,7 +125,7 @@ def ingest_claude_code(
             f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",
             hint="nothing was recorded; fix or remove the lines, or run without --strict",
         )
-    rows = _records(ledger, found, results, mode, summary)
+    rows = _records(found, results, summary)
     summary.new_records, summary.cost_added_nanos = _write(ledger, rows)
     saved = [_state(plan, result) for plan, result in results if not result.error]
     save_states(ledger, SOURCE, saved)
@@ -135,7 +134,10 @@ def ingest_claude_code(
 
 
 def _parse_all(
-    todo: list[Plan], workers: int | None, progress: Callable[[int, int], None] | None
+    todo: list[Plan],
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    pricer: EntryPricer,
 ) -> Iterator[tuple[Plan, FileResult]]:
     jobs = sorted(todo, key=lambda p: p.file.size - p.start, reverse=True)
     total = sum(p.file.size - p.start for p in jobs)
@@ -143,7 +145,7 @@ def _parse_all(
     done_files = done_bytes = 0
     if count <= 1 or total < _PARALLEL_MIN_BYTES or len(jobs) < 2:
         for plan in jobs:
-            result = parse_file(plan.file.path, plan.start, plan.first_line)
+            result = parse_file(plan.file.path, plan.start, plan.first_line, pricer)
             done_files += 1
             done_bytes += plan.file.size - plan.start
             if progress:
@@ -155,7 +157,8 @@ def _parse_all(
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     by_path = {p.file.path: p for p in jobs}
     args = [(p.file.path, p.start, p.first_line) for p in jobs]
-    with ctx.Pool(processes=min(count, len(jobs))) as pool:
+    processes = min(count, len(jobs))
+    with ctx.Pool(processes, initializer=_init_worker, initargs=(pricer,)) as pool:
         for result in pool.imap_unordered(_parse_job, args, chunksize=1):
             plan = by_path[result.path]
             done_files += 1
@@ -165,8 +168,16 @@ def _parse_all(
             yield plan, result
 
 
+_WORKER_PRICER: EntryPricer | None = None
+
+
+def _init_worker(pricer: EntryPricer) -> None:
+    global _WORKER_PRICER
+    _WORKER_PRICER = pricer
+
+
 def _parse_job(args: tuple[str, int, int]) -> FileResult:
-    return parse_file(*args)
+    return parse_file(*args, pricer=_WORKER_PRICER)
 
 
 def _state(plan: Plan, result: FileResult) -> FileState:
@@ -184,10 +195,8 @@ def _state(plan: Plan, result: FileResult) -> FileState:
 
 
 def _records(
-    ledger: Ledger,
     found: Discovery,
     results: list[tuple[Plan, FileResult]],
-    mode: CostMode,
     summary: IngestSummary,
 ) -> list[Row]:
     dedup = Deduper()
@@ -199,70 +208,29 @@ def _records(
         result_types.update(result.result_types)
     summary.duplicates = dedup.duplicates
     attribute = _Attributor(found, tool_types, result_types)
-    pricer = EntryPricer(ledger.catalog, mode)
     unpriced: Counter[str] = Counter()
     rows: list[Row] = []
-    groups = dedup.groups
-    for message_id, bucket in groups.items():
+    for message_id, bucket in dedup.groups.items():
         for position, slot in enumerate(bucket):
+            e = slot.entry
             plan = results[slot.file_index][0]
-            row = _row(ledger, slot, plan, message_id, position, attribute, pricer, unpriced)
-            if slot.entry.api_error:
+            if e.api_error:
                 summary.api_errors += 1
-            rows.append(row)
+            elif not e.priced:
+                unpriced[e.model or "(none)"] += 1
+            agent, tags = attribute(e, plan)
+            key = f"cc:{message_id}" if position == 0 else f"cc:{message_id}:{e.request_id}"
+            # the columns of gearshift.ledger.schema.EXECUTION_COLUMNS, in order
+            rows.append((
+                new_id(e.ts_us // 1000), e.ts_us, e.project or plan.file.project_key,
+                plan.file.session or e.session_id, agent, None, None, None, e.model_id, e.tier,
+                e.input_tokens, e.output_tokens, e.cache_5m, e.cache_1h, e.cache_read,
+                e.cost_nanos, e.price_version, None, "error" if e.api_error else "success", 1,
+                None, None, SOURCE, None, None, None, None, FLAG_FAST if e.fast else 0,
+                tags_json(tags) if tags else "{}", key,
+            ))  # fmt: skip
     summary.unpriced_models = dict(unpriced)
     return rows
-
-
-def _row(
-    ledger: Ledger,
-    slot: Located,
-    plan: Plan,
-    message_id: str,
-    position: int,
-    attribute: _Attributor,
-    pricer: EntryPricer,
-    unpriced: Counter[str],
-) -> Row:
-    e = slot.entry
-    ts = _timestamp(e.timestamp)
-    ts_us = int(ts.timestamp()) * 1_000_000 + ts.microsecond
-    agent, tags = attribute(e, plan)
-    model, tier, cost_nanos, version, known = pricer.price(e, ts)
-    if not known and not e.api_error:
-        unpriced[e.model or "(none)"] += 1
-    key = f"cc:{message_id}" if position == 0 else f"cc:{message_id}:{e.request_id}"
-    session = plan.file.session or e.session_id
-    project = os.path.basename(e.cwd.rstrip("/")) if e.cwd else plan.file.project_key
-    return ledger.to_row_fields(
-        id=new_id(ts_us // 1000),
-        ts_us=ts_us,
-        project=project,
-        session=session,
-        agent=agent,
-        model=model,
-        tier=tier,
-        input_tokens=e.input_tokens,
-        output_tokens=e.output_tokens,
-        cache_write_5m_tokens=e.cache_5m,
-        cache_write_1h_tokens=e.cache_1h,
-        cache_read_tokens=e.cache_read,
-        cost_nanos=cost_nanos,
-        price_version=version,
-        status="error" if e.api_error else "success",
-        source=SOURCE,
-        flags=FLAG_FAST if e.fast else 0,
-        tags=tags,
-        dedup_key=key,
-    )
-
-
-def _timestamp(text: str) -> dt.datetime:
-    try:
-        ts = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 class _Attributor:

@@ -13,11 +13,15 @@ tool calls (tool-use id -> ``subagent_type``) and tool results naming a subagent
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
+
+if TYPE_CHECKING:
+    from gearshift.ingest.pricing import EntryPricer
 
 __all__ = ["Entry", "FileResult", "fingerprint", "parse_file"]
 
@@ -126,6 +130,13 @@ class Entry(NamedTuple):
     api_error: bool
     line: int
     version: str
+    ts_us: int
+    project: str
+    model_id: str
+    tier: str
+    cost_nanos: int
+    price_version: str
+    priced: bool
 
     @property
     def total_tokens(self) -> int:
@@ -150,6 +161,20 @@ class FileResult:
     pending_bytes: int = 0
     fingerprint: str = ""
     error: str | None = None
+    pricer: EntryPricer | None = None
+    interned: dict[str, str] = field(default_factory=dict)
+    projects: dict[str, str] = field(default_factory=dict)
+
+    def __getstate__(self) -> dict[str, object]:
+        skip = ("pricer", "interned", "projects")
+        return {k: getattr(self, k) for k in self.__slots__ if k not in skip}
+
+    def __setstate__(self, data: dict[str, object]) -> None:
+        for key, value in data.items():
+            setattr(self, key, value)
+        self.pricer = None
+        self.interned = {}
+        self.projects = {}
 
 
 def fingerprint(path: str, offset: int) -> str:
@@ -165,9 +190,15 @@ def fingerprint(path: str, offset: int) -> str:
     return digest.hexdigest()
 
 
-def parse_file(path: str, start: int = 0, first_line: int = 1) -> FileResult:
-    """Parse complete lines of ``path`` from byte ``start``; never raises for bad content."""
+def parse_file(
+    path: str, start: int = 0, first_line: int = 1, pricer: EntryPricer | None = None
+) -> FileResult:
+    """Parse complete lines of ``path`` from byte ``start``; never raises for bad content.
+
+    With a ``pricer`` each entry is also timestamped and priced here, so that this work runs in
+    the parser processes rather than in the one that merges their results."""
     result = FileResult(path=path, start=start, offset=start)
+    result.pricer = pricer
     line_no = first_line - 1
     try:
         with open(path, "rb") as fh:
@@ -307,6 +338,18 @@ def _add(
     cost = None
     if line.costUSD is not None and not from_progress:
         cost = _exact_cost(raw)
+    ts = _timestamp(timestamp)
+    ts_us = (ts - _EPOCH) // _ONE_US
+    intern = result.interned
+    cwd = _i(intern, line.cwd or "")
+    project = result.projects.get(cwd)
+    if project is None:
+        project = result.projects[cwd] = cwd.rstrip("/").rsplit("/", 1)[-1] if cwd else ""
+    fast = usage.speed == "fast"
+    if result.pricer is not None:
+        priced = result.pricer.price(model, ts, (i, o, w5, w1, r), fast, cost, api_error)
+    else:
+        priced = (model, "unknown", 0, "", False)
     result.entries.append(
         Entry(
             msg.id,
@@ -314,26 +357,46 @@ def _add(
             sidechain,
             from_progress,
             timestamp,
-            line.sessionId or "",
+            _i(intern, line.sessionId or ""),
             agent_id,
             line.attributionAgent,
-            line.cwd or "",
-            line.gitBranch or "",
-            line.entrypoint or "",
+            cwd,
+            _i(intern, line.gitBranch or ""),
+            _i(intern, line.entrypoint or ""),
             model,
             i,
             o,
             w5,
             w1,
             r,
-            usage.speed == "fast",
+            fast,
             usage.inference_geo or None,
             cost,
             api_error,
             line_no,
-            line.version or "",
+            _i(intern, line.version or ""),
+            ts_us,
+            project,
+            *priced,
         )
     )
+
+
+def _i(table: dict[str, str], text: str) -> str:
+    """One shared copy of strings that repeat on every line (a smaller pickle and heap)."""
+    return table.setdefault(text, text)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_US = dt.timedelta(microseconds=1)
+
+
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        ts = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return _EPOCH
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def _exact_cost(raw: memoryview) -> str | None:

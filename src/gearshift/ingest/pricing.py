@@ -22,7 +22,6 @@ from gearshift.catalog.cost import PriceSet, round_half_even
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog, Model
     from gearshift.catalog.models import PricePeriod
-    from gearshift.ingest.parse import Entry
 
 __all__ = ["EntryPricer"]
 
@@ -36,34 +35,38 @@ class EntryPricer:
         self.mode = mode
         self.version = catalog.price_version
         self._models: dict[str, Model | None] = {}
-        self._periods: dict[tuple[str, str], PricePeriod] = {}
+        self._periods: dict[tuple[str, dt.date], PricePeriod] = {}
 
-    def price(self, e: Entry, ts: dt.datetime) -> _Priced:
-        """``(model id, tier, cost nanos, price version, model known)`` for one entry."""
-        if e.api_error:
-            return e.model or "<synthetic>", "unknown", 0, "", True
-        model = self._model(e.model)
-        model_id = model.id if model else e.model
-        tier = model.tier.value if model else _guess_tier(e.model)
-        if e.cost_usd is not None and self.mode in ("auto", "display"):
-            return model_id, tier, _nanos(e.cost_usd), "costUSD", model is not None
+    def price(
+        self,
+        model_name: str,
+        ts: dt.datetime,
+        tokens: tuple[int, int, int, int, int],
+        fast: bool,
+        cost_usd: str | None,
+        api_error: bool,
+    ) -> _Priced:
+        """``(model id, tier, cost nanos, price version, model known)`` for one response;
+        ``tokens`` are (input, output, 5m writes, 1h writes, cache reads)."""
+        if api_error:
+            return model_name or "<synthetic>", "unknown", 0, "", True
+        model = self._model(model_name)
+        model_id = model.id if model else model_name
+        tier = model.tier.value if model else _guess_tier(model_name)
+        if cost_usd is not None and self.mode in ("auto", "display"):
+            return model_id, tier, _nanos(cost_usd), "costUSD", model is not None
         if self.mode == "display":
             return model_id, tier, 0, "costUSD", model is not None
         if model is None:
             return model_id, tier, 0, "", False
-        period = self._period(model, e.timestamp[:10], ts)
-        prompt = e.input_tokens + e.cache_5m + e.cache_1h + e.cache_read
+        period = self._period(model, ts)
+        i_n, o_n, w5_n, w1_n, r_n = tokens
         lc = period.long_context
+        prompt = i_n + w5_n + w1_n + r_n
         prices: PriceSet = lc.prices if lc is not None and prompt > lc.threshold else period.base
         i, o, w5, w1, r = prices.femto
-        femto = (
-            e.input_tokens * i
-            + e.output_tokens * o
-            + e.cache_5m * w5
-            + e.cache_1h * w1
-            + e.cache_read * r
-        )
-        if e.fast and period.fast is not None:
+        femto = i_n * i + o_n * o + w5_n * w5 + w1_n * w1 + r_n * r
+        if fast and period.fast is not None:
             ratio = Fraction(period.fast)
             nanos = round_half_even(femto * ratio.numerator, ratio.denominator * _NANO_FEMTO)
         else:
@@ -75,11 +78,12 @@ class EntryPricer:
             self._models[name] = self.catalog.find(name) if name else None
         return self._models[name]
 
-    def _period(self, model: Model, day_text: str, ts: dt.datetime) -> PricePeriod:
-        key = (model.id, day_text)
+    def _period(self, model: Model, ts: dt.datetime) -> PricePeriod:
+        day = ts.astimezone(dt.UTC).date() if ts.tzinfo else ts.date()
+        key = (model.id, day)
         period = self._periods.get(key)
         if period is None:
-            period = model.period_at(ts.astimezone(dt.UTC).date())
+            period = model.period_at(day)
             self._periods[key] = period
         return period
 

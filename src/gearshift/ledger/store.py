@@ -230,7 +230,7 @@ class Ledger:
         if counts < 0 or e.status not in STATUSES or e.source not in SOURCES:
             _validate(e)
         task = None if self.privacy else e.task
-        tags = _tags_json(e.tags) if e.tags else "{}"
+        tags = tags_json(e.tags) if e.tags else "{}"
         return (
             e.id,
             us_from_ts(e.ts),
@@ -275,7 +275,7 @@ class Ledger:
         values.update(fields)
         tags = values["tags"]
         if isinstance(tags, dict):
-            values["tags"] = _tags_json(tags) if tags else "{}"
+            values["tags"] = tags_json(tags) if tags else "{}"
         if self.privacy:
             values["task"] = None
         return tuple(values[c] for c in EXECUTION_COLUMNS)
@@ -380,7 +380,7 @@ _ROW_DEFAULTS: dict[str, Any] = {
 _TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
 
 
-def _tags_json(tags: dict[str, str]) -> str:
+def tags_json(tags: dict[str, str]) -> str:
     """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
     stores; memoised because most rows of a batch share their tags."""
     key = tuple(sorted(tags.items()))

@@ -1,0 +1,347 @@
+"""Claude Code ingest: gearshift vs ccusage 20.0.24 (native) and 18.0.11 (TypeScript), side by side.
+
+    .venv/bin/python bench/ingest_vs_ccusage.py [--size 1GB] [--seed 42] [--skip-ts]
+
+It installs both ccusage versions with npm into bench/.cache, generates a synthetic corpus with
+`gearshift.ingest.sample` (cached by size and seed), copies it to a work folder, and measures wall
+time and peak memory (summed PSS of the whole process tree, sampled every 10 ms) of:
+
+  1. ccusage 20 `claude daily --offline --json` and ccusage 18 `daily --offline --json`
+     (HOME isolated, TZ=UTC, CLAUDE_CONFIG_DIR = the corpus);
+  2. gearshift's first ingest into a fresh SQLite ledger, then `spend --by day --json`;
+  3. gearshift re-run with nothing new;
+  4. after appending 1% new lines: gearshift's incremental re-run vs ccusage 20's full re-read.
+
+Parity: per-day token totals from ccusage 20 and gearshift must be identical and per-day costs
+must agree to the cent. The default corpus leaves out what ccusage 20.0.24 is known to miscount
+(lines with "<key>":null, duplicated lines without a requestId; see docs/benchmarks.md), and both
+are also checked against the generator's manifest.
+
+Goals (issue 3): first ingest no slower than ccusage native; >= 10x faster than ccusage 18; an
+incremental re-run >= 20x faster than ccusage's full re-read; peak memory below ccusage's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+GEARSHIFT = [sys.executable, "-m", "gearshift.cli.main"]
+VERSIONS = {"20": "20.0.24", "18": "18.0.11"}
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMG]?B?)", text.strip().upper())
+    if not m:
+        raise SystemExit(f"bad --size {text!r}")
+    unit = {
+        "": 1,
+        "B": 1,
+        "K": 10**3,
+        "KB": 10**3,
+        "M": 10**6,
+        "MB": 10**6,
+        "G": 10**9,
+        "GB": 10**9,
+    }
+    return int(float(m.group(1)) * unit[m.group(2)])
+
+
+def install_ccusage(version: str) -> Path:
+    prefix = CACHE / f"ccusage-{version}"
+    binary = prefix / "node_modules" / ".bin" / "ccusage"
+    if not binary.exists():
+        print(f"installing ccusage@{version} with npm ...", flush=True)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(prefix),
+                f"ccusage@{version}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return binary
+
+
+def corpus(size: int, seed: int) -> Path:
+    out = CACHE / f"corpus-{size}-{seed}"
+    if not (out / "manifest.json").exists():
+        from gearshift.ingest.sample import generate_corpus
+
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        print(f"generating a {size / 1e9:.2f} GB corpus (seed {seed}) ...", flush=True)
+        generate_corpus(out, size_bytes=size, seed=seed)
+        print(f"  generated in {time.perf_counter() - t0:.1f}s", flush=True)
+    return out
+
+
+# -- measuring ------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(x) for x in fh.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(cmd: list[str], env: dict[str, str], timeout: float = 900) -> dict[str, Any]:
+    """Run ``cmd``; wall seconds, peak summed PSS (MB) of its process tree, exit code, stdout."""
+    peak = 0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = threading.Event()
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        chunks.append(proc.stdout.read())
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        pids, stack = [], [proc.pid]
+        while stack:
+            pid = stack.pop()
+            pids.append(pid)
+            stack += _children(pid)
+        peak = max(peak, sum(_pss_kb(p) for p in pids))
+        if time.perf_counter() - t0 > timeout:
+            proc.kill()
+            break
+        time.sleep(0.01)
+    wall = time.perf_counter() - t0
+    done.wait(10)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    return {
+        "seconds": wall,
+        "peak_mb": peak / 1024,
+        "rc": proc.returncode,
+        "stdout": b"".join(chunks).decode(errors="replace"),
+        "stderr": err[-2000:],
+    }
+
+
+def best_of(n: int, cmd: list[str], env: dict[str, str], timeout: float = 900) -> dict[str, Any]:
+    runs = [run_measured(cmd, env, timeout) for _ in range(n)]
+    for r in runs:
+        if r["rc"] != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({r['rc']}): {r['stderr']}")
+    best = min(runs, key=lambda r: r["seconds"])
+    best["peak_mb"] = max(r["peak_mb"] for r in runs)
+    return best
+
+
+# -- the corpus grows by 1% -----------------------------------------------------------------
+
+
+def append_one_percent(work: Path, seed: int) -> int:
+    """Append copies of existing assistant lines with fresh ids to ~1% of usage lines."""
+    rng = random.Random(seed)
+    files = sorted(work.rglob("*.jsonl"))
+    appended = 0
+    for path in rng.sample(files, max(1, len(files) // 10)):
+        data = path.read_bytes()
+        if not data.endswith(b"\n"):
+            continue  # a torn tail: leave the file as the writer would
+        lines = [ln for ln in data.split(b"\n") if b'"type":"assistant"' in ln and b'"usage"' in ln]
+        if not lines:
+            continue
+        new = []
+        for original in rng.sample(lines, max(1, len(lines) // 10)):
+            tag = f"{seed}x{appended}"
+            new_id = f'"id":"msg_bench{tag}"'.encode()
+            new_req = f'"requestId":"req_bench{tag}"'.encode()
+            ln = re.sub(rb'"id":"msg_[A-Za-z0-9]+"', new_id, original, count=1)
+            ln = re.sub(rb'"requestId":"req_[A-Za-z0-9]+"', new_req, ln)
+            new.append(ln)
+            appended += 1
+        with path.open("ab") as fh:
+            fh.write(b"\n".join(new) + b"\n")
+    return appended
+
+
+# -- parity ---------------------------------------------------------------------------------
+
+
+def parity(ccusage_json: str, gearshift_json: str, manifest: dict[str, Any]) -> list[str]:
+    cc = {d["date"]: d for d in json.loads(ccusage_json)["daily"]}
+    gs = {r["key"]: r for r in json.loads(gearshift_json)["rows"]}
+    problems = []
+    for day in sorted(set(cc) | set(gs)):
+        c, g = cc.get(day), gs.get(day)
+        if c is None or g is None:
+            if (c and c["totalTokens"]) or (g and int(g["cost_usd"].replace(".", "")) > 0):
+                problems.append(f"{day}: only in {'ccusage' if c else 'gearshift'}")
+            continue
+        pairs = [
+            ("inputTokens", "input_tokens"),
+            ("outputTokens", "output_tokens"),
+            ("cacheCreationTokens", "cache_creation_tokens"),
+            ("cacheReadTokens", "cache_read_tokens"),
+        ]
+        for cname, gname in pairs:
+            if c[cname] != g[gname]:
+                problems.append(f"{day}: {cname} ccusage {c[cname]} vs gearshift {g[gname]}")
+        diff = abs(Decimal(str(c["totalCost"])) - Decimal(g["cost_usd"]))
+        if diff >= Decimal("0.01"):
+            problems.append(f"{day}: cost ccusage {c['totalCost']} vs gearshift {g['cost_usd']}")
+        m = manifest["by_day"].get(day)
+        if m and (m["input"], m["output"], m["cache_5m"] + m["cache_1h"], m["cache_read"]) != (
+            g["input_tokens"],
+            g["output_tokens"],
+            g["cache_creation_tokens"],
+            g["cache_read_tokens"],
+        ):
+            problems.append(f"{day}: gearshift differs from the manifest")
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1GB")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs", type=int, default=2, help="best of N for the fast commands")
+    parser.add_argument("--skip-ts", action="store_true", help="skip ccusage 18 (slow)")
+    args = parser.parse_args()
+    size = parse_size(args.size)
+    cc20 = install_ccusage(VERSIONS["20"])
+    cc18 = None if args.skip_ts else install_ccusage(VERSIONS["18"])
+    source = corpus(size, args.seed)
+    manifest = json.loads((source / "manifest.json").read_text())
+    rows: list[tuple[str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        work = tmp / "claude"
+        shutil.copytree(source, work)
+        (tmp / "home").mkdir()
+        env = {
+            **os.environ,
+            "HOME": str(tmp / "home"),
+            "TZ": "UTC",
+            "LOG_LEVEL": "0",
+            "CLAUDE_CONFIG_DIR": str(work),
+            "XDG_DATA_HOME": str(tmp / "xdg"),
+        }
+        ledger = str(tmp / "bench.db")
+        gs = [*GEARSHIFT, "--ledger", ledger]
+        cc_cmd = [str(cc20), "claude", "daily", "--offline", "--json"]
+
+        print("ccusage 20 ...", flush=True)
+        r20 = best_of(args.runs, cc_cmd, env)
+        rows.append(("ccusage 20.0.24 claude daily (native)", r20))
+        if cc18 is not None:
+            print("ccusage 18 ...", flush=True)
+            r18 = best_of(1, [str(cc18), "daily", "--offline", "--json"], env, timeout=1800)
+            rows.append(("ccusage 18.0.11 daily (TypeScript)", r18))
+
+        print("gearshift first ingest ...", flush=True)
+        first = run_measured([*gs, "ingest", "claude-code", str(work), "--json"], env)
+        spend = run_measured([*gs, "spend", "--by", "day", "--tz", "UTC", "--json"], env)
+        combined = {
+            "seconds": first["seconds"] + spend["seconds"],
+            "peak_mb": max(first["peak_mb"], spend["peak_mb"]),
+        }
+        rows.append(("gearshift ingest (first) + spend --by day", combined))
+        rows.append(("  of which ingest", first))
+        summary = json.loads(first["stdout"])
+
+        print("gearshift re-run, nothing new ...", flush=True)
+        noop = best_of(args.runs, [*gs, "ingest", "claude-code", str(work), "--json"], env)
+        rows.append(("gearshift re-run, nothing new", noop))
+
+        added = append_one_percent(work, args.seed)
+        print(f"appended {added:,} lines; re-running ...", flush=True)
+        inc = run_measured([*gs, "ingest", "claude-code", str(work), "--json"], env)
+        rows.append((f"gearshift re-run, +{added:,} lines (~1%)", inc))
+        r20b = best_of(args.runs, cc_cmd, env)
+        rows.append(("ccusage 20 full re-read after +1%", r20b))
+        inc_summary = json.loads(inc["stdout"])
+
+        problems = parity(r20["stdout"], spend["stdout"], manifest)
+
+    print()
+    print(
+        f"Claude Code ingest benchmark, {manifest['bytes'] / 1e9:.2f} GB corpus, "
+        f"{manifest['files']['transcripts']:,} transcripts, seed {args.seed}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"{'command':46} {'seconds':>8} {'peak MB':>8}")
+    for name, r in rows:
+        print(f"{name:46} {r['seconds']:8.2f} {r['peak_mb']:8.0f}")
+    print()
+    t20 = r20["seconds"]
+    ratios = [
+        ("first ingest+spend vs ccusage 20 (goal <= 1.0x time)", combined["seconds"] / t20),
+        (
+            "incremental re-run speed-up vs ccusage 20 re-read (goal >= 20x)",
+            r20b["seconds"] / inc["seconds"],
+        ),
+        ("no-op re-run speed-up vs ccusage 20 (goal >= 20x)", t20 / noop["seconds"]),
+        ("peak memory vs ccusage 20 (goal < 1.0x)", combined["peak_mb"] / r20["peak_mb"]),
+    ]
+    if cc18 is not None:
+        ratios.insert(
+            1, ("speed-up vs ccusage 18 (goal >= 10x)", rows[1][1]["seconds"] / combined["seconds"])
+        )
+    for name, value in ratios:
+        print(f"{name:66} {value:8.2f}")
+    print()
+    print(
+        f"gearshift first ingest: {summary['new_records']:,} records, "
+        f"{summary['duplicates_removed']:,} duplicates removed, {summary['api_errors']} API errors, "
+        f"{summary['malformed_lines']} malformed; incremental: {inc_summary['new_records']:,} "
+        f"new records from {inc_summary['bytes_parsed']:,} bytes"
+    )
+    if problems:
+        print(f"PARITY FAILED ({len(problems)} problems):")
+        for p in problems[:20]:
+            print("  " + p)
+        raise SystemExit(1)
+    print(
+        f"parity: per-day tokens identical and costs within $0.01 on all "
+        f"{len(manifest['by_day'])} days (ccusage 20 vs gearshift vs the generator's manifest)"
+    )
+
+
+if __name__ == "__main__":
+    main()
