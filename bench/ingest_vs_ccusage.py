@@ -328,8 +328,8 @@ def main() -> None:
     print()
     print(
         f"gearshift first ingest: {summary['new_records']:,} records, "
-        f"{summary['duplicates_removed']:,} duplicates removed, {summary['api_errors']} API errors, "
-        f"{summary['malformed_lines']} malformed; incremental: {inc_summary['new_records']:,} "
+        f"{summary['duplicates_removed']:,} duplicates removed, {summary['api_errors']} API errors "
+        f"+ {summary['malformed_lines']} malformed; incremental: {inc_summary['new_records']:,} "
         f"new records from {inc_summary['bytes_parsed']:,} bytes"
     )
     if problems:
