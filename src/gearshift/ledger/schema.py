@@ -127,11 +127,20 @@ def _budget_tables(conn: Connection) -> None:
     create_tables(conn)
 
 
+def _engine_tables(conn: Connection) -> None:
+    """The engine's run outputs and response cache (``gearshift.engine.store``), imported late
+    for the same reason."""
+    from gearshift.engine.store import create_tables
+
+    create_tables(conn)
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
     ("0002_ingest_files", _create(ingest_files)),
     ("0003_budgets", _budget_tables),
+    ("0004_engine", _engine_tables),
 ]
 
 

@@ -1,0 +1,256 @@
+"""The engine: runs a set of jobs (a DAG by ``depends_on``) with bounded concurrency.
+
+* Jobs become ready when every job they depend on succeeded; their dependencies' outputs are
+  appended to their prompt (the hybrid pipeline's hand-over). A job whose dependency did not
+  succeed is ``skipped`` with that reason.
+* Ready jobs wait in a :class:`~gearshift.engine.queue.WorkQueue`; the router reads its depth
+  for load-aware routing.
+* Every finished job is saved under the run id. Running the same run id again skips jobs that
+  already succeeded (reusing their outputs), so a crash or ``kill -9`` costs nothing twice.
+* Cancellation (Ctrl-C) stops the workers; what finished is recorded, the rest is ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gearshift.catalog import Tier, Usage
+from gearshift.engine.context import RunContext, RunStats
+from gearshift.engine.job import Job, JobOutcome
+from gearshift.engine.queue import InProcessQueue, WorkQueue
+from gearshift.engine.strategies import get_strategy
+from gearshift.engine.strategies.base import Plan
+from gearshift.errors import BudgetExceeded, DefinitionError
+from gearshift.ledger.record import new_id
+
+__all__ = ["Engine", "RunReport", "check_graph", "run_jobs"]
+
+
+@dataclass(slots=True)
+class RunReport:
+    run_id: str
+    outcomes: list[JobOutcome]
+    seconds: float
+    stats: RunStats
+    counterfactual_nanos: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cost_nanos(self) -> int:
+        return sum(o.cost_nanos for o in self.outcomes)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        from gearshift.catalog.cost import usd_text
+
+        return {
+            "run_id": self.run_id,
+            "jobs": [o.to_dict() for o in self.outcomes],
+            "totals": {
+                "jobs": len(self.outcomes),
+                "succeeded": self.count("succeeded"),
+                "failed": self.count("failed"),
+                "errors": self.count("error"),
+                "skipped": self.count("skipped"),
+                "blocked": self.count("blocked"),
+                "cancelled": self.count("cancelled"),
+                "resumed": sum(1 for o in self.outcomes if o.resumed),
+                "calls": self.stats.calls,
+                "escalations": self.stats.escalations,
+                "cache_hits": self.stats.cache_hits,
+                "cost_usd": usd_text(self.cost_nanos),
+                "all_sonnet_usd": usd_text(self.counterfactual_nanos.get("sonnet", 0)),
+                "all_opus_usd": usd_text(self.counterfactual_nanos.get("opus", 0)),
+                "seconds": round(self.seconds, 3),
+            },
+        }
+
+
+def check_graph(jobs: Sequence[Job]) -> None:
+    """Unique ids, known dependencies, no cycles -- or a DefinitionError naming the job."""
+    ids: set[str] = set()
+    for job in jobs:
+        if job.id in ids:
+            raise DefinitionError(
+                f"job {job.id!r} is defined twice", hint="give every task its own id"
+            )
+        ids.add(job.id)
+    deps = {job.id: job.depends_on for job in jobs}
+    for job in jobs:
+        for dep in job.depends_on:
+            if dep not in ids:
+                raise DefinitionError(f"job {job.id!r} depends on unknown job {dep!r}")
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: tuple[str, ...]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            cycle = " -> ".join((*trail[trail.index(node) :], node))
+            raise DefinitionError(f"depends_on makes a cycle: {cycle}")
+        state[node] = 1
+        for dep in deps[node]:
+            visit(dep, (*trail, node))
+        state[node] = 2
+
+    for job in jobs:
+        visit(job.id, ())
+
+
+class Engine:
+    """Runs jobs through the router and their strategies; see the module docstring."""
+
+    def __init__(self, ctx: RunContext, queue: WorkQueue | None = None) -> None:
+        self.ctx = ctx
+        self.queue: WorkQueue = queue or InProcessQueue()
+        if ctx.queue_depth is None:
+            ctx.queue_depth = self.queue.depth
+
+    async def run(self, jobs: Sequence[Job]) -> RunReport:
+        check_graph(jobs)
+        started = time.perf_counter()
+        by_id = {job.id: job for job in jobs}
+        outcomes: dict[str, JobOutcome] = {}
+        outputs: dict[str, str] = {}
+        if self.ctx.store is not None:
+            done = await asyncio.to_thread(self.ctx.store.finished, self.ctx.run_id)
+            for job_id, finished in done.items():
+                if job_id in by_id and finished.status == "succeeded":
+                    outcomes[job_id] = JobOutcome(
+                        job_id,
+                        "succeeded",
+                        output=finished.output,
+                        reason="finished earlier",
+                        resumed=True,
+                        resumed_cost_nanos=finished.cost_nanos,
+                        resumed_tier_path=finished.tier_path,
+                    )
+                    outputs[job_id] = finished.output or ""
+        waiting = {j.id: set(j.depends_on) - set(outcomes) for j in jobs if j.id not in outcomes}
+        dependents: dict[str, list[str]] = {j.id: [] for j in jobs}
+        for job in jobs:
+            for dep in job.depends_on:
+                dependents[dep].append(job.id)
+
+        def settle(job_id: str, outcome: JobOutcome) -> list[str]:
+            """Record an outcome (no awaits: atomic in the event loop); return newly ready jobs.
+            A job whose dependency did not succeed is skipped, and so are its dependents."""
+            ready: list[str] = []
+            stack = [(job_id, outcome)]
+            while stack:
+                done_id, done = stack.pop()
+                outcomes[done_id] = done
+                if done.status == "succeeded" and done.output is not None:
+                    outputs[done_id] = done.output
+                self.ctx.stats.jobs_done += 1
+                for child in dependents[done_id]:
+                    if child not in waiting:
+                        continue
+                    if done.status != "succeeded":
+                        waiting.pop(child)
+                        reason = f"dependency {done_id} did not succeed"
+                        stack.append((child, JobOutcome(child, "skipped", reason=reason)))
+                        continue
+                    waiting[child].discard(done_id)
+                    if not waiting[child]:
+                        waiting.pop(child)
+                        ready.append(child)
+            return ready
+
+        async def finish(job_id: str, outcome: JobOutcome) -> None:
+            for child in settle(job_id, outcome):
+                await self.queue.put(child)
+            if not waiting and all(j in outcomes for j in by_id):
+                self.queue.close()
+
+        for job_id in [j for j, deps in waiting.items() if not deps]:
+            waiting.pop(job_id)
+            await self.queue.put(job_id)
+        if not waiting and all(j in outcomes for j in by_id):
+            self.queue.close()
+
+        async def worker() -> None:
+            while True:
+                job_id = await self.queue.get()
+                if job_id is None:
+                    return
+                job = by_id[job_id]
+                outcome = await self._run_one(job, outputs)
+                if self.ctx.store is not None and outcome.status == "succeeded":
+                    from gearshift.engine.store import FinishedJob
+
+                    record = FinishedJob(
+                        job_id,
+                        outcome.status,
+                        outcome.output,
+                        outcome.cost_nanos,
+                        outcome.tier_path,
+                    )
+                    await asyncio.to_thread(self.ctx.store.save, self.ctx.run_id, record)
+                await finish(job_id, outcome)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(max(1, self.ctx.concurrency))]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            for job in jobs:
+                outcomes.setdefault(job.id, JobOutcome(job.id, "cancelled", reason="run stopped"))
+        ordered = [outcomes[j.id] for j in jobs]
+        return RunReport(
+            self.ctx.run_id,
+            ordered,
+            time.perf_counter() - started,
+            self.ctx.stats,
+            self._counterfactual(ordered),
+        )
+
+    async def _run_one(self, job: Job, outputs: dict[str, str]) -> JobOutcome:
+        ctx = self.ctx
+        depth = ctx.queue_depth() if ctx.load_aware and ctx.queue_depth else None
+        decision = ctx.router.route(job.task, queue_depth=depth)
+        prompt = job.task.text
+        for dep in job.depends_on:
+            prompt += f"\n\n--- output of {dep} ---\n{outputs.get(dep, '')}"
+        plan = Plan(decision, prompt, new_id())
+        try:
+            return await get_strategy(job.strategy)(ctx, job, plan)
+        except BudgetExceeded as exc:
+            return JobOutcome(
+                job.id, "blocked", reason=exc.message, route=decision, chain_id=plan.chain_id
+            )
+
+    def _counterfactual(self, outcomes: list[JobOutcome]) -> dict[str, int]:
+        """Each job once on the default Sonnet / Opus model, with its final attempt's tokens."""
+        totals = {"sonnet": 0, "opus": 0}
+        for outcome in outcomes:
+            final = next((a for a in reversed(outcome.attempts) if a.role != "judge"), None)
+            if final is None:
+                continue
+            u = final.usage
+            usage = Usage(
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_write_5m_tokens,
+                u.cache_write_1h_tokens,
+                u.cache_read_tokens,
+            )
+            for name, tier in (("sonnet", Tier.SONNET), ("opus", Tier.OPUS)):
+                totals[name] += self.ctx.catalog.cost(
+                    self.ctx.catalog.default_for(tier), usage
+                ).nanos
+        return totals
+
+
+def run_jobs(ctx: RunContext, jobs: Sequence[Job]) -> RunReport:
+    """The synchronous facade: run ``jobs`` to the end and return the report."""
+    return asyncio.run(Engine(ctx).run(jobs))
