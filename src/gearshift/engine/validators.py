@@ -1,0 +1,616 @@
+"""Validators: does a model's output do the task? Each answers with a :class:`ValidationResult`.
+
+Every validator is a small class behind the :class:`Validator` Protocol
+(``await v.validate(output, context)``), so strategies treat them alike and feed ``evidence`` --
+why it failed, in a few lines -- into the next attempt:
+
+=================  =========================================================================
+``command``        write the output's fenced code blocks (and given files) into a directory,
+                   run e.g. ``pytest -q``; pass = exit 0 within the timeout
+``json_schema``    the output (or its first JSON block) validates against a JSON Schema
+``regex``          patterns that must match / must not match
+``callable``       a Python function ``module:function`` decides
+``confidence``     the confidence the model was asked to state (``confidence: 0.82``, ``82%``)
+                   is at least ``min``; ``score`` carries it for confidence-based routing
+``judge``          a reviewer model (through a Provider, on a chosen tier) gives a verdict
+``all``            every listed validator passes (stops at the first failure)
+=================  =========================================================================
+
+A judge's model call is returned in ``ValidationResult.calls`` so the ledger can meter it.
+:func:`validator_from_spec` builds validators from YAML-shaped dicts and raises DefinitionError
+naming the offending key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import json
+import os
+import re
+import shlex
+import signal
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from gearshift.errors import ConfigError, DefinitionError
+from gearshift.providers.base import ModelRequest, ModelResult, Provider
+
+__all__ = [
+    "AllValidator",
+    "CallableValidator",
+    "CommandValidator",
+    "ConfidenceValidator",
+    "JsonSchemaValidator",
+    "JudgeValidator",
+    "RegexValidator",
+    "ValidationContext",
+    "ValidationResult",
+    "Validator",
+    "extract_files",
+    "parse_confidence",
+    "validator_from_spec",
+]
+
+_TAIL = 3000
+_FENCE = re.compile(r"^(`{3,}|~{3,})([^\n]*)\n(.*?)^\1[ \t]*$", re.M | re.S)
+_FILE_COMMENT = re.compile(
+    r"^\s*(?:#|//|--|<!--)\s*(?:file|filename|path)\s*:\s*(\S+?)\s*(?:-->)?$"
+)
+_EXT = {"python": "py", "py": "py", "javascript": "js", "js": "js", "typescript": "ts",
+        "ts": "ts", "json": "json", "yaml": "yaml", "yml": "yaml", "toml": "toml", "bash": "sh",
+        "sh": "sh", "shell": "sh", "go": "go", "rust": "rs", "sql": "sql", "html": "html",
+        "css": "css", "markdown": "md", "md": "md"}  # fmt: skip
+_CONFIDENCE = re.compile(
+    r"confidence(?:\s+(?:score|level))?\s*(?:is|[:=])\s*\**\s*(\d+(?:\.\d+)?)\s*(%|/\s*10{1,2}\b)?",
+    re.I,
+)
+_VERDICT = re.compile(
+    r"verdict\s*[:=]\s*\**\s*(pass|fail|accept|reject|approve|revise|yes|no)\b", re.I
+)
+_SCORE = re.compile(r"^\s*score\s*[:=]\s*(\d+(?:\.\d+)?)", re.I | re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """``passed``; ``score`` in [0, 1] when the validator has one; ``evidence`` says why."""
+
+    passed: bool
+    score: float | None = None
+    evidence: str = ""
+    calls: tuple[ModelResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    """What a validator may need besides the output.
+
+    ``files`` are written *after* the output's own files, so a task's fixtures (its tests) win
+    over anything the model wrote at the same path. ``workdir`` is used as is (files are
+    written into it); without one, each run gets a fresh temporary directory.
+    """
+
+    task: str = ""
+    workdir: Path | None = None
+    files: Mapping[str, str] = field(default_factory=dict)
+    provider: Provider | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Validator(Protocol):
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult: ...
+
+
+def _tail(text: str, limit: int = _TAIL) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+# -- command ------------------------------------------------------------------------------------
+def extract_files(output: str, default_name: str | None = None) -> dict[str, str]:
+    """The fenced code blocks of ``output`` as ``{relative path: content}``.
+
+    A block's path comes from its info string (```` ```python src/app.py ````,
+    ```` ```python:src/app.py ````, ```` ```python title="src/app.py" ````) or a first-line
+    comment (``# file: src/app.py``, which is dropped). A lone unnamed block is called
+    ``default_name`` when given; other unnamed blocks become ``output_<n>.<ext>``.
+    """
+    named: dict[str, str] = {}
+    unnamed: list[tuple[str, str]] = []
+    for match in _FENCE.finditer(output):
+        info, body = match.group(2).strip(), match.group(3)
+        path, lang = _path_from_info(info)
+        first, _, rest = body.partition("\n")
+        comment = _FILE_COMMENT.match(first)
+        if path is None and comment:
+            path, body = comment.group(1), rest
+        if path:
+            named[path] = body
+        else:
+            unnamed.append((lang, body))
+    if default_name and len(unnamed) == 1:
+        named.setdefault(default_name, unnamed[0][1])
+    else:
+        for i, (lang, body) in enumerate(unnamed, 1):
+            named.setdefault(f"output_{i}.{_EXT.get(lang.lower(), 'txt')}", body)
+    return named
+
+
+def _path_from_info(info: str) -> tuple[str | None, str]:
+    attr = re.search(r"""(?:title|file|filename|path)\s*=\s*["']?([^"'\s]+)""", info)
+    tokens = info.split()
+    lang = tokens[0] if tokens else ""
+    if ":" in lang:
+        lang, _, path = lang.partition(":")
+        return path or None, lang
+    if attr:
+        return attr.group(1), lang
+    if lang and ("." in lang or "/" in lang):
+        return lang, lang.rsplit(".", 1)[-1]
+    if len(tokens) > 1 and ("." in tokens[1] or "/" in tokens[1]):
+        return tokens[1], lang
+    return None, lang
+
+
+def _write_files(root: Path, files: Mapping[str, str]) -> None:
+    base = root.resolve()
+    for rel, content in files.items():
+        target = (base / rel).resolve()
+        if Path(rel).is_absolute() or not target.is_relative_to(base):
+            raise ValueError(f"refusing to write outside the working directory: {rel}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+
+
+class CommandValidator:
+    """Run a command on the output's files; pass = exit status 0 before ``timeout`` seconds."""
+
+    def __init__(
+        self,
+        run: str | Sequence[str],
+        *,
+        timeout: float = 60.0,
+        files: Mapping[str, str] | None = None,
+        from_output: bool = True,
+        default_file: str | None = None,
+        shell: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.run = run
+        self.timeout = timeout
+        self.files = dict(files or {})
+        self.from_output = from_output
+        self.default_file = default_file
+        self.shell = shell
+        self.env = dict(env) if env is not None else None
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        files = extract_files(output, self.default_file) if self.from_output else {}
+        files.update(self.files)
+        files.update(context.files)
+        if context.workdir is not None:
+            return await self._run_in(context.workdir, files)
+        with tempfile.TemporaryDirectory(prefix="gearshift-validate-") as tmp:
+            return await self._run_in(Path(tmp), files)
+
+    async def _run_in(self, workdir: Path, files: Mapping[str, str]) -> ValidationResult:
+        try:
+            _write_files(workdir, files)
+        except (OSError, ValueError) as err:
+            return ValidationResult(False, evidence=f"could not write the output's files: {err}")
+        env = {**os.environ, **self.env} if self.env is not None else None
+        common: dict[str, Any] = {
+            "cwd": workdir,
+            "env": env,
+            "start_new_session": True,
+            "stdout": asyncio.subprocess.PIPE,
+            "stderr": asyncio.subprocess.STDOUT,
+        }
+        try:
+            if self.shell:
+                proc = await asyncio.create_subprocess_shell(_as_text(self.run), **common)
+            else:
+                argv = shlex.split(self.run) if isinstance(self.run, str) else list(self.run)
+                proc = await asyncio.create_subprocess_exec(*argv, **common)
+        except OSError as err:
+            return ValidationResult(False, evidence=f"cannot run {_as_text(self.run)!r}: {err}")
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), self.timeout)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            if not isinstance(exc, TimeoutError):
+                raise
+            return ValidationResult(
+                False, evidence=f"{_as_text(self.run)!r} timed out after {self.timeout:g}s"
+            )
+        text = _tail(out.decode("utf-8", "replace"))
+        code = proc.returncode
+        head = f"$ {_as_text(self.run)}  (exit {code})"
+        return ValidationResult(code == 0, evidence=f"{head}\n{text}" if text else head)
+
+
+def _as_text(run: str | Sequence[str]) -> str:
+    return run if isinstance(run, str) else shlex.join(run)
+
+
+# -- JSON Schema, regex, callable ----------------------------------------------------------------
+def _find_json(output: str) -> Any:
+    candidates = [output.strip()]
+    candidates += [m.group(3) for m in _FENCE.finditer(output) if "json" in m.group(2).lower()]
+    for opener, closer in (("{", "}"), ("[", "]")):
+        start, end = output.find(opener), output.rfind(closer)
+        if 0 <= start < end:
+            candidates.append(output[start : end + 1])
+    for text in candidates:
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+    raise ValueError("no JSON document found in the output")
+
+
+class JsonSchemaValidator:
+    """The output's JSON (whole, first ```json block, or outermost braces) fits ``schema``."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        try:
+            self._jsonschema: Any = importlib.import_module("jsonschema")
+        except ImportError:
+            raise ConfigError(
+                "the json_schema validator needs jsonschema", hint="pip install jsonschema"
+            ) from None
+        cls = self._jsonschema.validators.validator_for(schema)
+        try:
+            cls.check_schema(schema)
+        except self._jsonschema.SchemaError as err:
+            raise ConfigError(f"invalid JSON Schema: {err.message}") from None
+        self._validator = cls(schema)
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        try:
+            document = _find_json(output)
+        except ValueError as err:
+            return ValidationResult(False, evidence=str(err))
+        errors = sorted(self._validator.iter_errors(document), key=lambda e: str(e.json_path))
+        if not errors:
+            return ValidationResult(True, evidence="valid against the schema")
+        lines = [f"at {e.json_path}: {e.message}" for e in errors[:10]]
+        more = f"\n... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        return ValidationResult(False, evidence="\n".join(lines) + more)
+
+
+class RegexValidator:
+    """Every ``must_match`` pattern is found and no ``must_not_match`` one is (``re.search``)."""
+
+    def __init__(
+        self,
+        must_match: Sequence[str] = (),
+        must_not_match: Sequence[str] = (),
+        *,
+        flags: str = "",
+    ) -> None:
+        bits = {"i": re.I, "m": re.M, "s": re.S, "x": re.X}
+        value = 0
+        for letter in flags:
+            if letter not in bits:
+                raise ConfigError(f"unknown regex flag {letter!r}", hint="use i, m, s or x")
+            value |= bits[letter]
+        self.must = [re.compile(p, value) for p in must_match]
+        self.must_not = [re.compile(p, value) for p in must_not_match]
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        problems = [f"missing: /{p.pattern}/" for p in self.must if not p.search(output)]
+        for pattern in self.must_not:
+            found = pattern.search(output)
+            if found:
+                problems.append(f"forbidden: /{pattern.pattern}/ matched {found.group(0)[:80]!r}")
+        return ValidationResult(not problems, evidence="\n".join(problems) or "all patterns ok")
+
+
+class CallableValidator:
+    """``module:function(output, context)`` returns a bool, ``(bool, evidence)`` or a result.
+
+    The function may be async. An exception it raises is a failed validation with the
+    exception as evidence (``assert`` statements make convenient validators).
+    """
+
+    def __init__(self, target: str | Callable[..., Any]) -> None:
+        self.target = target if isinstance(target, str) else getattr(target, "__name__", "fn")
+        self.function = _import_function(target) if isinstance(target, str) else target
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        try:
+            value = self.function(output, context)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as err:
+            return ValidationResult(False, evidence=f"{self.target}: {type(err).__name__}: {err}")
+        if isinstance(value, ValidationResult):
+            return value
+        if isinstance(value, tuple) and len(value) == 2:
+            return ValidationResult(bool(value[0]), evidence=str(value[1]))
+        return ValidationResult(bool(value), evidence=f"{self.target} returned {value!r}")
+
+
+def _import_function(target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{target!r} must look like 'package.module:function'")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"cannot import {target}: {err}") from err
+    if not callable(function):
+        raise ConfigError(f"{target} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+# -- confidence and the LLM judge ----------------------------------------------------------------
+def parse_confidence(text: str) -> float | None:
+    """The last stated confidence in ``text`` as a fraction in [0, 1], or ``None``.
+
+    Understands ``confidence: 0.82``, ``Confidence: 82%``, ``confidence score = 8/10`` and a bare
+    ``confidence: 82`` (read as a percentage).
+    """
+    value = None
+    for match in _CONFIDENCE.finditer(text):
+        number, unit = float(match.group(1)), (match.group(2) or "").replace(" ", "")
+        if unit in {"%", "/100"} or (not unit and number > 1):
+            number /= 100
+        elif unit == "/10":
+            number /= 10
+        if 0.0 <= number <= 1.0:
+            value = number
+    return value
+
+
+class ConfidenceValidator:
+    """Passes when the stated confidence is at least ``min``; ``score`` is the confidence."""
+
+    def __init__(self, min: float = 0.9) -> None:
+        if not 0.0 <= min <= 1.0:
+            raise ConfigError(f"confidence min must be within 0..1, not {min}")
+        self.min = min
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        value = parse_confidence(output)
+        if value is None:
+            return ValidationResult(False, evidence="the output states no confidence score")
+        verdict = "at least" if value >= self.min else "below"
+        return ValidationResult(
+            value >= self.min, value, f"stated confidence {value:.2f} is {verdict} {self.min:.2f}"
+        )
+
+
+JUDGE_SYSTEM = (
+    "You are a strict reviewer. Decide whether the OUTPUT correctly and completely does the "
+    "TASK{criteria}. Reply with a line `verdict: PASS` or `verdict: FAIL`, then a line "
+    "`score: <0.0-1.0>`, then the concrete problems the author must fix, if any."
+)
+
+
+class JudgeValidator:
+    """An LLM judge: a reviewer call on ``model`` through ``provider`` (or the context's).
+
+    Passes on ``verdict: PASS`` (or accept/approve/yes) and, with ``min_score``, a stated score
+    at least that high. Provider errors propagate: a judge that could not run has not judged.
+    """
+
+    def __init__(
+        self,
+        model: str = "opus",
+        *,
+        criteria: str = "",
+        provider: Provider | None = None,
+        min_score: float | None = None,
+        max_tokens: int = 1024,
+    ) -> None:
+        self.model = model
+        self.criteria = criteria
+        self.provider = provider
+        self.min_score = min_score
+        self.max_tokens = max_tokens
+
+    def request(self, output: str, context: ValidationContext) -> ModelRequest:
+        criteria = f", judged by these criteria: {self.criteria}" if self.criteria else ""
+        prompt = f"TASK:\n{context.task or '(not given)'}\n\nOUTPUT:\n{output}"
+        return ModelRequest.user(
+            prompt,
+            model=self.model,
+            system=JUDGE_SYSTEM.format(criteria=criteria),
+            max_tokens=self.max_tokens,
+            metadata={**context.metadata, "role": "judge"},
+        )
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        provider = self.provider or context.provider
+        if provider is None:
+            raise ConfigError(
+                "the judge validator needs a provider",
+                hint="pass provider= or set ValidationContext.provider",
+            )
+        result = await provider.complete(self.request(output, context))
+        verdicts = _VERDICT.findall(result.text)
+        scores = _SCORE.findall(result.text)
+        score = min(1.0, float(scores[-1])) if scores else parse_confidence(result.text)
+        evidence = _tail(result.text, 2000)
+        if not verdicts:
+            return ValidationResult(
+                False, score, f"the judge gave no verdict:\n{evidence}", (result,)
+            )
+        passed = verdicts[-1].lower() in ("pass", "accept", "approve", "yes")
+        if passed and self.min_score is not None and (score is None or score < self.min_score):
+            passed = False
+        return ValidationResult(passed, score, evidence, (result,))
+
+
+class AllValidator:
+    """Every validator passes; runs in order and stops at the first failure."""
+
+    def __init__(self, validators: Sequence[Validator]) -> None:
+        self.validators = list(validators)
+
+    async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
+        evidence: list[str] = []
+        calls: list[ModelResult] = []
+        scores: list[float] = []
+        for validator in self.validators:
+            result = await validator.validate(output, context)
+            evidence.append(result.evidence)
+            calls.extend(result.calls)
+            if result.score is not None:
+                scores.append(result.score)
+            if not result.passed:
+                return ValidationResult(False, result.score, result.evidence, tuple(calls))
+        score = min(scores) if scores else None
+        return ValidationResult(True, score, "\n".join(e for e in evidence if e), tuple(calls))
+
+
+# -- specs ---------------------------------------------------------------------------------------
+_ALIASES = {"jsonschema": "json_schema", "json-schema": "json_schema", "schema": "json_schema",
+            "python": "callable", "llm_judge": "judge", "llm-judge": "judge"}  # fmt: skip
+_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "command": ({"run"}, {"timeout", "files", "from_output", "default_file", "shell", "env"}),
+    "json_schema": ({"schema"}, set()),
+    "regex": (set(), {"must_match", "must_not_match", "flags"}),
+    "callable": ({"function"}, set()),
+    "confidence": (set(), {"min"}),
+    "judge": (set(), {"model", "criteria", "min_score", "max_tokens"}),
+    "all": ({"of"}, set()),
+}
+
+
+def validator_from_spec(spec: Any, *, where: str = "validator") -> Validator:
+    """A validator from a YAML-shaped dict such as ``{type: command, run: "pytest -q"}``.
+
+    Raises DefinitionError whose message starts with the offending key (``where`` prefixes it,
+    e.g. ``tasks[2].validator``), so file loaders can point at the line.
+    """
+    if not isinstance(spec, Mapping):
+        raise DefinitionError(f"{where}: a validator must be a mapping with a 'type'")
+    raw_kind = spec.get("type")
+    kind = _ALIASES.get(str(raw_kind), str(raw_kind))
+    if kind not in _KEYS:
+        raise DefinitionError(
+            f"{where}.type: unknown validator type {raw_kind!r}",
+            hint=f"use one of: {', '.join(sorted(_KEYS))}",
+        )
+    required, optional = _KEYS[kind]
+    for key in spec:
+        if key != "type" and key not in required | optional:
+            allowed = ", ".join(sorted(required | optional))
+            raise DefinitionError(
+                f"{where}.{key}: unknown key for a {kind} validator",
+                hint=f"allowed keys: {allowed}",
+            )
+    for key in sorted(required - spec.keys()):
+        raise DefinitionError(f"{where}.{key}: required for a {kind} validator")
+    try:
+        return _BUILDERS[kind](spec, where)
+    except DefinitionError:
+        raise
+    except ConfigError as err:
+        raise DefinitionError(f"{where}: {err.message}", hint=err.hint) from None
+
+
+_REQUIRED: Any = object()
+
+
+def _get(spec: Mapping[str, Any], key: str, kind: Any, where: str, default: Any = _REQUIRED) -> Any:
+    """``spec[key]`` checked against ``kind`` (a type or tuple; booleans only where asked)."""
+    if key not in spec and default is not _REQUIRED:
+        return default
+    value = spec[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise DefinitionError(f"{where}.{key}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _strings(spec: Mapping[str, Any], key: str, where: str) -> list[str]:
+    if key not in spec:
+        return []
+    value = spec[key]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise DefinitionError(f"{where}.{key}: expected a string or a list of strings")
+    return items
+
+
+def _number(spec: Mapping[str, Any], key: str, where: str, default: float | None) -> Any:
+    value = _get(spec, key, (int, float), where, default)
+    return None if value is None else float(value)
+
+
+def _command(spec: Mapping[str, Any], where: str) -> Validator:
+    run = spec["run"]
+    if not isinstance(run, str) and not (
+        isinstance(run, list) and run and all(isinstance(v, str) for v in run)
+    ):
+        raise DefinitionError(f"{where}.run: expected a command string or a list of strings")
+    timeout = _number(spec, "timeout", where, 60.0)
+    if timeout <= 0:
+        raise DefinitionError(f"{where}.timeout: must be positive seconds")
+    files = _get(spec, "files", dict, where, {})
+    env = _get(spec, "env", dict, where, None)
+    for key, mapping in (("files", files), ("env", env or {})):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise DefinitionError(f"{where}.{key}: expected a mapping of strings to strings")
+    return CommandValidator(
+        run,
+        timeout=timeout,
+        files=files,
+        from_output=_get(spec, "from_output", bool, where, True),
+        default_file=_get(spec, "default_file", str, where, None),
+        shell=_get(spec, "shell", bool, where, False),
+        env=env,
+    )
+
+
+def _regex(spec: Mapping[str, Any], where: str) -> Validator:
+    must, must_not = _strings(spec, "must_match", where), _strings(spec, "must_not_match", where)
+    if not must and not must_not:
+        raise DefinitionError(f"{where}.must_match: give must_match and/or must_not_match")
+    for key, patterns in (("must_match", must), ("must_not_match", must_not)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise DefinitionError(f"{where}.{key}: bad pattern {pattern!r}: {err}") from None
+    return RegexValidator(must, must_not, flags=_get(spec, "flags", str, where, ""))
+
+
+def _judge(spec: Mapping[str, Any], where: str) -> Validator:
+    return JudgeValidator(
+        _get(spec, "model", str, where, "opus"),
+        criteria=_get(spec, "criteria", str, where, ""),
+        min_score=_number(spec, "min_score", where, None),
+        max_tokens=_get(spec, "max_tokens", int, where, 1024),
+    )
+
+
+def _all(spec: Mapping[str, Any], where: str) -> Validator:
+    items = _get(spec, "of", list, where)
+    if not items:
+        raise DefinitionError(f"{where}.of: list at least one validator")
+    return AllValidator(
+        [validator_from_spec(v, where=f"{where}.of[{i}]") for i, v in enumerate(items)]
+    )
+
+
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], str], Validator]] = {
+    "command": _command,
+    "json_schema": lambda s, w: JsonSchemaValidator(_get(s, "schema", dict, w)),
+    "regex": _regex,
+    "callable": lambda s, w: CallableValidator(_get(s, "function", str, w)),
+    "confidence": lambda s, w: ConfidenceValidator(_number(s, "min", w, 0.9)),
+    "judge": _judge,
+    "all": _all,
+}

@@ -1,0 +1,90 @@
+"""Model providers: one async Protocol, one retry loop, header-driven pacing, a lazy registry.
+
+::
+
+    from gearshift.providers import ModelRequest, RetryingProvider, get_provider
+
+    provider = RetryingProvider(get_provider("sim", seed=7, time_scale=0))
+    result = await provider.complete(ModelRequest.user("Summarise ...", model="haiku"))
+    cost = catalog.cost(result.model, result.usage)
+
+Built-ins: ``anthropic`` (official SDK), ``claude-code`` (``claude -p``), ``sim`` (offline
+simulator). Importing this package imports none of them and never the ``anthropic`` SDK; the
+provider classes named in ``__all__`` load on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from gearshift.providers.base import (
+    CacheTTL,
+    ModelRequest,
+    ModelResult,
+    Provider,
+    SyncProvider,
+    estimate_tokens,
+)
+from gearshift.providers.pacing import Bucket, Pacer, RateLimitSnapshot, parse_ratelimit
+from gearshift.providers.registry import (
+    ProviderRegistry,
+    default_registry,
+    get_provider,
+    register_provider,
+)
+from gearshift.providers.retry import (
+    RetryEvent,
+    RetryingProvider,
+    RetryPolicy,
+    backoff_delay,
+    call_with_retry,
+)
+
+if TYPE_CHECKING:
+    from gearshift.providers.anthropic import AnthropicProvider
+    from gearshift.providers.batches import BatchOutcome, BatchStatus
+    from gearshift.providers.claude_code import ClaudeCodeProvider
+    from gearshift.providers.sim import SimProvider
+
+__all__ = [
+    "AnthropicProvider",
+    "BatchOutcome",
+    "BatchStatus",
+    "Bucket",
+    "CacheTTL",
+    "ClaudeCodeProvider",
+    "ModelRequest",
+    "ModelResult",
+    "Pacer",
+    "Provider",
+    "ProviderRegistry",
+    "RateLimitSnapshot",
+    "RetryEvent",
+    "RetryPolicy",
+    "RetryingProvider",
+    "SimProvider",
+    "SyncProvider",
+    "backoff_delay",
+    "call_with_retry",
+    "default_registry",
+    "estimate_tokens",
+    "get_provider",
+    "parse_ratelimit",
+    "register_provider",
+]
+
+_LAZY = {
+    "AnthropicProvider": "gearshift.providers.anthropic",
+    "BatchOutcome": "gearshift.providers.batches",
+    "BatchStatus": "gearshift.providers.batches",
+    "ClaudeCodeProvider": "gearshift.providers.claude_code",
+    "SimProvider": "gearshift.providers.sim",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

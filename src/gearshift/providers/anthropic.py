@@ -1,0 +1,281 @@
+"""The ``anthropic`` provider: the official SDK's ``AsyncAnthropic``, one attempt per call.
+
+The SDK's own retries are off (``max_retries=0``): the one retry loop is
+:mod:`gearshift.providers.retry`. Every SDK exception is mapped once, in :func:`map_error`
+(statuses through :func:`gearshift.providers._wire.error_for_status`, shared with claude-code):
+
+* 429 whose ``error.details.error_code`` is a spend-limit code, or 402 -> SpendLimit (never
+  retried);
+* other 429 -> RateLimited, with ``retry_after`` from ``retry-after-ms`` / ``retry-after``;
+* 529, 500 and every other 5xx, and 409 -> Overloaded;
+* 401, 403 and missing credentials -> AuthError;
+* 400, 404, 413, 422 and every other 4xx -> BadRequest;
+* 408, ``APITimeoutError``, ``APIConnectionError`` and a connection that breaks while a
+  body or stream is being read (``httpx2.TransportError``) -> ProviderTimeout;
+* an ``error`` event inside a 200 SSE stream -> by its ``error.type``, as if it were that status.
+
+Each call reads the ``anthropic-ratelimit-*`` headers (``with_raw_response``) into the
+provider's :class:`~gearshift.providers.pacing.Pacer`, which holds the next request back before
+the server would answer 429. Prompt caching: ``ModelRequest.cache_system`` puts ``cache_control``
+(with ``ttl: "1h"`` when asked) on the system block. Message Batches: see
+:mod:`gearshift.providers.batches`; this class exposes them as methods.
+
+Importing this module imports the SDK; :mod:`gearshift.providers` itself never does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+import httpx2
+
+from gearshift.catalog import Catalog, Tier, load_catalog
+from gearshift.errors import AuthError, ProviderError, ProviderTimeout
+from gearshift.providers._wire import (
+    error_for_status,
+    message_text,
+    retry_after,
+    status_for_type,
+    usage_from_api,
+)
+from gearshift.providers.base import ModelRequest, ModelResult
+from gearshift.providers.pacing import Pacer, RateLimitSnapshot, parse_ratelimit
+
+if TYPE_CHECKING:
+    from gearshift.providers.batches import BatchOutcome, BatchStatus
+
+__all__ = ["AnthropicProvider", "build_params", "map_error"]
+
+
+def map_error(err: Exception) -> ProviderError:
+    """The one mapping from an SDK exception to the gearshift error tree."""
+    if isinstance(err, ProviderError):
+        return err
+    if isinstance(err, anthropic.APITimeoutError):
+        return ProviderTimeout("the Anthropic API did not answer in time")
+    if isinstance(err, anthropic.APIConnectionError):
+        cause = err.__cause__ or err
+        return ProviderTimeout(f"connection to the Anthropic API failed: {cause}")
+    if isinstance(err, anthropic.APIStatusError):
+        return _map_status(err)
+    if isinstance(err, httpx2.TransportError):  # raised as is while reading a stream's body
+        return ProviderTimeout(f"the connection to the Anthropic API broke: {err}")
+    if isinstance(err, anthropic.CredentialsError):
+        return AuthError(str(err), hint="set ANTHROPIC_API_KEY")
+    return ProviderError(f"Anthropic SDK error: {err}")
+
+
+def _map_status(err: anthropic.APIStatusError) -> ProviderError:
+    status = err.status_code
+    if status < 400:  # an error event inside a 200 stream: classify by its type
+        status = status_for_type(err.type)
+    return error_for_status(
+        status,
+        f"{status} {err.type or 'error'}: {err.api_message or err.message}",
+        request_id=err.request_id,
+        error_code=err.error_code,
+        retry_after=retry_after(err.response.headers) if status == 429 else None,
+    )
+
+
+def build_params(request: ModelRequest, model: str) -> dict[str, Any]:
+    """The Messages API body for ``request`` (``temperature`` included when set)."""
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "messages": [dict(m) for m in request.messages],
+    }
+    if request.system is not None:
+        if request.cache_system:
+            control: dict[str, str] = {"type": "ephemeral"}
+            if request.cache_ttl == "1h":
+                control["ttl"] = "1h"
+            params["system"] = [{"type": "text", "text": request.system, "cache_control": control}]
+        else:
+            params["system"] = request.system
+    if request.stop_sequences:
+        params["stop_sequences"] = list(request.stop_sequences)
+    user_id = request.metadata.get("user_id")
+    if user_id is not None:
+        params["metadata"] = {"user_id": str(user_id)}
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    return params
+
+
+def _sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as ``messages.create`` keywords: the SDK 2.x signature has no
+    ``temperature``, so it travels in ``extra_body`` (the API still accepts it)."""
+    kwargs = dict(params)
+    if "temperature" in kwargs:
+        kwargs["extra_body"] = {"temperature": kwargs.pop("temperature")}
+    return kwargs
+
+
+class AnthropicProvider:
+    """Calls the Messages API through ``AsyncAnthropic``; one attempt per call.
+
+    ``api_key`` defaults to ``$ANTHROPIC_API_KEY`` and ``base_url`` to ``$ANTHROPIC_BASE_URL``
+    (then the SDK's default). The client is built on first use, so constructing the provider
+    never fails or touches the network. ``stream=True`` uses SSE (advisable for long outputs).
+    ``pacer=None`` with ``pace=False`` turns pacing off; pass a shared :class:`Pacer` when
+    several providers use the same key.
+    """
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 600.0,
+        stream: bool = False,
+        pace: bool = True,
+        pacer: Pacer | None = None,
+        catalog: Catalog | None = None,
+        client: anthropic.AsyncAnthropic | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self.timeout = timeout
+        self.stream = stream
+        self.pacer = pacer if pacer is not None else (Pacer() if pace else None)
+        self._catalog = catalog
+        self._client = client
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+            if not key:
+                raise AuthError("no Anthropic API key", hint="set ANTHROPIC_API_KEY")
+            self._client = anthropic.AsyncAnthropic(
+                api_key=key,
+                base_url=self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+                max_retries=0,
+                timeout=self.timeout,
+            )
+        return self._client
+
+    def model_id(self, name: str) -> str:
+        """``name`` as sent to the API: bare tier aliases become the catalog's default model."""
+        if name.strip().lower() in {t.value for t in Tier}:
+            catalog = self._catalog or load_catalog()
+            return catalog.default_for(Tier.parse(name)).id
+        return name
+
+    async def complete(self, request: ModelRequest) -> ModelResult:
+        params = build_params(request, self.model_id(request.model))
+        if self.pacer is not None:
+            await self.pacer.acquire(
+                input_tokens=request.estimated_input_tokens(), output_tokens=request.max_tokens
+            )
+        started = time.perf_counter()
+        try:
+            if self.stream:
+                message, headers = await self._streamed(params, request.timeout)
+            else:
+                message, headers = await self._single(params, request.timeout)
+        except (anthropic.AnthropicError, httpx2.TransportError) as err:
+            self._observe(getattr(getattr(err, "response", None), "headers", None))
+            raise map_error(err) from err
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        snapshot = self._observe(headers)
+        return ModelResult(
+            text=message_text(message),
+            usage=usage_from_api(message.get("usage") or {}),
+            model=str(message.get("model") or params["model"]),
+            latency_ms=latency_ms,
+            stop_reason=message.get("stop_reason"),
+            request_id=headers.get("request-id"),
+            raw=message,
+            ratelimit=snapshot,
+            provider=self.name,
+        )
+
+    async def _single(
+        self, params: dict[str, Any], timeout: float | None
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        raw = await self.client.messages.with_raw_response.create(
+            **_sdk_kwargs(params), timeout=timeout or self.timeout
+        )
+        message = await raw.parse()
+        return message.model_dump(mode="json"), raw.headers
+
+    async def _streamed(
+        self, params: dict[str, Any], timeout: float | None
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        raw = await self.client.messages.with_raw_response.create(
+            **_sdk_kwargs(params), stream=True, timeout=timeout or self.timeout
+        )
+        message: dict[str, Any] = {}
+        text: list[str] = []
+        finished = False
+        async with await raw.parse() as events:
+            async for event in events:
+                data = event.model_dump(mode="json")
+                if data["type"] == "message_start":
+                    message = data["message"]
+                elif data["type"] == "content_block_delta" and "text" in data["delta"]:
+                    text.append(data["delta"]["text"])
+                elif data["type"] == "message_delta":
+                    message.update({k: v for k, v in data["delta"].items() if v is not None})
+                    usage = message.setdefault("usage", {})
+                    usage.update({k: v for k, v in data["usage"].items() if v is not None})
+                elif data["type"] == "message_stop":
+                    finished = True
+        if not finished:
+            raise ProviderTimeout(
+                "the stream ended before message_stop", request_id=raw.headers.get("request-id")
+            )
+        message["content"] = [{"type": "text", "text": "".join(text)}]
+        return message, raw.headers
+
+    def _observe(self, headers: Mapping[str, str] | None) -> RateLimitSnapshot | None:
+        snapshot = parse_ratelimit(headers) if headers is not None else None
+        if self.pacer is not None:
+            self.pacer.update(snapshot)
+        return snapshot
+
+    async def count_tokens(self, request: ModelRequest) -> int:
+        """Input tokens by ``POST /v1/messages/count_tokens`` (free; own rate limit)."""
+        params = build_params(request, self.model_id(request.model))
+        kwargs = {k: params[k] for k in ("model", "messages", "system") if k in params}
+        try:
+            counted = await self.client.messages.count_tokens(**kwargs)
+        except anthropic.AnthropicError as err:
+            raise map_error(err) from err
+        return int(counted.input_tokens)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    # -- Message Batches (50% off; results within 24 h) --------------------------------------
+    async def submit_batch(self, items: Sequence[tuple[str, ModelRequest]]) -> str:
+        from gearshift.providers.batches import submit_batch
+
+        return await submit_batch(self, items)
+
+    async def poll_batch(self, batch_id: str, **options: Any) -> BatchStatus:
+        from gearshift.providers.batches import poll_batch
+
+        return await poll_batch(self, batch_id, **options)
+
+    async def collect_batch(self, batch_id: str) -> dict[str, BatchOutcome]:
+        from gearshift.providers.batches import collect_batch
+
+        return await collect_batch(self, batch_id)
+
+    async def run_batch(
+        self, items: Sequence[tuple[str, ModelRequest]], **options: Any
+    ) -> dict[str, BatchOutcome]:
+        from gearshift.providers.batches import run_batch
+
+        return await run_batch(self, items, **options)

@@ -1,0 +1,1 @@
+"""Test helpers shipped with gearshift: a fake Anthropic API server (import it explicitly)."""
