@@ -25,8 +25,9 @@ def demo(
     """Fill a fresh demo ledger with a realistic month of agent work and report on it."""
     from gearshift.cli.reports import _print_analysis, _print_spend
     from gearshift.demo.month import fill_month
+    from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
-    from gearshift.ledger import Ledger, spend
+    from gearshift.ledger import Filters, Ledger, spend
     from gearshift.ledger.urls import default_path
 
     path = out or default_path().with_name("demo.db")
@@ -36,12 +37,20 @@ def demo(
     ledger = Ledger.open(path, catalog=state.catalog())
     state._ledger = ledger
     recorded = fill_month(ledger, seed=seed)
+    transcripts = _claude_code_tree(path.parent / "demo-claude", seed)
+    ingested = ingest_claude_code(ledger, [transcripts])
+    from_claude = spend(ledger, "agent", Filters(source="claude-code"))
     analysis = analyse(ledger)
     if as_json:
         print_json(
             {
                 "ledger": str(path),
                 "recorded": recorded,
+                "claude_code": {
+                    "transcripts": str(transcripts),
+                    "ingest": ingested.to_dict(),
+                    "spend_by_agent": from_claude.to_dict(),
+                },
                 "report": analysis.to_dict(),
                 "spend_by_tier": spend(ledger, "tier").to_dict(),
             }
@@ -52,8 +61,27 @@ def demo(
     con.print(f"recorded {recorded:,} agent executions (a month of the article's agents) in {path}")
     _print_analysis(analysis)
     con.print()
+    con.print(
+        f"ingested a generated Claude Code tree ({transcripts}): {ingested.new_records:,} API "
+        f"calls from {ingested.files:,} transcripts, {ingested.duplicates:,} duplicate lines "
+        "removed -- what each subagent cost:"
+    )
+    _print_spend(from_claude)
     _print_spend(spend(ledger, "tier"))
     _print_spend(spend(ledger, "week"))
     con.print(
         f"\nexplore it yourself: gearshift --ledger {path} spend --by agent | report --format yaml"
     )
+
+
+def _claude_code_tree(out: Path, seed: int) -> Path:
+    """A small generated Claude Code config dir (transcripts of the last month)."""
+    import datetime as dt
+    import shutil
+
+    from gearshift.ingest.sample import generate_corpus
+
+    shutil.rmtree(out, ignore_errors=True)
+    start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
+    generate_corpus(out, size_bytes=3_000_000, seed=seed, start=start, days=30)
+    return out

@@ -202,10 +202,20 @@ def _records(
     dedup = Deduper()
     tool_types: dict[str, str] = {}
     result_types: dict[str, str] = {}
+    pending_tools: dict[str, str] = {}
     for index, (_, result) in enumerate(results):
         dedup.add(result.entries, index)
         tool_types.update(result.tool_types)
         result_types.update(result.result_types)
+        for agent_id, tool_use_id in result.result_tools.items():
+            kind = result.tool_types.get(tool_use_id) or tool_types.get(tool_use_id)
+            if kind is not None:
+                result_types.setdefault(agent_id, kind)
+            else:
+                pending_tools[agent_id] = tool_use_id
+    for agent_id, tool_use_id in pending_tools.items():
+        if agent_id not in result_types and tool_use_id in tool_types:
+            result_types[agent_id] = tool_types[tool_use_id]
     summary.duplicates = dedup.duplicates
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()

@@ -54,6 +54,7 @@ class _Block(msgspec.Struct):
     id: str | None = None
     name: str | None = None
     input: _ToolInput | None = None
+    tool_use_id: str | None = None
 
 
 class _Message(msgspec.Struct):
@@ -158,6 +159,7 @@ class FileResult:
     malformed: list[tuple[int, str]] = field(default_factory=list)
     tool_types: dict[str, str] = field(default_factory=dict)
     result_types: dict[str, str] = field(default_factory=dict)
+    result_tools: dict[str, str] = field(default_factory=dict)
     pending_bytes: int = 0
     fingerprint: str = ""
     error: str | None = None
@@ -290,8 +292,15 @@ def _decode(raw: memoryview, line_no: int, result: FileResult) -> None:
             )
     elif kind == "user":
         tur = line.toolUseResult
-        if isinstance(tur, _ToolUseResult) and tur.agentId and tur.agentType:
-            result.result_types[tur.agentId] = tur.agentType
+        if isinstance(tur, _ToolUseResult) and tur.agentId:
+            if tur.agentType:
+                result.result_types[tur.agentId] = tur.agentType
+            content = line.message.content if line.message is not None else None
+            if isinstance(content, list):
+                for block in content:
+                    if block.tool_use_id:
+                        result.result_tools[tur.agentId] = block.tool_use_id
+                        break
 
 
 def _tool_calls(msg: _Message, result: FileResult) -> None:

@@ -45,6 +45,7 @@ class Filters:
     model: str | None = None
     tier: str | None = None
     session: str | None = None
+    source: str | None = None
     tag: tuple[str, str] | None = None
 
     def sql(self) -> tuple[str, dict[str, Any]]:
@@ -56,7 +57,7 @@ class Filters:
         if self.until is not None:
             clauses.append("ts_us < :until")
             params["until"] = us_from_ts(self.until)
-        for name in ("project", "agent", "model", "tier", "session"):
+        for name in ("project", "agent", "model", "tier", "session", "source"):
             value = getattr(self, name)
             if value is not None:
                 clauses.append(f"{name} = :{name}")
