@@ -192,7 +192,11 @@ def test_demo_reports_real_numbers(tmp_path: Path) -> None:
     agents = data["report"]["agents"]
     assert {"test-engineer", "code-reviewer", "architect", "style-enforcer"} <= set(agents)
     total = sum(int(r["executions"]) for r in data["spend_by_tier"]["rows"])
-    assert total == data["recorded"]
+    ingested = data["claude_code"]["ingest"]["new_records"]
+    assert ingested > 100
+    assert total == data["recorded"] + ingested
+    by_agent = {r["key"] for r in data["claude_code"]["spend_by_agent"]["rows"]}
+    assert {"main", "Explore", "Plan"} <= by_agent
 
 
 def test_help_everywhere() -> None:
