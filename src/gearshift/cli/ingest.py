@@ -12,7 +12,8 @@ import typer
 from gearshift.cli.common import console, is_terminal, print_json, state
 
 if TYPE_CHECKING:
-    from gearshift.ingest.claude_code import CostMode, IngestSummary
+    from gearshift.ingest.claude_code import CostMode
+    from gearshift.ingest.summary import IngestSummary
 
 ingest_app = typer.Typer(
     help="Bring usage recorded elsewhere into the ledger.", no_args_is_help=True
@@ -49,34 +50,43 @@ def claude_code(
 
     Re-running reads only what was appended since the last run; nothing is counted twice.
     """
-    from gearshift.errors import IngestError
-    from gearshift.fmt import usd_nanos
-    from gearshift.ingest.claude_code import ingest_claude_code
-    from gearshift.ingest.discovery import discover
+    import time
 
+    from gearshift.errors import ConfigError, IngestError
+    from gearshift.fmt import usd_nanos
+    from gearshift.ingest.discovery import discover
+    from gearshift.ingest.quick import unchanged_files
+    from gearshift.ingest.summary import IngestSummary
+    from gearshift.ledger.urls import resolve_location
+
+    started = time.perf_counter()
+    if mode not in ("auto", "calculate", "display"):
+        raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
     found = discover(list(paths) if paths else None)
     if not found.roots:
         raise IngestError(
             "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
             hint="pass the folder: gearshift ingest claude-code PATH, or set CLAUDE_CONFIG_DIR",
         )
-    ledger = state.ledger()
-    if mode not in ("auto", "calculate", "display"):
-        from gearshift.errors import ConfigError
-
-        raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
-    run = functools.partial(
-        ingest_claude_code,
-        ledger,
-        mode=cast("CostMode", mode),
-        strict=strict,
-        workers=workers,
-        discovery=found,
-    )
-    if is_terminal() and not as_json:
-        summary = _with_progress(run, found.total_bytes, len(found.files))
+    same = unchanged_files(resolve_location(state.ledger_url), found, "claude-code")
+    if same is not None:
+        summary = IngestSummary(files=same, files_unchanged=same)
+        summary.seconds = time.perf_counter() - started
     else:
-        summary = run()
+        from gearshift.ingest.claude_code import ingest_claude_code
+
+        run = functools.partial(
+            ingest_claude_code,
+            state.ledger(),
+            mode=cast("CostMode", mode),
+            strict=strict,
+            workers=workers,
+            discovery=found,
+        )
+        if is_terminal() and not as_json:
+            summary = _with_progress(run, found.total_bytes, len(found.files))
+        else:
+            summary = run()
     if as_json:
         print_json(summary.to_dict())
         return

@@ -13,7 +13,6 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -23,6 +22,7 @@ from gearshift.ingest.discovery import Discovery, discover
 from gearshift.ingest.parse import FileResult, parse_file
 from gearshift.ingest.pricing import EntryPricer
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
+from gearshift.ingest.summary import IngestSummary
 from gearshift.ledger.record import FLAG_FAST, new_id
 from gearshift.ledger.store import Row, tags_json
 
@@ -34,52 +34,6 @@ __all__ = ["CostMode", "IngestSummary", "ingest_claude_code"]
 CostMode = Literal["auto", "calculate", "display"]
 SOURCE = "claude-code"
 _PARALLEL_MIN_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class IngestSummary:
-    """What a run did. Money in integer nano-dollars."""
-
-    files: int = 0
-    files_parsed: int = 0
-    files_unchanged: int = 0
-    files_reread: int = 0
-    bytes_parsed: int = 0
-    lines: int = 0
-    usage_lines: int = 0
-    duplicates: int = 0
-    api_errors: int = 0
-    malformed: int = 0
-    malformed_examples: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-    new_records: int = 0
-    cost_added_nanos: int = 0
-    unpriced_models: dict[str, int] = field(default_factory=dict)
-    pending_bytes: int = 0
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        from gearshift.catalog.cost import usd_text
-
-        return {
-            "files": self.files,
-            "files_parsed": self.files_parsed,
-            "files_unchanged": self.files_unchanged,
-            "files_reread": self.files_reread,
-            "bytes_parsed": self.bytes_parsed,
-            "lines": self.lines,
-            "usage_lines": self.usage_lines,
-            "duplicates_removed": self.duplicates,
-            "api_errors": self.api_errors,
-            "malformed_lines": self.malformed,
-            "malformed_examples": self.malformed_examples,
-            "unreadable_files": self.unreadable,
-            "new_records": self.new_records,
-            "cost_added_usd": usd_text(self.cost_added_nanos),
-            "unpriced_models": self.unpriced_models,
-            "pending_bytes": self.pending_bytes,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def ingest_claude_code(

@@ -1,18 +1,47 @@
-"""The cost ledger: one record per agent execution, on SQLite or PostgreSQL."""
+"""The cost ledger: one record per agent execution, on SQLite or PostgreSQL.
 
-from gearshift.ledger.queries import (
-    GROUPS,
-    AgentModelStats,
-    Filters,
-    SpendReport,
-    SpendRow,
-    agent_summary,
-    spend,
-)
-from gearshift.ledger.record import SOURCES, STATUSES, Execution, new_id, task_digest
-from gearshift.ledger.store import Ledger
-from gearshift.ledger.track import Tracker, usage_from_api
-from gearshift.ledger.urls import default_path
+Names load on first use (PEP 562), so importing a light submodule such as
+``gearshift.ledger.urls`` does not import SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gearshift.ledger.queries import (
+        GROUPS,
+        AgentModelStats,
+        Filters,
+        SpendReport,
+        SpendRow,
+        agent_summary,
+        spend,
+    )
+    from gearshift.ledger.record import SOURCES, STATUSES, Execution, new_id, task_digest
+    from gearshift.ledger.store import Ledger
+    from gearshift.ledger.track import Tracker, usage_from_api
+    from gearshift.ledger.urls import default_path
+
+_WHERE = {
+    "GROUPS": "queries",
+    "AgentModelStats": "queries",
+    "Filters": "queries",
+    "SpendReport": "queries",
+    "SpendRow": "queries",
+    "agent_summary": "queries",
+    "spend": "queries",
+    "SOURCES": "record",
+    "STATUSES": "record",
+    "Execution": "record",
+    "new_id": "record",
+    "task_digest": "record",
+    "Ledger": "store",
+    "Tracker": "track",
+    "usage_from_api": "track",
+    "default_path": "urls",
+}
 
 __all__ = [
     "GROUPS",
@@ -32,3 +61,16 @@ __all__ = [
     "task_digest",
     "usage_from_api",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gearshift.ledger' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"gearshift.ledger.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
