@@ -173,6 +173,7 @@ def _records(
     summary.duplicates = dedup.duplicates
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
+    memo: dict[tuple[object, ...], tuple[str, str]] = {}
     rows: list[Row] = []
     for message_id, bucket in dedup.groups.items():
         for position, slot in enumerate(bucket):
@@ -182,17 +183,55 @@ def _records(
                 summary.api_errors += 1
             elif not e.priced:
                 unpriced[e.model or "(none)"] += 1
-            agent, tags = attribute(e, plan)
+            facts = (
+                e.agent_id,
+                e.sidechain,
+                e.attribution_agent,
+                e.git_branch,
+                e.entrypoint,
+                plan.file.agent_id,
+                plan.file.workflow,
+            )
+            known = memo.get(facts)
+            if known is None:
+                agent, tags = attribute(e, plan)
+                known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
             key = f"cc:{message_id}" if position == 0 else f"cc:{message_id}:{e.request_id}"
             # the columns of gearshift.ledger.schema.EXECUTION_COLUMNS, in order
-            rows.append((
-                new_id(e.ts_us // 1000), e.ts_us, e.project or plan.file.project_key,
-                plan.file.session or e.session_id, agent, None, None, None, e.model_id, e.tier,
-                e.input_tokens, e.output_tokens, e.cache_5m, e.cache_1h, e.cache_read,
-                e.cost_nanos, e.price_version, None, "error" if e.api_error else "success", 1,
-                None, None, SOURCE, None, None, None, None, FLAG_FAST if e.fast else 0,
-                tags_json(tags) if tags else "{}", key,
-            ))  # fmt: skip
+            rows.append(
+                (
+                    new_id(e.ts_us // 1000),
+                    e.ts_us,
+                    e.project or plan.file.project_key,
+                    plan.file.session or e.session_id,
+                    known[0],
+                    None,
+                    None,
+                    None,
+                    e.model_id,
+                    e.tier,
+                    e.input_tokens,
+                    e.output_tokens,
+                    e.cache_5m,
+                    e.cache_1h,
+                    e.cache_read,
+                    e.cost_nanos,
+                    e.price_version,
+                    None,
+                    "error" if e.api_error else "success",
+                    1,
+                    None,
+                    None,
+                    SOURCE,
+                    None,
+                    None,
+                    None,
+                    None,
+                    FLAG_FAST if e.fast else 0,
+                    known[1],
+                    key,
+                )
+            )
     summary.unpriced_models = dict(unpriced)
     return rows
 
