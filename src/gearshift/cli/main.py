@@ -20,8 +20,11 @@ from gearshift.cli.common import err_console, state
 COMMAND_MODULES = (
     "gearshift.cli.ledger_cmds",
     "gearshift.cli.ingest",
+    "gearshift.cli.sample",
     "gearshift.cli.reports",
     "gearshift.cli.prices_cmd",
+    "gearshift.cli.budget",
+    "gearshift.cli.route",
     "gearshift.cli.demo",
 )
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gearshift.ingest.sample_text import Ids, TextPool
 from gearshift.ingest.sample_truth import Truth, UsageCopy
 
-__all__ = ["FORCED_QUIRKS", "Corpus", "Sink"]
+__all__ = ["DIVERGENT_QUIRKS", "FORCED_QUIRKS", "Corpus", "Sink"]
 
 _FLUSH_AT = 1 << 20
 _PROGRESS_EVERY = 1 << 20
@@ -172,10 +172,6 @@ class Sink:
         self._copies = copies
         self._tearable = tearable
         self.size += len(text) + 1
-
-    def lines(self, texts: Iterable[str]) -> None:
-        for text in texts:
-            self.line(text)
 
     def _commit(self) -> None:
         text = self._pending

@@ -14,7 +14,23 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ERAS", "Envelope", "Era", "Usage", "encode", "message", "usage_dict"]
+__all__ = [
+    "COST_MARK",
+    "ERAS",
+    "FAST_MODELS",
+    "Envelope",
+    "Era",
+    "Usage",
+    "api_error_message",
+    "encode",
+    "flat_line",
+    "message",
+    "queue_line",
+    "snapshot_line",
+    "summary_line",
+    "tracked_entry",
+    "usage_dict",
+]
 
 encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 COST_MARK = "__cost_usd__"

@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GroupKey", "TokenTotals", "Truth", "UsageCopy"]
+__all__ = ["DedupResult", "GroupKey", "TokenTotals", "Truth", "UsageCopy", "group_calls"]
 
 #: (UTC day, project key, session id, agent type or "main", model)
 GroupKey = tuple[str, str, str, str, str]
