@@ -1,0 +1,331 @@
+"""`gearshift route` and `gearshift audit`: which tier a task or an agent belongs on, and why."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gearshift.cli.common import console, dumps, print_json, state
+
+if TYPE_CHECKING:
+    from gearshift.agents import AgentObservation, AgentSet, AuditReport, FileEdit
+    from gearshift.routing import RouteDecision, Router, Task
+
+
+def register(app: typer.Typer) -> None:
+    app.command("route")(route)
+    app.command("audit")(audit)
+
+
+AgentsDirs = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--agents-dir",
+        metavar="DIR",
+        help="Directory (or file) of agent definitions; repeatable. "
+        "[default: .claude/agents, ~/.claude/agents]",
+        show_default=False,
+    ),
+]
+
+
+def route(
+    text: Annotated[
+        str | None, typer.Argument(metavar="TASK", help="The task text.", show_default=False)
+    ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent", metavar="NAME", help="The agent the task is for.", show_default=False
+        ),
+    ] = None,
+    agents_dir: AgentsDirs = None,
+    priority: Annotated[
+        str, typer.Option("--priority", metavar="P", help="low, normal, high or critical.")
+    ] = "normal",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            metavar="MODEL",
+            help="Explicit model override (tier or id).",
+            show_default=False,
+        ),
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective",
+            metavar="GOAL",
+            help="cost, quality or speed (breaks ties).",
+            show_default=False,
+        ),
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules", metavar="FILE", help="A task-router rules file (YAML).", show_default=False
+        ),
+    ] = None,
+    queue_depth: Annotated[
+        int | None,
+        typer.Option(
+            "--queue-depth", min=0, metavar="N", help="Current queue depth, for load-aware routing."
+        ),
+    ] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch",
+            metavar="FILE",
+            help="Route every task of a JSONL file (or a dispatch: YAML list); '-' reads stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show the evidence and every policy step.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Put a task on a model tier and show why: scores, evidence and the policy chain."""
+    from gearshift.errors import ConfigError
+    from gearshift.routing import Objective, Priority, Task, load_tasks, parse_tasks_jsonl
+
+    if (text is None) == (batch is None):
+        raise ConfigError(
+            "give either a task text or --batch FILE",
+            hint='gearshift route "Write unit tests for the auth module" --agent test-engineer',
+        )
+    if batch is not None:
+        tasks = (
+            parse_tasks_jsonl(sys.stdin.read(), "<stdin>")
+            if str(batch) == "-"
+            else load_tasks(batch)
+        )
+    else:
+        assert text is not None
+        tasks = [
+            Task(
+                text,
+                agent=agent,
+                priority=Priority.parse(priority),
+                model=model,
+                objective=Objective.parse(objective) if objective else None,
+            )
+        ]
+    needs_agents = any(t.agent for t in tasks)
+    agents = _agents(agents_dir) if needs_agents else None
+    if agents is not None and agent is not None:
+        agents.require(agent)
+    router = _router(agents, rules)
+    decisions = [router.route(t, queue_depth=queue_depth) for t in tasks]
+    if batch is not None:
+        _print_batch(tasks, decisions, as_json=as_json, explain=explain)
+    elif as_json:
+        print_json({"text": tasks[0].text, **decisions[0].to_dict()})
+    else:
+        _print_decision(decisions[0], explain=explain)
+
+
+def _agents(dirs: list[Path] | None) -> AgentSet:
+    from gearshift.agents import LoadOptions, discover
+
+    return discover(dirs or None, LoadOptions(catalog=state.catalog()))
+
+
+def _router(agents: AgentSet | None, rules: Path | None) -> Router:
+    from gearshift.routing import Router, default_chain, load_rules
+
+    catalog = state.catalog()
+    ruleset = load_rules(rules, catalog) if rules is not None else None
+    return Router(catalog, agents=agents, policies=default_chain(catalog, rules=ruleset))
+
+
+def _scores_text(decision: RouteDecision) -> str:
+    a = decision.assessment
+    if a is None:
+        return "-"
+    s = a.scores
+    return f"multi-step {s.multi_step} · judgment {s.judgment} · stakes {s.stakes} = {s.total}"
+
+
+def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
+    from rich.table import Table
+
+    con = console()
+    a = decision.assessment
+    con.print(f"[bold]{decision.tier.value}[/bold]  {decision.model}")
+    source = f" ({a.source})" if a else ""
+    con.print(f"scores   {_scores_text(decision)}{source}", markup=False)
+    for reason in decision.reasons:
+        con.print(f"because  {reason}", markup=False)
+    if not explain:
+        return
+    if a is not None:
+        con.print("evidence", style="bold")
+        for dim, notes in a.evidence.items():
+            con.print(f"  {dim}: {'; '.join(notes)}", markup=False)
+    table = Table(title="policy chain", title_justify="left")
+    for col in ("#", "policy", "action", "tier", "reason", "inputs"):
+        table.add_column(col, overflow="fold")
+    for i, step in enumerate(decision.steps, 1):
+        inputs = ", ".join(f"{k}={v}" for k, v in step.inputs.items() if v is not None)
+        tier = step.tier.value if step.tier else "-"
+        table.add_row(str(i), step.policy, step.action.value, tier, step.reason, inputs)
+    con.print(table)
+
+
+def _print_batch(
+    tasks: list[Task], decisions: list[RouteDecision], *, as_json: bool, explain: bool
+) -> None:
+    if as_json:
+        out = sys.stdout
+        for task, decision in zip(tasks, decisions, strict=True):
+            full = decision.to_dict()
+            row: dict[str, Any] = {
+                "id": task.id,
+                "text": task.text,
+                "agent": task.agent,
+                "tier": full["tier"],
+                "model": full["model"],
+                "decided_by": full["decided_by"],
+                "scores": full["scores"],
+                "reasons": full["reasons"],
+            }
+            if explain:
+                row["assessment"] = full["assessment"]
+                row["steps"] = full["steps"]
+            out.write(dumps(row, indent=None) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(tasks)} tasks routed")
+    for col in ("#", "tier", "model", "m/j/s", "decided by", "agent", "task"):
+        table.add_column(col, overflow="fold")
+    for i, (task, d) in enumerate(zip(tasks, decisions, strict=True), 1):
+        s = d.assessment.scores if d.assessment else None
+        mjs = f"{s.multi_step}/{s.judgment}/{s.stakes}={s.total}" if s else "-"
+        table.add_row(
+            str(i), d.tier.value, d.model, mjs, d.decided_by, task.agent or "-", task.text[:60]
+        )
+    console().print(table)
+
+
+def audit(
+    dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="DIR",
+            help="Directories or files of agent definitions. "
+            "[default: .claude/agents, ~/.claude/agents]",
+            show_default=False,
+        ),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Rewrite the model line of each changed file.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the changes without writing (default).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recommend a tier for every agent definition, with the monthly saving; --apply fixes files."""
+    from gearshift.agents import apply_edit, audit_agents
+    from gearshift.errors import ConfigError
+
+    if apply and dry_run:
+        raise ConfigError("--apply and --dry-run exclude each other")
+    agents = _agents(dirs)
+    found = agents.all()
+    catalog = state.catalog()
+    report = audit_agents(found, catalog, observed=_observed_from_ledger())
+    edits = report.edits()
+    if apply:
+        for edit in edits:
+            apply_edit(edit)
+    if as_json:
+        print_json(
+            {
+                **report.to_dict(),
+                "diff": "".join(e.diff() for e in edits),
+                "applied": apply,
+                "files": [str(e.path) for e in edits],
+            }
+        )
+        return
+    if not found:
+        where = ", ".join(str(d) for d in dirs) if dirs else ".claude/agents, ~/.claude/agents"
+        console().print(f"no agent definitions found in {where}", markup=False)
+        return
+    _print_audit(report, edits, applied=apply)
+
+
+def _observed_from_ledger() -> dict[str, AgentObservation]:
+    """Per-agent executions and cost over the last 30 days, for the audit's savings column.
+
+    An audit must not create a ledger as a side effect: with no ledger file there is nothing
+    observed, and the audit still assesses every definition.
+    """
+    import datetime as dt
+
+    from gearshift.agents.audit import observations_from_stats
+    from gearshift.ledger import Filters, agent_summary
+    from gearshift.ledger.urls import resolve_location
+
+    location = resolve_location(state.ledger_url)
+    if location.path is not None and not location.path.exists():
+        return {}
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    stats = agent_summary(state.ledger(), Filters(since=since))
+    return observations_from_stats(stats, days=30)
+
+
+def _money(nanos: int | None) -> str:
+    from decimal import Decimal
+
+    from gearshift.catalog import nanos_to_decimal
+
+    if nanos is None:
+        return "-"
+    return f"${nanos_to_decimal(nanos).quantize(Decimal('0.01'))}"
+
+
+def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -> None:
+    from rich.table import Table
+
+    con = console()
+    table = Table(title="agent audit (m/j/s: multi-step/judgment/stakes)")
+    for col in ("agent", "model", "m/j/s", "runs", "$/month", "saving", "note"):
+        table.add_column(col, overflow="fold", no_wrap=col != "note")
+    for row in report.rows:
+        s = row.assessment.scores
+        obs = row.observation
+        table.add_row(
+            row.agent.name,
+            f"{row.agent.model_text} -> {row.recommended}" if row.change else row.agent.model_text,
+            f"{s.multi_step}/{s.judgment}/{s.stakes}={s.total}",
+            str(obs.executions) if obs else "-",
+            _money(row.monthly_cost_nanos),
+            _money(row.monthly_saving_nanos),
+            row.note,
+        )
+    con.print(table)
+    if not edits:
+        con.print("every agent is on its recommended tier; nothing to change", markup=False)
+        return
+    for edit in edits:
+        con.print(edit.diff(), markup=False, highlight=False, end="")
+    total = (
+        _money(report.monthly_saving_nanos) if any(r.observation for r in report.changes) else None
+    )
+    files = f"{len(edits)} file{'s' if len(edits) != 1 else ''}"
+    summary = f"{len(report.changes)} agent(s) in {files}" + (
+        f", saving {total}/month" if total else ""
+    )
+    if applied:
+        con.print(f"updated {summary}", markup=False)
+    else:
+        con.print(f"dry run: {summary}; run with --apply to write", markup=False)
