@@ -23,12 +23,23 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fill a fresh demo ledger with a realistic month of agent work and report on it."""
-    from gearshift.cli.reports import _print_analysis, _print_spend
+    from gearshift.cli.reports import (
+        _config,
+        _print_analysis,
+        _print_recommendations,
+        _print_spend,
+        _print_true_cost,
+        _write_html,
+    )
     from gearshift.demo.month import fill_month
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
+    from gearshift.insight.expected import coerce_rates
+    from gearshift.insight.recommend import recommend
+    from gearshift.insight.truecost import true_cost
     from gearshift.ledger import Filters, Ledger, spend
     from gearshift.ledger.urls import default_path
+    from gearshift.timespec import local_zone
 
     path = out or default_path().with_name("demo.db")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +52,12 @@ def demo(
     ingested = ingest_claude_code(ledger, [transcripts])
     from_claude = spend(ledger, "agent", Filters(source="claude-code"))
     analysis = analyse(ledger)
+    filters = Filters()
+    config = _config()
+    costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))
+    recs = recommend(ledger, filters, report=costs)
+    page = path.with_name("demo-report.html")
+    _write_html(page, ledger, filters, local_zone(), config, analysis, costs, recs, None)
     if as_json:
         print_json(
             {
@@ -52,6 +69,9 @@ def demo(
                     "spend_by_agent": from_claude.to_dict(),
                 },
                 "report": analysis.to_dict(),
+                "true_cost": costs.to_dict(),
+                "recommendations": [r.to_dict() for r in recs],
+                "html_report": str(page),
                 "spend_by_tier": spend(ledger, "tier").to_dict(),
             }
         )
@@ -60,6 +80,8 @@ def demo(
     con.rule("gearshift demo")
     con.print(f"recorded {recorded:,} agent executions (a month of the article's agents) in {path}")
     _print_analysis(analysis)
+    _print_true_cost(costs)
+    _print_recommendations(recs)
     con.print()
     con.print(
         f"ingested a generated Claude Code tree ({transcripts}): {ingested.new_records:,} API "
@@ -69,8 +91,9 @@ def demo(
     _print_spend(from_claude)
     _print_spend(spend(ledger, "tier"))
     _print_spend(spend(ledger, "week"))
+    con.print(f"\ncharts: {page} (open it in a browser)")
     con.print(
-        f"\nexplore it yourself: gearshift --ledger {path} spend --by agent | report --format yaml"
+        f"explore it yourself: gearshift --ledger {path} spend --by agent | report --format yaml"
     )
 
 

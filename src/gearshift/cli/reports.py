@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gearshift.cli.common import console, print_json, state
+from gearshift.cli.common import console, err_console, print_json, state
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gearshift.ledger import Filters, SpendReport
+    from gearshift.insight.analysis import CostAnalysis
+    from gearshift.insight.recommend import Recommendation
+    from gearshift.insight.truecost import TrueCostReport
+    from gearshift.ledger import Filters, Ledger, SpendReport
 
 SinceOpt = Annotated[
     str | None,
@@ -124,25 +129,181 @@ def report_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, yaml or json.")] = "table",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     tz: TzOpt = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained HTML page with charts to FILE."),
+    ] = None,
 ) -> None:
-    """The cost analysis: per agent, a summary, and the optimisation opportunities."""
+    """The cost analysis: per agent, true cost, a summary, and the recommendations."""
     from gearshift.errors import ConfigError
     from gearshift.insight.analysis import analyse
+    from gearshift.insight.expected import coerce_rates
+    from gearshift.insight.recommend import recommend
+    from gearshift.insight.truecost import true_cost
 
     if as_json:
         fmt = "json"
     if fmt not in ("table", "yaml", "json"):
         raise ConfigError(f"--format: {fmt!r} is not a format", hint="use table, yaml or json")
-    filters, _ = build_filters(since, until, tz, project=project)
-    analysis = analyse(state.ledger(), filters)
+    filters, zone = build_filters(since, until, tz, project=project)
+    ledger = state.ledger()
+    analysis = analyse(ledger, filters)
+    config = _config()
+    costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))
+    recs = recommend(ledger, filters, report=costs)
+    if html_out is not None:
+        _write_html(html_out, ledger, filters, zone, config, analysis, costs, recs, project)
     if fmt == "json":
-        print_json(analysis.to_dict())
+        data = analysis.to_dict()
+        data["true_cost"] = costs.to_dict()
+        data["recommendations"] = [r.to_dict() for r in recs]
+        print_json(data)
     elif fmt == "yaml":
         import yaml
 
-        typer.echo(yaml.safe_dump(analysis.to_template(), sort_keys=False, width=100), nl=False)
+        template = analysis.to_template()
+        template["cost-analysis"]["true_cost"] = _true_cost_template(costs)
+        template["cost-analysis"]["recommendations"] = [r.message for r in recs]
+        typer.echo(yaml.safe_dump(template, sort_keys=False, width=100), nl=False)
     else:
         _print_analysis(analysis)
+        if analysis.agents:
+            _print_true_cost(costs)
+            _print_recommendations(recs)
+    if html_out is not None:
+        err_console().print(f"wrote {html_out}", markup=False)
+
+
+def _config() -> Any:
+    """The config file's contents, or ``None`` while the config module is not installed."""
+    try:
+        from gearshift.config import load_config
+    except ImportError:
+        return None
+    return load_config()
+
+
+def _write_html(
+    path: Path,
+    ledger: Ledger,
+    filters: Filters,
+    zone: dt.tzinfo,
+    config: Any,
+    analysis: CostAnalysis,
+    costs: TrueCostReport,
+    recs: list[Recommendation],
+    project: str | None,
+) -> None:
+    import datetime as dt
+
+    from gearshift.errors import ConfigError
+    from gearshift.insight.html import Page, daily_by_tier, render
+
+    page = Page(
+        analysis,
+        costs,
+        recs,
+        daily_by_tier(ledger, filters, zone),
+        _forecasts(ledger, config, zone, project),
+        generated=dt.datetime.now(zone).strftime("%Y-%m-%d %H:%M %Z"),
+    )
+    try:
+        path.write_text(render(page), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--html: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _forecasts(ledger: Ledger, config: Any, zone: dt.tzinfo, project: str | None) -> list[Any]:
+    """Forecasts of the budgets that cover the report: global ones, and the project's."""
+    if config is None:
+        return []
+    try:
+        from gearshift.insight.budgets import load_budgets
+        from gearshift.insight.forecast import forecast
+    except ImportError:
+        return []
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    chosen = [
+        b
+        for b in load_budgets(ledger, config)
+        if b.active(now, zone)
+        and (b.scope == "global" or (b.scope == "project" and b.value == project))
+    ]
+    return [(b.name, forecast(ledger, b, now, zone)) for b in chosen[:3]]
+
+
+def _true_cost_template(costs: TrueCostReport) -> dict[str, Any]:
+    from gearshift.fmt import usd_nanos
+    from gearshift.insight.expected import nanos
+
+    def money(amount: Fraction) -> str:
+        return usd_nanos(nanos(amount))
+
+    return {
+        "rates": costs.rates.to_dict(),
+        "agents": {
+            a.agent: {
+                "tier": a.home.tier.value,
+                "tokens": usd_nanos(sum(r.token_nanos for r in a.rows)),
+                "double_pay": usd_nanos(sum(r.double_pay_nanos for r in a.rows)),
+                "rework": money(sum((r.rework for r in a.rows), Fraction(0))),
+                "waiting": money(sum((r.waiting for r in a.rows), Fraction(0))),
+                "true_cost": money(a.total),
+                "per_task": money(a.per_task),
+                "per_month": money(costs.monthly(a.total)),
+            }
+            for a in costs.agents
+        },
+        "hidden_costs": [f.message for f in costs.flags],
+    }
+
+
+def _print_true_cost(costs: TrueCostReport) -> None:
+    from rich.table import Table
+
+    from gearshift.cli.plan import wide_console
+    from gearshift.fmt import usd_nanos
+    from gearshift.insight.expected import nanos
+
+    rates = costs.rates
+    table = Table(
+        title=f"true cost (${rates.hourly_rate}/h, {rates.investigate_minutes} min per failure, "
+        f"blocking {rates.blocking_factor})"
+    )
+    cols = ("agent", "tier", "tokens", "double-pay", "rework", "waiting", "true cost", "/task")
+    for col in (*cols, "/month"):
+        table.add_column(col, justify="left" if col in ("agent", "tier") else "right")
+    for a in costs.agents:
+        for r in a.rows:
+            first = r is a.rows[0]
+            table.add_row(
+                a.agent if first else "",
+                r.tier.value,
+                usd_nanos(r.token_nanos),
+                usd_nanos(r.double_pay_nanos),
+                usd_nanos(nanos(r.rework)),
+                usd_nanos(nanos(r.waiting)),
+                usd_nanos(nanos(r.total)),
+                usd_nanos(nanos(a.per_task)) if first else "",
+                usd_nanos(nanos(costs.monthly(a.total))) if first else "",
+            )
+    con = wide_console()
+    con.print(table)
+    for flag in costs.flags:
+        con.print(f"! {flag.message}", markup=False, soft_wrap=True)
+
+
+def _print_recommendations(recs: list[Recommendation]) -> None:
+    con = console()
+    if not recs:
+        return
+    con.print("recommendations:")
+    for rec in recs:
+        con.print(f"• [{rec.kind}] {rec.message}", markup=False, soft_wrap=True)
+        for line in rec.evidence:
+            con.print(f"    - {line}", markup=False, soft_wrap=True)
 
 
 def _print_analysis(analysis: object) -> None:

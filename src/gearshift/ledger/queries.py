@@ -48,8 +48,10 @@ class Filters:
     source: str | None = None
     tag: tuple[str, str] | None = None
 
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        clauses: list[str] = []
+    def sql(self, *, tiered: bool = False) -> tuple[str, dict[str, Any]]:
+        """A WHERE fragment and its parameters. ``tiered`` keeps only rows of a known tier (an
+        ingested API error or an unpriced gateway model has tier ``unknown``)."""
+        clauses: list[str] = ["tier IN ('haiku', 'sonnet', 'opus')"] if tiered else []
         params: dict[str, Any] = {}
         if self.since is not None:
             clauses.append("ts_us >= :since")

@@ -1,0 +1,436 @@
+"""Recommendations from the ledger, each with its evidence and its monthly saving.
+
+Kinds, in the order of the article's playbook:
+
+* ``move-down`` -- the agent's task type succeeds on a cheaper tier (its own runs there, or other
+  agents' runs of the same task type), or it pays the Opus overkill tax;
+* ``tiered`` / ``move-up`` -- failures that nobody rescued cost an investigation each: run the
+  cheap tier first and escalate on a failed validation, or move up when that is cheaper; an agent
+  already tiered whose escalations are frequent pays twice too often and moves up;
+* ``batch`` -- high-volume work nobody waits for, re-priced at the batch discount;
+* ``cache`` -- the same task (same ``task_hash``) run again soon after it succeeded;
+* ``cost-driver`` -- the top five agents by spend (no saving: where to look first).
+
+Savings are monthly true cost (see :mod:`gearshift.insight.truecost`), each estimated on its own:
+two recommendations on the same agent overlap. Success rates are Beta posteriors with a 90%
+credible interval; a recommendation resting on fewer than ``min_executions`` runs, or on an
+interval wider than ``max_interval_width``, is still shown -- marked as lacking evidence, with what
+would settle it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from gearshift.catalog import Tier
+from gearshift.fmt import usd_nanos
+from gearshift.insight.expected import (
+    Beta,
+    TrueCostRates,
+    nanos,
+    pct_text,
+    static_cost,
+    tiered_cost,
+)
+from gearshift.insight.truecost import AgentTrueCost, TrueCostReport, outlook, true_cost
+from gearshift.ledger.queries import Filters
+
+if TYPE_CHECKING:
+    from gearshift.catalog import Catalog
+    from gearshift.ledger.store import Ledger
+
+__all__ = ["Recommendation", "Settings", "recommend"]
+
+_HOUR_US = 3_600_000_000
+_DAY_US = 24 * _HOUR_US
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How much evidence a recommendation needs, and the thresholds that trigger one."""
+
+    min_executions: int = 30
+    max_interval_width: float = 0.15
+    level: float = 0.9
+    high_success: float = 0.9
+    rework_rate: Fraction = Fraction(5, 100)
+    escalation_rate: Fraction = Fraction(25, 100)
+    batch_min_per_day: int = 20
+    interactive_task_types: frozenset[str] = frozenset({"code-review", "debugging", "architecture"})
+    cache_window_hours: int = 24
+    cache_min_hits: int = 10
+    top_drivers: int = 5
+
+
+@dataclass(slots=True)
+class Recommendation:
+    """One thing to do, why (``evidence``), and what it saves a month."""
+
+    kind: str
+    agent: str | None
+    action: str
+    evidence: list[str] = field(default_factory=list)
+    monthly_saving_nanos: int | None = None
+    enough_evidence: bool = True
+    needs: str | None = None
+
+    @property
+    def message(self) -> str:
+        saving = (
+            f" -- saves about {usd_nanos(self.monthly_saving_nanos)}/month"
+            if self.monthly_saving_nanos is not None
+            else ""
+        )
+        doubt = f" [not enough evidence: {self.needs}]" if not self.enough_evidence else ""
+        return f"{self.action}{saving}{doubt}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "agent": self.agent,
+            "action": self.action,
+            "monthly_saving_usd": (
+                str(Decimal(self.monthly_saving_nanos).scaleb(-9))
+                if self.monthly_saving_nanos is not None
+                else None
+            ),
+            "enough_evidence": self.enough_evidence,
+            "needs": self.needs,
+            "evidence": list(self.evidence),
+        }
+
+
+def recommend(
+    ledger: Ledger,
+    filters: Filters | None = None,
+    rates: TrueCostRates | None = None,
+    settings: Settings | None = None,
+    *,
+    report: TrueCostReport | None = None,
+) -> list[Recommendation]:
+    """Every recommendation the executions ``filters`` selects support, biggest saving first."""
+    filters = filters or Filters()
+    settings = settings or Settings()
+    report = report or true_cost(ledger, filters, rates)
+    judge = _Judge(report, ledger.catalog, settings, _task_type_evidence(ledger, filters))
+    found: list[Recommendation] = []
+    for agent in report.agents:
+        found += judge.tier_changes(agent)
+        found += judge.batch(agent)
+    found += _cache(ledger, filters, report, settings)
+    found.sort(key=lambda r: (-(r.monthly_saving_nanos or 0), r.kind, r.agent or ""))
+    return found + _drivers(report, settings)
+
+
+@dataclass(slots=True)
+class _Judge:
+    report: TrueCostReport
+    catalog: Catalog
+    settings: Settings
+    by_type: dict[tuple[str, Tier], Beta]
+
+    def evidence_gap(self, beta: Beta, what: str) -> str | None:
+        """Why ``beta`` is not enough to act on, or ``None`` when it is."""
+        s = self.settings
+        if beta.n < s.min_executions:
+            return f"{beta.n} runs of {what} (needs {s.min_executions})"
+        low, high = beta.interval(s.level)
+        if high - low > s.max_interval_width:
+            return f"the success rate of {what} is known only within {_pp(high - low)}"
+        return None
+
+    def rate(self, beta: Beta, what: str) -> str:
+        low, high = beta.interval(self.settings.level)
+        return (
+            f"{what}: {pct_text(beta.successes, beta.n)} success over {beta.n} runs "
+            f"({self.settings.level:.0%} interval {low:.1%}-{high:.1%})"
+        )
+
+    def monthly(self, agent: AgentTrueCost, per_task_saving: Fraction) -> int:
+        return nanos(self.report.monthly(per_task_saving * agent.tasks))
+
+    def tier_changes(self, agent: AgentTrueCost) -> list[Recommendation]:
+        home = agent.home
+        if home.tier > Tier.HAIKU:
+            down = self.move_down(agent)
+            if down is not None:
+                return [down]
+        up = self.move_up(agent)
+        return [up] if up is not None else []
+
+    def move_down(self, agent: AgentTrueCost) -> Recommendation | None:
+        home, rates = agent.home, self.report.rates
+        task = home.task_type or agent.agent
+        kept = Beta(home.executions - home.terminal_failures, home.terminal_failures)
+        now = (
+            agent.per_task
+            if home.redone
+            else static_cost(outlook(agent, home.tier, self.catalog, rates, kept.mean), rates)
+        )
+        candidates = [t for t in Tier.ordered() if t < home.tier]
+        for lower in reversed(candidates):
+            beta = self.by_type.get((task, lower))
+            if beta is None or beta.n == 0:
+                continue
+            what = f"{task} on {lower}"
+            observed = Fraction(beta.successes, beta.n)
+            if observed < Fraction(self.settings.high_success):
+                continue
+            gap = self.evidence_gap(beta, what)
+            rate = beta.mean if gap is None else observed
+            expected = static_cost(outlook(agent, lower, self.catalog, rates, rate), rates)
+            saving = now - expected
+            if saving <= 0:
+                continue
+            return Recommendation(
+                "move-down",
+                agent.agent,
+                f"move {agent.agent} from {home.tier} to {lower}",
+                [
+                    self.rate(beta, what),
+                    self.rate(kept, f"{agent.agent} on {home.tier}"),
+                    f"expected true cost per task {_usd(now)} now, {_usd(expected)} on {lower}",
+                ],
+                self.monthly(agent, saving),
+                gap is None,
+                gap,
+            )
+        flag = next(
+            (f for f in self.report.flags if f.agent == agent.agent and f.kind == "overkill-tax"),
+            None,
+        )
+        if flag is None:
+            return None
+        beta = self.by_type.get((task, flag.alternative)) or Beta(0, 0)
+        gap = self.evidence_gap(beta, f"{task} on {flag.alternative}")
+        return Recommendation(
+            "move-down",
+            agent.agent,
+            f"move {agent.agent} from {home.tier} to {flag.alternative} (Opus overkill tax)",
+            [flag.message, "assumes the cheaper tier matches Opus on these tasks"],
+            flag.monthly_nanos,
+            gap is None,
+            f"{gap}: trial {self.settings.min_executions} runs on {flag.alternative}"
+            if gap
+            else None,
+        )
+
+    def move_up(self, agent: AgentTrueCost) -> Recommendation | None:
+        home, rates = agent.home, self.report.rates
+        up = home.tier.up()
+        if up is None or not home.executions:
+            return None
+        probe = outlook(agent, up, self.catalog, rates)
+        better = outlook(agent, up, self.catalog, rates, max(probe.success, home.success_rate))
+        static = static_cost(better, rates)
+        source = "observed" if probe.observed else "assumed"
+        if home.redone:
+            kept = Beta(home.executions - home.redone, home.redone)
+            if 1 - kept.mean < self.settings.escalation_rate or agent.per_task <= static:
+                return None
+            gap = self.evidence_gap(kept, f"{agent.agent} on {home.tier}")
+            return Recommendation(
+                "move-up",
+                agent.agent,
+                f"move {agent.agent} from tiered {home.tier}->{up} to {up} alone",
+                [
+                    f"{pct_text(home.redone, home.executions)} of tasks escalate: both tiers paid",
+                    f"true cost per task {_usd(agent.per_task)} now, {_usd(static)} on {up} "
+                    f"({source} {pct_text(better.success, 1)} success)",
+                ],
+                self.monthly(agent, agent.per_task - static),
+                gap is None,
+                gap,
+            )
+        kept = Beta(home.executions - home.terminal_failures, home.terminal_failures)
+        if 1 - kept.mean < self.settings.rework_rate:
+            return None
+        escalation = Fraction(home.terminal_failures, home.executions)
+        first = outlook(agent, home.tier, self.catalog, rates, 1 - escalation)
+        tiered = tiered_cost(first, better, escalation, rates)
+        best, kind = (tiered, "tiered") if tiered <= static else (static, "move-up")
+        if best >= agent.per_task:
+            return None
+        gap = self.evidence_gap(kept, f"{agent.agent} on {home.tier}")
+        action = (
+            f"put {agent.agent} on tiered execution: {home.tier} first, {up} when validation fails"
+            if kind == "tiered"
+            else f"move {agent.agent} from {home.tier} to {up}"
+        )
+        return Recommendation(
+            kind,
+            agent.agent,
+            action,
+            [
+                self.rate(kept, f"{agent.agent} on {home.tier}"),
+                f"{home.terminal_failures} failures in the window, each investigated "
+                f"({_usd(rates.rework_per_failure)})",
+                f"true cost per task {_usd(agent.per_task)} now; tiered {_usd(tiered)}, "
+                f"{up} alone {_usd(static)} ({source} {pct_text(better.success, 1)} success)",
+            ]
+            + (
+                ["tiered assumes a validator that catches the failures"] if kind == "tiered" else []
+            ),
+            self.monthly(agent, agent.per_task - best),
+            gap is None,
+            gap,
+        )
+
+    def batch(self, agent: AgentTrueCost) -> list[Recommendation]:
+        home = agent.home
+        s = self.settings
+        per_day = Fraction(agent.tasks * _DAY_US, self.report.span_us)
+        unbatched = sum(r.bill_nanos for r in agent.rows if r.batch_executions < r.executions)
+        if (
+            home.task_type in s.interactive_task_types
+            or per_day < s.batch_min_per_day
+            or not unbatched
+            or all(r.batch_executions == r.executions for r in agent.rows)
+        ):
+            return []
+        discount = 1 - Fraction(self.catalog.batch_multiplier)
+        saving = nanos(self.report.monthly(Fraction(unbatched, 10**9) * discount))
+        executions = sum(r.executions for r in agent.rows)
+        gap = (
+            None
+            if executions >= s.min_executions
+            else f"{executions} runs (needs {s.min_executions})"
+        )
+        return [
+            Recommendation(
+                "batch",
+                agent.agent,
+                f"send {agent.agent}'s {home.task_type or 'work'} through the Message Batches "
+                f"API ({pct_text(discount, 1)} off)",
+                [
+                    f"{float(per_day):.0f} tasks/day, none waiting on a person "
+                    f"(task type {home.task_type or 'unknown'})",
+                    "assumes nobody waits for the results (batches finish within 24 hours)",
+                ],
+                saving,
+                gap is None,
+                gap,
+            )
+        ]
+
+
+def _task_type_evidence(ledger: Ledger, filters: Filters) -> dict[tuple[str, Tier], Beta]:
+    """Successes and failures (errors left out) per task type and tier, over every agent."""
+    where, params = filters.sql(tiered=True)
+    sql = (
+        "SELECT COALESCE(task_type, agent), tier, "
+        "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) "
+        f"FROM executions WHERE {where} GROUP BY COALESCE(task_type, agent), tier"
+    )
+    counts: dict[tuple[str, Tier], list[int]] = defaultdict(lambda: [0, 0])
+    with ledger.read() as conn:
+        for task_type, tier, ok, bad in conn.execute(text(sql), params):
+            pair = counts[(str(task_type), Tier.parse(tier))]
+            pair[0] += int(ok or 0)
+            pair[1] += int(bad or 0)
+    return {key: Beta(ok, bad) for key, (ok, bad) in counts.items()}
+
+
+def _cache(
+    ledger: Ledger, filters: Filters, report: TrueCostReport, settings: Settings
+) -> list[Recommendation]:
+    """Tasks (chains) that repeat one that succeeded within the cache window.
+
+    ``task_hash`` covers the task text only, so a repeat counts as evidence when its prompt also
+    has the same size as the successful run's (the context around the text did not change); the
+    saving is the cost of those repeats. Repeats of the text alone are reported once, unpriced.
+    """
+    where, params = filters.sql(tiered=True)
+    sql = (
+        "SELECT agent, task_hash, COALESCE(chain_id, id), ts_us, status, cost_nanos, "
+        "input_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_read_tokens "
+        f"FROM executions WHERE task_hash IS NOT NULL AND {where} "
+        "ORDER BY agent, task_hash, ts_us, id"
+    )
+    chains: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
+    with ledger.read() as conn:
+        for agent, task_hash, chain, ts_us, status, cost, prompt in conn.execute(text(sql), params):
+            entry = chains[(agent, task_hash)].setdefault(chain, [int(ts_us), 0, 0, int(prompt)])
+            entry[1] += int(cost)
+            entry[2] |= status == "success"
+    window = settings.cache_window_hours * _HOUR_US
+    per_agent: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (agent, _), by_chain in chains.items():
+        last_ok: tuple[int, int] | None = None
+        for ts, cost, ok, prompt in by_chain.values():
+            stats = per_agent[agent]
+            stats[0] += 1
+            if last_ok is not None and ts - last_ok[0] <= window:
+                stats[1] += 1
+                if prompt == last_ok[1]:
+                    stats[2] += 1
+                    stats[3] += cost
+            if ok:
+                last_ok = (ts, prompt)
+    hours = settings.cache_window_hours
+    out, text_only = [], []
+    for agent, (tasks, hits, exact, saved) in sorted(per_agent.items()):
+        if exact < settings.cache_min_hits:
+            if hits >= settings.cache_min_hits:
+                text_only.append(f"{agent}: {hits} of {tasks} ({pct_text(hits, tasks)})")
+            continue
+        out.append(
+            Recommendation(
+                "cache",
+                agent,
+                f"cache {agent}'s results for {hours}h, keyed by task and prompt",
+                [
+                    f"{exact} of {tasks} tasks repeat, with the same prompt size, a task that "
+                    f"succeeded less than {hours}h before ({pct_text(exact, tasks)})",
+                    f"{hits} repeat the task text alone",
+                ],
+                nanos(report.monthly(Fraction(saved, 10**9))),
+            )
+        )
+    if text_only:
+        out.append(
+            Recommendation(
+                "cache",
+                None,
+                "possible cache candidates: task texts repeat within "
+                f"{hours}h but their prompts differ",
+                text_only,
+                None,
+                False,
+                "check that the task text alone determines the answer before caching on it",
+            )
+        )
+    return out
+
+
+def _drivers(report: TrueCostReport, settings: Settings) -> list[Recommendation]:
+    ranked = sorted(report.agents, key=lambda a: (-a.bill_nanos, a.agent))
+    bill = report.bill_nanos or 1
+    return [
+        Recommendation(
+            "cost-driver",
+            a.agent,
+            f"#{i} cost driver: {a.agent} ({'/'.join(r.tier.value for r in a.rows)}) at "
+            f"{pct_text(a.bill_nanos, bill)} of spend",
+            [
+                f"bill {usd_nanos(a.bill_nanos)}, true cost {_usd(a.total)} over the window "
+                f"({_usd(report.monthly(a.total))}/month)",
+            ],
+        )
+        for i, a in enumerate(ranked[: settings.top_drivers], start=1)
+    ]
+
+
+def _usd(amount: Fraction) -> str:
+    return usd_nanos(nanos(amount))
+
+
+def _pp(width: float) -> str:
+    return f"±{width * 50:.1f} points"
