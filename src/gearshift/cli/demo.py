@@ -23,6 +23,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fill a fresh demo ledger with a realistic month of agent work and report on it."""
+    from gearshift.cli.budget import _forecasts, _print_status
     from gearshift.cli.reports import (
         _config,
         _print_analysis,
@@ -34,6 +35,7 @@ def demo(
     from gearshift.demo.month import fill_month
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
+    from gearshift.insight.budgets import make_budget, save_budget
     from gearshift.insight.expected import coerce_rates
     from gearshift.insight.recommend import recommend
     from gearshift.insight.truecost import true_cost
@@ -51,6 +53,18 @@ def demo(
     transcripts = _claude_code_tree(path.parent / "demo-claude", seed)
     ingested = ingest_claude_code(ledger, [transcripts])
     from_claude = spend(ledger, "agent", Filters(source="claude-code"))
+    save_budget(
+        ledger,
+        make_budget(
+            name="team-monthly",
+            scope="global",
+            value="",
+            period="month",
+            amount_usd="150",
+            action="alert",
+        ),
+    )
+    forecasts = _forecasts(None)
     analysis = analyse(ledger)
     filters = Filters()
     config = _config()
@@ -72,6 +86,7 @@ def demo(
                 "true_cost": costs.to_dict(),
                 "recommendations": [r.to_dict() for r in recs],
                 "html_report": str(page),
+                "budgets": [f.to_dict() for f in forecasts],
                 "spend_by_tier": spend(ledger, "tier").to_dict(),
             }
         )
@@ -91,6 +106,7 @@ def demo(
     _print_spend(from_claude)
     _print_spend(spend(ledger, "tier"))
     _print_spend(spend(ledger, "week"))
+    _print_status(forecasts)
     con.print(f"\ncharts: {page} (open it in a browser)")
     con.print(
         f"explore it yourself: gearshift --ledger {path} spend --by agent | report --format yaml"
