@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "gearshift.cli.prices_cmd",
     "gearshift.cli.budget",
     "gearshift.cli.route",
+    "gearshift.cli.run",
+    "gearshift.cli.plan",
+    "gearshift.cli.replay",
     "gearshift.cli.demo",
 )
 

@@ -3,20 +3,26 @@
 Every strategy calls models only through here, so every attempt -- whatever the strategy --
 goes the same way:
 
-1. an exact response-cache lookup when the job asks for reuse;
+1. an exact response-cache lookup when the job asks for reuse (``Job.cache_ttl_s``): a hit costs
+   $0, is recorded with the tag ``cache=hit`` and needs no reservation; only complete outputs
+   that passed validation are stored;
 2. a worst-case budget reservation (when budgets are enforced); a ``step-down`` budget moves the
    call one tier cheaper, a ``block`` budget refuses it;
 3. the provider call inside the one retry loop (:mod:`gearshift.providers.retry`);
 4. the job's validators (an LLM judge's own calls are recorded as their own executions);
 5. one ledger record with run id, job key, chain id, attempt number, strategy, validator result
-   and escalation reason -- settled against the reservation in the same transaction.
+   and escalation reason -- settled against the reservation in the same transaction, or, without
+   a reservation, group-committed with the other rows of the same event-loop turn.
+
+:meth:`RunContext.accept` is the second half of that path on its own, for results obtained
+another way (Message Batches).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +33,13 @@ from gearshift.ledger.record import Execution, new_id
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
 
 if TYPE_CHECKING:
-    from gearshift.engine.store import RunStore
+    from gearshift.engine.store import FinishedJob, GroupCommit, RunStore
     from gearshift.engine.validators import ValidationResult
     from gearshift.insight.enforce import Reservations
     from gearshift.ledger.store import Ledger
     from gearshift.routing.router import Router
 
-__all__ = ["RunContext", "RunStats"]
+__all__ = ["RunContext", "RunStats", "corruption"]
 
 
 @dataclass(slots=True)
@@ -69,6 +75,7 @@ class RunContext:
     on_attempt: Callable[[Job, Attempt], None] | None = None
     queue_depth: Callable[[], int] | None = None
     _calls: asyncio.Semaphore | None = None
+    _commits: GroupCommit | None = None
 
     def semaphore(self) -> asyncio.Semaphore:
         if self._calls is None:
@@ -97,12 +104,87 @@ class RunContext:
         system: str | None = None,
         validate: bool = True,
         complexity: int | None = None,
+        require_complete: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> Attempt:
-        """Make, validate, meter and record one attempt of ``job`` on ``tier``."""
-        model = self.model_for(tier, job)
-        request = ModelRequest.user(
+        """Make, validate, meter and record one attempt of ``job`` on ``tier``.
+
+        ``require_complete`` makes an empty or cut-off (``max_tokens``) output a failed
+        attempt before any validator runs; ``tags`` go onto the ledger record.
+        """
+        request = self.request_for(
+            job,
+            tier,
             prompt,
-            model=model.id,
+            number=number,
+            chain_id=chain_id,
+            system=system,
+            complexity=complexity,
+        )
+        attempt = Attempt(
+            number,
+            tier,
+            request.model,
+            escalation_reason=escalation_reason,
+            role=role,
+            tags=dict(tags) if tags else {},
+        )
+        hit = self._cache_get(job, request)
+        if hit is not None:
+            attempt.cached = True
+            self.stats.cache_hits += 1
+            return await self.accept(
+                job,
+                attempt,
+                hit,
+                chain_id=chain_id,
+                strategy=strategy,
+                validate=validate,
+                require_complete=require_complete,
+            )
+        async with self.semaphore():
+            reservation, model = await self._reserve(job, self.model_for(tier, job), request)
+            if model.id != request.model:
+                request = _with_model(request, model.id)
+                attempt.model, attempt.tier = model.id, model.tier
+            started = time.perf_counter()
+            self.stats.calls += 1
+            try:
+                result: ModelResult | ProviderError = await self.provider.complete(request)
+            except ProviderError as exc:
+                result = exc
+                attempt.latency_ms = int((time.perf_counter() - started) * 1000)
+            except BaseException:
+                if reservation is not None and self.guard is not None:
+                    self.guard.release(reservation)
+                raise
+        return await self.accept(
+            job,
+            attempt,
+            result,
+            chain_id=chain_id,
+            strategy=strategy,
+            reservation=reservation,
+            cache_key=self._cache_key(job, request),
+            validate=validate,
+            require_complete=require_complete,
+        )
+
+    def request_for(
+        self,
+        job: Job,
+        tier: Tier,
+        prompt: str,
+        *,
+        number: int,
+        chain_id: str,
+        system: str | None = None,
+        complexity: int | None = None,
+    ) -> ModelRequest:
+        """The request :meth:`call` sends (batch-submitting strategies build theirs here)."""
+        return ModelRequest.user(
+            prompt,
+            model=self.model_for(tier, job).id,
             system=system if system is not None else job.system,
             max_tokens=job.max_tokens,
             temperature=job.temperature,
@@ -114,32 +196,58 @@ class RunContext:
                 "complexity": complexity if complexity is not None else 5,
             },
         )
-        attempt = Attempt(number, tier, model.id, escalation_reason=escalation_reason, role=role)
-        async with self.semaphore():
-            reservation, model = await self._reserve(job, model, request)
-            if model.id != request.model:
-                request = _with_model(request, model.id)
-                attempt.model, attempt.tier = model.id, model.tier
-            started = time.perf_counter()
-            try:
-                result = await self._complete(job, request, attempt)
-            except ProviderError as exc:
-                attempt.status, attempt.error = "error", f"{type(exc).__name__}: {exc}"
-                attempt.latency_ms = int((time.perf_counter() - started) * 1000)
-                self._record(job, attempt, Usage(), chain_id, strategy, reservation)
-                return attempt
-            except BaseException:
-                if reservation is not None and self.guard is not None:
-                    self.guard.release(reservation)
-                raise
-        attempt.text = result.text
-        attempt.usage = result.usage
-        attempt.latency_ms = result.latency_ms
-        if validate and job.validators:
-            attempt.validation = await self._validate(job, result.text, chain_id, strategy, number)
+
+    async def accept(
+        self,
+        job: Job,
+        attempt: Attempt,
+        result: ModelResult | ProviderError,
+        *,
+        chain_id: str,
+        strategy: str,
+        validate: bool = True,
+        require_complete: bool = False,
+        reservation: Any = None,
+        cache_key: str | None = None,
+    ) -> Attempt:
+        """Check, validate and record ``result`` as ``attempt``: the second half of :meth:`call`.
+
+        Public so a result obtained another way -- a Message Batches result, priced by its own
+        usage (``batch=True``) -- goes through exactly the same checks and ledger path. A
+        provider error is recorded as an ``error`` attempt that cost nothing.
+        """
+        if isinstance(result, ProviderError):
+            attempt.status, attempt.error = "error", f"{type(result).__name__}: {result}"
+            await self._record(job, attempt, Usage(), chain_id, strategy, reservation)
+            return attempt
+        attempt.text, attempt.usage = result.text, result.usage
+        attempt.latency_ms, attempt.stop_reason = result.latency_ms, result.stop_reason
+        problem = corruption(result.text, result.stop_reason)
+        if require_complete and problem is not None:
+            from gearshift.engine.validators import ValidationResult
+
+            attempt.validation = ValidationResult(False, None, problem)
+            attempt.status = "failure"
+        elif validate and job.validators:
+            attempt.validation = await self._validate(job, result.text, chain_id, strategy, attempt)
             attempt.status = "success" if attempt.validation.passed else "failure"
-        self._record(job, attempt, result.usage, chain_id, strategy, reservation)
+        if cache_key is not None and problem is None and attempt.status == "success":
+            self._cache_put(job, cache_key, result)
+        await self._record(job, attempt, result.usage, chain_id, strategy, reservation)
         return attempt
+
+    def save_finished(self, finished: FinishedJob) -> None:
+        """Remember under this run id that a job (or a batch item) finished, so a re-run of the
+        run id skips it; written with the next group commit, after the rows queued before it
+        (see :class:`~gearshift.engine.store.GroupCommit`)."""
+        if self.store is not None:
+            self._group().mark_finished(finished)
+
+    def flush(self) -> None:
+        """Write what waits for the next group commit now (the runner calls it on the way out,
+        so a cancelled run still records every attempt that finished)."""
+        if self._commits is not None:
+            self._commits.flush()
 
     async def _reserve(self, job: Job, model: Model, request: ModelRequest) -> tuple[Any, Model]:
         if self.guard is None:
@@ -166,37 +274,37 @@ class RunContext:
                 raise decision.error()
             model = self.catalog.default_for(lower)
 
-    async def _complete(self, job: Job, request: ModelRequest, attempt: Attempt) -> ModelResult:
-        if job.cache_ttl_s > 0 and self.store is not None:
-            from gearshift.engine.store import request_key
+    def _cache_key(self, job: Job, request: ModelRequest) -> str | None:
+        if job.cache_ttl_s <= 0 or self.store is None:
+            return None
+        from gearshift.engine.store import request_key
 
-            key = request_key(
-                request.model,
-                request.system,
-                request.prompt,
-                request.max_tokens,
-                request.temperature,
-            )
-            hit = await asyncio.to_thread(self.store.cache_get, key)
-            if hit is not None:
-                self.stats.cache_hits += 1
-                attempt.cached = True
-                return ModelResult(text=hit.text, usage=Usage(), model=hit.model, latency_ms=0)
-            result = await self.provider.complete(request)
-            usage = {
-                "input_tokens": result.usage.input_tokens,
-                "output_tokens": result.usage.output_tokens,
-            }
-            await asyncio.to_thread(
-                self.store.cache_put, key, result.model, result.text, usage, job.cache_ttl_s
-            )
-            self.stats.calls += 1
-            return result
-        self.stats.calls += 1
-        return await self.provider.complete(request)
+        return request_key(
+            request.model, request.system, request.prompt, request.max_tokens, request.temperature
+        )
+
+    def _cache_get(self, job: Job, request: ModelRequest) -> ModelResult | None:
+        """An unexpired cached response to exactly this request, as a free result. Looked up
+        before any budget reservation, so a blocking budget never refuses a $0 answer."""
+        key = self._cache_key(job, request)
+        if key is None or self.store is None:
+            return None
+        hit = self.store.cache_get(key)
+        if hit is None:
+            return None
+        return ModelResult(text=hit.text, usage=Usage(), model=hit.model, latency_ms=0)
+
+    def _cache_put(self, job: Job, key: str, result: ModelResult) -> None:
+        if self.store is None:
+            return
+        usage = {
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+        }
+        self.store.cache_put(key, result.model, result.text, usage, job.cache_ttl_s)
 
     async def _validate(
-        self, job: Job, output: str, chain_id: str, strategy: str, number: int
+        self, job: Job, output: str, chain_id: str, strategy: str, attempt: Attempt
     ) -> ValidationResult:
         from gearshift.engine.validators import AllValidator, ValidationContext
 
@@ -206,7 +314,7 @@ class RunContext:
             workdir=job.workdir,
             files=job.files,
             provider=self.provider,
-            metadata={"task_id": job.id, "attempt": number},
+            metadata={"task_id": job.id, "attempt": attempt.number},
         )
         try:
             verdict = await check.validate(output, context)
@@ -216,17 +324,19 @@ class RunContext:
             verdict = ValidationResult(False, None, f"validator call failed: {exc}")
         for call in verdict.calls:
             judge = Attempt(
-                number,
+                attempt.number,
                 self.catalog.resolve(call.model).tier,
                 call.model,
                 usage=call.usage,
                 latency_ms=call.latency_ms,
                 role="judge",
+                tags=attempt.tags,
             )
-            self._record(job, judge, call.usage, chain_id, strategy, None, judge=True)
+            await self._record(job, judge, call.usage, chain_id, strategy, None, judge=True)
+            attempt.cost_nanos += judge.cost_nanos  # folded in: the job's cost = its ledger rows
         return verdict
 
-    def _record(
+    async def _record(
         self,
         job: Job,
         attempt: Attempt,
@@ -244,9 +354,16 @@ class RunContext:
             if self.guard is not None and reservation is not None:
                 self.guard.settle(reservation, execution)
             else:
-                self.ledger.add(execution)
+                await self._group().record(execution)
         if self.on_attempt is not None and not judge:
             self.on_attempt(job, attempt)
+
+    def _group(self) -> GroupCommit:
+        if self._commits is None:
+            from gearshift.engine.store import GroupCommit
+
+            self._commits = GroupCommit(self.ledger, self.store, self.run_id)
+        return self._commits
 
     def _execution(
         self, job: Job, attempt: Attempt, usage: Usage, chain_id: str, strategy: str, judge: bool
@@ -259,7 +376,7 @@ class RunContext:
             )
         elif attempt.error:
             validation = attempt.error[:300]
-        tags = {"role": attempt.role}
+        tags = {**attempt.tags, "role": attempt.role}
         if attempt.cached:
             tags["cache"] = "hit"
         fields: dict[str, Any] = {
@@ -291,6 +408,15 @@ class RunContext:
             price_version=cost.price_version,
             **fields,
         )
+
+
+def corruption(text: str, stop_reason: str | None) -> str | None:
+    """Why an output cannot be whole -- empty, or cut off at ``max_tokens`` -- else ``None``."""
+    if stop_reason == "max_tokens":
+        return "corrupted: the output was cut off at max_tokens (stop_reason max_tokens)"
+    if not text or text.isspace():
+        return "corrupted: the output is empty"
+    return None
 
 
 def _with_model(request: ModelRequest, model: str) -> ModelRequest:

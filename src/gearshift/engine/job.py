@@ -52,7 +52,11 @@ class Job:
 
 @dataclass(slots=True)
 class Attempt:
-    """One model call of a job (validator calls are folded into their attempt's cost)."""
+    """One model call of a job (validator calls are folded into their attempt's cost).
+
+    ``stop_reason`` is the provider's (``max_tokens`` means the output was cut off); ``tags``
+    are copied onto the attempt's ledger record (the batch strategies put the item id there).
+    """
 
     number: int
     tier: Tier
@@ -67,6 +71,8 @@ class Attempt:
     error: str | None = None
     cached: bool = False
     role: str = "generate"
+    stop_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def evidence(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from gearshift.catalog import Tier, Usage
 from gearshift.engine.context import RunContext, RunStats
-from gearshift.engine.job import Job, JobOutcome
+from gearshift.engine.job import Attempt, Job, JobOutcome
 from gearshift.engine.queue import InProcessQueue, WorkQueue
 from gearshift.engine.strategies import get_strategy
 from gearshift.engine.strategies.base import Plan
@@ -165,13 +165,13 @@ class Engine:
         async def finish(job_id: str, outcome: JobOutcome) -> None:
             for child in settle(job_id, outcome):
                 await self.queue.put(child)
-            if not waiting and all(j in outcomes for j in by_id):
+            if not waiting and len(outcomes) == len(by_id):
                 self.queue.close()
 
         for job_id in [j for j, deps in waiting.items() if not deps]:
             waiting.pop(job_id)
             await self.queue.put(job_id)
-        if not waiting and all(j in outcomes for j in by_id):
+        if not waiting and len(outcomes) == len(by_id):
             self.queue.close()
 
         async def worker() -> None:
@@ -191,7 +191,7 @@ class Engine:
                         outcome.cost_nanos,
                         outcome.tier_path,
                     )
-                    await asyncio.to_thread(self.ctx.store.save, self.ctx.run_id, record)
+                    self.ctx.save_finished(record)
                 await finish(job_id, outcome)
 
         tasks = [asyncio.create_task(worker()) for _ in range(max(1, self.ctx.concurrency))]
@@ -203,6 +203,7 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
+            self.ctx.flush()
             for job in jobs:
                 outcomes.setdefault(job.id, JobOutcome(job.id, "cancelled", reason="run stopped"))
         ordered = [outcomes[j.id] for j in jobs]
@@ -230,12 +231,17 @@ class Engine:
             )
 
     def _counterfactual(self, outcomes: list[JobOutcome]) -> dict[str, int]:
-        """Each job once on the default Sonnet / Opus model, with its final attempt's tokens."""
+        """Each job once on the default Sonnet / Opus model, with its final attempt's tokens
+        (per item for the batch strategies, whose attempts carry an ``item`` tag)."""
         totals = {"sonnet": 0, "opus": 0}
+        finals: list[Attempt] = []
         for outcome in outcomes:
-            final = next((a for a in reversed(outcome.attempts) if a.role != "judge"), None)
-            if final is None:
-                continue
+            last: dict[str, Attempt] = {}
+            for a in outcome.attempts:
+                if a.role != "judge":
+                    last[a.tags.get("item", "")] = a
+            finals.extend(last.values())
+        for final in finals:
             u = final.usage
             usage = Usage(
                 u.input_tokens,
@@ -252,5 +258,16 @@ class Engine:
 
 
 def run_jobs(ctx: RunContext, jobs: Sequence[Job]) -> RunReport:
-    """The synchronous facade: run ``jobs`` to the end and return the report."""
-    return asyncio.run(Engine(ctx).run(jobs))
+    """The synchronous facade: run ``jobs`` to the end and return the report.
+
+    The report is handed out through a list, not as the main task's result: on the way out,
+    Python 3.11's ``asyncio.run`` formats the main task's repr -- result included -- which for
+    a 10,000-job report costs about a second.
+    """
+    box: list[RunReport] = []
+
+    async def main() -> None:
+        box.append(await Engine(ctx).run(jobs))
+
+    asyncio.run(main())
+    return box[0]

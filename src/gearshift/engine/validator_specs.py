@@ -152,9 +152,7 @@ def _all(spec: Mapping[str, Any], where: str) -> Validator:
     items = _get(spec, "of", list, where)
     if not items:
         raise DefinitionError(f"{where}.of: list at least one validator")
-    return AllValidator(
-        [build(v, where=f"{where}.of[{i}]") for i, v in enumerate(items)]
-    )
+    return AllValidator([build(v, where=f"{where}.of[{i}]") for i, v in enumerate(items)])
 
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any], str], Validator]] = {

@@ -1,0 +1,132 @@
+"""Killing `gearshift run` (kill -9, or Ctrl-C) and re-running its run id finishes the rest
+without paying again for what finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from gearshift.catalog import load_catalog
+from gearshift.ledger import Ledger
+from gearshift.ledger.record import Execution
+
+CAT = load_catalog()
+JOBS = 24
+RUN_ID = "01KILLTESTRUN000000000000A"
+
+
+def pipeline(tmp_path: Path) -> Path:
+    """Independent, simple jobs: most pass on haiku, a few escalate (tiered on sim)."""
+    lines = ["defaults: {strategy: tiered, complexity: low}", "tasks:"]
+    lines += [f"  - {{id: job-{i:02d}, task: 'Rename variable v{i} in module m{i}'}}" for i in
+              range(JOBS)]  # fmt: skip
+    path = tmp_path / "many.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start(db: Path, path: Path, *extra: str) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "gearshift.cli.main", "--ledger", str(db), "run", str(path),
+            "--provider", "sim", "--run-id", RUN_ID, "--json", *extra]  # fmt: skip
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))  # fmt: skip
+
+
+def finished(db: Path) -> set[str]:
+    """Jobs saved as succeeded under the run id (read straight from SQLite, as a bystander)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT job_id FROM run_jobs WHERE run_id = ? AND status = 'succeeded'", (RUN_ID,)
+            ).fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        return set()
+    return {r[0] for r in rows}
+
+
+def wait_for_some(db: Path, proc: subprocess.Popen[str], at_least: int) -> set[str]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done = finished(db)
+        if len(done) >= at_least:
+            return done
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("the run made no progress")
+
+
+def executions(db: Path) -> list[Execution]:
+    with Ledger.open(db, catalog=CAT) as ledger:
+        return list(ledger.executions(where="run_id = :r", params={"r": RUN_ID}))
+
+
+def resume(db: Path, path: Path) -> dict[str, object]:
+    proc = start(db, path, "--time-scale", "0")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    report: dict[str, object] = json.loads(out)
+    return report
+
+
+def check_resumed_run(db: Path, report: dict[str, object], before: set[str]) -> None:
+    jobs = report["jobs"]
+    assert isinstance(jobs, list) and len(jobs) == JOBS
+    assert all(j["status"] == "succeeded" for j in jobs)
+    assert {j["job"] for j in jobs if j["resumed"]} == before
+    rows = executions(db)
+    # nothing paid twice: every job has exactly one successful generation in the ledger
+    wins = Counter(r.task_key for r in rows if r.status == "success")
+    assert wins == Counter({f"job-{i:02d}": 1 for i in range(JOBS)})
+    # the total is what the ledger holds for the chains that produced the results; anything
+    # else was an attempt cut short by the kill, on a job that had not finished
+    final_chains = {r.chain_id for r in rows if r.status == "success"}
+    kept = sum(r.cost_nanos for r in rows if r.chain_id in final_chains)
+    totals = report["totals"]
+    assert isinstance(totals, dict)
+    whole, _, frac = str(totals["cost_usd"]).partition(".")
+    assert int(whole) * 10**9 + int((frac + "0" * 9)[:9]) == kept
+    cut_short = {r.task_key for r in rows if r.chain_id not in final_chains}
+    assert not cut_short & before
+
+
+def test_kill_9_and_rerun_completes_without_paying_twice(tmp_path: Path) -> None:
+    db, path = tmp_path / "ledger.db", pipeline(tmp_path)
+    proc = start(db, path, "--time-scale", "0.1", "--concurrency", "2")
+    wait_for_some(db, proc, at_least=3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    before = finished(db)
+    assert 3 <= len(before) < JOBS, "kill the run while it is part-way through"
+    paid_before: dict[str, list[str]] = defaultdict(list)
+    for row in executions(db):
+        if row.task_key in before:
+            paid_before[str(row.task_key)].append(row.id)
+    report = resume(db, path)
+    check_resumed_run(db, report, before)
+    paid_after: dict[str, list[str]] = defaultdict(list)
+    for row in executions(db):
+        if row.task_key in before:
+            paid_after[str(row.task_key)].append(row.id)
+    assert paid_after == paid_before, "a job finished before the kill was run again"
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+    db, path = tmp_path / "ledger.db", pipeline(tmp_path)
+    proc = start(db, path, "--time-scale", "0.1", "--concurrency", "2")
+    wait_for_some(db, proc, at_least=2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert "interrupted: " in err and f"--run-id {RUN_ID}" in err
+    before = finished(db)
+    assert 2 <= len(before) < JOBS
+    check_resumed_run(db, resume(db, path), before)
