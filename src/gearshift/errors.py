@@ -13,7 +13,7 @@ exits non-zero; only ``--debug`` shows a traceback.
     │   ├── DefinitionError         an agent, rules, pipeline or workload file that fails validation
     │   └── UnknownModel            a model id or alias the catalog does not know
     ├── LedgerError                 the ledger cannot be opened, migrated, read or written
-    ├── IngestError                 a transcript that cannot be read (``--strict`` makes bad lines one)
+    ├── IngestError                 transcripts that cannot be read (or bad lines, with --strict)
     ├── BudgetExceeded              a reservation that a blocking budget refuses
     ├── ValidationFailed            an output that failed its validator (used by strategies)
     └── ProviderError               a model call that failed; ``retryable`` says if a retry may help

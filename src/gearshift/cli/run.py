@@ -189,13 +189,16 @@ def _context(
 ) -> RunContext:
     from gearshift.engine.context import RunContext
     from gearshift.engine.store import RunStore
+    from gearshift.insight.pressure import over_budget_check
     from gearshift.ledger.record import new_id
 
     ledger = state.ledger()
+    # budget-aware routing: low-priority tasks under a budget in trouble step down a tier
+    pressure = over_budget_check(ledger, project=project)
     return RunContext(
         provider=provider,
         catalog=catalog,
-        router=pipeline.router(catalog),
+        router=pipeline.router(catalog, over_budget=pressure),
         ledger=ledger,
         run_id=run_id or new_id(),
         store=RunStore(ledger),

@@ -28,7 +28,7 @@ names); they must be stable, because resuming a run skips the ids that already s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from gearshift.agents import AgentDefinition, AgentSet
     from gearshift.routing.router import Router
     from gearshift.routing.rules import RuleSet
+    from gearshift.routing.task import Task
 
 __all__ = [
     "JobEstimate",
@@ -69,11 +70,14 @@ class Pipeline:
     info: dict[str, JobInfo] = field(default_factory=dict)
     name: str = ""
 
-    def router(self, catalog: Catalog) -> Router:
-        """The router for these jobs: the default chain, with the file's rules when it has any."""
+    def router(
+        self, catalog: Catalog, *, over_budget: Callable[[Task], bool] | None = None
+    ) -> Router:
+        """The router for these jobs: the default chain, with the file's rules when it has any
+        and budget-aware routing when ``over_budget`` says which tasks are under pressure."""
         from gearshift.routing.router import Router, default_chain
 
-        policies = default_chain(catalog, rules=self.rules) if self.rules is not None else None
+        policies = default_chain(catalog, rules=self.rules, over_budget=over_budget)
         return Router(catalog, agents=self.agents, policies=policies)
 
 
