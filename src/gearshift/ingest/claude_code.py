@@ -285,9 +285,22 @@ def _write(ledger: Ledger, rows: list[Row]) -> tuple[int, int]:
         return 0, 0
     cost_index = ledger.column_index("cost_nanos")
     key_index = ledger.column_index("dedup_key")
-    existing = ledger.existing_dedup_keys([r[key_index] for r in rows])
-    fresh = [r for r in rows if r[key_index] not in existing]
+    if _has_records(ledger):
+        existing = ledger.existing_dedup_keys([r[key_index] for r in rows])
+        fresh = [r for r in rows if r[key_index] not in existing]
+    else:
+        fresh = rows  # the first ingest: nothing to look up
     inserted = 0
     for i in range(0, len(fresh), 50_000):
         inserted += ledger.write_rows(fresh[i : i + 50_000])
     return inserted, sum(int(r[cost_index]) for r in fresh)
+
+
+def _has_records(ledger: Ledger) -> bool:
+    """Whether transcripts were ever ingested into ``ledger`` (its small file-state table says;
+    the executions table may be large and has no index on source)."""
+    from sqlalchemy import text
+
+    with ledger.read() as conn:
+        sql = "SELECT 1 FROM ingest_files WHERE source = :source LIMIT 1"
+        return conn.execute(text(sql), {"source": SOURCE}).first() is not None
