@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gearshift.cli.common import console, print_json, state
+
+if TYPE_CHECKING:
+    from gearshift.engine.pipeline import Pipeline
+    from gearshift.engine.runner import RunReport
+    from gearshift.ledger import Ledger
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +37,7 @@ def demo(
         _print_true_cost,
         _write_html,
     )
+    from gearshift.cli.run_view import print_report
     from gearshift.demo.month import fill_month
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
@@ -50,6 +56,7 @@ def demo(
     ledger = Ledger.open(path, catalog=state.catalog())
     state._ledger = ledger
     recorded = fill_month(ledger, seed=seed)
+    run_report, pipeline = _run_demo_pipeline(ledger, seed)
     transcripts = _claude_code_tree(path.parent / "demo-claude", seed)
     ingested = ingest_claude_code(ledger, [transcripts])
     from_claude = spend(ledger, "agent", Filters(source="claude-code"))
@@ -77,6 +84,7 @@ def demo(
             {
                 "ledger": str(path),
                 "recorded": recorded,
+                "run": run_report.to_dict(),
                 "claude_code": {
                     "transcripts": str(transcripts),
                     "ingest": ingested.to_dict(),
@@ -94,6 +102,12 @@ def demo(
     con = console()
     con.rule("gearshift demo")
     con.print(f"recorded {recorded:,} agent executions (a month of the article's agents) in {path}")
+    con.print(
+        "\nrouted and ran a day of agent work on the offline simulator (tiered: cheap first, "
+        "validated, escalated on failure; every attempt in the ledger):"
+    )
+    print_report(run_report, pipeline)
+    con.print()
     _print_analysis(analysis)
     _print_true_cost(costs)
     _print_recommendations(recs)
@@ -124,3 +138,29 @@ def _claude_code_tree(out: Path, seed: int) -> Path:
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)
     generate_corpus(out, size_bytes=3_000_000, seed=seed, start=start, days=30)
     return out
+
+
+def _run_demo_pipeline(ledger: Ledger, seed: int) -> tuple[RunReport, Pipeline]:
+    """The bundled demo pipeline, run on the simulator into ``ledger``."""
+    from importlib import resources
+
+    from gearshift.engine.context import RunContext
+    from gearshift.engine.pipeline import load_pipeline
+    from gearshift.engine.runner import run_jobs
+    from gearshift.engine.store import RunStore
+    from gearshift.providers import RetryingProvider, get_provider
+
+    catalog = state.catalog()
+    path = Path(str(resources.files("gearshift.demo").joinpath("pipeline.yaml")))
+    pipeline = load_pipeline(path, catalog=catalog, sim=True)
+    provider = get_provider("sim", seed=seed, time_scale=0, catalog=catalog)
+    ctx = RunContext(
+        provider=RetryingProvider(provider),
+        catalog=catalog,
+        router=pipeline.router(catalog),
+        ledger=ledger,
+        store=RunStore(ledger),
+        project="demo",
+        source="sim",
+    )
+    return run_jobs(ctx, pipeline.jobs), pipeline
