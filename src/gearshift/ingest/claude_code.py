@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gearshift.errors import ConfigError, IngestError
 from gearshift.ingest.dedup import Deduper
@@ -99,39 +99,93 @@ def _parse_all(
     done_files = done_bytes = 0
     if count <= 1 or total < _PARALLEL_MIN_BYTES or len(jobs) < 2:
         for plan in jobs:
-            result = parse_file(plan.file.path, plan.start, plan.first_line, pricer)
+            result = _compact(parse_file(plan.file.path, plan.start, plan.first_line, pricer))
             done_files += 1
             done_bytes += plan.file.size - plan.start
             if progress:
                 progress(done_files, done_bytes)
             yield plan, result
         return
+    if not hasattr(os, "fork"):
+        count = 1
+    by_path = {p.file.path: p for p in jobs}
+    for result in _work_shared(jobs, count, pricer):
+        plan = by_path[result.path]
+        done_files += 1
+        done_bytes += plan.file.size - plan.start
+        if progress:
+            progress(done_files, done_bytes)
+        yield plan, result
+
+
+def _work_shared(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[FileResult]:
+    """Parse ``jobs`` (largest first) on ``count`` cores: ``count - 1`` forked workers and this
+    process take the next file from one shared counter, so the load balances itself and this
+    process, rather than idling while it waits, parses too. Workers send back results already
+    deduplicated within their file, which keeps what crosses the pipe small."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    by_path = {p.file.path: p for p in jobs}
+    ctx = multiprocessing.get_context("fork")
     args = [(p.file.path, p.start, p.first_line) for p in jobs]
-    processes = min(count, len(jobs))
-    with ctx.Pool(processes, initializer=_init_worker, initargs=(pricer,)) as pool:
-        for result in pool.imap_unordered(_parse_job, args, chunksize=1):
-            plan = by_path[result.path]
-            done_files += 1
-            done_bytes += plan.file.size - plan.start
-            if progress:
-                progress(done_files, done_bytes)
-            yield plan, result
+    counter = ctx.Value("i", 0)
+    results = ctx.SimpleQueue()
+    workers = [
+        ctx.Process(target=_worker, args=(args, counter, results, pricer), daemon=True)
+        for _ in range(max(1, count - 1))
+    ]
+    for w in workers:
+        w.start()
+    received = 0
+    try:
+        while (index := _take(counter)) < len(args):
+            received += 1
+            yield _compact(parse_file(*args[index], pricer=pricer))
+            while not results.empty():
+                received += 1
+                yield _checked(results.get())
+        while received < len(args):
+            received += 1
+            yield _checked(results.get())
+    finally:
+        for w in workers:
+            w.join(timeout=5)
+            if w.is_alive():
+                w.kill()
 
 
-_WORKER_PRICER: EntryPricer | None = None
+def _take(counter: Any) -> int:
+    with counter.get_lock():
+        index = int(counter.value)
+        counter.value = index + 1
+    return index
 
 
-def _init_worker(pricer: EntryPricer) -> None:
-    global _WORKER_PRICER
-    _WORKER_PRICER = pricer
+def _worker(
+    args: list[tuple[str, int, int]], counter: Any, results: Any, pricer: EntryPricer
+) -> None:
+    while (index := _take(counter)) < len(args):
+        try:
+            results.put(_compact(parse_file(*args[index], pricer=pricer)))
+        except BaseException as exc:  # a bug, not bad data: parse_file never raises for content
+            results.put(f"{args[index][0]}: {type(exc).__name__}: {exc}")
 
 
-def _parse_job(args: tuple[str, int, int]) -> FileResult:
-    return parse_file(*args, pricer=_WORKER_PRICER)
+def _checked(item: FileResult | str) -> FileResult:
+    if isinstance(item, str):
+        raise IngestError(f"parser process failed on {item}", hint="run again with --workers 1")
+    return item
+
+
+def _compact(result: FileResult) -> FileResult:
+    """Deduplicate within the file before the result travels: the same rules applied twice give
+    the global answer (keeping the best copy is associative), and half the lines of a typical
+    transcript are copies of another line of the same file."""
+    if len(result.entries) > 1:
+        local = Deduper()
+        local.add(result.entries, 0)
+        result.duplicates = local.duplicates
+        result.entries = [slot.entry for slot in local.kept()]
+    return result
 
 
 def _state(plan: Plan, result: FileResult) -> FileState:
@@ -170,7 +224,7 @@ def _records(
     for agent_id, tool_use_id in pending_tools.items():
         if agent_id not in result_types and tool_use_id in tool_types:
             result_types[agent_id] = tool_types[tool_use_id]
-    summary.duplicates = dedup.duplicates
+    summary.duplicates = dedup.duplicates + sum(r.duplicates for _, r in results)
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}

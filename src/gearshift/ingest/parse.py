@@ -112,11 +112,9 @@ class Entry(NamedTuple):
     request_id: str | None
     sidechain: bool
     from_progress: bool
-    timestamp: str
     session_id: str
     agent_id: str | None
     attribution_agent: str | None
-    cwd: str
     git_branch: str
     entrypoint: str
     model: str
@@ -126,11 +124,7 @@ class Entry(NamedTuple):
     cache_1h: int
     cache_read: int
     fast: bool
-    geo: str | None
-    cost_usd: str | None
     api_error: bool
-    line: int
-    version: str
     ts_us: int
     project: str
     model_id: str
@@ -161,6 +155,7 @@ class FileResult:
     result_types: dict[str, str] = field(default_factory=dict)
     result_tools: dict[str, str] = field(default_factory=dict)
     pending_bytes: int = 0
+    duplicates: int = 0
     fingerprint: str = ""
     error: str | None = None
     pricer: EntryPricer | None = None
@@ -350,7 +345,7 @@ def _add(
     ts = _timestamp(timestamp)
     ts_us = (ts - _EPOCH) // _ONE_US
     intern = result.interned
-    cwd = _i(intern, line.cwd or "")
+    cwd = line.cwd or ""
     project = result.projects.get(cwd)
     if project is None:
         project = result.projects[cwd] = cwd.rstrip("/").rsplit("/", 1)[-1] if cwd else ""
@@ -365,11 +360,9 @@ def _add(
             request_id,
             sidechain,
             from_progress,
-            timestamp,
             _i(intern, line.sessionId or ""),
             agent_id,
             line.attributionAgent,
-            cwd,
             _i(intern, line.gitBranch or ""),
             _i(intern, line.entrypoint or ""),
             model,
@@ -379,11 +372,7 @@ def _add(
             w1,
             r,
             fast,
-            usage.inference_geo or None,
-            cost,
             api_error,
-            line_no,
-            _i(intern, line.version or ""),
             ts_us,
             project,
             *priced,
