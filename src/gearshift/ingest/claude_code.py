@@ -298,7 +298,7 @@ class _Attributor:
     def __init__(
         self, found: Discovery, tool_types: dict[str, str], result_types: dict[str, str]
     ) -> None:
-        self.metas = found.metas
+        self.found = found
         self.tool_types = tool_types
         self.result_types = result_types
 
@@ -319,7 +319,7 @@ class _Attributor:
         if not agent_id:
             return e.attribution_agent or "subagent", tags
         tags["agent_id"] = agent_id
-        meta = self.metas.get(agent_id)
+        meta = self.found.meta(agent_id)
         if meta is not None and meta.spawn_depth is not None:
             tags["spawn_depth"] = str(meta.spawn_depth)
         agent = (

@@ -45,8 +45,17 @@ class AgentMeta:
 class Discovery:
     roots: list[Path]
     files: list[TranscriptFile] = field(default_factory=list)
-    metas: dict[str, AgentMeta] = field(default_factory=dict)
+    meta_paths: dict[str, str] = field(default_factory=dict)
     bad_metas: list[str] = field(default_factory=list)
+    _metas: dict[str, AgentMeta | None] = field(default_factory=dict)
+
+    def meta(self, agent_id: str) -> AgentMeta | None:
+        """The ``agent-<id>.meta.json`` sidecar of a subagent, read on first use (a run that
+        finds nothing new never opens the hundreds of sidecars of a real tree)."""
+        if agent_id not in self._metas:
+            path = self.meta_paths.get(agent_id)
+            self._metas[agent_id] = _read_meta(self, path) if path else None
+        return self._metas[agent_id]
 
     @property
     def total_bytes(self) -> int:
@@ -103,7 +112,8 @@ def _walk(found: Discovery, seen: set[str], top: str, is_projects: bool) -> None
                 rel = os.path.relpath(entry.path, top)
                 _add_file(found, seen, entry.path, rel if is_projects else None)
             elif entry.name.endswith(".meta.json") and entry.name.startswith("agent-"):
-                _add_meta(found, entry.path)
+                agent_id = entry.name[len("agent-") : -len(".meta.json")]
+                found.meta_paths[agent_id] = entry.path
 
 
 def _add_file(found: Discovery, seen: set[str], path: str, rel: str | None) -> None:
@@ -143,9 +153,7 @@ def _add_file(found: Discovery, seen: set[str], path: str, rel: str | None) -> N
     )
 
 
-def _add_meta(found: Discovery, path: str) -> None:
-    name = os.path.basename(path)
-    agent_id = name[len("agent-") : -len(".meta.json")]
+def _read_meta(found: Discovery, path: str) -> AgentMeta | None:
     try:
         with open(path, "rb") as fh:
             data = json.loads(fh.read())
@@ -153,9 +161,9 @@ def _add_meta(found: Discovery, path: str) -> None:
             raise ValueError("not an object")
     except (OSError, ValueError):
         found.bad_metas.append(path)
-        return
+        return None
     depth = data.get("spawnDepth")
-    found.metas[agent_id] = AgentMeta(
+    return AgentMeta(
         agent_type=data.get("agentType") if isinstance(data.get("agentType"), str) else None,
         spawn_depth=depth if isinstance(depth, int) else None,
         tool_use_id=data.get("toolUseId") if isinstance(data.get("toolUseId"), str) else None,
