@@ -78,7 +78,7 @@ def discover(paths: list[Path] | None = None) -> Discovery:
     explicit = bool(paths)
     roots = [Path(p).expanduser() for p in paths] if paths else default_roots()
     found = Discovery(roots=roots)
-    seen: set[str] = set()
+    seen: set[tuple[int, int]] = set()
     for root in roots:
         if not root.exists():
             if explicit or os.environ.get("CLAUDE_CONFIG_DIR"):
@@ -96,7 +96,7 @@ def discover(paths: list[Path] | None = None) -> Discovery:
     return found
 
 
-def _walk(found: Discovery, seen: set[str], top: str, is_projects: bool) -> None:
+def _walk(found: Discovery, seen: set[tuple[int, int]], top: str, is_projects: bool) -> None:
     stack = [top]
     while stack:
         current = stack.pop()
@@ -116,15 +116,14 @@ def _walk(found: Discovery, seen: set[str], top: str, is_projects: bool) -> None
                 found.meta_paths[agent_id] = entry.path
 
 
-def _add_file(found: Discovery, seen: set[str], path: str, rel: str | None) -> None:
-    real = os.path.realpath(path)
-    if real in seen:
-        return
-    seen.add(real)
+def _add_file(found: Discovery, seen: set[tuple[int, int]], path: str, rel: str | None) -> None:
     try:
         st = os.stat(path)
     except OSError:
         return
+    if (st.st_dev, st.st_ino) in seen:  # the same file reached twice (a link, two roots)
+        return
+    seen.add((st.st_dev, st.st_ino))
     parts = Path(rel).parts if rel else Path(path).parts
     name = parts[-1]
     agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
