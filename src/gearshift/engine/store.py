@@ -182,7 +182,7 @@ class GroupCommit:
 
     Every row queued while the loop runs other work is written in one transaction, scheduled
     with ``call_soon``, so a thousand concurrent attempts cost a few transactions rather than a
-    thousand (one SQLite transaction per row cost ~250 µs; see docs/benchmarks/engine.md).
+    thousand (one SQLite transaction per row cost ~250 µs; see docs/benchmarks.md).
 
     * :meth:`record` returns only once its row is written: a caller never goes on to pay for
       more work before the last attempt is in the ledger.
