@@ -1,1 +1,66 @@
-"""gearshift"""
+"""gearshift: put every Claude agent task on the right model tier, and know what it cost.
+
+The public API, loaded on first use so that ``import gearshift`` stays light (no database
+driver, SDK or CLI framework until a name that needs one is touched)::
+
+    from gearshift import Ledger, load_catalog, Usage, Tier, Router, Task
+
+    ledger = Ledger.open()
+    ledger.record(agent="reviewer", model="sonnet", input_tokens=2000, output_tokens=1500)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gearshift.catalog import Catalog, Tier, Usage, load_catalog
+    from gearshift.errors import GearshiftError
+    from gearshift.ledger import Execution, Filters, Ledger, spend
+    from gearshift.routing.router import Router
+    from gearshift.routing.task import Task
+
+__version__ = "0.1.0"
+
+_WHERE = {
+    "Catalog": "gearshift.catalog",
+    "Tier": "gearshift.catalog",
+    "Usage": "gearshift.catalog",
+    "load_catalog": "gearshift.catalog",
+    "GearshiftError": "gearshift.errors",
+    "Execution": "gearshift.ledger",
+    "Filters": "gearshift.ledger",
+    "Ledger": "gearshift.ledger",
+    "spend": "gearshift.ledger",
+    "Router": "gearshift.routing.router",
+    "Task": "gearshift.routing.task",
+}
+
+__all__ = [
+    "Catalog",
+    "Execution",
+    "Filters",
+    "GearshiftError",
+    "Ledger",
+    "Router",
+    "Task",
+    "Tier",
+    "Usage",
+    "__version__",
+    "load_catalog",
+    "spend",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gearshift' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
