@@ -16,6 +16,7 @@ import decimal
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 __all__ = [
     "FEMTO_PER_MTOK_DOLLAR",
@@ -82,6 +83,33 @@ class Usage:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+
+    @classmethod
+    def from_api(cls, usage: Any, *, batch: bool = False) -> Usage:
+        """An Anthropic ``usage`` (a dict or an SDK object) as a Usage, cache writes split by TTL.
+
+        Without the ``cache_creation`` split every cache write counts as 5-minute (the default
+        TTL); when the split is short of the total, the rest is 5-minute too.
+        """
+
+        def get(obj: Any, key: str) -> Any:
+            return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+        written = int(get(usage, "cache_creation_input_tokens") or 0)
+        split = get(usage, "cache_creation") or {}
+        w1 = int(get(split, "ephemeral_1h_input_tokens") or 0)
+        w5 = int(get(split, "ephemeral_5m_input_tokens") or 0)
+        w5 += max(0, written - w5 - w1)
+        return cls(
+            input_tokens=int(get(usage, "input_tokens") or 0),
+            output_tokens=int(get(usage, "output_tokens") or 0),
+            cache_write_5m_tokens=w5,
+            cache_write_1h_tokens=w1,
+            cache_read_tokens=int(get(usage, "cache_read_input_tokens") or 0),
+            batch=batch or get(usage, "service_tier") == "batch",
+            fast=get(usage, "speed") == "fast",
+            geo=get(usage, "inference_geo") or None,
+        )
 
     @property
     def cache_write_tokens(self) -> int:

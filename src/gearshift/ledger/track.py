@@ -29,27 +29,8 @@ __all__ = ["Tracker", "usage_from_api"]
 
 def usage_from_api(usage: Any) -> Usage:
     """Map an Anthropic ``usage`` (SDK object or dict) to a :class:`Usage`, splitting cache
-    writes by TTL when the API says how."""
-
-    def get(obj: Any, key: str) -> Any:
-        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-
-    created = int(get(usage, "cache_creation_input_tokens") or 0)
-    split = get(usage, "cache_creation")
-    w5 = w1 = 0
-    if split is not None:
-        w5 = int(get(split, "ephemeral_5m_input_tokens") or 0)
-        w1 = int(get(split, "ephemeral_1h_input_tokens") or 0)
-    if w5 + w1 != created:
-        w5, w1 = created, 0
-    return Usage(
-        input_tokens=int(get(usage, "input_tokens") or 0),
-        output_tokens=int(get(usage, "output_tokens") or 0),
-        cache_write_5m_tokens=w5,
-        cache_write_1h_tokens=w1,
-        cache_read_tokens=int(get(usage, "cache_read_input_tokens") or 0),
-        fast=get(usage, "speed") == "fast",
-    )
+    writes by TTL when the API says how (see :meth:`Usage.from_api`)."""
+    return Usage.from_api(usage)
 
 
 class Tracker:

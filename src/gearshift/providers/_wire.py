@@ -107,26 +107,8 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def usage_from_api(usage: Mapping[str, Any], *, batch: bool = False) -> Usage:
-    """An API ``usage`` object as a catalog Usage, cache writes split by TTL.
-
-    Responses without the ``cache_creation`` split count every cache write as 5-minute (the
-    default TTL); when the split is present but short of the total, the rest is 5-minute too.
-    """
-    written = int(usage.get("cache_creation_input_tokens") or 0)
-    split = usage.get("cache_creation") or {}
-    w1 = int(split.get("ephemeral_1h_input_tokens") or 0)
-    w5 = int(split.get("ephemeral_5m_input_tokens") or 0)
-    w5 += max(0, written - w5 - w1)
-    return Usage(
-        input_tokens=int(usage.get("input_tokens") or 0),
-        output_tokens=int(usage.get("output_tokens") or 0),
-        cache_write_5m_tokens=w5,
-        cache_write_1h_tokens=w1,
-        cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
-        batch=batch or usage.get("service_tier") == "batch",
-        fast=usage.get("speed") == "fast",
-        geo=usage.get("inference_geo") or None,
-    )
+    """An API ``usage`` object as a catalog Usage (see :meth:`Usage.from_api`)."""
+    return Usage.from_api(usage, batch=batch)
 
 
 def message_text(message: Mapping[str, Any]) -> str:
