@@ -122,12 +122,27 @@ def test_tiered_escalates_with_evidence_and_one_chain(ledger: Ledger) -> None:
 def test_tiered_stops_at_ladder_top(ledger: Ledger) -> None:
     provider = Scripted(by_tier(haiku="FAIL", sonnet="FAIL", opus="PASS"))
     report = run_jobs(
-        context(provider, ledger), [job("t", strategy="tiered", ladder_top=Tier.SONNET)]
+        context(provider, ledger),
+        [job("t", strategy="tiered", ladder_top=Tier.SONNET, options={"top_retries": 0})],
     )
     outcome = report.outcomes[0]
     assert outcome.status == "failed" and outcome.tier_path == "haiku -> sonnet"
     assert "top of the ladder" in outcome.reason
     assert provider.tiers() == ["haiku", "sonnet"] and len(rows(ledger)) == 2
+
+
+def test_tiered_retries_the_top_once_with_the_evidence(ledger: Ledger) -> None:
+    provider = Scripted(by_tier(haiku="FAIL", sonnet="FAIL", opus="PASS"))
+    report = run_jobs(
+        context(provider, ledger), [job("t", strategy="tiered", ladder_top=Tier.SONNET)]
+    )
+    outcome = report.outcomes[0]
+    assert outcome.status == "failed" and provider.tiers() == ["haiku", "sonnet", "sonnet"]
+    recorded = rows(ledger)
+    assert [(r.attempt, r.tier) for r in recorded] == [(1, "haiku"), (2, "sonnet"), (3, "sonnet")]
+    assert "top of the ladder: retry" in str(recorded[2].escalation_reason)
+    assert "missing" in provider.requests[2].prompt  # the evidence goes into the retry
+    assert report.stats.escalations == 1
 
 
 def test_tiered_provider_error_ends_the_job_without_escalating(ledger: Ledger) -> None:
