@@ -67,3 +67,45 @@ def test_forecast_breach_steps_low_priority_down(tmp_path: Path) -> None:
     other = router.route(Task(text, agent="linter", priority=Priority.LOW, complexity=Label.MEDIUM))
     assert (low.tier, high.tier, other.tier) == (Tier.HAIKU, Tier.SONNET, Tier.SONNET)
     assert any(s.policy == "budget" and "over budget" in s.reason for s in low.steps)
+
+
+def test_route_command_is_budget_aware(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    agents = Path(__file__).parents[2] / "examples" / "agents" / "claude-code"
+    db = str(tmp_path / "l.db")
+
+    def gs(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "gearshift.cli.main", "--ledger", db, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    route = [
+        "route",
+        "Review this pull request for style",
+        "--agents-dir",
+        str(agents),
+        "--agent",
+        "code-reviewer",
+        "--priority",
+        "low",
+        "--json",
+    ]
+    assert json.loads(gs(*route).stdout)["tier"] == "sonnet"  # no ledger yet: none is created
+    assert not Path(db).exists()
+    gs(
+        "record",
+        "-a",
+        "code-reviewer",
+        "-m",
+        "opus",
+        "--input-tokens",
+        "900000",
+        "--output-tokens",
+        "900000",
+    )
+    gs("budget", "set", "--agent", "code-reviewer", "--monthly", "1")
+    decision = json.loads(gs(*route).stdout)
+    assert decision["tier"] == "haiku"
+    assert any(s["policy"] == "budget" and s["action"] == "adjust" for s in decision["steps"])

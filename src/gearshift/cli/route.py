@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -141,7 +142,20 @@ def _router(agents: AgentSet | None, rules: Path | None) -> Router:
 
     catalog = state.catalog()
     ruleset = load_rules(rules, catalog) if rules is not None else None
-    return Router(catalog, agents=agents, policies=default_chain(catalog, rules=ruleset))
+    chain = default_chain(catalog, rules=ruleset, over_budget=_budget_pressure())
+    return Router(catalog, agents=agents, policies=chain)
+
+
+def _budget_pressure() -> Callable[[Task], bool] | None:
+    """Budget-aware routing from the ledger's budgets, when a ledger exists (routing a task must
+    not create one)."""
+    from gearshift.insight.pressure import over_budget_check
+    from gearshift.ledger.urls import resolve_location
+
+    location = resolve_location(state.ledger_url)
+    if location.path is not None and not location.path.exists():
+        return None
+    return over_budget_check(state.ledger())
 
 
 def _scores_text(decision: RouteDecision) -> str:
