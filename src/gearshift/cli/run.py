@@ -56,6 +56,14 @@ def run(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Jobs and model calls at once.")
     ] = 8,
+    provider_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--provider-concurrency",
+            min=1,
+            help="At most N calls in flight to the provider, validator calls included.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Route and estimate cost; call nothing, record nothing."),
@@ -112,6 +120,10 @@ def run(
 
         raise ConfigError("--run-id must be 1 to 64 characters")
     model_provider = _provider(provider, seed=seed, time_scale=time_scale, catalog=catalog)
+    if provider_concurrency is not None:
+        from gearshift.providers.limit import LimitedProvider
+
+        model_provider = LimitedProvider(model_provider, provider_concurrency)
     ctx = _context(pipeline, model_provider, catalog, run_id, provider, concurrency, project)
     ctx.load_aware = load_aware
     if enforce_budgets if enforce_budgets is not None else not sim:

@@ -342,7 +342,9 @@ async def _through_batches(
     """The first pass as one Message Batch, or ``None`` (with the reason in ``summary``) when
     it must run live."""
     ctx = items.ctx
-    provider: Any = getattr(ctx.provider, "inner", ctx.provider)
+    provider: Any = ctx.provider
+    while not hasattr(provider, "submit_batch") and hasattr(provider, "inner"):
+        provider = provider.inner  # through the retry loop and any limit around it
     if not hasattr(provider, "submit_batch"):
         summary["note"] = f"provider {ctx.provider.name} has no Message Batches API; ran live"
         return None
