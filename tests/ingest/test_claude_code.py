@@ -26,7 +26,13 @@ def ledger(tmp_path: Path) -> Ledger:
 
 
 def records(ledger: Ledger) -> dict[str, Execution]:
-    return {e.dedup_key or "": e for e in ledger.executions()}
+    """Recorded responses by ``cc:<message id>`` (the key also names the copy it came from)."""
+    out = {}
+    for e in ledger.executions():
+        key = (e.dedup_key or "").split("|")[0]
+        assert key not in out, f"{key} recorded twice"
+        out[key] = e
+    return out
 
 
 def test_reference_lines_give_exactly_the_expected_records(ledger: Ledger) -> None:
@@ -263,3 +269,45 @@ def test_parallel_and_serial_parsing_agree(tmp_path: Path) -> None:
                 claude_code._PARALLEL_MIN_BYTES = old
             totals.append(spend(led, "day").to_dict())
     assert totals[0] == totals[1] and totals[0]["total"]["executions"] == 1800
+
+
+def test_a_response_straddling_two_runs_keeps_its_largest_copy(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """The streaming snapshot (12 output tokens) is ingested; the final copy (412) arrives in
+    the next run and replaces it, as a one-shot ingest would have kept it."""
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line("mA", "rA", out=12)])
+    first = ingest_claude_code(ledger, [tmp_path])
+    with path.open("a") as fh:
+        fh.write(json.dumps(_line("mA", "rA", out=412)) + "\n")
+    second = ingest_claude_code(ledger, [tmp_path])
+    (row,) = list(ledger.executions())
+    assert row.output_tokens == 412
+    assert second.new_records == 0
+    assert first.cost_added_nanos + second.cost_added_nanos == row.cost_nanos
+
+
+def test_keys_do_not_depend_on_which_file_was_read_first(tmp_path: Path, ledger: Ledger) -> None:
+    """Two distinct calls sharing a message id (no sidechain): each is recorded exactly once,
+    whether they arrive in one run or two, and whatever the file order."""
+    proj = tmp_path / "projects" / "-w-proj"
+    _write(proj / "s1.jsonl", [_line("mM", "r1", out=10)])
+    ingest_claude_code(ledger, [tmp_path])
+    _write(proj / "s2.jsonl", [_line("mM", "r2", out=500)])
+    _write(proj / "s1.jsonl", [_line("mM", "r1", out=10), _line("mX", "rX")])  # rewritten
+    ingest_claude_code(ledger, [tmp_path])
+    got = sorted((e.dedup_key, e.output_tokens) for e in ledger.executions())
+    assert got == [("cc:mM|r1|m", 10), ("cc:mM|r2|m", 500), ("cc:mX|rX|m", 10)]
+
+
+def test_a_btw_replay_in_a_later_run_is_still_a_duplicate(tmp_path: Path, ledger: Ledger) -> None:
+    proj = tmp_path / "projects" / "-w-proj"
+    _write(proj / "s1.jsonl", [_line("mP", "r1", out=50)])
+    ingest_claude_code(ledger, [tmp_path])
+    replay = _line("mP", "r-replay", out=50, side=True, agent="abtw")
+    _write(proj / "s1" / "subagents" / "agent-abtw.jsonl", [replay])
+    again = ingest_claude_code(ledger, [tmp_path])
+    assert again.new_records == 0 and again.cost_added_nanos == 0
+    (row,) = list(ledger.executions())
+    assert row.agent == "main"

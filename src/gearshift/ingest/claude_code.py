@@ -21,6 +21,7 @@ from gearshift.ingest.dedup import Deduper
 from gearshift.ingest.discovery import Discovery, discover
 from gearshift.ingest.parse import FileResult, parse_file
 from gearshift.ingest.pricing import EntryPricer
+from gearshift.ingest.reconcile import Copy, reconcile
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
 from gearshift.ingest.summary import IngestSummary
 from gearshift.ledger.record import FLAG_FAST, new_id
@@ -206,7 +207,7 @@ def _records(
     found: Discovery,
     results: list[tuple[Plan, FileResult]],
     summary: IngestSummary,
-) -> list[Row]:
+) -> list[tuple[Copy, Row]]:
     dedup = Deduper()
     tool_types: dict[str, str] = {}
     result_types: dict[str, str] = {}
@@ -228,9 +229,9 @@ def _records(
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
-    rows: list[Row] = []
+    rows: list[tuple[Copy, Row]] = []
     for message_id, bucket in dedup.groups.items():
-        for position, slot in enumerate(bucket):
+        for slot in bucket:
             e = slot.entry
             plan = results[slot.file_index][0]
             if e.api_error:
@@ -250,40 +251,43 @@ def _records(
             if known is None:
                 agent, tags = attribute(e, plan)
                 known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
-            key = f"cc:{message_id}" if position == 0 else f"cc:{message_id}:{e.request_id}"
+            copy = Copy.of(message_id, e)
             # the columns of gearshift.ledger.schema.EXECUTION_COLUMNS, in order
             rows.append(
                 (
-                    new_id(e.ts_us // 1000),
-                    e.ts_us,
-                    e.project or plan.file.project_key,
-                    plan.file.session or e.session_id,
-                    known[0],
-                    None,
-                    None,
-                    None,
-                    e.model_id,
-                    e.tier,
-                    e.input_tokens,
-                    e.output_tokens,
-                    e.cache_5m,
-                    e.cache_1h,
-                    e.cache_read,
-                    e.cost_nanos,
-                    e.price_version,
-                    None,
-                    "error" if e.api_error else "success",
-                    1,
-                    None,
-                    None,
-                    SOURCE,
-                    None,
-                    None,
-                    None,
-                    None,
-                    FLAG_FAST if e.fast else 0,
-                    known[1],
-                    key,
+                    copy,
+                    (
+                        new_id(e.ts_us // 1000),
+                        e.ts_us,
+                        e.project or plan.file.project_key,
+                        plan.file.session or e.session_id,
+                        known[0],
+                        None,
+                        None,
+                        None,
+                        e.model_id,
+                        e.tier,
+                        e.input_tokens,
+                        e.output_tokens,
+                        e.cache_5m,
+                        e.cache_1h,
+                        e.cache_read,
+                        e.cost_nanos,
+                        e.price_version,
+                        None,
+                        "error" if e.api_error else "success",
+                        1,
+                        None,
+                        None,
+                        SOURCE,
+                        None,
+                        None,
+                        None,
+                        None,
+                        FLAG_FAST if e.fast else 0,
+                        known[1],
+                        copy.key,
+                    ),
                 )
             )
     summary.unpriced_models = dict(unpriced)
@@ -332,22 +336,29 @@ class _Attributor:
         return agent, tags
 
 
-def _write(ledger: Ledger, rows: list[Row]) -> tuple[int, int]:
-    """Insert rows; return (new records, their cost). Cost of new rows only: rows whose dedup key
-    was already recorded are not counted."""
+def _write(ledger: Ledger, rows: list[tuple[Copy, Row]]) -> tuple[int, int]:
+    """Record this run's copies; return (new records, cost added).
+
+    On a ledger that has ingested before, each copy is reconciled with the copies of the same
+    message already recorded, by the same rules as within a run: a duplicate is dropped unless it
+    is the better copy (the non-sidechain one, or the one with more tokens -- a response whose
+    lines straddle two runs), in which case it replaces the recorded one in the same transaction.
+    """
     if not rows:
         return 0, 0
     cost_index = ledger.column_index("cost_nanos")
-    key_index = ledger.column_index("dedup_key")
-    if _has_records(ledger):
-        existing = ledger.existing_dedup_keys([r[key_index] for r in rows])
-        fresh = [r for r in rows if r[key_index] not in existing]
+    if not _has_records(ledger):
+        fresh = [row for _, row in rows]  # the first ingest: nothing recorded to reconcile with
+        replaced: list[str] = []
+        removed_cost = 0
     else:
-        fresh = rows  # the first ingest: nothing to look up
+        fresh, replaced, removed_cost = reconcile(ledger, rows)
     inserted = 0
-    for i in range(0, len(fresh), 50_000):
-        inserted += ledger.write_rows(fresh[i : i + 50_000])
-    return inserted, sum(int(r[cost_index]) for r in fresh)
+    for i in range(0, max(len(fresh), 1), 50_000):
+        keys = replaced if i == 0 else []
+        inserted += ledger.write_rows(fresh[i : i + 50_000], replace_keys=keys)
+    added = sum(int(r[cost_index]) for r in fresh) - removed_cost
+    return inserted - len(replaced), added
 
 
 def _has_records(ledger: Ledger) -> bool:

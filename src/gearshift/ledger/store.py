@@ -292,11 +292,24 @@ class Ledger:
                 found.update(row[0] for row in conn.execute(text(sql), params))
         return found
 
-    def write_rows(self, rows: Sequence[Row]) -> int:
-        """Bulk-insert rows already in column order, in one transaction; returns new rows."""
-        if not rows:
+    def write_rows(self, rows: Sequence[Row], *, replace_keys: Sequence[str] = ()) -> int:
+        """Bulk-insert rows already in column order, in one transaction; returns new rows.
+
+        ``replace_keys`` are dedup keys whose rows are deleted in the same transaction first:
+        an importer that found a better copy of a record replaces it atomically.
+        """
+        if not rows and not replace_keys:
             return 0
         with self.write() as conn:
+            for i in range(0, len(replace_keys), 500):
+                part = list(replace_keys[i : i + 500])
+                marks = ", ".join(f":k{j}" for j in range(len(part)))
+                conn.execute(
+                    text(f"DELETE FROM executions WHERE dedup_key IN ({marks})"),
+                    {f"k{j}": k for j, k in enumerate(part)},
+                )
+            if not rows:
+                return 0
             if self.location.dialect == "postgresql":
                 return _copy_rows_pg(conn, rows)
             before = _changes(conn)

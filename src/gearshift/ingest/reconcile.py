@@ -1,0 +1,115 @@
+"""Reconciling a run's copies of API responses with what earlier runs recorded.
+
+Each recorded response carries a dedup key that names the copy it came from:
+``cc:<message id>|<request id>|<m|s|p>`` (main thread, sidechain, or a ``progress`` copy in a
+parent file). The key depends only on the copy, never on the order files were read, so every run
+names the same copy the same way. A new copy is compared with the recorded copies of its message
+by the in-run rules (:mod:`gearshift.ingest.dedup`): the same request, or either side a sidechain,
+makes it a duplicate; the better copy (non-sidechain, then more tokens, then not a progress copy)
+is the one the ledger keeps.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from gearshift.ingest.parse import Entry
+
+if TYPE_CHECKING:
+    from gearshift.ledger.store import Ledger, Row
+
+__all__ = ["Copy", "reconcile"]
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    message_id: str
+    request_id: str
+    kind: str  # "m" main thread, "s" sidechain, "p" progress copy in a parent file
+    tokens: int
+
+    @property
+    def key(self) -> str:
+        return f"cc:{self.message_id}|{self.request_id}|{self.kind}"
+
+    @property
+    def sidechain(self) -> bool:
+        return self.kind != "m"
+
+    @classmethod
+    def of(cls, message_id: str, e: Entry) -> Copy:
+        kind = "p" if e.from_progress else ("s" if e.sidechain else "m")
+        return cls(message_id, e.request_id or "", kind, e.total_tokens)
+
+    @classmethod
+    def parse(cls, key: str, tokens: int) -> Copy | None:
+        body = key[3:] if key.startswith("cc:") else ""
+        parts = body.rsplit("|", 2)
+        if len(parts) != 3:
+            return None
+        return cls(parts[0], parts[1], parts[2], tokens)
+
+    def duplicates(self, other: Copy) -> bool:
+        return self.request_id == other.request_id or self.sidechain or other.sidechain
+
+    def better_than(self, other: Copy) -> bool:
+        if self.sidechain != other.sidechain:
+            return not self.sidechain
+        if self.tokens != other.tokens:
+            return self.tokens > other.tokens
+        return other.kind == "p" and self.kind != "p"
+
+
+def reconcile(ledger: Ledger, rows: Sequence[tuple[Copy, Row]]) -> tuple[list[Row], list[str], int]:
+    """``(rows to insert, recorded keys they replace, the replaced rows' cost)``."""
+    recorded = _recorded(ledger, sorted({copy.message_id for copy, _ in rows}))
+    fresh: list[Row] = []
+    replaced: list[str] = []
+    removed = 0
+    for copy, row in rows:
+        known = recorded[copy.message_id]
+        match = next((i for i, (old, _) in enumerate(known) if copy.duplicates(old)), None)
+        if match is None:
+            fresh.append(row)
+            known.append((copy, -1))  # -1: added by this run, not yet a recorded row
+            continue
+        old, old_cost = known[match]
+        if not copy.better_than(old):
+            continue
+        if old_cost >= 0:  # a recorded row (not one added earlier in this loop)
+            replaced.append(old.key)
+            removed += old_cost
+        else:
+            fresh[:] = [r for r in fresh if r[-1] != old.key]
+        fresh.append(row)
+        known[match] = (copy, -1)
+    return fresh, replaced, removed
+
+
+def _recorded(ledger: Ledger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
+    """The recorded copies of these messages, with their cost (keys sort by message id, so each
+    message is one index range)."""
+    found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
+    sql_head = (
+        "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"
+        " + cache_write_1h_tokens + cache_read_tokens, cost_nanos FROM executions WHERE "
+    )
+    with ledger.read() as conn:
+        for i in range(0, len(message_ids), 400):
+            part = message_ids[i : i + 400]
+            ranges = " OR ".join(
+                f"(dedup_key >= :a{j} AND dedup_key < :b{j})" for j in range(len(part))
+            )
+            params: dict[str, str] = {}
+            for j, mid in enumerate(part):
+                params[f"a{j}"], params[f"b{j}"] = f"cc:{mid}|", f"cc:{mid}}}"
+            for key, tokens, cost in conn.execute(text(sql_head + ranges), params):
+                copy = Copy.parse(str(key), int(tokens or 0))
+                if copy is not None:
+                    found[copy.message_id].append((copy, int(cost or 0)))
+    return found
