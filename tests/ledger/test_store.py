@@ -248,3 +248,14 @@ def test_costs_are_identical_whichever_store_keeps_them(
             )
         assert spend(ledger, "agent", Filters(agent=run)).total.cost_nanos == expected
         assert spend(ledger, "day", Filters(agent=run)).total.cost_nanos == expected
+
+
+def test_tag_filters_are_exact(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        for team in ("ML", "mxl", "équipe", "m_l", "50%"):
+            ledger.record(agent="a", model="haiku", input_tokens=1, tags={"team": team})
+
+        def count(value: str) -> int:
+            return spend(ledger, "agent", Filters(tag=("team", value))).total.executions
+
+        assert [count(v) for v in ("ML", "ml", "m_l", "équipe", "50%", "5")] == [1, 0, 1, 1, 1, 0]

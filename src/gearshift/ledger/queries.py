@@ -67,9 +67,12 @@ class Filters:
         if self.tag is not None:
             import json
 
-            clauses.append("tags LIKE :tag")
-            pair = json.dumps({self.tag[0]: self.tag[1]}, separators=(",", ":"))[1:-1]
-            params["tag"] = f"%{pair}%"
+            # exact, case-sensitive and wildcard-free on both stores: the canonical pair occurs
+            # in the tags' JSON text when removing it changes the text (no LIKE, whose % and _
+            # are wildcards and which ignores case on SQLite)
+            clauses.append("replace(tags, :tag, '') <> tags")
+            pair = {self.tag[0]: self.tag[1]}
+            params["tag"] = json.dumps(pair, separators=(",", ":"), ensure_ascii=False)[1:-1]
         return (" AND ".join(clauses) or "1=1"), params
 
 
