@@ -143,7 +143,9 @@ class RunContext:
                 require_complete=require_complete,
             )
         async with self.semaphore():
-            reservation, model = await self._reserve(job, self.model_for(tier, job), request)
+            reservation, model = await self._reserve(
+                job, self.model_for(tier, job), request, {**attempt.tags, "role": role}
+            )
             if model.id != request.model:
                 request = _with_model(request, model.id)
                 attempt.model, attempt.tier = model.id, model.tier
@@ -229,8 +231,15 @@ class RunContext:
             attempt.validation = ValidationResult(False, None, problem)
             attempt.status = "failure"
         elif validate and job.validators:
-            attempt.validation = await self._validate(job, result.text, chain_id, strategy, attempt)
-            attempt.status = "success" if attempt.validation.passed else "failure"
+            try:
+                verdict = await self._validate(job, result.text, chain_id, strategy, attempt)
+            except BaseException:
+                # cancelled (Ctrl-C) while validating: the call was paid, so it is recorded
+                attempt.status, attempt.error = "error", "interrupted while validating"
+                self._record_now(job, attempt, result.usage, chain_id, strategy, reservation)
+                raise
+            attempt.validation = verdict
+            attempt.status = "success" if verdict.passed else "failure"
         if cache_key is not None and problem is None and attempt.status == "success":
             self._cache_put(job, cache_key, result)
         await self._record(job, attempt, result.usage, chain_id, strategy, reservation)
@@ -249,7 +258,12 @@ class RunContext:
         if self._commits is not None:
             self._commits.flush()
 
-    async def _reserve(self, job: Job, model: Model, request: ModelRequest) -> tuple[Any, Model]:
+    async def _reserve(
+        self, job: Job, model: Model, request: ModelRequest, tags: Mapping[str, str]
+    ) -> tuple[Any, Model]:
+        """Reserve the call's worst case against every budget covering it (stepping down a tier
+        when a budget says so); BudgetExceeded when refused. The reservation runs in this thread:
+        handing it to another one could commit it after a cancellation had lost its handle."""
         if self.guard is None:
             return None, model
         from gearshift.insight.budgets import CallScope
@@ -261,11 +275,11 @@ class RunContext:
                 agent=job.agent,
                 model=model.id,
                 tier=model.tier.value,
-                tags={},
+                tags=dict(tags),
             )
             estimate = request.estimated_input_tokens() * 5 // 4 + 64
             worst = worst_case_nanos(self.catalog, model, estimate, request.max_tokens)
-            decision = await asyncio.to_thread(self.guard.reserve, scope, worst)
+            decision = self.guard.reserve(scope, worst)
             if decision.admitted:
                 return decision.reservation, model
             lower = model.tier.down() if decision.action == "step-down" else None
@@ -306,23 +320,29 @@ class RunContext:
     async def _validate(
         self, job: Job, output: str, chain_id: str, strategy: str, attempt: Attempt
     ) -> ValidationResult:
-        from gearshift.engine.validators import AllValidator, ValidationContext
+        """Run the job's validators. Their model calls (an LLM judge) go through a metered
+        provider: reserved against budgets like any call and recorded as they happen, so a
+        validator that fails later, or a cancellation, loses no paid call."""
+        from gearshift.engine.validators import AllValidator, ValidationContext, ValidationResult
+        from gearshift.errors import GearshiftError
 
         check = job.validators[0] if len(job.validators) == 1 else AllValidator(job.validators)
+        meter = _MeteredProvider(self, job, attempt, chain_id, strategy)
         context = ValidationContext(
             task=job.task.text,
             workdir=job.workdir,
             files=job.files,
-            provider=self.provider,
+            provider=meter,
             metadata={"task_id": job.id, "attempt": attempt.number},
         )
         try:
             verdict = await check.validate(output, context)
-        except ProviderError as exc:
-            from gearshift.engine.validators import ValidationResult
-
+        except GearshiftError as exc:  # a provider error, or a budget refusing the judge
             verdict = ValidationResult(False, None, f"validator call failed: {exc}")
         for call in verdict.calls:
+            if any(call is seen for seen in meter.seen):
+                continue  # recorded when it was made
+            # a validator with a provider of its own: recorded here, after the fact
             judge = Attempt(
                 attempt.number,
                 self.catalog.resolve(call.model).tier,
@@ -333,8 +353,28 @@ class RunContext:
                 tags=attempt.tags,
             )
             await self._record(job, judge, call.usage, chain_id, strategy, None, judge=True)
-            attempt.cost_nanos += judge.cost_nanos  # folded in: the job's cost = its ledger rows
+            attempt.cost_nanos += judge.cost_nanos
         return verdict
+
+    def _record_now(
+        self,
+        job: Job,
+        attempt: Attempt,
+        usage: Usage,
+        chain_id: str,
+        strategy: str,
+        reservation: Any,
+    ) -> None:
+        """:meth:`_record` without waiting (for a path being cancelled)."""
+        execution = self._execution(job, attempt, usage, chain_id, strategy, False)
+        attempt.cost_nanos += execution.cost_nanos
+        self.stats.cost_nanos += execution.cost_nanos
+        if self.ledger is None:
+            return
+        if self.guard is not None and reservation is not None:
+            self.guard.settle(reservation, execution)
+        else:
+            self._group().enqueue(execution)
 
     async def _record(
         self,
@@ -423,3 +463,53 @@ def _with_model(request: ModelRequest, model: str) -> ModelRequest:
     from dataclasses import replace
 
     return replace(request, model=model)
+
+
+class _MeteredProvider:
+    """The provider validators see: each call reserved, made, and recorded as a ``judge``
+    execution of the attempt it checks, its cost folded into that attempt."""
+
+    def __init__(
+        self, ctx: RunContext, job: Job, attempt: Attempt, chain_id: str, strategy: str
+    ) -> None:
+        self.ctx, self.job, self.attempt = ctx, job, attempt
+        self.chain_id, self.strategy = chain_id, strategy
+        self.name = ctx.provider.name
+        self.seen: list[ModelResult] = []
+
+    async def complete(self, request: ModelRequest) -> ModelResult:
+        ctx = self.ctx
+        model = ctx.catalog.resolve(request.model)
+        tags = {**self.attempt.tags, "role": "judge"}
+        reservation, model = await ctx._reserve(self.job, model, request, tags)
+        if model.id != request.model:
+            request = _with_model(request, model.id)
+        try:
+            result = await ctx.provider.complete(request)
+        except BaseException:
+            if reservation is not None and ctx.guard is not None:
+                ctx.guard.release(reservation)
+            raise
+        self.seen.append(result)
+        judge = Attempt(
+            self.attempt.number,
+            model.tier,
+            result.model,
+            usage=result.usage,
+            latency_ms=result.latency_ms,
+            role="judge",
+            tags=self.attempt.tags,
+        )
+        try:
+            await ctx._record(
+                self.job, judge, result.usage, self.chain_id, self.strategy, reservation, judge=True
+            )
+        finally:
+            self.attempt.cost_nanos += judge.cost_nanos
+        return result
+
+    async def count_tokens(self, request: ModelRequest) -> int:
+        return await self.ctx.provider.count_tokens(request)
+
+    async def close(self) -> None:
+        return None

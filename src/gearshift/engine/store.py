@@ -206,6 +206,11 @@ class GroupCommit:
         pending.waiters.append(waiter)
         await waiter
 
+    def enqueue(self, execution: Execution) -> None:
+        """Queue a row without waiting for it (for paths being cancelled: the row is written
+        with the next group commit, or by :meth:`flush` on the way out)."""
+        self._queue().rows.append(execution)
+
     def mark_finished(self, finished: FinishedJob) -> None:
         self._queue().finished.append(finished)
 
