@@ -4,6 +4,7 @@ they happen, and never lost -- not when a later validator fails, not on cancella
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,8 @@ def test_cancelled_while_validating_records_the_paid_call_and_settles(tmp_path: 
         while provider.calls != ["haiku", "opus"]:
             await asyncio.sleep(0.01)
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
 
     asyncio.run(main())
     recorded = list(ledger.executions())
