@@ -68,10 +68,15 @@ def parse_when(
         day = local_today - dt.timedelta(days=1)
     elif m := _RELATIVE.match(text):
         n, unit = int(m.group(1)), m.group(2)
-        if unit == "h":
-            return now - dt.timedelta(hours=n)
-        days = {"d": 1, "w": 7, "m": 30}[unit] * n
-        day = local_today - dt.timedelta(days=days - 1 if not end else days)
+        try:
+            if unit == "h":
+                return now - dt.timedelta(hours=n)
+            days = {"d": 1, "w": 7, "m": 30}[unit] * n
+            day = local_today - dt.timedelta(days=days - 1 if not end else days)
+        except OverflowError:
+            raise ConfigError(
+                f"{option}: {value!r} reaches before year 1", hint="use less"
+            ) from None
     elif re.fullmatch(r"\d{8}", text):
         day = _date(f"{text[:4]}-{text[4:6]}-{text[6:]}", value, option)
     elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
@@ -87,9 +92,12 @@ def parse_when(
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=tz)
         return instant.astimezone(dt.UTC)
-    if end:
-        day = day + dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    try:
+        if end:
+            day = day + dt.timedelta(days=1)
+        return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    except OverflowError:
+        raise ConfigError(f"{option}: {value!r} is out of range", hint="use a real date") from None
 
 
 def _date(text: str, raw: str, option: str) -> dt.date:

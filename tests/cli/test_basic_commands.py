@@ -185,7 +185,7 @@ def test_default_ledger_lives_under_xdg_data_home(tmp_path: Path) -> None:
 
 
 def test_demo_reports_real_numbers(tmp_path: Path) -> None:
-    out = run("demo", "--out", str(tmp_path / "demo.db"), "--json")
+    out = run("demo", "--out", str(tmp_path / "demo"), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["recorded"] > 3000
@@ -199,6 +199,22 @@ def test_demo_reports_real_numbers(tmp_path: Path) -> None:
     assert total > data["recorded"] + ingested  # plus every attempt of the simulated run
     by_agent = {r["key"] for r in data["claude_code"]["spend_by_agent"]["rows"]}
     assert {"main", "Explore", "Plan"} <= by_agent
+
+
+def test_demo_never_overwrites_what_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "ledger.db").write_text("precious")
+    (tmp_path / "file.db").write_text("precious")
+    for target, needle in (
+        (tmp_path / "mine", "did not make"),
+        (tmp_path / "file.db", "is a file"),
+        (tmp_path / "no" / "such", "does not exist"),
+    ):
+        out = run("demo", "--out", str(target))
+        assert out.returncode == 2 and needle in out.stderr
+    assert run("demo", "--out", "postgresql://x@h/db").returncode == 2
+    assert (tmp_path / "mine" / "ledger.db").read_text() == "precious"
+    assert (tmp_path / "file.db").read_text() == "precious"
 
 
 def test_help_everywhere() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "FEMTO_PER_MTOK_DOLLAR",
+    "MAX_TOKENS",
     "Cost",
     "PriceSet",
     "Usage",
@@ -27,6 +28,10 @@ __all__ = [
     "round_half_even",
     "usd_text",
 ]
+
+#: More tokens than any single call (or sum of calls in one record) could carry: the cap keeps
+#: every stored count and cost inside a 64-bit integer.
+MAX_TOKENS = 10**10
 
 #: $1 per million tokens, in femto-dollars per token.
 FEMTO_PER_MTOK_DOLLAR = 10**9
@@ -83,6 +88,8 @@ class Usage:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
+            if value > MAX_TOKENS:
+                raise ValueError(f"{name} {value} is beyond any real call (at most {MAX_TOKENS:,})")
 
     @classmethod
     def from_api(cls, usage: Any, *, batch: bool = False) -> Usage:

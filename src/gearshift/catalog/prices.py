@@ -237,6 +237,8 @@ class _Builder:
         for key, number in values.items():
             if number < 0:
                 raise self.fail(f"{where}.{key}", f"negative price {number}")
+            if number > _MAX_PRICE:
+                raise self.fail(f"{where}.{key}", f"{number} per million tokens makes no sense")
         if values["cache_read"] > values["input"] > 0:
             raise self.fail(
                 f"{where}.cache_read", "a cache read dearer than uncached input makes no sense"
@@ -330,6 +332,9 @@ class _Builder:
             raise self.fail(f"{where}.price", "periods must have distinct `since` dates in order")
         return tuple(periods)
 
+
+#: USD per million tokens; far above any real model, low enough to keep costs in 64 bits.
+_MAX_PRICE = Decimal(1_000)
 
 _DEFAULT_RATIOS = {
     "cache_write_5m": Decimal("1.25"),

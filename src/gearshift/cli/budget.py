@@ -186,8 +186,7 @@ def _default_name(scope: str, value: str, period: str, start: str | None) -> str
 @budget_app.command("list")
 def list_cmd(as_json: JsonOpt = False) -> None:
     """The budgets in force: the config file's and the ledger's."""
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.fmt import usd
     from gearshift.insight.budgets import load_budgets
 
@@ -198,7 +197,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     if not budgets:
         console().print("no budgets; add one with `gearshift budget set --project P --monthly X`")
         return
-    table = Table(title="budgets")
+    table = plain_table(title="budgets")
     for col in ("name", "scope", "period", "amount", "action", "alert levels", "from"):
         table.add_column(col, justify="right" if col == "amount" else "left")
     for b in budgets:
@@ -300,12 +299,11 @@ _STYLE = {"breached": "bold red", "forecast-breach": "red", "at-risk": "yellow",
 
 
 def _print_status(forecasts: list[Forecast]) -> None:
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.fmt import pct
     from gearshift.insight.forecast import money
 
-    table = Table(title="budget status")
+    table = plain_table(title="budget status")
     for col in ("budget", "scope", "period", "spent", "used", "forecast", "90% band", "verdict"):
         right = col in ("spent", "used", "forecast", "90% band")
         table.add_column(col, justify="right" if right else "left")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gearshift.catalog import Catalog
     from gearshift.ledger import Ledger
 
-__all__ = ["State", "console", "dumps", "err_console", "print_json", "state"]
+__all__ = ["State", "console", "dumps", "err_console", "plain_table", "print_json", "state"]
 
 
 @dataclass(slots=True)
@@ -102,3 +102,18 @@ def print_json(obj: Any) -> None:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def plain_table(*args: Any, **kwargs: Any) -> Any:
+    """A Rich table whose string cells are printed as they are, never read as markup: agent,
+    project and model names come from users and transcripts, and ``[/bold]`` in one of them
+    must neither crash a report nor restyle it."""
+    from rich.table import Table
+    from rich.text import Text
+
+    class _Plain(Table):
+        def add_row(self, *renderables: Any, **options: Any) -> None:
+            cells = [Text(r) if isinstance(r, str) else r for r in renderables]
+            super().add_row(*cells, **options)
+
+    return _Plain(*args, **kwargs)

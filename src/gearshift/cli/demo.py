@@ -21,8 +21,12 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Demo ledger file [default: $XDG_DATA_HOME/gearshift/demo.db]."),
+        str | None,
+        typer.Option(
+            "--out",
+            help="A folder of its own for the demo's ledger, transcripts and report "
+            "[default: $XDG_DATA_HOME/gearshift/demo].",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -49,15 +53,17 @@ def demo(
     from gearshift.ledger.urls import default_path
     from gearshift.timespec import local_zone
 
-    path = out or default_path().with_name("demo.db")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if out is not None and "://" in out:
+        from gearshift.errors import ConfigError
+
+        raise ConfigError("--out takes a folder, not a URL", hint="e.g. --out /tmp/gearshift-demo")
+    folder = _demo_folder(Path(out) if out else default_path().with_name("demo"), default=not out)
+    path = folder / "ledger.db"
     ledger = Ledger.open(path, catalog=state.catalog())
     state._ledger = ledger
     recorded = fill_month(ledger, seed=seed)
     run_report, pipeline = _run_demo_pipeline(ledger, seed)
-    transcripts = _claude_code_tree(path.parent / "demo-claude", seed)
+    transcripts = _claude_code_tree(folder / "claude", seed)
     ingested = ingest_claude_code(ledger, [transcripts])
     from_claude = spend(ledger, "agent", Filters(source="claude-code"))
     save_budget(
@@ -77,7 +83,7 @@ def demo(
     config = _config()
     costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))
     recs = recommend(ledger, filters, report=costs)
-    page = path.with_name("demo-report.html")
+    page = folder / "report.html"
     _write_html(page, ledger, filters, local_zone(), config, analysis, costs, recs, None)
     if as_json:
         print_json(
@@ -125,6 +131,33 @@ def demo(
     con.print(
         f"explore it yourself: gearshift --ledger {path} spend --by agent | report --format yaml"
     )
+
+
+_MARKER = ".gearshift-demo"
+
+
+def _demo_folder(folder: Path, *, default: bool) -> Path:
+    """The demo's own folder, emptied of an earlier demo. It refuses anything else: a URL, an
+    existing file, or a folder with content that an earlier demo did not put there -- the demo
+    deletes what it finds in its folder, so it must never be pointed at real data."""
+    import shutil
+
+    from gearshift.errors import ConfigError
+
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out: {folder} is a file", hint="name a new or empty folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / _MARKER).exists():
+        raise ConfigError(
+            f"--out: {folder} has files the demo did not make, and the demo replaces what is there",
+            hint="name a new or empty folder",
+        )
+    if not default and not folder.parent.is_dir():
+        raise ConfigError(f"--out: {folder.parent} does not exist", hint="create it first")
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=default)
+    (folder / _MARKER).write_text("a folder made by `gearshift demo`; it is replaced on each run\n")
+    return folder
 
 
 def _claude_code_tree(out: Path, seed: int) -> Path:

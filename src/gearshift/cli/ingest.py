@@ -106,11 +106,13 @@ def claude_code(
         for example in summary.malformed_examples[:5]:
             con.print(f"  {example}", markup=False)
     for problem in summary.unreadable[:5]:
-        con.print(f"[yellow]unreadable:[/yellow] {problem}")
+        con.print(f"unreadable: {problem}", style="yellow", markup=False)
     if summary.unpriced_models:
         names = ", ".join(f"{m} ({n})" for m, n in summary.unpriced_models.items())
         con.print(
-            f"[yellow]no price for[/yellow] {names}: recorded at $0 (add them with --prices FILE)"
+            f"no price for {names}: recorded at $0 (add them with --prices FILE)",
+            style="yellow",
+            markup=False,
         )
 
 

@@ -81,11 +81,14 @@ def record(
     if as_json:
         print_json(execution.to_dict())
         return
+    from gearshift.catalog.cost import usd_text
+
     console().print(
         f"recorded {execution.id}: {execution.agent} on {execution.model} ({execution.tier}), "
         f"{execution.input_tokens:,} in / {execution.output_tokens:,} out -> "
-        f"[bold]{usd(execution.cost_usd)}[/bold] ({execution.cost_usd} exact, "
-        f"{execution.price_version})"
+        f"{usd(execution.cost_usd)} ({usd_text(execution.cost_nanos)} exact, "
+        f"{execution.price_version})",
+        markup=False,
     )
 
 

@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # the machine said no: permissions, a full or read-only disk
+        if state.debug:
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _report(
+            f"error: {exc.strerror or exc}{where}", "check the path, its permissions and free space"
+        )
+        sys.exit(1)
     except Exception as exc:
         if state.debug:
             raise

@@ -61,13 +61,12 @@ def wide_console() -> Console:
 
 
 def _print_plan(plan: Plan) -> None:
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.insight.plan import money
 
     con = wide_console()
     title = f"{plan.workload.name}: monthly cost (prices {plan.prices})"
-    table = Table(title=title, show_footer=True)
+    table = plain_table(title=title, show_footer=True)
     saving = f"{money(plan.saving)} ({_pct(plan.saving / plan.monthly_before)})"
     for name, footer in (
         ("task", "total"),
@@ -91,7 +90,7 @@ def _print_plan(plan: Plan) -> None:
             money(t.saving),
         )
     con.print(table)
-    runs = Table(title="one run: cost, expected quality, latency (before -> after)")
+    runs = plain_table(title="one run: cost, expected quality, latency (before -> after)")
     for name in ("task", "cost per run", "quality", "latency"):
         runs.add_column(name, justify="left" if name == "task" else "right")
     for t in plan.tasks:
@@ -116,10 +115,10 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _print_checks(plan: Plan) -> None:
-    from rich.table import Table
+    from gearshift.cli.common import plain_table
 
     con = wide_console()
-    table = Table(title="figures stated in the workload file, beside ours")
+    table = plain_table(title="figures stated in the workload file, beside ours")
     cols = ("figure", "stated", "ours", "difference", "follows from its inputs?", "its own figures")
     for col in cols:
         table.add_column(

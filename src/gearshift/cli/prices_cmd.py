@@ -55,9 +55,9 @@ def prices(
             }
         )
         return
-    from rich.table import Table
+    from gearshift.cli.common import plain_table
 
-    table = Table(title=f"prices ({catalog.price_version}), USD per million tokens")
+    table = plain_table(title=f"prices ({catalog.price_version}), USD per million tokens")
     for col in ("model", "tier", "input", "output", "5m write", "1h write", "cache read", "notes"):
         left = col in {"model", "tier", "notes"}
         table.add_column(col, justify="left" if left else "right", no_wrap=col == "model")

@@ -46,8 +46,7 @@ def replay_cmd(
 
 
 def _print(report: ReplayReport) -> None:
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.cli.plan import wide_console
     from gearshift.fmt import usd_nanos
     from gearshift.insight.expected import nanos
@@ -56,7 +55,7 @@ def _print(report: ReplayReport) -> None:
     if not report.agents:
         con.print("no executions recorded for this selection")
         return
-    table = Table(title=f"replay of {report.policy}: as it ran -> under the policy")
+    table = plain_table(title=f"replay of {report.policy}: as it ran -> under the policy")
     for col in ("agent", "tasks", "routed", "cost", "quality", "escalations"):
         table.add_column(col, justify="left" if col in ("agent", "routed") else "right")
     for a in report.agents:

@@ -89,11 +89,10 @@ def spend_cmd(
 
 
 def _print_spend(report: SpendReport) -> None:
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.fmt import tokens, usd
 
-    table = Table(title=f"spend by {report.by}", show_footer=True)
+    table = plain_table(title=f"spend by {report.by}", show_footer=True)
     total = report.total
     cols = [
         (report.by, "total", "left"),
@@ -105,7 +104,7 @@ def _print_spend(report: SpendReport) -> None:
         ("cost", usd(total.cost_usd, places=2), "right"),
     ]
     for name, footer, justify in cols:
-        table.add_column(name, footer=footer, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, footer=footer, justify=justify)
     for row in report.rows:
         table.add_row(
             row.key,
@@ -261,14 +260,13 @@ def _true_cost_template(costs: TrueCostReport) -> dict[str, Any]:
 
 
 def _print_true_cost(costs: TrueCostReport) -> None:
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.cli.plan import wide_console
     from gearshift.fmt import usd_nanos
     from gearshift.insight.expected import nanos
 
     rates = costs.rates
-    table = Table(
+    table = plain_table(
         title=f"true cost (${rates.hourly_rate}/h, {rates.investigate_minutes} min per failure, "
         f"blocking {rates.blocking_factor})"
     )
@@ -307,8 +305,7 @@ def _print_recommendations(recs: list[Recommendation]) -> None:
 
 
 def _print_analysis(analysis: object) -> None:
-    from rich.table import Table
-
+    from gearshift.cli.common import plain_table
     from gearshift.fmt import pct, tokens, usd_nanos
     from gearshift.insight.analysis import CostAnalysis
 
@@ -317,7 +314,7 @@ def _print_analysis(analysis: object) -> None:
     if not analysis.agents:
         con.print("no executions recorded for this selection")
         return
-    table = Table(title=f"cost analysis, {analysis.period_text()}")
+    table = plain_table(title=f"cost analysis, {analysis.period_text()}")
     for col in ("agent", "model", "runs", "input", "output", "cost", "avg/run", "share", "ok"):
         table.add_column(col, justify="left" if col in ("agent", "model") else "right")
     for a in analysis.agents:

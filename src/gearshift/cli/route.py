@@ -167,7 +167,7 @@ def _scores_text(decision: RouteDecision) -> str:
 
 
 def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
-    from rich.table import Table
+    from gearshift.cli.common import plain_table
 
     con = console()
     a = decision.assessment
@@ -182,7 +182,7 @@ def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
         con.print("evidence", style="bold")
         for dim, notes in a.evidence.items():
             con.print(f"  {dim}: {'; '.join(notes)}", markup=False)
-    table = Table(title="policy chain", title_justify="left")
+    table = plain_table(title="policy chain", title_justify="left")
     for col in ("#", "policy", "action", "tier", "reason", "inputs"):
         table.add_column(col, overflow="fold")
     for i, step in enumerate(decision.steps, 1):
@@ -214,9 +214,9 @@ def _print_batch(
                 row["steps"] = full["steps"]
             out.write(dumps(row, indent=None) + "\n")
         return
-    from rich.table import Table
+    from gearshift.cli.common import plain_table
 
-    table = Table(title=f"{len(tasks)} tasks routed")
+    table = plain_table(title=f"{len(tasks)} tasks routed")
     for col in ("#", "tier", "model", "m/j/s", "decided by", "agent", "task"):
         table.add_column(col, overflow="fold")
     for i, (task, d) in enumerate(zip(tasks, decisions, strict=True), 1):
@@ -308,10 +308,10 @@ def _money(nanos: int | None) -> str:
 
 
 def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -> None:
-    from rich.table import Table
+    from gearshift.cli.common import plain_table
 
     con = console()
-    table = Table(title="agent audit (m/j/s: multi-step/judgment/stakes)")
+    table = plain_table(title="agent audit (m/j/s: multi-step/judgment/stakes)")
     for col in ("agent", "model", "m/j/s", "runs", "$/month", "saving", "note"):
         table.add_column(col, overflow="fold", no_wrap=col != "note")
     for row in report.rows:

@@ -95,6 +95,9 @@ def claude_logs(
         first_day = dt.date.fromisoformat(start) if start else None
     except ValueError:
         raise ConfigError(f"--start: {start!r} is not a date", hint="use YYYY-MM-DD") from None
+    if first_day is not None and first_day.year > 9000:
+        raise ConfigError(f"--start: {start!r} is too late", hint="pick a day before year 9000")
+    _check_room(out, target)
     began = time.perf_counter()
 
     def run(progress: Callable[[int], None] | None) -> CorpusManifest:
@@ -129,3 +132,20 @@ def claude_logs(
         markup=False,
         soft_wrap=True,
     )
+
+
+def _check_room(out: Path, size: int) -> None:
+    """Refuse a corpus the disk cannot hold (with 1 GB to spare), before writing any of it."""
+    import shutil
+
+    from gearshift.errors import ConfigError
+
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if size + 10**9 > free:
+        raise ConfigError(
+            f"--size: {size / 1e9:,.1f} GB would not fit on the disk ({free / 1e9:,.1f} GB free)",
+            hint="pick a smaller --size or another --out",
+        )

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
+from gearshift.catalog.cost import MAX_TOKENS
+
 if TYPE_CHECKING:
     from gearshift.ingest.pricing import EntryPricer
 
@@ -336,8 +338,8 @@ def _add(
     else:
         w5, w1 = usage.cache_creation_input_tokens or 0, 0
     i, o, r = usage.input_tokens or 0, usage.output_tokens or 0, usage.cache_read_input_tokens or 0
-    if min(i, o, r, w5, w1) < 0:
-        result.malformed.append((line_no, "negative token count"))
+    if min(i, o, r, w5, w1) < 0 or max(i, o, r, w5, w1) > MAX_TOKENS:
+        result.malformed.append((line_no, "a token count out of range"))
         return
     cost = None
     if line.costUSD is not None and not from_progress:

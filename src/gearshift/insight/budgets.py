@@ -242,13 +242,20 @@ def _day(value: str | dt.date, what: str) -> dt.date:
         raise ConfigError(f"{what} {value!r} is not a day", hint="use YYYY-MM-DD") from None
 
 
+_MAX_USD = Decimal(10) ** 9
+
+
 def _nanos(amount: Decimal | str | int) -> int:
     try:
         usd = Decimal(str(amount).strip().lstrip("$").replace(",", ""))
     except InvalidOperation:
         raise ConfigError(f"amount {amount!r} is not a number", hint="e.g. 500 or 12.50") from None
-    if not usd.is_finite() or usd <= 0:
+    if not usd.is_finite():
+        raise ConfigError(f"amount {amount!r} is not a finite number", hint="e.g. 500 or 12.50")
+    if usd <= 0:
         raise ConfigError(f"amount {amount!r} must be more than zero")
+    if usd > _MAX_USD:
+        raise ConfigError(f"amount {amount!r} is beyond any budget", hint="at most $1,000,000,000")
     nanos = usd / _NANO
     if nanos != nanos.to_integral_value():
         raise ConfigError(f"amount {amount!r} is finer than a nano-dollar")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
+from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError
 from gearshift.ledger.record import (
     FLAG_BATCH,
@@ -146,10 +147,8 @@ class Ledger:
         **fields: Any,
     ) -> Execution:
         """Price a usage on ``model`` and record it; returns the stored execution."""
-        execution = self.price(
-            agent=agent,
-            model=model,
-            usage=Usage(
+        try:
+            usage = Usage(
                 input_tokens,
                 output_tokens,
                 cache_write_5m_tokens,
@@ -158,7 +157,13 @@ class Ledger:
                 batch=batch,
                 fast=fast,
                 geo=geo,
-            ),
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        execution = self.price(
+            agent=agent,
+            model=model,
+            usage=usage,
             ts=ts,
             **fields,
         )
@@ -227,7 +232,7 @@ class Ledger:
             )
         except TypeError:
             counts = -1
-        if counts < 0 or e.status not in STATUSES or e.source not in SOURCES:
+        if counts < 0 or counts > MAX_TOKENS or e.status not in STATUSES or e.source not in SOURCES:
             _validate(e)
         task = None if self.privacy else e.task
         tags = tags_json(e.tags) if e.tags else "{}"
@@ -418,8 +423,10 @@ def _validate(e: Execution) -> None:
         "cache_read_tokens",
     ):
         value = getattr(e, name)
-        if not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{name} must be a non-negative whole number, not {value!r}")
+        if not isinstance(value, int) or value < 0 or value > MAX_TOKENS:
+            raise ConfigError(
+                f"{name} must be a whole number from 0 to {MAX_TOKENS:,}, not {value!r}"
+            )
 
 
 def _make_engine(location: LedgerLocation) -> Engine:

@@ -89,7 +89,7 @@ def import_jsonl(ledger: Ledger, path: Path) -> tuple[int, int]:
                         raise TypeError("not an object")
                     execution = Execution.from_dict(data)
                     ledger.to_row(execution)
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, KeyError, AttributeError, ConfigError) as exc:
                     raise ConfigError(
                         f"{path}:{lineno}: not a gearshift ledger record ({exc})",
                         hint="import takes the JSONL written by `gearshift ledger export`",
@@ -97,4 +97,8 @@ def import_jsonl(ledger: Ledger, path: Path) -> tuple[int, int]:
                 batch.append(execution)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path} is not UTF-8 text", hint="import takes a JSONL export of a ledger"
+        ) from None
     return len(batch), ledger.add_many(batch)

@@ -141,6 +141,8 @@ def load_rules(path: Path | str, catalog: Catalog) -> RuleSet:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DefinitionError(f"{path}: not UTF-8 text", hint="name a YAML or JSONL file") from None
     return parse_rules(text, catalog, source=str(path))
 
 

@@ -229,6 +229,8 @@ def load_tasks(path: Path | str) -> list[Task]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DefinitionError(f"{path}: not UTF-8 text", hint="name a YAML or JSONL file") from None
     if path.suffix.lower() not in {".yaml", ".yml"}:
         return parse_tasks_jsonl(text, str(path))
     data = load_yaml(text, source=str(path))
