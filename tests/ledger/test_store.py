@@ -124,7 +124,7 @@ def test_bad_records_are_refused(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "b.db") as ledger:
         with pytest.raises(ConfigError, match="status"):
             ledger.record(agent="a", model="haiku", status="ok")
-        with pytest.raises(ValueError, match="non-negative"):
+        with pytest.raises(ConfigError, match="non-negative"):
             ledger.record(agent="a", model="haiku", input_tokens=-1)
         assert ledger.count() == 0
 
