@@ -92,7 +92,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
 
 def parse_policy(content: str, source: str = "<policy>") -> Policy:
     doc = YamlDoc(content, source)
-    doc.hint = "see the docstring of gearshift.insight.replay"
+    doc.hint = "see docs/replay.md and examples/replay-policy.yaml"
     top = doc.table(doc.data if doc.data is not None else {}, (), {"default", "rules"})
     raw_rules = top.get("rules", [])
     if not isinstance(raw_rules, list):
@@ -103,17 +103,20 @@ def parse_policy(content: str, source: str = "<policy>") -> Policy:
         entry = doc.table(raw, path, _RULE)
         if "agent" not in entry and "task_type" not in entry:
             raise doc.fail(path, "a rule needs an 'agent' or a 'task_type' to match")
-        rules.append(
-            Rule(_text(entry, "agent"), _text(entry, "task_type"), _tiers(doc, entry, path))
-        )
+        agent, task_type = _text(doc, entry, "agent", path), _text(doc, entry, "task_type", path)
+        rules.append(Rule(agent, task_type, _tiers(doc, entry, path)))
     default_raw = top.get("default", "keep")
     default = None if str(default_raw) == "keep" else (doc.tier(default_raw, ("default",)),)
     return Policy(tuple(rules), default, source)
 
 
-def _text(entry: dict[str, Any], key: str) -> str | None:
+def _text(doc: YamlDoc, entry: dict[str, Any], key: str, path: tuple[str | int, ...]) -> str | None:
     value = entry.get(key)
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise doc.fail((*path, key), "must be a name or a pattern (a string), not a list or table")
+    return str(value)
 
 
 def _tiers(doc: YamlDoc, entry: dict[str, Any], path: tuple[str | int, ...]) -> tuple[Tier, ...]:
