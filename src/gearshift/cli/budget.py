@@ -178,7 +178,13 @@ def _period(
 def _default_name(scope: str, value: str, period: str, start: str | None) -> str:
     """``project-acme-monthly``, ``global-daily``, ``tag-sprint-42-2026-03-01`` (custom)."""
     when = {"day": "daily", "week": "weekly", "month": "monthly"}.get(period, start or "custom")
-    words = [scope, value, when]
+    ascii_value = re.sub(r"[^A-Za-z0-9._]+", "-", value).strip("-.")
+    if value and ascii_value != value.strip():
+        # a value the slug would mangle (non-ASCII, spaces): keep names distinct with a hash
+        import hashlib
+
+        ascii_value = f"{ascii_value}-{hashlib.sha256(value.encode()).hexdigest()[:8]}".strip("-")
+    words = [scope, ascii_value, when]
     slug = re.sub(r"[^A-Za-z0-9._]+", "-", "-".join(w for w in words if w)).strip("-.")
     return slug[:100] or "budget"
 

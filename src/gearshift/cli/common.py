@@ -116,4 +116,13 @@ def plain_table(*args: Any, **kwargs: Any) -> Any:
             cells = [Text(r) if isinstance(r, str) else r for r in renderables]
             super().add_row(*cells, **options)
 
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            # the first column names the row (an agent, a budget to `rm`, a model): never cut it
+            if self.columns:
+                first = self.columns[0]
+                cells = [c.cell_len for c in first._cells if isinstance(c, Text)]
+                first.min_width = min(max([len(str(first.header)), *cells]), 32)
+                first.no_wrap = True
+            return super().__rich_console__(console, options)
+
     return _Plain(*args, **kwargs)

@@ -58,9 +58,13 @@ def prices(
     from gearshift.cli.common import plain_table
 
     table = plain_table(title=f"prices ({catalog.price_version}), USD per million tokens")
-    for col in ("model", "tier", "input", "output", "5m write", "1h write", "cache read", "notes"):
-        left = col in {"model", "tier", "notes"}
-        table.add_column(col, justify="left" if left else "right", no_wrap=col == "model")
+    columns = ("model", "tier", "input", "output", "5m write", "1h write", "cache read", "notes")
+    wide = console().width >= 110
+    keep = [wide or col not in ("5m write", "1h write") for col in columns]  # narrow: drop
+    for col, kept in zip(columns, keep, strict=True):
+        if kept:
+            left = col in {"model", "tier", "notes"}
+            table.add_column(col, justify="left" if left else "right", no_wrap=col != "notes")
     for row in rows:
         notes = []
         if row["long_context"]:
@@ -70,7 +74,7 @@ def prices(
             notes.append(f"fast x{row['fast_multiplier']}")
         if row["deprecated"]:
             notes.append(f"deprecated {row['deprecated']}")
-        table.add_row(
+        cells = (
             str(row["model"]),
             str(row["tier"]),
             str(row["input"]),
@@ -80,4 +84,5 @@ def prices(
             str(row["cache_read"]),
             "; ".join(notes),
         )
+        table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
     console().print(table)

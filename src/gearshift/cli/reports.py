@@ -62,7 +62,8 @@ def spend_cmd(
     by: Annotated[
         str,
         typer.Option(
-            "--by", help="day, week, month, agent, model, tier, project, session, task_type."
+            "--by",
+            help="day, week, month, agent, model, tier, project, session, task_type, source, status.",
         ),
     ] = "day",
     since: SinceOpt = None,
@@ -103,10 +104,15 @@ def _print_spend(report: SpendReport) -> None:
         ("cache read", tokens(total.cache_read_tokens), "right"),
         ("cost", usd(total.cost_usd, places=2), "right"),
     ]
-    for name, footer, justify in cols:
-        table.add_column(name, footer=footer, justify=justify)
+    wide = (
+        console().width >= 100 or len(max((r.key for r in report.rows), key=len, default="")) < 12
+    )
+    keep = [wide or name not in ("cache write", "cache read") for name, _, _ in cols]
+    for (name, footer, justify), kept in zip(cols, keep, strict=True):
+        if kept:
+            table.add_column(name, footer=footer, justify=justify)
     for row in report.rows:
-        table.add_row(
+        cells = (
             row.key,
             f"{row.executions:,}",
             tokens(row.input_tokens),
@@ -115,6 +121,7 @@ def _print_spend(report: SpendReport) -> None:
             tokens(row.cache_read_tokens),
             usd(row.cost_usd, places=2),
         )
+        table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
     if not report.rows:
         console().print("no executions recorded for this selection")
         return
@@ -315,10 +322,13 @@ def _print_analysis(analysis: object) -> None:
         con.print("no executions recorded for this selection")
         return
     table = plain_table(title=f"cost analysis, {analysis.period_text()}")
-    for col in ("agent", "model", "runs", "input", "output", "cost", "avg/run", "share", "ok"):
-        table.add_column(col, justify="left" if col in ("agent", "model") else "right")
+    columns = ("agent", "model", "runs", "input", "output", "cost", "avg/run", "share", "ok")
+    keep = [c not in ("input", "output") or con.width >= 100 for c in columns]  # narrow: drop
+    for col, kept in zip(columns, keep, strict=True):
+        if kept:
+            table.add_column(col, justify="left" if col in ("agent", "model") else "right")
     for a in analysis.agents:
-        table.add_row(
+        cells = (
             a.agent,
             a.tier if len(a.tiers) == 1 else "/".join(sorted(a.tiers)),
             f"{a.executions:,}",
@@ -329,6 +339,7 @@ def _print_analysis(analysis: object) -> None:
             pct(a.cost_nanos, analysis.total_cost_nanos),
             pct(a.successes, a.executions, 0),
         )
+        table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
     con.print(table)
     split = "  ".join(
         f"{t} {pct(analysis.tier_cost.get(t, 0), analysis.total_cost_nanos)}"
