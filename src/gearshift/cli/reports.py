@@ -63,7 +63,8 @@ def spend_cmd(
         str,
         typer.Option(
             "--by",
-            help="day, week, month, agent, model, tier, project, session, task_type, source, status.",
+            help="day, week, month, agent, model, tier, project, session, task_type, source "
+            "or status.",
         ),
     ] = "day",
     since: SinceOpt = None,
