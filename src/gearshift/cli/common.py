@@ -38,10 +38,23 @@ class State:
             self._catalog = load_catalog(self.prices)
         return self._catalog
 
-    def ledger(self) -> Ledger:
+    def ledger(self, *, create: bool = True) -> Ledger:
+        """The ledger; ``create=False`` (for commands that only read) refuses to create a new
+        SQLite file, so a typo in ``--ledger`` is an error rather than an empty report."""
         if self._ledger is None:
             from gearshift.ledger import Ledger
 
+            if not create:
+                from gearshift.errors import LedgerError
+                from gearshift.ledger.urls import resolve_location
+
+                location = resolve_location(self.ledger_url)
+                if location.path is not None and not location.path.exists():
+                    raise LedgerError(
+                        f"no ledger at {location.path}",
+                        hint="record, ingest or run something first, or check --ledger / "
+                        "GEARSHIFT_LEDGER",
+                    )
             self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog())
         return self._ledger
 

@@ -78,7 +78,7 @@ def demo(
         ),
     )
     forecasts = _forecasts(None)
-    analysis = analyse(ledger)
+    analysis = analyse(ledger, tz=local_zone())
     filters = Filters()
     config = _config()
     costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))

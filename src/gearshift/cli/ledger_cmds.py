@@ -106,7 +106,7 @@ def stats_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     from gearshift.fmt import usd
     from gearshift.ledger import spend
 
-    ledger = state.ledger()
+    ledger = state.ledger(create=False)
     by_source = spend(ledger, "source")
     by_day = spend(ledger, "day")
     sources = {r.key: r.executions for r in by_source.rows}
@@ -149,7 +149,7 @@ def export_cmd(
     if fmt not in ("jsonl", "csv"):
         raise ConfigError(f"--format: {fmt!r} is not supported", hint="use jsonl or csv")
     writer = export_jsonl if fmt == "jsonl" else export_csv
-    executions = state.ledger().executions()
+    executions = state.ledger(create=False).executions()
     if output is None:
         writer(executions, sys.stdout)
         return

@@ -30,6 +30,8 @@ def prices(
         raise ConfigError(f"--at: {at!r} is not a date", hint="use YYYY-MM-DD") from None
     rows: list[dict[str, Any]] = []
     for model in catalog:
+        if day is not None and model.periods[0].since > day:
+            continue  # not released yet on that day
         period = model.period_at(day)
         row: dict[str, Any] = {
             "model": model.id,

@@ -38,7 +38,7 @@ def replay_cmd(
 
     rules = load_policy(policy)
     filters, _ = build_filters(since, until, tz, project=project)
-    report = replay(state.ledger(), rules, filters)
+    report = replay(state.ledger(create=False), rules, filters)
     if as_json:
         print_json(report.to_dict())
         return

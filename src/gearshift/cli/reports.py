@@ -78,12 +78,15 @@ def spend_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Spend grouped by a period or a column."""
-    from gearshift.ledger import spend
+    from gearshift.errors import ConfigError
+    from gearshift.ledger import GROUPS, spend
 
+    if by not in GROUPS:
+        raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
     filters, zone = build_filters(
         since, until, tz, project=project, agent=agent, model=model, tier=tier, tag=tag
     )
-    report = spend(state.ledger(), by, filters, zone)
+    report = spend(state.ledger(create=False), by, filters, zone)
     if as_json:
         print_json(report.to_dict())
         return
@@ -153,8 +156,8 @@ def report_cmd(
     if fmt not in ("table", "yaml", "json"):
         raise ConfigError(f"--format: {fmt!r} is not a format", hint="use table, yaml or json")
     filters, zone = build_filters(since, until, tz, project=project)
-    ledger = state.ledger()
-    analysis = analyse(ledger, filters)
+    ledger = state.ledger(create=False)
+    analysis = analyse(ledger, filters, zone)
     config = _config()
     costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))
     recs = recommend(ledger, filters, report=costs)

@@ -167,8 +167,10 @@ class CostAnalysis:
         }
 
 
-def analyse(ledger: Ledger, filters: Filters | None = None) -> CostAnalysis:
-    """Build the cost analysis of the executions ``filters`` selects."""
+def analyse(
+    ledger: Ledger, filters: Filters | None = None, tz: dt.tzinfo = dt.UTC
+) -> CostAnalysis:
+    """Build the cost analysis of the executions ``filters`` selects; days are in ``tz``."""
     filters = filters or Filters()
     stats = agent_summary(ledger, filters)
     agents = _per_agent(stats)
@@ -180,8 +182,11 @@ def analyse(ledger: Ledger, filters: Filters | None = None) -> CostAnalysis:
         tier_exec[s.tier] += s.executions
     analysis = CostAnalysis(
         period=(
-            filters.since.date() if filters.since else _first_day(stats),
-            filters.until.date() if filters.until else _last_day(stats),
+            filters.since.astimezone(tz).date() if filters.since else _first_day(stats, tz),
+            # ``until`` is exclusive: the period's last day is the one before it
+            (filters.until - dt.timedelta(microseconds=1)).astimezone(tz).date()
+            if filters.until
+            else _last_day(stats, tz),
         ),
         agents=agents,
         total_executions=sum(a.executions for a in agents),
@@ -281,16 +286,16 @@ def _days_covered(stats: list[AgentModelStats]) -> int:
     return max(1, round((last - first) / 86_400_000_000))
 
 
-def _first_day(stats: list[AgentModelStats]) -> dt.date | None:
+def _first_day(stats: list[AgentModelStats], tz: dt.tzinfo) -> dt.date | None:
     from gearshift.ledger.record import ts_from_us
 
-    return ts_from_us(min(s.first_us for s in stats)).date() if stats else None
+    return ts_from_us(min(s.first_us for s in stats)).astimezone(tz).date() if stats else None
 
 
-def _last_day(stats: list[AgentModelStats]) -> dt.date | None:
+def _last_day(stats: list[AgentModelStats], tz: dt.tzinfo) -> dt.date | None:
     from gearshift.ledger.record import ts_from_us
 
-    return ts_from_us(max(s.last_us for s in stats)).date() if stats else None
+    return ts_from_us(max(s.last_us for s in stats)).astimezone(tz).date() if stats else None
 
 
 def _iso(day: dt.date | None) -> str | None:
