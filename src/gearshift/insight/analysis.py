@@ -270,8 +270,9 @@ def basic_opportunities(
                 "opus-short-output",
                 agent.agent,
                 f"{agent.agent} runs every execution on Opus for short outputs "
-                f"(avg {avg_out} tokens): the same tokens on {sonnet.id} would save about "
-                f"{usd(nanos_to_decimal(monthly))}/month",
+                f"(avg {avg_out} tokens): the same tokens on {sonnet.id} would cost about "
+                f"{usd(nanos_to_decimal(monthly))}/month less (token cost only; true cost and "
+                "the recommendations count rework and waiting too)",
                 monthly,
             )
         )

@@ -168,11 +168,12 @@ class _Judge:
         home, rates = agent.home, self.report.rates
         task = home.task_type or agent.agent
         kept = Beta(home.executions - home.terminal_failures, home.terminal_failures)
-        now = (
-            agent.per_task
-            if home.redone
-            else static_cost(outlook(agent, home.tier, self.catalog, rates, kept.mean), rates)
-        )
+
+        def now_at(rate: Fraction) -> Fraction:
+            if home.redone:
+                return agent.per_task
+            return static_cost(outlook(agent, home.tier, self.catalog, rates, rate), rates)
+
         candidates = [t for t in Tier.ordered() if t < home.tier]
         for lower in reversed(candidates):
             beta = self.by_type.get((task, lower))
@@ -183,7 +184,13 @@ class _Judge:
             if observed < Fraction(self.settings.high_success):
                 continue
             gap = self.evidence_gap(beta, what)
-            rate = beta.mean if gap is None else observed
+            # the same estimator on both sides: posterior means with enough evidence, observed
+            # rates without (comparing a smoothed rate now with a raw 100% of a few runs below
+            # would invent a saving out of the prior)
+            if gap is None:
+                now, rate = now_at(kept.mean), beta.mean
+            else:
+                now, rate = now_at(Fraction(kept.successes, max(kept.n, 1))), observed
             expected = static_cost(outlook(agent, lower, self.catalog, rates, rate), rates)
             saving = now - expected
             if saving <= 0:
