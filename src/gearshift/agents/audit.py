@@ -106,7 +106,7 @@ def observations_from_stats(
             executions=sum(r.executions for r in rows),
             cost_nanos=sum(r.cost_nanos for r in rows),
             days=covered,
-            models=tuple(r.model for r in rows),
+            models=tuple(r.model for r in rows if not r.model.startswith("<")),  # no <synthetic>
             usage=usage,
         )
     return out
@@ -268,7 +268,10 @@ def _note(
 
 
 def _reprice(obs: AgentObservation, agent: AgentDefinition, tier: Tier, catalog: Catalog) -> int:
-    target = catalog.default_for(tier)
+    # the model the agent already ran on in that tier, if any: a saving must come from the
+    # tier move, not from the difference between two models' prices within one tier
+    seen = (m for m in (catalog.find(i) for i in obs.models) if m is not None and m.tier is tier)
+    target = next(seen, None) or catalog.default_for(tier)
     if obs.usage is not None:
         return catalog.cost(target, obs.usage).nanos
     ran_on = next((m for m in (catalog.find(i) for i in obs.models) if m is not None), None)
