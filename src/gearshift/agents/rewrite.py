@@ -118,7 +118,9 @@ def _read(path: Path) -> str:
 
 
 def _newline(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
+    """The line ending of the file's first line (its frontmatter's), whatever the body uses."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
 class _Replacement:
