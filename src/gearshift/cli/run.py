@@ -135,6 +135,8 @@ def run(
     if not as_json:
         jobs = plural(len(pipeline.jobs), "job")
         skipped = f", {len(done_before)} done earlier" if done_before else ""
+        if run_id is not None and not done_before:
+            skipped += " (nothing of this run id was finished before: starting it)"
         err_console().print(
             f"run {ctx.run_id}: {jobs} from {file} on {provider}{skipped}",
             markup=False,
