@@ -167,9 +167,7 @@ class CostAnalysis:
         }
 
 
-def analyse(
-    ledger: Ledger, filters: Filters | None = None, tz: dt.tzinfo = dt.UTC
-) -> CostAnalysis:
+def analyse(ledger: Ledger, filters: Filters | None = None, tz: dt.tzinfo = dt.UTC) -> CostAnalysis:
     """Build the cost analysis of the executions ``filters`` selects; days are in ``tz``."""
     filters = filters or Filters()
     stats = agent_summary(ledger, filters)
