@@ -331,7 +331,7 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
         con.print("every agent is on its recommended tier; nothing to change", markup=False)
         return
     for edit in edits:
-        con.print(edit.diff(), markup=False, highlight=False, end="")
+        sys.stdout.write(edit.diff())  # raw: a wrapped diff is not a diff
     total = (
         _money(report.monthly_saving_nanos) if any(r.observation for r in report.changes) else None
     )
