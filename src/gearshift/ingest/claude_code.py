@@ -21,7 +21,7 @@ from gearshift.ingest.dedup import Deduper
 from gearshift.ingest.discovery import Discovery, discover
 from gearshift.ingest.parse import FileResult, parse_file
 from gearshift.ingest.pricing import EntryPricer
-from gearshift.ingest.reconcile import Copy, reconcile
+from gearshift.ingest.reconcile import reconcile
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
 from gearshift.ingest.summary import IngestSummary
 from gearshift.ledger.record import FLAG_FAST, new_id
@@ -207,7 +207,7 @@ def _records(
     found: Discovery,
     results: list[tuple[Plan, FileResult]],
     summary: IngestSummary,
-) -> list[tuple[Copy, Row]]:
+) -> list[Row]:
     dedup = Deduper()
     tool_types: dict[str, str] = {}
     result_types: dict[str, str] = {}
@@ -229,7 +229,7 @@ def _records(
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
-    rows: list[tuple[Copy, Row]] = []
+    rows: list[Row] = []
     for message_id, bucket in dedup.groups.items():
         for slot in bucket:
             e = slot.entry
@@ -251,43 +251,40 @@ def _records(
             if known is None:
                 agent, tags = attribute(e, plan)
                 known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
-            copy = Copy.of(message_id, e)
+            kind = "p" if e.from_progress else ("s" if e.sidechain else "m")
             # the columns of gearshift.ledger.schema.EXECUTION_COLUMNS, in order
             rows.append(
                 (
-                    copy,
-                    (
-                        new_id(e.ts_us // 1000),
-                        e.ts_us,
-                        e.project or plan.file.project_key,
-                        plan.file.session or e.session_id,
-                        known[0],
-                        None,
-                        None,
-                        None,
-                        e.model_id,
-                        e.tier,
-                        e.input_tokens,
-                        e.output_tokens,
-                        e.cache_5m,
-                        e.cache_1h,
-                        e.cache_read,
-                        e.cost_nanos,
-                        e.price_version,
-                        None,
-                        "error" if e.api_error else "success",
-                        1,
-                        None,
-                        None,
-                        SOURCE,
-                        None,
-                        None,
-                        None,
-                        None,
-                        FLAG_FAST if e.fast else 0,
-                        known[1],
-                        copy.key,
-                    ),
+                    new_id(e.ts_us // 1000),
+                    e.ts_us,
+                    e.project or plan.file.project_key,
+                    plan.file.session or e.session_id,
+                    known[0],
+                    None,
+                    None,
+                    None,
+                    e.model_id,
+                    e.tier,
+                    e.input_tokens,
+                    e.output_tokens,
+                    e.cache_5m,
+                    e.cache_1h,
+                    e.cache_read,
+                    e.cost_nanos,
+                    e.price_version,
+                    None,
+                    "error" if e.api_error else "success",
+                    1,
+                    None,
+                    None,
+                    SOURCE,
+                    None,
+                    None,
+                    None,
+                    None,
+                    FLAG_FAST if e.fast else 0,
+                    known[1],
+                    f"cc:{message_id}|{e.request_id or ''}|{kind}",
                 )
             )
     summary.unpriced_models = dict(unpriced)
@@ -336,7 +333,7 @@ class _Attributor:
         return agent, tags
 
 
-def _write(ledger: Ledger, rows: list[tuple[Copy, Row]]) -> tuple[int, int]:
+def _write(ledger: Ledger, rows: list[Row]) -> tuple[int, int]:
     """Record this run's copies; return (new records, cost added).
 
     On a ledger that has ingested before, each copy is reconciled with the copies of the same
@@ -348,7 +345,7 @@ def _write(ledger: Ledger, rows: list[tuple[Copy, Row]]) -> tuple[int, int]:
         return 0, 0
     cost_index = ledger.column_index("cost_nanos")
     if not _has_records(ledger):
-        fresh = [row for _, row in rows]  # the first ingest: nothing recorded to reconcile with
+        fresh = rows  # the first ingest: nothing recorded to reconcile with
         replaced: list[str] = []
         removed_cost = 0
     else:

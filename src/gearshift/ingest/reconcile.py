@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
-from gearshift.ingest.parse import Entry
-
 if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger, Row
 
@@ -42,11 +40,6 @@ class Copy:
         return self.kind != "m"
 
     @classmethod
-    def of(cls, message_id: str, e: Entry) -> Copy:
-        kind = "p" if e.from_progress else ("s" if e.sidechain else "m")
-        return cls(message_id, e.request_id or "", kind, e.total_tokens)
-
-    @classmethod
     def parse(cls, key: str, tokens: int) -> Copy | None:
         body = key[3:] if key.startswith("cc:") else ""
         parts = body.rsplit("|", 2)
@@ -65,13 +58,15 @@ class Copy:
         return other.kind == "p" and self.kind != "p"
 
 
-def reconcile(ledger: Ledger, rows: Sequence[tuple[Copy, Row]]) -> tuple[list[Row], list[str], int]:
-    """``(rows to insert, recorded keys they replace, the replaced rows' cost)``."""
-    recorded = _recorded(ledger, sorted({copy.message_id for copy, _ in rows}))
+def reconcile(ledger: Ledger, rows: Sequence[Row]) -> tuple[list[Row], list[str], int]:
+    """``(rows to insert, recorded keys they replace, the replaced rows' cost)``; each row's
+    copy is read back from its dedup key and token columns."""
+    copies = [_copy_of(row) for row in rows]
+    recorded = _recorded(ledger, sorted({copy.message_id for copy in copies}))
     fresh: list[Row] = []
     replaced: list[str] = []
     removed = 0
-    for copy, row in rows:
+    for copy, row in zip(copies, rows, strict=True):
         known = recorded[copy.message_id]
         match = next((i for i, (old, _) in enumerate(known) if copy.duplicates(old)), None)
         if match is None:
@@ -89,6 +84,25 @@ def reconcile(ledger: Ledger, rows: Sequence[tuple[Copy, Row]]) -> tuple[list[Ro
         fresh.append(row)
         known[match] = (copy, -1)
     return fresh, replaced, removed
+
+
+def _copy_of(row: Row) -> Copy:
+    from gearshift.ledger.schema import EXECUTION_COLUMNS
+
+    at = {name: i for i, name in enumerate(EXECUTION_COLUMNS)}
+    tokens = sum(
+        int(row[at[c]])
+        for c in (
+            "input_tokens",
+            "output_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "cache_read_tokens",
+        )
+    )
+    copy = Copy.parse(str(row[at["dedup_key"]]), tokens)
+    assert copy is not None, row[at["dedup_key"]]
+    return copy
 
 
 def _recorded(ledger: Ledger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
