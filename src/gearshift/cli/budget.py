@@ -71,6 +71,7 @@ def set_cmd(
     name: Annotated[
         str | None, typer.Option("--name", help="Budget name [default: from scope and period].")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create or replace a budget, stored in the ledger (shared by everyone using it)."""
     from gearshift.config import load_config, parse_levels
@@ -98,6 +99,9 @@ def set_cmd(
     )
     ledger = state.ledger()
     save_budget(ledger, budget, load_config())
+    if as_json:
+        print_json(budget.to_dict())
+        return
     console().print(
         f"budget {budget.name}: {budget.scope_text}, {usd(budget.amount_usd)} "
         f"{budget.period_text}, on breach {budget.action} (in {ledger.location.display})",
@@ -215,11 +219,16 @@ def list_cmd(as_json: JsonOpt = False) -> None:
 
 
 @budget_app.command("rm")
-def rm_cmd(name: Annotated[str, typer.Argument(help="The budget's name.")]) -> None:
+def rm_cmd(
+    name: Annotated[str, typer.Argument(help="The budget's name.")], as_json: JsonOpt = False
+) -> None:
     """Remove a budget from the ledger (config-file budgets are removed from the file)."""
     from gearshift.insight.budgets import remove_budget
 
     remove_budget(state.ledger(), name)
+    if as_json:
+        print_json({"removed": name})
+        return
     console().print(f"removed budget {name}", markup=False, soft_wrap=True)
 
 
@@ -263,6 +272,16 @@ def check_cmd(
             levels=config.alerts.levels,
             on_forecast=config.alerts.forecast,
         )
+    for alert, deliveries in sent:
+        for d in deliveries:
+            if not d.ok:
+                err_console().print(
+                    f"warning: alert {alert.budget} {alert.level} not delivered to {d.sink}"
+                    f" after {d.attempts} attempt(s): {d.detail}",
+                    style="yellow",
+                    markup=False,
+                    soft_wrap=True,
+                )
     statuses = {f.status for f in current}
     code = (
         EXIT_BREACH
@@ -278,6 +297,12 @@ def check_cmd(
                 "budgets": [f.to_dict() for f in current],
                 "alerts_sent": [
                     {**a.to_dict(), "deliveries": [d.sink for d in ds if d.ok]} for a, ds in sent
+                ],
+                "failed_deliveries": [
+                    {"budget": a.budget, "level": a.level, "sink": d.sink, "detail": d.detail}
+                    for a, ds in sent
+                    for d in ds
+                    if not d.ok
                 ],
             }
         )

@@ -93,11 +93,15 @@ def record(
 
 
 @ledger_app.command("path")
-def path_cmd() -> None:
+def path_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print where the ledger is."""
     from gearshift.ledger.urls import resolve_location
 
-    typer.echo(resolve_location(state.ledger_url).display)
+    location = resolve_location(state.ledger_url)
+    if as_json:
+        print_json({"location": location.display, "dialect": location.dialect})
+        return
+    typer.echo(location.display)
 
 
 @ledger_app.command("stats")
