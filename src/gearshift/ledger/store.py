@@ -457,6 +457,7 @@ def _make_engine(location: LedgerLocation) -> Engine:
         if not memory:
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk index updates stay in memory
         cur.close()
 
     @event.listens_for(engine, "begin")
