@@ -27,16 +27,14 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 from gearshift.catalog import Tier, Usage
-from gearshift.errors import DefinitionError
 from gearshift.insight.expected import DEFAULT_SUCCESS, Beta, nanos
 from gearshift.insight.plan import exact
-from gearshift.insight.workload import YamlDoc
+from gearshift.insight.workload import YamlDoc, read_definition
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import FLAG_BATCH, FLAG_FAST, Execution
 
@@ -80,14 +78,7 @@ class Policy:
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate a policy file; errors name the file, the line and the key."""
-    file = Path(path)
-    try:
-        content = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DefinitionError(f"policy file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError(f"cannot read policy file {file}: {exc}") from None
-    return parse_policy(content, str(file))
+    return parse_policy(read_definition(path, "policy"), str(path))
 
 
 def parse_policy(content: str, source: str = "<policy>") -> Policy:

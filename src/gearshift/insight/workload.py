@@ -151,16 +151,20 @@ class Workload:
 # -- reading a workload file ---------------------------------------------------------------------
 
 
-def load_workload(path: str | os.PathLike[str]) -> Workload:
-    """Read and validate a workload file."""
+def read_definition(path: str | os.PathLike[str], kind: str) -> str:
+    """The text of a definition file (a workload, a policy); errors say which and why."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DefinitionError(f"workload file {file} does not exist") from None
+        raise DefinitionError(f"{kind} file {file} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError(f"cannot read workload file {file}: {exc}") from None
-    return parse_workload(text, str(file))
+        raise DefinitionError(f"cannot read {kind} file {file}: {exc}") from None
+
+
+def load_workload(path: str | os.PathLike[str]) -> Workload:
+    """Read and validate a workload file."""
+    return parse_workload(read_definition(path, "workload"), str(path))
 
 
 def parse_workload(text: str, source: str = "<workload>") -> Workload:
