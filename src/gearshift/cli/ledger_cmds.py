@@ -134,7 +134,8 @@ def stats_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     con = console()
     con.print(f"ledger     {info['location']} ({info['dialect']})")
     con.print(f"executions {info['executions']:,}  cost {usd(by_source.total.cost_usd)}")
-    con.print(f"days       {info['first_day']} .. {info['last_day']}")
+    days = f"{info['first_day']} .. {info['last_day']}" if info["first_day"] else "none yet"
+    con.print(f"days       {days}")
     listed = ", ".join(f"{k} {v:,}" for k, v in sources.items()) or "none"
     con.print(f"sources    {listed}")
 

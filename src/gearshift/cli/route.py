@@ -108,6 +108,8 @@ def route(
         )
     else:
         assert text is not None
+        if not text.strip():
+            raise ConfigError("the task text is empty", hint="describe the task to route")
         tasks = [
             Task(
                 text,
@@ -133,6 +135,13 @@ def route(
 
 def _agents(dirs: list[Path] | None) -> AgentSet:
     from gearshift.agents import LoadOptions, discover
+    from gearshift.errors import ConfigError
+
+    for folder in dirs or ():
+        if not folder.exists():
+            raise ConfigError(
+                f"--agents-dir: {folder} does not exist", hint="name a folder of agents"
+            )
 
     return discover(dirs or None, LoadOptions(catalog=state.catalog()))
 
