@@ -64,6 +64,7 @@ def test_audit_json_defaults_and_errors(tmp_path: Path, monkeypatch: object) -> 
     assert row["current_model"] == "opus" and row["recommended_tier"] == "haiku"
     assert row["scores"]["total"] == 3 and row["evidence"]["multi_step"]
     assert data["diff"].startswith(f"--- {agents / 'formatter.md'}")
+    (tmp_path / "none").mkdir()
     empty = subprocess.run(
         [sys.executable, "-m", "gearshift.cli.main", "audit", str(tmp_path / "none")],
         capture_output=True,
@@ -71,6 +72,13 @@ def test_audit_json_defaults_and_errors(tmp_path: Path, monkeypatch: object) -> 
         timeout=120,
     )
     assert empty.returncode == 0 and "no agent definitions found" in empty.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "gearshift.cli.main", "audit", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
     both = subprocess.run(
         [sys.executable, "-m", "gearshift.cli.main", "audit", "--apply", "--dry-run"],
         capture_output=True,
