@@ -140,7 +140,7 @@ def _agents(dirs: list[Path] | None) -> AgentSet:
     for folder in dirs or ():
         if not folder.exists():
             raise ConfigError(
-                f"--agents-dir: {folder} does not exist", hint="name a folder of agents"
+                f"agents folder {folder} does not exist", hint="name a folder of agents"
             )
 
     return discover(dirs or None, LoadOptions(catalog=state.catalog()))
