@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
-GEARSHIFT = [sys.executable, "-m", "gearshift.cli.main"]
+GEARSHIFT = [sys.executable, "-m", "gearshift"]
 VERSIONS = {"20": "20.0.24", "18": "18.0.11"}
 
 
@@ -195,6 +195,7 @@ def append_one_percent(work: Path, seed: int) -> int:
             appended += 1
         with path.open("ab") as fh:
             fh.write(b"\n".join(new) + b"\n")
+    os.sync()
     return appended
 
 
@@ -251,6 +252,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         work = tmp / "claude"
         shutil.copytree(source, work)
+        os.sync()  # the copy's writeback must not compete with the first measurement
         (tmp / "home").mkdir()
         env = {
             **os.environ,

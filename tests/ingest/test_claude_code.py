@@ -13,11 +13,34 @@ from typing import Any
 import pytest
 
 from gearshift.errors import IngestError
-from gearshift.ingest.claude_code import ingest_claude_code
+from gearshift.ingest.claude_code import IngestSummary
+from gearshift.ingest.claude_code import ingest_claude_code as _ingest
 from gearshift.ledger import Execution, Ledger, spend
+from gearshift.ledger.lite import LiteLedger
 
 REFERENCE = Path(__file__).parents[1] / "data" / "claude_code" / "reference"
 SESSION = "7d3f1c2a-5b8e-4f0a-9c61-2e4d8a9b0c13"
+
+
+_STORE = {"kind": "sqlalchemy"}
+
+
+@pytest.fixture(autouse=True, params=["sqlalchemy", "sqlite3"])
+def _store(request: pytest.FixtureRequest) -> Any:
+    """Every test runs twice: writing through the SQLAlchemy ledger, and through the
+    standard-library SQLite path the CLI takes for an existing ledger."""
+    _STORE["kind"] = request.param
+    yield
+    _STORE["kind"] = "sqlalchemy"
+
+
+def ingest_claude_code(ledger: Ledger, *args: Any, **kwargs: Any) -> IngestSummary:
+    if _STORE["kind"] == "sqlite3" and ledger.location.path is not None:
+        lite = LiteLedger.open_current(ledger.location, lambda: ledger.catalog)
+        assert lite is not None
+        with lite:
+            return _ingest(lite, *args, **kwargs)
+    return _ingest(ledger, *args, **kwargs)
 
 
 @pytest.fixture

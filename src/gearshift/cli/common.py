@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from gearshift.catalog import Catalog
     from gearshift.ledger import Ledger
+    from gearshift.ledger.lite import LiteLedger, Reader
 
 __all__ = ["State", "console", "dumps", "err_console", "plain_table", "print_json", "state"]
 
@@ -30,6 +31,7 @@ class State:
     debug: bool = False
     _catalog: Catalog | None = field(default=None, repr=False)
     _ledger: Ledger | None = field(default=None, repr=False)
+    _lite: LiteLedger | None = field(default=None, repr=False)
 
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -58,10 +60,26 @@ class State:
             self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog())
         return self._ledger
 
+    def reader(self) -> Reader:
+        """For commands that only run plain SQL reads: an existing, current SQLite ledger
+        through the standard library (no SQLAlchemy to import, a report starts faster); else
+        :meth:`ledger` with ``create=False``."""
+        if self._lite is None and self._ledger is None:
+            from gearshift.ledger.lite import LiteLedger
+            from gearshift.ledger.urls import resolve_location
+
+            self._lite = LiteLedger.open_current(resolve_location(self.ledger_url), self.catalog)
+        if self._lite is not None:
+            return self._lite
+        return self.ledger(create=False)
+
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._lite is not None:
+            self._lite.close()
+            self._lite = None
 
 
 state = State()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Annotated
 
 import typer
 
-from gearshift.cli.common import err_console, state
+from gearshift.cli.common import state
 
 #: Modules whose ``register(app)`` adds commands, in help order.
 COMMAND_MODULES = (
@@ -88,45 +87,9 @@ for _name in COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn gearshift errors into a message, a hint and an exit code."""
-    from gearshift.errors import GearshiftError
+    from gearshift.cli.guard import run_guarded
 
-    try:
-        app(args=argv, prog_name="gearshift")
-    except GearshiftError as exc:
-        if state.debug:
-            raise
-        _report(f"error: {exc.message}", exc.hint)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _report("interrupted", None)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
-    except OSError as exc:  # the machine said no: permissions, a full or read-only disk
-        if state.debug:
-            raise
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        _report(
-            f"error: {exc.strerror or exc}{where}", "check the path, its permissions and free space"
-        )
-        sys.exit(1)
-    except Exception as exc:
-        if state.debug:
-            raise
-        _report(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "this is a bug in gearshift; run again with --debug for the traceback and report it",
-        )
-        sys.exit(70)
-    finally:
-        state.close()
-
-
-def _report(message: str, hint: str | None) -> None:
-    con = err_console()
-    con.print(message, style="bold red", markup=False, soft_wrap=True)
-    if hint:
-        con.print(f"hint: {hint}", style="yellow", markup=False, soft_wrap=True)
+    run_guarded(lambda: app(args=argv, prog_name="gearshift"))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def spend_cmd(
     filters, zone = build_filters(
         since, until, tz, project=project, agent=agent, model=model, tier=tier, tag=tag
     )
-    report = spend(state.ledger(create=False), by, filters, zone)
+    report = spend(state.reader(), by, filters, zone)
     if as_json:
         print_json(report.to_dict())
         return

@@ -9,6 +9,8 @@ run before anything is written.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import time
 from collections import Counter
@@ -17,18 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gearshift.errors import ConfigError, IngestError
-from gearshift.ingest.dedup import Deduper
 from gearshift.ingest.discovery import Discovery, discover
-from gearshift.ingest.parse import FileResult, parse_file
-from gearshift.ingest.pricing import EntryPricer
-from gearshift.ingest.reconcile import reconcile
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
 from gearshift.ingest.summary import IngestSummary
-from gearshift.ledger.record import FLAG_FAST, new_id
-from gearshift.ledger.store import Row, tags_json
 
 if TYPE_CHECKING:
-    from gearshift.ledger.store import Ledger
+    from gearshift.ingest.parse import FileResult
+    from gearshift.ingest.pricing import EntryPricer
+    from gearshift.ledger.lite import BulkLedger, Row
+
+# The parser, pricer and writer load only when a run has something to read: a re-run over
+# unchanged transcripts (from a hook, say) needs none of them.
 
 __all__ = ["CostMode", "IngestSummary", "ingest_claude_code"]
 
@@ -36,9 +37,45 @@ CostMode = Literal["auto", "calculate", "display"]
 SOURCE = "claude-code"
 _PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
+#: The columns of a transcript record that vary; the rest are the same in every one (FIXED).
+COLUMNS = (
+    "id",
+    "ts_us",
+    "project",
+    "session",
+    "agent",
+    "model",
+    "tier",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "cost_nanos",
+    "price_version",
+    "status",
+    "flags",
+    "tags",
+    "dedup_key",
+)
+FIXED = {
+    "task": None,
+    "task_hash": None,
+    "task_type": None,
+    "latency_ms": None,
+    "attempt": 1,
+    "chain_id": None,
+    "strategy": None,
+    "source": SOURCE,
+    "validation": None,
+    "escalation_reason": None,
+    "run_id": None,
+    "task_key": None,
+}
+
 
 def ingest_claude_code(
-    ledger: Ledger,
+    ledger: BulkLedger,
     paths: list[Path] | None = None,
     *,
     mode: CostMode = "auto",
@@ -51,6 +88,34 @@ def ingest_claude_code(
 
     ``progress(files_done, bytes_done)`` is called as files finish.
     """
+    with _gc_paused():
+        return _ingest(ledger, paths, mode, strict, workers, progress, discovery)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A run allocates a few hundred thousand small tuples and lists and makes no reference
+    cycles; the cyclic collector, triggered by every 700 allocations, would rescan them all
+    again and again (a third of the run's time on a 1 GB corpus). Reference counting frees them
+    as usual; the collector resumes when the run ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _ingest(
+    ledger: BulkLedger,
+    paths: list[Path] | None,
+    mode: CostMode,
+    strict: bool,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    discovery: Discovery | None,
+) -> IngestSummary:
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r}", hint="use auto, calculate or display")
     started = time.perf_counter()
@@ -61,6 +126,11 @@ def ingest_claude_code(
     todo = [p for p in plans if p.action != "skip"]
     summary.files_unchanged = len(plans) - len(todo)
     summary.files_reread = sum(1 for p in todo if p.action == "reread")
+    if not todo:  # nothing appended anywhere: no prices to load, nothing to write
+        summary.seconds = time.perf_counter() - started
+        return summary
+    from gearshift.ingest.pricing import EntryPricer
+
     pricer = EntryPricer(ledger.catalog, mode)
     results = list(_parse_all(todo, workers, progress, pricer))
     for plan, result in results:
@@ -94,6 +164,8 @@ def _parse_all(
     progress: Callable[[int, int], None] | None,
     pricer: EntryPricer,
 ) -> Iterator[tuple[Plan, FileResult]]:
+    from gearshift.ingest.parse import parse_file
+
     jobs = sorted(todo, key=lambda p: p.file.size - p.start, reverse=True)
     total = sum(p.file.size - p.start for p in jobs)
     count = workers if workers is not None else (os.cpu_count() or 1)
@@ -125,6 +197,8 @@ def _work_shared(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[
     process, rather than idling while it waits, parses too. Workers send back results already
     deduplicated within their file, which keeps what crosses the pipe small."""
     import multiprocessing
+
+    from gearshift.ingest.parse import parse_file
 
     ctx = multiprocessing.get_context("fork")
     args = [(p.file.path, p.start, p.first_line) for p in jobs]
@@ -164,6 +238,8 @@ def _take(counter: Any) -> int:
 def _worker(
     args: list[tuple[str, int, int]], counter: Any, results: Any, pricer: EntryPricer
 ) -> None:
+    from gearshift.ingest.parse import parse_file
+
     while (index := _take(counter)) < len(args):
         try:
             results.put(_compact(parse_file(*args[index], pricer=pricer)))
@@ -181,11 +257,13 @@ def _compact(result: FileResult) -> FileResult:
     """Deduplicate within the file before the result travels: the same rules applied twice give
     the global answer (keeping the best copy is associative), and half the lines of a typical
     transcript are copies of another line of the same file."""
+    from gearshift.ingest.dedup import Deduper
+
     if len(result.entries) > 1:
         local = Deduper()
         local.add(result.entries, 0)
         result.duplicates = local.duplicates
-        result.entries = [slot.entry for slot in local.kept()]
+        result.entries = [slot[0] for slot in local.kept()]
     return result
 
 
@@ -208,6 +286,9 @@ def _records(
     results: list[tuple[Plan, FileResult]],
     summary: IngestSummary,
 ) -> list[Row]:
+    from gearshift.ingest.dedup import Deduper
+    from gearshift.ledger.record import FLAG_FAST, new_ids, tags_json
+
     dedup = Deduper()
     tool_types: dict[str, str] = {}
     result_types: dict[str, str] = {}
@@ -229,64 +310,53 @@ def _records(
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
+    kept = dedup.kept()
+    ids = new_ids([slot[0].ts_us // 1000 for slot in kept])
     rows: list[Row] = []
-    for message_id, bucket in dedup.groups.items():
-        for slot in bucket:
-            e = slot.entry
-            plan = results[slot.file_index][0]
-            if e.api_error:
-                summary.api_errors += 1
-            elif not e.priced:
-                unpriced[e.model or "(none)"] += 1
-            facts = (
-                e.agent_id,
-                e.sidechain,
-                e.attribution_agent,
-                e.git_branch,
-                e.entrypoint,
-                plan.file.agent_id,
-                plan.file.workflow,
+    append = rows.append
+    plans = [plan for plan, _ in results]
+    for (e, file_index), row_id in zip(kept, ids, strict=True):
+        plan = plans[file_index]
+        if e.api_error:
+            summary.api_errors += 1
+        elif not e.priced:
+            unpriced[e.model or "(none)"] += 1
+        facts = (
+            e.agent_id,
+            e.sidechain,
+            e.attribution_agent,
+            e.git_branch,
+            e.entrypoint,
+            plan.file.agent_id,
+            plan.file.workflow,
+        )
+        known = memo.get(facts)
+        if known is None:
+            agent, tags = attribute(e, plan)
+            known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
+        kind = "p" if e.from_progress else ("s" if e.sidechain else "m")
+        append(
+            (  # the order of COLUMNS
+                row_id,
+                e.ts_us,
+                e.project or plan.file.project_key,
+                plan.file.session or e.session_id,
+                known[0],
+                e.model_id,
+                e.tier,
+                e.input_tokens,
+                e.output_tokens,
+                e.cache_5m,
+                e.cache_1h,
+                e.cache_read,
+                e.cost_nanos,
+                e.price_version,
+                "error" if e.api_error else "success",
+                FLAG_FAST if e.fast else 0,
+                known[1],
+                f"cc:{e.message_id}|{e.request_id or ''}|{kind}",
             )
-            known = memo.get(facts)
-            if known is None:
-                agent, tags = attribute(e, plan)
-                known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
-            kind = "p" if e.from_progress else ("s" if e.sidechain else "m")
-            # the columns of gearshift.ledger.schema.EXECUTION_COLUMNS, in order
-            rows.append(
-                (
-                    new_id(e.ts_us // 1000),
-                    e.ts_us,
-                    e.project or plan.file.project_key,
-                    plan.file.session or e.session_id,
-                    known[0],
-                    None,
-                    None,
-                    None,
-                    e.model_id,
-                    e.tier,
-                    e.input_tokens,
-                    e.output_tokens,
-                    e.cache_5m,
-                    e.cache_1h,
-                    e.cache_read,
-                    e.cost_nanos,
-                    e.price_version,
-                    None,
-                    "error" if e.api_error else "success",
-                    1,
-                    None,
-                    None,
-                    SOURCE,
-                    None,
-                    None,
-                    None,
-                    None,
-                    FLAG_FAST if e.fast else 0,
-                    known[1],
-                    f"cc:{message_id}|{e.request_id or ''}|{kind}",
-                )
-            )
+        )
     summary.unpriced_models = dict(unpriced)
     return rows
 
@@ -333,7 +403,7 @@ class _Attributor:
         return agent, tags
 
 
-def _write(ledger: Ledger, rows: list[Row]) -> tuple[int, int]:
+def _write(ledger: BulkLedger, rows: list[Row]) -> tuple[int, int]:
     """Record this run's copies; return (new records, cost added).
 
     On a ledger that has ingested before, each copy is reconciled with the copies of the same
@@ -341,28 +411,31 @@ def _write(ledger: Ledger, rows: list[Row]) -> tuple[int, int]:
     is the better copy (the non-sidechain one, or the one with more tokens -- a response whose
     lines straddle two runs), in which case it replaces the recorded one in the same transaction.
     """
+    from gearshift.ingest.reconcile import reconcile
+
     if not rows:
         return 0, 0
-    cost_index = ledger.column_index("cost_nanos")
+    cost_index = COLUMNS.index("cost_nanos")
     if not _has_records(ledger):
         fresh = rows  # the first ingest: nothing recorded to reconcile with
         replaced: list[str] = []
         removed_cost = 0
     else:
-        fresh, replaced, removed_cost = reconcile(ledger, rows)
+        fresh, replaced, removed_cost = reconcile(ledger, rows, COLUMNS)
     inserted = 0
     for i in range(0, max(len(fresh), 1), 50_000):
-        keys = replaced if i == 0 else []
-        inserted += ledger.write_rows(fresh[i : i + 50_000], replace_keys=keys)
+        inserted += ledger.write_rows(
+            fresh[i : i + 50_000],
+            replace_keys=replaced if i == 0 else [],
+            columns=COLUMNS,
+            fixed=FIXED,
+        )
     added = sum(int(r[cost_index]) for r in fresh) - removed_cost
     return inserted - len(replaced), added
 
 
-def _has_records(ledger: Ledger) -> bool:
+def _has_records(ledger: BulkLedger) -> bool:
     """Whether transcripts were ever ingested into ``ledger`` (its small file-state table says;
     the executions table may be large and has no index on source)."""
-    from sqlalchemy import text
-
-    with ledger.read() as conn:
-        sql = "SELECT 1 FROM ingest_files WHERE source = :source LIMIT 1"
-        return conn.execute(text(sql), {"source": SOURCE}).first() is not None
+    sql = "SELECT 1 FROM ingest_files WHERE source = :source LIMIT 1"
+    return bool(ledger.query(sql, {"source": SOURCE}))

@@ -13,45 +13,47 @@ Rules (shared/reference/claude-code-usage-data.md §1.7, §2.2; the same as ccus
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from gearshift.ingest.parse import Entry
 
 __all__ = ["Deduper"]
 
 
-@dataclass(slots=True)
-class Located:
-    entry: Entry
-    file_index: int
+#: A kept copy and the index of the file it came from: ``[entry, file_index]`` (a list, not an
+#: object: the global pass makes one per distinct response, hundreds of thousands a run).
+Slot = list[Any]
 
 
 @dataclass(slots=True)
 class Deduper:
     """Feed entries with :meth:`add`; read the survivors from :meth:`kept`."""
 
-    groups: dict[str, list[Located]] = field(default_factory=dict)
+    groups: dict[str, list[Slot]] = field(default_factory=dict)
     seen: int = 0
 
-    def add(self, entries: Iterable[Entry], file_index: int) -> None:
+    def add(self, entries: Sequence[Entry], file_index: int) -> None:
         groups = self.groups
+        get = groups.get
+        self.seen += len(entries)
         for entry in entries:
-            self.seen += 1
-            bucket = groups.get(entry.message_id)
+            mid = entry[0]  # message_id
+            bucket = get(mid)
             if bucket is None:
-                groups[entry.message_id] = [Located(entry, file_index)]
+                groups[mid] = [[entry, file_index]]
                 continue
             for slot in bucket:
-                other = slot.entry
+                other = slot[0]
                 if other.request_id == entry.request_id or other.sidechain or entry.sidechain:
                     if _better(entry, other):
-                        slot.entry, slot.file_index = entry, file_index
+                        slot[0], slot[1] = entry, file_index
                     break
             else:
-                bucket.append(Located(entry, file_index))
+                bucket.append([entry, file_index])
 
-    def kept(self) -> list[Located]:
+    def kept(self) -> list[Slot]:
         return [slot for bucket in self.groups.values() for slot in bucket]
 
     @property

@@ -12,14 +12,12 @@ is the one the ledger keeps.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 if TYPE_CHECKING:
-    from gearshift.ledger.store import Ledger, Row
+    from gearshift.ledger.lite import BulkLedger, Row
 
 __all__ = ["Copy", "reconcile"]
 
@@ -58,11 +56,15 @@ class Copy:
         return other.kind == "p" and self.kind != "p"
 
 
-def reconcile(ledger: Ledger, rows: Sequence[Row]) -> tuple[list[Row], list[str], int]:
-    """``(rows to insert, recorded keys they replace, the replaced rows' cost)``; each row's
-    copy is read back from its dedup key and token columns."""
-    copies = [_copy_of(row) for row in rows]
+def reconcile(
+    ledger: BulkLedger, rows: Sequence[Row], columns: Sequence[str]
+) -> tuple[list[Row], list[str], int]:
+    """``(rows to insert, recorded keys they replace, the replaced rows' cost)``; each row (of
+    ``columns``) has its copy read back from its dedup key and token columns."""
+    copy_of = _reader(columns)
+    copies = [copy_of(row) for row in rows]
     recorded = _recorded(ledger, sorted({copy.message_id for copy in copies}))
+    key_at = list(columns).index("dedup_key")
     fresh: list[Row] = []
     replaced: list[str] = []
     removed = 0
@@ -80,32 +82,35 @@ def reconcile(ledger: Ledger, rows: Sequence[Row]) -> tuple[list[Row], list[str]
             replaced.append(old.key)
             removed += old_cost
         else:
-            fresh[:] = [r for r in fresh if r[-1] != old.key]
+            fresh[:] = [r for r in fresh if r[key_at] != old.key]
         fresh.append(row)
         known[match] = (copy, -1)
     return fresh, replaced, removed
 
 
-def _copy_of(row: Row) -> Copy:
-    from gearshift.ledger.schema import EXECUTION_COLUMNS
-
-    at = {name: i for i, name in enumerate(EXECUTION_COLUMNS)}
-    tokens = sum(
-        int(row[at[c]])
-        for c in (
-            "input_tokens",
-            "output_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "cache_read_tokens",
-        )
-    )
-    copy = Copy.parse(str(row[at["dedup_key"]]), tokens)
-    assert copy is not None, row[at["dedup_key"]]
-    return copy
+_TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+)
 
 
-def _recorded(ledger: Ledger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
+def _reader(columns: Sequence[str]) -> Callable[[Row], Copy]:
+    at = {name: i for i, name in enumerate(columns)}
+    token_at = [at[c] for c in _TOKENS]
+    key_at = at["dedup_key"]
+
+    def copy_of(row: Row) -> Copy:
+        copy = Copy.parse(str(row[key_at]), sum(int(row[i]) for i in token_at))
+        assert copy is not None, row[key_at]
+        return copy
+
+    return copy_of
+
+
+def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
     """The recorded copies of these messages, with their cost (keys sort by message id, so each
     message is one index range)."""
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
@@ -113,17 +118,16 @@ def _recorded(ledger: Ledger, message_ids: list[str]) -> dict[str, list[tuple[Co
         "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"
         " + cache_write_1h_tokens + cache_read_tokens, cost_nanos FROM executions WHERE "
     )
-    with ledger.read() as conn:
-        for i in range(0, len(message_ids), 400):
-            part = message_ids[i : i + 400]
-            ranges = " OR ".join(
-                f"(dedup_key >= :a{j} AND dedup_key < :b{j})" for j in range(len(part))
-            )
-            params: dict[str, str] = {}
-            for j, mid in enumerate(part):
-                params[f"a{j}"], params[f"b{j}"] = f"cc:{mid}|", f"cc:{mid}}}"
-            for key, tokens, cost in conn.execute(text(sql_head + ranges), params):
-                copy = Copy.parse(str(key), int(tokens or 0))
-                if copy is not None:
-                    found[copy.message_id].append((copy, int(cost or 0)))
+    for i in range(0, len(message_ids), 400):
+        part = message_ids[i : i + 400]
+        ranges = " OR ".join(
+            f"(dedup_key >= :a{j} AND dedup_key < :b{j})" for j in range(len(part))
+        )
+        params: dict[str, str] = {}
+        for j, mid in enumerate(part):
+            params[f"a{j}"], params[f"b{j}"] = f"cc:{mid}|", f"cc:{mid}}}"
+        for key, tokens, cost in ledger.query(sql_head + ranges, params):
+            copy = Copy.parse(str(key), int(tokens or 0))
+            if copy is not None:
+                found[copy.message_id].append((copy, int(cost or 0)))
     return found

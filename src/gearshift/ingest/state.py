@@ -19,14 +19,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import delete, select
-
 from gearshift.ingest.discovery import TranscriptFile
-from gearshift.ingest.parse import fingerprint
-from gearshift.ledger.schema import ingest_files
 
 if TYPE_CHECKING:
-    from gearshift.ledger.store import Ledger
+    from gearshift.ledger.lite import BulkLedger
 
 __all__ = ["FileState", "Plan", "load_states", "plan_file", "save_states"]
 
@@ -53,19 +49,14 @@ class Plan:
     first_line: int
 
 
-def load_states(ledger: Ledger, source: str) -> dict[str, FileState]:
-    query = select(
-        ingest_files.c.path,
-        ingest_files.c.device,
-        ingest_files.c.inode,
-        ingest_files.c.size,
-        ingest_files.c.mtime_ns,
-        ingest_files.c.offset,
-        ingest_files.c.lines,
-        ingest_files.c.fingerprint,
-    ).where(ingest_files.c.source == source)
-    with ledger.read() as conn:
-        return {row[0]: FileState(*row) for row in conn.execute(query)}
+_COLUMNS = 'path, device, inode, size, mtime_ns, "offset", lines, fingerprint'
+
+
+def load_states(ledger: BulkLedger, source: str) -> dict[str, FileState]:
+    rows = ledger.query(
+        f"SELECT {_COLUMNS} FROM ingest_files WHERE source = :source", {"source": source}
+    )
+    return {row[0]: FileState(*row) for row in rows}
 
 
 def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
@@ -75,6 +66,8 @@ def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
     if same_file and file.size == state.size and file.mtime_ns == state.mtime_ns:
         return Plan(file, "skip", state.offset, state.lines + 1)
     if same_file and file.size >= state.offset and state.offset > 0:
+        from gearshift.ingest.parse import fingerprint
+
         try:
             unchanged = fingerprint(file.path, state.offset) == state.fingerprint
         except OSError:
@@ -84,7 +77,7 @@ def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
     return Plan(file, "reread", 0, 1)
 
 
-def save_states(ledger: Ledger, source: str, states: list[FileState]) -> None:
+def save_states(ledger: BulkLedger, source: str, states: list[FileState]) -> None:
     """Upsert states (delete + insert, the same on both stores) in one transaction."""
     if not states:
         return
@@ -104,8 +97,9 @@ def save_states(ledger: Ledger, source: str, states: list[FileState]) -> None:
         }
         for s in states
     ]
-    with ledger.write() as conn:
-        paths = [s.path for s in states]
-        for i in range(0, len(paths), 500):
-            conn.execute(delete(ingest_files).where(ingest_files.c.path.in_(paths[i : i + 500])))
-        conn.execute(ingest_files.insert(), rows)
+    insert = (
+        f"INSERT INTO ingest_files ({_COLUMNS}, source, updated_at) VALUES (:path, :device, "
+        ":inode, :size, :mtime_ns, :offset, :lines, :fingerprint, :source, :updated_at)"
+    )
+    delete = "DELETE FROM ingest_files WHERE path = :path"
+    ledger.execute_many([(delete, [{"path": s.path} for s in states]), (insert, rows)])

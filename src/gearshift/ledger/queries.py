@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.errors import ConfigError
 from gearshift.ledger.record import ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
-    from gearshift.ledger.store import Ledger
+    from gearshift.ledger.lite import Reader
 
 __all__ = ["GROUPS", "Filters", "SpendReport", "SpendRow", "agent_summary", "spend"]
 
@@ -124,29 +122,28 @@ class SpendReport:
 
 
 def spend(
-    ledger: Ledger, by: str, filters: Filters | None = None, tz: dt.tzinfo = dt.UTC
+    ledger: Reader, by: str, filters: Filters | None = None, tz: dt.tzinfo = dt.UTC
 ) -> SpendReport:
     """Spend grouped ``by`` a period (in ``tz``) or a column, filtered by ``filters``."""
     if by not in GROUPS:
         raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
     where, params = (filters or Filters()).sql()
     rows: dict[str, SpendRow] = {}
-    with ledger.read() as conn:
-        if by in TIME_GROUPS:
-            sql = (
-                f"SELECT ts_us / {_BUCKET_US} AS b, {_SUMS} FROM executions "
-                f"WHERE {where} GROUP BY ts_us / {_BUCKET_US}"
-            )
-            for bucket, *values in conn.execute(text(sql), params):
-                key = _period_key(int(bucket), by, tz)
-                rows.setdefault(key, SpendRow(key)).add(tuple(values))
-            ordered = [rows[k] for k in sorted(rows)]
-        else:
-            sql = f"SELECT {by}, {_SUMS} FROM executions WHERE {where} GROUP BY {by}"
-            for key, *values in conn.execute(text(sql), params):
-                label = str(key) if key not in (None, "") else "(none)"
-                rows.setdefault(label, SpendRow(label)).add(tuple(values))
-            ordered = sorted(rows.values(), key=lambda r: (-r.cost_nanos, r.key))
+    if by in TIME_GROUPS:
+        sql = (
+            f"SELECT ts_us / {_BUCKET_US} AS b, {_SUMS} FROM executions "
+            f"WHERE {where} GROUP BY ts_us / {_BUCKET_US}"
+        )
+        for bucket, *values in ledger.query(sql, params):
+            key = _period_key(int(bucket), by, tz)
+            rows.setdefault(key, SpendRow(key)).add(tuple(values))
+        ordered = [rows[k] for k in sorted(rows)]
+    else:
+        sql = f"SELECT {by}, {_SUMS} FROM executions WHERE {where} GROUP BY {by}"
+        for key, *values in ledger.query(sql, params):
+            label = str(key) if key not in (None, "") else "(none)"
+            rows.setdefault(label, SpendRow(label)).add(tuple(values))
+        ordered = sorted(rows.values(), key=lambda r: (-r.cost_nanos, r.key))
     report = SpendReport(by, ordered)
     for row in ordered:
         report.total.add(
@@ -196,7 +193,7 @@ class AgentModelStats:
     last_us: int = 0
 
 
-def agent_summary(ledger: Ledger, filters: Filters | None = None) -> list[AgentModelStats]:
+def agent_summary(ledger: Reader, filters: Filters | None = None) -> list[AgentModelStats]:
     """Per (agent, model) statistics, the raw material of reports and recommendations."""
     where, params = (filters or Filters()).sql()
     sql = (
@@ -212,10 +209,9 @@ def agent_summary(ledger: Ledger, filters: Filters | None = None) -> list[AgentM
         f"FROM executions WHERE {where} GROUP BY agent, model, tier"
     )
     out: list[AgentModelStats] = []
-    with ledger.read() as conn:
-        for row in conn.execute(text(sql), params):
-            agent, model, tier, *nums = row
-            values = [int(v or 0) for v in nums]
-            out.append(AgentModelStats(agent, model, tier, *values))
+    for row in ledger.query(sql, params):
+        agent, model, tier, *nums = row
+        values = [int(v or 0) for v in nums]
+        out.append(AgentModelStats(agent, model, tier, *values))
     out.sort(key=lambda s: (-s.cost_nanos, s.agent, s.model))
     return out

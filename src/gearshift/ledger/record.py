@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
@@ -20,6 +22,8 @@ __all__ = [
     "STATUSES",
     "Execution",
     "new_id",
+    "new_ids",
+    "tags_json",
     "task_digest",
     "ts_from_us",
     "us_from_ts",
@@ -59,6 +63,32 @@ def new_id(at_ms: int | None = None) -> str:
     value = (ms << 80) | (rand & ((1 << 80) - 1))
     pairs = _PAIRS
     return "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
+
+
+_RANDOM_CHARS = bytes(ord(_CROCKFORD[b & 31]) for b in range(256))
+
+
+def new_ids(at_ms: Sequence[int]) -> list[str]:
+    """ULIDs for many records at once, each at its own millisecond with a fresh random part:
+    the ids :func:`new_id` makes with ``at_ms``, several times faster for a bulk import.
+
+    The 80 random bits are 16 characters drawn straight from random bytes (each byte's low 5
+    bits: 256 is a multiple of 32, so every character is equally likely); the 48-bit time is 10
+    characters, the first 6 shared by every millisecond of a ~17-minute span and cached."""
+    if at_ms and (max(at_ms) >= 1 << 48 or min(at_ms) < 0):
+        raise ValueError("a ULID's time must fit in 48 bits of milliseconds")
+    noise = os.urandom(16 * len(at_ms)).translate(_RANDOM_CHARS).decode("ascii")
+    pairs = _PAIRS
+    heads: dict[int, str] = {}
+    out = []
+    for i, ms in enumerate(at_ms):
+        top = ms >> 20
+        head = heads.get(top)
+        if head is None:
+            head = heads[top] = pairs[top >> 20] + pairs[(top >> 10) & 1023] + pairs[top & 1023]
+        at = 16 * i
+        out.append(head + pairs[(ms >> 10) & 1023] + pairs[ms & 1023] + noise[at : at + 16])
+    return out
 
 
 def task_digest(task: str) -> str:
@@ -155,3 +185,18 @@ class Execution:
         if isinstance(kwargs.get("ts"), str):
             kwargs["ts"] = dt.datetime.fromisoformat(kwargs["ts"].replace("Z", "+00:00"))
         return cls(**kwargs)
+
+
+_TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def tags_json(tags: dict[str, str]) -> str:
+    """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
+    stores; memoised because most rows of a batch share their tags."""
+    key = tuple(sorted(tags.items()))
+    cached = _TAGS_CACHE.get(key)
+    if cached is None:
+        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
+        if len(_TAGS_CACHE) < 10_000:
+            _TAGS_CACHE[key] = cached
+    return cached

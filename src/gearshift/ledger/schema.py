@@ -24,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 
+from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
+
 __all__ = ["EXECUTION_COLUMNS", "MIGRATIONS", "executions", "ingest_files", "metadata", "migrate"]
 
 metadata = MetaData()
@@ -92,8 +94,8 @@ executions = Table(
     ),
 )
 
-#: Column order used by bulk writers (matches :class:`Execution` field names, ``ts`` -> ``ts_us``).
-EXECUTION_COLUMNS: tuple[str, ...] = tuple(c.name for c in executions.columns)
+if tuple(c.name for c in executions.columns) != EXECUTION_COLUMNS:  # pragma: no cover
+    raise RuntimeError("gearshift.ledger.columns.EXECUTION_COLUMNS is out of date")
 
 ingest_files = Table(
     "ingest_files",
@@ -142,6 +144,8 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_budgets", _budget_tables),
     ("0004_engine", _engine_tables),
 ]
+if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
+    raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")
 
 
 def migrate(conn: Connection) -> list[str]:

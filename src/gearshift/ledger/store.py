@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -21,12 +21,14 @@ from sqlalchemy.pool import StaticPool
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError
+from gearshift.ledger.lite import Statement, full_rows, insert_sql
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
     SOURCES,
     STATUSES,
     Execution,
+    tags_json,
     ts_from_us,
     us_from_ts,
 )
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Ledger"]
 
 _INSERT_COLS = ", ".join(f'"{c}"' for c in EXECUTION_COLUMNS)
-_PLACEHOLDERS = ", ".join("?" for _ in EXECUTION_COLUMNS)
 Row = tuple[Any, ...]
 
 
@@ -297,11 +298,21 @@ class Ledger:
                 found.update(row[0] for row in conn.execute(text(sql), params))
         return found
 
-    def write_rows(self, rows: Sequence[Row], *, replace_keys: Sequence[str] = ()) -> int:
-        """Bulk-insert rows already in column order, in one transaction; returns new rows.
+    def write_rows(
+        self,
+        rows: Sequence[Row],
+        *,
+        replace_keys: Sequence[str] = (),
+        columns: Sequence[str] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Bulk-insert rows in one transaction; returns new rows.
 
-        ``replace_keys`` are dedup keys whose rows are deleted in the same transaction first:
-        an importer that found a better copy of a record replaces it atomically.
+        Rows hold ``columns`` (default: every column, in :data:`EXECUTION_COLUMNS` order);
+        ``fixed`` gives the columns that are the same in every row (see
+        :func:`gearshift.ledger.lite.insert_sql`). ``replace_keys`` are dedup keys whose rows
+        are deleted in the same transaction first: an importer that found a better copy of a
+        record replaces it atomically.
         """
         if not rows and not replace_keys:
             return 0
@@ -316,13 +327,22 @@ class Ledger:
             if not rows:
                 return 0
             if self.location.dialect == "postgresql":
-                return _copy_rows_pg(conn, rows)
+                return _copy_rows_pg(conn, full_rows(rows, columns, fixed))
             before = _changes(conn)
-            conn.exec_driver_sql(
-                f"INSERT OR IGNORE INTO executions ({_INSERT_COLS}) VALUES ({_PLACEHOLDERS})",
-                list(rows),
-            )
+            conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
             return _changes(conn) - before
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Rows of a read-only statement with ``:name`` parameters."""
+        with self.read() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), dict(params or {}))]
+
+    def execute_many(self, statements: Sequence[Statement]) -> None:
+        """Run each statement once per parameter set, all in one write transaction."""
+        with self.write() as conn:
+            for sql, params in statements:
+                if params:
+                    conn.execute(text(sql), [dict(p) for p in params])
 
     def track(self, *, agent: str, model: str, **fields: Any) -> Tracker:
         """A context manager that times a call and records it with its usage and status."""
@@ -395,19 +415,6 @@ _ROW_DEFAULTS: dict[str, Any] = {
     "tags": "{}",
     "dedup_key": None,
 }
-_TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
-
-
-def tags_json(tags: dict[str, str]) -> str:
-    """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
-    stores; memoised because most rows of a batch share their tags."""
-    key = tuple(sorted(tags.items()))
-    cached = _TAGS_CACHE.get(key)
-    if cached is None:
-        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
-        if len(_TAGS_CACHE) < 10_000:
-            _TAGS_CACHE[key] = cached
-    return cached
 
 
 def _validate(e: Execution) -> None:

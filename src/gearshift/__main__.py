@@ -1,0 +1,5 @@
+"""``python -m gearshift``: the same as the ``gearshift`` command."""
+
+from gearshift.cli.entry import main
+
+main()

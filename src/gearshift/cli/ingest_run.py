@@ -1,0 +1,125 @@
+"""What `gearshift ingest claude-code` does, without Typer: shared by the Typer command and the
+direct entry (:mod:`gearshift.cli.entry`), which runs it without importing Typer or, for an
+existing SQLite ledger, SQLAlchemy -- so a re-run from a hook or cron job starts in a fraction
+of the time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from gearshift.cli.common import console, is_terminal, print_json, state
+
+if TYPE_CHECKING:
+    from gearshift.ingest.claude_code import CostMode
+    from gearshift.ingest.summary import IngestSummary
+    from gearshift.ledger.lite import BulkLedger
+
+__all__ = ["run_claude_code"]
+
+
+def run_claude_code(
+    paths: list[Path] | None, mode: str, strict: bool, workers: int | None, as_json: bool
+) -> None:
+    from gearshift.errors import ConfigError, IngestError
+    from gearshift.ingest.claude_code import ingest_claude_code
+    from gearshift.ingest.discovery import discover
+
+    started = time.perf_counter()
+    if mode not in ("auto", "calculate", "display"):
+        raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
+    found = discover(list(paths) if paths else None)
+    if not found.roots:
+        raise IngestError(
+            "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
+            hint="pass the folder: gearshift ingest claude-code PATH, or set CLAUDE_CONFIG_DIR",
+        )
+    ledger, close = _open_ledger()
+    try:
+
+        def run(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+            return ingest_claude_code(
+                ledger,
+                mode=cast("CostMode", mode),
+                strict=strict,
+                workers=workers,
+                discovery=found,
+                progress=progress,
+            )
+
+        if is_terminal() and not as_json:
+            summary = _with_progress(run, found.total_bytes, len(found.files))
+        else:
+            summary = run()
+    finally:
+        close()
+    summary.seconds = time.perf_counter() - started
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        _print(summary)
+
+
+def _open_ledger() -> tuple[BulkLedger, Callable[[], None]]:
+    """The standard-library SQLite ledger when the ledger is an existing, current SQLite file;
+    else the full one (which creates and migrates it, or connects to PostgreSQL)."""
+    from gearshift.ledger.lite import LiteLedger
+    from gearshift.ledger.urls import resolve_location
+
+    lite = LiteLedger.open_current(resolve_location(state.ledger_url), state.catalog)
+    if lite is not None:
+        return lite, lite.close
+    return state.ledger(), lambda: None
+
+
+def _print(summary: IngestSummary) -> None:
+    from gearshift.fmt import usd_nanos
+
+    con = console()
+    con.print(
+        f"{summary.files:,} files ({summary.files_parsed:,} read, {summary.files_unchanged:,} "
+        f"unchanged, {summary.files_reread:,} re-read), {summary.bytes_parsed / 1e6:,.1f} MB, "
+        f"{summary.lines:,} lines, {summary.usage_lines:,} with usage, "
+        f"{summary.duplicates:,} duplicates removed, {summary.api_errors:,} API errors"
+    )
+    con.print(
+        f"[bold]{summary.new_records:,} new records, {usd_nanos(summary.cost_added_nanos)} added"
+        f"[/bold] in {summary.seconds:.2f}s"
+    )
+    if summary.malformed:
+        con.print(f"[yellow]{summary.malformed:,} malformed lines skipped[/yellow], e.g.:")
+        for example in summary.malformed_examples[:5]:
+            con.print(f"  {example}", markup=False)
+    for problem in summary.unreadable[:5]:
+        con.print(f"unreadable: {problem}", style="yellow", markup=False)
+    if summary.unpriced_models:
+        names = ", ".join(f"{m} ({n})" for m, n in summary.unpriced_models.items())
+        con.print(
+            f"no price for {names}: recorded at $0 (add them with --prices FILE)",
+            style="yellow",
+            markup=False,
+        )
+
+
+def _with_progress(
+    run: Callable[..., IngestSummary], total_bytes: int, files: int
+) -> IngestSummary:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console(), transient=True) as bar:
+        task = bar.add_task(f"ingesting 0/{files:,} files", total=total_bytes)
+
+        def update(files_done: int, bytes_done: int) -> None:
+            bar.update(
+                task, completed=bytes_done, description=f"ingesting {files_done:,}/{files:,} files"
+            )
+
+        return run(progress=update)

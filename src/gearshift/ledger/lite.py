@@ -1,0 +1,235 @@
+"""Bulk imports into a SQLite ledger with the standard library alone.
+
+Importing SQLAlchemy costs a few hundred milliseconds, more than an incremental transcript
+ingest has work to do. :class:`LiteLedger` opens an existing, fully migrated SQLite ledger with
+:mod:`sqlite3` and offers exactly what a bulk importer needs -- :class:`BulkLedger`: plain SQL
+reads, statements in one write transaction, and bulk inserts of execution rows. It sets the same
+connection options as :class:`gearshift.ledger.store.Ledger` (WAL, ``BEGIN IMMEDIATE`` for
+writes, a 60 s busy timeout), so both can write to one file at the same time.
+
+A ledger that does not exist yet or lacks a migration is not opened here (``open_current``
+returns ``None``): creating and migrating stay with :class:`~gearshift.ledger.store.Ledger`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gearshift.errors import LedgerError
+from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
+
+if TYPE_CHECKING:
+    from gearshift.catalog import Catalog
+    from gearshift.ledger.urls import LedgerLocation
+
+__all__ = ["BulkLedger", "LiteLedger", "Reader", "full_rows", "insert_sql", "sql_literal"]
+
+Row = tuple[Any, ...]
+#: One SQL statement with ``:name`` parameters and the parameter sets it runs with.
+Statement = tuple[str, Sequence[Mapping[str, Any]]]
+
+
+class Reader(Protocol):
+    """What a report needs of a ledger: plain SQL reads."""
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Rows of a read-only statement with ``:name`` parameters."""
+        ...
+
+
+class BulkLedger(Protocol):
+    """What a bulk importer needs of a ledger (both ledger classes have it)."""
+
+    @property
+    def location(self) -> LedgerLocation: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Rows of a read-only statement with ``:name`` parameters."""
+        ...
+
+    def execute_many(self, statements: Sequence[Statement]) -> None:
+        """Run each statement once per parameter set, all in one write transaction."""
+        ...
+
+    def write_rows(
+        self,
+        rows: Sequence[Row],
+        *,
+        replace_keys: Sequence[str] = (),
+        columns: Sequence[str] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert execution rows (see :func:`insert_sql`); return how many were new."""
+        ...
+
+
+def sql_literal(value: object) -> str:
+    """``value`` as an SQL literal, for the constant columns of a bulk insert."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        raise TypeError("a bulk insert constant cannot be a bool; use 0 or 1")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a bulk insert constant cannot contain NUL")
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"a bulk insert constant must be None, int or str, not {type(value).__name__}")
+
+
+def _split(columns: Sequence[str] | None, fixed: Mapping[str, Any] | None) -> list[str]:
+    names = list(columns if columns is not None else EXECUTION_COLUMNS)
+    given = names + list(fixed or {})
+    if sorted(given) != sorted(EXECUTION_COLUMNS):
+        missing = sorted(set(EXECUTION_COLUMNS) - set(given))
+        extra = sorted(set(given) - set(EXECUTION_COLUMNS))
+        raise ValueError(f"bulk insert columns: missing {missing}, unknown or repeated {extra}")
+    return names
+
+
+def insert_sql(
+    columns: Sequence[str] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    verb: str = "INSERT OR IGNORE",
+) -> str:
+    """The SQLite insert for rows holding ``columns`` (default: all, in
+    :data:`EXECUTION_COLUMNS` order), with ``fixed`` columns the same in every row written as
+    literals -- fewer bound parameters per row is most of a bulk insert's speed."""
+    names = _split(columns, fixed)
+    constants = dict(fixed or {})
+    cols = ", ".join(f'"{c}"' for c in [*names, *constants])
+    values = ", ".join(["?"] * len(names) + [sql_literal(v) for v in constants.values()])
+    return f"{verb} INTO executions ({cols}) VALUES ({values})"
+
+
+def full_rows(
+    rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
+) -> Sequence[Row]:
+    """Rows of ``columns`` plus ``fixed`` as whole rows in :data:`EXECUTION_COLUMNS` order."""
+    names = _split(columns, fixed)
+    if names == list(EXECUTION_COLUMNS):
+        return rows
+    constants = dict(fixed or {})
+    at = {name: i for i, name in enumerate(names)}
+    picks = [(at[c], None) if c in at else (-1, constants[c]) for c in EXECUTION_COLUMNS]
+    return [tuple(row[i] if i >= 0 else value for i, value in picks) for row in rows]
+
+
+class LiteLedger:
+    """An existing, current SQLite ledger opened with :mod:`sqlite3` (see the module doc)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, location: LedgerLocation, catalog: Callable[[], Catalog]
+    ) -> None:
+        self._conn = conn
+        self.location = location
+        self._catalog_factory = catalog
+        self._catalog: Catalog | None = None
+
+    @classmethod
+    def open_current(
+        cls, location: LedgerLocation, catalog: Callable[[], Catalog]
+    ) -> LiteLedger | None:
+        """The ledger at ``location`` if it is a SQLite file with every migration applied;
+        else ``None`` (the caller opens a :class:`~gearshift.ledger.store.Ledger` instead).
+        ``catalog`` is called the first time prices are needed."""
+        path = location.path
+        if location.dialect != "sqlite" or path is None or not path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return None
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -65536")
+            done = {r[0] for r in conn.execute("SELECT name FROM gearshift_migrations")}
+        except sqlite3.Error:
+            conn.close()
+            return None
+        if not set(MIGRATION_NAMES) <= done:
+            conn.close()
+            return None
+        return cls(conn, location, catalog)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = self._catalog_factory()
+        return self._catalog
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> LiteLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def column_index(name: str) -> int:
+        return EXECUTION_COLUMNS.index(name)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        try:
+            return self._conn.execute(sql, dict(params or {})).fetchall()
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"cannot read ledger {self.location.display}: {exc}",
+                hint="check that the database is reachable",
+            ) from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerError(
+                f"cannot write to ledger {self.location.display}: {exc}",
+                hint="check that the database is reachable and writable",
+            ) from None
+
+    def execute_many(self, statements: Sequence[Statement]) -> None:
+        with self._write() as conn:
+            for sql, params in statements:
+                if params:
+                    conn.executemany(sql, [dict(p) for p in params])
+
+    def write_rows(
+        self,
+        rows: Sequence[Row],
+        *,
+        replace_keys: Sequence[str] = (),
+        columns: Sequence[str] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> int:
+        if not rows and not replace_keys:
+            return 0
+        sql = insert_sql(columns, fixed)
+        with self._write() as conn:
+            for i in range(0, len(replace_keys), 500):
+                part = list(replace_keys[i : i + 500])
+                marks = ", ".join("?" * len(part))
+                conn.execute(f"DELETE FROM executions WHERE dedup_key IN ({marks})", part)
+            before = conn.total_changes
+            conn.executemany(sql, rows)
+            return conn.total_changes - before

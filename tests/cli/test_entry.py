@@ -1,0 +1,130 @@
+"""The `gearshift` entry point: `ingest claude-code` runs directly (no Typer, no SQLAlchemy on an
+existing SQLite ledger) with the same results and errors as through the Typer app."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gearshift.cli.entry import DirectIngest, parse_direct_ingest
+
+REFERENCE = Path(__file__).parents[1] / "data" / "claude_code" / "reference"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["ingest", "claude-code"], DirectIngest()),
+        (
+            ["--ledger", "x.db", "--debug", "ingest", "claude-code", "a", "--json", "b"],
+            DirectIngest(ledger="x.db", debug=True, paths=[Path("a"), Path("b")], as_json=True),
+        ),
+        (
+            ["--prices=article", "ingest", "claude-code", "--mode=calculate", "--workers", "3"],
+            DirectIngest(prices="article", mode="calculate", workers=3),
+        ),
+        (
+            ["ingest", "claude-code", "--strict", "--mode", "display", "--workers=1", "p"],
+            DirectIngest(strict=True, mode="display", workers=1, paths=[Path("p")]),
+        ),
+    ],
+)
+def test_plain_arguments_run_directly(args: list[str], expected: DirectIngest) -> None:
+    assert parse_direct_ingest(args) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["spend"],
+        ["ingest"],
+        ["ingest", "claude-code", "--help"],
+        ["ingest", "claude-code", "-h"],
+        ["--help", "ingest", "claude-code"],
+        ["--version"],
+        ["ingest", "claude-code", "--workers", "0"],
+        ["ingest", "claude-code", "--workers", "two"],
+        ["ingest", "claude-code", "--workers"],
+        ["ingest", "claude-code", "--mode"],
+        ["ingest", "claude-code", "--jsn"],
+        ["ingest", "claude-code", "--json=yes"],
+        ["ingest", "claude-code", "--", "path"],
+        ["ingest", "claude-code", "-"],
+        ["--ledger"],
+        ["--unknown", "ingest", "claude-code"],
+    ],
+)
+def test_anything_else_goes_to_the_typer_app(args: list[str]) -> None:
+    assert parse_direct_ingest(args) is None
+
+
+def _gearshift(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TZ": "UTC"}
+    cmd = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "gearshift"]
+    if not script:
+        cmd += list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_direct_and_typer_paths_agree(tmp_path: Path) -> None:
+    """The same corpus ingested into two ledgers, once through the entry point (direct) and
+    once through the Typer app's own main: the same summaries and the same spend."""
+    typer_script = "import sys; from gearshift.cli.main import main; main(sys.argv[1:])"
+    outputs = []
+    for name, script in (("direct", None), ("typer", typer_script)):
+        ledger = str(tmp_path / f"{name}.db")
+        first = _gearshift("--ledger", ledger, "ingest", "claude-code", str(REFERENCE), "--json",
+                           script=script)  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        again = _gearshift("--ledger", ledger, "ingest", "claude-code", str(REFERENCE), "--json",
+                           script=script)  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        spend = _gearshift("--ledger", ledger, "spend", "--by", "agent", "--json")
+        assert spend.returncode == 0, spend.stderr
+        summaries = [json.loads(first.stdout), json.loads(again.stdout)]
+        for s in summaries:
+            s.pop("seconds")
+        outputs.append((summaries, json.loads(spend.stdout)["rows"]))
+    assert outputs[0] == outputs[1]
+    (first_summary, again_summary), rows = outputs[0]
+    assert first_summary["new_records"] > 0 and again_summary["new_records"] == 0
+    assert {r["key"] for r in rows} == {"main", "Explore"}
+
+
+def test_a_rerun_on_an_existing_ledger_imports_neither_typer_nor_sqlalchemy(
+    tmp_path: Path,
+) -> None:
+    ledger = str(tmp_path / "l.db")
+    assert _gearshift("--ledger", ledger, "ingest", "claude-code", str(REFERENCE)).returncode == 0
+    script = (
+        "import sys\n"
+        "from gearshift.cli.entry import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "finally:\n"
+        "    heavy = sorted(m for m in ('typer', 'click', 'sqlalchemy') if m in sys.modules)\n"
+        "    print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = _gearshift("--ledger", ledger, "ingest", "claude-code", str(REFERENCE), "--json",
+                      script=script)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr
+    assert json.loads(done.stdout)["files_unchanged"] == 3
+
+
+def test_direct_errors_look_like_every_other_error(tmp_path: Path) -> None:
+    done = _gearshift("--ledger", str(tmp_path / "l.db"), "ingest", "claude-code",
+                      str(tmp_path / "missing"))  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "hint: " in done.stderr
+    assert "Traceback" not in done.stderr
+    bad = _gearshift("ingest", "claude-code", str(REFERENCE), "--mode", "bogus")
+    assert bad.returncode == 2 and "auto, calculate or display" in bad.stderr
+    usage = _gearshift("ingest", "claude-code", "--workers", "0")
+    assert usage.returncode == 2 and "--workers" in usage.stderr

@@ -1,0 +1,167 @@
+"""The standard-library SQLite path for bulk imports, and bulk inserts with constant columns."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gearshift.catalog import load_catalog
+from gearshift.errors import LedgerError
+from gearshift.ledger import Ledger
+from gearshift.ledger.columns import EXECUTION_COLUMNS
+from gearshift.ledger.lite import LiteLedger, full_rows, insert_sql, sql_literal
+from gearshift.ledger.record import new_id, new_ids
+from gearshift.ledger.urls import resolve_location
+
+COLUMNS = ("id", "ts_us", "agent", "model", "tier", "cost_nanos", "dedup_key", "tags")
+FIXED = {
+    c: None
+    for c in EXECUTION_COLUMNS
+    if c not in COLUMNS
+    and c
+    not in {
+        "project",
+        "session",
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "cache_read_tokens",
+        "price_version",
+        "status",
+        "attempt",
+        "source",
+        "flags",
+    }
+} | {
+    "project": "it's",  # a quote in a constant
+    "session": "s1",
+    "input_tokens": 10,
+    "output_tokens": 20,
+    "cache_write_5m_tokens": 0,
+    "cache_write_1h_tokens": 0,
+    "cache_read_tokens": 0,
+    "price_version": "v",
+    "status": "success",
+    "attempt": 1,
+    "source": "claude-code",
+    "flags": 0,
+}
+
+
+def _rows(n: int, start: int = 0) -> list[tuple[object, ...]]:
+    ids = new_ids([1_764_288_000_000 + i for i in range(start, start + n)])
+    return [
+        (ids[i], (1_764_288_000_000 + start + i) * 1000, "Explore", "claude-x", "sonnet", 7 * i,
+         f"cc:m{start + i}|r|m", '{"k":"é"}')
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _read(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions ORDER BY dedup_key"
+        ).fetchall()
+
+
+def test_open_current_only_opens_an_existing_migrated_sqlite_file(tmp_path: Path) -> None:
+    assert LiteLedger.open_current(resolve_location(tmp_path / "none.db"), load_catalog) is None
+    assert not (tmp_path / "none.db").exists()
+    assert LiteLedger.open_current(resolve_location("sqlite://"), load_catalog) is None
+    pg = resolve_location("postgresql://u@localhost/db")
+    assert LiteLedger.open_current(pg, load_catalog) is None
+    half = tmp_path / "half.db"
+    with sqlite3.connect(half) as conn:
+        conn.execute("CREATE TABLE gearshift_migrations (name TEXT, applied_at TEXT)")
+        conn.execute("INSERT INTO gearshift_migrations VALUES ('0001_executions', 'x')")
+    assert LiteLedger.open_current(resolve_location(half), load_catalog) is None
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    assert LiteLedger.open_current(resolve_location(tmp_path / "junk.db"), load_catalog) is None
+    Ledger.open(tmp_path / "ok.db").close()
+    lite = LiteLedger.open_current(resolve_location(tmp_path / "ok.db"), load_catalog)
+    assert lite is not None
+    lite.close()
+
+
+def test_both_ledgers_write_the_same_rows(tmp_path: Path) -> None:
+    rows = _rows(300)
+    with Ledger.open(tmp_path / "a.db") as full:
+        assert full.write_rows(rows, columns=COLUMNS, fixed=FIXED) == 300
+        assert full.write_rows(rows, columns=COLUMNS, fixed=FIXED) == 0  # dedup keys
+    Ledger.open(tmp_path / "b.db").close()
+    lite = LiteLedger.open_current(resolve_location(tmp_path / "b.db"), load_catalog)
+    assert lite is not None
+    with lite:
+        assert lite.write_rows(rows, columns=COLUMNS, fixed=FIXED) == 300
+        assert lite.write_rows(rows, columns=COLUMNS, fixed=FIXED) == 0
+        assert lite.query("SELECT COUNT(*) FROM executions WHERE project = :p", {"p": "it's"}) == [
+            (300,)
+        ]
+    assert _read(tmp_path / "a.db") == _read(tmp_path / "b.db")
+    with Ledger.open(tmp_path / "b.db") as full:
+        got = {e.dedup_key: e for e in full.executions()}["cc:m1|r|m"]
+    assert (got.project, got.cost_nanos, got.tags) == ("it's", 7, {"k": "é"})
+
+
+def test_replace_keys_and_postgres_full_rows(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        ledger.write_rows(_rows(5), columns=COLUMNS, fixed=FIXED)
+        better = _rows(1, start=2)
+        n = ledger.write_rows(better, replace_keys=["cc:m2|r|m"], columns=COLUMNS, fixed=FIXED)
+        assert n == 1 and ledger.count() == 5
+        (row,) = ledger.query(
+            "SELECT id, project FROM executions WHERE dedup_key = :k", {"k": "cc:m2|r|m"}
+        )
+        assert row == (better[0][0], "it's")
+
+
+def test_a_failed_write_rolls_back_everything(tmp_path: Path) -> None:
+    Ledger.open(tmp_path / "l.db").close()
+    lite = LiteLedger.open_current(resolve_location(tmp_path / "l.db"), load_catalog)
+    assert lite is not None
+    with lite:
+        good = "INSERT INTO ingest_files (path, source, device, inode, size, mtime_ns, "
+        good += "\"offset\", lines, fingerprint, updated_at) VALUES (:p, 'cc', 1, 1, 1, 1, 1, 1, "
+        good += "'f', 'now')"
+        with pytest.raises(LedgerError, match="cannot write to ledger"):
+            lite.execute_many(
+                [(good, [{"p": "a"}]), ("INSERT INTO nowhere VALUES (:x)", [{"x": 1}])]
+            )
+        assert lite.query("SELECT COUNT(*) FROM ingest_files") == [(0,)]
+        lite.execute_many([(good, [{"p": "a"}, {"p": "b"}])])
+        assert lite.query("SELECT COUNT(*) FROM ingest_files") == [(2,)]
+
+
+def test_insert_sql_needs_every_column_exactly_once() -> None:
+    with pytest.raises(ValueError, match="missing"):
+        insert_sql(COLUMNS, {})
+    with pytest.raises(ValueError, match="unknown or repeated"):
+        insert_sql([*COLUMNS, "nope"], FIXED)
+    with pytest.raises(ValueError, match="unknown or repeated"):
+        insert_sql(COLUMNS, {**FIXED, "agent": "x"})
+    assert insert_sql().count("?") == len(EXECUTION_COLUMNS)
+    assert "'it''s'" in insert_sql(COLUMNS, FIXED)
+    row = full_rows(_rows(1), COLUMNS, FIXED)[0]
+    assert len(row) == len(EXECUTION_COLUMNS)
+    assert row[EXECUTION_COLUMNS.index("project")] == "it's"
+    assert row[EXECUTION_COLUMNS.index("agent")] == "Explore"
+
+
+@pytest.mark.parametrize("bad", [True, 1.5, b"x", "a\x00b"])
+def test_sql_literal_refuses_what_it_cannot_quote_exactly(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        sql_literal(bad)
+
+
+def test_new_ids_are_ulids_of_their_milliseconds() -> None:
+    ms = [0, 1, 1023, 1024, 2**20 - 1, 2**20, 1_764_288_000_123, 2**48 - 1]
+    ids = new_ids(ms)
+    assert [i[:10] for i in ids] == [new_id(m)[:10] for m in ms]
+    assert all(len(i) == 26 for i in ids)
+    assert len(set(new_ids([5] * 10_000))) == 10_000
+    assert new_ids([]) == []
+    with pytest.raises(ValueError):
+        new_ids([2**48])
