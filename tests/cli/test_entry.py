@@ -11,38 +11,53 @@ from pathlib import Path
 
 import pytest
 
-from gearshift.cli.entry import DirectIngest, parse_direct_ingest
+from gearshift.cli.entry import Direct, parse_direct
 
 REFERENCE = Path(__file__).parents[1] / "data" / "claude_code" / "reference"
+
+
+ING = ("ingest", "claude-code")
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["ingest", "claude-code"], DirectIngest()),
+        (["ingest", "claude-code"], Direct(ING)),
         (
             ["--ledger", "x.db", "--debug", "ingest", "claude-code", "a", "--json", "b"],
-            DirectIngest(ledger="x.db", debug=True, paths=[Path("a"), Path("b")], as_json=True),
+            Direct(ING, "x.db", debug=True, options={"as_json": True},
+                   paths=[Path("a"), Path("b")]),
         ),
         (
             ["--prices=article", "ingest", "claude-code", "--mode=calculate", "--workers", "3"],
-            DirectIngest(prices="article", mode="calculate", workers=3),
+            Direct(ING, prices="article", options={"mode": "calculate", "workers": 3}),
         ),
         (
             ["ingest", "claude-code", "--strict", "--mode", "display", "--workers=1", "p"],
-            DirectIngest(strict=True, mode="display", workers=1, paths=[Path("p")]),
+            Direct(ING, options={"strict": True, "mode": "display", "workers": 1},
+                   paths=[Path("p")]),
+        ),
+        (["spend"], Direct(("spend",))),
+        (
+            ["--ledger=l", "spend", "--by", "agent", "-p", "web", "--since", "-7d", "--json",
+             "--tag=k=v", "-a", "Explore", "-m", "claude-x", "--tier", "opus", "--tz", "UTC",
+             "--until", "today"],
+            Direct(("spend",), "l", options={
+                "by": "agent", "project": "web", "since": "-7d", "as_json": True, "tag": "k=v",
+                "agent": "Explore", "model": "claude-x", "tier": "opus", "tz": "UTC",
+                "until": "today"}),
         ),
     ],
-)
-def test_plain_arguments_run_directly(args: list[str], expected: DirectIngest) -> None:
-    assert parse_direct_ingest(args) == expected
+)  # fmt: skip
+def test_plain_arguments_run_directly(args: list[str], expected: Direct) -> None:
+    assert parse_direct(args) == expected
 
 
 @pytest.mark.parametrize(
     "args",
     [
         [],
-        ["spend"],
+        ["report"],
         ["ingest"],
         ["ingest", "claude-code", "--help"],
         ["ingest", "claude-code", "-h"],
@@ -50,6 +65,7 @@ def test_plain_arguments_run_directly(args: list[str], expected: DirectIngest) -
         ["--version"],
         ["ingest", "claude-code", "--workers", "0"],
         ["ingest", "claude-code", "--workers", "two"],
+        ["ingest", "claude-code", "--workers", "٣"],  # a digit, but not an ASCII one
         ["ingest", "claude-code", "--workers"],
         ["ingest", "claude-code", "--mode"],
         ["ingest", "claude-code", "--jsn"],
@@ -58,10 +74,16 @@ def test_plain_arguments_run_directly(args: list[str], expected: DirectIngest) -
         ["ingest", "claude-code", "-"],
         ["--ledger"],
         ["--unknown", "ingest", "claude-code"],
+        ["spend", "extra"],
+        ["spend", "-pweb"],
+        ["spend", "-p=web"],
+        ["spend", "--by"],
+        ["spend", "--strict"],
+        ["spend", "--help"],
     ],
 )
 def test_anything_else_goes_to_the_typer_app(args: list[str]) -> None:
-    assert parse_direct_ingest(args) is None
+    assert parse_direct(args) is None
 
 
 def _gearshift(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,8 +95,8 @@ def _gearshift(*args: str, script: str | None = None) -> subprocess.CompletedPro
 
 
 def test_direct_and_typer_paths_agree(tmp_path: Path) -> None:
-    """The same corpus ingested into two ledgers, once through the entry point (direct) and
-    once through the Typer app's own main: the same summaries and the same spend."""
+    """The same corpus ingested and reported in two ledgers, once through the entry point
+    (direct) and once through the Typer app's own main: the same summaries and spend."""
     typer_script = "import sys; from gearshift.cli.main import main; main(sys.argv[1:])"
     outputs = []
     for name, script in (("direct", None), ("typer", typer_script)):
@@ -85,7 +107,7 @@ def test_direct_and_typer_paths_agree(tmp_path: Path) -> None:
         again = _gearshift("--ledger", ledger, "ingest", "claude-code", str(REFERENCE), "--json",
                            script=script)  # fmt: skip
         assert again.returncode == 0, again.stderr
-        spend = _gearshift("--ledger", ledger, "spend", "--by", "agent", "--json")
+        spend = _gearshift("--ledger", ledger, "spend", "--by", "agent", "--json", script=script)
         assert spend.returncode == 0, spend.stderr
         summaries = [json.loads(first.stdout), json.loads(again.stdout)]
         for s in summaries:
@@ -97,7 +119,7 @@ def test_direct_and_typer_paths_agree(tmp_path: Path) -> None:
     assert {r["key"] for r in rows} == {"main", "Explore"}
 
 
-def test_a_rerun_on_an_existing_ledger_imports_neither_typer_nor_sqlalchemy(
+def test_a_rerun_and_spend_on_an_existing_ledger_import_neither_typer_nor_sqlalchemy(
     tmp_path: Path,
 ) -> None:
     ledger = str(tmp_path / "l.db")
@@ -116,6 +138,9 @@ def test_a_rerun_on_an_existing_ledger_imports_neither_typer_nor_sqlalchemy(
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stderr
     assert json.loads(done.stdout)["files_unchanged"] == 3
+    done = _gearshift("--ledger", ledger, "spend", "--by", "agent", script=script)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr and "Explore" in done.stdout
 
 
 def test_direct_errors_look_like_every_other_error(tmp_path: Path) -> None:
@@ -128,3 +153,8 @@ def test_direct_errors_look_like_every_other_error(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "auto, calculate or display" in bad.stderr
     usage = _gearshift("ingest", "claude-code", "--workers", "0")
     assert usage.returncode == 2 and "--workers" in usage.stderr
+    missing = _gearshift("--ledger", str(tmp_path / "none.db"), "spend")
+    assert missing.returncode != 0 and "no ledger at" in missing.stderr
+    assert not (tmp_path / "none.db").exists()
+    by = _gearshift("--ledger", str(tmp_path / "l.db"), "spend", "--by", "colour")
+    assert by.returncode == 2 and "cannot group by" in by.stderr

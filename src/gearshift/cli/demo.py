@@ -37,11 +37,11 @@ def demo(
         _config,
         _print_analysis,
         _print_recommendations,
-        _print_spend,
         _print_true_cost,
         _write_html,
     )
     from gearshift.cli.run_view import print_report
+    from gearshift.cli.spend_run import print_spend
     from gearshift.demo.month import fill_month
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
@@ -123,9 +123,9 @@ def demo(
         f"calls from {ingested.files:,} transcripts, {ingested.duplicates:,} duplicate lines "
         "removed -- what each subagent cost:"
     )
-    _print_spend(from_claude)
-    _print_spend(spend(ledger, "tier"))
-    _print_spend(spend(ledger, "week"))
+    print_spend(from_claude)
+    print_spend(spend(ledger, "tier"))
+    print_spend(spend(ledger, "week"))
     _print_status(forecasts)
     con.print(f"\ncharts: {page} (open it in a browser)")
     con.print(

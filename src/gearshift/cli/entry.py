@@ -1,12 +1,12 @@
 """The `gearshift` executable's entry point.
 
-Every command goes through the Typer app (:mod:`gearshift.cli.main`) except the one that runs
-unattended and often -- ``gearshift ingest claude-code``, from a Claude Code hook or a cron
-job -- which, when its arguments are plain, runs directly: no Typer, and for an existing SQLite
-ledger no SQLAlchemy, so a re-run with little new starts in a fraction of the time. Anything
-the direct parser does not recognise (``--help``, an unknown or malformed option) goes to the
-Typer app, which gives its usual help and errors; both run the same code
-(:func:`gearshift.cli.ingest_run.run_claude_code`).
+Every command goes through the Typer app (:mod:`gearshift.cli.main`) except two that run often
+and want to answer at once: ``ingest claude-code`` (from a Claude Code hook or a cron job) and
+``spend``. With plain arguments they run directly: no Typer, and on an existing SQLite ledger no
+SQLAlchemy -- half a second or more less per call. Anything the direct parser does not
+recognise (``--help``, an unknown, abbreviated or malformed option) goes to the Typer app, which
+gives its usual help and errors. Both paths run the same functions
+(:mod:`gearshift.cli.ingest_run`, :mod:`gearshift.cli.spend_run`).
 """
 
 from __future__ import annotations
@@ -16,24 +16,62 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DirectIngest", "main", "parse_direct_ingest"]
+__all__ = ["Direct", "main", "parse_direct"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    flags: dict[str, str]  # spelling -> field
+    values: dict[str, str]  # spelling -> field
+    positional: bool = False
+    counts: frozenset[str] = frozenset()  # fields that must be integers >= 1
+
+
+_INGEST = ("ingest", "claude-code")
+_SPEND = ("spend",)
+_SPECS: dict[tuple[str, ...], _Spec] = {
+    _INGEST: _Spec(
+        flags={"--json": "as_json", "--strict": "strict"},
+        values={"--mode": "mode", "--workers": "workers"},
+        positional=True,
+        counts=frozenset({"workers"}),
+    ),
+    _SPEND: _Spec(
+        flags={"--json": "as_json"},
+        values={
+            "--by": "by",
+            "--since": "since",
+            "--until": "until",
+            "--project": "project",
+            "-p": "project",
+            "--agent": "agent",
+            "-a": "agent",
+            "--model": "model",
+            "-m": "model",
+            "--tier": "tier",
+            "--tag": "tag",
+            "--tz": "tz",
+        },
+    ),
+}
+_GLOBAL_VALUES = {"--ledger": "ledger", "--prices": "prices"}
 
 
 @dataclass(slots=True)
-class DirectIngest:
+class Direct:
+    """A command line the direct entry runs: the command, global options, its options."""
+
+    command: tuple[str, ...]
     ledger: str | None = None
     prices: str | None = None
     debug: bool = False
+    options: dict[str, str | int | bool] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=list)
-    mode: str = "auto"
-    strict: bool = False
-    workers: int | None = None
-    as_json: bool = False
 
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    direct = parse_direct_ingest(args)
+    direct = parse_direct(args)
     if direct is None:
         from gearshift.cli.main import main as typer_main
 
@@ -41,67 +79,105 @@ def main(argv: list[str] | None = None) -> None:
         return
     from gearshift.cli.common import state
     from gearshift.cli.guard import run_guarded
-    from gearshift.cli.ingest_run import run_claude_code
 
     state.ledger_url = direct.ledger
     state.prices = direct.prices
     state.debug = direct.debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
-    run_guarded(
-        lambda: run_claude_code(
-            direct.paths or None, direct.mode, direct.strict, direct.workers, direct.as_json
+    run_guarded(lambda: _run(direct))
+
+
+def _run(direct: Direct) -> None:
+    opts = direct.options
+    if direct.command == _INGEST:
+        from gearshift.cli.ingest_run import run_claude_code
+
+        workers = opts.get("workers")
+        run_claude_code(
+            direct.paths or None,
+            str(opts.get("mode", "auto")),
+            bool(opts.get("strict", False)),
+            int(workers) if workers is not None else None,
+            bool(opts.get("as_json", False)),
         )
+        return
+    from gearshift.cli.spend_run import run_spend
+
+    def text(name: str) -> str | None:
+        value = opts.get(name)
+        return None if value is None else str(value)
+
+    run_spend(
+        text("by") or "day",
+        text("since"),
+        text("until"),
+        text("tz"),
+        bool(opts.get("as_json", False)),
+        project=text("project"),
+        agent=text("agent"),
+        model=text("model"),
+        tier=text("tier"),
+        tag=text("tag"),
     )
 
 
-def parse_direct_ingest(args: list[str]) -> DirectIngest | None:
-    """``args`` as a plain ``[global options] ingest claude-code [options] [PATH ...]``, or
-    ``None`` for anything else (which the Typer app then handles)."""
-    out = DirectIngest()
+def parse_direct(args: list[str]) -> Direct | None:
+    """``args`` as a plain ``[global options] COMMAND [options]`` for a command that runs
+    directly, or ``None`` for anything else (which the Typer app then handles)."""
+    ledger = prices = None
+    debug = False
     i = 0
     while i < len(args) and args[i].startswith("-"):
-        name, value, used = _option(args, i, ("--ledger", "--prices"))
+        name, value, used = _option(args, i, _GLOBAL_VALUES)
         if name == "--debug":
-            out.debug = True
+            debug = True
         elif name == "--ledger" and value is not None:
-            out.ledger = value
+            ledger = value
         elif name == "--prices" and value is not None:
-            out.prices = value
+            prices = value
         else:
             return None
         i += used
-    if args[i : i + 2] != ["ingest", "claude-code"]:
+    command = next((c for c in _SPECS if tuple(args[i : i + len(c)]) == c), None)
+    if command is None:
         return None
-    i += 2
+    spec = _SPECS[command]
+    out = Direct(command, ledger, prices, debug)
+    i += len(command)
     while i < len(args):
         arg = args[i]
         if not arg.startswith("-"):
+            if not spec.positional:
+                return None
             out.paths.append(Path(arg))
             i += 1
             continue
-        name, value, used = _option(args, i, ("--mode", "--workers"))
-        if name == "--json":
-            out.as_json = True
-        elif name == "--strict":
-            out.strict = True
-        elif name == "--mode" and value is not None:
-            out.mode = value
-        elif name == "--workers" and value is not None and value.isdigit() and int(value) >= 1:
-            out.workers = int(value)
+        name, value, used = _option(args, i, spec.values)
+        if name in spec.flags:
+            out.options[spec.flags[name]] = True
+        elif name in spec.values and value is not None:
+            key = spec.values[name]
+            if key in spec.counts:
+                if not (value.isascii() and value.isdigit() and int(value) >= 1):
+                    return None
+                out.options[key] = int(value)
+            else:
+                out.options[key] = value
         else:
             return None
         i += used
     return out
 
 
-def _option(args: list[str], i: int, valued: tuple[str, ...]) -> tuple[str, str | None, int]:
-    """``(name, value, tokens used)`` of the option at ``args[i]``; ``--name=value`` or
-    ``--name value`` for the options in ``valued``."""
+def _option(args: list[str], i: int, valued: dict[str, str]) -> tuple[str, str | None, int]:
+    """``(name, value, tokens used)`` of the option at ``args[i]``: ``--name=value`` or
+    ``--name value`` for long options in ``valued``, ``-x value`` for short ones; ``""`` for
+    a spelling the direct parser leaves to Typer."""
     arg = args[i]
     name, eq, inline = arg.partition("=")
     if name not in valued:
         return (arg if not eq else "", None, 1)
     if eq:
-        return name, inline, 1
+        return (name, inline, 1) if name.startswith("--") else ("", None, 1)
     if i + 1 < len(args):
         return name, args[i + 1], 2
     return name, None, 1

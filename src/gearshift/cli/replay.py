@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gearshift.cli.common import print_json, state
-from gearshift.cli.reports import SinceOpt, TzOpt, UntilOpt, build_filters
+from gearshift.cli.reports import SinceOpt, TzOpt, UntilOpt
+from gearshift.cli.spend_run import build_filters
 
 if TYPE_CHECKING:
     from gearshift.insight.replay import ReplayReport

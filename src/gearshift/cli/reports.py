@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gearshift.cli.common import console, err_console, print_json, state
+from gearshift.cli.spend_run import build_filters
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from gearshift.insight.analysis import CostAnalysis
     from gearshift.insight.recommend import Recommendation
     from gearshift.insight.truecost import TrueCostReport
-    from gearshift.ledger import Filters, Ledger, SpendReport
+    from gearshift.ledger import Filters, Ledger
 
 SinceOpt = Annotated[
     str | None,
@@ -31,31 +32,6 @@ TzOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.command("spend")(spend_cmd)
     app.command("report")(report_cmd)
-
-
-def build_filters(
-    since: str | None,
-    until: str | None,
-    tz_name: str | None,
-    **exact: str | None,
-) -> tuple[Filters, dt.tzinfo]:
-    from gearshift.errors import ConfigError
-    from gearshift.ledger import Filters
-    from gearshift.timespec import parse_when, parse_zone
-
-    tz = parse_zone(tz_name)
-    start = parse_when(since, tz, option="--since")
-    end = parse_when(until, tz, end=True, option="--until")
-    if start and end and start >= end:
-        raise ConfigError("--since is after --until", hint="swap them")
-    tag = None
-    raw_tag = exact.pop("tag", None)
-    if raw_tag:
-        key, sep, value = raw_tag.partition("=")
-        if not sep:
-            raise ConfigError(f"--tag {raw_tag!r}: expected KEY=VALUE")
-        tag = (key, value)
-    return Filters(since=start, until=end, tag=tag, **exact), tz
 
 
 def spend_cmd(
@@ -78,58 +54,10 @@ def spend_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Spend grouped by a period or a column."""
-    from gearshift.errors import ConfigError
-    from gearshift.ledger import GROUPS, spend
+    from gearshift.cli.spend_run import run_spend
 
-    if by not in GROUPS:
-        raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
-    filters, zone = build_filters(
-        since, until, tz, project=project, agent=agent, model=model, tier=tier, tag=tag
-    )
-    report = spend(state.reader(), by, filters, zone)
-    if as_json:
-        print_json(report.to_dict())
-        return
-    _print_spend(report)
-
-
-def _print_spend(report: SpendReport) -> None:
-    from gearshift.cli.common import plain_table
-    from gearshift.fmt import tokens, usd
-
-    table = plain_table(title=f"spend by {report.by}", show_footer=True)
-    total = report.total
-    cols = [
-        (report.by, "total", "left"),
-        ("runs", f"{total.executions:,}", "right"),
-        ("input", tokens(total.input_tokens), "right"),
-        ("output", tokens(total.output_tokens), "right"),
-        ("cache write", tokens(total.cache_creation_tokens), "right"),
-        ("cache read", tokens(total.cache_read_tokens), "right"),
-        ("cost", usd(total.cost_usd, places=2), "right"),
-    ]
-    wide = (
-        console().width >= 100 or len(max((r.key for r in report.rows), key=len, default="")) < 12
-    )
-    keep = [wide or name not in ("cache write", "cache read") for name, _, _ in cols]
-    for (name, footer, justify), kept in zip(cols, keep, strict=True):
-        if kept:
-            table.add_column(name, footer=footer, justify=justify)
-    for row in report.rows:
-        cells = (
-            row.key,
-            f"{row.executions:,}",
-            tokens(row.input_tokens),
-            tokens(row.output_tokens),
-            tokens(row.cache_creation_tokens),
-            tokens(row.cache_read_tokens),
-            usd(row.cost_usd, places=2),
-        )
-        table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
-    if not report.rows:
-        console().print("no executions recorded for this selection")
-        return
-    console().print(table)
+    run_spend(by, since, until, tz, as_json, project=project, agent=agent, model=model,
+              tier=tier, tag=tag)  # fmt: skip
 
 
 def report_cmd(
