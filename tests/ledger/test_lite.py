@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from gearshift.catalog import load_catalog
 from gearshift.errors import LedgerError
 from gearshift.ledger import Ledger
-from gearshift.ledger.columns import EXECUTION_COLUMNS
+from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
 from gearshift.ledger.lite import LiteLedger, full_rows, insert_sql, sql_literal
 from gearshift.ledger.record import new_id, new_ids
 from gearshift.ledger.urls import resolve_location
@@ -78,6 +79,7 @@ def test_open_current_only_opens_an_existing_migrated_sqlite_file(tmp_path: Path
         conn.execute("CREATE TABLE gearshift_migrations (name TEXT, applied_at TEXT)")
         conn.execute("INSERT INTO gearshift_migrations VALUES ('0001_executions', 'x')")
     assert LiteLedger.open_current(resolve_location(half), load_catalog) is None
+    assert LiteLedger.open_or_create(resolve_location(half), load_catalog) is None  # migrate
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     assert LiteLedger.open_current(resolve_location(tmp_path / "junk.db"), load_catalog) is None
     Ledger.open(tmp_path / "ok.db").close()
@@ -165,3 +167,48 @@ def test_new_ids_are_ulids_of_their_milliseconds() -> None:
     assert new_ids([]) == []
     with pytest.raises(ValueError):
         new_ids([2**48])
+
+
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    return [(t, n, " ".join((sql or "").split())) for t, n, sql in rows]
+
+
+def test_a_new_ledger_gets_exactly_the_schema_the_migrations_make(tmp_path: Path) -> None:
+    """sqlite_schema.sql must equal what SQLAlchemy creates; after a new migration, regenerate
+    it from a ledger made by ``Ledger.open`` (SELECT sql FROM sqlite_master ORDER BY rowid)."""
+    Ledger.open(tmp_path / "full.db").close()
+    lite = LiteLedger.open_or_create(resolve_location(tmp_path / "lite.db"), load_catalog)
+    assert lite is not None
+    lite.close()
+    assert _schema(tmp_path / "lite.db") == _schema(tmp_path / "full.db")
+    with sqlite3.connect(tmp_path / "lite.db") as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM gearshift_migrations")]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert sorted(names) == sorted(MIGRATION_NAMES)
+    with Ledger.open(tmp_path / "lite.db") as full:  # nothing left to migrate; it works
+        full.write_rows(_rows(3), columns=COLUMNS, fixed=FIXED)
+        assert full.count() == 3
+
+
+def test_concurrent_creators_make_one_schema(tmp_path: Path) -> None:
+    location = resolve_location(tmp_path / "race.db")
+
+    def create(_: int) -> int:
+        lite = LiteLedger.open_or_create(location, load_catalog)
+        assert lite is not None
+        with lite:
+            return len(lite.query("SELECT name FROM gearshift_migrations"))
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(create, range(6))) == [len(MIGRATION_NAMES)] * 6
+
+
+def test_a_file_that_is_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.db"
+    junk.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(LedgerError, match="cannot create ledger") as info:
+        LiteLedger.open_or_create(resolve_location(junk), load_catalog)
+    assert info.value.hint and junk.read_bytes().startswith(b"these are my notes")
+    assert LiteLedger.open_or_create(resolve_location("sqlite://"), load_catalog) is None

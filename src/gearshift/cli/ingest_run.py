@@ -63,12 +63,12 @@ def run_claude_code(
 
 
 def _open_ledger() -> tuple[BulkLedger, Callable[[], None]]:
-    """The standard-library SQLite ledger when the ledger is an existing, current SQLite file;
-    else the full one (which creates and migrates it, or connects to PostgreSQL)."""
+    """The standard-library SQLite ledger when the ledger is a SQLite file, current or new;
+    else the full one (which migrates an older file, or connects to PostgreSQL)."""
     from gearshift.ledger.lite import LiteLedger
     from gearshift.ledger.urls import resolve_location
 
-    lite = LiteLedger.open_current(resolve_location(state.ledger_url), state.catalog)
+    lite = LiteLedger.open_or_create(resolve_location(state.ledger_url), state.catalog)
     if lite is not None:
         return lite, lite.close
     return state.ledger(), lambda: None

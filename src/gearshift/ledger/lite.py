@@ -7,13 +7,16 @@ reads, statements in one write transaction, and bulk inserts of execution rows. 
 connection options as :class:`gearshift.ledger.store.Ledger` (WAL, ``BEGIN IMMEDIATE`` for
 writes, a 60 s busy timeout), so both can write to one file at the same time.
 
-A ledger that does not exist yet or lacks a migration is not opened here (``open_current``
-returns ``None``): creating and migrating stay with :class:`~gearshift.ledger.store.Ledger`.
+:meth:`LiteLedger.open_or_create` also creates a new SQLite ledger, from ``sqlite_schema.sql``
+(the schema SQLAlchemy's migrations produce, kept identical by a test). A ledger that lacks a
+migration is not opened here (``None``): migrating stays with
+:class:`~gearshift.ledger.store.Ledger`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +25,8 @@ from gearshift.errors import LedgerError
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gearshift.catalog import Catalog
     from gearshift.ledger.urls import LedgerLocation
 
@@ -161,6 +166,30 @@ class LiteLedger:
             return None
         return cls(conn, location, catalog)
 
+    @classmethod
+    def open_or_create(
+        cls, location: LedgerLocation, catalog: Callable[[], Catalog]
+    ) -> LiteLedger | None:
+        """:meth:`open_current`, creating the schema when the file is new (or empty). Creation
+        is one ``BEGIN IMMEDIATE`` transaction that first checks whether another process
+        created the schema meanwhile, as the SQLAlchemy migration does. A file with an older
+        schema is left to :class:`~gearshift.ledger.store.Ledger` to migrate (``None``)."""
+        lite = cls.open_current(location, catalog)
+        path = location.path
+        if lite is not None or location.dialect != "sqlite" or path is None:
+            return lite
+        if path.exists() and _has_schema(path):
+            return None
+        try:
+            _create(path)
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"cannot create ledger {location.display}: {exc}",
+                hint="check that the folder exists and is writable, and that the file is a "
+                "gearshift ledger",
+            ) from None
+        return cls.open_current(location, catalog)
+
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -233,3 +262,49 @@ class LiteLedger:
             before = conn.total_changes
             conn.executemany(sql, rows)
             return conn.total_changes - before
+
+
+def _create(path: Path) -> None:
+    from importlib import resources
+
+    script = resources.files("gearshift.ledger").joinpath("sqlite_schema.sql").read_text()
+    code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
+    statements = [s.strip() for s in code.split(";\n") if s.strip()]
+    now = dt.datetime.now(dt.UTC).isoformat()
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'gearshift_migrations'"
+            ).fetchone()
+            if not exists:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.executemany(
+                    "INSERT INTO gearshift_migrations (name, applied_at) VALUES (?, ?)",
+                    [(name, now) for name in MIGRATION_NAMES],
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _has_schema(path: Path) -> bool:
+    """Whether ``path`` holds a ledger's migrations table (of any version)."""
+    try:
+        conn = sqlite3.connect(path, timeout=60)
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'gearshift_migrations'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return found is not None
