@@ -5,7 +5,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint fmt clean bench
 
-$(STAMP): pyproject.toml
+# setup.py builds the optional C parser (src/gearshift/ingest/_scan.c) in place.
+$(STAMP): pyproject.toml setup.py src/gearshift/ingest/_scan.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -19,12 +20,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# The whole suite, then the ingest suite again on the pure-Python parser (the fallback used
+# where the C parser cannot be compiled).
 test: lint
 	$(BIN)/python -m pytest -q
+	GEARSHIFT_PURE_PYTHON=1 $(BIN)/python -m pytest -q tests/ingest
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info src/gearshift/ingest/*.so

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,23 +193,52 @@ def test_a_new_ledger_gets_exactly_the_schema_the_migrations_make(tmp_path: Path
         assert full.count() == 3
 
 
-def test_concurrent_creators_make_one_schema(tmp_path: Path) -> None:
-    location = resolve_location(tmp_path / "race.db")
-
-    def create(_: int) -> int:
-        lite = LiteLedger.open_or_create(location, load_catalog)
-        assert lite is not None
-        with lite:
-            return len(lite.query("SELECT name FROM gearshift_migrations"))
-
-    with ThreadPoolExecutor(6) as pool:
-        assert list(pool.map(create, range(6))) == [len(MIGRATION_NAMES)] * 6
+_CREATE = """
+import sys
+from gearshift.ledger.lite import LiteLedger
+from gearshift.ledger.urls import resolve_location
+from gearshift.catalog import load_catalog
+lite = LiteLedger.open_or_create(resolve_location(sys.argv[1]), load_catalog)
+print("none" if lite is None else len(lite.query("SELECT name FROM gearshift_migrations")))
+"""
 
 
-def test_a_file_that_is_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
+def test_concurrent_creators_make_one_complete_ledger(tmp_path: Path) -> None:
+    """Six processes create the same new ledger at once: each gets it whole, or (while a file
+    it did not make is still being opened) ``None``, which sends the CLI to the full Ledger --
+    never an error or a partial schema."""
+    path = tmp_path / "race.db"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CREATE, str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]  # fmt: skip
+    results = [p.communicate(timeout=60) for p in procs]
+    assert all(not err for _, err in results), results
+    assert {out.strip() for out, _ in results} <= {str(len(MIGRATION_NAMES)), "none"}
+    assert [out.strip() for out, _ in results].count(str(len(MIGRATION_NAMES))) >= 1
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("race.db")) == []
+    with Ledger.open(path) as ledger:
+        assert ledger.count() == 0
+
+
+def test_a_file_that_is_not_a_ledger_is_left_alone(tmp_path: Path) -> None:
+    """Not opened, not overwritten: the full Ledger then reports what is wrong with it."""
     junk = tmp_path / "notes.db"
     junk.write_bytes(b"these are my notes, not a database\n" * 200)
-    with pytest.raises(LedgerError, match="cannot create ledger") as info:
-        LiteLedger.open_or_create(resolve_location(junk), load_catalog)
-    assert info.value.hint and junk.read_bytes().startswith(b"these are my notes")
+    assert LiteLedger.open_or_create(resolve_location(junk), load_catalog) is None
+    assert junk.read_bytes().startswith(b"these are my notes")
     assert LiteLedger.open_or_create(resolve_location("sqlite://"), load_catalog) is None
+    with pytest.raises(LedgerError):
+        Ledger.open(junk)
+
+
+def test_a_folder_that_vanished_is_a_clear_error(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    location = resolve_location(gone / "l.db")
+    gone.rmdir()
+    with pytest.raises(LedgerError, match="cannot create ledger") as info:
+        LiteLedger.open_or_create(location, load_catalog)
+    assert info.value.hint
+    assert not list(tmp_path.iterdir())

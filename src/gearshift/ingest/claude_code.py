@@ -179,16 +179,38 @@ def _parse_all(
                 progress(done_files, done_bytes)
             yield plan, result
         return
-    if not hasattr(os, "fork"):
-        count = 1
+    from gearshift.ingest.parse import NATIVE
+
     by_path = {p.file.path: p for p in jobs}
-    for result in _work_shared(jobs, count, pricer):
+    if NATIVE:
+        results = _threaded(jobs, count, pricer)
+    elif hasattr(os, "fork"):
+        results = _work_shared(jobs, count, pricer)
+    else:
+        results = (_compact(parse_file(p.file.path, p.start, p.first_line, pricer)) for p in jobs)
+    for result in results:
         plan = by_path[result.path]
         done_files += 1
         done_bytes += plan.file.size - plan.start
         if progress:
             progress(done_files, done_bytes)
         yield plan, result
+
+
+def _threaded(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[FileResult]:
+    """Parse ``jobs`` on ``count`` threads: the C parser scans with the GIL released, so
+    threads use every core without copying results between processes. Results come back as
+    files finish (for the progress bar); the global pass deduplicates them all at once."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from gearshift.ingest.parse import parse_file
+
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="gearshift-parse") as pool:
+        futures = [
+            pool.submit(parse_file, p.file.path, p.start, p.first_line, pricer) for p in jobs
+        ]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def _work_shared(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[FileResult]:

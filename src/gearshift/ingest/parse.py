@@ -9,12 +9,19 @@ returned offset stops before it.
 Besides usage entries it collects what attribution needs from the parent side: ``Agent``/``Task``
 tool calls (tool-use id -> ``subagent_type``) and tool results naming a subagent
 (``toolUseResult.agentId`` -> ``agentType``).
+
+When the C extension ``gearshift.ingest._scan`` is built (``NATIVE``), :func:`parse_file` runs
+the native path in :mod:`gearshift.ingest.parse_native`: it gives exactly the same results, as
+its C parser decodes a line itself only when msgspec would certainly produce the same values and
+hands every other line to :func:`_decode` below. ``GEARSHIFT_PURE_PYTHON=1`` forces this module's
+pure Python path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -25,7 +32,7 @@ from gearshift.catalog.cost import MAX_TOKENS
 if TYPE_CHECKING:
     from gearshift.ingest.pricing import EntryPricer
 
-__all__ = ["Entry", "FileResult", "fingerprint", "parse_file"]
+__all__ = ["NATIVE", "Entry", "FileResult", "fingerprint", "parse_file"]
 
 CHUNK = 8 * 1024 * 1024
 _USAGE = b'"usage"'
@@ -104,7 +111,24 @@ class _Line(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Line)
-_COST_DECODER = msgspec.json.Decoder()
+#: What a line can raise that is its own fault: msgspec's errors, invalid UTF-8 in a decoded
+#: string (msgspec raises UnicodeDecodeError for it) and nesting deeper than the recursion limit.
+_LINE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+
+
+def _native_available() -> bool:
+    if os.environ.get("GEARSHIFT_PURE_PYTHON", "") not in ("", "0"):
+        return False
+    try:
+        from gearshift.ingest import _scan  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: Whether :func:`parse_file` uses the C extension (built, and not disabled by
+#: ``GEARSHIFT_PURE_PYTHON=1``).
+NATIVE: bool = _native_available()
 
 
 class Entry(NamedTuple):
@@ -196,6 +220,17 @@ def parse_file(
 
     With a ``pricer`` each entry is also timestamped and priced here, so that this work runs in
     the parser processes rather than in the one that merges their results."""
+    if NATIVE:
+        from gearshift.ingest.parse_native import parse_file_native
+
+        return parse_file_native(path, start, first_line, pricer)
+    return parse_file_pure(path, start, first_line, pricer)
+
+
+def parse_file_pure(
+    path: str, start: int = 0, first_line: int = 1, pricer: EntryPricer | None = None
+) -> FileResult:
+    """:func:`parse_file` in pure Python (msgspec): the reference the native path must equal."""
     result = FileResult(path=path, start=start, offset=start)
     result.pricer = pricer
     line_no = first_line - 1
@@ -248,7 +283,7 @@ def _scan(view: memoryview, buf: bytes, end: int, line_no: int, result: FileResu
 def _decode(raw: memoryview, line_no: int, result: FileResult) -> None:
     try:
         line = _DECODER.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except _LINE_ERRORS as exc:
         result.malformed.append((line_no, str(exc)[:200]))
         return
     kind = line.type

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -170,23 +172,22 @@ class LiteLedger:
     def open_or_create(
         cls, location: LedgerLocation, catalog: Callable[[], Catalog]
     ) -> LiteLedger | None:
-        """:meth:`open_current`, creating the schema when the file is new (or empty). Creation
-        is one ``BEGIN IMMEDIATE`` transaction that first checks whether another process
-        created the schema meanwhile, as the SQLAlchemy migration does. A file with an older
-        schema is left to :class:`~gearshift.ledger.store.Ledger` to migrate (``None``)."""
+        """:meth:`open_current`, creating the ledger when there is no file yet.
+
+        The new file is built under a temporary name beside it (schema, migrations, WAL) and
+        linked into place, so no process ever sees a half-made ledger and, of creators racing,
+        exactly one wins. A file that exists but is not current (an older schema, or one still
+        being made by the SQLAlchemy path) gives ``None``: :class:`Ledger` takes it from there."""
         lite = cls.open_current(location, catalog)
         path = location.path
-        if lite is not None or location.dialect != "sqlite" or path is None:
+        if lite is not None or location.dialect != "sqlite" or path is None or path.exists():
             return lite
-        if path.exists() and _has_schema(path):
-            return None
         try:
             _create(path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
                 f"cannot create ledger {location.display}: {exc}",
-                hint="check that the folder exists and is writable, and that the file is a "
-                "gearshift ledger",
+                hint="check that the folder exists and is writable",
             ) from None
         return cls.open_current(location, catalog)
 
@@ -271,40 +272,24 @@ def _create(path: Path) -> None:
     code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
     statements = [s.strip() for s in code.split(";\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
     try:
-        conn.execute("PRAGMA busy_timeout = 60000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
+        conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            exists = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'gearshift_migrations'"
-            ).fetchone()
-            if not exists:
-                for statement in statements:
-                    conn.execute(statement)
-                conn.executemany(
-                    "INSERT INTO gearshift_migrations (name, applied_at) VALUES (?, ?)",
-                    [(name, now) for name in MIGRATION_NAMES],
-                )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-
-
-def _has_schema(path: Path) -> bool:
-    """Whether ``path`` holds a ledger's migrations table (of any version)."""
-    try:
-        conn = sqlite3.connect(path, timeout=60)
-        try:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'gearshift_migrations'"
-            ).fetchone()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN")
+            for statement in statements:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO gearshift_migrations (name, applied_at) VALUES (?, ?)",
+                [(name, now) for name in MIGRATION_NAMES],
+            )
+            conn.execute("COMMIT")
         finally:
-            conn.close()
-    except sqlite3.Error:
-        return False
-    return found is not None
+            conn.close()  # checkpoints: the file is complete on its own
+        with contextlib.suppress(FileExistsError):  # another creator won: use theirs
+            os.link(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()

@@ -1,0 +1,253 @@
+"""The native path of :func:`gearshift.ingest.parse.parse_file` (the C extension ``_scan``).
+
+The file is read with ``readinto`` into one reused per-thread buffer of 512 KiB (the kernel's
+copy lands in cache; when the buffer is full only the torn last line and the last 64 KiB, which
+the fingerprint hashes, move to its front), and each run of complete lines goes to
+:meth:`_scan.Scanner.scan`. That finds the ``"usage"`` lines and validates and locates their
+fields with the GIL released, then builds the entries; any line its conservative JSON parser does
+not accept comes back to :func:`gearshift.ingest.parse._decode` (msgspec), so results equal the
+pure path's exactly. Lines, offsets, the torn last line and the fingerprint are as there too (the
+fingerprint is hashed from the bytes still in memory rather than read back from the file).
+
+Pricing: the scanner asks :func:`_card` once per (model, UTC day, fast, API error) for a *rate
+card* -- the per-token femto-dollar rates, long-context threshold and fast-mode ratio
+:meth:`EntryPricer.price` would use -- and computes each cost from the tokens in C. A card is
+only handed out after it reproduced ``price`` on probe token counts; lines with a ``costUSD``,
+pricers of another type and anything a card cannot express go to ``price`` itself. This relies
+on what ``EntryPricer`` documents: its prices depend on the timestamp only through its UTC day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import weakref
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from gearshift.catalog.cost import MAX_TOKENS, round_half_even
+from gearshift.ingest import _scan
+from gearshift.ingest import parse as _parse
+from gearshift.ingest.parse import (
+    _EPOCH,
+    _FINGERPRINT_SPAN,
+    _ONE_US,
+    Entry,
+    FileResult,
+    _decode,
+    _timestamp,
+    fingerprint,
+)
+from gearshift.ingest.pricing import EntryPricer
+
+if TYPE_CHECKING:
+    from gearshift.ingest._scan import Card, Priced, RateCard, Rates
+
+__all__ = ["parse_file_native"]
+
+_HEAD = 4096
+_BUFFER = 512 * 1024
+_NANO_FEMTO = 10**6
+_local = threading.local()
+_cards_lock = threading.Lock()
+_card_stores: weakref.WeakKeyDictionary[EntryPricer, dict[tuple[str, str], dict[object, Card]]]
+_card_stores = weakref.WeakKeyDictionary()
+
+
+def parse_file_native(
+    path: str, start: int = 0, first_line: int = 1, pricer: EntryPricer | None = None
+) -> FileResult:
+    result = FileResult(path=path, start=start, offset=start)
+    result.pricer = pricer
+
+    def fallback(raw: memoryview, line_no: int) -> None:
+        _decode(raw, line_no, result)
+
+    scanner = _scanner(result, pricer, fallback)
+    # An L2-sized buffer: the kernel copies into cache and the scanner reads it from there.
+    size = max(1, min(_parse.CHUNK, _BUFFER))  # CHUNK is read at call time, as the pure path does
+    buf: bytearray | None = getattr(_local, "buf", None)
+    _local.buf = None  # a reentrant call gets its own buffer
+    if buf is None or len(buf) != size:
+        buf = bytearray(size)
+    keep = min(_FINGERPRINT_SPAN, size // 2)
+    line_no = first_line - 1
+    base = start  # the file offset of buf[0]
+    done = 0  # buf[:done] is parsed
+    filled = 0  # buf[:filled] holds data
+    head = b""
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            if start:
+                fh.seek(start)
+            while True:
+                if filled == len(buf):
+                    # Make room, keeping the last parsed bytes for the fingerprint; a line longer
+                    # than the buffer grows it.
+                    drop = max(0, done - keep)
+                    if drop:
+                        if base == 0 and not head:
+                            head = bytes(buf[:_HEAD])
+                        with memoryview(buf) as view:
+                            view[: filled - drop] = view[drop:filled]  # a memmove
+                        base += drop
+                        done -= drop
+                        filled -= drop
+                    else:
+                        buf.extend(bytes(len(buf)))
+                with memoryview(buf) as view:
+                    got = fh.readinto(view[filled:])
+                if not got:
+                    break
+                last_nl = buf.rfind(b"\n", filled, filled + got)
+                filled += got
+                if last_nl >= 0:
+                    line_no = scanner.scan(buf, done, last_nl + 1, line_no)
+                    done = last_nl + 1
+            result.offset = base + done
+            result.pending_bytes = filled - done
+            result.lines = line_no - (first_line - 1)
+            result.fingerprint = _fingerprint(path, result.offset, buf, base, done, head)
+    except OSError as exc:
+        result.error = f"{exc.strerror or exc}"
+        result.fingerprint = ""
+        return result
+    finally:
+        result.usage_lines += scanner.usage_lines
+        if len(buf) > size:
+            del buf[size:]
+        _local.buf = buf
+    return result
+
+
+def _fingerprint(path: str, offset: int, buf: bytearray, base: int, done: int, head: bytes) -> str:
+    """:func:`parse.fingerprint` from the bytes still in ``buf`` (file offset ``base`` on), or
+    from the file when they are not all there."""
+    if not offset:
+        return ""
+    first = min(offset, _HEAD)
+    tail_from = max(0, offset - _FINGERPRINT_SPAN)
+    if tail_from < base or (base and len(head) < first):
+        return fingerprint(path, offset)
+    with memoryview(buf) as view:
+        digest = hashlib.blake2b(head[:first] if base else view[:first], digest_size=16)
+        digest.update(view[tail_from - base : done])
+    digest.update(str(offset).encode())
+    return digest.hexdigest()
+
+
+def _scanner(
+    result: FileResult, pricer: EntryPricer | None, fallback: _scan.Fallback
+) -> _scan.Scanner:
+    if pricer is None:
+        card_fn: _scan.CardFn | None = None
+        slow_fn: _scan.SlowFn | None = None
+        cards: dict[object, Card] = {}
+    else:
+        priced_by = pricer
+
+        def card_fn(model: str, day: int, fast: bool, api_error: bool) -> Card:
+            return _card(priced_by, model, day, fast, api_error)
+
+        def slow_fn(
+            model: str,
+            timestamp: str,
+            tokens: Rates,
+            fast: bool,
+            cost: str | None,
+            api_error: bool,
+        ) -> Priced:
+            return priced_by.price(model, _timestamp(timestamp), tokens, fast, cost, api_error)
+
+        cards = _cards_for(pricer)
+    return _scan.Scanner(
+        Entry,
+        result.entries,
+        result.malformed,
+        result.tool_types,
+        result.result_types,
+        result.result_tools,
+        result.interned,
+        result.projects,
+        fallback,
+        _ts_us,
+        card_fn,
+        slow_fn,
+        cards,
+        MAX_TOKENS,
+    )
+
+
+def _ts_us(text: str) -> int:
+    """Microseconds since the epoch of a timestamp the C parser left to Python."""
+    return (_timestamp(text) - _EPOCH) // _ONE_US
+
+
+def _cards_for(pricer: EntryPricer) -> dict[object, Card]:
+    """The rate cards of ``pricer`` (kept as long as it lives, shared by every file and thread)."""
+    with _cards_lock:
+        stores = _card_stores.get(pricer)
+        if stores is None:
+            stores = _card_stores[pricer] = {}
+        return stores.setdefault((pricer.mode, pricer.version), {})
+
+
+_PROBES: tuple[Rates, ...] = (
+    (0, 0, 0, 0, 0),
+    (1, 1, 1, 1, 1),
+    (3, 7, 11, 13, 17),
+    (999_999, 3, 200_001, 100_003, 900_007),
+    (MAX_TOKENS, MAX_TOKENS, MAX_TOKENS, MAX_TOKENS, MAX_TOKENS),
+)
+
+
+def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error: bool) -> Card:
+    """How the scanner prices entries of ``model_name`` on UTC day ``day`` (days since the
+    epoch): ``("c", *priced)`` when ``price`` does not depend on the tokens, ``("r", ...)`` with
+    the rates of :meth:`EntryPricer.price`, or ``None``: call ``price`` for each entry."""
+    if type(pricer) is not EntryPricer:
+        return None
+    when = _EPOCH + dt.timedelta(days=day)
+
+    def price(tokens: Rates) -> Priced:
+        return pricer.price(model_name, when, tokens, fast, None, api_error)
+
+    model = pricer._model(model_name)
+    if api_error or pricer.mode == "display" or model is None:
+        first = price(_PROBES[0])
+        if all(price(tokens) == first for tokens in _PROBES[1:]):
+            return ("c", *first)
+        return None
+    period = pricer._period(model, when)
+    lc = period.long_context
+    ratio = Fraction(period.fast) if fast and period.fast is not None else Fraction(1)
+    card: RateCard = (
+        "r",
+        model.id,
+        model.tier.value,
+        pricer.version,
+        lc.threshold if lc is not None else -1,
+        period.base.femto,
+        lc.prices.femto if lc is not None else None,
+        ratio.numerator,
+        ratio.denominator,
+    )
+    probes = list(_PROBES)
+    if lc is not None and 0 <= lc.threshold < MAX_TOKENS:
+        t = lc.threshold
+        probes += [(t, 0, 0, 0, 0), (t + 1, 5, 0, 0, 0), (0, 9, t // 2, t - t // 2 + 1, 0)]
+    if all(_card_price(card, tokens) == price(tokens) for tokens in probes):
+        return card
+    return None
+
+
+def _card_price(card: RateCard, tokens: Rates) -> Priced:
+    """What the scanner computes from a ``"r"`` card (the C code does the same in integers)."""
+    _, model_id, tier, version, threshold, base, lc, num, den = card
+    i_n, o_n, w5_n, w1_n, r_n = tokens
+    prompt = i_n + w5_n + w1_n + r_n
+    rates = lc if lc is not None and prompt > threshold else base
+    i, o, w5, w1, r = rates
+    femto = i_n * i + o_n * o + w5_n * w5 + w1_n * w1 + r_n * r
+    return model_id, tier, round_half_even(femto * num, den * _NANO_FEMTO), version, True
