@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -132,8 +133,13 @@ def _ingest(
     from gearshift.ingest.pricing import EntryPricer
 
     pricer = EntryPricer(ledger.catalog, mode)
-    results = list(_parse_all(todo, workers, progress, pricer))
-    for plan, result in results:
+    metas = threading.Thread(target=found.load_metas, name="gearshift-meta", daemon=True)
+    metas.start()  # the sidecars are read while the transcripts are parsed
+    merged = _Merged()
+    results: list[tuple[Plan, FileResult]] = []
+    for plan, result in _parse_all(todo, workers, progress, pricer):
+        merged.add(result, len(results))  # deduplicating while other files are still parsed
+        results.append((plan, result))
         summary.bytes_parsed += result.offset - result.start
         summary.lines += result.lines
         summary.usage_lines += result.usage_lines
@@ -145,12 +151,13 @@ def _ingest(
             if len(summary.malformed_examples) < 20:
                 summary.malformed_examples.append(f"{plan.file.path}:{line}: {problem}")
     summary.files_parsed = len(results)
+    metas.join()
     if strict and summary.malformed:
         raise IngestError(
             f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",
             hint="nothing was recorded; fix or remove the lines, or run without --strict",
         )
-    rows = _records(found, results, summary)
+    rows = _records(found, [plan for plan, _ in results], merged, summary)
     summary.new_records, summary.cost_added_nanos = _write(ledger, rows)
     saved = [_state(plan, result) for plan, result in results if not result.error]
     save_states(ledger, SOURCE, saved)
@@ -303,32 +310,48 @@ def _state(plan: Plan, result: FileResult) -> FileState:
     )
 
 
+class _Merged:
+    """What the parsed files say together: the deduplicated entries and, for attribution, the
+    parents' ``Agent``/``Task`` calls and tool results. Fed one file at a time, as files finish."""
+
+    def __init__(self) -> None:
+        from gearshift.ingest.dedup import Deduper
+
+        self.dedup = Deduper()
+        self.tool_types: dict[str, str] = {}
+        self.result_types: dict[str, str] = {}
+        self.pending_tools: dict[str, str] = {}
+        self.file_duplicates = 0
+
+    def add(self, result: FileResult, index: int) -> None:
+        self.dedup.add(result.entries, index)
+        self.file_duplicates += result.duplicates
+        self.tool_types.update(result.tool_types)
+        self.result_types.update(result.result_types)
+        for agent_id, tool_use_id in result.result_tools.items():
+            kind = result.tool_types.get(tool_use_id) or self.tool_types.get(tool_use_id)
+            if kind is not None:
+                self.result_types.setdefault(agent_id, kind)
+            else:
+                self.pending_tools[agent_id] = tool_use_id
+
+    def finish(self) -> None:
+        for agent_id, tool_use_id in self.pending_tools.items():
+            if agent_id not in self.result_types and tool_use_id in self.tool_types:
+                self.result_types[agent_id] = self.tool_types[tool_use_id]
+
+
 def _records(
     found: Discovery,
-    results: list[tuple[Plan, FileResult]],
+    plans: list[Plan],
+    merged: _Merged,
     summary: IngestSummary,
 ) -> list[Row]:
-    from gearshift.ingest.dedup import Deduper
     from gearshift.ledger.record import FLAG_FAST, new_ids, tags_json
 
-    dedup = Deduper()
-    tool_types: dict[str, str] = {}
-    result_types: dict[str, str] = {}
-    pending_tools: dict[str, str] = {}
-    for index, (_, result) in enumerate(results):
-        dedup.add(result.entries, index)
-        tool_types.update(result.tool_types)
-        result_types.update(result.result_types)
-        for agent_id, tool_use_id in result.result_tools.items():
-            kind = result.tool_types.get(tool_use_id) or tool_types.get(tool_use_id)
-            if kind is not None:
-                result_types.setdefault(agent_id, kind)
-            else:
-                pending_tools[agent_id] = tool_use_id
-    for agent_id, tool_use_id in pending_tools.items():
-        if agent_id not in result_types and tool_use_id in tool_types:
-            result_types[agent_id] = tool_types[tool_use_id]
-    summary.duplicates = dedup.duplicates + sum(r.duplicates for _, r in results)
+    merged.finish()
+    dedup, tool_types, result_types = merged.dedup, merged.tool_types, merged.result_types
+    summary.duplicates = dedup.duplicates + merged.file_duplicates
     attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
@@ -336,7 +359,6 @@ def _records(
     ids = new_ids([slot[0].ts_us // 1000 for slot in kept])
     rows: list[Row] = []
     append = rows.append
-    plans = [plan for plan, _ in results]
     for (e, file_index), row_id in zip(kept, ids, strict=True):
         plan = plans[file_index]
         if e.api_error:

@@ -62,10 +62,12 @@ class Deduper:
 
 
 def _better(new: Entry, old: Entry) -> bool:
-    """Whether ``new`` should replace ``old`` as the copy kept."""
+    """Whether ``new`` should replace ``old`` as the copy kept (called for every duplicate, so
+    the token sums are written out rather than read through ``Entry.total_tokens``)."""
     if new.sidechain != old.sidechain:
         return not new.sidechain
-    new_total, old_total = new.total_tokens, old.total_tokens
+    new_total = new.input_tokens + new.output_tokens + new.cache_5m + new.cache_1h + new.cache_read
+    old_total = old.input_tokens + old.output_tokens + old.cache_5m + old.cache_1h + old.cache_read
     if new_total != old_total:
         return new_total > old_total
     if new.from_progress != old.from_progress:

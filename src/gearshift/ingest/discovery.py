@@ -57,6 +57,11 @@ class Discovery:
             self._metas[agent_id] = _read_meta(self, path) if path else None
         return self._metas[agent_id]
 
+    def load_metas(self) -> None:
+        """Read every sidecar now (a run that parses transcripts will need most of them)."""
+        for agent_id in list(self.meta_paths):
+            self.meta(agent_id)
+
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
@@ -97,26 +102,28 @@ def discover(paths: list[Path] | None = None) -> Discovery:
 
 
 def _walk(found: Discovery, seen: set[tuple[int, int]], top: str, is_projects: bool) -> None:
-    stack = [top]
+    stack: list[tuple[str, tuple[str, ...]]] = [(top, ())]
     while stack:
-        current = stack.pop()
+        current, rel = stack.pop()
         try:
             entries = list(os.scandir(current))
         except OSError:
             continue
         for entry in entries:
+            name = entry.name
             if entry.is_dir(follow_symlinks=False):
-                if entry.name != "tool-results":
-                    stack.append(entry.path)
-            elif entry.name.endswith(".jsonl"):
-                rel = os.path.relpath(entry.path, top)
-                _add_file(found, seen, entry.path, rel if is_projects else None)
-            elif entry.name.endswith(".meta.json") and entry.name.startswith("agent-"):
-                agent_id = entry.name[len("agent-") : -len(".meta.json")]
-                found.meta_paths[agent_id] = entry.path
+                if name != "tool-results":
+                    stack.append((entry.path, (*rel, name)))
+            elif name.endswith(".jsonl"):
+                _add_file(found, seen, entry.path, (*rel, name) if is_projects else None)
+            elif name.endswith(".meta.json") and name.startswith("agent-"):
+                found.meta_paths[name[len("agent-") : -len(".meta.json")]] = entry.path
 
 
-def _add_file(found: Discovery, seen: set[tuple[int, int]], path: str, rel: str | None) -> None:
+def _add_file(
+    found: Discovery, seen: set[tuple[int, int]], path: str, rel: tuple[str, ...] | None
+) -> None:
+    """Add one transcript; ``rel`` is its path's parts below ``projects/`` when known."""
     try:
         st = os.stat(path)
     except OSError:
@@ -124,12 +131,12 @@ def _add_file(found: Discovery, seen: set[tuple[int, int]], path: str, rel: str 
     if (st.st_dev, st.st_ino) in seen:  # the same file reached twice (a link, two roots)
         return
     seen.add((st.st_dev, st.st_ino))
-    parts = Path(rel).parts if rel else Path(path).parts
+    parts = rel if rel else Path(path).parts
     name = parts[-1]
     agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
     workflow = next((p for p in parts if p.startswith("wf_")), None)
     own_session = None if agent_id else name[: -len(".jsonl")]
-    if rel is not None:
+    if rel:
         project_key = parts[0]
         session = own_session if len(parts) == 2 else parts[1]
     elif "subagents" in parts:
