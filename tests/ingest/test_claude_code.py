@@ -26,9 +26,13 @@ _STORE = {"kind": "sqlalchemy"}
 
 
 @pytest.fixture(autouse=True, params=["sqlalchemy", "sqlite3"])
-def _store(request: pytest.FixtureRequest) -> Any:
+def _store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Every test runs twice: writing through the SQLAlchemy ledger, and through the
-    standard-library SQLite path the CLI takes for an existing ledger."""
+    standard-library SQLite path the CLI takes (there with every first write into an empty
+    ledger taking the build-indexes-afterwards path, whatever its size)."""
+    from gearshift.ledger import lite
+
+    monkeypatch.setattr(lite, "BULK_MIN_ROWS", 1)
     _STORE["kind"] = request.param
     yield
     _STORE["kind"] = "sqlalchemy"

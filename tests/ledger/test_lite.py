@@ -242,3 +242,32 @@ def test_a_folder_that_vanished_is_a_clear_error(tmp_path: Path) -> None:
         LiteLedger.open_or_create(location, load_catalog)
     assert info.value.hint
     assert not list(tmp_path.iterdir())
+
+
+def test_a_large_first_write_builds_the_indexes_after_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Into an empty table, a big batch is written without the secondary indexes, which are
+    then rebuilt: the same rows, the same schema, and a repeated dedup key still counts once."""
+    from gearshift.ledger import lite as lite_module
+
+    monkeypatch.setattr(lite_module, "BULK_MIN_ROWS", 50)
+    rows = _rows(200)
+    twice = [*rows, (new_id(), *rows[7][1:])]  # a second copy of one dedup key, another id
+    results = {}
+    for name, batch in (("bulk", twice), ("plain", rows[:49])):
+        Ledger.open(tmp_path / f"{name}.db").close()
+        lite = LiteLedger.open_current(resolve_location(tmp_path / f"{name}.db"), load_catalog)
+        assert lite is not None
+        with lite:
+            results[name] = lite.write_rows(batch, columns=COLUMNS, fixed=FIXED)
+            if name == "plain":  # not empty any more: the rest goes in row by row
+                results[name] += lite.write_rows(rows[49:], columns=COLUMNS, fixed=FIXED)
+    assert results == {"bulk": 200, "plain": 200}
+    assert _read(tmp_path / "bulk.db") == _read(tmp_path / "plain.db")
+    assert _schema(tmp_path / "bulk.db") == _schema(tmp_path / "plain.db")
+    with sqlite3.connect(tmp_path / "bulk.db") as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM executions WHERE dedup_key = 'cc:m3|r|m'"
+        ).fetchall()
+    assert "ux_executions_dedup" in str(plan)

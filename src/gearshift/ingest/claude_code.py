@@ -466,14 +466,7 @@ def _write(ledger: BulkLedger, rows: list[Row]) -> tuple[int, int]:
         removed_cost = 0
     else:
         fresh, replaced, removed_cost = reconcile(ledger, rows, COLUMNS)
-    inserted = 0
-    for i in range(0, max(len(fresh), 1), 50_000):
-        inserted += ledger.write_rows(
-            fresh[i : i + 50_000],
-            replace_keys=replaced if i == 0 else [],
-            columns=COLUMNS,
-            fixed=FIXED,
-        )
+    inserted = ledger.write_rows(fresh, replace_keys=replaced, columns=COLUMNS, fixed=FIXED)
     added = sum(int(r[cost_index]) for r in fresh) - removed_cost
     return inserted - len(replaced), added
 

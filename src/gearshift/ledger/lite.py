@@ -260,9 +260,49 @@ class LiteLedger:
                 part = list(replace_keys[i : i + 500])
                 marks = ", ".join("?" * len(part))
                 conn.execute(f"DELETE FROM executions WHERE dedup_key IN ({marks})", part)
+            empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
+            if empty and len(rows) >= BULK_MIN_ROWS:
+                return _fill_empty(conn, rows, columns, fixed)
             before = conn.total_changes
             conn.executemany(sql, rows)
             return conn.total_changes - before
+
+
+#: From this many rows, a write into an empty table builds the secondary indexes afterwards.
+BULK_MIN_ROWS = 20_000
+
+
+def _fill_empty(
+    conn: sqlite3.Connection,
+    rows: Sequence[Row],
+    columns: Sequence[str] | None,
+    fixed: Mapping[str, Any] | None,
+) -> int:
+    """Fill the empty executions table (inside the caller's write transaction) and build its
+    secondary indexes after the rows are in: one sort per index instead of a B-tree insert per
+    row, about a quarter of a large first import's time. The schema is the one in the file (the
+    indexes are dropped and re-created from their own SQL); the dedup keys are made unique here,
+    first copy kept, as ``INSERT OR IGNORE`` would with the unique index in place."""
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions'"
+        " AND sql IS NOT NULL"
+    ).fetchall()
+    key_at = list(columns if columns is not None else EXECUTION_COLUMNS).index("dedup_key")
+    seen: set[object] = set()
+    unique: list[Row] = []
+    for row in rows:
+        key = row[key_at]
+        if key is None or key not in seen:
+            seen.add(key)
+            unique.append(row)
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    before = conn.total_changes
+    conn.executemany(insert_sql(columns, fixed), unique)
+    inserted = conn.total_changes - before
+    for _, sql in indexes:
+        conn.execute(sql)
+    return inserted
 
 
 def _create(path: Path) -> None:
