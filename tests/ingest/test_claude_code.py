@@ -338,3 +338,30 @@ def test_a_btw_replay_in_a_later_run_is_still_a_duplicate(tmp_path: Path, ledger
     assert again.new_records == 0 and again.cost_added_nanos == 0
     (row,) = list(ledger.executions())
     assert row.agent == "main"
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_equal_copies_in_two_files_keep_the_same_one_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """A resumed session repeats earlier responses in a new file: of two equal copies, every
+    run keeps the one from the same file, however the parser threads finish."""
+    import gearshift.ingest.claude_code as cc
+
+    monkeypatch.setattr(cc, "_PARALLEL_MIN_BYTES", 0)
+    proj = tmp_path / "projects" / "-w-proj"
+    shared = [_line(f"m{i}", f"r{i}") for i in range(40)]
+    _write(proj / "old.jsonl", shared)
+    _write(proj / "resumed.jsonl", [*shared, *[_line(f"n{i}", f"q{i}") for i in range(5)]])
+    for i in range(4):
+        (proj / f"other{i}.jsonl").write_text(
+            "".join(json.dumps(_line(f"o{i}x{j}", "r")) + "\n" for j in range(30))
+        )
+    sessions = set()
+    for run in range(4):
+        with Ledger.open(tmp_path / f"run{run}.db") as led:
+            ingest_claude_code(led, [tmp_path], workers=workers)
+            sessions.add(tuple(sorted((e.dedup_key or "", e.session) for e in led.executions())))
+    assert len(sessions) == 1
+    (got,) = sessions
+    assert {s for k, s in got if k.startswith("cc:m")} == {"resumed"}  # the larger file first

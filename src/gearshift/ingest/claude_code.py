@@ -206,9 +206,10 @@ def _parse_all(
 
 def _threaded(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[FileResult]:
     """Parse ``jobs`` on ``count`` threads: the C parser scans with the GIL released, so
-    threads use every core without copying results between processes. Results come back as
-    files finish (for the progress bar); the global pass deduplicates them all at once."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    threads use every core without copying results between processes. Results come back in
+    job order, whatever order the files finish in, so that of two equal copies of a response
+    (a resumed session repeats its history) every run keeps the same one."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from gearshift.ingest.parse import parse_file
 
@@ -216,7 +217,7 @@ def _threaded(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[Fil
         futures = [
             pool.submit(parse_file, p.file.path, p.start, p.first_line, pricer) for p in jobs
         ]
-        for future in as_completed(futures):
+        for future in futures:
             yield future.result()
 
 
@@ -224,7 +225,22 @@ def _work_shared(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[
     """Parse ``jobs`` (largest first) on ``count`` cores: ``count - 1`` forked workers and this
     process take the next file from one shared counter, so the load balances itself and this
     process, rather than idling while it waits, parses too. Workers send back results already
-    deduplicated within their file, which keeps what crosses the pipe small."""
+    deduplicated within their file, which keeps what crosses the pipe small. Results are
+    yielded in job order (see :func:`_threaded`)."""
+    return _in_order(_shared_unordered(jobs, count, pricer), [p.file.path for p in jobs])
+
+
+def _in_order(results: Iterator[FileResult], paths: list[str]) -> Iterator[FileResult]:
+    waiting: dict[str, FileResult] = {}
+    at = 0
+    for result in results:
+        waiting[result.path] = result
+        while at < len(paths) and paths[at] in waiting:
+            yield waiting.pop(paths[at])
+            at += 1
+
+
+def _shared_unordered(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[FileResult]:
     import multiprocessing
 
     from gearshift.ingest.parse import parse_file
