@@ -373,50 +373,50 @@ def _records(
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
     kept = dedup.kept()
     ids = new_ids([slot[0].ts_us // 1000 for slot in kept])
+    where = [(p.file.project_key, p.file.session) for p in plans]
     rows: list[Row] = []
     append = rows.append
+    errors = 0
+    # One tuple unpacking per entry instead of a dozen attribute reads: this loop runs once per
+    # recorded response (90k times for 1 GB of transcripts).
     for (e, file_index), row_id in zip(kept, ids, strict=True):
-        plan = plans[file_index]
-        if e.api_error:
-            summary.api_errors += 1
-        elif not e.priced:
-            unpriced[e.model or "(none)"] += 1
-        facts = (
-            e.agent_id,
-            e.sidechain,
-            e.attribution_agent,
-            e.git_branch,
-            e.entrypoint,
-            plan.file.agent_id,
-            plan.file.workflow,
-        )
+        (message_id, request_id, sidechain, from_progress, session_id, agent_id, attribution,
+         branch, entrypoint, model, i, o, w5, w1, r, fast, api_error, ts_us, project, model_id,
+         tier, cost, price_version, priced) = e  # fmt: skip
+        if api_error:
+            errors += 1
+        elif not priced:
+            unpriced[model or "(none)"] += 1
+        facts = (agent_id, sidechain, attribution, branch, entrypoint, file_index)
         known = memo.get(facts)
         if known is None:
-            agent, tags = attribute(e, plan)
+            agent, tags = attribute(e, plans[file_index])
             known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
-        kind = "p" if e.from_progress else ("s" if e.sidechain else "m")
+        project_key, file_session = where[file_index]
+        kind = "p" if from_progress else ("s" if sidechain else "m")
         append(
             (  # the order of COLUMNS
                 row_id,
-                e.ts_us,
-                e.project or plan.file.project_key,
-                plan.file.session or e.session_id,
+                ts_us,
+                project or project_key,
+                file_session or session_id,
                 known[0],
-                e.model_id,
-                e.tier,
-                e.input_tokens,
-                e.output_tokens,
-                e.cache_5m,
-                e.cache_1h,
-                e.cache_read,
-                e.cost_nanos,
-                e.price_version,
-                "error" if e.api_error else "success",
-                FLAG_FAST if e.fast else 0,
+                model_id,
+                tier,
+                i,
+                o,
+                w5,
+                w1,
+                r,
+                cost,
+                price_version,
+                "error" if api_error else "success",
+                FLAG_FAST if fast else 0,
                 known[1],
-                f"cc:{e.message_id}|{e.request_id or ''}|{kind}",
+                f"cc:{message_id}|{request_id or ''}|{kind}",
             )
         )
+    summary.api_errors += errors
     summary.unpriced_models = dict(unpriced)
     return rows
 
