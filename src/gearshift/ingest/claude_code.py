@@ -139,6 +139,7 @@ def _ingest(
     results: list[tuple[Plan, FileResult]] = []
     for plan, result in _parse_all(todo, workers, progress, pricer):
         merged.add(result, len(results))  # deduplicating while other files are still parsed
+        result.entries = []  # the survivors live on in the merge; the copies can go now
         results.append((plan, result))
         summary.bytes_parsed += result.offset - result.start
         summary.lines += result.lines
@@ -158,6 +159,7 @@ def _ingest(
             hint="nothing was recorded; fix or remove the lines, or run without --strict",
         )
     rows = _records(found, [plan for plan, _ in results], merged, summary)
+    del merged  # the entries: the rows hold what is recorded
     summary.new_records, summary.cost_added_nanos = _write(ledger, rows)
     saved = [_state(plan, result) for plan, result in results if not result.error]
     save_states(ledger, SOURCE, saved)

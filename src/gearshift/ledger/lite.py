@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -306,6 +305,7 @@ def _fill_empty(
 
 
 def _create(path: Path) -> None:
+    import secrets
     from importlib import resources
 
     script = resources.files("gearshift.ledger").joinpath("sqlite_schema.sql").read_text()
