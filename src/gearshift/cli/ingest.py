@@ -34,7 +34,7 @@ def claude_code(
         bool, typer.Option("--strict", help="Malformed lines abort the run.")
     ] = False,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Parser processes [default: cores].")
+        int | None, typer.Option("--workers", min=1, help="Files parsed at once [default: cores].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
