@@ -51,6 +51,7 @@ FIELDS = (
     "result_types",
     "result_tools",
     "pending_bytes",
+    "duplicates",
     "fingerprint",
     "error",
     "interned",
@@ -106,7 +107,7 @@ def assert_same(path: str | Path, **kw: Any) -> FileResult:
     for a, b in zip(got.entries, want.entries, strict=True):
         assert [type(x) for x in a] == [type(x) for x in b]
     again = pickle.loads(pickle.dumps(got))
-    for name in FIELDS[:13]:
+    for name in FIELDS[:-2]:  # all but interned and projects, which are not pickled
         assert getattr(again, name) == getattr(want, name)
     return got
 
@@ -273,11 +274,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @native
 def test_corpus_is_identical(corpus: list[Path], pricers: dict[str, EntryPricer]) -> None:
-    entries = 0
+    entries = duplicates = 0
     for path in corpus:
-        entries += len(assert_same(path).entries)
+        result = assert_same(path)
+        entries += len(result.entries) + result.duplicates
+        duplicates += result.duplicates
         assert_same(path, pricer=pricers["auto"])
-    assert entries > 500
+    assert entries > 500 and duplicates > 100
 
 
 @native
@@ -305,7 +308,9 @@ def test_reference_lines(tmp_path: Path, pricers: dict[str, EntryPricer]) -> Non
         assert_same_all_ways(path, pricers)
     lines = [*reference_lines(), dumps(PROGRESS)]
     result = assert_same_all_ways(write_lines(tmp_path / "ref.jsonl", lines), pricers)
-    assert len(result.entries) == 5 and result.tool_types and result.result_tools
+    # PROGRESS is the progress copy of SUBAGENT's response: the subagent's own line is kept
+    assert len(result.entries) == 4 and result.duplicates == 1
+    assert result.tool_types and result.result_tools
 
 
 @native
@@ -613,7 +618,8 @@ def test_exact_chunk_and_longer_lines(
         monkeypatch.setattr(parse, "CHUNK", chunk)
         for count in (1, 2, 3):
             path = write_lines(tmp_path / f"{chunk}-{count}.jsonl", [base] * count)
-            assert len(assert_same(path, pricer=pricers["auto"]).entries) == count
+            result = assert_same(path, pricer=pricers["auto"])
+            assert (len(result.entries), result.duplicates) == (1, count - 1)
             path.write_bytes(path.read_bytes()[:-1])  # no final newline
             assert assert_same(path).pending_bytes == len(base)
 
@@ -882,3 +888,307 @@ def test_mutated_corpus_lines(corpus: list[Path]) -> None:
     with _tmp_file(lines) as path:
         result = assert_same(path, pricer=_AUTO)
     assert result.malformed
+
+
+# --- deduplication within the file ---------------------------------------------------------------
+#
+# Both paths return the entries of a file deduplicated by the rules of ``Deduper`` and in the order
+# of its ``kept()``: the reference is ``Deduper`` applied to the entries parsed without compaction.
+
+
+def dedup_reference(entries: list[parse.Entry]) -> tuple[list[parse.Entry], int]:
+    from gearshift.ingest.dedup import Deduper
+
+    local = Deduper()
+    local.add(entries, 0)
+    return [slot[0] for slot in local.kept()], local.duplicates
+
+
+PARSERS = ["pure", pytest.param("native", marks=native)]
+
+
+def parse_with(how: str, path: str | Path, **kw: Any) -> FileResult:
+    if how == "pure":
+        return parse_file_pure(str(path), **kw)
+    return native_parse(path, **kw)
+
+
+def assert_compacted(path: str | Path, how: str, **kw: Any) -> FileResult:
+    """The compacted result is the raw one with its entries deduplicated as ``Deduper`` does;
+    every other field (usage lines, tool calls and results, malformed lines...) is unchanged."""
+    raw = parse_with(how, path, compact=False, **kw)
+    got = parse_with(how, path, **kw)
+    assert raw.duplicates == 0
+    entries, duplicates = dedup_reference(raw.entries)
+    assert got.entries == entries, f"entries differ from the Deduper reference for {path}"
+    assert got.duplicates == duplicates
+    for name in FIELDS:
+        if name not in ("entries", "duplicates"):
+            assert getattr(got, name) == getattr(raw, name), f"{name} differs for {path}"
+    if how == "native":
+        assert_same(path, **kw)  # and the same as the pure path, compacted or not
+        want = parse_file_pure(str(path), compact=False, **kw)
+        for name in FIELDS:
+            assert getattr(raw, name) == getattr(want, name), f"raw {name} differs for {path}"
+    return got
+
+
+_MISSING = object()
+
+
+def copy_line(
+    mid: str | None,
+    rid: object = "r1",
+    *,
+    side: bool = False,
+    progress: bool = False,
+    out: int = 10,
+    ts: str = "2026-08-24T10:15:02.000Z",
+    slow: bool = False,
+    cwd: str = "/home/dev/acme-api",
+) -> str:
+    """A usage line of response ``mid`` (None: no message.id); ``rid=_MISSING`` leaves out the
+    requestId; ``slow`` makes it a line the C parser hands to msgspec (same values)."""
+    if progress:
+        obj = copy.deepcopy(PROGRESS)
+        inner = obj["data"]["message"]
+        message, holder = inner["message"], inner
+        inner["timestamp"] = ts
+    else:
+        obj = copy.deepcopy(SUBAGENT if side else ASSISTANT)
+        obj["isSidechain"] = side
+        obj["timestamp"] = ts
+        message, holder = obj["message"], obj
+    message = holder["message"] = copy.deepcopy(message)
+    if mid is None:
+        del message["id"]
+    else:
+        message["id"] = mid
+    message["usage"]["output_tokens"] = out
+    if rid is _MISSING:
+        holder.pop("requestId", None)
+    else:
+        holder["requestId"] = rid
+    obj["cwd"] = cwd
+    text = dumps(obj)
+    if slow:  # an escape in an extracted string: "\u0037d3f..." is "7d3f..."
+        at = text.index('"sessionId":"') + len('"sessionId":"')
+        text = text[:at] + f"\\u{ord(text[at]):04x}" + text[at + 1 :]
+    return text
+
+
+def dedup_cases() -> dict[str, list[str]]:
+    c = copy_line
+    return {
+        # a better copy replaces the kept one in place: m1 stays before m2
+        "replaced-in-place": [c("m1", out=5), c("m2", "r2"), c("m1", out=9), c("m1", out=7)],
+        # a full tie keeps the earlier copy (the timestamps tell them apart)
+        "tie": [c("m1", ts="2026-08-24T10:00:00Z"), c("m1", ts="2026-08-24T11:00:00Z")],
+        # no requestId (missing or null: None) is not "", two None are the same key
+        "none-vs-empty": [
+            c("m1", _MISSING),
+            c("m1", ""),
+            c("m1", None, out=50),
+            c("m1", "", out=40),
+            c("m1", "r1"),
+        ],
+        # sidechain copies match any request id; the non-sidechain copy wins over more tokens
+        "sidechain": [
+            c("m1", "r1", side=True, out=500),
+            c("m1", "r2"),
+            c("m1", "r3", out=30),
+            c("m1", "r9", side=True, out=900),
+            c("m1", "r3", out=31),
+            c("m1", "r2", side=True),
+        ],
+        # the progress copy loses to the subagent's own line, either order, on a tie
+        "progress": [
+            c("m1", "rp", progress=True),
+            c("m1", "rs", side=True),
+            c("m2", "rs", side=True),
+            c("m2", "rp", progress=True),
+            c("m3", "rp", progress=True, out=11),
+            c("m3", "rs", side=True),
+        ],
+        # a second slot of an older bucket: Deduper.kept() lists it with its bucket
+        "reordered": [
+            *(c(m, r) for m, r in [("m1", "r1"), ("m2", "r1"), ("m3", "r1"), ("m1", "r2")]),
+            *(c(m, r) for m, r in [("m2", "r2"), ("m1", "r3"), ("m4", "r1")]),
+            c("m2", "r2", out=99),
+            c("m1", "r2", out=99),
+        ],
+        # lines msgspec decodes, duplicates of fast ones and the other way round, interleaved
+        "fallback": [
+            c("m1", out=5),
+            c("m1", out=9, slow=True),
+            c("m2", slow=True),
+            c("m2", out=3),
+            c("m3", "r1", slow=True),
+            c("m4", "r1"),
+            c("m3", "r2"),
+            c("m3", "r2", out=77, slow=True),
+            c("m4", "r1", side=True, slow=True),
+            c("m5", "r1", progress=True, slow=True),
+            c("m5", "r2", side=True),
+        ],
+        # not entries at all: no message.id, tokens out of range, an unparsable line
+        "rejected": [
+            c(None),
+            c("m1"),
+            c("m1", out=10**11),
+            c("m1", out=10**11, slow=True),
+            c(None, slow=True),
+            c("m1", out=4, slow=True)[:-3],
+            c("m1", out=12),
+        ],
+        # a losing copy's cwd still maps to its project, as the pure path does it
+        "losers-intern": [c("m1", out=9), c("m1", cwd="/srv/other"), c("m1", slow=True, cwd="/x")],
+    }
+
+
+@native
+def test_dedup_cases_take_both_paths() -> None:
+    """The "slow" copies really go to msgspec, the others really do not."""
+    for lines in dedup_cases().values():
+        for line in lines:
+            if line.endswith("}"):
+                assert _scan.fast_path(line.encode()) is ("\\u00" not in line), line[:80]
+
+
+@pytest.mark.parametrize("how", PARSERS)
+def test_dedup_cases(tmp_path: Path, how: str, pricers: dict[str, EntryPricer]) -> None:
+    for name, lines in dedup_cases().items():
+        path = write_lines(tmp_path / f"{name}.jsonl", list(lines))
+        result = assert_compacted(path, how)
+        assert result.duplicates > 0, name
+        assert_compacted(path, how, pricer=pricers["auto"])
+    replaced = parse_with(how, tmp_path / "replaced-in-place.jsonl")
+    assert [(e.message_id, e.output_tokens) for e in replaced.entries] == [("m1", 9), ("m2", 10)]
+    tie = parse_with(how, tmp_path / "tie.jsonl")
+    assert len(tie.entries) == 1 and tie.entries[0].ts_us % 86400_000_000 == 36000_000_000
+    reordered = parse_with(how, tmp_path / "reordered.jsonl")
+    assert [(e.message_id, e.request_id, e.output_tokens) for e in reordered.entries] == [
+        ("m1", "r1", 10),
+        ("m1", "r2", 99),
+        ("m1", "r3", 10),
+        ("m2", "r1", 10),
+        ("m2", "r2", 99),
+        ("m3", "r1", 10),
+        ("m4", "r1", 10),
+    ]
+
+
+@pytest.mark.parametrize("how", PARSERS)
+@pytest.mark.parametrize("chunk", [700, 2500, 5000])
+def test_dedup_across_buffers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, chunk: int
+) -> None:
+    """Copies straddling buffer boundaries (a line is ~1.3 KB: at 2500 bytes nearly every line
+    is a buffer of its own; at 700 every line grows the buffer)."""
+    monkeypatch.setattr(parse, "CHUNK", chunk)
+    lines = [line for case in dedup_cases().values() for line in case]
+    assert_compacted(write_lines(tmp_path / "all.jsonl", list(lines)), how)
+    rng = random.Random(chunk)
+    rng.shuffle(lines)
+    assert_compacted(write_lines(tmp_path / "shuffled.jsonl", list(lines)), how)
+
+
+@pytest.mark.parametrize("how", PARSERS)
+def test_dedup_corpus(
+    corpus: list[Path], monkeypatch: pytest.MonkeyPatch, how: str, pricers: dict[str, EntryPricer]
+) -> None:
+    duplicates = 0
+    for path in corpus:
+        duplicates += assert_compacted(path, how).duplicates
+    assert duplicates > 100
+    monkeypatch.setattr(parse, "CHUNK", 16 * 1024)  # many buffers per file
+    for path in corpus[::3]:
+        assert_compacted(path, how, pricer=pricers["auto"])
+
+
+@pytest.mark.parametrize("how", PARSERS)
+def test_dedup_from_an_offset(corpus: list[Path], how: str) -> None:
+    path = max(corpus, key=lambda p: p.stat().st_size)
+    data = path.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    result = assert_compacted(path, how, start=cut, first_line=data[:cut].count(b"\n") + 1)
+    assert result.entries and result.duplicates
+
+
+_COPY_SPECS = st.tuples(
+    st.sampled_from(["m1", "m2", "m3", None]),
+    st.sampled_from(["r1", "r2", "", None, _MISSING]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([5, 6, 10**11]),
+    st.booleans(),
+    st.sampled_from(["2026-08-24T10:00:00Z", "2026-08-24T11:00:00Z"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_COPY_SPECS, min_size=1, max_size=14), st.sampled_from([1500, 4000, 10**6]))
+def test_random_copies_are_deduplicated_as_deduper_does(specs: list[Any], chunk: int) -> None:
+    lines: list[str | bytes] = [
+        copy_line(mid, rid, side=side, progress=prog, out=out, slow=slow, ts=ts)
+        for mid, rid, side, prog, out, slow, ts in specs
+    ]
+    old = parse.CHUNK
+    parse.CHUNK = chunk
+    try:
+        with _tmp_file(lines) as path:
+            for how in ("pure", "native") if _scan is not None else ("pure",):
+                assert_compacted(path, how)
+    finally:
+        parse.CHUNK = old
+
+
+@native
+def test_scanner_dedup_state() -> None:
+    from gearshift.ingest.parse_native import _scanner
+
+    result = FileResult(path="x", start=0)
+    result.entries.append(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="start empty"):
+        _scanner(result, None, lambda raw, n: None, True)
+    _scanner(result, None, lambda raw, n: None, False)  # without dedup anything goes
+    result.entries.clear()
+    scanner = _scanner(result, None, lambda raw, n: None, True)
+    data = "".join(copy_line(m, r) + "\n" for m, r in [("a", "1"), ("b", "1"), ("a", "2")])
+    buf = data.encode()
+    keys = lambda: [f"{e.message_id}{e.request_id}" for e in result.entries]  # noqa: E731
+    assert scanner.scan(buf, 0, len(buf), 0) == 3
+    assert keys() == ["a1", "b1", "a2"]  # in line order until finish()
+    assert scanner.finish() == 0 and scanner.duplicates == 0
+    assert keys() == ["a1", "a2", "b1"]
+    assert scanner.scan(buf, 0, len(buf), 3) == 6  # the same lines again: all copies
+    assert scanner.finish() == 3 and len(result.entries) == 3
+
+
+@native
+def test_repeated_parses_do_not_leak(tmp_path: Path, pricers: dict[str, EntryPricer]) -> None:
+    """Parsing the same file again and again (copies dropped, replaced, taken back from the
+    fallback, reordered) holds no more memory blocks than the first time."""
+    import gc
+
+    lines = [line for case in dedup_cases().values() for line in case]
+    path = write_lines(tmp_path / "leak.jsonl", list(lines))
+    pricer = pricers["auto"]
+
+    def run(times: int) -> None:
+        for _ in range(times):
+            native_parse(path, pricer=pricer)
+            native_parse(path)
+
+    run(150)  # warm caches (rate cards, interned strings, the thread's buffer)
+    gc.collect()
+    before = sys.getallocatedblocks()
+    run(300)
+    gc.collect()
+    # A block lost a parse would be 600; free lists (tuples) still fill up by ~150 (bounded).
+    assert sys.getallocatedblocks() - before < 300
+    result = native_parse(path, pricer=pricer)
+    assert result.duplicates > 0
+    # each entry is held by the list (and getrefcount's argument) only
+    counts = {sys.getrefcount(result.entries[i]) for i in range(len(result.entries))}
+    assert counts == {2}

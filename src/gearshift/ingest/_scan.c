@@ -9,6 +9,13 @@
  * parse.py, recording offsets and integers into C arrays. Phase 2 (GIL held) builds the Python
  * objects in line order.
  *
+ * Unless created with dedup=False, the Scanner also deduplicates the entries of its file as
+ * gearshift.ingest.dedup.Deduper does (state kept across scan() calls): phase 2 decides from
+ * the message id, request id, sidechain and progress flags and token total whether a line's
+ * entry is a copy that loses to the one kept -- then it is never built -- or replaces it in
+ * place in the entries list. Entries the fallback appends are taken back and run through the
+ * same rules, in line order. finish() puts the list in Deduper.kept() order.
+ *
  * Correctness by construction: a line is handled here only when msgspec would certainly decode
  * it to the same values -- the whole line is valid JSON, every declared field has exactly the
  * expected type, extracted strings hold no escapes and are valid UTF-8, token counts are plain
@@ -1516,6 +1523,17 @@ typedef struct {
     int has_lc;
 } CardCache;
 
+/* A kept copy of the deduplication within the file (gearshift.ingest.dedup.Deduper's slot):
+ * what _better and the duplicate test read of it, and where it is in the entries list. */
+typedef struct {
+    PyObject *req;    /* its request_id (a str or None; a new reference) */
+    Py_ssize_t index; /* its position in entries */
+    Py_ssize_t head;  /* the first slot of its bucket */
+    Py_ssize_t next;  /* the next slot of its bucket, or -1 */
+    long long total;  /* its total tokens */
+    unsigned char side, prog;
+} Slot;
+
 typedef struct {
     PyObject_HEAD
     PyObject *entry_type, *entries, *malformed, *tool_types, *result_types, *result_tools;
@@ -1525,6 +1543,12 @@ typedef struct {
     int fast_alloc, busy;
     Last l_session, l_branch, l_entry, l_model, l_agent, l_attr, l_cwd, l_msg, l_req;
     CardCache card;
+    /* Deduplication within the file (when `dedup`): message id -> the index of its bucket's
+     * first slot, in order of first appearance, as Deduper.groups. */
+    int dedup, reorder; /* reorder: entries are not in bucket order (finish() sorts them) */
+    PyObject *buckets;
+    Slot *slots;
+    Py_ssize_t nslots, cap_slots, newest, duplicates; /* newest: the last bucket's first slot */
 } Scanner;
 
 static PyObject *s_unknown, *s_empty, *s_no_id, *s_range;
@@ -1650,20 +1674,41 @@ static PyObject *project_of(Scanner *self, const unsigned char *base, Span cwd)
     return proj;
 }
 
+/* Forget the kept slots (not the buckets dict). */
+static void slots_clear(Scanner *self)
+{
+    Py_ssize_t i;
+    Slot *slots = self->slots;
+    Py_ssize_t n = self->nslots;
+    self->slots = NULL;
+    self->nslots = self->cap_slots = 0;
+    self->newest = -1;
+    self->duplicates = 0;
+    self->reorder = 0;
+    for (i = 0; i < n; i++)
+        Py_XDECREF(slots[i].req);
+    PyMem_Free(slots);
+}
+
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"entry_type", "entries",  "malformed", "tool_types",
                              "result_types", "result_tools", "interned", "projects",
                              "fallback",   "ts_fn",    "card_fn",   "slow_fn",
-                             "cards",      "max_tokens", NULL};
-    PyObject *et, *en, *ma, *tt, *rt, *rl, *in, *pr, *fb, *ts, *cf, *sf, *cd;
+                             "cards",      "max_tokens", "dedup", NULL};
+    PyObject *et, *en, *ma, *tt, *rt, *rl, *in, *pr, *fb, *ts, *cf, *sf, *cd, *buckets;
     long long mt;
+    int dd = 1;
     PyTypeObject *t;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!O!O!O!O!O!OOOOOL", kwlist, &et,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!O!O!O!O!O!O!OOOOOL|p", kwlist, &et,
                                      &PyList_Type, &en, &PyList_Type, &ma, &PyDict_Type, &tt,
                                      &PyDict_Type, &rt, &PyDict_Type, &rl, &PyDict_Type, &in,
-                                     &PyDict_Type, &pr, &fb, &ts, &cf, &sf, &cd, &mt))
+                                     &PyDict_Type, &pr, &fb, &ts, &cf, &sf, &cd, &mt, &dd))
         return -1;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner.__init__ during a scan");
+        return -1;
+    }
     if (!PyType_Check(et) || !PyType_IsSubtype((PyTypeObject *)et, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "entry_type must be a tuple subclass");
         return -1;
@@ -1680,6 +1725,15 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "max_tokens must not be negative");
         return -1;
     }
+    if (dd && PyList_GET_SIZE(en)) {
+        PyErr_SetString(PyExc_ValueError, "with dedup the entries list must start empty");
+        return -1;
+    }
+    if (!(buckets = PyDict_New()))
+        return -1;
+    slots_clear(self);
+    Py_XSETREF(self->buckets, buckets);
+    self->dedup = dd;
     t = (PyTypeObject *)et;
     /* A plain namedtuple: same layout as tuple, so tp_alloc + PyTuple_SET_ITEM builds one
      * exactly as tuple.__new__(cls, items) does. Anything else is called. */
@@ -1718,6 +1772,7 @@ static int Scanner_traverse(Scanner *self, visitproc visit, void *arg)
     Py_VISIT(self->slow_fn);
     Py_VISIT(self->cards);
     Py_VISIT(self->card.card);
+    Py_VISIT(self->buckets);
     return 0;
 }
 
@@ -1748,6 +1803,8 @@ static int Scanner_clear(Scanner *self)
     Py_CLEAR(self->card.model);
     Py_CLEAR(self->card.card);
     self->card.valid = 0;
+    Py_CLEAR(self->buckets);
+    slots_clear(self);
     return 0;
 }
 
@@ -1983,6 +2040,184 @@ enum {
     E_N
 };
 
+/* ------------------------------------------------------------------------------------------ */
+/* Deduplication within the file                                                                */
+
+/* Where an entry goes, by the rules of gearshift.ingest.dedup.Deduper.add. */
+enum { DD_NEW_BUCKET, DD_NEW_SLOT, DD_REPLACE, DD_DROP };
+
+/* dedup._better(new, old). */
+static int dd_better(int side, int prog, long long total, const Slot *old)
+{
+    if (side != old->side)
+        return !side;
+    if (total != old->total)
+        return total > old->total;
+    if (prog != old->prog)
+        return !prog;
+    return 0;
+}
+
+/* DD_NEW_BUCKET; DD_NEW_SLOT with *at the bucket's last slot; DD_REPLACE or DD_DROP with *at
+ * the slot this entry duplicates; -1 on error. */
+static int dd_find(Scanner *self, PyObject *msg, PyObject *req, int side, int prog,
+                   long long total, Py_ssize_t *at)
+{
+    PyObject *first = PyDict_GetItemWithError(self->buckets, msg);
+    Py_ssize_t k, last = -1;
+    if (!first)
+        return PyErr_Occurred() ? -1 : DD_NEW_BUCKET;
+    for (k = PyLong_AsSsize_t(first); k >= 0 && k < self->nslots; k = self->slots[k].next) {
+        Slot *s = &self->slots[k];
+        int same = 1;
+        last = k;
+        /* other.request_id == entry.request_id or other.sidechain or entry.sidechain */
+        if (!s->side && !side && s->req != req) {
+            if (s->req == Py_None || req == Py_None)
+                same = 0;
+            else if ((same = PyObject_RichCompareBool(s->req, req, Py_EQ)) < 0)
+                return -1;
+        }
+        if (same) {
+            *at = k;
+            return dd_better(side, prog, total, s) ? DD_REPLACE : DD_DROP;
+        }
+    }
+    if (last < 0) {
+        PyErr_SetString(PyExc_SystemError, "Scanner: a corrupt dedup bucket");
+        return -1;
+    }
+    *at = last;
+    return DD_NEW_SLOT;
+}
+
+/* Keep `entry` as dd_find decided (how is DD_NEW_BUCKET, DD_NEW_SLOT or DD_REPLACE). */
+static int dd_keep(Scanner *self, int how, Py_ssize_t at, PyObject *msg, PyObject *req, int side,
+                   int prog, long long total, PyObject *entry)
+{
+    Slot *s;
+    Py_ssize_t k, n = PyList_GET_SIZE(self->entries);
+    if (how == DD_REPLACE) {
+        s = &self->slots[at];
+        if (s->index >= n) {
+            PyErr_SetString(PyExc_RuntimeError, "Scanner: the entries list was shortened");
+            return -1;
+        }
+        /* The replaced slot keeps its place and holds the better copy. */
+        Py_SETREF(s->req, Py_NewRef(req));
+        s->side = (unsigned char)side;
+        s->prog = (unsigned char)prog;
+        s->total = total;
+        self->duplicates++;
+        return PyList_SetItem(self->entries, s->index, Py_NewRef(entry));
+    }
+    if (self->nslots == self->cap_slots) {
+        Py_ssize_t cap = self->cap_slots ? 2 * self->cap_slots : 256;
+        Slot *grown = PyMem_Realloc(self->slots, (size_t)cap * sizeof(Slot));
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->slots = grown;
+        self->cap_slots = cap;
+    }
+    k = self->nslots;
+    if (how == DD_NEW_BUCKET) {
+        PyObject *ko = PyLong_FromSsize_t(k);
+        int x;
+        if (!ko)
+            return -1;
+        x = PyDict_SetItem(self->buckets, msg, ko);
+        Py_DECREF(ko);
+        if (x < 0)
+            return -1;
+    }
+    if (PyList_Append(self->entries, entry) < 0) {
+        if (how == DD_NEW_BUCKET && PyDict_DelItem(self->buckets, msg) < 0)
+            PyErr_Clear(); /* keep the first error */
+        return -1;
+    }
+    s = &self->slots[k];
+    s->req = Py_NewRef(req);
+    s->index = n;
+    s->next = -1;
+    s->total = total;
+    s->side = (unsigned char)side;
+    s->prog = (unsigned char)prog;
+    if (how == DD_NEW_BUCKET) {
+        s->head = k;
+        self->newest = k;
+    }
+    else {
+        s->head = self->slots[at].head;
+        self->slots[at].next = k;
+        /* Deduper.kept() lists a bucket's slots together: appended after a later bucket's
+         * entries, this one is out of place until finish(). */
+        if (s->head != self->newest)
+            self->reorder = 1;
+    }
+    self->nslots++;
+    return 0;
+}
+
+/* An entry built in Python (by the fallback, parse._add): deduplicated as the fast path's. */
+static int dd_add_object(Scanner *self, PyObject *entry)
+{
+    PyObject *msg, *req;
+    long long total = 0;
+    Py_ssize_t at = -1;
+    int side, prog, i, how;
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < E_N) {
+        PyErr_SetString(PyExc_TypeError, "Scanner: the fallback added an entry of another shape");
+        return -1;
+    }
+    msg = PyTuple_GET_ITEM(entry, E_MSG);
+    req = PyTuple_GET_ITEM(entry, E_REQ);
+    if ((side = PyObject_IsTrue(PyTuple_GET_ITEM(entry, E_SIDE))) < 0 ||
+        (prog = PyObject_IsTrue(PyTuple_GET_ITEM(entry, E_PROG))) < 0)
+        return -1;
+    for (i = 0; i < 5; i++) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(entry, E_I + i), &overflow);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        /* parse._add keeps counts within MAX_TOKENS: 5 of them cannot overflow the sum */
+        if (overflow || v < 0 || v >= 1000000000000000000LL) {
+            PyErr_SetString(PyExc_ValueError, "Scanner: an entry's token count is out of range");
+            return -1;
+        }
+        total += v;
+    }
+    how = dd_find(self, msg, req, side, prog, total, &at);
+    if (how < 0)
+        return -1;
+    if (how == DD_DROP) {
+        self->duplicates++;
+        return 0;
+    }
+    return dd_keep(self, how, at, msg, req, side, prog, total, entry);
+}
+
+/* Run the entries the fallback appended after entries[before:] through the deduplication. */
+static int dd_adopt(Scanner *self, Py_ssize_t before)
+{
+    Py_ssize_t n = PyList_GET_SIZE(self->entries), i;
+    PyObject *added;
+    int rc = 0;
+    if (!self->dedup || n <= before)
+        return 0;
+    if (!(added = PyList_GetSlice(self->entries, before, n)))
+        return -1;
+    if (PyList_SetSlice(self->entries, before, n, NULL) < 0) {
+        Py_DECREF(added);
+        return -1;
+    }
+    for (i = 0; i < PyList_GET_SIZE(added) && rc == 0; i++)
+        rc = dd_add_object(self, PyList_GET_ITEM(added, i));
+    Py_DECREF(added);
+    return rc;
+}
+
 /* pricer.price(...) itself, through slow_fn: its five results into it[E_MODEL_ID...]. */
 static int slow_price(Scanner *self, PyObject **it, PyObject **ts_text, const unsigned char *base,
                       Rec *r, PyObject *cost)
@@ -2022,10 +2257,10 @@ static int do_entry(Scanner *self, Ctx *c, Rec *r)
 {
     const unsigned char *base = c->base;
     PyObject *it[E_N];
-    PyObject *ts_text = NULL, *cost = NULL, *entry = NULL;
-    Py_ssize_t j;
-    int rc = -1, i, api_error, have_day = 0;
-    long long day = 0;
+    PyObject *ts_text = NULL, *cost = NULL, *entry = NULL, *msg, *req;
+    Py_ssize_t j, at = -1;
+    int rc = -1, i, api_error, have_day = 0, how = DD_NEW_BUCKET;
+    long long day = 0, total = 0;
 
     memset(it, 0, sizeof(it));
     self->usage_lines++;
@@ -2051,13 +2286,32 @@ static int do_entry(Scanner *self, Ctx *c, Rec *r)
         if (r->tok[i] > self->max_tokens)
             return append_malformed(self, r->line_no, s_range);
 
+    /* What parse._add does for every copy, kept or not: intern the session, branch and
+     * entrypoint and map the cwd to its project (FileResult.interned and .projects). */
     if (!(it[E_MSG] = cached_str(&self->l_msg, base, r->msg_id, NULL, 0)) ||
         !(it[E_REQ] = cached_str(&self->l_req, base, r->request, NULL, 0)) ||
         !(it[E_SESSION] = cached_str(&self->l_session, base, r->session, self->interned, 1)) ||
-        !(it[E_AGENT] = cached_str(&self->l_agent, base, r->agent, NULL, 0)) ||
-        !(it[E_ATTR] = cached_str(&self->l_attr, base, r->attribution, NULL, 0)) ||
         !(it[E_BRANCH] = cached_str(&self->l_branch, base, r->branch, self->interned, 1)) ||
         !(it[E_ENTRY] = cached_str(&self->l_entry, base, r->entrypoint, self->interned, 1)) ||
+        !(it[E_PROJECT] = project_of(self, base, r->cwd)))
+        goto done;
+    msg = it[E_MSG]; /* borrowed: held by it[] or, once built, by the entry */
+    req = it[E_REQ];
+    if (self->dedup) {
+        /* A copy that loses to the one kept is never built (tok[i] <= 10**18 - 1: no overflow) */
+        for (i = 0; i < 5; i++)
+            total += r->tok[i];
+        how = dd_find(self, it[E_MSG], it[E_REQ], r->sidechain, r->from_progress, total, &at);
+        if (how < 0)
+            goto done;
+        if (how == DD_DROP) {
+            self->duplicates++;
+            rc = 0;
+            goto done;
+        }
+    }
+    if (!(it[E_AGENT] = cached_str(&self->l_agent, base, r->agent, NULL, 0)) ||
+        !(it[E_ATTR] = cached_str(&self->l_attr, base, r->attribution, NULL, 0)) ||
         !(it[E_MODEL] = cached_str(&self->l_model, base, r->model, NULL, 1)))
         goto done;
     it[E_SIDE] = Py_NewRef(r->sidechain ? Py_True : Py_False);
@@ -2091,8 +2345,6 @@ static int do_entry(Scanner *self, Ctx *c, Rec *r)
             }
         }
     }
-    if (!(it[E_PROJECT] = project_of(self, base, r->cwd)))
-        goto done;
     if (r->has_cost && r->cost.len >= 0) {
         if (!(cost = mkstr(base, r->cost)))
             goto done;
@@ -2166,7 +2418,10 @@ static int do_entry(Scanner *self, Ctx *c, Rec *r)
         if (!entry)
             goto done;
     }
-    rc = PyList_Append(self->entries, entry);
+    if (self->dedup)
+        rc = dd_keep(self, how, at, msg, req, r->sidechain, r->from_progress, total, entry);
+    else
+        rc = PyList_Append(self->entries, entry);
 done:
     for (i = 0; i < E_N; i++)
         Py_XDECREF(it[i]);
@@ -2253,8 +2508,12 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args)
     for (i = 0; i < c.nrecs; i++) {
         Rec *r = &c.recs[i];
         int x;
-        if (r->kind == REC_FALLBACK)
+        if (r->kind == REC_FALLBACK) {
+            Py_ssize_t before = PyList_GET_SIZE(self->entries);
             x = call_fallback(self, c.base, r);
+            if (x == 0)
+                x = dd_adopt(self, before);
+        }
         else if (r->kind == REC_ENTRY)
             x = do_entry(self, &c, r);
         else
@@ -2271,14 +2530,72 @@ done:
     return ret;
 }
 
+PyDoc_STRVAR(finish_doc,
+             "finish() -> int\n\n"
+             "Put the entries in the order of gearshift.ingest.dedup.Deduper.kept() (buckets in "
+             "order of first appearance, a bucket's slots in order of creation) and return the "
+             "number of duplicates removed so far. Call it after the last scan; more scans may "
+             "follow.");
+
+static PyObject *Scanner_finish(Scanner *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t n, pos = 0, i, k;
+    PyObject *key, *val, *ordered;
+    if (self->busy || !self->entries) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        self->entries ? "Scanner.finish during a scan" : "Scanner not initialised");
+        return NULL;
+    }
+    if (self->dedup && self->reorder) {
+        n = PyList_GET_SIZE(self->entries);
+        if (n != self->nslots) {
+            PyErr_SetString(PyExc_RuntimeError, "Scanner: the entries list was changed");
+            return NULL;
+        }
+        if (!(ordered = PyList_New(n)))
+            return NULL;
+        i = 0;
+        while (PyDict_Next(self->buckets, &i, &key, &val)) {
+            for (k = PyLong_AsSsize_t(val); k >= 0; k = self->slots[k].next) {
+                if (pos >= n || k >= self->nslots || self->slots[k].index >= n) {
+                    Py_DECREF(ordered);
+                    PyErr_SetString(PyExc_SystemError, "Scanner: a corrupt dedup bucket");
+                    return NULL;
+                }
+                PyList_SET_ITEM(ordered, pos++,
+                                Py_NewRef(PyList_GET_ITEM(self->entries, self->slots[k].index)));
+            }
+        }
+        if (pos != n) {
+            Py_DECREF(ordered); /* its unset items are NULL: list_dealloc skips them */
+            PyErr_SetString(PyExc_SystemError, "Scanner: a corrupt dedup bucket");
+            return NULL;
+        }
+        if (PyList_SetSlice(self->entries, 0, n, ordered) < 0) {
+            Py_DECREF(ordered);
+            return NULL;
+        }
+        Py_DECREF(ordered);
+        pos = i = 0;
+        while (PyDict_Next(self->buckets, &i, &key, &val))
+            for (k = PyLong_AsSsize_t(val); k >= 0; k = self->slots[k].next)
+                self->slots[k].index = pos++;
+        self->reorder = 0;
+    }
+    return PyLong_FromSsize_t(self->duplicates);
+}
+
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, scan_doc},
+    {"finish", (PyCFunction)Scanner_finish, METH_NOARGS, finish_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef Scanner_members[] = {
     {"usage_lines", T_PYSSIZET, offsetof(Scanner, usage_lines), READONLY,
      "usage lines decoded by the fast path so far"},
+    {"duplicates", T_PYSSIZET, offsetof(Scanner, duplicates), READONLY,
+     "entries removed so far as duplicates of another entry of the file"},
     {NULL, 0, 0, 0, NULL},
 };
 

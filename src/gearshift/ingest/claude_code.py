@@ -181,7 +181,7 @@ def _parse_all(
     done_files = done_bytes = 0
     if count <= 1 or total < _PARALLEL_MIN_BYTES or len(jobs) < 2:
         for plan in jobs:
-            result = _compact(parse_file(plan.file.path, plan.start, plan.first_line, pricer))
+            result = parse_file(plan.file.path, plan.start, plan.first_line, pricer)
             done_files += 1
             done_bytes += plan.file.size - plan.start
             if progress:
@@ -196,7 +196,7 @@ def _parse_all(
     elif hasattr(os, "fork"):
         results = _work_shared(jobs, count, pricer)
     else:
-        results = (_compact(parse_file(p.file.path, p.start, p.first_line, pricer)) for p in jobs)
+        results = (parse_file(p.file.path, p.start, p.first_line, pricer) for p in jobs)
     for result in results:
         plan = by_path[result.path]
         done_files += 1
@@ -261,7 +261,7 @@ def _shared_unordered(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iter
     try:
         while (index := _take(counter)) < len(args):
             received += 1
-            yield _compact(parse_file(*args[index], pricer=pricer))
+            yield parse_file(*args[index], pricer=pricer)
             while not results.empty():
                 received += 1
                 yield _checked(results.get())
@@ -289,7 +289,7 @@ def _worker(
 
     while (index := _take(counter)) < len(args):
         try:
-            results.put(_compact(parse_file(*args[index], pricer=pricer)))
+            results.put(parse_file(*args[index], pricer=pricer))
         except BaseException as exc:  # a bug, not bad data: parse_file never raises for content
             results.put(f"{args[index][0]}: {type(exc).__name__}: {exc}")
 
@@ -298,20 +298,6 @@ def _checked(item: FileResult | str) -> FileResult:
     if isinstance(item, str):
         raise IngestError(f"parser process failed on {item}", hint="run again with --workers 1")
     return item
-
-
-def _compact(result: FileResult) -> FileResult:
-    """Deduplicate within the file before the result travels: the same rules applied twice give
-    the global answer (keeping the best copy is associative), and half the lines of a typical
-    transcript are copies of another line of the same file."""
-    from gearshift.ingest.dedup import Deduper
-
-    if len(result.entries) > 1:
-        local = Deduper()
-        local.add(result.entries, 0)
-        result.duplicates = local.duplicates
-        result.entries = [slot[0] for slot in local.kept()]
-    return result
 
 
 def _state(plan: Plan, result: FileResult) -> FileState:

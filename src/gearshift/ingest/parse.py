@@ -10,6 +10,13 @@ Besides usage entries it collects what attribution needs from the parent side: `
 tool calls (tool-use id -> ``subagent_type``) and tool results naming a subagent
 (``toolUseResult.agentId`` -> ``agentType``).
 
+The entries come back deduplicated within the file, by the rules of
+:class:`gearshift.ingest.dedup.Deduper` and in the order of its ``kept()`` (half the usage lines
+of a transcript are copies of another line of the same file: one response written as several
+lines); ``FileResult.duplicates`` counts the copies removed. Those rules applied again across
+files give the global answer. Everything else (``usage_lines``, tool calls and results,
+malformed lines) comes from every line, copies included.
+
 When the C extension ``gearshift.ingest._scan`` is built (``NATIVE``), :func:`parse_file` runs
 the native path in :mod:`gearshift.ingest.parse_native`: it gives exactly the same results, as
 its C parser decodes a line itself only when msgspec would certainly produce the same values and
@@ -228,11 +235,36 @@ def parse_file(
 
 
 def parse_file_pure(
-    path: str, start: int = 0, first_line: int = 1, pricer: EntryPricer | None = None
+    path: str,
+    start: int = 0,
+    first_line: int = 1,
+    pricer: EntryPricer | None = None,
+    *,
+    compact: bool = True,
 ) -> FileResult:
-    """:func:`parse_file` in pure Python (msgspec): the reference the native path must equal."""
+    """:func:`parse_file` in pure Python (msgspec): the reference the native path must equal.
+
+    ``compact=False`` (for tests) skips the deduplication within the file."""
     result = FileResult(path=path, start=start, offset=start)
     result.pricer = pricer
+    _parse_pure(path, start, first_line, result)
+    if compact:
+        _compact(result)
+    return result
+
+
+def _compact(result: FileResult) -> None:
+    """Deduplicate ``result.entries`` within the file, exactly as :class:`Deduper` does."""
+    if len(result.entries) > 1:
+        from gearshift.ingest.dedup import Deduper
+
+        local = Deduper()
+        local.add(result.entries, 0)
+        result.duplicates += local.duplicates
+        result.entries = [slot[0] for slot in local.kept()]
+
+
+def _parse_pure(path: str, start: int, first_line: int, result: FileResult) -> None:
     line_no = first_line - 1
     try:
         with open(path, "rb") as fh:
@@ -257,9 +289,8 @@ def parse_file_pure(
             result.lines = line_no - (first_line - 1)
     except OSError as exc:
         result.error = f"{exc.strerror or exc}"
-        return result
+        return
     result.fingerprint = fingerprint(path, result.offset) if result.offset else ""
-    return result
 
 
 def _scan(view: memoryview, buf: bytes, end: int, line_no: int, result: FileResult) -> int:

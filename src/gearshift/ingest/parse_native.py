@@ -9,6 +9,11 @@ not accept comes back to :func:`gearshift.ingest.parse._decode` (msgspec), so re
 pure path's exactly. Lines, offsets, the torn last line and the fingerprint are as there too (the
 fingerprint is hashed from the bytes still in memory rather than read back from the file).
 
+The scanner deduplicates the entries within the file as it builds them (the rules of
+:class:`gearshift.ingest.dedup.Deduper`, across all the buffers of the file and the lines left to
+msgspec): a copy that loses to the one kept is never turned into a tuple, a better one replaces
+it in place, and :meth:`_scan.Scanner.finish` puts the list in ``Deduper.kept()`` order.
+
 Pricing: the scanner asks :func:`_card` once per (model, UTC day, fast, API error) for a *rate
 card* -- the per-token femto-dollar rates, long-context threshold and fast-mode ratio
 :meth:`EntryPricer.price` would use -- and computes each cost from the tokens in C. A card is
@@ -56,15 +61,21 @@ _card_stores = weakref.WeakKeyDictionary()
 
 
 def parse_file_native(
-    path: str, start: int = 0, first_line: int = 1, pricer: EntryPricer | None = None
+    path: str,
+    start: int = 0,
+    first_line: int = 1,
+    pricer: EntryPricer | None = None,
+    *,
+    compact: bool = True,
 ) -> FileResult:
+    """``compact=False`` (for tests) skips the deduplication within the file."""
     result = FileResult(path=path, start=start, offset=start)
     result.pricer = pricer
 
     def fallback(raw: memoryview, line_no: int) -> None:
-        _decode(raw, line_no, result)
+        _decode(raw, line_no, result)  # an entry it appends is taken back by the scanner
 
-    scanner = _scanner(result, pricer, fallback)
+    scanner = _scanner(result, pricer, fallback, compact)
     # An L2-sized buffer: the kernel copies into cache and the scanner reads it from there.
     size = max(1, min(_parse.CHUNK, _BUFFER))  # CHUNK is read at call time, as the pure path does
     buf: bytearray | None = getattr(_local, "buf", None)
@@ -115,6 +126,7 @@ def parse_file_native(
         return result
     finally:
         result.usage_lines += scanner.usage_lines
+        result.duplicates += scanner.finish()
         if len(buf) > size:
             del buf[size:]
         _local.buf = buf
@@ -138,7 +150,7 @@ def _fingerprint(path: str, offset: int, buf: bytearray, base: int, done: int, h
 
 
 def _scanner(
-    result: FileResult, pricer: EntryPricer | None, fallback: _scan.Fallback
+    result: FileResult, pricer: EntryPricer | None, fallback: _scan.Fallback, compact: bool
 ) -> _scan.Scanner:
     if pricer is None:
         card_fn: _scan.CardFn | None = None
@@ -176,6 +188,7 @@ def _scanner(
         slow_fn,
         cards,
         MAX_TOKENS,
+        compact,
     )
 
 
