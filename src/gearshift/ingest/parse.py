@@ -226,7 +226,8 @@ def parse_file(
     """Parse complete lines of ``path`` from byte ``start``; never raises for bad content.
 
     With a ``pricer`` each entry is also timestamped and priced here, so that this work runs in
-    the parser processes rather than in the one that merges their results."""
+    the parser threads (or processes) rather than where their results are merged. Entries come
+    back deduplicated within the file (``duplicates`` counts the copies dropped)."""
     if NATIVE:
         from gearshift.ingest.parse_native import parse_file_native
 

@@ -1,4 +1,4 @@
-"""What an ingest run did (a light module: the CLI's no-op fast path imports only this)."""
+"""What an ingest run did: counts, examples of problems, and the summary as JSON."""
 
 from __future__ import annotations
 
