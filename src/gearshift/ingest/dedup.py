@@ -29,36 +29,61 @@ Slot = list[Any]
 
 @dataclass(slots=True)
 class Deduper:
-    """Feed entries with :meth:`add`; read the survivors from :meth:`kept`."""
+    """Feed entries with :meth:`add`; read the survivors from :meth:`kept`.
 
-    groups: dict[str, list[Slot]] = field(default_factory=dict)
+    A message's kept copies form a bucket: usually one copy, kept in ``first`` (with its file
+    in ``first_at``); the rare further copies (the same message under other request ids, none a
+    sidechain) in ``more``. Most entries are a message seen for the first time, which then costs
+    one ``setdefault`` and one store."""
+
+    first: dict[str, Entry] = field(default_factory=dict)
+    first_at: dict[str, int] = field(default_factory=dict)
+    more: dict[str, list[Slot]] = field(default_factory=dict)
     seen: int = 0
 
     def add(self, entries: Sequence[Entry], file_index: int) -> None:
-        groups = self.groups
-        get = groups.get
+        first, first_at = self.first, self.first_at
+        keep = first.setdefault
         self.seen += len(entries)
         for entry in entries:
             mid = entry[0]  # message_id
-            bucket = get(mid)
-            if bucket is None:
-                groups[mid] = [[entry, file_index]]
-                continue
-            for slot in bucket:
-                other = slot[0]
-                if other.request_id == entry.request_id or other.sidechain or entry.sidechain:
-                    if _better(entry, other):
-                        slot[0], slot[1] = entry, file_index
-                    break
+            if keep(mid, entry) is entry:
+                first_at[mid] = file_index
             else:
-                bucket.append([entry, file_index])
+                self._again(mid, entry, file_index)
+
+    def _again(self, mid: str, entry: Entry, file_index: int) -> None:
+        """``entry`` is a message already seen: a duplicate of a kept copy (which it may
+        replace) or, under another request id with no sidechain involved, another call."""
+        other = self.first[mid]
+        if other.request_id == entry.request_id or other.sidechain or entry.sidechain:
+            if _better(entry, other):
+                self.first[mid], self.first_at[mid] = entry, file_index
+            return
+        bucket = self.more.setdefault(mid, [])
+        for slot in bucket:
+            other = slot[0]
+            if other.request_id == entry.request_id or other.sidechain or entry.sidechain:
+                if _better(entry, other):
+                    slot[0], slot[1] = entry, file_index
+                return
+        bucket.append([entry, file_index])
 
     def kept(self) -> list[Slot]:
-        return [slot for bucket in self.groups.values() for slot in bucket]
+        """``[entry, file_index]`` per kept copy: messages in order of first appearance, each
+        message's copies in the order they were first kept."""
+        out: list[Slot] = []
+        more, first_at = self.more, self.first_at
+        for mid, entry in self.first.items():
+            out.append([entry, first_at[mid]])
+            extra = more.get(mid)
+            if extra:
+                out.extend(extra)
+        return out
 
     @property
     def duplicates(self) -> int:
-        return self.seen - sum(len(b) for b in self.groups.values())
+        return self.seen - len(self.first) - sum(len(b) for b in self.more.values())
 
 
 def _better(new: Entry, old: Entry) -> bool:
