@@ -365,3 +365,20 @@ def test_equal_copies_in_two_files_keep_the_same_one_every_run(
     assert len(sessions) == 1
     (got,) = sessions
     assert {s for k, s in got if k.startswith("cc:m")} == {"resumed"}  # the larger file first
+
+
+def test_a_line_dated_before_1970_is_recorded_not_fatal(tmp_path: Path, ledger: Ledger) -> None:
+    """An odd timestamp (an offset pushing it before the epoch, or year 1) must not stop every
+    later ingest: the record keeps its time; only its id's time part is clamped."""
+    proj = tmp_path / "projects" / "-w-proj"
+    _write(
+        proj / "s1.jsonl",
+        [
+            _line("mA", "rA", ts="1970-01-01T00:30:00+01:00"),
+            _line("mB", "rB", ts="0001-01-01T00:00:00Z"),
+            _line("mC", "rC"),
+        ],
+    )
+    assert ingest_claude_code(ledger, [tmp_path]).new_records == 3
+    got = {e.dedup_key: e for e in ledger.executions()}
+    assert got["cc:mA|rA|m"].ts.year == 1969

@@ -166,8 +166,9 @@ def test_new_ids_are_ulids_of_their_milliseconds() -> None:
     assert all(len(i) == 26 for i in ids)
     assert len(set(new_ids([5] * 10_000))) == 10_000
     assert new_ids([]) == []
-    with pytest.raises(ValueError):
-        new_ids([2**48])
+    # out of a ULID's range (a transcript line dated before 1970): clamped, never an error
+    low, high = new_ids([-5, 2**48 + 7])
+    assert low[:10] == "0000000000" and high[:10] == "7ZZZZZZZZZ"
 
 
 def _schema(path: Path) -> list[tuple[str, str, str]]:
@@ -271,3 +272,19 @@ def test_a_large_first_write_builds_the_indexes_after_the_rows(
             "EXPLAIN QUERY PLAN SELECT * FROM executions WHERE dedup_key = 'cc:m3|r|m'"
         ).fetchall()
     assert "ux_executions_dedup" in str(plan)
+
+
+def test_without_hard_links_creation_is_left_to_the_full_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError("operation not permitted")
+
+    monkeypatch.setattr("gearshift.ledger.lite.os.link", no_links)
+    location = resolve_location(tmp_path / "l.db")
+    assert LiteLedger.open_or_create(location, load_catalog) is None
+    assert list(tmp_path.iterdir()) == []  # nothing half-made left behind
+    Ledger.open(tmp_path / "l.db").close()  # which is what the CLI then does
+    lite = LiteLedger.open_or_create(location, load_catalog)
+    assert lite is not None
+    lite.close()

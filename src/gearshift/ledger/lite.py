@@ -182,7 +182,8 @@ class LiteLedger:
         if lite is not None or location.dialect != "sqlite" or path is None or path.exists():
             return lite
         try:
-            _create(path)
+            if not _create(path):
+                return None  # no hard links here: Ledger creates it in place
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
                 f"cannot create ledger {location.display}: {exc}",
@@ -304,7 +305,9 @@ def _fill_empty(
     return inserted
 
 
-def _create(path: Path) -> None:
+def _create(path: Path) -> bool:
+    """Build the ledger beside ``path`` and link it into place; ``False`` when the filesystem
+    cannot link (nothing is created then)."""
     import secrets
     from importlib import resources
 
@@ -327,8 +330,13 @@ def _create(path: Path) -> None:
             conn.execute("COMMIT")
         finally:
             conn.close()  # checkpoints: the file is complete on its own
-        with contextlib.suppress(FileExistsError):  # another creator won: use theirs
+        try:
             os.link(tmp, path)
+        except FileExistsError:  # another creator won: use theirs
+            pass
+        except OSError:
+            return False
+        return True
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
             with contextlib.suppress(FileNotFoundError):

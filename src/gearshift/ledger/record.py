@@ -65,6 +65,7 @@ def new_id(at_ms: int | None = None) -> str:
     return "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
+_MS_LIMIT = 1 << 48
 _RANDOM_CHARS = bytes(ord(_CROCKFORD[b & 31]) for b in range(256))
 
 
@@ -75,13 +76,14 @@ def new_ids(at_ms: Sequence[int]) -> list[str]:
     The 80 random bits are 16 characters drawn straight from random bytes (each byte's low 5
     bits: 256 is a multiple of 32, so every character is equally likely); the 48-bit time is 10
     characters, the first 6 shared by every millisecond of a ~17-minute span and cached."""
-    if at_ms and (max(at_ms) >= 1 << 48 or min(at_ms) < 0):
-        raise ValueError("a ULID's time must fit in 48 bits of milliseconds")
     noise = os.urandom(16 * len(at_ms)).translate(_RANDOM_CHARS).decode("ascii")
     pairs = _PAIRS
     heads: dict[int, str] = {}
     out = []
-    for i, ms in enumerate(at_ms):
+    for i, when in enumerate(at_ms):
+        # a transcript line dated before 1970 (or after 10889) is clamped: the id only orders
+        # records, the ts_us column keeps the time
+        ms = when if 0 <= when < _MS_LIMIT else min(max(when, 0), _MS_LIMIT - 1)
         top = ms >> 20
         head = heads.get(top)
         if head is None:
