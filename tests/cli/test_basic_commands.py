@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,15 @@ def test_help_everywhere() -> None:
     for args in ([], ["spend"], ["record"], ["report"], ["ledger"], ["ledger", "export"], ["demo"]):
         out = run(*args, "--help")
         assert out.returncode == 0 and "Usage" in out.stdout
+
+
+def test_record_fast_needs_a_model_with_fast_mode(tmp_path: Path) -> None:
+    ledger = str(tmp_path / "l.db")
+    base = ["--ledger", ledger, "record", "-a", "x", "--input-tokens", "10", "--output-tokens", "5"]
+    refused = run(*base, "-m", "haiku", "--fast")
+    assert refused.returncode == 2
+    assert "has no fast mode" in refused.stderr and "claude-opus-4-6" in refused.stderr
+    assert not Path(ledger).exists()  # refused before anything was opened or recorded
+    normal = json.loads(run(*base, "-m", "claude-opus-4-6", "--json").stdout)
+    fast = json.loads(run(*base, "-m", "claude-opus-4-6", "--fast", "--json").stdout)
+    assert Decimal(fast["cost_usd"]) == 6 * Decimal(normal["cost_usd"])

@@ -59,6 +59,8 @@ def record(
         raise ConfigError(
             f"--status: {status!r} is not a status", hint="use success, failure or error"
         )
+    if fast:
+        _check_fast(model)
     execution = state.ledger().record(
         agent=agent,
         model=model,
@@ -89,6 +91,24 @@ def record(
         f"{usd(execution.cost_usd)} ({usd_text(execution.cost_nanos)} exact, "
         f"{execution.price_version})",
         markup=False,
+    )
+
+
+def _check_fast(model: str) -> None:
+    """``--fast`` on a model without a fast mode would be recorded at its standard price as if
+    it were fast: refuse it, naming the models that have one."""
+    from gearshift.errors import ConfigError
+
+    catalog = state.catalog()
+    chosen = catalog.resolve(model)
+    if chosen.period_at(None).fast is not None:
+        return
+    fast = sorted(m.id for m in catalog.models.values() if m.period_at(None).fast is not None)
+    raise ConfigError(
+        f"--fast: {chosen.id} has no fast mode in this price catalog",
+        hint=f"drop --fast; models with fast mode: {', '.join(fast)}"
+        if fast
+        else "drop --fast; no model in this price catalog has fast mode",
     )
 
 
