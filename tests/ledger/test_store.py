@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from gearshift.catalog import Usage
 from gearshift.errors import ConfigError, LedgerError
-from gearshift.ledger import Execution, Filters, Ledger, spend
+from gearshift.ledger import Execution, Filters, Ledger, new_id, spend
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS
 
 
@@ -208,6 +209,29 @@ def test_export_import_round_trip(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"dump.jsonl:21"):
             import_jsonl(c, dump)
         assert c.count() == 0
+
+
+def test_import_refuses_a_cost_usd_that_disagrees_with_cost_nanos(tmp_path: Path) -> None:
+    """An exported line edited by hand: importing at either value would be a silent guess."""
+    from gearshift.ledger.transfer import import_jsonl
+
+    with Ledger.open(tmp_path / "a.db") as a:
+        a.record(agent="x", model="sonnet", input_tokens=1000, output_tokens=100)
+        (line,) = [e.to_dict() for e in a.executions()]
+    dump = tmp_path / "dump.jsonl"
+    with Ledger.open(tmp_path / "b.db") as b:
+        dump.write_text(json.dumps({**line, "cost_usd": "9.99"}) + "\n")
+        with pytest.raises(ConfigError, match=r"dump.jsonl:1: .*disagree"):
+            import_jsonl(b, dump)
+        assert b.count() == 0
+        only_usd = {k: v for k, v in line.items() if k != "cost_nanos"}
+        dump.write_text(json.dumps({**only_usd, "id": new_id(), "cost_usd": "0.004500001"}) + "\n")
+        assert import_jsonl(b, dump) == (1, 1)
+        (got,) = list(b.executions())
+        assert got.cost_nanos == 4_500_001
+        dump.write_text(json.dumps({**only_usd, "id": new_id(), "cost_usd": "0.0000000001"}) + "\n")
+        with pytest.raises(ConfigError, match="nano-dollars"):
+            import_jsonl(b, dump)
 
 
 counts = st.integers(min_value=0, max_value=2_000_000)

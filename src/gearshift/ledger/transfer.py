@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from gearshift.errors import ConfigError
 from gearshift.ledger.record import Execution
@@ -87,6 +88,7 @@ def import_jsonl(ledger: Ledger, path: Path) -> tuple[int, int]:
                     data = json.loads(line)
                     if not isinstance(data, dict):
                         raise TypeError("not an object")
+                    _settle_cost(data)
                     execution = Execution.from_dict(data)
                     ledger.to_row(execution)
                 except (ValueError, TypeError, KeyError, AttributeError, ConfigError) as exc:
@@ -102,3 +104,26 @@ def import_jsonl(ledger: Ledger, path: Path) -> tuple[int, int]:
             f"{path} is not UTF-8 text", hint="import takes a JSONL export of a ledger"
         ) from None
     return len(batch), ledger.add_many(batch)
+
+
+def _settle_cost(data: dict[str, Any]) -> None:
+    """``cost_nanos`` is what a ledger stores; an export also writes ``cost_usd``. A line whose
+    two disagree (edited by hand?) is refused rather than imported at either value, and a line
+    with ``cost_usd`` alone gets its nanos from it (exactly, or it is refused)."""
+    usd = data.get("cost_usd")
+    if usd is None:
+        return
+    try:
+        value = Decimal(str(usd))
+    except InvalidOperation:
+        raise ValueError(f"cost_usd {usd!r} is not a number") from None
+    nanos = value.scaleb(9)
+    if not nanos.is_finite() or nanos != nanos.to_integral_value():
+        raise ValueError(f"cost_usd {usd!r} is not a whole number of nano-dollars")
+    if "cost_nanos" not in data:
+        data["cost_nanos"] = int(nanos)
+    elif not isinstance(data["cost_nanos"], int) or data["cost_nanos"] != int(nanos):
+        raise ValueError(
+            f"cost_usd {usd} and cost_nanos {data['cost_nanos']} disagree; fix or drop one "
+            "(cost_nanos is what is stored)"
+        )
