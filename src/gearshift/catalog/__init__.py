@@ -6,8 +6,9 @@ Names load on first use (PEP 562), so importing one light submodule such as
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gearshift._lazy import lazy_names
 
 if TYPE_CHECKING:
     from gearshift.catalog.cost import Cost, PriceSet, Usage, nanos_to_decimal
@@ -16,17 +17,17 @@ if TYPE_CHECKING:
     from gearshift.catalog.tiers import Tier
 
 _WHERE = {
-    "Cost": "cost",
-    "PriceSet": "cost",
-    "Usage": "cost",
-    "nanos_to_decimal": "cost",
-    "Catalog": "models",
-    "LongContext": "models",
-    "Model": "models",
-    "PricePeriod": "models",
-    "PROFILES": "prices",
-    "load_catalog": "prices",
-    "Tier": "tiers",
+    "Cost": ".cost",
+    "PriceSet": ".cost",
+    "Usage": ".cost",
+    "nanos_to_decimal": ".cost",
+    "Catalog": ".models",
+    "LongContext": ".models",
+    "Model": ".models",
+    "PricePeriod": ".models",
+    "PROFILES": ".prices",
+    "load_catalog": ".prices",
+    "Tier": ".tiers",
 }
 
 __all__ = [
@@ -44,14 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gearshift.catalog' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"gearshift.catalog.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)

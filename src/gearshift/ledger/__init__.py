@@ -6,8 +6,9 @@ Names load on first use (PEP 562), so importing a light submodule such as
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gearshift._lazy import lazy_names
 
 if TYPE_CHECKING:
     from gearshift.ledger.queries import (
@@ -25,22 +26,22 @@ if TYPE_CHECKING:
     from gearshift.ledger.urls import default_path
 
 _WHERE = {
-    "GROUPS": "queries",
-    "AgentModelStats": "queries",
-    "Filters": "queries",
-    "SpendReport": "queries",
-    "SpendRow": "queries",
-    "agent_summary": "queries",
-    "spend": "queries",
-    "SOURCES": "record",
-    "STATUSES": "record",
-    "Execution": "record",
-    "new_id": "record",
-    "task_digest": "record",
-    "Ledger": "store",
-    "Tracker": "track",
-    "usage_from_api": "track",
-    "default_path": "urls",
+    "GROUPS": ".queries",
+    "AgentModelStats": ".queries",
+    "Filters": ".queries",
+    "SpendReport": ".queries",
+    "SpendRow": ".queries",
+    "agent_summary": ".queries",
+    "spend": ".queries",
+    "SOURCES": ".record",
+    "STATUSES": ".record",
+    "Execution": ".record",
+    "new_id": ".record",
+    "task_digest": ".record",
+    "Ledger": ".store",
+    "Tracker": ".track",
+    "usage_from_api": ".track",
+    "default_path": ".urls",
 }
 
 __all__ = [
@@ -63,14 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gearshift.ledger' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"gearshift.ledger.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)

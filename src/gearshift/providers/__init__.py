@@ -15,9 +15,9 @@ provider classes named in ``__all__`` load on first access.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gearshift._lazy import lazy_names
 from gearshift.providers.base import (
     CacheTTL,
     ModelRequest,
@@ -83,8 +83,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, _ = lazy_names(__name__, _LAZY, __all__)
