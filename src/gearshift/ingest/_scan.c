@@ -128,6 +128,15 @@ static inline int lit(Ctx *c, const char *s, Py_ssize_t n)
     return 0;
 }
 
+/* A value that must be null or an object: 0 after consuming a null, 1 when an object starts at
+ * c->p (left for the caller to parse), -1 for anything else. */
+static inline int null_or_object(Ctx *c)
+{
+    if (*c->p == 'n')
+        return lit(c, "null", 4) ? -1 : 0;
+    return *c->p == '{' ? 1 : -1;
+}
+
 /* Length of the strictly valid UTF-8 sequence at p (no overlongs, surrogates or > U+10FFFF),
  * or 0. p[0] >= 0x80. */
 static inline int utf8_seq(const unsigned char *p, const unsigned char *e)
@@ -656,19 +665,14 @@ static int parse_block(Ctx *c, int depth, Msg *m, int collect)
         }
         else if (KEY("input")) {
             SEEN(3);
-            if (*c->p == 'n') {
-                if (lit(c, "null", 4))
-                    return -1;
-                input = 0;
-            }
-            else if (*c->p == '{') {
+            input = null_or_object(c);
+            if (input < 0)
+                return -1;
+            if (input) {
                 sub = NONE_SPAN;
                 if (parse_input(c, depth + 1, &sub))
                     return -1;
-                input = 1;
             }
-            else
-                return -1;
         }
         else if (KEY("tool_use_id")) {
             SEEN(4);
@@ -780,17 +784,8 @@ static int parse_usage(Ctx *c, int depth, Msg *m)
     }
     else if (KEY("cache_creation")) {
         SEEN(4);
-        if (*c->p == 'n') {
-            if (lit(c, "null", 4))
-                return -1;
-            m->cc = 0;
-        }
-        else if (*c->p == '{') {
-            m->cc = 1;
-            if (parse_cache(c, depth + 1, m))
-                return -1;
-        }
-        else
+        m->cc = null_or_object(c);
+        if (m->cc < 0 || (m->cc && parse_cache(c, depth + 1, m)))
             return -1;
     }
     else if (KEY("speed")) {
@@ -835,17 +830,8 @@ static int parse_message(Ctx *c, int depth, Msg *m, int collect)
         }
         else if (KEY("usage")) {
             SEEN(2);
-            if (*c->p == 'n') {
-                if (lit(c, "null", 4))
-                    return -1;
-                m->usage = 0;
-            }
-            else if (*c->p == '{') {
-                m->usage = 1;
-                if (parse_usage(c, depth + 1, m))
-                    return -1;
-            }
-            else
+            m->usage = null_or_object(c);
+            if (m->usage < 0 || (m->usage && parse_usage(c, depth + 1, m)))
                 return -1;
         }
         else if (KEY("content")) {
@@ -927,19 +913,14 @@ static int parse_data(Ctx *c, int depth, Line *l)
         }
         else if (KEY("message")) {
             SEEN(2);
-            if (*c->p == 'n') {
-                if (lit(c, "null", 4))
-                    return -1;
+            int kind = null_or_object(c);
+            if (kind < 0 || (kind && parse_inner(c, depth + 1, l)))
+                return -1;
+            if (!kind) {
                 l->inner = 0;
                 l->inner_ts = l->inner_req = NONE_SPAN;
                 msg_init(&l->m2, c->npairs);
             }
-            else if (*c->p == '{') {
-                if (parse_inner(c, depth + 1, l))
-                    return -1;
-            }
-            else
-                return -1;
         }
         else if (skip_value(c, depth))
             return -1;
@@ -1012,19 +993,14 @@ static int parse_line(Ctx *c, Line *l)
                 }
                 if (KEY("data")) {
                     SEEN(2);
-                    if (*c->p == 'n') {
-                        if (lit(c, "null", 4))
-                            return -1;
+                    int kind = null_or_object(c);
+                    if (kind < 0 || (kind && parse_data(c, depth + 1, l)))
+                        return -1;
+                    if (!kind) {
                         l->data = l->inner = 0;
                         l->data_agent = l->inner_ts = l->inner_req = NONE_SPAN;
                         msg_init(&l->m2, c->npairs);
                     }
-                    else if (*c->p == '{') {
-                        if (parse_data(c, depth + 1, l))
-                            return -1;
-                    }
-                    else
-                        return -1;
                     continue;
                 }
                 break;
