@@ -25,6 +25,7 @@ incremental re-run >= 20x faster than ccusage's full re-read; peak memory below 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -42,7 +43,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
-GEARSHIFT = [sys.executable, "-m", "gearshift"]
+_SCRIPT = Path(sys.executable).with_name("gearshift")
+# The `gearshift` command as installed (what a user or a Claude Code hook runs).
+GEARSHIFT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "gearshift"]
 VERSIONS = {"20": "20.0.24", "18": "18.0.11"}
 
 
@@ -82,6 +85,18 @@ def install_ccusage(version: str) -> Path:
             stdout=subprocess.DEVNULL,
         )
     return binary
+
+
+def compile_gearshift() -> None:
+    """Byte-compile the gearshift package, as ``pip install`` of a wheel does. An editable
+    install from source leaves that to the first import, which cannot write the cache when
+    ``PYTHONDONTWRITEBYTECODE`` is set (it is on some machines): every run would then compile
+    every module again, ~20 ms a process that no installed copy pays."""
+    import compileall
+
+    import gearshift
+
+    compileall.compile_dir(Path(gearshift.__file__).parent, quiet=1)
 
 
 def corpus(size: int, seed: int) -> Path:
@@ -173,8 +188,20 @@ def best_of(n: int, cmd: list[str], env: dict[str, str], timeout: float = 900) -
 # -- the corpus grows by 1% -----------------------------------------------------------------
 
 
+_TIMESTAMP = re.compile(rb'"timestamp":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z"')
+
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _random_id(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_BASE62) for _ in range(n))
+
+
 def append_one_percent(work: Path, seed: int) -> int:
-    """Append copies of existing assistant lines with fresh ids to ~1% of usage lines."""
+    """Append ~1% new usage lines to a tenth of the transcripts, as a live session would:
+    copies of existing assistant lines with fresh message and request ids, timestamped a few
+    seconds apart after the file's last line."""
     rng = random.Random(seed)
     files = sorted(work.rglob("*.jsonl"))
     appended = 0
@@ -185,13 +212,18 @@ def append_one_percent(work: Path, seed: int) -> int:
         lines = [ln for ln in data.split(b"\n") if b'"type":"assistant"' in ln and b'"usage"' in ln]
         if not lines:
             continue
+        stamps = [m.group(1).decode() for m in _TIMESTAMP.finditer(data)]
+        last = max(dt.datetime.fromisoformat(s) for s in stamps) if stamps else None
         new = []
-        for original in rng.sample(lines, max(1, len(lines) // 10)):
-            tag = f"{seed}x{appended}"
-            new_id = f'"id":"msg_bench{tag}"'.encode()
-            new_req = f'"requestId":"req_bench{tag}"'.encode()
+        for k, original in enumerate(rng.sample(lines, max(1, len(lines) // 10)), 1):
+            # Random ids like the API's: new records land all over the dedup-key index.
+            new_id = f'"id":"msg_01{_random_id(rng, 22)}"'.encode()
+            new_req = f'"requestId":"req_011C{_random_id(rng, 20)}"'.encode()
             ln = re.sub(rb'"id":"msg_[A-Za-z0-9]+"', new_id, original, count=1)
             ln = re.sub(rb'"requestId":"req_[A-Za-z0-9]+"', new_req, ln)
+            if last is not None:
+                when = (last + dt.timedelta(seconds=7 * k)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                ln = _TIMESTAMP.sub(f'"timestamp":"{when}"'.encode(), ln)
             new.append(ln)
             appended += 1
         with path.open("ab") as fh:
@@ -247,6 +279,7 @@ def main() -> None:
     cc20 = install_ccusage(VERSIONS["20"])
     cc18 = None if args.skip_ts else install_ccusage(VERSIONS["18"])
     source = corpus(size, args.seed)
+    compile_gearshift()
     manifest = json.loads((source / "manifest.json").read_text())
     rows: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp_name:
