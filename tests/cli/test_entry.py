@@ -158,3 +158,42 @@ def test_direct_errors_look_like_every_other_error(tmp_path: Path) -> None:
     assert not (tmp_path / "none.db").exists()
     by = _gearshift("--ledger", str(tmp_path / "l.db"), "spend", "--by", "colour")
     assert by.returncode == 2 and "cannot group by" in by.stderr
+
+
+def test_a_first_ingest_that_fails_leaves_no_ledger_and_one_that_races_lands_in_the_winner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new ledger is staged while the first ingest fills it: a failing run leaves nothing, and
+    when another process creates the ledger meanwhile the run is done again into that one."""
+    from gearshift.cli import ingest_run
+    from gearshift.cli.common import state
+    from gearshift.ingest.claude_code import ingest_claude_code
+    from gearshift.ingest.discovery import discover
+    from gearshift.ledger import Ledger
+
+    path = tmp_path / "l.db"
+    monkeypatch.setattr(state, "ledger_url", str(path))
+    found = discover([REFERENCE])
+
+    def fails(ledger: object) -> object:
+        ingest_claude_code(ledger, discovery=found)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_run._run_on_ledger(fails)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+    ledgers: list[object] = []
+
+    def races(ledger: object) -> object:
+        ledgers.append(ledger)
+        if len(ledgers) == 1:  # another process creates the ledger while this one is staged
+            with Ledger.open(path) as other:
+                assert other.count() == 0
+        return ingest_claude_code(ledger, discovery=found)  # type: ignore[arg-type]
+
+    summary = ingest_run._run_on_ledger(races)  # type: ignore[arg-type]
+    assert len(ledgers) == 2 and summary.new_records > 0
+    with Ledger.open(path) as ledger:
+        assert ledger.count() == summary.new_records
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staged files

@@ -288,3 +288,86 @@ def test_without_hard_links_creation_is_left_to_the_full_ledger(
     lite = LiteLedger.open_or_create(location, load_catalog)
     assert lite is not None
     lite.close()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_a_staged_ledger_appears_complete_when_published(tmp_path: Path) -> None:
+    """Until :meth:`publish` a new ledger is a private file: the path does not exist, so no
+    reader sees it half-filled; then it is there whole, in WAL mode like every ledger."""
+    path = tmp_path / "new.db"
+    lite = LiteLedger.open_or_create(resolve_location(path), load_catalog, staged=True)
+    assert lite is not None
+    assert lite.write_rows(_rows(30), columns=COLUMNS, fixed=FIXED) == 30
+    assert not path.exists()
+    assert lite.publish() is True
+    assert _leftovers(tmp_path) == []
+    assert _schema(path) == _schema_of_new_ledger(tmp_path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Ledger.open(path) as full:
+        assert full.count() == 30
+
+
+def _schema_of_new_ledger(tmp_path: Path) -> list[tuple[str, str, str]]:
+    """The schema of a ledger the migrations made (in a folder of its own)."""
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    Ledger.open(folder / "full.db").close()
+    return _schema(folder / "full.db")
+
+
+def test_a_staged_ledger_closed_unpublished_leaves_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    lite = LiteLedger.open_or_create(resolve_location(path), load_catalog, staged=True)
+    assert lite is not None
+    lite.write_rows(_rows(5), columns=COLUMNS, fixed=FIXED)
+    lite.close()  # the run failed: nothing of it may appear
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_publishing_after_another_creator_won_keeps_theirs(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    lite = LiteLedger.open_or_create(resolve_location(path), load_catalog, staged=True)
+    assert lite is not None
+    lite.write_rows(_rows(5), columns=COLUMNS, fixed=FIXED)
+    with Ledger.open(path) as other:  # another process made the ledger meanwhile
+        other.write_rows(_rows(2, start=100), columns=COLUMNS, fixed=FIXED)
+    assert lite.publish() is False
+    assert _leftovers(tmp_path) == []
+    with Ledger.open(path) as full:
+        assert full.count() == 2
+
+
+def test_a_staged_ledger_opens_an_existing_one_instead(tmp_path: Path) -> None:
+    Ledger.open(tmp_path / "l.db").close()
+    lite = LiteLedger.open_or_create(resolve_location(tmp_path / "l.db"), load_catalog, staged=True)
+    assert lite is not None
+    lite.write_rows(_rows(3), columns=COLUMNS, fixed=FIXED)
+    assert lite.publish() is True  # nothing to publish: just closed
+    with Ledger.open(tmp_path / "l.db") as full:
+        assert full.count() == 3
+
+
+_CHAIN = "CREATE INDEX a ON executions (chain_id) WHERE chain_id IS NOT NULL"
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed", "stays"),
+    [
+        (_CHAIN, {"chain_id": None}, True),
+        ('CREATE INDEX a ON t (run_id, k) WHERE "run_id" IS NOT NULL', {"run_id": None}, True),
+        (_CHAIN, {"chain_id": "c"}, False),
+        (_CHAIN, {}, False),
+        ("CREATE INDEX a ON executions (ts_us)", {"chain_id": None}, False),
+    ],
+)  # fmt: skip
+def test_only_partial_indexes_no_row_enters_stay_during_a_fill(
+    sql: str, fixed: dict[str, object], stays: bool
+) -> None:
+    from gearshift.ledger.lite import _stays_empty
+
+    assert _stays_empty(sql, fixed) is stays

@@ -36,10 +36,9 @@ def run_claude_code(
             "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
             hint="pass the folder: gearshift ingest claude-code PATH, or set CLAUDE_CONFIG_DIR",
         )
-    ledger, close = _open_ledger()
-    try:
 
-        def run(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
+    def run(ledger: BulkLedger) -> IngestSummary:
+        def ingest(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
             return ingest_claude_code(
                 ledger,
                 mode=cast("CostMode", mode),
@@ -50,11 +49,10 @@ def run_claude_code(
             )
 
         if is_terminal() and not as_json:
-            summary = _with_progress(run, found.total_bytes, len(found.files))
-        else:
-            summary = run()
-    finally:
-        close()
+            return _with_progress(ingest, found.total_bytes, len(found.files))
+        return ingest()
+
+    summary = _run_on_ledger(run)
     summary.seconds = time.perf_counter() - started
     if as_json:
         print_json(summary.to_dict())
@@ -62,16 +60,29 @@ def run_claude_code(
         _print(summary)
 
 
-def _open_ledger() -> tuple[BulkLedger, Callable[[], None]]:
-    """The standard-library SQLite ledger when the ledger is a SQLite file, current or new;
-    else the full one (which migrates an older file, or connects to PostgreSQL)."""
+def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
+    """``run`` on the ledger: the standard-library SQLite ledger when the ledger is a SQLite
+    file, current or new (a new one staged, so a first import is written once and the file
+    appears complete); else the full one (which migrates an older file, or connects to
+    PostgreSQL)."""
     from gearshift.ledger.lite import LiteLedger
     from gearshift.ledger.urls import resolve_location
 
-    lite = LiteLedger.open_or_create(resolve_location(state.ledger_url), state.catalog)
-    if lite is not None:
-        return lite, lite.close
-    return state.ledger(), lambda: None
+    location = resolve_location(state.ledger_url)
+    for _ in range(2):
+        lite = LiteLedger.open_or_create(location, state.catalog, staged=True)
+        if lite is None:
+            return run(state.ledger())
+        try:
+            summary = run(lite)
+        except BaseException:
+            lite.close()  # a staged ledger is discarded with what this run wrote
+            raise
+        if lite.publish():
+            return summary
+        # Another process created the ledger while this one was being filled: this run's
+        # records go into that one instead (its dedup keys keep whatever it has once).
+    raise AssertionError("unreachable: the second attempt opens the existing ledger")
 
 
 def _print(summary: IngestSummary) -> None:
