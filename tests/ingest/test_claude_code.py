@@ -228,6 +228,30 @@ def test_incremental_runs_parse_only_appended_bytes(tmp_path: Path, ledger: Ledg
     assert appended.files_reread == 0
 
 
+def test_a_state_saved_by_an_older_version_is_still_appended_to(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """Files fingerprinted before version 2 (64 KiB hashed, no prefix) are not re-read in full."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line(f"m{i}", f"r{i}") for i in range(300)])
+    ingest_claude_code(ledger, [tmp_path])
+    data = path.read_bytes()
+    old = hashlib.blake2b(data[:4096], digest_size=16)
+    old.update(data[-65536:])
+    old.update(str(len(data)).encode())
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE ingest_files SET fingerprint = :f"), {"f": old.hexdigest()})
+    with path.open("a") as fh:
+        fh.write(json.dumps(_line("m300", "r300")) + "\n")
+    appended = ingest_claude_code(ledger, [tmp_path])
+    assert (appended.files_reread, appended.new_records) == (0, 1)
+    assert appended.bytes_parsed == path.stat().st_size - len(data)
+
+
 def test_rewritten_or_rotated_files_are_reread_without_double_counting(
     tmp_path: Path, ledger: Ledger
 ) -> None:

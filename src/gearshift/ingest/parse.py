@@ -27,7 +27,6 @@ pure Python path.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -35,15 +34,15 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from gearshift.catalog.cost import MAX_TOKENS
+from gearshift.ingest.fingerprint import fingerprint
 
 if TYPE_CHECKING:
     from gearshift.ingest.pricing import EntryPricer
 
-__all__ = ["NATIVE", "Entry", "FileResult", "fingerprint", "parse_file"]
+__all__ = ["NATIVE", "Entry", "FileResult", "parse_file"]
 
 CHUNK = 8 * 1024 * 1024
 _USAGE = b'"usage"'
-_FINGERPRINT_SPAN = 65536
 
 
 class _CacheCreation(msgspec.Struct):
@@ -205,19 +204,6 @@ class FileResult:
         self.pricer = None
         self.interned = {}
         self.projects = {}
-
-
-def fingerprint(path: str, offset: int) -> str:
-    """A hash of the bytes just before ``offset`` (and the file's first bytes), so a later run
-    can tell an appended file from a rewritten one."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        digest.update(fh.read(min(offset, 4096)))
-        start = max(0, offset - _FINGERPRINT_SPAN)
-        fh.seek(start)
-        digest.update(fh.read(offset - start))
-    digest.update(str(offset).encode())
-    return digest.hexdigest()
 
 
 def parse_file(

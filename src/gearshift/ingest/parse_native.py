@@ -25,7 +25,6 @@ on what ``EntryPricer`` documents: its prices depend on the timestamp only throu
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 import weakref
 from fractions import Fraction
@@ -34,16 +33,8 @@ from typing import TYPE_CHECKING
 from gearshift.catalog.cost import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
 from gearshift.ingest import parse as _parse
-from gearshift.ingest.parse import (
-    _EPOCH,
-    _FINGERPRINT_SPAN,
-    _ONE_US,
-    Entry,
-    FileResult,
-    _decode,
-    _timestamp,
-    fingerprint,
-)
+from gearshift.ingest.fingerprint import HEAD, SPAN, fingerprint, from_bytes
+from gearshift.ingest.parse import _EPOCH, _ONE_US, Entry, FileResult, _decode, _timestamp
 from gearshift.ingest.pricing import EntryPricer
 
 if TYPE_CHECKING:
@@ -51,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_file_native"]
 
-_HEAD = 4096
 _BUFFER = 512 * 1024
 _NANO_FEMTO = 10**6
 _local = threading.local()
@@ -82,7 +72,7 @@ def parse_file_native(
     _local.buf = None  # a reentrant call gets its own buffer
     if buf is None or len(buf) != size:
         buf = bytearray(size)
-    keep = min(_FINGERPRINT_SPAN, size // 2)
+    keep = min(SPAN, size // 2)
     line_no = first_line - 1
     base = start  # the file offset of buf[0]
     done = 0  # buf[:done] is parsed
@@ -99,7 +89,7 @@ def parse_file_native(
                     drop = max(0, done - keep)
                     if drop:
                         if base == 0 and not head:
-                            head = bytes(buf[:_HEAD])
+                            head = bytes(buf[:HEAD])
                         with memoryview(buf) as view:
                             view[: filled - drop] = view[drop:filled]  # a memmove
                         base += drop
@@ -134,19 +124,18 @@ def parse_file_native(
 
 
 def _fingerprint(path: str, offset: int, buf: bytearray, base: int, done: int, head: bytes) -> str:
-    """:func:`parse.fingerprint` from the bytes still in ``buf`` (file offset ``base`` on), or
-    from the file when they are not all there."""
+    """The fingerprint from the bytes still in ``buf`` (file offset ``base`` on), or from the
+    file when they are not all there."""
     if not offset:
         return ""
-    first = min(offset, _HEAD)
-    tail_from = max(0, offset - _FINGERPRINT_SPAN)
+    first = min(offset, HEAD)
+    tail_from = max(0, offset - SPAN)
     if tail_from < base or (base and len(head) < first):
         return fingerprint(path, offset)
     with memoryview(buf) as view:
-        digest = hashlib.blake2b(head[:first] if base else view[:first], digest_size=16)
-        digest.update(view[tail_from - base : done])
-    digest.update(str(offset).encode())
-    return digest.hexdigest()
+        return from_bytes(
+            head[:first] if base else view[:first], view[tail_from - base : done], offset
+        )
 
 
 def _scanner(

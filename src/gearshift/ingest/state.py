@@ -66,13 +66,9 @@ def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
     if same_file and file.size == state.size and file.mtime_ns == state.mtime_ns:
         return Plan(file, "skip", state.offset, state.lines + 1)
     if same_file and file.size >= state.offset and state.offset > 0:
-        from gearshift.ingest.parse import fingerprint
+        from gearshift.ingest.fingerprint import matches
 
-        try:
-            unchanged = fingerprint(file.path, state.offset) == state.fingerprint
-        except OSError:
-            unchanged = False
-        if unchanged:
+        if matches(file.path, state.offset, state.fingerprint):
             return Plan(file, "append", state.offset, state.lines + 1)
     return Plan(file, "reread", 0, 1)
 
