@@ -406,3 +406,22 @@ def test_a_line_dated_before_1970_is_recorded_not_fatal(tmp_path: Path, ledger: 
     assert ingest_claude_code(ledger, [tmp_path]).new_records == 3
     got = {e.dedup_key: e for e in ledger.executions()}
     assert got["cc:mA|rA|m"].ts.year == 1969
+
+
+def test_incremental_ingest_into_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """Reconciling with recorded copies and saving file states work on PostgreSQL too: a
+    straddling response is replaced, a re-run adds nothing, states commit with the rows."""
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line("mA", "rA", out=12), *[_line(f"m{i}", f"r{i}") for i in range(5)]])
+    with Ledger.open(pg_url) as pg:
+        assert _ingest(pg, [tmp_path]).new_records == 6
+        with path.open("a") as fh:
+            fh.write(json.dumps(_line("mA", "rA", out=412)) + "\n")
+            fh.write(json.dumps(_line("m5", "r5")) + "\n")
+        second = _ingest(pg, [tmp_path])
+        assert (second.new_records, second.files_reread) == (1, 0)
+        assert _ingest(pg, [tmp_path]).new_records == 0
+        rows = {e.dedup_key: e.output_tokens for e in pg.executions()}
+        assert len(rows) == 7 and rows["cc:mA|rA|m"] == 412
+        (offset,) = pg.query('SELECT "offset" FROM ingest_files')[0]
+        assert offset == path.stat().st_size

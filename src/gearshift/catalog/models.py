@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,6 +105,8 @@ class Catalog:
             return cached
         model = self._lookup(name)
         if model is None:
+            import difflib
+
             close = difflib.get_close_matches(name.lower(), list(self._index), n=3, cutoff=0.6)
             hint = f"did you mean {', '.join(close)}?" if close else None
             raise UnknownModel(
@@ -117,11 +118,15 @@ class Catalog:
         return model
 
     def find(self, name: str) -> Model | None:
-        """Like :meth:`resolve` but returns ``None`` for an unknown model."""
-        try:
-            return self.resolve(name)
-        except UnknownModel:
-            return None
+        """Like :meth:`resolve` but returns ``None`` for an unknown model (without working out
+        the names it resembles)."""
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        model = self._lookup(name)
+        if model is not None:
+            self._cache[name] = model
+        return model
 
     def _lookup(self, name: str) -> Model | None:
         key = name.strip().lower()

@@ -18,7 +18,6 @@ import os
 import tomllib
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,8 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
 
 
 def _read_bundled(name: str) -> dict[str, Any]:
-    text = resources.files("gearshift.catalog").joinpath("data", f"{name}.toml").read_text("utf-8")
+    # Beside this module (importlib.resources would cost a re-run more time than pricing it).
+    text = (Path(__file__).parent / "data" / f"{name}.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 

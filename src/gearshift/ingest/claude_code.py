@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gearshift.errors import ConfigError, IngestError
 from gearshift.ingest.discovery import Discovery, discover
-from gearshift.ingest.state import FileState, Plan, load_states, plan_file, save_states
+from gearshift.ingest.state import FileState, Plan, load_states, plan_file, state_statements
 from gearshift.ingest.summary import IngestSummary
 
 if TYPE_CHECKING:
     from gearshift.ingest.parse import FileResult
     from gearshift.ingest.pricing import EntryPricer
-    from gearshift.ledger.lite import BulkLedger, Row
+    from gearshift.ledger.lite import BulkLedger, Row, Statement
 
 # The parser, pricer and writer load only when a run has something to read: a re-run over
 # unchanged transcripts (from a hook, say) needs none of them.
@@ -133,7 +133,10 @@ def _ingest(
     from gearshift.ingest.pricing import EntryPricer
 
     pricer = EntryPricer(ledger.catalog, mode)
-    metas = threading.Thread(target=found.load_metas, name="gearshift-meta", daemon=True)
+    agent_ids = {p.file.agent_id for p in todo}
+    metas = threading.Thread(
+        target=found.load_metas, args=(agent_ids,), name="gearshift-meta", daemon=True
+    )
     metas.start()  # the sidecars are read while the transcripts are parsed
     merged = _Merged()
     results: list[tuple[Plan, FileResult]] = []
@@ -160,9 +163,12 @@ def _ingest(
         )
     rows = _records(found, [plan for plan, _ in results], merged, summary)
     del merged  # the entries: the rows hold what is recorded
-    summary.new_records, summary.cost_added_nanos = _write(ledger, rows)
     saved = [_state(plan, result) for plan, result in results if not result.error]
-    save_states(ledger, SOURCE, saved)
+    # The files' new states commit with the records read from them: a run that fails to write
+    # leaves the files to be read again, and one that wrote never reads them twice.
+    summary.new_records, summary.cost_added_nanos = _write(
+        ledger, rows, state_statements(SOURCE, saved)
+    )
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -451,8 +457,9 @@ class _Attributor:
         return agent, tags
 
 
-def _write(ledger: BulkLedger, rows: list[Row]) -> tuple[int, int]:
-    """Record this run's copies; return (new records, cost added).
+def _write(ledger: BulkLedger, rows: list[Row], then: list[Statement]) -> tuple[int, int]:
+    """Record this run's copies, and run ``then`` in the same transaction; return (new
+    records, cost added).
 
     On a ledger that has ingested before, each copy is reconciled with the copies of the same
     message already recorded, by the same rules as within a run: a duplicate is dropped unless it
@@ -462,6 +469,7 @@ def _write(ledger: BulkLedger, rows: list[Row]) -> tuple[int, int]:
     from gearshift.ingest.reconcile import reconcile
 
     if not rows:
+        ledger.write_rows([], then=then)
         return 0, 0
     cost_index = COLUMNS.index("cost_nanos")
     if not _has_records(ledger):
@@ -470,7 +478,9 @@ def _write(ledger: BulkLedger, rows: list[Row]) -> tuple[int, int]:
         removed_cost = 0
     else:
         fresh, replaced, removed_cost = reconcile(ledger, rows, COLUMNS)
-    inserted = ledger.write_rows(fresh, replace_keys=replaced, columns=COLUMNS, fixed=FIXED)
+    inserted = ledger.write_rows(
+        fresh, replace_keys=replaced, columns=COLUMNS, fixed=FIXED, then=then
+    )
     added = sum(int(r[cost_index]) for r in fresh) - removed_cost
     return inserted - len(replaced), added
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +58,12 @@ class Discovery:
             self._metas[agent_id] = _read_meta(self, path) if path else None
         return self._metas[agent_id]
 
-    def load_metas(self) -> None:
-        """Read every sidecar now (a run that parses transcripts will need most of them)."""
-        for agent_id in list(self.meta_paths):
-            self.meta(agent_id)
+    def load_metas(self, agent_ids: Iterable[str | None]) -> None:
+        """Read the sidecars of these agents now (those of the files a run parses: it will need
+        them; any other is still read on first use)."""
+        for agent_id in agent_ids:
+            if agent_id is not None:
+                self.meta(agent_id)
 
     @property
     def total_bytes(self) -> int:

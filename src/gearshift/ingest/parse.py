@@ -2,9 +2,9 @@
 
 It never holds a whole file: it reads complete lines in chunks from a byte offset, jumps from one
 occurrence of ``"usage"`` to the next (lines without it -- most of a huge file-history file --
-are never decoded), and decodes only those lines with msgspec into just the fields it needs. A
-last line without its newline is a line still being written: it is left for the next run and the
-returned offset stops before it.
+are never decoded), and decodes only those lines, with msgspec (:mod:`gearshift.ingest.decode`),
+into just the fields it needs. A last line without its newline is a line still being written: it
+is left for the next run and the returned offset stops before it.
 
 Besides usage entries it collects what attribution needs from the parent side: ``Agent``/``Task``
 tool calls (tool-use id -> ``subagent_type``) and tool results naming a subagent
@@ -31,95 +31,17 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-import msgspec
-
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.ingest.fingerprint import fingerprint
 
 if TYPE_CHECKING:
+    from gearshift.ingest.decode import _Line, _Message
     from gearshift.ingest.pricing import EntryPricer
 
 __all__ = ["NATIVE", "Entry", "FileResult", "parse_file"]
 
 CHUNK = 8 * 1024 * 1024
 _USAGE = b'"usage"'
-
-
-class _CacheCreation(msgspec.Struct):
-    ephemeral_5m_input_tokens: int | None = None
-    ephemeral_1h_input_tokens: int | None = None
-
-
-class _Usage(msgspec.Struct):
-    input_tokens: int | None = 0
-    output_tokens: int | None = 0
-    cache_creation_input_tokens: int | None = 0
-    cache_read_input_tokens: int | None = 0
-    cache_creation: _CacheCreation | None = None
-    speed: str | None = None
-    inference_geo: str | None = None
-
-
-class _ToolInput(msgspec.Struct):
-    subagent_type: str | None = None
-
-
-class _Block(msgspec.Struct):
-    type: str | None = None
-    id: str | None = None
-    name: str | None = None
-    input: _ToolInput | None = None
-    tool_use_id: str | None = None
-
-
-class _Message(msgspec.Struct):
-    id: str | None = None
-    model: str | None = None
-    usage: _Usage | None = None
-    content: list[_Block] | str | None = None
-
-
-class _Inner(msgspec.Struct):  # progress.data.message
-    type: str | None = None
-    timestamp: str | None = None
-    message: _Message | None = None
-    requestId: str | None = None
-
-
-class _ProgressData(msgspec.Struct):
-    type: str | None = None
-    agentId: str | None = None
-    message: _Inner | None = None
-
-
-class _ToolUseResult(msgspec.Struct):
-    agentId: str | None = None
-    agentType: str | None = None
-
-
-class _Line(msgspec.Struct):
-    type: str | None = None
-    timestamp: str | None = None
-    sessionId: str | None = None
-    isSidechain: bool | None = None
-    agentId: str | None = None
-    attributionAgent: str | None = None
-    cwd: str | None = None
-    gitBranch: str | None = None
-    entrypoint: str | None = None
-    requestId: str | None = None
-    costUSD: float | int | None = None
-    isApiErrorMessage: bool | None = None
-    version: str | None = None
-    message: _Message | None = None
-    data: _ProgressData | None = None
-    toolUseResult: _ToolUseResult | str | list[object] | None = None
-
-
-_DECODER = msgspec.json.Decoder(_Line)
-#: What a line can raise that is its own fault: msgspec's errors, invalid UTF-8 in a decoded
-#: string (msgspec raises UnicodeDecodeError for it) and nesting deeper than the recursion limit.
-_LINE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 
 
 def _native_available() -> bool:
@@ -282,6 +204,8 @@ def _parse_pure(path: str, start: int, first_line: int, result: FileResult) -> N
 
 def _scan(view: memoryview, buf: bytes, end: int, line_no: int, result: FileResult) -> int:
     """Decode the usage lines among ``buf[:end]``; return the line number reached."""
+    from gearshift.ingest.decode import decode_line
+
     pos = 0
     counted_to = 0
     find = buf.find
@@ -293,75 +217,17 @@ def _scan(view: memoryview, buf: bytes, end: int, line_no: int, result: FileResu
         line_end = find(b"\n", hit, end)
         line_no += buf.count(b"\n", counted_to, line_start) + 1
         counted_to = line_end + 1
-        _decode(view[line_start:line_end], line_no, result)
+        decode_line(view[line_start:line_end], line_no, result)
         pos = line_end + 1
     return line_no + buf.count(b"\n", counted_to, end)
 
 
 def _decode(raw: memoryview, line_no: int, result: FileResult) -> None:
-    try:
-        line = _DECODER.decode(raw)
-    except _LINE_ERRORS as exc:
-        result.malformed.append((line_no, str(exc)[:200]))
-        return
-    kind = line.type
-    if kind == "assistant":
-        msg = line.message
-        if msg is not None and msg.usage is not None:
-            result.usage_lines += 1
-            _tool_calls(msg, result)
-            _add(
-                result,
-                line,
-                msg,
-                line.requestId,
-                line.timestamp,
-                bool(line.isSidechain),
-                line.agentId,
-                False,
-                line_no,
-                raw,
-            )
-    elif kind == "progress":
-        data = line.data
-        inner = data.message if data is not None else None
-        if inner is not None and inner.message is not None and inner.message.usage is not None:
-            result.usage_lines += 1
-            agent_id = data.agentId if data is not None else None
-            _add(
-                result,
-                line,
-                inner.message,
-                inner.requestId,
-                inner.timestamp or line.timestamp,
-                True,
-                agent_id,
-                True,
-                line_no,
-                raw,
-            )
-    elif kind == "user":
-        tur = line.toolUseResult
-        if isinstance(tur, _ToolUseResult) and tur.agentId:
-            if tur.agentType:
-                result.result_types[tur.agentId] = tur.agentType
-            content = line.message.content if line.message is not None else None
-            if isinstance(content, list):
-                for block in content:
-                    if block.tool_use_id:
-                        result.result_tools[tur.agentId] = block.tool_use_id
-                        break
+    """Decode one usage line with msgspec (:mod:`gearshift.ingest.decode`, loaded on first use:
+    the C parser leaves few lines to it, and most runs none)."""
+    from gearshift.ingest.decode import decode_line
 
-
-def _tool_calls(msg: _Message, result: FileResult) -> None:
-    content = msg.content
-    if not isinstance(content, list):
-        return
-    for block in content:
-        if block.type == "tool_use" and block.name in ("Agent", "Task") and block.id:
-            kind = block.input.subagent_type if block.input else None
-            if kind:
-                result.tool_types[block.id] = kind
+    decode_line(raw, line_no, result)
 
 
 def _add(

@@ -112,21 +112,21 @@ def _reader(columns: Sequence[str]) -> Callable[[Row], Copy]:
 
 def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
     """The recorded copies of these messages, with their cost (keys sort by message id, so each
-    message is one index range)."""
+    message is one range of the dedup-key index, joined from a VALUES list of the ranges)."""
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
     sql_head = (
-        "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"
-        " + cache_write_1h_tokens + cache_read_tokens, cost_nanos FROM executions WHERE "
+        "SELECT e.dedup_key, e.input_tokens + e.output_tokens + e.cache_write_5m_tokens"
+        " + e.cache_write_1h_tokens + e.cache_read_tokens, e.cost_nanos FROM w JOIN executions e"
+        " ON e.dedup_key >= w.lo AND e.dedup_key < w.hi"
     )
     for i in range(0, len(message_ids), 400):
         part = message_ids[i : i + 400]
-        ranges = " OR ".join(
-            f"(dedup_key >= :a{j} AND dedup_key < :b{j})" for j in range(len(part))
-        )
+        values = ", ".join(f"(:a{j}, :b{j})" for j in range(len(part)))
         params: dict[str, str] = {}
         for j, mid in enumerate(part):
             params[f"a{j}"], params[f"b{j}"] = f"cc:{mid}|", f"cc:{mid}}}"
-        for key, tokens, cost in ledger.query(sql_head + ranges, params):
+        sql = f"WITH w (lo, hi) AS (VALUES {values}) {sql_head}"
+        for key, tokens, cost in ledger.query(sql, params):
             copy = Copy.parse(str(key), int(tokens or 0))
             if copy is not None:
                 found[copy.message_id].append((copy, int(cost or 0)))

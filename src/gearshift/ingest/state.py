@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Literal
 from gearshift.ingest.discovery import TranscriptFile
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import BulkLedger
+    from gearshift.ledger.lite import BulkLedger, Statement
 
-__all__ = ["FileState", "Plan", "load_states", "plan_file", "save_states"]
+__all__ = ["FileState", "Plan", "load_states", "plan_file", "state_statements"]
 
 Action = Literal["skip", "append", "reread", "new"]
 
@@ -73,10 +73,11 @@ def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
     return Plan(file, "reread", 0, 1)
 
 
-def save_states(ledger: BulkLedger, source: str, states: list[FileState]) -> None:
-    """Upsert states (delete + insert, the same on both stores) in one transaction."""
+def state_statements(source: str, states: list[FileState]) -> list[Statement]:
+    """The statements that upsert ``states`` (delete + insert, the same on both stores), to run
+    in the transaction that records what was read."""
     if not states:
-        return
+        return []
     now = dt.datetime.now(dt.UTC).isoformat()
     rows = [
         {
@@ -98,4 +99,4 @@ def save_states(ledger: BulkLedger, source: str, states: list[FileState]) -> Non
         ":inode, :size, :mtime_ns, :offset, :lines, :fingerprint, :source, :updated_at)"
     )
     delete = "DELETE FROM ingest_files WHERE path = :path"
-    ledger.execute_many([(delete, [{"path": s.path} for s in states]), (insert, rows)])
+    return [(delete, [{"path": s.path} for s in states]), (insert, rows)]

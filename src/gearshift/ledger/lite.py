@@ -71,8 +71,10 @@ class BulkLedger(Protocol):
         replace_keys: Sequence[str] = (),
         columns: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
+        then: Sequence[Statement] = (),
     ) -> int:
-        """Insert execution rows (see :func:`insert_sql`); return how many were new."""
+        """Insert execution rows (see :func:`insert_sql`), then run ``then`` (as
+        :meth:`execute_many` does) in the same transaction; return how many rows were new."""
         ...
 
 
@@ -307,21 +309,28 @@ class LiteLedger:
         replace_keys: Sequence[str] = (),
         columns: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
+        then: Sequence[Statement] = (),
     ) -> int:
-        if not rows and not replace_keys:
+        if not rows and not replace_keys and not then:
             return 0
-        sql = insert_sql(columns, fixed)
         with self._write() as conn:
             for i in range(0, len(replace_keys), 500):
                 part = list(replace_keys[i : i + 500])
                 marks = ", ".join("?" * len(part))
                 conn.execute(f"DELETE FROM executions WHERE dedup_key IN ({marks})", part)
-            empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
-            if empty and len(rows) >= BULK_MIN_ROWS:
-                return _fill_empty(conn, rows, columns, fixed)
-            before = conn.total_changes
-            conn.executemany(sql, rows)
-            return conn.total_changes - before
+            inserted = 0
+            if rows:
+                empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
+                if empty and len(rows) >= BULK_MIN_ROWS:
+                    inserted = _fill_empty(conn, rows, columns, fixed)
+                else:
+                    before = conn.total_changes
+                    conn.executemany(insert_sql(columns, fixed), rows)
+                    inserted = conn.total_changes - before
+            for sql, params in then:
+                if params:
+                    conn.executemany(sql, [dict(p) for p in params])
+            return inserted
 
 
 #: From this many rows, a write into an empty table builds the secondary indexes afterwards.
@@ -380,9 +389,9 @@ def _build(path: Path) -> Path | None:
     """A complete, empty ledger (schema, migrations) in a private file beside ``path``; ``None``,
     with nothing left behind, when the filesystem cannot make the hard link publishing needs."""
     import secrets
-    from importlib import resources
+    from pathlib import Path
 
-    script = resources.files("gearshift.ledger").joinpath("sqlite_schema.sql").read_text()
+    script = (Path(__file__).parent / "sqlite_schema.sql").read_text("utf-8")
     code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
     statements = [s.strip() for s in code.split(";\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()

@@ -305,6 +305,7 @@ class Ledger:
         replace_keys: Sequence[str] = (),
         columns: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
+        then: Sequence[Statement] = (),
     ) -> int:
         """Bulk-insert rows in one transaction; returns new rows.
 
@@ -312,9 +313,11 @@ class Ledger:
         ``fixed`` gives the columns that are the same in every row (see
         :func:`gearshift.ledger.lite.insert_sql`). ``replace_keys`` are dedup keys whose rows
         are deleted in the same transaction first: an importer that found a better copy of a
-        record replaces it atomically.
+        record replaces it atomically. ``then`` runs after the rows, in the same transaction
+        (as :meth:`execute_many` does): an importer's note of what it has read commits with what
+        it recorded.
         """
-        if not rows and not replace_keys:
+        if not rows and not replace_keys and not then:
             return 0
         with self.write() as conn:
             for i in range(0, len(replace_keys), 500):
@@ -324,13 +327,17 @@ class Ledger:
                     text(f"DELETE FROM executions WHERE dedup_key IN ({marks})"),
                     {f"k{j}": k for j, k in enumerate(part)},
                 )
-            if not rows:
-                return 0
-            if self.location.dialect == "postgresql":
-                return _copy_rows_pg(conn, full_rows(rows, columns, fixed))
-            before = _changes(conn)
-            conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
-            return _changes(conn) - before
+            inserted = 0
+            if rows and self.location.dialect == "postgresql":
+                inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
+            elif rows:
+                before = _changes(conn)
+                conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
+                inserted = _changes(conn) - before
+            for sql, params in then:
+                if params:
+                    conn.execute(text(sql), [dict(p) for p in params])
+            return inserted
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Rows of a read-only statement with ``:name`` parameters."""
