@@ -9,7 +9,9 @@ __all__ = ["IngestSummary"]
 
 @dataclass(slots=True)
 class IngestSummary:
-    """What a run did. Money in integer nano-dollars."""
+    """What a run did. Money in integer nano-dollars. ``metered_*``: the sessions gearshift ran
+    itself and recorded then, whose responses were left out; ``skipped``: why the run read
+    nothing at all."""
 
     files: int = 0
     files_parsed: int = 0
@@ -27,6 +29,9 @@ class IngestSummary:
     cost_added_nanos: int = 0
     unpriced_models: dict[str, int] = field(default_factory=dict)
     pending_bytes: int = 0
+    metered_sessions: int = 0
+    metered_responses: int = 0
+    skipped: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
@@ -49,5 +54,8 @@ class IngestSummary:
             "cost_added_usd": usd_text(self.cost_added_nanos),
             "unpriced_models": self.unpriced_models,
             "pending_bytes": self.pending_bytes,
+            "metered_sessions": self.metered_sessions,
+            "metered_responses": self.metered_responses,
+            "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
         }
