@@ -65,3 +65,11 @@ def test_fingerprints_saved_by_an_older_version_still_match(tmp_path: Path) -> N
 
 def test_an_unreadable_file_does_not_match(tmp_path: Path) -> None:
     assert not matches(str(tmp_path / "gone.jsonl"), 100, "2:00")
+
+
+def test_only_the_two_known_spans_make_fingerprints(tmp_path: Path) -> None:
+    import pytest
+
+    path, _ = _file(tmp_path, 10_000)
+    with pytest.raises(ValueError, match="4096"):
+        fingerprint(str(path), 5000, span=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -371,3 +372,33 @@ def test_only_partial_indexes_no_row_enters_stay_during_a_fill(
     from gearshift.ledger.lite import _stays_empty
 
     assert _stays_empty(sql, fixed) is stays
+
+
+def test_a_symlinked_ledger_path_is_left_to_the_full_ledger(tmp_path: Path) -> None:
+    """A symlink (even one whose target does not exist yet) is not staged over: the full
+    Ledger creates the file through it, as before staging existed."""
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "l.db"
+    link.symlink_to(tmp_path / "real" / "l.db")
+    assert LiteLedger.open_or_create(resolve_location(link), load_catalog, staged=True) is None
+    Ledger.open(link).close()
+    assert (tmp_path / "real" / "l.db").is_file() and link.is_symlink()
+    lite = LiteLedger.open_or_create(resolve_location(link), load_catalog, staged=True)
+    assert lite is not None and lite.publish()  # opened through the link, nothing staged
+
+
+def test_files_left_by_a_killed_staging_process_are_swept(tmp_path: Path) -> None:
+    """SIGTERM or SIGKILL during a first import skips the cleanup: the next creation removes
+    staged files whose process is gone, and only those."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = tmp_path / f".l.db.{done.stdout.strip()}.0badc0de.new"
+    dead.write_bytes(b"x" * 100)
+    live = tmp_path / f".l.db.{os.getpid()}.00000000.new"  # a creator still at work
+    live.write_bytes(b"y")
+    other = tmp_path / ".notes.db.1.00000000.new"  # another ledger's: not ours to judge
+    other.write_bytes(b"z")
+    lite = LiteLedger.open_or_create(resolve_location(tmp_path / "l.db"), load_catalog)
+    assert lite is not None
+    lite.close()
+    assert not dead.exists() and live.exists() and other.exists()

@@ -83,20 +83,23 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     from gearshift.ledger.urls import resolve_location
 
     location = resolve_location(state.ledger_url)
-    for _ in range(2):
-        lite = LiteLedger.open_or_create(location, state.catalog, staged=True)
-        if lite is None:
-            return run(state.ledger())
-        try:
-            summary = run(lite)
-        except BaseException:
-            lite.close()  # a staged ledger is discarded with what this run wrote
-            raise
-        if lite.publish():
-            return summary
-        # Another process created the ledger while this one was being filled: this run's
-        # records go into that one instead (its dedup keys keep whatever it has once).
-    raise AssertionError("unreachable: the second attempt opens the existing ledger")
+    lite = LiteLedger.open_or_create(location, state.catalog, staged=True)
+    if lite is None:
+        return run(state.ledger())
+    try:
+        summary = run(lite)
+    except BaseException:
+        lite.close()  # a staged ledger is discarded with what this run wrote
+        raise
+    if lite.publish():
+        return summary
+    # Another process created the ledger while this one was being filled: this run's records
+    # go into that one instead (its dedup keys keep whatever it has once).
+    other = LiteLedger.open_current(location, state.catalog)
+    if other is None:
+        return run(state.ledger())
+    with other:
+        return run(other)
 
 
 def _print(summary: IngestSummary) -> None:

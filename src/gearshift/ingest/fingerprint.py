@@ -53,6 +53,10 @@ def matches(path: str, offset: int, saved: str) -> bool:
 
 
 def _digest(head: bytes | memoryview, tail: bytes | memoryview, offset: int, span: int) -> str:
+    if span not in (SPAN, _LEGACY_SPAN):
+        raise ValueError(
+            f"a fingerprint hashes {SPAN} or (legacy) {_LEGACY_SPAN} bytes, not {span}"
+        )
     digest = hashlib.blake2b(head, digest_size=16)
     digest.update(tail)
     digest.update(str(offset).encode())

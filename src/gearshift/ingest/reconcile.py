@@ -114,6 +114,7 @@ def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tupl
     """The recorded copies of these messages, with their cost (keys sort by message id, so each
     message is one range of the dedup-key index, joined from a VALUES list of the ranges)."""
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
+    seen: set[object] = set()
     sql_head = (
         "SELECT e.dedup_key, e.input_tokens + e.output_tokens + e.cache_write_5m_tokens"
         " + e.cache_write_1h_tokens + e.cache_read_tokens, e.cost_nanos FROM w JOIN executions e"
@@ -127,6 +128,9 @@ def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tupl
             params[f"a{j}"], params[f"b{j}"] = f"cc:{mid}|", f"cc:{mid}}}"
         sql = f"WITH w (lo, hi) AS (VALUES {values}) {sql_head}"
         for key, tokens, cost in ledger.query(sql, params):
+            if key in seen:  # a key in two ranges (one message id a prefix of another's)
+                continue
+            seen.add(key)
             copy = Copy.parse(str(key), int(tokens or 0))
             if copy is not None:
                 found[copy.message_id].append((copy, int(cost or 0)))

@@ -8,8 +8,9 @@ connection options as :class:`gearshift.ledger.store.Ledger` (WAL, ``BEGIN IMMED
 writes, a 60 s busy timeout), so both can write to one file at the same time.
 
 :meth:`LiteLedger.open_or_create` also creates a new SQLite ledger, from ``sqlite_schema.sql``
-(the schema SQLAlchemy's migrations produce, kept identical by a test). A ledger that lacks a
-migration is not opened here (``None``): migrating stays with
+(the schema SQLAlchemy's migrations produce, kept identical by a test), optionally *staged*: a
+private file, written without a log and synced once, that appears complete when published. A
+ledger that lacks a migration is not opened here (``None``): migrating stays with
 :class:`~gearshift.ledger.store.Ledger`.
 """
 
@@ -132,7 +133,8 @@ def full_rows(
 
 
 class LiteLedger:
-    """An existing, current SQLite ledger opened with :mod:`sqlite3` (see the module doc)."""
+    """A current SQLite ledger opened with :mod:`sqlite3`, or a new one being staged (see the
+    module doc)."""
 
     def __init__(
         self, conn: sqlite3.Connection, location: LedgerLocation, catalog: Callable[[], Catalog]
@@ -189,9 +191,12 @@ class LiteLedger:
         :class:`Ledger` takes it from there."""
         lite = cls.open_current(location, catalog)
         path = location.path
-        if lite is not None or location.dialect != "sqlite" or path is None or path.exists():
+        if lite is not None or location.dialect != "sqlite" or path is None:
             return lite
+        if os.path.lexists(path):  # a file not opened above, or a symlink: Ledger decides
+            return None
         try:
+            _sweep(path)
             tmp = _build(path)
             if tmp is None:
                 return None  # no hard links here: Ledger creates it in place
@@ -234,7 +239,8 @@ class LiteLedger:
                 os.link(tmp, path)
             except FileExistsError:
                 return False
-            _fsync(path.parent)  # the new name is durable too
+            with contextlib.suppress(OSError):  # as SQLite, which some filesystems refuse
+                _fsync(path.parent)  # the new name is durable too
             return True
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
@@ -416,11 +422,39 @@ def _build(path: Path) -> Path | None:
         except OSError:
             _discard(tmp)
             return None
-        probe.unlink()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()
         return tmp
     except BaseException:
         _discard(tmp)
         raise
+
+
+def _sweep(path: Path) -> None:
+    """Remove what staged ledgers of ``path`` left when their process was killed (SIGTERM from
+    a hook's timeout, SIGKILL): ``.<name>.<pid>.<hex>.new`` files whose process is gone."""
+    prefix = f".{path.name}."
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            (path.parent / name).unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists (another user's) or cannot be asked
+        return True
+    return True
 
 
 def _discard(tmp: Path) -> None:
