@@ -29,3 +29,55 @@ def test_each_recorded_copy_is_found_once_even_when_ranges_overlap(tmp_path: Pat
     got = {mid: sorted(c.key for c, _ in copies) for mid, copies in found.items()}
     assert got == {"a": ["cc:a|r1|s"], "a|b": ["cc:a|b|r2|m"], "ab": ["cc:ab|r3|m"]}
     assert [cost for _, cost in found["a"]] == [100]
+
+
+def _collation(ledger: Ledger) -> str | None:
+    """A collation that does not order bytewise, as most PostgreSQL databases have."""
+    names = {r[0] for r in ledger.query("SELECT collname FROM pg_collation")}
+    return next((c for c in ("en-US-x-icu", "en_US.utf8", "en_US") if c in names), None)
+
+
+def test_ranges_are_bytewise_on_postgresql_whatever_its_collation(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """With the dedup keys in a natural-language collation (``|`` and ``}`` sort elsewhere),
+    the recorded copies are still found: a straddling response keeps its final copy and a
+    sidechain replay of it is not counted."""
+    import json
+
+    import pytest
+    from sqlalchemy import text
+
+    from gearshift.ingest.claude_code import ingest_claude_code
+
+    with Ledger.open(pg_url) as pg:
+        collation = _collation(pg)
+        if collation is None:
+            pytest.skip("no natural-language collation in this PostgreSQL")
+        with pg.write() as conn:
+            conn.execute(text("ALTER TABLE executions ALTER COLUMN dedup_key TYPE varchar(200) "
+                              f'COLLATE "{collation}"'))  # fmt: skip
+        keys = ["cc:msg_A|req_A|m", "cc:msg_B|req_B|s"]
+        pg.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED)
+        found = _recorded(pg, ["msg_A", "msg_B"])
+        assert {m: [c.key for c, _ in copies] for m, copies in found.items()} == {
+            "msg_A": ["cc:msg_A|req_A|m"],
+            "msg_B": ["cc:msg_B|req_B|s"],
+        }
+
+        def line(req: str, out: int, side: bool = False) -> str:
+            usage = {"input_tokens": 100, "output_tokens": out}
+            message = {"id": "msg_C", "model": "claude-sonnet-4-5-20250929", "usage": usage}
+            return json.dumps({"type": "assistant", "isSidechain": side, "sessionId": "s1",
+                               "timestamp": "2026-09-01T10:00:00.000Z", "requestId": req,
+                               "message": message}) + "\n"  # fmt: skip
+
+        path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text(line("req_C", 12))
+        assert ingest_claude_code(pg, [tmp_path]).new_records == 1
+        with path.open("a") as fh:
+            fh.write(line("req_C", 412) + line("req_C2", 5, side=True))
+        assert ingest_claude_code(pg, [tmp_path]).new_records == 0
+        rows = pg.query("SELECT dedup_key, output_tokens FROM executions WHERE session = 's1'")
+        assert rows == [("cc:msg_C|req_C|m", 412)]

@@ -115,10 +115,12 @@ def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tupl
     message is one range of the dedup-key index, joined from a VALUES list of the ranges)."""
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
     seen: set[object] = set()
+    # Byte order (see gearshift.ledger.schema's 0005): SQLite compares so; PostgreSQL is told.
+    key = 'e.dedup_key COLLATE "C"' if ledger.location.dialect == "postgresql" else "e.dedup_key"
     sql_head = (
         "SELECT e.dedup_key, e.input_tokens + e.output_tokens + e.cache_write_5m_tokens"
         " + e.cache_write_1h_tokens + e.cache_read_tokens, e.cost_nanos FROM w JOIN executions e"
-        " ON e.dedup_key >= w.lo AND e.dedup_key < w.hi"
+        f" ON {key} >= w.lo AND {key} < w.hi"
     )
     for i in range(0, len(message_ids), 400):
         part = message_ids[i : i + 400]

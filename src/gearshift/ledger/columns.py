@@ -50,4 +50,5 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0002_ingest_files",
     "0003_budgets",
     "0004_engine",
+    "0005_dedup_key_bytewise",
 )

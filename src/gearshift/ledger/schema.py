@@ -137,12 +137,27 @@ def _engine_tables(conn: Connection) -> None:
     create_tables(conn)
 
 
+def _dedup_key_bytewise(conn: Connection) -> None:
+    """Importers find every recorded copy of a message by a range of dedup keys
+    (``cc:<id>|`` up to ``cc:<id>}``), which assumes keys compare byte by byte. SQLite's do;
+    PostgreSQL's compare by the database's collation (``en_US.UTF-8`` puts ``|`` and ``}``
+    elsewhere), so there the ranges run on an index in the C collation."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "CREATE INDEX IF NOT EXISTS ix_executions_dedup_bytes ON executions "
+                '((dedup_key COLLATE "C")) WHERE dedup_key IS NOT NULL'
+            )
+        )
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
     ("0002_ingest_files", _create(ingest_files)),
     ("0003_budgets", _budget_tables),
     ("0004_engine", _engine_tables),
+    ("0005_dedup_key_bytewise", _dedup_key_bytewise),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")
