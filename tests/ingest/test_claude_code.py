@@ -466,3 +466,59 @@ def test_a_session_ingested_while_live_gives_way_to_its_engine_record(
     later = ingest_claude_code(ledger, [tmp_path])
     assert (later.new_records, later.metered_sessions) == (0, 1)
     assert [(e.source, e.dedup_key) for e in ledger.executions()] == [("api", "cc-session:s-ran")]
+
+
+def _agent_call(msg_id: str, tool_id: str, kind: str) -> dict[str, Any]:
+    line = _line(msg_id, f"r-{msg_id}")
+    line["message"]["content"] = [
+        {"type": "tool_use", "id": tool_id, "name": "Agent", "input": {"subagent_type": kind}}
+    ]
+    return line
+
+
+def _agent_result(agent_id: str, tool_id: str, kind: str) -> dict[str, Any]:
+    return {
+        "type": "user",
+        "sessionId": "s1",
+        "timestamp": "2026-09-01T10:05:00.000Z",
+        "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id}]},
+        "toolUseResult": {"agentId": agent_id, "agentType": kind, "usage": {"input_tokens": 1}},
+    }
+
+
+def test_an_incremental_ingest_attributes_as_one_full_ingest(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """The parent's lines that name a subagent's type are often read by another run than the
+    subagent's: the ``Agent`` call before it, the tool result after it. Runs keep what they
+    learn, and re-attribute an agent recorded as ``subagent`` once its type turns up."""
+    proj = tmp_path / "projects" / "-w-proj"
+    parent, subagents = proj / "s1.jsonl", proj / "s1" / "subagents"
+    sub = {"sessionId": "s1"}
+
+    def subagent(agent_id: str, tool_id: str | None, n: int) -> None:
+        meta = {"description": "d"} | ({"toolUseId": tool_id} if tool_id else {})
+        subagents.mkdir(parents=True, exist_ok=True)
+        (subagents / f"agent-{agent_id}.meta.json").write_text(json.dumps(meta))
+        _write(subagents / f"agent-{agent_id}.jsonl",
+               [_line(f"{agent_id}-{i}", f"r{agent_id}-{i}", side=True, agent=agent_id) | sub
+                for i in range(n)])  # fmt: skip
+
+    # Run 1: the parent calls Explore (for a1, not started yet); a2 runs, its type unknown.
+    _write(parent, [_line("p1", "rp1"), _agent_call("p2", "toolu_1", "Explore")])
+    subagent("a2", None, 2)
+    first = ingest_claude_code(ledger, [tmp_path])
+    assert first.reattributed_agents == 0
+    # Run 2: a1's transcript appears (its sidecar names the call); a2's tool result arrives.
+    subagent("a1", "toolu_1", 3)
+    with parent.open("a") as fh:
+        fh.write(json.dumps(_agent_result("a2", "toolu_2", "Plan")) + "\n")
+    second = ingest_claude_code(ledger, [tmp_path])
+    assert second.reattributed_agents == 1
+    incremental = sorted((e.dedup_key, e.agent) for e in ledger.executions())
+    with Ledger.open(tmp_path / "one-shot.db") as whole:
+        ingest_claude_code(whole, [tmp_path])
+        assert sorted((e.dedup_key, e.agent) for e in whole.executions()) == incremental
+    agents = sorted({agent for _, agent in incremental})
+    assert agents == ["Explore", "Plan", "main"]
+    assert ingest_claude_code(ledger, [tmp_path]).reattributed_agents == 0  # nothing pending

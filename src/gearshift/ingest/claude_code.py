@@ -26,6 +26,7 @@ from gearshift.ingest.state import FileState, Plan, load_states, plan_file, stat
 from gearshift.ingest.summary import IngestSummary
 
 if TYPE_CHECKING:
+    from gearshift.ingest.attribution import Attributor, KnownAgents
     from gearshift.ingest.parse import FileResult
     from gearshift.ingest.pricing import EntryPricer
     from gearshift.ledger.lite import BulkLedger, Row, Statement
@@ -139,7 +140,10 @@ def _ingest(
         target=found.load_metas, args=(agent_ids,), name="gearshift-meta", daemon=True
     )
     metas.start()  # the sidecars are read while the transcripts are parsed
-    merged = _Merged()
+    from gearshift.ingest.attribution import KnownAgents
+
+    known = KnownAgents.load(ledger)  # what earlier runs learned about subagents' types
+    merged = _Merged(known)
     results: list[tuple[Plan, FileResult]] = []
     for plan, result in _parse_all(todo, workers, progress, pricer):
         merged.add(result, len(results))  # deduplicating while other files are still parsed
@@ -162,13 +166,15 @@ def _ingest(
             f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",
             hint="nothing was recorded; fix or remove the lines, or run without --strict",
         )
-    rows = _records(found, [plan for plan, _ in results], merged, summary)
+    attribute = merged.attributor(found)
+    rows = _records([plan for plan, _ in results], merged, attribute, summary)
     del merged  # the entries: the rows hold what is recorded
     rows, metered = _without_metered(ledger, rows, summary)
     saved = [_state(plan, result) for plan, result in results if not result.error]
     # The files' new states commit with the records read from them: a run that fails to write
     # leaves the files to be read again, and one that wrote never reads them twice.
-    then = state_statements(SOURCE, saved)
+    learned, summary.reattributed_agents = known.statements(attribute)
+    then = learned + state_statements(SOURCE, saved)
     if metered:  # what an earlier run recorded of them while they were live goes too
         forget = "DELETE FROM executions WHERE source = :source AND session = :session"
         then.insert(0, (forget, [{"source": SOURCE, "session": m} for m in sorted(metered)]))
@@ -328,12 +334,12 @@ class _Merged:
     """What the parsed files say together: the deduplicated entries and, for attribution, the
     parents' ``Agent``/``Task`` calls and tool results. Fed one file at a time, as files finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: KnownAgents) -> None:
         from gearshift.ingest.dedup import Deduper
 
         self.dedup = Deduper()
-        self.tool_types: dict[str, str] = {}
-        self.result_types: dict[str, str] = {}
+        self.tool_types: dict[str, str] = dict(known.tool_types)  # earlier runs' first
+        self.result_types: dict[str, str] = dict(known.result_types)
         self.pending_tools: dict[str, str] = {}
         self.file_duplicates = 0
 
@@ -349,24 +355,26 @@ class _Merged:
             else:
                 self.pending_tools[agent_id] = tool_use_id
 
-    def finish(self) -> None:
+    def attributor(self, found: Discovery) -> Attributor:
+        """The attributor for the merged files (once every file is in)."""
+        from gearshift.ingest.attribution import Attributor
+
         for agent_id, tool_use_id in self.pending_tools.items():
             if agent_id not in self.result_types and tool_use_id in self.tool_types:
                 self.result_types[agent_id] = self.tool_types[tool_use_id]
+        return Attributor(found, self.tool_types, self.result_types)
 
 
 def _records(
-    found: Discovery,
     plans: list[Plan],
     merged: _Merged,
+    attribute: Attributor,
     summary: IngestSummary,
 ) -> list[Row]:
     from gearshift.ledger.record import FLAG_FAST, new_ids, tags_json
 
-    merged.finish()
-    dedup, tool_types, result_types = merged.dedup, merged.tool_types, merged.result_types
+    dedup = merged.dedup
     summary.duplicates = dedup.duplicates + merged.file_duplicates
-    attribute = _Attributor(found, tool_types, result_types)
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
     kept = dedup.kept()
@@ -417,48 +425,6 @@ def _records(
     summary.api_errors += errors
     summary.unpriced_models = dict(unpriced)
     return rows
-
-
-class _Attributor:
-    """Decides each entry's agent and tags: ``main`` for the main thread, else the subagent's
-    type from its meta.json, its ``attributionAgent``, the parent's tool result, or the parent's
-    ``Agent``/``Task`` call -- in that order."""
-
-    def __init__(
-        self, found: Discovery, tool_types: dict[str, str], result_types: dict[str, str]
-    ) -> None:
-        self.found = found
-        self.tool_types = tool_types
-        self.result_types = result_types
-
-    def __call__(self, e: object, plan: Plan) -> tuple[str, dict[str, str]]:
-        from gearshift.ingest.parse import Entry
-
-        assert isinstance(e, Entry)
-        tags: dict[str, str] = {}
-        if e.git_branch:
-            tags["branch"] = e.git_branch
-        if e.entrypoint:
-            tags["entrypoint"] = e.entrypoint
-        agent_id = e.agent_id or plan.file.agent_id
-        if not e.sidechain and not agent_id:
-            return "main", tags
-        if plan.file.workflow:
-            tags["workflow"] = plan.file.workflow
-        if not agent_id:
-            return e.attribution_agent or "subagent", tags
-        tags["agent_id"] = agent_id
-        meta = self.found.meta(agent_id)
-        if meta is not None and meta.spawn_depth is not None:
-            tags["spawn_depth"] = str(meta.spawn_depth)
-        agent = (
-            (meta.agent_type if meta else None)
-            or e.attribution_agent
-            or self.result_types.get(agent_id)
-            or (self.tool_types.get(meta.tool_use_id) if meta and meta.tool_use_id else None)
-            or "subagent"
-        )
-        return agent, tags
 
 
 def _write(ledger: BulkLedger, rows: list[Row], then: list[Statement]) -> tuple[int, int]:

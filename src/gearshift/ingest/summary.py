@@ -10,8 +10,9 @@ __all__ = ["IngestSummary"]
 @dataclass(slots=True)
 class IngestSummary:
     """What a run did. Money in integer nano-dollars. ``metered_*``: the sessions gearshift ran
-    itself and recorded then, whose responses were left out; ``skipped``: why the run read
-    nothing at all."""
+    itself and recorded then, whose responses were left out; ``reattributed_agents``: subagents
+    recorded as ``subagent`` by earlier runs whose type this run learned (their records now
+    carry it); ``skipped``: why the run read nothing at all."""
 
     files: int = 0
     files_parsed: int = 0
@@ -31,6 +32,7 @@ class IngestSummary:
     pending_bytes: int = 0
     metered_sessions: int = 0
     metered_responses: int = 0
+    reattributed_agents: int = 0
     skipped: str | None = None
     seconds: float = 0.0
 
@@ -56,6 +58,7 @@ class IngestSummary:
             "pending_bytes": self.pending_bytes,
             "metered_sessions": self.metered_sessions,
             "metered_responses": self.metered_responses,
+            "reattributed_agents": self.reattributed_agents,
             "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
         }

@@ -51,4 +51,5 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0003_budgets",
     "0004_engine",
     "0005_dedup_key_bytewise",
+    "0006_ingest_agents",
 )

@@ -26,7 +26,15 @@ from sqlalchemy import (
 
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
 
-__all__ = ["EXECUTION_COLUMNS", "MIGRATIONS", "executions", "ingest_files", "metadata", "migrate"]
+__all__ = [
+    "EXECUTION_COLUMNS",
+    "MIGRATIONS",
+    "executions",
+    "ingest_agents",
+    "ingest_files",
+    "metadata",
+    "migrate",
+]
 
 metadata = MetaData()
 
@@ -113,6 +121,18 @@ ingest_files = Table(
 )
 
 
+#: What transcript ingests learned about subagents' types, for later runs
+#: (:mod:`gearshift.ingest.attribution`): ``kind`` is ``tool`` (an Agent/Task call's id),
+#: ``result`` (an agent id named by a tool result) or ``pending`` (an agent recorded without one).
+ingest_agents = Table(
+    "ingest_agents",
+    metadata,
+    Column("kind", String(10), primary_key=True),
+    Column("ref", String(200), primary_key=True),
+    Column("agent_type", String(200), nullable=False),
+)
+
+
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
         for table in tables:
@@ -158,6 +178,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_budgets", _budget_tables),
     ("0004_engine", _engine_tables),
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
+    ("0006_ingest_agents", _create(ingest_agents)),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

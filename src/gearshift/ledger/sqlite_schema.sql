@@ -122,3 +122,10 @@ CREATE TABLE response_cache (
 	expires_us BIGINT NOT NULL,
 	PRIMARY KEY ("key")
 );
+
+CREATE TABLE ingest_agents (
+	kind VARCHAR(10) NOT NULL, 
+	ref VARCHAR(200) NOT NULL, 
+	agent_type VARCHAR(200) NOT NULL, 
+	PRIMARY KEY (kind, ref)
+);

@@ -1,0 +1,155 @@
+"""Which agent a recorded response belongs to, and what a run learns about agents for later runs.
+
+A subagent's type comes from, in order: its ``agent-<id>.meta.json`` (``agentType``), the line's
+``attributionAgent``, the parent's tool result naming it (``toolUseResult.agentType``), or the
+parent's ``Agent``/``Task`` call that spawned it (``subagent_type``, found through the sidecar's
+``toolUseId``); failing all of them it is ``subagent``.
+
+The parent's lines are in another file, often read by another run: the call is written before
+the subagent's lines, its result after them. So the ledger keeps what runs learn --
+:class:`KnownAgents`, the ``ingest_agents`` table: each tool call's and tool result's type, and
+the agents recorded as ``subagent`` for want of one (``pending``). A later run starts from
+those, and when it learns a pending agent's type it re-attributes that agent's earlier records.
+An incremental ingest thus attributes exactly as one full ingest of the same files would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gearshift.ingest.discovery import Discovery
+    from gearshift.ingest.state import Plan
+    from gearshift.ledger.lite import BulkLedger, Statement
+
+__all__ = ["FALLBACK", "Attributor", "KnownAgents"]
+
+#: The agent of a subagent response whose type nothing names.
+FALLBACK = "subagent"
+_SOURCE = "claude-code"
+
+
+class Attributor:
+    """Decides each entry's agent and tags (see the module doc); notes the agents it could only
+    call :data:`FALLBACK` in ``unresolved``."""
+
+    def __init__(
+        self, found: Discovery, tool_types: dict[str, str], result_types: dict[str, str]
+    ) -> None:
+        self.found = found
+        self.tool_types = tool_types
+        self.result_types = result_types
+        self.unresolved: set[str] = set()
+
+    def __call__(self, e: object, plan: Plan) -> tuple[str, dict[str, str]]:
+        from gearshift.ingest.parse import Entry
+
+        assert isinstance(e, Entry)
+        tags: dict[str, str] = {}
+        if e.git_branch:
+            tags["branch"] = e.git_branch
+        if e.entrypoint:
+            tags["entrypoint"] = e.entrypoint
+        agent_id = e.agent_id or plan.file.agent_id
+        if not e.sidechain and not agent_id:
+            return "main", tags
+        if plan.file.workflow:
+            tags["workflow"] = plan.file.workflow
+        if not agent_id:
+            return e.attribution_agent or FALLBACK, tags
+        tags["agent_id"] = agent_id
+        meta = self.found.meta(agent_id)
+        if meta is not None and meta.spawn_depth is not None:
+            tags["spawn_depth"] = str(meta.spawn_depth)
+        agent = (
+            (meta.agent_type if meta else None)
+            or e.attribution_agent
+            or self._from_parent(agent_id)
+        )
+        if agent is None:
+            self.unresolved.add(agent_id)
+            return FALLBACK, tags
+        return agent, tags
+
+    def agent_type(self, agent_id: str) -> str | None:
+        """The type of subagent ``agent_id`` from its sidecar or its parent's lines, if known."""
+        meta = self.found.meta(agent_id)
+        return (meta.agent_type if meta else None) or self._from_parent(agent_id)
+
+    def _from_parent(self, agent_id: str) -> str | None:
+        meta = self.found.meta(agent_id)
+        return self.result_types.get(agent_id) or (
+            self.tool_types.get(meta.tool_use_id) if meta and meta.tool_use_id else None
+        )
+
+
+@dataclass(slots=True)
+class KnownAgents:
+    """What earlier runs learned (the ``ingest_agents`` table): tool-use id -> type of the
+    ``Agent``/``Task`` call, agent id -> type of the tool result, and the agents recorded as
+    :data:`FALLBACK`."""
+
+    tool_types: dict[str, str] = field(default_factory=dict)
+    result_types: dict[str, str] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, ledger: BulkLedger) -> KnownAgents:
+        known = cls()
+        for kind, ref, agent_type in ledger.query(
+            "SELECT kind, ref, agent_type FROM ingest_agents"
+        ):
+            if kind == "tool":
+                known.tool_types[ref] = agent_type
+            elif kind == "result":
+                known.result_types[ref] = agent_type
+            elif kind == "pending":
+                known.pending.add(ref)
+        return known
+
+    def statements(self, attribute: Attributor) -> tuple[list[Statement], int]:
+        """What this run learned, as statements for its write transaction, and how many pending
+        agents it resolved: new tool-call and tool-result types, newly unresolved agents, and,
+        for each pending agent whose type is now known, its records re-attributed."""
+        insert = (
+            "INSERT INTO ingest_agents (kind, ref, agent_type) VALUES (:kind, :ref, :agent_type)"
+            " ON CONFLICT (kind, ref) DO NOTHING"
+        )
+        new = [
+            {"kind": kind, "ref": ref, "agent_type": agent_type}
+            for kind, learned, before in (
+                ("tool", attribute.tool_types, self.tool_types),
+                ("result", attribute.result_types, self.result_types),
+            )
+            for ref, agent_type in sorted(learned.items())
+            if before.get(ref) != agent_type
+        ]
+        new += [
+            {"kind": "pending", "ref": ref, "agent_type": ""}
+            for ref in sorted(attribute.unresolved - self.pending)
+        ]
+        resolved = {}
+        for agent_id in sorted(self.pending - attribute.unresolved):
+            agent_type = attribute.agent_type(agent_id)
+            if agent_type is not None:
+                resolved[agent_id] = agent_type
+        out: list[Statement] = [(insert, new)] if new else []
+        if resolved:
+            update = (
+                "UPDATE executions SET agent = :agent WHERE source = :source AND agent = :fallback"
+                " AND tags LIKE :pattern ESCAPE '!'"
+            )
+            out.append((update, [
+                {"agent": agent_type, "source": _SOURCE, "fallback": FALLBACK,
+                 "pattern": f'%"agent_id":"{_like(agent_id)}"%'}
+                for agent_id, agent_type in resolved.items()
+            ]))  # fmt: skip
+            done = "DELETE FROM ingest_agents WHERE kind = 'pending' AND ref = :ref"
+            out.append((done, [{"ref": agent_id} for agent_id in resolved]))
+        return out, len(resolved)
+
+
+def _like(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '!'."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
