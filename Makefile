@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt clean bench
+.PHONY: demo test lint fmt clean bench asan
 
 # setup.py builds the optional C parser (src/gearshift/ingest/_scan.c) in place.
 $(STAMP): pyproject.toml setup.py src/gearshift/ingest/_scan.c
@@ -21,10 +21,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The whole suite, then the ingest suite again on the pure-Python parser (the fallback used
-# where the C parser cannot be compiled).
+# where the C parser cannot be compiled), then the C parser's tests on an AddressSanitizer build.
 test: lint
 	$(BIN)/python -m pytest -q
 	GEARSHIFT_PURE_PYTHON=1 $(BIN)/python -m pytest -q tests/ingest
+	scripts/asan.sh
+
+asan: $(STAMP)
+	scripts/asan.sh
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
