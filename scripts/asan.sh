@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
-if ! command -v gcc >/dev/null || [ ! -e "$(gcc -print-file-name=libasan.so)" ]; then
+if ! command -v gcc >/dev/null || [ ! -e "$(gcc -print-file-name=libasan.so)" ] \
+  || [ ! -e "$(gcc -print-file-name=libubsan.so)" ]; then
   echo "asan: skipped (no gcc with AddressSanitizer here)"
   exit 0
 fi
