@@ -449,25 +449,6 @@ def test_sessions_gearshift_ran_itself_are_not_counted_again(
     assert (again.new_records, again.files_unchanged) == (0, 3)
 
 
-def test_a_session_ingested_while_live_gives_way_to_its_engine_record(
-    tmp_path: Path, ledger: Ledger
-) -> None:
-    """An ingest outside the session read part of it while it ran; the engine then recorded
-    the session whole (had its own clean-up not run, a crash say): the next ingest that reads
-    the session removes the partial copy, so nothing is counted twice."""
-    path = tmp_path / "projects" / "-w-proj" / "s-ran.jsonl"
-    ran = {"sessionId": "s-ran"}
-    _write(path, [_line("m1", "r1") | ran])
-    assert ingest_claude_code(ledger, [tmp_path]).new_records == 1
-    ledger.record(agent="reviewer", model="sonnet", input_tokens=5, output_tokens=5,
-                  source="api", dedup_key="cc-session:s-ran")  # fmt: skip
-    with path.open("a") as fh:
-        fh.write(json.dumps(_line("m2", "r2") | ran) + "\n")
-    later = ingest_claude_code(ledger, [tmp_path])
-    assert (later.new_records, later.metered_sessions) == (0, 1)
-    assert [(e.source, e.dedup_key) for e in ledger.executions()] == [("api", "cc-session:s-ran")]
-
-
 def _agent_call(msg_id: str, tool_id: str, kind: str) -> dict[str, Any]:
     line = _line(msg_id, f"r-{msg_id}")
     line["message"]["content"] = [

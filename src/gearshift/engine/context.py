@@ -409,16 +409,6 @@ class RunContext:
             self.guard.settle(reservation, execution)
         else:
             self._group().enqueue(execution)
-        self._forget_transcript(attempt.transcript_session)
-
-    def _forget_transcript(self, session: str | None) -> None:
-        """Remove what an ingest already recorded from the transcript of a Claude Code session
-        this run has just recorded whole (one running outside the session while it was live):
-        the session's record supersedes it, and later ingests skip the session."""
-        if session is None or self.ledger is None:
-            return
-        sql = "DELETE FROM executions WHERE source = :source AND session = :session"
-        self.ledger.execute_many([(sql, [{"source": "claude-code", "session": session}])])
 
     async def _record(
         self,
@@ -439,7 +429,6 @@ class RunContext:
                 self.guard.settle(reservation, execution)
             else:
                 await self._group().record(execution)
-            self._forget_transcript(attempt.transcript_session)
         if self.on_attempt is not None and not judge:
             self.on_attempt(job, attempt)
 

@@ -169,16 +169,14 @@ def _ingest(
     attribute = merged.attributor(found)
     rows = _records([plan for plan, _ in results], merged, attribute, summary)
     del merged  # the entries: the rows hold what is recorded
-    rows, metered = _without_metered(ledger, rows, summary)
+    rows = _without_metered(ledger, rows, summary)
     saved = [_state(plan, result) for plan, result in results if not result.error]
     # The files' new states commit with the records read from them: a run that fails to write
     # leaves the files to be read again, and one that wrote never reads them twice.
     learned, summary.reattributed_agents = known.statements(attribute)
-    then = learned + state_statements(SOURCE, saved)
-    if metered:  # what an earlier run recorded of them while they were live goes too
-        forget = "DELETE FROM executions WHERE source = :source AND session = :session"
-        then.insert(0, (forget, [{"source": SOURCE, "session": m} for m in sorted(metered)]))
-    summary.new_records, summary.cost_added_nanos = _write(ledger, rows, then)
+    summary.new_records, summary.cost_added_nanos = _write(
+        ledger, rows, learned + state_statements(SOURCE, saved)
+    )
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -455,11 +453,9 @@ def _write(ledger: BulkLedger, rows: list[Row], then: list[Statement]) -> tuple[
     return inserted - len(replaced), added
 
 
-def _without_metered(
-    ledger: BulkLedger, rows: list[Row], summary: IngestSummary
-) -> tuple[list[Row], set[str]]:
-    """``rows`` less the responses of Claude Code sessions gearshift ran itself, and those
-    sessions: the engine recorded each as it finished, keyed ``cc-session:<id>`` (see
+def _without_metered(ledger: BulkLedger, rows: list[Row], summary: IngestSummary) -> list[Row]:
+    """``rows`` less the responses of Claude Code sessions gearshift ran itself: the engine
+    recorded each such session as it finished, keyed ``cc-session:<id>`` (see
     :mod:`gearshift.engine.context`), with every model it used."""
     at = COLUMNS.index("session")
     sessions = sorted({row[at] for row in rows})
@@ -471,11 +467,11 @@ def _without_metered(
         sql = f"SELECT dedup_key FROM executions WHERE dedup_key IN ({marks})"
         metered.update(str(key)[len(SESSION_KEY) :] for (key,) in ledger.query(sql, params))
     if not metered:
-        return rows, metered
+        return rows
     kept = [row for row in rows if row[at] not in metered]
     summary.metered_sessions = len(metered)
     summary.metered_responses = len(rows) - len(kept)
-    return kept, metered
+    return kept
 
 
 def _has_records(ledger: BulkLedger) -> bool:
