@@ -427,28 +427,6 @@ def test_incremental_ingest_into_postgresql(tmp_path: Path, pg_url: str) -> None
         assert offset == path.stat().st_size
 
 
-def test_sessions_gearshift_ran_itself_are_not_counted_again(
-    tmp_path: Path, ledger: Ledger
-) -> None:
-    """A ``claude -p`` session run by the engine was recorded when it finished (keyed
-    ``cc-session:<id>``, every model it used): its transcript -- main thread and subagents --
-    adds nothing; other sessions are ingested as usual."""
-    proj = tmp_path / "projects" / "-w-proj"
-    ran = {"sessionId": "s-ran"}
-    _write(proj / "s-ran.jsonl", [_line("m1", "r1") | ran, _line("m2", "r2") | ran])
-    _write(proj / "s-ran" / "subagents" / "agent-a1.jsonl",
-           [_line("m3", "r3", side=True, agent="a1") | ran])  # fmt: skip
-    _write(proj / "s-other.jsonl", [_line("m4", "r4") | {"sessionId": "s-other"}])
-    ledger.record(agent="reviewer", model="sonnet", input_tokens=5, output_tokens=5,
-                  source="api", dedup_key="cc-session:s-ran")  # fmt: skip
-    summary = ingest_claude_code(ledger, [tmp_path])
-    assert (summary.new_records, summary.metered_sessions, summary.metered_responses) == (1, 1, 3)
-    assert summary.to_dict()["metered_responses"] == 3
-    assert sorted(e.session for e in ledger.executions()) == ["", "s-other"]
-    again = ingest_claude_code(ledger, [tmp_path])
-    assert (again.new_records, again.files_unchanged) == (0, 3)
-
-
 def _agent_call(msg_id: str, tool_id: str, kind: str) -> dict[str, Any]:
     line = _line(msg_id, f"r-{msg_id}")
     line["message"]["content"] = [

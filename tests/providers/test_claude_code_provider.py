@@ -40,8 +40,7 @@ SCRIPT = textwrap.dedent(
     log = os.environ["FAKE_CLAUDE_LOG"]
     prompt = sys.stdin.read()
     with open(log, "w") as fh:
-        json.dump({{"argv": sys.argv[1:], "stdin": prompt,
-                   "metered": os.environ.get("GEARSHIFT_METERED_SESSION")}}, fh)
+        json.dump({{"argv": sys.argv[1:], "stdin": prompt}}, fh)
     mode = os.environ.get("FAKE_CLAUDE_MODE", "ok")
     if mode == "ok":
         print({result!r})
@@ -127,7 +126,6 @@ def test_command_line_and_stdin(claude: Path) -> None:
     assert argv[argv.index("--agent") + 1] == "reviewer"
     assert argv[-2:] == ["--max-turns", "3"]
     assert seen["stdin"] == "Review the diff"
-    assert seen["metered"] == "1"  # so an ingest hook inside the session leaves it alone
 
 
 def test_binary_from_environment(claude: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,63 +190,3 @@ def test_parse_result_accepts_stream_json_and_verbose_arrays() -> None:
 def test_count_tokens_is_an_estimate() -> None:
     request = ModelRequest.user("x" * 80, model="haiku")
     assert asyncio.run(ClaudeCodeProvider(binary="claude").count_tokens(request)) == 20
-
-
-def test_an_engine_run_records_the_session_with_every_model_it_used(
-    claude: Path, tmp_path: Path
-) -> None:
-    """The session's record carries its key (for ``ingest claude-code``) and the helper model
-    in ``modelUsage`` gets a ``helper`` record of its own: the ledger holds all of its cost."""
-    from gearshift.catalog import Usage, load_catalog
-    from gearshift.engine.context import RunContext
-    from gearshift.engine.job import Job
-    from gearshift.engine.runner import run_jobs
-    from gearshift.engine.store import RunStore
-    from gearshift.ledger import Ledger
-    from gearshift.routing.router import Router
-    from gearshift.routing.task import Task
-
-    catalog = load_catalog()
-    ledger = Ledger.open(tmp_path / "l.db")
-    ctx = RunContext(
-        provider=ClaudeCodeProvider(binary=str(claude)),
-        catalog=catalog,
-        router=Router(catalog),
-        ledger=ledger,
-        store=RunStore(ledger),
-        source="api",
-        concurrency=1,
-    )
-    report = run_jobs(ctx, [Job("j", Task("Add rate limiting", model="claude-opus-4-6"))])
-    rows = sorted(ledger.executions(), key=lambda e: e.tags.get("role", ""))
-    assert [(e.tags.get("role"), e.model, e.dedup_key) for e in rows] == [
-        ("generate", "claude-opus-4-6", "cc-session:22795ca6-8222-4620-91dd-3001deaf3378"),
-        ("helper", "claude-haiku-4-5-20251001", None),
-    ]
-    helper = rows[1]
-    assert (helper.input_tokens, helper.output_tokens) == (900, 100)
-    assert helper.cost_nanos == catalog.cost("claude-haiku-4-5", Usage(900, 100)).nanos > 0
-    assert helper.chain_id == rows[0].chain_id and helper.attempt == rows[0].attempt
-    assert report.outcomes[0].cost_nanos == sum(e.cost_nanos for e in rows)
-
-
-def test_a_session_with_an_unpriced_model_is_left_to_the_transcript_ingest() -> None:
-    """Without a price for every model it used, the record cannot hold the session's whole
-    cost: it gets no session key, so ``ingest claude-code`` records the session itself."""
-    from gearshift.catalog import Usage, load_catalog
-    from gearshift.engine.context import helper_usage, transcript_session
-    from gearshift.providers.base import ModelResult
-
-    catalog = load_catalog()
-    by_model = {"claude-opus-4-6": Usage(1, 1), "claude-haiku-4-5-20251001": Usage(5, 5)}
-    result = ModelResult("ok", Usage(1, 1), "claude-opus-4-6", 1, request_id="s1",
-                         provider="claude-code", by_model=by_model)  # fmt: skip
-    assert transcript_session(result, catalog) == "s1"
-    assert helper_usage(result, catalog) == [("claude-haiku-4-5-20251001", Usage(5, 5))]
-    unknown = {**by_model, "gateway/some-model": Usage(3, 3)}
-    result = ModelResult("ok", Usage(1, 1), "claude-opus-4-6", 1, request_id="s1",
-                         provider="claude-code", by_model=unknown)  # fmt: skip
-    assert transcript_session(result, catalog) is None
-    api = ModelResult("ok", Usage(1, 1), "claude-opus-4-6", 1, request_id="req_1",
-                      provider="anthropic", by_model=by_model)  # fmt: skip
-    assert transcript_session(api, catalog) is None

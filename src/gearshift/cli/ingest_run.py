@@ -5,18 +5,16 @@ of the time."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from gearshift.cli.common import console, is_terminal, print_json, state
-from gearshift.ingest import METERED_ENV
-from gearshift.ingest.summary import IngestSummary
 
 if TYPE_CHECKING:
     from gearshift.ingest.claude_code import CostMode
+    from gearshift.ingest.summary import IngestSummary
     from gearshift.ledger.lite import BulkLedger
 
 __all__ = ["run_claude_code"]
@@ -32,14 +30,6 @@ def run_claude_code(
     started = time.perf_counter()
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
-    if os.environ.get(METERED_ENV):
-        # A hook inside a session gearshift runs: the engine records it when it ends, and the
-        # next ingest outside it reads the rest (skipping that session).
-        skipped = IngestSummary(
-            skipped=f"inside a Claude Code session gearshift runs ({METERED_ENV})"
-        )
-        _report(skipped, as_json)
-        return
     found = discover(list(paths) if paths else None)
     if not found.roots:
         raise IngestError(
@@ -64,10 +54,6 @@ def run_claude_code(
 
     summary = _run_on_ledger(run)
     summary.seconds = time.perf_counter() - started
-    _report(summary, as_json)
-
-
-def _report(summary: IngestSummary, as_json: bool) -> None:
     if as_json:
         print_json(summary.to_dict())
     else:
@@ -106,9 +92,6 @@ def _print(summary: IngestSummary) -> None:
     from gearshift.fmt import usd_nanos
 
     con = console()
-    if summary.skipped:
-        con.print(f"nothing ingested: {summary.skipped}", markup=False)
-        return
     con.print(
         f"{summary.files:,} files ({summary.files_parsed:,} read, {summary.files_unchanged:,} "
         f"unchanged, {summary.files_reread:,} re-read), {summary.bytes_parsed / 1e6:,.1f} MB, "
@@ -119,10 +102,10 @@ def _print(summary: IngestSummary) -> None:
         f"[bold]{summary.new_records:,} new records, {usd_nanos(summary.cost_added_nanos)} added"
         f"[/bold] in {summary.seconds:.2f}s"
     )
-    if summary.metered_responses:
+    if summary.reattributed_agents:
         con.print(
-            f"{summary.metered_responses:,} responses of {summary.metered_sessions:,} sessions "
-            "gearshift ran itself left out (recorded when they ran)"
+            f"{summary.reattributed_agents:,} subagents recorded earlier as 'subagent' now carry "
+            "their type"
         )
     if summary.malformed:
         con.print(f"[yellow]{summary.malformed:,} malformed lines skipped[/yellow], e.g.:")

@@ -14,11 +14,6 @@ goes the same way:
    and escalation reason -- settled against the reservation in the same transaction, or, without
    a reservation, group-committed with the other rows of the same event-loop turn.
 
-A ``claude-code`` call (a whole headless Claude Code session) is recorded with the session's
-dedup key ``cc-session:<id>``, which ``ingest claude-code`` looks for so it never counts the
-session's transcript a second time, plus one ``helper`` record per other model the session used
-(``modelUsage``), so the ledger holds all of its cost.
-
 :meth:`RunContext.accept` is the second half of that path on its own, for results obtained
 another way (Message Batches).
 """
@@ -34,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from gearshift.catalog import Catalog, Model, Tier, Usage
 from gearshift.engine.job import Attempt, Job
 from gearshift.errors import ProviderError
-from gearshift.ingest import SESSION_KEY
 from gearshift.ledger.record import Execution, new_id
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
 
@@ -230,7 +224,6 @@ class RunContext:
             return attempt
         attempt.text, attempt.usage = result.text, result.usage
         attempt.latency_ms, attempt.stop_reason = result.latency_ms, result.stop_reason
-        attempt.transcript_session = transcript_session(result, self.catalog)
         problem = corruption(result.text, result.stop_reason)
         if require_complete and problem is not None:
             from gearshift.engine.validators import ValidationResult
@@ -244,40 +237,13 @@ class RunContext:
                 # cancelled (Ctrl-C) while validating: the call was paid, so it is recorded
                 attempt.status, attempt.error = "error", "interrupted while validating"
                 self._record_now(job, attempt, result.usage, chain_id, strategy, reservation)
-                self._record_helpers_now(job, attempt, result, chain_id, strategy)
                 raise
             attempt.validation = verdict
             attempt.status = "success" if verdict.passed else "failure"
         if cache_key is not None and problem is None and attempt.status == "success":
             self._cache_put(job, cache_key, result)
         await self._record(job, attempt, result.usage, chain_id, strategy, reservation)
-        await self._record_helpers(job, attempt, result, chain_id, strategy)
         return attempt
-
-    async def _record_helpers(
-        self, job: Job, attempt: Attempt, result: ModelResult, chain_id: str, strategy: str
-    ) -> None:
-        """One ``helper`` execution per model the call used besides its main one (see the
-        module doc), folded into the attempt's cost like a judge's calls."""
-        for helper in self._helpers(attempt, result):
-            await self._record(job, helper, helper.usage, chain_id, strategy, None, judge=True)
-            attempt.cost_nanos += helper.cost_nanos
-
-    def _record_helpers_now(
-        self, job: Job, attempt: Attempt, result: ModelResult, chain_id: str, strategy: str
-    ) -> None:
-        """:meth:`_record_helpers` without waiting (for a path being cancelled)."""
-        for helper in self._helpers(attempt, result):
-            self._record_now(job, helper, helper.usage, chain_id, strategy, None)
-            attempt.cost_nanos += helper.cost_nanos
-
-    def _helpers(self, attempt: Attempt, result: ModelResult) -> list[Attempt]:
-        out = []
-        for name, usage in helper_usage(result, self.catalog):
-            model = self.catalog.resolve(name)
-            out.append(Attempt(attempt.number, model.tier, model.id, usage=usage, role="helper",
-                               tags=attempt.tags))  # fmt: skip
-        return out
 
     def save_finished(self, finished: FinishedJob) -> None:
         """Remember under this run id that a job (or a batch item) finished, so a re-run of the
@@ -469,7 +435,6 @@ class RunContext:
             "run_id": self.run_id,
             "task_key": job.id,
             "tags": tags,
-            "dedup_key": session_key(attempt.transcript_session),
         }
         if self.ledger is not None:
             return self.ledger.price(agent=job.agent, model=attempt.model, usage=usage, **fields)
@@ -483,38 +448,6 @@ class RunContext:
             price_version=cost.price_version,
             **fields,
         )
-
-
-def transcript_session(result: ModelResult, catalog: Catalog) -> str | None:
-    """The Claude Code session a ``claude-code`` result ran as, when its record and helper
-    records hold all of its cost (every model it used is priced); else ``None``, and a
-    transcript ingest records the session from its transcript."""
-    if result.provider != "claude-code" or not result.request_id:
-        return None
-    if any(catalog.find(name) is None for name in result.by_model):
-        return None
-    return result.request_id
-
-
-def session_key(session: str | None) -> str | None:
-    """The dedup key of the record of a Claude Code session gearshift ran (see the module doc;
-    :mod:`gearshift.ingest.claude_code` looks these up)."""
-    return f"{SESSION_KEY}{session}" if session else None
-
-
-def helper_usage(result: ModelResult, catalog: Catalog) -> list[tuple[str, Usage]]:
-    """What a call spent on models other than its main one, from ``by_model`` (Claude Code's
-    ``modelUsage``): the priced models with any tokens, the main one excluded however each is
-    named (an alias, a dated id)."""
-    main = catalog.find(result.model)
-    out = []
-    for name, usage in result.by_model.items():
-        model = catalog.find(name)
-        if model is None or name == result.model or (main is not None and model.id == main.id):
-            continue
-        if usage.total_tokens:
-            out.append((name, usage))
-    return out
 
 
 def corruption(text: str, stop_reason: str | None) -> str | None:
@@ -566,13 +499,11 @@ class _MeteredProvider:
             latency_ms=result.latency_ms,
             role="judge",
             tags=self.attempt.tags,
-            transcript_session=transcript_session(result, ctx.catalog),
         )
         try:
             await ctx._record(
                 self.job, judge, result.usage, self.chain_id, self.strategy, reservation, judge=True
             )
-            await ctx._record_helpers(self.job, judge, result, self.chain_id, self.strategy)
         finally:
             self.attempt.cost_nanos += judge.cost_nanos
         return result

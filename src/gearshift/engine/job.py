@@ -56,8 +56,6 @@ class Attempt:
 
     ``stop_reason`` is the provider's (``max_tokens`` means the output was cut off); ``tags``
     are copied onto the attempt's ledger record (the batch strategies put the item id there).
-    A call that used helper models besides its own (Claude Code's background Haiku, sub-agents
-    on other models) records each as a ``helper`` execution folded into the attempt's cost.
     """
 
     number: int
@@ -75,9 +73,6 @@ class Attempt:
     role: str = "generate"
     stop_reason: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
-    #: The Claude Code session the call ran as (the ``claude-code`` provider): its record is
-    #: keyed by it, so a later transcript ingest knows the session is already recorded.
-    transcript_session: str | None = None
 
     @property
     def evidence(self) -> str:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gearshift.errors import ConfigError, IngestError
-from gearshift.ingest import SESSION_KEY
 from gearshift.ingest.discovery import Discovery, discover
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, state_statements
 from gearshift.ingest.summary import IngestSummary
@@ -169,7 +168,6 @@ def _ingest(
     attribute = merged.attributor(found)
     rows = _records([plan for plan, _ in results], merged, attribute, summary)
     del merged  # the entries: the rows hold what is recorded
-    rows = _without_metered(ledger, rows, summary)
     saved = [_state(plan, result) for plan, result in results if not result.error]
     # The files' new states commit with the records read from them: a run that fails to write
     # leaves the files to be read again, and one that wrote never reads them twice.
@@ -451,27 +449,6 @@ def _write(ledger: BulkLedger, rows: list[Row], then: list[Statement]) -> tuple[
     )
     added = sum(int(r[cost_index]) for r in fresh) - removed_cost
     return inserted - len(replaced), added
-
-
-def _without_metered(ledger: BulkLedger, rows: list[Row], summary: IngestSummary) -> list[Row]:
-    """``rows`` less the responses of Claude Code sessions gearshift ran itself: the engine
-    recorded each such session as it finished, keyed ``cc-session:<id>`` (see
-    :mod:`gearshift.engine.context`), with every model it used."""
-    at = COLUMNS.index("session")
-    sessions = sorted({row[at] for row in rows})
-    metered: set[str] = set()
-    for i in range(0, len(sessions), 500):
-        part = sessions[i : i + 500]
-        params = {f"k{j}": SESSION_KEY + session for j, session in enumerate(part)}
-        marks = ", ".join(f":k{j}" for j in range(len(part)))
-        sql = f"SELECT dedup_key FROM executions WHERE dedup_key IN ({marks})"
-        metered.update(str(key)[len(SESSION_KEY) :] for (key,) in ledger.query(sql, params))
-    if not metered:
-        return rows
-    kept = [row for row in rows if row[at] not in metered]
-    summary.metered_sessions = len(metered)
-    summary.metered_responses = len(rows) - len(kept)
-    return kept
 
 
 def _has_records(ledger: BulkLedger) -> bool:

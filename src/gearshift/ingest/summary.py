@@ -9,10 +9,9 @@ __all__ = ["IngestSummary"]
 
 @dataclass(slots=True)
 class IngestSummary:
-    """What a run did. Money in integer nano-dollars. ``metered_*``: the sessions gearshift ran
-    itself and recorded then, whose responses were left out; ``reattributed_agents``: subagents
+    """What a run did. Money in integer nano-dollars. ``reattributed_agents``: subagents
     recorded as ``subagent`` by earlier runs whose type this run learned (their records now
-    carry it); ``skipped``: why the run read nothing at all."""
+    carry it)."""
 
     files: int = 0
     files_parsed: int = 0
@@ -30,10 +29,7 @@ class IngestSummary:
     cost_added_nanos: int = 0
     unpriced_models: dict[str, int] = field(default_factory=dict)
     pending_bytes: int = 0
-    metered_sessions: int = 0
-    metered_responses: int = 0
     reattributed_agents: int = 0
-    skipped: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
@@ -56,9 +52,6 @@ class IngestSummary:
             "cost_added_usd": usd_text(self.cost_added_nanos),
             "unpriced_models": self.unpriced_models,
             "pending_bytes": self.pending_bytes,
-            "metered_sessions": self.metered_sessions,
-            "metered_responses": self.metered_responses,
             "reattributed_agents": self.reattributed_agents,
-            "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
         }

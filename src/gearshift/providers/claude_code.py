@@ -14,8 +14,6 @@ stdin, under a timeout, and parses the single result object Claude Code prints:
 
 The binary is ``binary=``, else ``$GEARSHIFT_CLAUDE_BIN``, else ``claude`` on ``PATH``. A run
 that outlives ``timeout`` is killed with its whole process group (tools may spawn children).
-The session runs with ``GEARSHIFT_METERED_SESSION=1`` (:data:`gearshift.ingest.METERED_ENV`):
-the engine records it, so an ``ingest claude-code`` hook inside it leaves it alone.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from typing import Any
 
 from gearshift.catalog import Usage
 from gearshift.errors import ProviderError, ProviderTimeout
-from gearshift.ingest import METERED_ENV
 from gearshift.providers._wire import error_for_status, usage_from_api
 from gearshift.providers.base import ModelRequest, ModelResult, estimate_tokens, message_text
 
@@ -89,7 +86,7 @@ class ClaudeCodeProvider:
         return _to_result(obj, request, latency_ms, self.name)
 
     async def _run(self, argv: list[str], prompt: str, timeout: float) -> tuple[str, str, int]:
-        env = {**os.environ, **(self.env or {}), METERED_ENV: "1"}
+        env = {**os.environ, **self.env} if self.env is not None else None
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
