@@ -389,16 +389,21 @@ def test_a_symlinked_ledger_path_is_left_to_the_full_ledger(tmp_path: Path) -> N
 
 def test_files_left_by_a_killed_staging_process_are_swept(tmp_path: Path) -> None:
     """SIGTERM or SIGKILL during a first import skips the cleanup: the next creation removes
-    staged files whose process is gone, and only those."""
+    staged files whose process is gone and that have not changed for an hour -- only those."""
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    dead = tmp_path / f".l.db.{done.stdout.strip()}.0badc0de.new"
-    dead.write_bytes(b"x" * 100)
+    dead = done.stdout.strip()
+    old = [tmp_path / f".l.db.{dead}.0badc0de.new{end}" for end in ("", "-wal", ".link")]
+    fresh = tmp_path / f".l.db.{dead}.00c0ffee.new"  # maybe a process in another container
     live = tmp_path / f".l.db.{os.getpid()}.00000000.new"  # a creator still at work
-    live.write_bytes(b"y")
-    other = tmp_path / ".notes.db.1.00000000.new"  # another ledger's: not ours to judge
-    other.write_bytes(b"z")
+    others = [tmp_path / n for n in (".notes.db.1.00000000.new", f".l.db.{dead}.backup",
+                                     f".l.db.{dead}")]  # fmt: skip
+    for f in [*old, fresh, live, *others]:
+        f.write_bytes(b"x")
+    for f in [*old, live, *others]:
+        os.utime(f, (1_000_000_000, 1_000_000_000))
     lite = LiteLedger.open_or_create(resolve_location(tmp_path / "l.db"), load_catalog)
     assert lite is not None
     lite.close()
-    assert not dead.exists() and live.exists() and other.exists()
+    assert not any(f.exists() for f in old)
+    assert fresh.exists() and live.exists() and all(f.exists() for f in others)

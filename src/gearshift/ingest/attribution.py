@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gearshift.ledger.record import tags_json
+
 if TYPE_CHECKING:
     from gearshift.ingest.discovery import Discovery
     from gearshift.ingest.state import Plan
@@ -108,7 +110,7 @@ class KnownAgents:
                 known.pending.add(ref)
         return known
 
-    def statements(self, attribute: Attributor) -> tuple[list[Statement], int]:
+    def statements(self, attribute: Attributor, dialect: str) -> tuple[list[Statement], int]:
         """What this run learned, as statements for its write transaction, and how many pending
         agents it resolved: new tool-call and tool-result types, newly unresolved agents, and,
         for each pending agent whose type is now known, its records re-attributed."""
@@ -136,20 +138,18 @@ class KnownAgents:
                 resolved[agent_id] = agent_type
         out: list[Statement] = [(insert, new)] if new else []
         if resolved:
+            # The agent's records carry its id in their tags; find it exactly (SQLite's LIKE
+            # ignores case), with each database's substring search.
+            find = "strpos" if dialect == "postgresql" else "instr"
             update = (
                 "UPDATE executions SET agent = :agent WHERE source = :source AND agent = :fallback"
-                " AND tags LIKE :pattern ESCAPE '!'"
+                f" AND {find}(tags, :needle) > 0"
             )
             out.append((update, [
                 {"agent": agent_type, "source": _SOURCE, "fallback": FALLBACK,
-                 "pattern": f'%"agent_id":"{_like(agent_id)}"%'}
+                 "needle": tags_json({"agent_id": agent_id})[1:-1]}
                 for agent_id, agent_type in resolved.items()
             ]))  # fmt: skip
             done = "DELETE FROM ingest_agents WHERE kind = 'pending' AND ref = :ref"
             out.append((done, [{"ref": agent_id} for agent_id in resolved]))
         return out, len(resolved)
-
-
-def _like(text: str) -> str:
-    """``text`` matched literally by LIKE ... ESCAPE '!'."""
-    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")

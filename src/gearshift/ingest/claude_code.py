@@ -171,7 +171,7 @@ def _ingest(
     saved = [_state(plan, result) for plan, result in results if not result.error]
     # The files' new states commit with the records read from them: a run that fails to write
     # leaves the files to be read again, and one that wrote never reads them twice.
-    learned, summary.reattributed_agents = known.statements(attribute)
+    learned, summary.reattributed_agents = known.statements(attribute, ledger.location.dialect)
     summary.new_records, summary.cost_added_nanos = _write(
         ledger, rows, learned + state_statements(SOURCE, saved)
     )

@@ -21,6 +21,7 @@ import datetime as dt
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -433,18 +434,28 @@ def _build(path: Path) -> Path | None:
 
 def _sweep(path: Path) -> None:
     """Remove what staged ledgers of ``path`` left when their process was killed (SIGTERM from
-    a hook's timeout, SIGKILL): ``.<name>.<pid>.<hex>.new`` files whose process is gone."""
-    prefix = f".{path.name}."
+    a hook's timeout, SIGKILL): ``.<name>.<pid>.<8 hex>.new`` files (and their ``-wal``,
+    ``-shm``, ``.link``) whose process is gone and that have not changed for an hour -- a pid
+    from another container sharing the folder is not ours to judge by itself."""
+    staged = re.compile(
+        re.escape(f".{path.name}.") + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?"
+    )
     try:
-        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+        names = os.listdir(path.parent)
     except OSError:
         return
+    now = time.time()
     for name in names:
-        pid_text = name[len(prefix) :].split(".", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        m = staged.fullmatch(name)
+        if m is None or _alive(int(m.group(1))):
             continue
+        leftover = path.parent / name
         with contextlib.suppress(OSError):
-            (path.parent / name).unlink()
+            if now - leftover.stat().st_mtime > _STALE_SECONDS:
+                leftover.unlink()
+
+
+_STALE_SECONDS = 3600
 
 
 def _alive(pid: int) -> bool:
