@@ -24,7 +24,7 @@ def test_only_the_named_agents_records_change(ledger_url: str) -> None:
     rows = [_row(0, "abc"), _row(1, "ABC"), _row(2, "abcd"), _row(3, "abc", agent="Explore")]
     with Ledger.open(ledger_url) as ledger:
         ledger.write_rows(rows, columns=COLUMNS, fixed=FIXED)
-        known = KnownAgents(pending={"abc", "zzz"})
+        known = KnownAgents(pending={"abc": "", "zzz": ""})
         attribute = Attributor(Discovery(roots=[Path(".")]), {}, {"abc": "Plan"})
         statements, resolved = known.statements(attribute, ledger.location.dialect)
         assert resolved == 1
@@ -34,5 +34,5 @@ def test_only_the_named_agents_records_change(ledger_url: str) -> None:
                           "cc:m3|r|s": "Explore"}  # fmt: skip
         pending = ledger.query("SELECT ref FROM ingest_agents WHERE kind = 'pending'")
         assert pending == []  # "abc" resolved; "zzz" was never written by this test
-        learned = ledger.query("SELECT kind, ref, agent_type FROM ingest_agents")
+        learned = ledger.query("SELECT kind, ref, value FROM ingest_agents")
         assert learned == [("result", "abc", "Plan")]

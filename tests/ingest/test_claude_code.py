@@ -463,21 +463,25 @@ def test_an_incremental_ingest_attributes_as_one_full_ingest(
                [_line(f"{agent_id}-{i}", f"r{agent_id}-{i}", side=True, agent=agent_id) | sub
                 for i in range(n)])  # fmt: skip
 
-    # Run 1: the parent calls Explore (for a1, not started yet); a2 runs, its type unknown.
+    # Run 1: the parent calls Explore (for a1, not started yet); a2 runs, its type unknown;
+    # a3 runs, spawned by a call this run has not seen (written where a later run reads it).
     _write(parent, [_line("p1", "rp1"), _agent_call("p2", "toolu_1", "Explore")])
     subagent("a2", None, 2)
+    subagent("a3", "toolu_3", 2)
     first = ingest_claude_code(ledger, [tmp_path])
     assert first.reattributed_agents == 0
-    # Run 2: a1's transcript appears (its sidecar names the call); a2's tool result arrives.
+    # Run 2: a1's transcript appears (its sidecar names the call); a2's tool result and a3's
+    # call arrive.
     subagent("a1", "toolu_1", 3)
     with parent.open("a") as fh:
         fh.write(json.dumps(_agent_result("a2", "toolu_2", "Plan")) + "\n")
+        fh.write(json.dumps(_agent_call("p3", "toolu_3", "reviewer")) + "\n")
     second = ingest_claude_code(ledger, [tmp_path])
-    assert second.reattributed_agents == 1
+    assert second.reattributed_agents == 2
     incremental = sorted((e.dedup_key, e.agent) for e in ledger.executions())
     with Ledger.open(tmp_path / "one-shot.db") as whole:
         ingest_claude_code(whole, [tmp_path])
         assert sorted((e.dedup_key, e.agent) for e in whole.executions()) == incremental
     agents = sorted({agent for _, agent in incremental})
-    assert agents == ["Explore", "Plan", "main"]
+    assert agents == ["Explore", "Plan", "main", "reviewer"]
     assert ingest_claude_code(ledger, [tmp_path]).reattributed_agents == 0  # nothing pending

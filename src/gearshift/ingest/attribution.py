@@ -8,9 +8,10 @@ parent's ``Agent``/``Task`` call that spawned it (``subagent_type``, found throu
 The parent's lines are in another file, often read by another run: the call is written before
 the subagent's lines, its result after them. So the ledger keeps what runs learn --
 :class:`KnownAgents`, the ``ingest_agents`` table: each tool call's and tool result's type, and
-the agents recorded as ``subagent`` for want of one (``pending``). A later run starts from
-those, and when it learns a pending agent's type it re-attributes that agent's earlier records.
-An incremental ingest thus attributes exactly as one full ingest of the same files would.
+the agents recorded as ``subagent`` for want of one (``pending``, with the call that spawned
+them). A later run reads what concerns its own agents and the pending ones, and when it learns a
+pending agent's type it re-attributes that agent's earlier records. An incremental ingest thus
+attributes exactly as one full ingest of the same files would.
 """
 
 from __future__ import annotations
@@ -88,26 +89,36 @@ class Attributor:
 
 @dataclass(slots=True)
 class KnownAgents:
-    """What earlier runs learned (the ``ingest_agents`` table): tool-use id -> type of the
-    ``Agent``/``Task`` call, agent id -> type of the tool result, and the agents recorded as
-    :data:`FALLBACK`."""
+    """What earlier runs learned (the ``ingest_agents`` table) that this run may need: the types
+    asked for by the ``Agent``/``Task`` calls and named by the tool results of this run's agents,
+    and every agent recorded as :data:`FALLBACK` (``pending``: agent id -> the id of the call
+    that spawned it, or ``''``)."""
 
     tool_types: dict[str, str] = field(default_factory=dict)
     result_types: dict[str, str] = field(default_factory=dict)
-    pending: set[str] = field(default_factory=set)
+    pending: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, ledger: BulkLedger) -> KnownAgents:
+    def load(cls, ledger: BulkLedger, agent_ids: set[str], tool_ids: set[str]) -> KnownAgents:
+        """What is known of ``agent_ids`` (tool results) and ``tool_ids`` (calls), and of the
+        pending agents: a run reads only what it can use, however long the ledger's history."""
         known = cls()
-        for kind, ref, agent_type in ledger.query(
-            "SELECT kind, ref, agent_type FROM ingest_agents"
-        ):
-            if kind == "tool":
-                known.tool_types[ref] = agent_type
-            elif kind == "result":
-                known.result_types[ref] = agent_type
-            elif kind == "pending":
-                known.pending.add(ref)
+        sql = "SELECT ref, value FROM ingest_agents WHERE kind = 'pending'"
+        known.pending = {str(ref): str(value) for ref, value in ledger.query(sql)}
+        wanted = (
+            ("result", agent_ids | set(known.pending), known.result_types),
+            ("tool", tool_ids | {t for t in known.pending.values() if t}, known.tool_types),
+        )
+        for kind, refs, into in wanted:
+            ordered = sorted(refs)
+            for i in range(0, len(ordered), 500):
+                part = ordered[i : i + 500]
+                params = {f"r{j}": ref for j, ref in enumerate(part)} | {"kind": kind}
+                marks = ", ".join(f":r{j}" for j in range(len(part)))
+                sql = (
+                    f"SELECT ref, value FROM ingest_agents WHERE kind = :kind AND ref IN ({marks})"
+                )
+                into.update((str(ref), str(value)) for ref, value in ledger.query(sql, params))
         return known
 
     def statements(self, attribute: Attributor, dialect: str) -> tuple[list[Statement], int]:
@@ -115,11 +126,11 @@ class KnownAgents:
         agents it resolved: new tool-call and tool-result types, newly unresolved agents, and,
         for each pending agent whose type is now known, its records re-attributed."""
         insert = (
-            "INSERT INTO ingest_agents (kind, ref, agent_type) VALUES (:kind, :ref, :agent_type)"
+            "INSERT INTO ingest_agents (kind, ref, value) VALUES (:kind, :ref, :value)"
             " ON CONFLICT (kind, ref) DO NOTHING"
         )
         new = [
-            {"kind": kind, "ref": ref, "agent_type": agent_type}
+            {"kind": kind, "ref": ref, "value": agent_type}
             for kind, learned, before in (
                 ("tool", attribute.tool_types, self.tool_types),
                 ("result", attribute.result_types, self.result_types),
@@ -127,13 +138,17 @@ class KnownAgents:
             for ref, agent_type in sorted(learned.items())
             if before.get(ref) != agent_type
         ]
-        new += [
-            {"kind": "pending", "ref": ref, "agent_type": ""}
-            for ref in sorted(attribute.unresolved - self.pending)
-        ]
+        for agent_id in sorted(attribute.unresolved - set(self.pending)):
+            meta = attribute.found.meta(agent_id)
+            spawned_by = meta.tool_use_id if meta and meta.tool_use_id else ""
+            new.append({"kind": "pending", "ref": agent_id, "value": spawned_by})
         resolved = {}
-        for agent_id in sorted(self.pending - attribute.unresolved):
-            agent_type = attribute.agent_type(agent_id)
+        for agent_id, spawned_by in sorted(self.pending.items()):
+            if agent_id in attribute.unresolved:
+                continue
+            agent_type = attribute.result_types.get(agent_id) or (
+                attribute.tool_types.get(spawned_by) if spawned_by else None
+            )
             if agent_type is not None:
                 resolved[agent_id] = agent_type
         out: list[Statement] = [(insert, new)] if new else []

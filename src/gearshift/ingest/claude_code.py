@@ -139,10 +139,7 @@ def _ingest(
         target=found.load_metas, args=(agent_ids,), name="gearshift-meta", daemon=True
     )
     metas.start()  # the sidecars are read while the transcripts are parsed
-    from gearshift.ingest.attribution import KnownAgents
-
-    known = KnownAgents.load(ledger)  # what earlier runs learned about subagents' types
-    merged = _Merged(known)
+    merged = _Merged()
     results: list[tuple[Plan, FileResult]] = []
     for plan, result in _parse_all(todo, workers, progress, pricer):
         merged.add(result, len(results))  # deduplicating while other files are still parsed
@@ -165,7 +162,7 @@ def _ingest(
             f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",
             hint="nothing was recorded; fix or remove the lines, or run without --strict",
         )
-    attribute = merged.attributor(found)
+    attribute, known = merged.attributor(found, ledger, [plan for plan, _ in results])
     rows = _records([plan for plan, _ in results], merged, attribute, summary)
     del merged  # the entries: the rows hold what is recorded
     saved = [_state(plan, result) for plan, result in results if not result.error]
@@ -330,17 +327,19 @@ class _Merged:
     """What the parsed files say together: the deduplicated entries and, for attribution, the
     parents' ``Agent``/``Task`` calls and tool results. Fed one file at a time, as files finish."""
 
-    def __init__(self, known: KnownAgents) -> None:
+    def __init__(self) -> None:
         from gearshift.ingest.dedup import Deduper
 
         self.dedup = Deduper()
-        self.tool_types: dict[str, str] = dict(known.tool_types)  # earlier runs' first
-        self.result_types: dict[str, str] = dict(known.result_types)
+        self.tool_types: dict[str, str] = {}
+        self.result_types: dict[str, str] = {}
         self.pending_tools: dict[str, str] = {}
+        self.agent_ids: set[str] = set()
         self.file_duplicates = 0
 
     def add(self, result: FileResult, index: int) -> None:
         self.dedup.add(result.entries, index)
+        self.agent_ids.update(e.agent_id for e in result.entries if e.agent_id)
         self.file_duplicates += result.duplicates
         self.tool_types.update(result.tool_types)
         self.result_types.update(result.result_types)
@@ -351,14 +350,28 @@ class _Merged:
             else:
                 self.pending_tools[agent_id] = tool_use_id
 
-    def attributor(self, found: Discovery) -> Attributor:
-        """The attributor for the merged files (once every file is in)."""
-        from gearshift.ingest.attribution import Attributor
+    def attributor(
+        self, found: Discovery, ledger: BulkLedger, plans: list[Plan]
+    ) -> tuple[Attributor, KnownAgents]:
+        """The attributor for the merged files (once every file is in), with what earlier runs
+        learned about their agents (this run's own findings take precedence)."""
+        from gearshift.ingest.attribution import Attributor, KnownAgents
 
+        agent_ids = self.agent_ids | {p.file.agent_id for p in plans if p.file.agent_id}
+        tool_ids = set()
+        for agent_id in agent_ids:
+            meta = found.meta(agent_id)
+            if meta is not None and meta.tool_use_id:
+                tool_ids.add(meta.tool_use_id)
+        known = KnownAgents.load(ledger, agent_ids, tool_ids)
+        for tool_use_id, kind in known.tool_types.items():
+            self.tool_types.setdefault(tool_use_id, kind)
+        for agent_id, kind in known.result_types.items():
+            self.result_types.setdefault(agent_id, kind)
         for agent_id, tool_use_id in self.pending_tools.items():
             if agent_id not in self.result_types and tool_use_id in self.tool_types:
                 self.result_types[agent_id] = self.tool_types[tool_use_id]
-        return Attributor(found, self.tool_types, self.result_types)
+        return Attributor(found, self.tool_types, self.result_types), known
 
 
 def _records(

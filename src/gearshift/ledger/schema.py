@@ -121,15 +121,17 @@ ingest_files = Table(
 )
 
 
-#: What transcript ingests learned about subagents' types, for later runs
-#: (:mod:`gearshift.ingest.attribution`): ``kind`` is ``tool`` (an Agent/Task call's id),
-#: ``result`` (an agent id named by a tool result) or ``pending`` (an agent recorded without one).
+#: What transcript ingests learned about subagents, for later runs
+#: (:mod:`gearshift.ingest.attribution`): per ``kind``, ``ref`` -> ``value`` is ``tool``: an
+#: Agent/Task call's id -> the subagent type it asked for; ``result``: an agent id -> the type its
+#: tool result named; ``pending``: an agent recorded as ``subagent`` -> the id of the call that
+#: spawned it ('' if unknown).
 ingest_agents = Table(
     "ingest_agents",
     metadata,
     Column("kind", String(10), primary_key=True),
     Column("ref", String(200), primary_key=True),
-    Column("agent_type", String(200), nullable=False),
+    Column("value", String(200), nullable=False),
 )
 
 

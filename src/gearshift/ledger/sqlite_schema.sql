@@ -126,6 +126,6 @@ CREATE TABLE response_cache (
 CREATE TABLE ingest_agents (
 	kind VARCHAR(10) NOT NULL, 
 	ref VARCHAR(200) NOT NULL, 
-	agent_type VARCHAR(200) NOT NULL, 
+	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
