@@ -153,18 +153,32 @@ class KnownAgents:
                 resolved[agent_id] = agent_type
         out: list[Statement] = [(insert, new)] if new else []
         if resolved:
-            # The agent's records carry its id in their tags; find it exactly (SQLite's LIKE
-            # ignores case), with each database's substring search.
-            find = "strpos" if dialect == "postgresql" else "instr"
-            update = (
-                "UPDATE executions SET agent = :agent WHERE source = :source AND agent = :fallback"
-                f" AND {find}(tags, :needle) > 0"
-            )
-            out.append((update, [
-                {"agent": agent_type, "source": _SOURCE, "fallback": FALLBACK,
-                 "needle": tags_json({"agent_id": agent_id})[1:-1]}
-                for agent_id, agent_type in resolved.items()
-            ]))  # fmt: skip
+            out += _reattribute(resolved, dialect)
             done = "DELETE FROM ingest_agents WHERE kind = 'pending' AND ref = :ref"
             out.append((done, [{"ref": agent_id} for agent_id in resolved]))
         return out, len(resolved)
+
+
+def _reattribute(resolved: dict[str, str], dialect: str) -> list[Statement]:
+    """Statements that give the records of each agent in ``resolved`` (agent id -> type) still
+    called :data:`FALLBACK` their type: one pass over the table for up to 100 agents. A record
+    carries its agent's id in its tags; the id is found exactly (SQLite's LIKE ignores case),
+    with each database's substring search."""
+    find = "strpos" if dialect == "postgresql" else "instr"
+    out: list[Statement] = []
+    items = sorted(resolved.items())
+    for i in range(0, len(items), 100):
+        part = items[i : i + 100]
+        params: dict[str, str] = {"source": _SOURCE, "fallback": FALLBACK}
+        cases, matches = [], []
+        for j, (agent_id, agent_type) in enumerate(part):
+            params[f"n{j}"] = tags_json({"agent_id": agent_id})[1:-1]
+            params[f"t{j}"] = agent_type
+            cases.append(f"WHEN {find}(tags, :n{j}) > 0 THEN :t{j}")
+            matches.append(f"{find}(tags, :n{j}) > 0")
+        sql = (
+            f"UPDATE executions SET agent = CASE {' '.join(cases)} END"
+            f" WHERE source = :source AND agent = :fallback AND ({' OR '.join(matches)})"
+        )
+        out.append((sql, [params]))
+    return out
