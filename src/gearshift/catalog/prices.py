@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from gearshift._files import read_package_file
 from gearshift.catalog.cost import PriceSet
 from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
 from gearshift.catalog.tiers import Tier
@@ -86,8 +87,7 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
 
 
 def _read_bundled(name: str) -> dict[str, Any]:
-    # Beside this module (importlib.resources would cost a re-run more time than pricing it).
-    text = (Path(__file__).parent / "data" / f"{name}.toml").read_text("utf-8")
+    text = read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml")
     return tomllib.loads(text)
 
 

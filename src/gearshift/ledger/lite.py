@@ -396,9 +396,10 @@ def _build(path: Path) -> Path | None:
     """A complete, empty ledger (schema, migrations) in a private file beside ``path``; ``None``,
     with nothing left behind, when the filesystem cannot make the hard link publishing needs."""
     import secrets
-    from pathlib import Path
 
-    script = (Path(__file__).parent / "sqlite_schema.sql").read_text("utf-8")
+    from gearshift._files import read_package_file
+
+    script = read_package_file("gearshift.ledger", __file__, "sqlite_schema.sql")
     code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
     statements = [s.strip() for s in code.split(";\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()
