@@ -70,7 +70,7 @@ def running(db: Path, path: Path, at_least: int) -> subprocess.Popen[str]:
         wait_for_some(db, proc, at_least)
         if proc.poll() is None:
             return proc
-        out, err = proc.communicate()
+        _, err = proc.communicate()
         assert proc.returncode == 0, err
         for leftover in db.parent.glob(db.name + "*"):
             leftover.unlink()
