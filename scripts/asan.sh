@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 py=.venv/bin/python
 if ! command -v gcc >/dev/null || [ ! -e "$(gcc -print-file-name=libasan.so)" ] \
   || [ ! -e "$(gcc -print-file-name=libubsan.so)" ]; then
-  echo "asan: skipped (no gcc with AddressSanitizer here)"
+  echo "asan: skipped (no gcc with the AddressSanitizer and UBSan runtimes here)"
   exit 0
 fi
 work=$(mktemp -d)

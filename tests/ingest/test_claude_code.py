@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -485,3 +486,71 @@ def test_an_incremental_ingest_attributes_as_one_full_ingest(
     agents = sorted({agent for _, agent in incremental})
     assert agents == ["Explore", "Plan", "main", "reviewer"]
     assert ingest_claude_code(ledger, [tmp_path]).reattributed_agents == 0  # nothing pending
+
+
+def _append(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.writelines(json.dumps(x) + "\n" for x in lines)
+
+
+def _late_facts(case: str, proj: Path) -> list[Callable[[], None]]:
+    """Two runs' worth of writes where what names a subagent's type arrives in the second."""
+    sub = proj / "s1" / "subagents"
+    s1 = {"sessionId": "s1"}
+
+    def agent_line(msg: str, agent: str) -> dict[str, Any]:
+        return _line(msg, f"r{msg}", side=True, agent=agent) | s1
+
+    def meta(agent: str, data: dict[str, str]) -> Callable[[], None]:
+        return lambda: (sub / f"agent-{agent}.meta.json").write_text(json.dumps(data))
+
+    if case == "legacy file, result without a type":  # 2.0.x: no sidecar; Task call, then result
+        result = _agent_result("a1", "toolu_1", "x")
+        del result["toolUseResult"]["agentType"]
+        return [
+            lambda: (_append(proj / "s1.jsonl", [_line("p1", "rp1"),
+                                                 _agent_call("p2", "toolu_1", "Explore")]),
+                     _append(proj / "agent-a1.jsonl", [agent_line("a1-1", "a1")])),
+            lambda: _append(proj / "s1.jsonl", [result]),
+        ]  # fmt: skip
+    if case == "late sidecar, no new lines":
+        return [
+            lambda: _append(sub / "agent-b1.jsonl", [agent_line("b1-1", "b1")]),
+            meta("b1", {"agentType": "Plan"}),
+        ]
+    if case == "late sidecar and new lines":
+        return [
+            lambda: _append(sub / "agent-c1.jsonl", [agent_line("c1-1", "c1")]),
+            lambda: (meta("c1", {"agentType": "Plan"})(),
+                     _append(sub / "agent-c1.jsonl", [agent_line("c1-2", "c1")])),
+        ]  # fmt: skip
+    assert case == "late sidecar naming a call read before"
+    return [
+        lambda: (_append(proj / "s1.jsonl", [_agent_call("p2", "toolu_4", "Explore")]),
+                 _append(sub / "agent-d1.jsonl", [agent_line("d1-1", "d1")])),
+        meta("d1", {"toolUseId": "toolu_4"}),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "legacy file, result without a type",
+        "late sidecar, no new lines",
+        "late sidecar and new lines",
+        "late sidecar naming a call read before",
+    ],
+)
+def test_a_type_that_turns_up_later_reaches_the_earlier_records(
+    tmp_path: Path, ledger: Ledger, case: str
+) -> None:
+    proj = tmp_path / "corpus" / "projects" / "-w-proj"
+    for step in _late_facts(case, proj):
+        step()
+        ingest_claude_code(ledger, [tmp_path / "corpus"])
+    incremental = sorted((e.dedup_key, e.agent) for e in ledger.executions())
+    with Ledger.open(tmp_path / "one-shot.db") as whole:
+        ingest_claude_code(whole, [tmp_path / "corpus"])
+        assert sorted((e.dedup_key, e.agent) for e in whole.executions()) == incremental
+    assert "subagent" not in {agent for _, agent in incremental}

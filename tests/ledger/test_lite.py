@@ -388,8 +388,8 @@ def test_a_symlinked_ledger_path_is_left_to_the_full_ledger(tmp_path: Path) -> N
 
 
 def test_files_left_by_a_killed_staging_process_are_swept(tmp_path: Path) -> None:
-    """SIGTERM or SIGKILL during a first import skips the cleanup: the next creation removes
-    staged files whose process is gone and that have not changed for an hour -- only those."""
+    """SIGTERM or SIGKILL during a first import skips the cleanup: a later open removes staged
+    files whose process is gone and that have not changed for ten minutes -- only those."""
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     dead = done.stdout.strip()
@@ -407,3 +407,8 @@ def test_files_left_by_a_killed_staging_process_are_swept(tmp_path: Path) -> Non
     lite.close()
     assert not any(f.exists() for f in old)
     assert fresh.exists() and live.exists() and all(f.exists() for f in others)
+    os.utime(fresh, (1_000_000_000, 1_000_000_000))  # later, with the ledger there by now
+    lite = LiteLedger.open_or_create(resolve_location(tmp_path / "l.db"), load_catalog)
+    assert lite is not None
+    lite.close()
+    assert not fresh.exists() and live.exists()

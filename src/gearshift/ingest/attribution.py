@@ -10,8 +10,10 @@ the subagent's lines, its result after them. So the ledger keeps what runs learn
 :class:`KnownAgents`, the ``ingest_agents`` table: each tool call's and tool result's type, and
 the agents recorded as ``subagent`` for want of one (``pending``, with the call that spawned
 them). A later run reads what concerns its own agents and the pending ones, and when it learns a
-pending agent's type it re-attributes that agent's earlier records. An incremental ingest thus
-attributes exactly as one full ingest of the same files would.
+pending agent's type it re-attributes that agent's earlier records -- also when the new fact is
+a sidecar that appeared after them, in a run with no new lines. An incremental ingest thus gives
+every response the agent one full ingest of the same files would. (The ``spawn_depth`` tag of
+records written before their sidecar existed stays unset.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from gearshift.ingest.state import Plan
     from gearshift.ledger.lite import BulkLedger, Statement
 
-__all__ = ["FALLBACK", "Attributor", "KnownAgents"]
+__all__ = ["FALLBACK", "Attributor", "KnownAgents", "pending_agents"]
 
 #: The agent of a subagent response whose type nothing names.
 FALLBACK = "subagent"
@@ -75,11 +77,6 @@ class Attributor:
             return FALLBACK, tags
         return agent, tags
 
-    def agent_type(self, agent_id: str) -> str | None:
-        """The type of subagent ``agent_id`` from its sidecar or its parent's lines, if known."""
-        meta = self.found.meta(agent_id)
-        return (meta.agent_type if meta else None) or self._from_parent(agent_id)
-
     def _from_parent(self, agent_id: str) -> str | None:
         meta = self.found.meta(agent_id)
         return self.result_types.get(agent_id) or (
@@ -99,15 +96,20 @@ class KnownAgents:
     pending: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, ledger: BulkLedger, agent_ids: set[str], tool_ids: set[str]) -> KnownAgents:
+    def load(
+        cls, ledger: BulkLedger, found: Discovery, agent_ids: set[str], tool_ids: set[str]
+    ) -> KnownAgents:
         """What is known of ``agent_ids`` (tool results) and ``tool_ids`` (calls), and of the
         pending agents: a run reads only what it can use, however long the ledger's history."""
         known = cls()
-        sql = "SELECT ref, value FROM ingest_agents WHERE kind = 'pending'"
-        known.pending = {str(ref): str(value) for ref, value in ledger.query(sql)}
+        known.pending = pending_agents(ledger)
+        pending_calls = set()
+        for agent_id, spawned_by in known.pending.items():
+            meta = found.meta(agent_id)  # a sidecar may have appeared since
+            pending_calls.add((meta.tool_use_id if meta else None) or spawned_by)
         wanted = (
             ("result", agent_ids | set(known.pending), known.result_types),
-            ("tool", tool_ids | {t for t in known.pending.values() if t}, known.tool_types),
+            ("tool", (tool_ids | pending_calls) - {""}, known.tool_types),
         )
         for kind, refs, into in wanted:
             ordered = sorted(refs)
@@ -146,8 +148,12 @@ class KnownAgents:
         for agent_id, spawned_by in sorted(self.pending.items()):
             if agent_id in attribute.unresolved:
                 continue
-            agent_type = attribute.result_types.get(agent_id) or (
-                attribute.tool_types.get(spawned_by) if spawned_by else None
+            meta = attribute.found.meta(agent_id)
+            call = (meta.tool_use_id if meta else None) or spawned_by
+            agent_type = (
+                (meta.agent_type if meta else None)
+                or attribute.result_types.get(agent_id)
+                or (attribute.tool_types.get(call) if call else None)
             )
             if agent_type is not None:
                 resolved[agent_id] = agent_type
@@ -182,3 +188,10 @@ def _reattribute(resolved: dict[str, str], dialect: str) -> list[Statement]:
         )
         out.append((sql, [params]))
     return out
+
+
+def pending_agents(ledger: BulkLedger) -> dict[str, str]:
+    """The agents recorded as :data:`FALLBACK`, each with the id of the call that spawned it
+    (``''`` when unknown)."""
+    sql = "SELECT ref, value FROM ingest_agents WHERE kind = 'pending'"
+    return {str(ref): str(value) for ref, value in ledger.query(sql)}

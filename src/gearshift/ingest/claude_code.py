@@ -129,6 +129,7 @@ def _ingest(
     summary.files_unchanged = len(plans) - len(todo)
     summary.files_reread = sum(1 for p in todo if p.action == "reread")
     if not todo:  # nothing appended anywhere: no prices to load, nothing to write
+        _resolve_pending(ledger, found, summary)
         summary.seconds = time.perf_counter() - started
         return summary
     from gearshift.ingest.pricing import EntryPricer
@@ -174,6 +175,21 @@ def _ingest(
     )
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _resolve_pending(ledger: BulkLedger, found: Discovery, summary: IngestSummary) -> None:
+    """With no transcript changed, re-attribute the agents recorded as ``subagent`` whose
+    sidecar has appeared since (the only new fact a run without new lines can hold)."""
+    pending = ledger.query("SELECT ref FROM ingest_agents WHERE kind = 'pending'")
+    if not any(ref in found.meta_paths for (ref,) in pending):
+        return
+    from gearshift.ingest.attribution import Attributor, KnownAgents
+
+    known = KnownAgents.load(ledger, found, set(), set())
+    attribute = Attributor(found, dict(known.tool_types), dict(known.result_types))
+    statements, summary.reattributed_agents = known.statements(attribute, ledger.location.dialect)
+    if summary.reattributed_agents:
+        ledger.write_rows([], then=statements)
 
 
 def _parse_all(
@@ -334,6 +350,7 @@ class _Merged:
         self.tool_types: dict[str, str] = {}
         self.result_types: dict[str, str] = {}
         self.pending_tools: dict[str, str] = {}
+        self.derived: set[str] = set()  # result types taken from a call, not named by a result
         self.agent_ids: set[str] = set()
         self.file_duplicates = 0
 
@@ -343,10 +360,13 @@ class _Merged:
         self.file_duplicates += result.duplicates
         self.tool_types.update(result.tool_types)
         self.result_types.update(result.result_types)
+        self.derived.difference_update(result.result_types)
         for agent_id, tool_use_id in result.result_tools.items():
             kind = result.tool_types.get(tool_use_id) or self.tool_types.get(tool_use_id)
             if kind is not None:
-                self.result_types.setdefault(agent_id, kind)
+                if agent_id not in self.result_types:
+                    self.result_types[agent_id] = kind
+                    self.derived.add(agent_id)
             else:
                 self.pending_tools[agent_id] = tool_use_id
 
@@ -358,16 +378,18 @@ class _Merged:
         from gearshift.ingest.attribution import Attributor, KnownAgents
 
         agent_ids = self.agent_ids | {p.file.agent_id for p in plans if p.file.agent_id}
-        tool_ids = set()
+        tool_ids = set(self.pending_tools.values())  # results naming a call, not a type
         for agent_id in agent_ids:
             meta = found.meta(agent_id)
             if meta is not None and meta.tool_use_id:
                 tool_ids.add(meta.tool_use_id)
-        known = KnownAgents.load(ledger, agent_ids, tool_ids)
+        known = KnownAgents.load(ledger, found, agent_ids, tool_ids)
         for tool_use_id, kind in known.tool_types.items():
             self.tool_types.setdefault(tool_use_id, kind)
         for agent_id, kind in known.result_types.items():
-            self.result_types.setdefault(agent_id, kind)
+            # a type a result named outranks one taken from a call, as in one full run
+            if agent_id not in self.result_types or agent_id in self.derived:
+                self.result_types[agent_id] = kind
         for agent_id, tool_use_id in self.pending_tools.items():
             if agent_id not in self.result_types and tool_use_id in self.tool_types:
                 self.result_types[agent_id] = self.tool_types[tool_use_id]

@@ -190,14 +190,15 @@ class LiteLedger:
         A file that exists but is not current (an older schema, or one still being made by the
         SQLAlchemy path) gives ``None``, as does a filesystem without hard links:
         :class:`Ledger` takes it from there."""
-        lite = cls.open_current(location, catalog)
         path = location.path
+        if location.dialect == "sqlite" and path is not None:
+            _sweep(path)  # whether or not this run creates it: a leftover may be any age
+        lite = cls.open_current(location, catalog)
         if lite is not None or location.dialect != "sqlite" or path is None:
             return lite
         if os.path.lexists(path):  # a file not opened above, or a symlink: Ledger decides
             return None
         try:
-            _sweep(path)
             tmp = _build(path)
             if tmp is None:
                 return None  # no hard links here: Ledger creates it in place
@@ -436,8 +437,9 @@ def _build(path: Path) -> Path | None:
 def _sweep(path: Path) -> None:
     """Remove what staged ledgers of ``path`` left when their process was killed (SIGTERM from
     a hook's timeout, SIGKILL): ``.<name>.<pid>.<8 hex>.new`` files (and their ``-wal``,
-    ``-shm``, ``.link``) whose process is gone and that have not changed for an hour -- a pid
-    from another container sharing the folder is not ours to judge by itself."""
+    ``-shm``, ``.link``) whose process is gone and that have not changed for ten minutes (a
+    build being written is touched all the time) -- a pid from another container sharing the
+    folder is not ours to judge by itself."""
     staged = re.compile(
         re.escape(f".{path.name}.") + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?"
     )
@@ -456,7 +458,7 @@ def _sweep(path: Path) -> None:
                 leftover.unlink()
 
 
-_STALE_SECONDS = 3600
+_STALE_SECONDS = 600
 
 
 def _alive(pid: int) -> bool:
