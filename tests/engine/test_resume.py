@@ -32,8 +32,17 @@ def pipeline(tmp_path: Path) -> Path:
     return path
 
 
+#: ``python -m gearshift.cli.main`` with Ctrl-C as at a terminal: a suite started in the
+#: background by a non-interactive shell (``make test &``) inherits SIGINT ignored, and Python
+#: then installs no KeyboardInterrupt handler, so the interrupt test would see the run finish.
+_MAIN = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('gearshift.cli.main', run_name='__main__', alter_sys=True)"
+)
+
+
 def start(db: Path, path: Path, *extra: str) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "gearshift.cli.main", "--ledger", str(db), "run", str(path),
+    args = [sys.executable, "-c", _MAIN, "--ledger", str(db), "run", str(path),
             "--provider", "sim", "--run-id", RUN_ID, "--json", *extra]  # fmt: skip
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))  # fmt: skip
