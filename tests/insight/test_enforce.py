@@ -181,6 +181,17 @@ def test_settle_records_the_execution_and_frees_the_reservation(ledger: Ledger) 
     assert not guard.settle(held)  # already gone
 
 
+def test_settle_records_a_dedup_key_once(ledger: Ledger) -> None:
+    guard = Reservations(ledger, [budget("1")], tz=dt.UTC)
+    for _ in range(2):
+        held = guard.reserve(ACME, 1_000, now=NOW).reservation
+        assert held is not None
+        actual = ledger.price(agent="coder", model=SONNET, usage=Usage(0, 10), project="acme",
+                              ts=NOW, dedup_key="cc:msg_1|req_1|m")  # fmt: skip
+        assert guard.settle(held, actual)
+    assert ledger.count() == 1
+
+
 def test_stale_reservations_of_crashed_callers_expire(ledger: Ledger) -> None:
     guard = Reservations(ledger, [budget("1")], tz=dt.UTC, ttl=dt.timedelta(minutes=5))
     assert guard.reserve(ACME, 900_000_000, now=NOW).admitted  # the caller "crashes"

@@ -59,6 +59,7 @@ COLUMNS = (
     "flags",
     "tags",
     "dedup_key",
+    "dedup_group",
 )
 FIXED = {
     "task": None,
@@ -402,6 +403,7 @@ def _records(
     attribute: Attributor,
     summary: IngestSummary,
 ) -> list[Row]:
+    from gearshift.ledger.columns import dedup_group
     from gearshift.ledger.record import FLAG_FAST, new_ids, tags_json
 
     dedup = merged.dedup
@@ -409,7 +411,9 @@ def _records(
     unpriced: Counter[str] = Counter()
     memo: dict[tuple[object, ...], tuple[str, str]] = {}
     kept = dedup.kept()
-    ids = new_ids([slot[0].ts_us // 1000 for slot in kept])
+    # Ids of the time of recording (the ts_us column keeps the response's): a run's new ids
+    # sit together at the end of the id index instead of all over it.
+    ids = new_ids([time.time_ns() // 1_000_000] * len(kept))
     where = [(p.file.project_key, p.file.session) for p in plans]
     rows: list[Row] = []
     append = rows.append
@@ -450,7 +454,8 @@ def _records(
                 "error" if api_error else "success",
                 FLAG_FAST if fast else 0,
                 known[1],
-                f"cc:{message_id}|{request_id or ''}|{kind}",
+                key := f"cc:{message_id}|{request_id or ''}|{kind}",
+                dedup_group(key),
             )
         )
     summary.api_errors += errors

@@ -111,29 +111,24 @@ def _reader(columns: Sequence[str]) -> Callable[[Row], Copy]:
 
 
 def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
-    """The recorded copies of these messages, with their cost (keys sort by message id, so each
-    message is one range of the dedup-key index, joined from a VALUES list of the ranges)."""
+    """The recorded copies of these messages, with their cost, found by their dedup groups
+    (a group may hold other messages' copies too: those are passed over)."""
+    from gearshift.ledger.columns import dedup_group
+
+    wanted = set(message_ids)
+    groups = sorted({dedup_group(f"cc:{mid}|") for mid in message_ids})
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
-    seen: set[object] = set()
-    # Byte order (see gearshift.ledger.schema's 0005): SQLite compares so; PostgreSQL is told.
-    key = 'e.dedup_key COLLATE "C"' if ledger.location.dialect == "postgresql" else "e.dedup_key"
     sql_head = (
-        "SELECT e.dedup_key, e.input_tokens + e.output_tokens + e.cache_write_5m_tokens"
-        " + e.cache_write_1h_tokens + e.cache_read_tokens, e.cost_nanos FROM w JOIN executions e"
-        f" ON {key} >= w.lo AND {key} < w.hi"
+        "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"
+        " + cache_write_1h_tokens + cache_read_tokens, cost_nanos FROM executions"
+        " WHERE dedup_group IN "
     )
-    for i in range(0, len(message_ids), 400):
-        part = message_ids[i : i + 400]
-        values = ", ".join(f"(:a{j}, :b{j})" for j in range(len(part)))
-        params: dict[str, str] = {}
-        for j, mid in enumerate(part):
-            params[f"a{j}"], params[f"b{j}"] = f"cc:{mid}|", f"cc:{mid}}}"
-        sql = f"WITH w (lo, hi) AS (VALUES {values}) {sql_head}"
-        for key, tokens, cost in ledger.query(sql, params):
-            if key in seen:  # a key in two ranges (one message id a prefix of another's)
-                continue
-            seen.add(key)
+    for i in range(0, len(groups), 500):
+        part = groups[i : i + 500]
+        marks = ", ".join(f":g{j}" for j in range(len(part)))
+        params = {f"g{j}": g for j, g in enumerate(part)}
+        for key, tokens, cost in ledger.query(f"{sql_head}({marks})", params):
             copy = Copy.parse(str(key), int(tokens or 0))
-            if copy is not None:
+            if copy is not None and copy.message_id in wanted:
                 found[copy.message_id].append((copy, int(cost or 0)))
     return found

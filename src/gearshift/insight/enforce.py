@@ -271,8 +271,16 @@ def _insert_execution(conn: Connection, row: tuple[object, ...]) -> None:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+    from gearshift.ledger.columns import dedup_group
+    from gearshift.ledger.store import lock_dedup_keys, recorded_keys
+
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     values = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    key = values["dedup_key"]
+    if key is not None:  # recorded once, as Ledger.write_rows does
+        lock_dedup_keys(conn)
+        if key in set(recorded_keys(conn, [dedup_group(str(key))])):
+            return
     conn.execute(insert(executions).values(**values).on_conflict_do_nothing())
 
 

@@ -7,7 +7,10 @@ path can never disagree about column order or the migrations a current ledger ha
 
 from __future__ import annotations
 
-__all__ = ["EXECUTION_COLUMNS", "MIGRATION_NAMES"]
+from typing import overload
+from zlib import crc32
+
+__all__ = ["EXECUTION_COLUMNS", "MIGRATION_NAMES", "dedup_group"]
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -42,6 +45,7 @@ EXECUTION_COLUMNS: tuple[str, ...] = (
     "flags",
     "tags",
     "dedup_key",
+    "dedup_group",
 )
 
 #: The named migrations a current ledger has applied, in order.
@@ -52,4 +56,24 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0004_engine",
     "0005_dedup_key_bytewise",
     "0006_ingest_agents",
+    "0007_dedup_group",
 )
+
+
+@overload
+def dedup_group(key: str) -> int: ...
+@overload
+def dedup_group(key: None) -> None: ...
+def dedup_group(key: str | None) -> int | None:
+    """The ``dedup_group`` of a record with dedup key ``key``: a 32-bit hash of the key's first
+    ``|``-separated part (``cc:<message id>`` for a Claude Code transcript copy), so that every
+    recorded copy of one message is found with one lookup of a small integer index.
+
+    The index only narrows a search: writers compare whole keys, so two groups that share a
+    hash cost a few extra rows read, never a record. A key is unique by the writers' rule (see
+    :meth:`gearshift.ledger.lite.LiteLedger.write_rows`), not by an index on the long text,
+    which a run of new random message ids would rewrite nearly page by page."""
+    if key is None:
+        return None
+    head = key.split("|", 1)[0]
+    return crc32(head.encode("utf-8")) - 0x80000000  # a signed 32-bit value: 4 bytes to store

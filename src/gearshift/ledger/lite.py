@@ -22,11 +22,11 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gearshift.errors import LedgerError
-from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
+from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES, dedup_group
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,6 +120,63 @@ def insert_sql(
     return f"{verb} INTO executions ({cols}) VALUES ({values})"
 
 
+#: Deletes the record with dedup key ``:k`` (``:g`` its group), found by the group index.
+DELETE_BY_KEY = "DELETE FROM executions WHERE dedup_group = :g AND dedup_key = :k"
+
+
+def key_params(keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Parameter sets of :data:`DELETE_BY_KEY` for ``keys``."""
+    return [{"g": dedup_group(k), "k": k} for k in keys]
+
+
+def with_groups(
+    rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
+) -> tuple[Sequence[Row], Sequence[str] | None, Mapping[str, Any] | None]:
+    """``(rows, columns, fixed)`` with the ``dedup_group`` column derived from ``dedup_key``
+    (see :func:`gearshift.ledger.columns.dedup_group`) unless the rows carry it already."""
+    names = list(columns if columns is not None else EXECUTION_COLUMNS)
+    if "dedup_group" in names:
+        return rows, columns, fixed
+    constants = dict(fixed or {})
+    if "dedup_key" in constants:
+        constants["dedup_group"] = dedup_group(constants["dedup_key"])
+        return rows, columns, constants
+    if "dedup_key" not in names:
+        return rows, columns, fixed
+    constants.pop("dedup_group", None)
+    key_at = names.index("dedup_key")
+    rows = [(*row, dedup_group(row[key_at])) for row in rows]
+    return rows, [*names, "dedup_group"], constants
+
+
+def unrecorded(
+    rows: Sequence[Row],
+    columns: Sequence[str] | None,
+    recorded: Callable[[list[int]], Iterable[str]],
+) -> Sequence[Row]:
+    """``rows`` without those whose dedup key is recorded already or repeats an earlier row's
+    (the first copy is kept): what a unique index on ``dedup_key`` would let in, checked by the
+    writer holding the write lock. ``recorded(groups)`` yields the recorded keys of those
+    dedup groups."""
+    names = list(columns if columns is not None else EXECUTION_COLUMNS)
+    if "dedup_key" not in names or not rows:
+        return rows
+    key_at, group_at = names.index("dedup_key"), names.index("dedup_group")
+    groups = sorted({row[group_at] for row in rows if row[key_at] is not None})
+    if not groups:
+        return rows
+    seen = set(recorded(groups))
+    kept = []
+    for row in rows:
+        key = row[key_at]
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(row)
+    return kept
+
+
 def full_rows(
     rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
 ) -> Sequence[Row]:
@@ -165,6 +222,7 @@ class LiteLedger:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -65536")
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
             done = {r[0] for r in conn.execute("SELECT name FROM gearshift_migrations")}
         except sqlite3.Error:
             conn.close()
@@ -321,17 +379,17 @@ class LiteLedger:
     ) -> int:
         if not rows and not replace_keys and not then:
             return 0
+        rows, columns, fixed = with_groups(rows, columns, fixed)
         with self._write() as conn:
-            for i in range(0, len(replace_keys), 500):
-                part = list(replace_keys[i : i + 500])
-                marks = ", ".join("?" * len(part))
-                conn.execute(f"DELETE FROM executions WHERE dedup_key IN ({marks})", part)
+            if replace_keys:
+                conn.executemany(DELETE_BY_KEY, key_params(replace_keys))
             inserted = 0
             if rows:
                 empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
                 if empty and len(rows) >= BULK_MIN_ROWS:
                     inserted = _fill_empty(conn, rows, columns, fixed)
                 else:
+                    rows = unrecorded(rows, columns, lambda groups: _recorded_keys(conn, groups))
                     before = conn.total_changes
                     conn.executemany(insert_sql(columns, fixed), rows)
                     inserted = conn.total_changes - before
@@ -339,6 +397,15 @@ class LiteLedger:
                 if params:
                     conn.executemany(sql, [dict(p) for p in params])
             return inserted
+
+
+def _recorded_keys(conn: sqlite3.Connection, groups: list[int]) -> Iterator[str]:
+    for i in range(0, len(groups), 500):
+        part = groups[i : i + 500]
+        marks = ", ".join("?" * len(part))
+        sql = f"SELECT dedup_key FROM executions WHERE dedup_group IN ({marks})"
+        for (key,) in conn.execute(sql, part):
+            yield key
 
 
 #: From this many rows, a write into an empty table builds the secondary indexes afterwards.
@@ -355,7 +422,7 @@ def _fill_empty(
     secondary indexes after the rows are in: one sort per index instead of a B-tree insert per
     row, about a quarter of a large first import's time. The schema is the one in the file (the
     indexes are dropped and re-created from their own SQL); the dedup keys are made unique here,
-    first copy kept, as ``INSERT OR IGNORE`` would with the unique index in place. Partial
+    first copy kept, as :func:`unrecorded` keeps them on a table with rows. Partial
     indexes none of the rows enter stay in place."""
     indexes = [
         (name, sql)
@@ -382,6 +449,10 @@ def _fill_empty(
         conn.execute(sql)
     return inserted
 
+
+#: Reads map the file rather than copy each page (an incremental ingest looks up and updates a few
+#: thousand pages of the dedup index); SQLite caps it on platforms that cannot.
+_MMAP_BYTES = 1 << 30
 
 _PARTIAL = re.compile(r'WHERE\s+"?(\w+)"?\s+IS\s+NOT\s+NULL\s*$', re.IGNORECASE)
 

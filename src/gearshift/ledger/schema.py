@@ -21,10 +21,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     text,
 )
 
-from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
+from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES, dedup_group
 
 __all__ = [
     "EXECUTION_COLUMNS",
@@ -78,14 +79,14 @@ executions = Table(
     Column("flags", SmallInteger, nullable=False, default=0),
     Column("tags", Text, nullable=False, default="{}"),
     Column("dedup_key", String(200)),
+    Column("dedup_group", Integer),  # gearshift.ledger.columns.dedup_group(dedup_key)
     Index("ix_executions_ts", "ts_us"),
     # Partial indexes: most rows have no dedup key, chain or run, and cost nothing to index.
     Index(
-        "ux_executions_dedup",
-        "dedup_key",
-        unique=True,
-        sqlite_where=text("dedup_key IS NOT NULL"),
-        postgresql_where=text("dedup_key IS NOT NULL"),
+        "ix_executions_dedup_group",
+        "dedup_group",
+        sqlite_where=text("dedup_group IS NOT NULL"),
+        postgresql_where=text("dedup_group IS NOT NULL"),
     ),
     Index(
         "ix_executions_chain",
@@ -163,7 +164,8 @@ def _dedup_key_bytewise(conn: Connection) -> None:
     """Importers find every recorded copy of a message by a range of dedup keys
     (``cc:<id>|`` up to ``cc:<id>}``), which assumes keys compare byte by byte. SQLite's do;
     PostgreSQL's compare by the database's collation (``en_US.UTF-8`` puts ``|`` and ``}``
-    elsewhere), so there the ranges run on an index in the C collation."""
+    elsewhere), so there the ranges run on an index in the C collation. (0007 replaced the
+    ranges and drops the index.)"""
     if conn.dialect.name == "postgresql":
         conn.execute(
             text(
@@ -171,6 +173,35 @@ def _dedup_key_bytewise(conn: Connection) -> None:
                 '((dedup_key COLLATE "C")) WHERE dedup_key IS NOT NULL'
             )
         )
+
+
+def _dedup_group(conn: Connection) -> None:
+    """Records are found by ``dedup_group`` (a small hash of the key's message part, see
+    :func:`gearshift.ledger.columns.dedup_group`) instead of a unique index on the long
+    ``dedup_key`` text: new random message ids rewrote most of that index's pages on every
+    incremental ingest. Existing rows get their group; writers keep keys unique (one writer at a
+    time: SQLite's write lock, a PostgreSQL advisory lock)."""
+    names = {c["name"] for c in inspect(conn).get_columns("executions")}
+    if "dedup_group" not in names:
+        conn.execute(text("ALTER TABLE executions ADD COLUMN dedup_group INTEGER"))
+    rows = conn.execute(
+        text(
+            "SELECT id, dedup_key FROM executions"
+            " WHERE dedup_key IS NOT NULL AND dedup_group IS NULL"
+        )
+    ).fetchall()
+    update = text("UPDATE executions SET dedup_group = :g WHERE id = :id")
+    for i in range(0, len(rows), 10_000):
+        part = rows[i : i + 10_000]
+        conn.execute(update, [{"id": r[0], "g": dedup_group(r[1])} for r in part])
+    conn.execute(text("DROP INDEX IF EXISTS ux_executions_dedup"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_executions_dedup_bytes"))
+    conn.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_executions_dedup_group ON executions (dedup_group)"
+            " WHERE dedup_group IS NOT NULL"
+        )
+    )
 
 
 #: Named migrations, applied in order. Later issues append here.
@@ -181,6 +212,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0004_engine", _engine_tables),
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
     ("0006_ingest_agents", _create(ingest_agents)),
+    ("0007_dedup_group", _dedup_group),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

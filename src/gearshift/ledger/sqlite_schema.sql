@@ -38,14 +38,15 @@ CREATE TABLE executions (
 	flags SMALLINT NOT NULL,
 	tags TEXT NOT NULL,
 	dedup_key VARCHAR(200),
+	dedup_group INTEGER,
 	PRIMARY KEY (id)
 );
+
+CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
 
 CREATE INDEX ix_executions_ts ON executions (ts_us);
 
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
-
-CREATE UNIQUE INDEX ux_executions_dedup ON executions (dedup_key) WHERE dedup_key IS NOT NULL;
 
 CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
 

@@ -21,7 +21,16 @@ from sqlalchemy.pool import StaticPool
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError
-from gearshift.ledger.lite import Statement, full_rows, insert_sql
+from gearshift.ledger.columns import dedup_group
+from gearshift.ledger.lite import (
+    DELETE_BY_KEY,
+    Statement,
+    full_rows,
+    insert_sql,
+    key_params,
+    unrecorded,
+    with_groups,
+)
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
@@ -268,6 +277,7 @@ class Ledger:
             e.flags,
             tags,
             e.dedup_key,
+            dedup_group(e.dedup_key),
         )
 
     @staticmethod
@@ -279,6 +289,7 @@ class Ledger:
         defaults. The fast path for importers that never build :class:`Execution` objects."""
         values = dict(_ROW_DEFAULTS)
         values.update(fields)
+        values["dedup_group"] = dedup_group(values["dedup_key"])
         tags = values["tags"]
         if isinstance(tags, dict):
             values["tags"] = tags_json(tags) if tags else "{}"
@@ -288,15 +299,9 @@ class Ledger:
 
     def existing_dedup_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` are already recorded."""
-        found: set[str] = set()
+        groups = sorted({g for g in map(dedup_group, keys) if g is not None})
         with self.read() as conn:
-            for i in range(0, len(keys), 900):
-                part = list(keys[i : i + 900])
-                params = {f"k{j}": k for j, k in enumerate(part)}
-                marks = ", ".join(f":k{j}" for j in range(len(part)))
-                sql = f"SELECT dedup_key FROM executions WHERE dedup_key IN ({marks})"
-                found.update(row[0] for row in conn.execute(text(sql), params))
-        return found
+            return set(keys) & set(recorded_keys(conn, groups))
 
     def write_rows(
         self,
@@ -319,14 +324,12 @@ class Ledger:
         """
         if not rows and not replace_keys and not then:
             return 0
+        rows, columns, fixed = with_groups(rows, columns, fixed)
         with self.write() as conn:
-            for i in range(0, len(replace_keys), 500):
-                part = list(replace_keys[i : i + 500])
-                marks = ", ".join(f":k{j}" for j in range(len(part)))
-                conn.execute(
-                    text(f"DELETE FROM executions WHERE dedup_key IN ({marks})"),
-                    {f"k{j}": k for j, k in enumerate(part)},
-                )
+            lock_dedup_keys(conn)
+            if replace_keys:
+                conn.execute(text(DELETE_BY_KEY), key_params(replace_keys))
+            rows = unrecorded(rows, columns, lambda groups: recorded_keys(conn, groups))
             inserted = 0
             if rows and self.location.dialect == "postgresql":
                 inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
@@ -389,6 +392,7 @@ class Ledger:
 
 def row_to_execution(row: Sequence[Any]) -> Execution:
     data = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    del data["dedup_group"]  # derived from dedup_key
     data["ts"] = ts_from_us(int(data.pop("ts_us")))
     data["tags"] = json.loads(data["tags"] or "{}")
     return Execution(**data)
@@ -421,6 +425,7 @@ _ROW_DEFAULTS: dict[str, Any] = {
     "flags": 0,
     "tags": "{}",
     "dedup_key": None,
+    "dedup_group": None,
 }
 
 
@@ -492,6 +497,29 @@ def _all_applied(conn: Connection) -> bool:
             return False
         raise
     return names <= {r[0] for r in rows}
+
+
+#: The PostgreSQL advisory lock writers of dedup keys hold (``gearshif`` in ASCII).
+_DEDUP_LOCK = 0x6765617273686966
+
+
+def lock_dedup_keys(conn: Connection) -> None:
+    """Make ``conn``'s write transaction the only writer of dedup keys until it ends, so that
+    checking which keys are recorded and inserting the rest is atomic. SQLite's write
+    transactions (``BEGIN IMMEDIATE``) are exclusive already; PostgreSQL takes an advisory
+    lock."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_DEDUP_LOCK})")
+
+
+def recorded_keys(conn: Connection, groups: Sequence[int]) -> Iterator[str]:
+    """The recorded dedup keys of these dedup groups."""
+    for i in range(0, len(groups), 500):
+        part = list(groups[i : i + 500])
+        marks = ", ".join(f":g{j}" for j in range(len(part)))
+        sql = f"SELECT dedup_key FROM executions WHERE dedup_group IN ({marks})"
+        for (key,) in conn.execute(text(sql), {f"g{j}": g for j, g in enumerate(part)}):
+            yield key
 
 
 def _changes(conn: Connection) -> int:

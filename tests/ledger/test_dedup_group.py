@@ -1,0 +1,165 @@
+"""Dedup keys stay unique without a unique index on their text: writers check them by their
+``dedup_group`` while holding the write lock (migration 0007)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from gearshift.catalog import load_catalog
+from gearshift.ledger import Ledger
+from gearshift.ledger import lite as lite_module
+from gearshift.ledger import store as store_module
+from gearshift.ledger.columns import dedup_group
+from gearshift.ledger.lite import LiteLedger
+from gearshift.ledger.record import new_ids
+from gearshift.ledger.urls import resolve_location
+
+COLUMNS = ("id", "ts_us", "agent", "model", "tier", "dedup_key")
+FIXED = {"project": "p", "session": "s", "input_tokens": 1, "output_tokens": 1,
+         "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0, "cache_read_tokens": 0,
+         "cost_nanos": 7, "price_version": "v", "latency_ms": None, "status": "success",
+         "attempt": 1, "chain_id": None, "strategy": None, "source": "claude-code",
+         "validation": None, "escalation_reason": None, "run_id": None, "task_key": None,
+         "flags": 0, "tags": "{}", "task": None, "task_hash": None,
+         "task_type": None}  # fmt: skip
+
+
+def _rows(keys: list[str | None]) -> list[tuple[object, ...]]:
+    ids = new_ids([1_764_288_000_000] * len(keys))
+    return [(ids[i], 1_764_288_000_000_000 + i, "main", "claude-x", "sonnet", key)
+            for i, key in enumerate(keys)]  # fmt: skip
+
+
+def _keys(ledger: Ledger) -> list[str | None]:
+    return sorted((e.dedup_key for e in ledger.executions()), key=str)
+
+
+def test_the_group_is_a_hash_of_the_keys_message_part() -> None:
+    assert dedup_group(None) is None
+    assert dedup_group("cc:msg_1|req_1|m") == dedup_group("cc:msg_1|req_2|s")
+    assert dedup_group("cc:msg_1|req_1|m") == dedup_group("cc:msg_1|")
+    assert dedup_group("cc:msg_1|r|m") != dedup_group("cc:msg_2|r|m")
+    groups = [dedup_group(f"cc:msg_{i}|r|m") for i in range(10_000)]
+    assert all(-(2**31) <= g < 2**31 for g in groups if g is not None)  # 4 bytes in SQLite
+    assert len(set(groups)) > 9_990
+
+
+def test_a_key_is_written_once_whatever_the_writer(ledger_url: str) -> None:
+    keys: list[str | None] = ["cc:a|r|m", "cc:a|r2|s", "cc:b|r|m", None, None]
+    with Ledger.open(ledger_url) as ledger:
+        assert ledger.write_rows(_rows([*keys, "cc:a|r|m"]), columns=COLUMNS, fixed=FIXED) == 5
+        assert ledger.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED) == 2  # the Nones
+        assert ledger.existing_dedup_keys(["cc:a|r2|s", "cc:a|zz|m", "cc:c|r|m"]) == {"cc:a|r2|s"}
+        e = ledger.record(agent="x", model="sonnet", input_tokens=1, dedup_key="cc:b|r|m")
+        assert not ledger.add(e)  # the same key through the Execution path
+        groups = ledger.query("SELECT dedup_key, dedup_group FROM executions")
+        assert all(g == dedup_group(k) for k, g in groups)
+        assert _keys(ledger) == sorted([*keys, None, None], key=str)
+    if ledger_url.endswith(".db"):
+        lite = LiteLedger.open_current(resolve_location(ledger_url), load_catalog)
+        assert lite is not None
+        with lite:
+            assert lite.write_rows(_rows(["cc:b|r|m", "cc:d|r|m"]), columns=COLUMNS, fixed=FIXED)
+            assert lite.query("SELECT COUNT(*) FROM executions WHERE dedup_key = 'cc:d|r|m'") == [
+                (1,)
+            ]
+
+
+def test_a_replaced_key_is_found_through_its_group(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        first = _rows(["cc:a|r|s", "cc:a|r2|m", "cc:b|r|s"])
+        ledger.write_rows(first, columns=COLUMNS, fixed=FIXED)
+        ledger.write_rows(_rows(["cc:a|r|m"]), columns=COLUMNS, fixed=FIXED,
+                          replace_keys=["cc:a|r|s", "cc:nothing|r|s"])  # fmt: skip
+        assert _keys(ledger) == ["cc:a|r2|m", "cc:a|r|m", "cc:b|r|s"]
+
+
+def test_groups_that_collide_keep_every_record(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group only narrows the search: with every key in one group, keys still decide."""
+    for module in (lite_module, store_module):
+        monkeypatch.setattr(module, "dedup_group", lambda key: None if key is None else 1)
+    keys: list[str | None] = [f"cc:m{i}|r|m" for i in range(50)]
+    with Ledger.open(ledger_url) as ledger:
+        assert ledger.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED) == 50
+        assert ledger.write_rows(_rows([*keys[:10], "cc:new|r|m"]), columns=COLUMNS,
+                                 fixed=FIXED) == 1  # fmt: skip
+        ledger.write_rows([], replace_keys=["cc:m3|r|m"])
+        assert len(_keys(ledger)) == 50 and "cc:m3|r|m" not in _keys(ledger)
+
+
+def test_concurrent_writers_of_the_same_keys_record_each_once(ledger_url: str) -> None:
+    keys: list[str | None] = [f"cc:m{i}|r|m" for i in range(400)]
+    Ledger.open(ledger_url).close()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def write(offset: int) -> None:
+        try:
+            with Ledger.open(ledger_url) as ledger:
+                start.wait()
+                for i in range(0, 400, 50):  # overlapping batches, in different orders
+                    part = keys[(i + offset * 100) % 400 : (i + offset * 100) % 400 + 50]
+                    ledger.write_rows(_rows(part), columns=COLUMNS, fixed=FIXED)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with Ledger.open(ledger_url) as ledger:
+        assert _keys(ledger) == sorted(keys, key=str)
+
+
+def test_a_ledger_from_before_0007_gets_its_groups(ledger_url: str) -> None:
+    """A ledger made before 0007 (a unique index on the key text, no group column) is
+    migrated when opened: every keyed record gets its group, the old index goes."""
+    with Ledger.open(ledger_url) as ledger:
+        ledger.write_rows(_rows(["cc:a|r|m", "cc:b|r|s", None]), columns=COLUMNS, fixed=FIXED)
+        with ledger.write() as conn:  # back to the layout of 0001-0006
+            conn.execute(text("DROP INDEX ix_executions_dedup_group"))
+            conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
+            conn.execute(
+                text(
+                    "CREATE UNIQUE INDEX ux_executions_dedup ON executions (dedup_key)"
+                    " WHERE dedup_key IS NOT NULL"
+                )
+            )
+            conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
+    with Ledger.open(ledger_url) as ledger:
+        rows = ledger.query("SELECT dedup_key, dedup_group FROM executions")
+        assert sorted(rows, key=str) == sorted(
+            [("cc:a|r|m", dedup_group("cc:a|")), ("cc:b|r|s", dedup_group("cc:b|")), (None, None)],
+            key=str,
+        )
+        again = _rows(["cc:a|r|m", "cc:c|r|m"])
+        assert ledger.write_rows(again, columns=COLUMNS, fixed=FIXED) == 1
+        if ledger.location.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes"
+        names = {r[0] for r in ledger.query(sql)}
+        assert "ix_executions_dedup_group" in names and "ux_executions_dedup" not in names
+
+
+def test_the_migration_is_what_a_new_ledger_has(tmp_path: Path) -> None:
+    """A ledger migrated to 0007 reads and writes like a new one (the lite path opens it)."""
+    path = tmp_path / "old.db"
+    with Ledger.open(path) as ledger, ledger.write() as conn:
+        conn.execute(text("DROP INDEX ix_executions_dedup_group"))
+        conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
+        conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
+    assert LiteLedger.open_current(resolve_location(path), load_catalog) is None  # not current
+    Ledger.open(path).close()
+    lite = LiteLedger.open_current(resolve_location(path), load_catalog)
+    assert lite is not None
+    with lite:
+        assert lite.write_rows(_rows(["cc:a|r|m", "cc:a|r|m"]), columns=COLUMNS, fixed=FIXED) == 1
