@@ -11,7 +11,10 @@ older gearshift is not re-read in full.
 
 from __future__ import annotations
 
-import hashlib
+try:  # the builtin module: hashlib would load OpenSSL first (~2 ms of every run's start)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 __all__ = ["HEAD", "SPAN", "fingerprint", "from_bytes", "matches"]
 
@@ -57,7 +60,7 @@ def _digest(head: bytes | memoryview, tail: bytes | memoryview, offset: int, spa
         raise ValueError(
             f"a fingerprint hashes {SPAN} or (legacy) {_LEGACY_SPAN} bytes, not {span}"
         )
-    digest = hashlib.blake2b(head, digest_size=16)
+    digest = blake2b(head, digest_size=16)
     digest.update(tail)
     digest.update(str(offset).encode())
     return (_VERSION if span == SPAN else "") + digest.hexdigest()

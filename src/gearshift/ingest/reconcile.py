@@ -11,7 +11,7 @@ is the one the ledger keeps.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -62,13 +62,21 @@ def reconcile(
     """``(rows to insert, recorded keys they replace, the replaced rows' cost)``; each row (of
     ``columns``) has its copy read back from its dedup key and token columns."""
     copy_of = _reader(columns)
-    copies = [copy_of(row) for row in rows]
-    recorded = _recorded(ledger, sorted({copy.message_id for copy in copies}))
     key_at = list(columns).index("dedup_key")
+    group_at = list(columns).index("dedup_group") if "dedup_group" in columns else None
+    # The message id of each row, as Copy.parse reads it (``cc:<id>|<request>|<kind>``).
+    message_ids = [str(row[key_at])[3:].rsplit("|", 2)[0] for row in rows]
+    groups = None if group_at is None else sorted({int(row[group_at]) for row in rows})
+    recorded = _recorded(ledger, sorted(set(message_ids)), groups)
+    in_run = Counter(message_ids)
     fresh: list[Row] = []
     replaced: list[str] = []
     removed = 0
-    for copy, row in zip(copies, rows, strict=True):
+    for message_id, row in zip(message_ids, rows, strict=True):
+        if in_run[message_id] == 1 and message_id not in recorded:
+            fresh.append(row)  # the only copy anywhere (most rows): nothing to compare
+            continue
+        copy = copy_of(row)
         known = recorded[copy.message_id]
         match = next((i for i, (old, _) in enumerate(known) if copy.duplicates(old)), None)
         if match is None:
@@ -110,13 +118,17 @@ def _reader(columns: Sequence[str]) -> Callable[[Row], Copy]:
     return copy_of
 
 
-def _recorded(ledger: BulkLedger, message_ids: list[str]) -> dict[str, list[tuple[Copy, int]]]:
+def _recorded(
+    ledger: BulkLedger, message_ids: list[str], groups: list[int] | None = None
+) -> dict[str, list[tuple[Copy, int]]]:
     """The recorded copies of these messages, with their cost, found by their dedup groups
-    (a group may hold other messages' copies too: those are passed over)."""
+    (``groups``, when the caller has them; a group may hold other messages' copies too: those
+    are passed over)."""
     from gearshift.ledger.columns import dedup_group
 
     wanted = set(message_ids)
-    groups = sorted({dedup_group(f"cc:{mid}|") for mid in message_ids})
+    if groups is None:
+        groups = sorted({dedup_group(f"cc:{mid}|") for mid in message_ids})
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
     sql_head = (
         "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"

@@ -74,8 +74,9 @@ def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
 
 
 def state_statements(source: str, states: list[FileState]) -> list[Statement]:
-    """The statements that upsert ``states`` (delete + insert, the same on both stores), to run
-    in the transaction that records what was read."""
+    """The statement that upserts ``states`` (the same on both stores), to run in the
+    transaction that records what was read. A known file's row is updated in place: a delete
+    and insert would also rewrite the path index."""
     if not states:
         return []
     now = dt.datetime.now(dt.UTC).isoformat()
@@ -94,9 +95,23 @@ def state_statements(source: str, states: list[FileState]) -> list[Statement]:
         }
         for s in states
     ]
-    insert = (
+    updated = ", ".join(f"{c} = excluded.{c}" for c in _UPSERTED)
+    upsert = (
         f"INSERT INTO ingest_files ({_COLUMNS}, source, updated_at) VALUES (:path, :device, "
-        ":inode, :size, :mtime_ns, :offset, :lines, :fingerprint, :source, :updated_at)"
+        ":inode, :size, :mtime_ns, :offset, :lines, :fingerprint, :source, :updated_at) "
+        f"ON CONFLICT (path) DO UPDATE SET {updated}"
     )
-    delete = "DELETE FROM ingest_files WHERE path = :path"
-    return [(delete, [{"path": s.path} for s in states]), (insert, rows)]
+    return [(upsert, rows)]
+
+
+_UPSERTED = (
+    "source",
+    "device",
+    "inode",
+    "size",
+    "mtime_ns",
+    '"offset"',
+    "lines",
+    "fingerprint",
+    "updated_at",
+)

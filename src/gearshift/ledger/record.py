@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import threading
@@ -95,6 +94,7 @@ def new_ids(at_ms: Sequence[int]) -> list[str]:
 
 def task_digest(task: str) -> str:
     """A stable short fingerprint of a task text (kept even in privacy mode)."""
+    import hashlib  # here: an ingest that never needs it starts without loading OpenSSL
     return hashlib.sha256(task.encode("utf-8")).hexdigest()[:16]
 
 
