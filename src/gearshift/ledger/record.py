@@ -95,6 +95,7 @@ def new_ids(at_ms: Sequence[int]) -> list[str]:
 def task_digest(task: str) -> str:
     """A stable short fingerprint of a task text (kept even in privacy mode)."""
     import hashlib  # here: an ingest that never needs it starts without loading OpenSSL
+
     return hashlib.sha256(task.encode("utf-8")).hexdigest()[:16]
 
 
