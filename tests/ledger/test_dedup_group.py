@@ -163,3 +163,18 @@ def test_the_migration_is_what_a_new_ledger_has(tmp_path: Path) -> None:
     assert lite is not None
     with lite:
         assert lite.write_rows(_rows(["cc:a|r|m", "cc:a|r|m"]), columns=COLUMNS, fixed=FIXED) == 1
+
+
+def test_the_migration_fills_every_group_of_a_large_ledger(tmp_path: Path) -> None:
+    """The backfill pages through the records by id, 10,000 at a time."""
+    path = tmp_path / "big.db"
+    keys: list[str | None] = [f"cc:m{i}|r|m" for i in range(25_000)]
+    with Ledger.open(path) as ledger:
+        ledger.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED)
+    with Ledger.open(path) as ledger, ledger.write() as conn:
+        conn.execute(text("UPDATE executions SET dedup_group = NULL"))
+        conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
+    with Ledger.open(path) as ledger:
+        rows = ledger.query("SELECT dedup_key, dedup_group FROM executions")
+        assert len(rows) == 25_000
+        assert all(g == dedup_group(k) for k, g in rows)

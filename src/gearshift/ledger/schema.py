@@ -184,16 +184,15 @@ def _dedup_group(conn: Connection) -> None:
     names = {c["name"] for c in inspect(conn).get_columns("executions")}
     if "dedup_group" not in names:
         conn.execute(text("ALTER TABLE executions ADD COLUMN dedup_group INTEGER"))
-    rows = conn.execute(
-        text(
-            "SELECT id, dedup_key FROM executions"
-            " WHERE dedup_key IS NOT NULL AND dedup_group IS NULL"
-        )
-    ).fetchall()
+    select = text(
+        "SELECT id, dedup_key FROM executions WHERE id > :last AND dedup_key IS NOT NULL"
+        " AND dedup_group IS NULL ORDER BY id LIMIT 10000"
+    )
     update = text("UPDATE executions SET dedup_group = :g WHERE id = :id")
-    for i in range(0, len(rows), 10_000):
-        part = rows[i : i + 10_000]
-        conn.execute(update, [{"id": r[0], "g": dedup_group(r[1])} for r in part])
+    last = ""
+    while rows := conn.execute(select, {"last": last}).fetchall():  # by id: memory stays flat
+        conn.execute(update, [{"id": r[0], "g": dedup_group(r[1])} for r in rows])
+        last = rows[-1][0]
     conn.execute(text("DROP INDEX IF EXISTS ux_executions_dedup"))
     conn.execute(text("DROP INDEX IF EXISTS ix_executions_dedup_bytes"))
     conn.execute(
