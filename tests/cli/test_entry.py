@@ -197,3 +197,12 @@ def test_a_first_ingest_that_fails_leaves_no_ledger_and_one_that_races_lands_in_
     with Ledger.open(path) as ledger:
         assert ledger.count() == summary.new_records
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staged files
+
+
+def test_version_is_printed_as_the_typer_app_prints_it() -> None:
+    typer_script = "import sys; from gearshift.cli.main import main; main(sys.argv[1:])"
+    direct = _gearshift("--version")
+    typer = _gearshift("--version", script=typer_script)
+    assert direct.returncode == typer.returncode == 0, (direct.stderr, typer.stderr)
+    assert direct.stdout == typer.stdout
+    assert direct.stdout.startswith("gearshift ")

@@ -1,11 +1,11 @@
 """The `gearshift` executable's entry point.
 
-Every command goes through the Typer app (:mod:`gearshift.cli.main`) except two that run often
-and want to answer at once: ``ingest claude-code`` (from a Claude Code hook or a cron job) and
-``spend``. With plain arguments they run directly: no Typer, and on an existing SQLite ledger no
-SQLAlchemy -- half a second or more less per call. Anything the direct parser does not
-recognise (``--help``, an unknown, abbreviated or malformed option) goes to the Typer app, which
-gives its usual help and errors. Both paths run the same functions
+Every command goes through the Typer app (:mod:`gearshift.cli.main`) except ``--version`` and
+two that run often and want to answer at once: ``ingest claude-code`` (from a Claude Code hook
+or a cron job) and ``spend``. With plain arguments they run directly: no Typer, and on an
+existing SQLite ledger no SQLAlchemy -- half a second or more less per call. Anything the direct
+parser does not recognise (``--help``, an unknown, abbreviated or malformed option) goes to the
+Typer app, which gives its usual help and errors. Both paths run the same functions
 (:mod:`gearshift.cli.ingest_run`, :mod:`gearshift.cli.spend_run`).
 """
 
@@ -71,6 +71,11 @@ class Direct:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # as the Typer app prints it, without loading it (~0.1 s)
+        from importlib.metadata import version
+
+        print(f"gearshift {version('gearshift')}")
+        return
     direct = parse_direct(args)
     if direct is None:
         from gearshift.cli.main import main as typer_main
