@@ -7,7 +7,6 @@ from pathlib import Path
 from gearshift.ingest.claude_code import COLUMNS, FIXED
 from gearshift.ingest.reconcile import _recorded
 from gearshift.ledger import Ledger
-from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.record import new_ids
 
 
@@ -15,14 +14,15 @@ def _rows(keys: list[str]) -> list[tuple[object, ...]]:
     ids = new_ids([1_764_288_000_000 + i for i in range(len(keys))])
     return [
         (ids[i], 1_764_288_000_000_000 + i, "p", "s", "main", "claude-x", "sonnet", 10, 1, 0, 0,
-         0, 100 + i, "v", "success", 0, "{}", key, dedup_group(key))
+         0, 100 + i, "v", "success", 0, "{}", key)
         for i, key in enumerate(keys)
     ]  # fmt: skip
 
 
-def test_each_recorded_copy_is_found_once_even_when_ranges_overlap(tmp_path: Path) -> None:
-    """Message id ``a`` followed by ``|`` prefixes ``a|b``'s keys: the two ranges overlap, and
-    a copy in both must not be listed twice (it would be replaced, and its cost removed, twice)."""
+def test_each_recorded_copy_is_found_once_even_when_ids_share_a_prefix(tmp_path: Path) -> None:
+    """Message id ``a`` followed by ``|`` prefixes ``a|b``'s keys (and shares its dedup group):
+    each copy must be listed once, under its own message (it would be replaced, and its cost
+    removed, twice)."""
     keys = ["cc:a|r1|s", "cc:a|b|r2|m", "cc:ab|r3|m", "cc:other|r4|m"]
     with Ledger.open(tmp_path / "l.db") as ledger:
         ledger.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED)
@@ -38,9 +38,7 @@ def _collation(ledger: Ledger) -> str | None:
     return next((c for c in ("en-US-x-icu", "en_US.utf8", "en_US") if c in names), None)
 
 
-def test_ranges_are_bytewise_on_postgresql_whatever_its_collation(
-    tmp_path: Path, pg_url: str
-) -> None:
+def test_copies_are_found_on_postgresql_whatever_its_collation(tmp_path: Path, pg_url: str) -> None:
     """With the dedup keys in a natural-language collation (``|`` and ``}`` sort elsewhere),
     the recorded copies are still found: a straddling response keeps its final copy and a
     sidechain replay of it is not counted."""

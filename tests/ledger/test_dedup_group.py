@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from gearshift.catalog import load_catalog
 from gearshift.ledger import Ledger
@@ -32,6 +32,13 @@ def _rows(keys: list[str | None]) -> list[tuple[object, ...]]:
     ids = new_ids([1_764_288_000_000] * len(keys))
     return [(ids[i], 1_764_288_000_000_000 + i, "main", "claude-x", "sonnet", key)
             for i, key in enumerate(keys)]  # fmt: skip
+
+
+def _drop_guard(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE executions DROP CONSTRAINT ck_executions_dedup_group"))
+    else:
+        conn.execute(text("DROP TRIGGER tr_executions_dedup_group"))
 
 
 def _keys(ledger: Ledger) -> list[str | None]:
@@ -125,6 +132,7 @@ def test_a_ledger_from_before_0007_gets_its_groups(ledger_url: str) -> None:
     with Ledger.open(ledger_url) as ledger:
         ledger.write_rows(_rows(["cc:a|r|m", "cc:b|r|s", None]), columns=COLUMNS, fixed=FIXED)
         with ledger.write() as conn:  # back to the layout of 0001-0006
+            _drop_guard(conn)
             conn.execute(text("DROP INDEX ix_executions_dedup_group"))
             conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
             conn.execute(
@@ -154,6 +162,7 @@ def test_the_migration_is_what_a_new_ledger_has(tmp_path: Path) -> None:
     """A ledger migrated to 0007 reads and writes like a new one (the lite path opens it)."""
     path = tmp_path / "old.db"
     with Ledger.open(path) as ledger, ledger.write() as conn:
+        _drop_guard(conn)
         conn.execute(text("DROP INDEX ix_executions_dedup_group"))
         conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
         conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
@@ -178,3 +187,53 @@ def test_the_migration_fills_every_group_of_a_large_ledger(tmp_path: Path) -> No
         rows = ledger.query("SELECT dedup_key, dedup_group FROM executions")
         assert len(rows) == 25_000
         assert all(g == dedup_group(k) for k, g in rows)
+
+
+def test_a_writer_from_before_0007_is_refused(ledger_url: str) -> None:
+    """An older gearshift takes a migrated ledger for current and would write keys without a
+    group, which no check sees: the ledger refuses such rows, loudly."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    with Ledger.open(ledger_url) as ledger:
+        cols = "id, ts_us, project, session, agent, model, tier, input_tokens, output_tokens, " \
+            "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_nanos, " \
+            "price_version, status, attempt, source, flags, tags"  # fmt: skip
+        values = "'01X', 1, 'p', 's', 'a', 'm', 'sonnet', 1, 1, 0, 0, 0, 1, 'v', 'success', 1, " \
+            "'claude-code', 0, '{}'"  # fmt: skip
+        with pytest.raises((IntegrityError, OperationalError)), ledger.engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO executions ({cols}, dedup_key) VALUES ({values}, 'k')"))
+        with ledger.engine.begin() as conn:  # rows without a key are fine
+            conn.execute(text(f"INSERT INTO executions ({cols}) VALUES ({values})"))
+        assert ledger.count() == 1
+
+
+def test_the_group_and_the_id_are_checked_as_an_index_would(ledger_url: str) -> None:
+    with Ledger.open(ledger_url) as ledger:
+        # a key given for every row: recorded once
+        keyless = [row[:-1] for row in _rows([None, None, None])]
+        same = {**FIXED, "dedup_key": "cc:same|r|m"}
+        assert ledger.write_rows(keyless[:2], columns=COLUMNS[:-1], fixed=same) == 1
+        assert ledger.write_rows(keyless[2:], columns=COLUMNS[:-1], fixed=same) == 0
+        # a group given by the caller is not trusted
+        wrong = [(*row, 12345) for row in _rows(["cc:same|r|m", "cc:other|r|m"])]
+        assert ledger.write_rows(wrong, columns=(*COLUMNS, "dedup_group"), fixed=FIXED) == 1
+        groups = ledger.query("SELECT dedup_key, dedup_group FROM executions")
+        assert len(groups) == 2 and all(g == dedup_group(k) for k, g in groups)
+        # a row whose id is taken is dropped, and does not take its key with it
+        (taken,) = ledger.query("SELECT id FROM executions WHERE dedup_key = 'cc:other|r|m'")
+        first, second = _rows(["cc:k|r|m", "cc:k|r|m"])
+        assert ledger.write_rows([(taken[0], *first[1:]), second], columns=COLUMNS,
+                                 fixed=FIXED) == 1  # fmt: skip
+        assert "cc:k|r|m" in _keys(ledger)
+
+
+def test_postgresql_writers_see_each_other_under_any_default_isolation(pg_url: str) -> None:
+    """With REPEATABLE READ as the default, a writer waiting for the lock would check against a
+    snapshot older than the last holder's commit: writes run at READ COMMITTED."""
+    url = pg_url + "%20-cdefault_transaction_isolation%3Drepeatable%5C%20read"
+    with Ledger.open(url) as ledger:
+        with ledger.read() as conn:
+            assert conn.execute(text("SHOW transaction_isolation")).scalar() == "repeatable read"
+        with ledger.write() as conn:
+            assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+    test_concurrent_writers_of_the_same_keys_record_each_once(url)

@@ -59,7 +59,6 @@ COLUMNS = (
     "flags",
     "tags",
     "dedup_key",
-    "dedup_group",
 )
 FIXED = {
     "task": None,
@@ -403,7 +402,6 @@ def _records(
     attribute: Attributor,
     summary: IngestSummary,
 ) -> list[Row]:
-    from gearshift.ledger.columns import dedup_group
     from gearshift.ledger.record import FLAG_FAST, new_ids, tags_json
 
     dedup = merged.dedup
@@ -454,8 +452,7 @@ def _records(
                 "error" if api_error else "success",
                 FLAG_FAST if fast else 0,
                 known[1],
-                key := f"cc:{message_id}|{request_id or ''}|{kind}",
-                dedup_group(key),
+                f"cc:{message_id}|{request_id or ''}|{kind}",
             )
         )
     summary.api_errors += errors

@@ -131,44 +131,77 @@ def key_params(keys: Sequence[str]) -> list[dict[str, Any]]:
 
 def with_groups(
     rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
-) -> tuple[Sequence[Row], Sequence[str] | None, Mapping[str, Any] | None]:
-    """``(rows, columns, fixed)`` with the ``dedup_group`` column derived from ``dedup_key``
-    (see :func:`gearshift.ledger.columns.dedup_group`) unless the rows carry it already."""
+) -> tuple[Sequence[Row], list[str], dict[str, Any]]:
+    """``(rows, columns, fixed)`` with the ``dedup_group`` of every row derived here from its
+    ``dedup_key`` (see :func:`gearshift.ledger.columns.dedup_group`), whatever the caller gave:
+    a wrong group would hide a recorded key from :func:`unrecorded`."""
     names = list(columns if columns is not None else EXECUTION_COLUMNS)
-    if "dedup_group" in names:
-        return rows, columns, fixed
     constants = dict(fixed or {})
+    constants.pop("dedup_group", None)
     if "dedup_key" in constants:
         constants["dedup_group"] = dedup_group(constants["dedup_key"])
-        return rows, columns, constants
+        if "dedup_group" in names:
+            at = names.index("dedup_group")
+            del names[at]
+            rows = [row[:at] + row[at + 1 :] for row in rows]
+        return rows, names, constants
     if "dedup_key" not in names:
-        return rows, columns, fixed
-    constants.pop("dedup_group", None)
+        return rows, names, constants
     key_at = names.index("dedup_key")
+    if "dedup_group" in names:
+        at = names.index("dedup_group")
+        rows = [(*row[:at], dedup_group(row[key_at]), *row[at + 1 :]) for row in rows]
+        return rows, names, constants
     rows = [(*row, dedup_group(row[key_at])) for row in rows]
     return rows, [*names, "dedup_group"], constants
 
 
+def has_keys(rows: Sequence[Row], columns: Sequence[str], fixed: Mapping[str, Any]) -> bool:
+    """Whether any of ``rows`` (as :func:`with_groups` returns them) has a dedup key."""
+    if "dedup_key" in fixed:
+        return fixed["dedup_key"] is not None and bool(rows)
+    if "dedup_key" not in columns:
+        return False
+    key_at = list(columns).index("dedup_key")
+    return any(row[key_at] is not None for row in rows)
+
+
 def unrecorded(
     rows: Sequence[Row],
-    columns: Sequence[str] | None,
+    columns: Sequence[str],
+    fixed: Mapping[str, Any],
     recorded: Callable[[list[int]], Iterable[str]],
+    recorded_ids: Callable[[list[str]], Iterable[str]],
 ) -> Sequence[Row]:
-    """``rows`` without those whose dedup key is recorded already or repeats an earlier row's
-    (the first copy is kept): what a unique index on ``dedup_key`` would let in, checked by the
-    writer holding the write lock. ``recorded(groups)`` yields the recorded keys of those
-    dedup groups."""
-    names = list(columns if columns is not None else EXECUTION_COLUMNS)
-    if "dedup_key" not in names or not rows:
+    """``rows`` (as :func:`with_groups` returns them) without those whose dedup key is recorded
+    already or repeats an earlier row's (the first copy is kept): what a unique index on
+    ``dedup_key`` would let in, checked by the writer holding the write lock.
+    ``recorded(groups)`` yields the recorded keys of those dedup groups, ``recorded_ids(ids)``
+    which of those ids are recorded: a row whose id is taken is not written (``INSERT OR
+    IGNORE``), so it must not claim its key either."""
+    if not has_keys(rows, columns, fixed):
         return rows
-    key_at, group_at = names.index("dedup_key"), names.index("dedup_group")
-    groups = sorted({row[group_at] for row in rows if row[key_at] is not None})
-    if not groups:
-        return rows
-    seen = set(recorded(groups))
+    names = list(columns)
+    seen: set[Any] = set()
+    if "dedup_key" in fixed:  # every row has this one key
+        key = fixed["dedup_key"]
+        seen.update(recorded([fixed["dedup_group"]]))
+        keys: list[Any] = [key] * len(rows)
+    else:
+        key_at, group_at = names.index("dedup_key"), names.index("dedup_group")
+        keys = [row[key_at] for row in rows]
+        seen.update(recorded(sorted({row[group_at] for row in rows if row[key_at] is not None})))
+    taken: set[Any] = set()
+    id_at = names.index("id") if "id" in names else -1
+    if id_at >= 0:
+        taken.update(recorded_ids([row[id_at] for row in rows]))
     kept = []
-    for row in rows:
-        key = row[key_at]
+    for row, key in zip(rows, keys, strict=True):
+        if id_at >= 0:
+            row_id = row[id_at]
+            if row_id in taken:
+                continue  # INSERT OR IGNORE would drop it: its key stays free
+            taken.add(row_id)
         if key is not None:
             if key in seen:
                 continue
@@ -389,7 +422,13 @@ class LiteLedger:
                 if empty and len(rows) >= BULK_MIN_ROWS:
                     inserted = _fill_empty(conn, rows, columns, fixed)
                 else:
-                    rows = unrecorded(rows, columns, lambda groups: _recorded_keys(conn, groups))
+                    rows = unrecorded(
+                        rows,
+                        columns,
+                        fixed,
+                        lambda groups: _recorded_keys(conn, groups),
+                        lambda ids: _recorded_ids(conn, ids),
+                    )
                     before = conn.total_changes
                     conn.executemany(insert_sql(columns, fixed), rows)
                     inserted = conn.total_changes - before
@@ -399,6 +438,14 @@ class LiteLedger:
             return inserted
 
 
+def _recorded_ids(conn: sqlite3.Connection, ids: list[str]) -> Iterator[str]:
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        marks = ", ".join("?" * len(part))
+        for (found,) in conn.execute(f"SELECT id FROM executions WHERE id IN ({marks})", part):
+            yield found
+
+
 def _recorded_keys(conn: sqlite3.Connection, groups: list[int]) -> Iterator[str]:
     for i in range(0, len(groups), 500):
         part = groups[i : i + 500]
@@ -406,6 +453,11 @@ def _recorded_keys(conn: sqlite3.Connection, groups: list[int]) -> Iterator[str]
         sql = f"SELECT dedup_key FROM executions WHERE dedup_group IN ({marks})"
         for (key,) in conn.execute(sql, part):
             yield key
+
+
+def _none(_: object) -> Iterator[Any]:
+    """Nothing is recorded (what an empty table holds)."""
+    return iter(())
 
 
 #: From this many rows, a write into an empty table builds the secondary indexes afterwards.
@@ -421,9 +473,9 @@ def _fill_empty(
     """Fill the empty executions table (inside the caller's write transaction) and build its
     secondary indexes after the rows are in: one sort per index instead of a B-tree insert per
     row, about a quarter of a large first import's time. The schema is the one in the file (the
-    indexes are dropped and re-created from their own SQL); the dedup keys are made unique here,
-    first copy kept, as :func:`unrecorded` keeps them on a table with rows. Partial
-    indexes none of the rows enter stay in place."""
+    indexes are dropped and re-created from their own SQL); the dedup keys are made unique by
+    :func:`unrecorded` (with nothing recorded yet). Partial indexes none of the rows enter stay
+    in place."""
     indexes = [
         (name, sql)
         for name, sql in conn.execute(
@@ -432,14 +484,7 @@ def _fill_empty(
         )
         if not _stays_empty(sql, fixed or {})
     ]
-    key_at = list(columns if columns is not None else EXECUTION_COLUMNS).index("dedup_key")
-    seen: set[object] = set()
-    unique: list[Row] = []
-    for row in rows:
-        key = row[key_at]
-        if key is None or key not in seen:
-            seen.add(key)
-            unique.append(row)
+    unique = unrecorded(rows, columns or EXECUTION_COLUMNS, fixed or {}, _none, _none)
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     before = conn.total_changes
@@ -473,7 +518,8 @@ def _build(path: Path) -> Path | None:
 
     script = read_package_file("gearshift.ledger", __file__, "sqlite_schema.sql")
     code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
-    statements = [s.strip() for s in code.split(";\n") if s.strip()]
+    # One statement per paragraph (a trigger's body has semicolons of its own).
+    statements = [s.strip().removesuffix(";") for s in code.split("\n\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
     try:

@@ -201,6 +201,30 @@ def _dedup_group(conn: Connection) -> None:
             " WHERE dedup_group IS NOT NULL"
         )
     )
+    # A gearshift from before 0007 would take this ledger for current (it has all the
+    # migrations that version knows) and write keys without a group, unchecked: refuse them.
+    if conn.dialect.name == "postgresql":
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_constraint WHERE conname = 'ck_executions_dedup_group'")
+        ).first()
+        if exists is None:
+            conn.execute(
+                text(
+                    "ALTER TABLE executions ADD CONSTRAINT ck_executions_dedup_group"
+                    " CHECK (dedup_key IS NULL OR dedup_group IS NOT NULL)"
+                )
+            )
+    else:
+        conn.execute(text(_OLD_WRITER_TRIGGER))
+
+
+#: SQLite's guard against writers that predate ``dedup_group`` (see :func:`_dedup_group`).
+_OLD_WRITER_TRIGGER = """CREATE TRIGGER IF NOT EXISTS tr_executions_dedup_group
+BEFORE INSERT ON executions
+WHEN NEW.dedup_key IS NOT NULL AND NEW.dedup_group IS NULL
+BEGIN
+  SELECT RAISE(ABORT, 'upgrade gearshift to write to this ledger (0007_dedup_group)');
+END"""
 
 
 #: Named migrations, applied in order. Later issues append here.

@@ -26,6 +26,7 @@ from gearshift.ledger.lite import (
     DELETE_BY_KEY,
     Statement,
     full_rows,
+    has_keys,
     insert_sql,
     key_params,
     unrecorded,
@@ -65,7 +66,13 @@ class Ledger:
         self.location = location
         self.catalog = catalog
         self.privacy = privacy
-        self._writer = engine.execution_options(gs_write=True)
+        writes: dict[str, Any] = {"gs_write": True}
+        if location.dialect == "postgresql":
+            # Writers check which dedup keys are recorded after taking the advisory lock
+            # (lock_dedup_keys): each statement must see what the last holder committed, which
+            # a REPEATABLE READ or SERIALIZABLE default would hide behind an older snapshot.
+            writes["isolation_level"] = "READ COMMITTED"
+        self._writer = engine.execution_options(**writes)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -326,10 +333,17 @@ class Ledger:
             return 0
         rows, columns, fixed = with_groups(rows, columns, fixed)
         with self.write() as conn:
-            lock_dedup_keys(conn)
+            if replace_keys or has_keys(rows, columns, fixed):
+                lock_dedup_keys(conn)
             if replace_keys:
                 conn.execute(text(DELETE_BY_KEY), key_params(replace_keys))
-            rows = unrecorded(rows, columns, lambda groups: recorded_keys(conn, groups))
+            rows = unrecorded(
+                rows,
+                columns,
+                fixed,
+                lambda groups: recorded_keys(conn, groups),
+                lambda ids: recorded_ids(conn, ids),
+            )
             inserted = 0
             if rows and self.location.dialect == "postgresql":
                 inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
@@ -510,6 +524,16 @@ def lock_dedup_keys(conn: Connection) -> None:
     lock."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_DEDUP_LOCK})")
+
+
+def recorded_ids(conn: Connection, ids: Sequence[str]) -> Iterator[str]:
+    """Which of ``ids`` are recorded."""
+    for i in range(0, len(ids), 500):
+        part = list(ids[i : i + 500])
+        marks = ", ".join(f":i{j}" for j in range(len(part)))
+        sql = f"SELECT id FROM executions WHERE id IN ({marks})"
+        for (found,) in conn.execute(text(sql), {f"i{j}": v for j, v in enumerate(part)}):
+            yield found
 
 
 def recorded_keys(conn: Connection, groups: Sequence[int]) -> Iterator[str]:
