@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from gearshift.catalog import load_catalog
 from gearshift.ledger import Ledger
 from gearshift.ledger import lite as lite_module
 from gearshift.ledger import store as store_module
-from gearshift.ledger.columns import dedup_group
+from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group
 from gearshift.ledger.lite import LiteLedger
 from gearshift.ledger.record import new_ids
 from gearshift.ledger.urls import resolve_location
@@ -34,11 +35,26 @@ def _rows(keys: list[str | None]) -> list[tuple[object, ...]]:
             for i, key in enumerate(keys)]  # fmt: skip
 
 
-def _drop_guard(conn: Connection) -> None:
+def _before_0007(conn: Connection) -> None:
+    """Give the executions table the layout of 0001-0006: no dedup_group, its index or CHECK
+    (SQLite rebuilds the table: it cannot drop a column a constraint names)."""
+    conn.execute(text("DROP INDEX ix_executions_dedup_group"))
     if conn.dialect.name == "postgresql":
         conn.execute(text("ALTER TABLE executions DROP CONSTRAINT ck_executions_dedup_group"))
+        conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
     else:
-        conn.execute(text("DROP TRIGGER tr_executions_dedup_group"))
+        sql = conn.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'executions'")
+        ).scalar_one()
+        old = re.sub(r",\s*dedup_group INTEGER", "", sql)
+        old = re.sub(r",\s*CONSTRAINT ck_executions_dedup_group CHECK \([^)]*\)", "", old)
+        assert "dedup_group" not in old, old
+        names = ", ".join(c for c in EXECUTION_COLUMNS if c != "dedup_group")
+        conn.execute(text("ALTER TABLE executions RENAME TO executions_new"))
+        conn.execute(text(old))
+        conn.execute(text(f"INSERT INTO executions ({names}) SELECT {names} FROM executions_new"))
+        conn.execute(text("DROP TABLE executions_new"))
+        conn.execute(text("CREATE INDEX ix_executions_ts ON executions (ts_us)"))
 
 
 def _keys(ledger: Ledger) -> list[str | None]:
@@ -131,10 +147,8 @@ def test_a_ledger_from_before_0007_gets_its_groups(ledger_url: str) -> None:
     migrated when opened: every keyed record gets its group, the old index goes."""
     with Ledger.open(ledger_url) as ledger:
         ledger.write_rows(_rows(["cc:a|r|m", "cc:b|r|s", None]), columns=COLUMNS, fixed=FIXED)
-        with ledger.write() as conn:  # back to the layout of 0001-0006
-            _drop_guard(conn)
-            conn.execute(text("DROP INDEX ix_executions_dedup_group"))
-            conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
+        with ledger.write() as conn:
+            _before_0007(conn)
             conn.execute(
                 text(
                     "CREATE UNIQUE INDEX ux_executions_dedup ON executions (dedup_key)"
@@ -162,9 +176,7 @@ def test_the_migration_is_what_a_new_ledger_has(tmp_path: Path) -> None:
     """A ledger migrated to 0007 reads and writes like a new one (the lite path opens it)."""
     path = tmp_path / "old.db"
     with Ledger.open(path) as ledger, ledger.write() as conn:
-        _drop_guard(conn)
-        conn.execute(text("DROP INDEX ix_executions_dedup_group"))
-        conn.execute(text("ALTER TABLE executions DROP COLUMN dedup_group"))
+        _before_0007(conn)
         conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
     assert LiteLedger.open_current(resolve_location(path), load_catalog) is None  # not current
     Ledger.open(path).close()
@@ -181,7 +193,7 @@ def test_the_migration_fills_every_group_of_a_large_ledger(tmp_path: Path) -> No
     with Ledger.open(path) as ledger:
         ledger.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED)
     with Ledger.open(path) as ledger, ledger.write() as conn:
-        conn.execute(text("UPDATE executions SET dedup_group = NULL"))
+        _before_0007(conn)
         conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
     with Ledger.open(path) as ledger:
         rows = ledger.query("SELECT dedup_key, dedup_group FROM executions")
@@ -189,11 +201,17 @@ def test_the_migration_fills_every_group_of_a_large_ledger(tmp_path: Path) -> No
         assert all(g == dedup_group(k) for k, g in rows)
 
 
-def test_a_writer_from_before_0007_is_refused(ledger_url: str) -> None:
+@pytest.mark.parametrize("made", ["new", "migrated"])
+def test_a_writer_from_before_0007_is_refused(ledger_url: str, made: str) -> None:
     """An older gearshift takes a migrated ledger for current and would write keys without a
-    group, which no check sees: the ledger refuses such rows, loudly."""
+    group, which no check sees: the ledger refuses such rows, loudly (a new ledger by a CHECK
+    constraint, one migrated to 0007 by the same constraint or, on SQLite, a trigger)."""
     from sqlalchemy.exc import IntegrityError, OperationalError
 
+    if made == "migrated":
+        with Ledger.open(ledger_url) as ledger, ledger.write() as conn:
+            _before_0007(conn)
+            conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
     with Ledger.open(ledger_url) as ledger:
         cols = "id, ts_us, project, session, agent, model, tier, input_tokens, output_tokens, " \
             "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_nanos, " \

@@ -150,7 +150,10 @@ def with_groups(
     key_at = names.index("dedup_key")
     if "dedup_group" in names:
         at = names.index("dedup_group")
-        rows = [(*row[:at], dedup_group(row[key_at]), *row[at + 1 :]) for row in rows]
+        rows = [  # rebuilt only where the group given is not the key's
+            row if row[at] == (g := dedup_group(row[key_at])) else (*row[:at], g, *row[at + 1 :])
+            for row in rows
+        ]
         return rows, names, constants
     rows = [(*row, dedup_group(row[key_at])) for row in rows]
     return rows, [*names, "dedup_group"], constants

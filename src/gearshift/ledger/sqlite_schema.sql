@@ -39,7 +39,8 @@ CREATE TABLE executions (
 	tags TEXT NOT NULL,
 	dedup_key VARCHAR(200),
 	dedup_group INTEGER,
-	PRIMARY KEY (id)
+	PRIMARY KEY (id),
+	CONSTRAINT ck_executions_dedup_group CHECK (dedup_key IS NULL OR dedup_group IS NOT NULL)
 );
 
 CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
@@ -130,10 +131,3 @@ CREATE TABLE ingest_agents (
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
-
-CREATE TRIGGER tr_executions_dedup_group
-BEFORE INSERT ON executions
-WHEN NEW.dedup_key IS NOT NULL AND NEW.dedup_group IS NULL
-BEGIN
-  SELECT RAISE(ABORT, 'upgrade gearshift to write to this ledger (0007_dedup_group)');
-END;
