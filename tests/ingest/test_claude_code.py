@@ -554,3 +554,54 @@ def test_a_type_that_turns_up_later_reaches_the_earlier_records(
         ingest_claude_code(whole, [tmp_path / "corpus"])
         assert sorted((e.dedup_key, e.agent) for e in whole.executions()) == incremental
     assert "subagent" not in {agent for _, agent in incremental}
+
+
+def test_concurrent_ingests_of_two_copies_keep_one(tmp_path: Path, ledger_url: str) -> None:
+    """Two runs at once, each reading another copy of the same responses (the main thread's
+    in one folder, a sidechain replay in the other): each decides what to keep inside its write
+    transaction, after the other's commit, so every response is recorded once -- the main
+    copy -- whichever run writes first."""
+    from gearshift.ledger import Ledger
+
+    main, side = tmp_path / "main", tmp_path / "side"
+    ids = [f"mC{i}" for i in range(40)]
+    _write(main / "projects" / "-w-proj" / "s1.jsonl", [_line(m, f"r{m}") for m in ids])
+    replays = [_line(m, f"x{m}", side=True, agent="abtw") for m in ids]
+    _write(side / "projects" / "-w-proj" / "s1" / "subagents" / "agent-abtw.jsonl", replays)
+    for attempt in range(8):
+        if ledger_url.endswith(".db"):
+            url = str(tmp_path / f"l{attempt}.db")
+        else:
+            url = ledger_url
+            with Ledger.open(url) as led, led.write() as conn:
+                conn.exec_driver_sql("DELETE FROM executions")
+                conn.exec_driver_sql("DELETE FROM ingest_files")
+        _ingest_at_once(url, [main, side])
+        with Ledger.open(url) as led:
+            rows = sorted((e.dedup_key or "", e.agent) for e in led.executions())
+        assert rows == sorted((f"cc:{m}|r{m}|m", "main") for m in ids), attempt
+
+
+def _ingest_at_once(url: str, folders: list[Path]) -> None:
+    import threading
+
+    from gearshift.ledger import Ledger
+
+    Ledger.open(url).close()
+    start = threading.Barrier(len(folders))
+    errors: list[BaseException] = []
+
+    def run(folder: Path) -> None:
+        try:
+            with Ledger.open(url) as led:
+                start.wait()
+                ingest_claude_code(led, [folder])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in folders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors

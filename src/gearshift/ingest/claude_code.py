@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gearshift.ingest.attribution import Attributor, KnownAgents
     from gearshift.ingest.parse import FileResult
     from gearshift.ingest.pricing import EntryPricer
-    from gearshift.ledger.lite import BulkLedger, Row, Statement
+    from gearshift.ledger.lite import BulkLedger, Reader, Row, Statement
 
 # The parser, pricer and writer load only when a run has something to read: a re-run over
 # unchanged transcripts (from a hook, say) needs none of them.
@@ -468,27 +468,33 @@ def _write(ledger: BulkLedger, rows: list[Row], then: list[Statement]) -> tuple[
     message already recorded, by the same rules as within a run: a duplicate is dropped unless it
     is the better copy (the non-sidechain one, or the one with more tokens -- a response whose
     lines straddle two runs), in which case it replaces the recorded one in the same transaction.
+    The comparison runs inside the write transaction, so two runs at once never both keep a
+    copy of one message.
     """
     from gearshift.ingest.reconcile import reconcile
 
     if not rows:
         ledger.write_rows([], then=then)
         return 0, 0
+    settled: list[tuple[list[Row], list[str], int]] = []
+
+    def settle(reader: Reader) -> tuple[list[Row], list[str]]:
+        # In the write transaction, with no other writer of dedup keys: what this run keeps
+        # is decided against everything any run has recorded.
+        if _has_records(reader):
+            settled.append(reconcile(reader, rows, COLUMNS))
+        else:  # the first ingest: nothing recorded to reconcile with
+            settled.append((rows, [], 0))
+        return settled[-1][0], settled[-1][1]
+
+    inserted = ledger.write_rows(rows, columns=COLUMNS, fixed=FIXED, then=then, settle=settle)
+    fresh, replaced, removed_cost = settled[-1]
     cost_index = COLUMNS.index("cost_nanos")
-    if not _has_records(ledger):
-        fresh = rows  # the first ingest: nothing recorded to reconcile with
-        replaced: list[str] = []
-        removed_cost = 0
-    else:
-        fresh, replaced, removed_cost = reconcile(ledger, rows, COLUMNS)
-    inserted = ledger.write_rows(
-        fresh, replace_keys=replaced, columns=COLUMNS, fixed=FIXED, then=then
-    )
     added = sum(int(r[cost_index]) for r in fresh) - removed_cost
     return inserted - len(replaced), added
 
 
-def _has_records(ledger: BulkLedger) -> bool:
+def _has_records(ledger: Reader) -> bool:
     """Whether transcripts were ever ingested into ``ledger`` (its small file-state table says;
     the executions table may be large and has no index on source)."""
     sql = "SELECT 1 FROM ingest_files WHERE source = :source LIMIT 1"

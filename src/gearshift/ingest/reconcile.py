@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import BulkLedger, Row
+    from gearshift.ledger.lite import Reader, Row
 
 __all__ = ["Copy", "reconcile"]
 
@@ -57,7 +57,7 @@ class Copy:
 
 
 def reconcile(
-    ledger: BulkLedger, rows: Sequence[Row], columns: Sequence[str]
+    ledger: Reader, rows: Sequence[Row], columns: Sequence[str]
 ) -> tuple[list[Row], list[str], int]:
     """``(rows to insert, recorded keys they replace, the replaced rows' cost)``; each row (of
     ``columns``) has its copy read back from its dedup key and token columns."""
@@ -119,7 +119,7 @@ def _reader(columns: Sequence[str]) -> Callable[[Row], Copy]:
 
 
 def _recorded(
-    ledger: BulkLedger, message_ids: list[str], groups: list[int] | None = None
+    ledger: Reader, message_ids: list[str], groups: list[int] | None = None
 ) -> dict[str, list[tuple[Copy, int]]]:
     """The recorded copies of these messages, with their cost, found by their dedup groups
     (``groups``, when the caller has them; a group may hold other messages' copies too: those

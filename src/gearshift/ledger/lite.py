@@ -74,10 +74,29 @@ class BulkLedger(Protocol):
         columns: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
         then: Sequence[Statement] = (),
+        settle: Settle | None = None,
     ) -> int:
         """Insert execution rows (see :func:`insert_sql`), then run ``then`` (as
-        :meth:`execute_many` does) in the same transaction; return how many rows were new."""
+        :meth:`execute_many` does) in the same transaction; return how many rows were new.
+
+        ``settle(reader)``, when given, runs first in the write transaction (one writer of
+        dedup keys at a time) and returns the rows to insert and the dedup keys whose records
+        they replace, decided from what ``reader`` shows is recorded."""
         ...
+
+
+#: See :meth:`BulkLedger.write_rows`: ``settle(reader) -> (rows, replace_keys)``.
+Settle = Callable[[Reader], tuple[Sequence[Row], Sequence[str]]]
+
+
+class _ConnReader:
+    """A :class:`Reader` on the connection of a write transaction in progress."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return self._conn.execute(sql, dict(params or {})).fetchall()
 
 
 def sql_literal(value: object) -> str:
@@ -159,13 +178,16 @@ def with_groups(
     return rows, [*names, "dedup_group"], constants
 
 
-def has_keys(rows: Sequence[Row], columns: Sequence[str], fixed: Mapping[str, Any]) -> bool:
-    """Whether any of ``rows`` (as :func:`with_groups` returns them) has a dedup key."""
-    if "dedup_key" in fixed:
+def has_keys(
+    rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
+) -> bool:
+    """Whether any of ``rows`` (of ``columns`` and ``fixed``) has a dedup key."""
+    names = list(columns if columns is not None else EXECUTION_COLUMNS)
+    if fixed and "dedup_key" in fixed:
         return fixed["dedup_key"] is not None and bool(rows)
-    if "dedup_key" not in columns:
+    if "dedup_key" not in names:
         return False
-    key_at = list(columns).index("dedup_key")
+    key_at = names.index("dedup_key")
     return any(row[key_at] is not None for row in rows)
 
 
@@ -412,11 +434,14 @@ class LiteLedger:
         columns: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
         then: Sequence[Statement] = (),
+        settle: Settle | None = None,
     ) -> int:
         if not rows and not replace_keys and not then:
             return 0
-        rows, columns, fixed = with_groups(rows, columns, fixed)
         with self._write() as conn:
+            if settle is not None:
+                rows, replace_keys = settle(_ConnReader(conn))
+            rows, columns, fixed = with_groups(rows, columns, fixed)
             if replace_keys:
                 conn.executemany(DELETE_BY_KEY, key_params(replace_keys))
             inserted = 0

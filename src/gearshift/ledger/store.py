@@ -24,6 +24,7 @@ from gearshift.errors import ConfigError, LedgerError
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.lite import (
     DELETE_BY_KEY,
+    Settle,
     Statement,
     full_rows,
     has_keys,
@@ -318,6 +319,7 @@ class Ledger:
         columns: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
         then: Sequence[Statement] = (),
+        settle: Settle | None = None,
     ) -> int:
         """Bulk-insert rows in one transaction; returns new rows.
 
@@ -327,14 +329,17 @@ class Ledger:
         are deleted in the same transaction first: an importer that found a better copy of a
         record replaces it atomically. ``then`` runs after the rows, in the same transaction
         (as :meth:`execute_many` does): an importer's note of what it has read commits with what
-        it recorded.
+        it recorded. ``settle(reader)`` runs first in the transaction, once this writer is the
+        only one writing dedup keys, and returns the rows to insert and the keys they replace.
         """
         if not rows and not replace_keys and not then:
             return 0
-        rows, columns, fixed = with_groups(rows, columns, fixed)
         with self.write() as conn:
-            if replace_keys or has_keys(rows, columns, fixed):
+            if settle is not None or replace_keys or has_keys(rows, columns, fixed):
                 lock_dedup_keys(conn)
+            if settle is not None:
+                rows, replace_keys = settle(_ConnReader(conn))
+            rows, columns, fixed = with_groups(rows, columns, fixed)
             if replace_keys:
                 conn.execute(text(DELETE_BY_KEY), key_params(replace_keys))
             rows = unrecorded(
@@ -515,6 +520,16 @@ def _all_applied(conn: Connection) -> bool:
 
 #: The PostgreSQL advisory lock writers of dedup keys hold (``gearshif`` in ASCII).
 _DEDUP_LOCK = 0x6765617273686966
+
+
+class _ConnReader:
+    """A :class:`~gearshift.ledger.lite.Reader` on a write transaction in progress."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return [tuple(r) for r in self._conn.execute(text(sql), dict(params or {}))]
 
 
 def lock_dedup_keys(conn: Connection) -> None:
