@@ -16,8 +16,7 @@ Files that disappear (Claude Code prunes after 30 days) keep their ledger record
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from gearshift.ingest.discovery import TranscriptFile
 
@@ -29,8 +28,9 @@ __all__ = ["FileState", "Plan", "load_states", "plan_file", "state_statements"]
 Action = Literal["skip", "append", "reread", "new"]
 
 
-@dataclass(frozen=True, slots=True)
-class FileState:
+class FileState(NamedTuple):
+    """What the ledger remembers of a file (tuples: a run loads one per file)."""
+
     path: str
     device: int
     inode: int
@@ -41,8 +41,9 @@ class FileState:
     fingerprint: str
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
+    """What a run does with a file: ``action`` from byte ``start`` (line ``first_line``)."""
+
     file: TranscriptFile
     action: Action
     start: int
