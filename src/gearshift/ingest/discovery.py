@@ -140,7 +140,7 @@ def _add_file(
     parts = rel if rel else Path(path).parts
     name = parts[-1]
     agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
-    workflow = next((p for p in parts if p.startswith("wf_")), None)
+    workflow = next((p for p in parts if p.startswith("wf_")), None) if "wf_" in path else None
     own_session = None if agent_id else name[: -len(".jsonl")]
     if rel:
         project_key = parts[0]
