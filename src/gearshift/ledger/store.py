@@ -3,7 +3,11 @@
 Writes are batched. On SQLite every write transaction is ``BEGIN IMMEDIATE`` under WAL with a
 long busy timeout, so concurrent writer processes queue instead of failing; on PostgreSQL bulk
 writes go through ``COPY`` into a staging table and one ``INSERT .. ON CONFLICT DO NOTHING``.
-Either way a record is inserted once: ids are ULIDs and importers set ``dedup_key``.
+Either way a record is inserted once: ids are ULIDs and importers set ``dedup_key``, which
+writers keep unique themselves (:func:`gearshift.ledger.lite.unrecorded`, under SQLite's write
+lock or a PostgreSQL advisory lock) with the help of a small ``dedup_group`` index. Code that
+inserts into the ``executions`` table directly bypasses that check: write through
+:meth:`Ledger.write_rows` or :meth:`Ledger.add_many`.
 """
 
 from __future__ import annotations
