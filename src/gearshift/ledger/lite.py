@@ -467,20 +467,22 @@ class LiteLedger:
 
 
 def _recorded_ids(conn: sqlite3.Connection, ids: list[str]) -> Iterator[str]:
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        marks = ", ".join("?" * len(part))
-        for (found,) in conn.execute(f"SELECT id FROM executions WHERE id IN ({marks})", part):
-            yield found
+    return _where_in(conn, "id", "id", ids)
 
 
 def _recorded_keys(conn: sqlite3.Connection, groups: list[int]) -> Iterator[str]:
-    for i in range(0, len(groups), 500):
-        part = groups[i : i + 500]
+    return _where_in(conn, "dedup_key", "dedup_group", groups)
+
+
+def _where_in(
+    conn: sqlite3.Connection, column: str, where: str, values: Sequence[Any]
+) -> Iterator[Any]:
+    for i in range(0, len(values), 500):
+        part = list(values[i : i + 500])
         marks = ", ".join("?" * len(part))
-        sql = f"SELECT dedup_key FROM executions WHERE dedup_group IN ({marks})"
-        for (key,) in conn.execute(sql, part):
-            yield key
+        sql = f"SELECT {column} FROM executions WHERE {where} IN ({marks})"
+        for (value,) in conn.execute(sql, part):
+            yield value
 
 
 def _none(_: object) -> Iterator[Any]:

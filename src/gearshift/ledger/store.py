@@ -547,22 +547,22 @@ def lock_dedup_keys(conn: Connection) -> None:
 
 def recorded_ids(conn: Connection, ids: Sequence[str]) -> Iterator[str]:
     """Which of ``ids`` are recorded."""
-    for i in range(0, len(ids), 500):
-        part = list(ids[i : i + 500])
-        marks = ", ".join(f":i{j}" for j in range(len(part)))
-        sql = f"SELECT id FROM executions WHERE id IN ({marks})"
-        for (found,) in conn.execute(text(sql), {f"i{j}": v for j, v in enumerate(part)}):
-            yield found
+    return _where_in(conn, "id", "id", ids)
 
 
 def recorded_keys(conn: Connection, groups: Sequence[int]) -> Iterator[str]:
     """The recorded dedup keys of these dedup groups."""
-    for i in range(0, len(groups), 500):
-        part = list(groups[i : i + 500])
-        marks = ", ".join(f":g{j}" for j in range(len(part)))
-        sql = f"SELECT dedup_key FROM executions WHERE dedup_group IN ({marks})"
-        for (key,) in conn.execute(text(sql), {f"g{j}": g for j, g in enumerate(part)}):
-            yield key
+    return _where_in(conn, "dedup_key", "dedup_group", groups)
+
+
+def _where_in(conn: Connection, column: str, where: str, values: Sequence[Any]) -> Iterator[Any]:
+    """``column`` of the executions whose ``where`` is one of ``values`` (500 a statement)."""
+    for i in range(0, len(values), 500):
+        part = list(values[i : i + 500])
+        marks = ", ".join(f":v{j}" for j in range(len(part)))
+        sql = f"SELECT {column} FROM executions WHERE {where} IN ({marks})"
+        for (value,) in conn.execute(text(sql), {f"v{j}": v for j, v in enumerate(part)}):
+            yield value
 
 
 def _changes(conn: Connection) -> int:
