@@ -80,3 +80,55 @@ def test_copies_are_found_on_postgresql_whatever_its_collation(tmp_path: Path, p
         assert ingest_claude_code(pg, [tmp_path]).new_records == 0
         rows = pg.query("SELECT dedup_key, output_tokens FROM executions WHERE session = 's1'")
         assert rows == [("cc:msg_C|req_C|m", 412)]
+
+
+def _transcript(tmp_path: Path, lines: list[tuple[str, str, int, bool]]) -> Path:
+    import json
+
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        for mid, req, out, side in lines:
+            usage = {"input_tokens": 10, "output_tokens": out}
+            message = {"id": mid, "model": "claude-sonnet-4-5-20250929", "usage": usage}
+            fh.write(json.dumps({"type": "assistant", "isSidechain": side, "sessionId": "s1",
+                                 "timestamp": "2026-09-01T10:00:00.000Z", "requestId": req,
+                                 "message": message}) + "\n")  # fmt: skip
+    return tmp_path
+
+
+def test_a_better_copy_replaces_the_recorded_copy_with_its_own_key(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    """A ledger may hold two copies of one message (older versions could record a sidechain
+    replay beside its main copy). A larger main copy replaces the main copy -- the one with its
+    very key -- and the summary says what changed."""
+    from gearshift.ingest.claude_code import ingest_claude_code
+
+    with Ledger.open(ledger_url) as ledger:
+        ledger.write_rows(_rows(["cc:m1|x1|s", "cc:m1|r1|m"]), columns=COLUMNS, fixed=FIXED)
+        before = dict(ledger.query("SELECT dedup_key, cost_nanos FROM executions"))
+        summary = ingest_claude_code(ledger, [_transcript(tmp_path, [("m1", "r1", 500, False)])])
+        after = dict(ledger.query("SELECT dedup_key, cost_nanos FROM executions"))
+        tokens = dict(ledger.query("SELECT dedup_key, output_tokens FROM executions"))
+    assert tokens == {"cc:m1|x1|s": 1, "cc:m1|r1|m": 500}
+    assert summary.new_records == 0
+    assert summary.cost_added_nanos == sum(after.values()) - sum(before.values())
+
+
+def test_records_imported_without_file_states_are_reconciled(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    """A ledger filled by `gearshift ledger import` (records, no file states) still has the
+    copies: ingesting the transcripts they came from adds nothing."""
+    from gearshift.ingest.claude_code import ingest_claude_code
+
+    lines = [("m1", "r1", 40, False), ("m1", "x1", 40, True), ("m2", "r2", 7, False)]
+    with Ledger.open(tmp_path / "source.db") as source:
+        ingest_claude_code(source, [_transcript(tmp_path / "a", lines)])
+        recorded = list(source.executions())
+    with Ledger.open(ledger_url) as ledger:
+        assert ledger.add_many(recorded) == 2
+        summary = ingest_claude_code(ledger, [_transcript(tmp_path / "b", lines)])
+        assert (summary.new_records, summary.cost_added_nanos) == (0, 0)
+        assert ledger.count() == 2

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +58,23 @@ def _before_0007(conn: Connection) -> None:
         conn.execute(text(f"INSERT INTO executions ({names}) SELECT {names} FROM executions_new"))
         conn.execute(text("DROP TABLE executions_new"))
         conn.execute(text("CREATE INDEX ix_executions_ts ON executions (ts_us)"))
+
+
+@contextlib.contextmanager
+def _other_current_ledger(pg_url: str) -> Iterator[None]:
+    """A current ledger in another schema of the same PostgreSQL database, for a while."""
+    import psycopg
+
+    other = f"gs_other_{uuid.uuid4().hex[:8]}"
+    plain = pg_url.split("?", maxsplit=1)[0].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{other}"')
+    try:
+        Ledger.open(re.sub(r"search_path%3D[^&%]+", f"search_path%3D{other}", pg_url)).close()
+        yield
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{other}" CASCADE')
 
 
 def _keys(ledger: Ledger) -> list[str | None]:
@@ -212,6 +232,9 @@ def test_a_writer_from_before_0007_is_refused(ledger_url: str, made: str) -> Non
         with Ledger.open(ledger_url) as ledger, ledger.write() as conn:
             _before_0007(conn)
             conn.execute(text("DELETE FROM gearshift_migrations WHERE name = '0007_dedup_group'"))
+    if made == "migrated" and not ledger_url.endswith(".db"):
+        with _other_current_ledger(ledger_url):  # its constraint must not count for this one
+            Ledger.open(ledger_url).close()
     with Ledger.open(ledger_url) as ledger:
         cols = "id, ts_us, project, session, agent, model, tier, input_tokens, output_tokens, " \
             "cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_nanos, " \

@@ -495,7 +495,7 @@ def _write(ledger: BulkLedger, rows: list[Row], then: list[Statement]) -> tuple[
 
 
 def _has_records(ledger: Reader) -> bool:
-    """Whether transcripts were ever ingested into ``ledger`` (its small file-state table says;
-    the executions table may be large and has no index on source)."""
-    sql = "SELECT 1 FROM ingest_files WHERE source = :source LIMIT 1"
-    return bool(ledger.query(sql, {"source": SOURCE}))
+    """Whether ``ledger`` holds any record with a dedup key (its partial index answers at once;
+    ingested or imported, a copy of a transcript's response may be among them)."""
+    sql = "SELECT 1 FROM executions WHERE dedup_group IS NOT NULL LIMIT 1"
+    return bool(ledger.query(sql))

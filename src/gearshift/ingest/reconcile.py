@@ -78,7 +78,11 @@ def reconcile(
             continue
         copy = copy_of(row)
         known = recorded[copy.message_id]
-        match = next((i for i, (old, _) in enumerate(known) if copy.duplicates(old)), None)
+        # The copy with this very key first (a ledger may hold two copies of one message that
+        # an older version recorded), else the first this one duplicates.
+        match = next((i for i, (old, _) in enumerate(known) if old.key == copy.key), None)
+        if match is None:
+            match = next((i for i, (old, _) in enumerate(known) if copy.duplicates(old)), None)
         if match is None:
             fresh.append(row)
             known.append((copy, -1))  # -1: added by this run, not yet a recorded row

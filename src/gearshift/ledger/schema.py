@@ -213,7 +213,10 @@ def _dedup_group(conn: Connection) -> None:
     # (PostgreSQL) or, as SQLite cannot add a constraint to a table, a trigger.
     if conn.dialect.name == "postgresql":
         exists = conn.execute(
-            text("SELECT 1 FROM pg_constraint WHERE conname = 'ck_executions_dedup_group'")
+            text(
+                "SELECT 1 FROM pg_constraint WHERE conname = 'ck_executions_dedup_group'"
+                " AND conrelid = 'executions'::regclass"  # this schema's table, not another's
+            )
         ).first()
         if exists is None:
             conn.execute(
