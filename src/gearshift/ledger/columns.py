@@ -75,5 +75,5 @@ def dedup_group(key: str | None) -> int | None:
     which a run of new random message ids would rewrite nearly page by page."""
     if key is None:
         return None
-    head = key.split("|", 1)[0]
+    head = key.partition("|")[0]
     return crc32(head.encode("utf-8")) - 0x80000000  # a signed 32-bit value: 4 bytes to store

@@ -207,31 +207,42 @@ def unrecorded(
     if not has_keys(rows, columns, fixed):
         return rows
     names = list(columns)
-    seen: set[Any] = set()
+    id_at = names.index("id") if "id" in names else -1
     if "dedup_key" in fixed:  # every row has this one key
-        key = fixed["dedup_key"]
-        seen.update(recorded([fixed["dedup_group"]]))
-        keys: list[Any] = [key] * len(rows)
+        seen = set(recorded([fixed["dedup_group"]]))
     else:
         key_at, group_at = names.index("dedup_key"), names.index("dedup_group")
-        keys = [row[key_at] for row in rows]
-        seen.update(recorded(sorted({row[group_at] for row in rows if row[key_at] is not None})))
-    taken: set[Any] = set()
-    id_at = names.index("id") if "id" in names else -1
-    if id_at >= 0:
-        taken.update(recorded_ids([row[id_at] for row in rows]))
-    kept = []
-    for row, key in zip(rows, keys, strict=True):
+        seen = set(recorded(list({row[group_at] for row in rows if row[key_at] is not None})))
+    taken = set(recorded_ids([row[id_at] for row in rows])) if id_at >= 0 else set()
+    return first_copies(rows, names, fixed, seen, taken)
+
+
+def first_copies(
+    rows: Sequence[Row],
+    names: Sequence[str],
+    fixed: Mapping[str, Any],
+    seen: set[Any],
+    taken: set[Any],
+) -> list[Row]:
+    """The rows whose id is not in ``taken`` and whose key is not in ``seen`` nor an earlier
+    row's (the sets grow as rows are kept)."""
+    id_at = list(names).index("id") if "id" in names else -1
+    fixed_key = fixed.get("dedup_key")
+    key_at = list(names).index("dedup_key") if "dedup_key" in names else -1
+    kept: list[Row] = []
+    keep = kept.append
+    for row in rows:
         if id_at >= 0:
             row_id = row[id_at]
             if row_id in taken:
                 continue  # INSERT OR IGNORE would drop it: its key stays free
             taken.add(row_id)
+        key = row[key_at] if key_at >= 0 else fixed_key
         if key is not None:
             if key in seen:
                 continue
             seen.add(key)
-        kept.append(row)
+        keep(row)
     return kept
 
 
@@ -485,11 +496,6 @@ def _where_in(
             yield value
 
 
-def _none(_: object) -> Iterator[Any]:
-    """Nothing is recorded (what an empty table holds)."""
-    return iter(())
-
-
 #: From this many rows, a write into an empty table builds the secondary indexes afterwards.
 BULK_MIN_ROWS = 20_000
 
@@ -514,7 +520,7 @@ def _fill_empty(
         )
         if not _stays_empty(sql, fixed or {})
     ]
-    unique = unrecorded(rows, columns or EXECUTION_COLUMNS, fixed or {}, _none, _none)
+    unique = first_copies(rows, columns or EXECUTION_COLUMNS, fixed or {}, set(), set())
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     before = conn.total_changes
