@@ -150,12 +150,17 @@ def key_params(keys: Sequence[str]) -> list[dict[str, Any]]:
 
 def with_groups(
     rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
-) -> tuple[Sequence[Row], list[str], dict[str, Any]]:
-    """``(rows, columns, fixed)`` with the ``dedup_group`` of every row derived here from its
-    ``dedup_key`` (see :func:`gearshift.ledger.columns.dedup_group`), whatever the caller gave:
-    a wrong group would hide a recorded key from :func:`unrecorded`."""
+) -> tuple[Sequence[Row], list[str], dict[str, Any], bool]:
+    """``(rows, columns, fixed, keyed)``: the rows with the ``dedup_group`` of every row derived
+    here from its ``dedup_key`` (see :func:`gearshift.ledger.columns.dedup_group`), whatever the
+    caller gave -- a wrong group would hide a recorded key from :func:`unrecorded` -- and
+    whether any row has a key (if not, the rows are returned as they are)."""
     names = list(columns if columns is not None else EXECUTION_COLUMNS)
     constants = dict(fixed or {})
+    if not has_keys(rows, names, constants):  # no key, nothing to group or check
+        if "dedup_group" not in names:
+            constants["dedup_group"] = None
+        return rows, names, constants, False
     constants.pop("dedup_group", None)
     if "dedup_key" in constants:
         constants["dedup_group"] = dedup_group(constants["dedup_key"])
@@ -163,9 +168,7 @@ def with_groups(
             at = names.index("dedup_group")
             del names[at]
             rows = [row[:at] + row[at + 1 :] for row in rows]
-        return rows, names, constants
-    if "dedup_key" not in names:
-        return rows, names, constants
+        return rows, names, constants, True
     key_at = names.index("dedup_key")
     if "dedup_group" in names:
         at = names.index("dedup_group")
@@ -173,9 +176,9 @@ def with_groups(
             row if row[at] == (g := dedup_group(row[key_at])) else (*row[:at], g, *row[at + 1 :])
             for row in rows
         ]
-        return rows, names, constants
+        return rows, names, constants, True
     rows = [(*row, dedup_group(row[key_at])) for row in rows]
-    return rows, [*names, "dedup_group"], constants
+    return rows, [*names, "dedup_group"], constants, True
 
 
 def has_keys(
@@ -198,14 +201,12 @@ def unrecorded(
     recorded: Callable[[list[int]], Iterable[str]],
     recorded_ids: Callable[[list[str]], Iterable[str]],
 ) -> Sequence[Row]:
-    """``rows`` (as :func:`with_groups` returns them) without those whose dedup key is recorded
-    already or repeats an earlier row's (the first copy is kept): what a unique index on
-    ``dedup_key`` would let in, checked by the writer holding the write lock.
+    """``rows`` (as :func:`with_groups` returns them, when it finds keys) without those whose
+    dedup key is recorded already or repeats an earlier row's (the first copy is kept): what a
+    unique index on ``dedup_key`` would let in, checked by the writer holding the write lock.
     ``recorded(groups)`` yields the recorded keys of those dedup groups, ``recorded_ids(ids)``
     which of those ids are recorded: a row whose id is taken is not written (``INSERT OR
     IGNORE``), so it must not claim its key either."""
-    if not has_keys(rows, columns, fixed):
-        return rows
     names = list(columns)
     id_at = names.index("id") if "id" in names else -1
     if "dedup_key" in fixed:  # every row has this one key
@@ -452,22 +453,23 @@ class LiteLedger:
         with self._write() as conn:
             if settle is not None:
                 rows, replace_keys = settle(_ConnReader(conn))
-            rows, columns, fixed = with_groups(rows, columns, fixed)
+            rows, columns, fixed, keyed = with_groups(rows, columns, fixed)
             if replace_keys:
                 conn.executemany(DELETE_BY_KEY, key_params(replace_keys))
             inserted = 0
             if rows:
                 empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
                 if empty and len(rows) >= BULK_MIN_ROWS:
-                    inserted = _fill_empty(conn, rows, columns, fixed)
+                    inserted = _fill_empty(conn, rows, columns, fixed, keyed)
                 else:
-                    rows = unrecorded(
-                        rows,
-                        columns,
-                        fixed,
-                        lambda groups: _recorded_keys(conn, groups),
-                        lambda ids: _recorded_ids(conn, ids),
-                    )
+                    if keyed:
+                        rows = unrecorded(
+                            rows,
+                            columns,
+                            fixed,
+                            lambda groups: _recorded_keys(conn, groups),
+                            lambda ids: _recorded_ids(conn, ids),
+                        )
                     before = conn.total_changes
                     conn.executemany(insert_sql(columns, fixed), rows)
                     inserted = conn.total_changes - before
@@ -505,6 +507,7 @@ def _fill_empty(
     rows: Sequence[Row],
     columns: Sequence[str] | None,
     fixed: Mapping[str, Any] | None,
+    keyed: bool,
 ) -> int:
     """Fill the empty executions table (inside the caller's write transaction) and build its
     secondary indexes after the rows are in: one sort per index instead of a B-tree insert per
@@ -520,7 +523,8 @@ def _fill_empty(
         )
         if not _stays_empty(sql, fixed or {})
     ]
-    unique = first_copies(rows, columns or EXECUTION_COLUMNS, fixed or {}, set(), set())
+    names = columns or EXECUTION_COLUMNS
+    unique = first_copies(rows, names, fixed or {}, set(), set()) if keyed else rows
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     before = conn.total_changes

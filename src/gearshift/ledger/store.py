@@ -31,7 +31,6 @@ from gearshift.ledger.lite import (
     Settle,
     Statement,
     full_rows,
-    has_keys,
     insert_sql,
     key_params,
     unrecorded,
@@ -339,20 +338,22 @@ class Ledger:
         if not rows and not replace_keys and not then:
             return 0
         with self.write() as conn:
-            if settle is not None or replace_keys or has_keys(rows, columns, fixed):
-                lock_dedup_keys(conn)
             if settle is not None:
+                lock_dedup_keys(conn)  # what settle reads stays what is recorded
                 rows, replace_keys = settle(_ConnReader(conn))
-            rows, columns, fixed = with_groups(rows, columns, fixed)
+            rows, columns, fixed, keyed = with_groups(rows, columns, fixed)
+            if settle is None and (keyed or replace_keys):
+                lock_dedup_keys(conn)
             if replace_keys:
                 conn.execute(text(DELETE_BY_KEY), key_params(replace_keys))
-            rows = unrecorded(
-                rows,
-                columns,
-                fixed,
-                lambda groups: recorded_keys(conn, groups),
-                lambda ids: recorded_ids(conn, ids),
-            )
+            if keyed:
+                rows = unrecorded(
+                    rows,
+                    columns,
+                    fixed,
+                    lambda groups: recorded_keys(conn, groups),
+                    lambda ids: recorded_ids(conn, ids),
+                )
             inserted = 0
             if rows and self.location.dialect == "postgresql":
                 inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
