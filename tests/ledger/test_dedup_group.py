@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 
 from gearshift.catalog import load_catalog
 from gearshift.ledger import Ledger
-from gearshift.ledger import lite as lite_module
+from gearshift.ledger import dedup as dedup_module
 from gearshift.ledger import store as store_module
 from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group
 from gearshift.ledger.lite import LiteLedger
@@ -125,7 +125,7 @@ def test_groups_that_collide_keep_every_record(
     ledger_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The group only narrows the search: with every key in one group, keys still decide."""
-    for module in (lite_module, store_module):
+    for module in (dedup_module, store_module):
         monkeypatch.setattr(module, "dedup_group", lambda key: None if key is None else 1)
     keys: list[str | None] = [f"cc:m{i}|r|m" for i in range(50)]
     with Ledger.open(ledger_url) as ledger:

@@ -26,16 +26,8 @@ from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError
 from gearshift.ledger.columns import dedup_group
-from gearshift.ledger.lite import (
-    DELETE_BY_KEY,
-    Settle,
-    Statement,
-    full_rows,
-    insert_sql,
-    key_params,
-    unrecorded,
-    with_groups,
-)
+from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
+from gearshift.ledger.lite import Settle, Statement, full_rows, insert_sql
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
