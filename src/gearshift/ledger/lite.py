@@ -411,25 +411,26 @@ def _fill_empty(
     """Fill the empty executions table (inside the caller's write transaction) and build its
     secondary indexes after the rows are in: one sort per index instead of a B-tree insert per
     row, about a quarter of a large first import's time. The schema is the one in the file (the
-    indexes are dropped and re-created from their own SQL); the dedup keys are made unique by
+    indexes, and the trigger that guards against older writers, are dropped and re-created from
+    their own SQL); the dedup keys are made unique by
     :func:`~gearshift.ledger.dedup.first_copies` (nothing is recorded yet). Partial indexes none
     of the rows enter stay in place."""
-    indexes = [
-        (name, sql)
-        for name, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+    objects = [
+        (kind, name, sql)
+        for kind, name, sql in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
             " AND tbl_name = 'executions' AND sql IS NOT NULL"
         )
-        if not _stays_empty(sql, fixed or {})
+        if kind == "trigger" or not _stays_empty(sql, fixed or {})
     ]
     names = columns or EXECUTION_COLUMNS
     unique = first_copies(rows, names, fixed or {}, set(), set()) if keyed else rows
-    for name, _ in indexes:
-        conn.execute(f'DROP INDEX "{name}"')
+    for kind, name, _ in objects:
+        conn.execute(f'DROP {kind.upper()} "{name}"')
     before = conn.total_changes
     conn.executemany(insert_sql(columns, fixed), unique)
     inserted = conn.total_changes - before
-    for _, sql in indexes:
+    for _, _, sql in objects:
         conn.execute(sql)
     return inserted
 
