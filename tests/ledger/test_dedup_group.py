@@ -241,9 +241,11 @@ def test_a_writer_from_before_0007_is_refused(ledger_url: str, made: str) -> Non
             "price_version, status, attempt, source, flags, tags"  # fmt: skip
         values = "'01X', 1, 'p', 's', 'a', 'm', 'sonnet', 1, 1, 0, 0, 0, 1, 'v', 'success', 1, " \
             "'claude-code', 0, '{}'"  # fmt: skip
-        # what that version runs: on SQLite INSERT OR IGNORE, which would skip a row failing a
-        # CHECK without a word (and the run would mark its transcript read)
-        verb = "INSERT OR IGNORE" if ledger.location.dialect == "sqlite" else "INSERT"
+        # what that version runs on SQLite is INSERT OR IGNORE: the trigger of a ledger made
+        # before 0007 fails it; the CHECK of a newer one fails a plain INSERT (OR IGNORE would
+        # skip the row: such a version predates every release)
+        sqlite = ledger.location.dialect == "sqlite"
+        verb = "INSERT OR IGNORE" if sqlite and made == "migrated" else "INSERT"
         with pytest.raises((IntegrityError, OperationalError)), ledger.engine.begin() as conn:
             conn.execute(text(f"{verb} INTO executions ({cols}, dedup_key) VALUES ({values}, 'k')"))
         with ledger.engine.begin() as conn:  # rows without a key are fine
@@ -281,3 +283,18 @@ def test_postgresql_writers_see_each_other_under_any_default_isolation(pg_url: s
         with ledger.write() as conn:
             assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
     test_concurrent_writers_of_the_same_keys_record_each_once(url)
+
+
+def test_a_ledger_a_newer_gearshift_migrated_is_refused(tmp_path: Path) -> None:
+    """Migrations this version does not know mean rules it does not follow: no store opens the
+    ledger, and the error says to upgrade."""
+    from gearshift.errors import LedgerError
+
+    path = tmp_path / "newer.db"
+    Ledger.open(path).close()
+    with Ledger.open(path) as ledger, ledger.write() as conn:
+        conn.execute(text("INSERT INTO gearshift_migrations VALUES ('0099_future', 'x')"))
+    assert LiteLedger.open_current(resolve_location(path), load_catalog) is None
+    with pytest.raises(LedgerError, match="newer gearshift") as caught:
+        Ledger.open(path)
+    assert "upgrade" in (caught.value.hint or "")

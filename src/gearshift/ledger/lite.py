@@ -196,7 +196,7 @@ class LiteLedger:
         except sqlite3.Error:
             conn.close()
             return None
-        if not set(MIGRATION_NAMES) <= done:
+        if done != set(MIGRATION_NAMES):  # older (Ledger migrates it) or newer (it refuses it)
             conn.close()
             return None
         return cls(conn, location, catalog)

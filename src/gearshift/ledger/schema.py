@@ -210,9 +210,11 @@ def _dedup_group(conn: Connection) -> None:
     # A gearshift from before 0007 would take this ledger for current (it has all the
     # migrations that version knows) and write keys without a group, unchecked: refuse them.
     # A new ledger has the CHECK constraint from its table definition, an older PostgreSQL one
-    # gets it here. SQLite ledgers get a trigger: that version writes with INSERT OR IGNORE,
-    # which skips a row failing a CHECK without a word (and would then mark its transcript
-    # read), while the trigger's RAISE(ABORT) fails the whole write.
+    # gets it here, and an older SQLite one (a constraint cannot be added to a table there) a
+    # trigger, whose RAISE(ABORT) fails that version's INSERT OR IGNORE. On a SQLite ledger made
+    # since, that statement skips a row failing the CHECK without a word: a trigger there too
+    # would cost every bulk insert ~20%, for versions that predate any release. Versions from
+    # 0007 on refuse ledgers with migrations they do not know (see _all_applied).
     if conn.dialect.name == "postgresql":
         exists = conn.execute(
             text(
@@ -228,12 +230,15 @@ def _dedup_group(conn: Connection) -> None:
                 )
             )
         return
-    conn.execute(text(_OLD_WRITER_TRIGGER))
+    table_sql = conn.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'executions'")
+    ).scalar_one()
+    if "ck_executions_dedup_group" not in table_sql:
+        conn.execute(text(_OLD_WRITER_TRIGGER))
 
 
-#: SQLite's guard against writers that predate ``dedup_group`` (see :func:`_dedup_group`). It
-#: costs a bulk insert ~8% (the first fill of an empty ledger drops it meanwhile, as it does the
-#: indexes).
+#: SQLite's guard against writers that predate ``dedup_group``, on a ledger made before 0007
+#: (see :func:`_dedup_group`).
 _OLD_WRITER_TRIGGER = """CREATE TRIGGER IF NOT EXISTS tr_executions_dedup_group
 BEFORE INSERT ON executions
 WHEN NEW.dedup_key IS NOT NULL AND NEW.dedup_group IS NULL

@@ -131,10 +131,3 @@ CREATE TABLE ingest_agents (
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
-
-CREATE TRIGGER tr_executions_dedup_group
-BEFORE INSERT ON executions
-WHEN NEW.dedup_key IS NOT NULL AND NEW.dedup_group IS NULL
-BEGIN
-  SELECT RAISE(ABORT, 'upgrade gearshift to write to this ledger (0007_dedup_group)');
-END;

@@ -96,6 +96,9 @@ class Ledger:
         except SQLAlchemyError as exc:
             engine.dispose()
             raise _open_error(location, exc) from None
+        except LedgerError:
+            engine.dispose()
+            raise
         return ledger
 
     def _migrate(self) -> None:
@@ -512,7 +515,20 @@ def _all_applied(conn: Connection) -> bool:
             conn.rollback()
             return False
         raise
-    return names <= {r[0] for r in rows}
+    done = {r[0] for r in rows}
+    check_known(done)
+    return names <= done
+
+
+def check_known(done: set[str]) -> None:
+    """Refuse a ledger that a newer gearshift has migrated further: this version would write
+    it by rules that no longer hold (as 0007 changed how dedup keys stay unique)."""
+    unknown = sorted(done - {name for name, _ in MIGRATIONS})
+    if unknown:
+        raise LedgerError(
+            f"this ledger was upgraded by a newer gearshift (migration {unknown[-1]})",
+            hint="upgrade gearshift: pip install -U gearshift",
+        )
 
 
 #: The PostgreSQL advisory lock writers of dedup keys hold (``gearshif`` in ASCII).
