@@ -272,7 +272,7 @@ def _insert_execution(conn: Connection, row: tuple[object, ...]) -> None:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     from gearshift.ledger.columns import dedup_group
-    from gearshift.ledger.store import lock_dedup_keys, recorded_keys
+    from gearshift.ledger.dedup_sql import lock_dedup_keys, recorded_keys
 
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     values = dict(zip(EXECUTION_COLUMNS, row, strict=True))

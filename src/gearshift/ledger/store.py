@@ -27,6 +27,12 @@ from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
+from gearshift.ledger.dedup_sql import (
+    ConnReader,
+    lock_dedup_keys,
+    recorded_ids,
+    recorded_keys,
+)
 from gearshift.ledger.lite import Settle, Statement, full_rows, insert_sql
 from gearshift.ledger.record import (
     FLAG_BATCH,
@@ -335,7 +341,7 @@ class Ledger:
         with self.write() as conn:
             if settle is not None:
                 lock_dedup_keys(conn)  # what settle reads stays what is recorded
-                rows, replace_keys = settle(_ConnReader(conn))
+                rows, replace_keys = settle(ConnReader(conn))
             rows, columns, fixed, keyed = with_groups(rows, columns, fixed)
             if settle is None and (keyed or replace_keys):
                 lock_dedup_keys(conn)
@@ -529,49 +535,6 @@ def check_known(done: set[str]) -> None:
             f"this ledger was upgraded by a newer gearshift (migration {unknown[-1]})",
             hint="upgrade gearshift: pip install -U gearshift",
         )
-
-
-#: The PostgreSQL advisory lock writers of dedup keys hold (``gearshif`` in ASCII).
-_DEDUP_LOCK = 0x6765617273686966
-
-
-class _ConnReader:
-    """A :class:`~gearshift.ledger.lite.Reader` on a write transaction in progress."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        return [tuple(r) for r in self._conn.execute(text(sql), dict(params or {}))]
-
-
-def lock_dedup_keys(conn: Connection) -> None:
-    """Make ``conn``'s write transaction the only writer of dedup keys until it ends, so that
-    checking which keys are recorded and inserting the rest is atomic. SQLite's write
-    transactions (``BEGIN IMMEDIATE``) are exclusive already; PostgreSQL takes an advisory
-    lock."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_DEDUP_LOCK})")
-
-
-def recorded_ids(conn: Connection, ids: Sequence[str]) -> Iterator[str]:
-    """Which of ``ids`` are recorded."""
-    return _where_in(conn, "id", "id", ids)
-
-
-def recorded_keys(conn: Connection, groups: Sequence[int]) -> Iterator[str]:
-    """The recorded dedup keys of these dedup groups."""
-    return _where_in(conn, "dedup_key", "dedup_group", groups)
-
-
-def _where_in(conn: Connection, column: str, where: str, values: Sequence[Any]) -> Iterator[Any]:
-    """``column`` of the executions whose ``where`` is one of ``values`` (500 a statement)."""
-    for i in range(0, len(values), 500):
-        part = list(values[i : i + 500])
-        marks = ", ".join(f":v{j}" for j in range(len(part)))
-        sql = f"SELECT {column} FROM executions WHERE {where} IN ({marks})"
-        for (value,) in conn.execute(text(sql), {f"v{j}": v for j, v in enumerate(part)}):
-            yield value
 
 
 def _changes(conn: Connection) -> int:
