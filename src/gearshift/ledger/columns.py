@@ -71,7 +71,7 @@ def dedup_group(key: str | None) -> int | None:
 
     The index only narrows a search: writers compare whole keys, so two groups that share a
     hash cost a few extra rows read, never a record. A key is unique by the writers' rule (see
-    :meth:`gearshift.ledger.lite.LiteLedger.write_rows`), not by an index on the long text,
+    :mod:`gearshift.ledger.dedup`), not by an index on the long text,
     which a run of new random message ids would rewrite nearly page by page."""
     if key is None:
         return None
