@@ -229,6 +229,24 @@ def test_incremental_runs_parse_only_appended_bytes(tmp_path: Path, ledger: Ledg
     assert appended.files_reread == 0
 
 
+def test_a_relative_path_finds_the_state_saved_under_the_absolute_one(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state is kept by absolute path: naming the tree relative to another working
+    directory does not make every file new (which re-read all of them)."""
+    path = tmp_path / "projects" / "-w-proj" / "s1.jsonl"
+    _write(path, [_line("m1", "r1")])
+    assert ingest_claude_code(ledger, [tmp_path]).new_records == 1
+    monkeypatch.chdir(tmp_path.parent)
+    again = ingest_claude_code(ledger, [Path(tmp_path.name)])
+    assert (again.files_unchanged, again.bytes_parsed) == (1, 0)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert ingest_claude_code(ledger, [Path("..")]).files_unchanged == 1
+    paths = [p for (p,) in ledger.query("SELECT path FROM ingest_files")]
+    assert paths == [str(path)]
+
+
 def test_a_state_saved_by_an_older_version_is_still_appended_to(
     tmp_path: Path, ledger: Ledger
 ) -> None:

@@ -85,9 +85,13 @@ def default_roots() -> list[Path]:
 
 
 def discover(paths: list[Path] | None = None) -> Discovery:
-    """Every transcript under ``paths`` (or the default roots), sorted by path."""
+    """Every transcript under ``paths`` (or the default roots), sorted by path.
+
+    Paths are made absolute: a file's saved state is found by its path, so the same tree named
+    from two working directories (``claude`` here, ``../claude`` there) is one tree."""
     explicit = bool(paths)
-    roots = [Path(p).expanduser() for p in paths] if paths else default_roots()
+    given = paths if paths else default_roots()
+    roots = [Path(os.path.abspath(os.path.expanduser(p))) for p in given]
     found = Discovery(roots=roots)
     seen: set[tuple[int, int]] = set()
     for root in roots:
