@@ -11,10 +11,9 @@ driver, SDK or CLI framework until a name that needs one is touched)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gearshift._lazy import lazy_names
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog, Tier, Usage, load_catalog
     from gearshift.errors import GearshiftError

@@ -637,7 +637,7 @@ def test_fingerprint_from_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def read_back(*_: object) -> str:
         raise AssertionError("the fingerprint was read back from the file")
 
-    monkeypatch.setattr(parse_native, "fingerprint", read_back)
+    monkeypatch.setattr(parse_native.os, "pread", read_back)
     for chunk in (128 * 1024, 300_000, parse.CHUNK):
         monkeypatch.setattr(parse, "CHUNK", chunk)
         got = native_parse(path)
@@ -646,6 +646,24 @@ def test_fingerprint_from_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             want.entries,
             want.lines,
         )
+
+
+@native
+@pytest.mark.parametrize("appended", [1, 3, 40, 400])
+def test_fingerprint_of_a_file_parsed_from_an_offset(tmp_path: Path, appended: int) -> None:
+    """Parsed from an offset, the head of the file and (after a short append) the bytes before
+    the offset are read from the open file: the fingerprint is the one read back whole."""
+    from gearshift.ingest.fingerprint import fingerprint
+
+    lines = [dumps(b) for b in BASES.values()] * 60
+    path = write_lines(tmp_path / "a.jsonl", lines)
+    first = native_parse(path)
+    with path.open("ab") as fh:
+        fh.write(b"".join(line.encode() + b"\n" for line in lines[:appended]))
+    again = native_parse(path, start=first.offset, first_line=first.lines + 1)
+    assert again.offset == path.stat().st_size
+    assert again.fingerprint == fingerprint(str(path), again.offset)
+    assert len(again.entries) == len(parse_file_pure(str(path), first.offset).entries)
 
 
 @native

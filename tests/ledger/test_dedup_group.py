@@ -273,6 +273,27 @@ def test_the_group_and_the_id_are_checked_as_an_index_would(ledger_url: str) -> 
         assert "cc:k|r|m" in _keys(ledger)
 
 
+def test_the_sqlite3_writer_checks_ids_only_when_a_row_was_passed_over(tmp_path: Path) -> None:
+    """The standard-library writer assumes fresh ids are free and, when one is taken after all,
+    writes again with the taken ids left out: the key of a row not written stays free."""
+    url = str(tmp_path / "l.db")
+    Ledger.open(url).close()
+    lite = LiteLedger.open_current(resolve_location(url), load_catalog)
+    assert lite is not None
+    with lite:
+        assert lite.write_rows(_rows(["cc:a|r|m"]), columns=COLUMNS, fixed=FIXED) == 1
+        ((taken,),) = lite.query("SELECT id FROM executions")
+        first, second, third = _rows(["cc:k|r|m", "cc:k|r|m", "cc:j|r|m"])
+        rows = [(taken, *first[1:]), second, third]
+        assert lite.write_rows(rows, columns=COLUMNS, fixed=FIXED) == 2
+        # a settle vouches for the recorded keys, not for the ids
+        first, second = _rows(["cc:m|r|m", "cc:m|r|m"])
+        rows = [(taken, *first[1:]), second]
+        assert lite.write_rows(rows, columns=COLUMNS, fixed=FIXED, settle=lambda _: (rows, [])) == 1
+        got = lite.query("SELECT dedup_key FROM executions ORDER BY dedup_key")
+        assert got == [("cc:a|r|m",), ("cc:j|r|m",), ("cc:k|r|m",), ("cc:m|r|m",)]
+
+
 def test_postgresql_writers_see_each_other_under_any_default_isolation(pg_url: str) -> None:
     """With REPEATABLE READ as the default, a writer waiting for the lock would check against a
     snapshot older than the last holder's commit: writes run at READ COMMITTED."""

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import sys
-from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import Enum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run command ~4 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
 
     from gearshift.catalog import Catalog
@@ -22,16 +18,24 @@ if TYPE_CHECKING:
 __all__ = ["State", "console", "dumps", "err_console", "plain_table", "print_json", "state"]
 
 
-@dataclass(slots=True)
 class State:
-    """Global options, resolved lazily so that `--help` imports nothing heavy."""
+    """Global options, resolved lazily so that `--help` imports nothing heavy (nor does this
+    module: no dataclasses, typing or JSON until a command needs them)."""
 
-    ledger_url: str | None = None
-    prices: str | None = None
-    debug: bool = False
-    _catalog: Catalog | None = field(default=None, repr=False)
-    _ledger: Ledger | None = field(default=None, repr=False)
-    _lite: LiteLedger | None = field(default=None, repr=False)
+    __slots__ = ("_catalog", "_ledger", "_lite", "debug", "ledger_url", "prices")
+
+    def __init__(
+        self, ledger_url: str | None = None, prices: str | None = None, debug: bool = False
+    ) -> None:
+        self.ledger_url = ledger_url
+        self.prices = prices
+        self.debug = debug
+        self._catalog: Catalog | None = None
+        self._ledger: Ledger | None = None
+        self._lite: LiteLedger | None = None
+
+    def __repr__(self) -> str:
+        return f"State(ledger_url={self.ledger_url!r}, prices={self.prices!r}, debug={self.debug})"
 
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -107,14 +111,18 @@ def err_console() -> Console:
 
 
 def _default(obj: Any) -> Any:
+    import datetime as dt
+    from decimal import Decimal
+    from enum import Enum
+
     if isinstance(obj, Decimal):
         return format(obj, "f")
     if isinstance(obj, dt.datetime | dt.date):
         return obj.isoformat()
     if isinstance(obj, Enum):
         return obj.value
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     if hasattr(obj, "to_dict"):
@@ -124,6 +132,8 @@ def _default(obj: Any) -> Any:
 
 def dumps(obj: Any, *, indent: int | None = 2) -> str:
     """JSON with decimals as strings (money stays exact) and dates in ISO 8601."""
+    import json
+
     return json.dumps(obj, default=_default, indent=indent, ensure_ascii=False)
 
 

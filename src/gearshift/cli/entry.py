@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 
 __all__ = ["Direct", "main", "parse_direct"]
 
 
-@dataclass(frozen=True, slots=True)
 class _Spec:
-    flags: dict[str, str]  # spelling -> field
-    values: dict[str, str]  # spelling -> field
-    positional: bool = False
-    counts: frozenset[str] = frozenset()  # fields that must be integers >= 1
+    __slots__ = ("counts", "flags", "positional", "values")
+
+    def __init__(
+        self,
+        flags: dict[str, str],  # spelling -> field
+        values: dict[str, str],  # spelling -> field
+        positional: bool = False,
+        counts: frozenset[str] = frozenset(),  # fields that must be integers >= 1
+    ) -> None:
+        self.flags = flags
+        self.values = values
+        self.positional = positional
+        self.counts = counts
 
 
 _INGEST = ("ingest", "claude-code")
@@ -57,16 +63,40 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
 _GLOBAL_VALUES = {"--ledger": "ledger", "--prices": "prices"}
 
 
-@dataclass(slots=True)
 class Direct:
-    """A command line the direct entry runs: the command, global options, its options."""
+    """A command line the direct entry runs: the command, global options, its options.
 
-    command: tuple[str, ...]
-    ledger: str | None = None
-    prices: str | None = None
-    debug: bool = False
-    options: dict[str, str | int | bool] = field(default_factory=dict)
-    paths: list[Path] = field(default_factory=list)
+    (Plain classes here, not dataclasses: this is the path of every hook-run ingest, and
+    importing dataclasses costs it ~7 ms.)"""
+
+    __slots__ = ("command", "debug", "ledger", "options", "paths", "prices")
+
+    def __init__(
+        self,
+        command: tuple[str, ...],
+        ledger: str | None = None,
+        prices: str | None = None,
+        debug: bool = False,
+        options: dict[str, str | int | bool] | None = None,
+        paths: list[str] | None = None,
+    ) -> None:
+        self.command = command
+        self.ledger = ledger
+        self.prices = prices
+        self.debug = debug
+        self.options = {} if options is None else options
+        self.paths = [] if paths is None else paths
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Direct):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"Direct({shown})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,6 +124,11 @@ def main(argv: list[str] | None = None) -> None:
 def _run(direct: Direct) -> None:
     opts = direct.options
     if direct.command == _INGEST:
+        from gearshift.ingest.discovery import start_discover
+
+        # The walk of the transcript folders (in C, without the GIL) runs while the modules
+        # the run needs are imported.
+        pending = start_discover(direct.paths or None)
         from gearshift.cli.ingest_run import run_claude_code
 
         workers = opts.get("workers")
@@ -103,6 +138,7 @@ def _run(direct: Direct) -> None:
             bool(opts.get("strict", False)),
             int(workers) if workers is not None else None,
             bool(opts.get("as_json", False)),
+            pending=pending,
         )
         return
     from gearshift.cli.spend_run import run_spend
@@ -153,7 +189,7 @@ def parse_direct(args: list[str]) -> Direct | None:
         if not arg.startswith("-"):
             if not spec.positional:
                 return None
-            out.paths.append(Path(arg))
+            out.paths.append(arg)
             i += 1
             continue
         name, value, used = _option(args, i, spec.values)

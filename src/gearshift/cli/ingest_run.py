@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from gearshift.cli.common import console, is_terminal, print_json, state
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
-    from gearshift.ingest.claude_code import CostMode
+    import os
+    from collections.abc import Sequence
+
+    from gearshift.ingest.discovery import Discovery
     from gearshift.ingest.summary import IngestSummary
     from gearshift.ledger.lite import BulkLedger
 
@@ -21,8 +23,16 @@ __all__ = ["run_claude_code"]
 
 
 def run_claude_code(
-    paths: list[Path] | None, mode: str, strict: bool, workers: int | None, as_json: bool
+    paths: Sequence[str | os.PathLike[str]] | None,
+    mode: str,
+    strict: bool,
+    workers: int | None,
+    as_json: bool,
+    *,
+    pending: Callable[[], Discovery] | None = None,
 ) -> None:
+    """``pending``: the discovery of ``paths`` under way (see
+    :func:`gearshift.ingest.discovery.start_discover`), when the caller started it."""
     from gearshift.errors import ConfigError, IngestError
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.ingest.discovery import discover
@@ -30,7 +40,7 @@ def run_claude_code(
     started = time.perf_counter()
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
-    found = discover(list(paths) if paths else None)
+    found = pending() if pending is not None else discover(list(paths) if paths else None)
     if not found.roots:
         raise IngestError(
             "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
@@ -41,7 +51,7 @@ def run_claude_code(
         def ingest(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
             return ingest_claude_code(
                 ledger,
-                mode=cast("CostMode", mode),
+                mode=mode,  # type: ignore[arg-type]  # checked above
                 strict=strict,
                 workers=workers,
                 discovery=found,

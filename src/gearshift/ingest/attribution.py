@@ -18,11 +18,9 @@ records written before their sidecar existed stays unset.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from gearshift.ledger.columns import tags_json
 
-from gearshift.ledger.record import tags_json
-
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
     from gearshift.ingest.discovery import Discovery
     from gearshift.ingest.state import Plan
@@ -84,16 +82,23 @@ class Attributor:
         )
 
 
-@dataclass(slots=True)
 class KnownAgents:
     """What earlier runs learned (the ``ingest_agents`` table) that this run may need: the types
     asked for by the ``Agent``/``Task`` calls and named by the tool results of this run's agents,
     and every agent recorded as :data:`FALLBACK` (``pending``: agent id -> the id of the call
     that spawned it, or ``''``)."""
 
-    tool_types: dict[str, str] = field(default_factory=dict)
-    result_types: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("pending", "result_types", "tool_types")
+
+    def __init__(
+        self,
+        tool_types: dict[str, str] | None = None,
+        result_types: dict[str, str] | None = None,
+        pending: dict[str, str] | None = None,
+    ) -> None:
+        self.tool_types = {} if tool_types is None else tool_types
+        self.result_types = {} if result_types is None else result_types
+        self.pending = {} if pending is None else pending
 
     @classmethod
     def load(

@@ -15,16 +15,17 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
 from gearshift.errors import ConfigError, IngestError
 from gearshift.ingest.discovery import Discovery, discover
 from gearshift.ingest.state import FileState, Plan, load_states, plan_file, state_statements
 from gearshift.ingest.summary import IngestSummary
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, Literal
+
     from gearshift.ingest.attribution import Attributor, KnownAgents
     from gearshift.ingest.parse import FileResult
     from gearshift.ingest.pricing import EntryPricer
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CostMode", "IngestSummary", "ingest_claude_code"]
 
-CostMode = Literal["auto", "calculate", "display"]
+if TYPE_CHECKING:
+    CostMode = Literal["auto", "calculate", "display"]
 SOURCE = "claude-code"
 _PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
@@ -78,7 +80,7 @@ FIXED = {
 
 def ingest_claude_code(
     ledger: BulkLedger,
-    paths: list[Path] | None = None,
+    paths: Sequence[str | os.PathLike[str]] | None = None,
     *,
     mode: CostMode = "auto",
     strict: bool = False,
@@ -111,7 +113,7 @@ def _gc_paused() -> Iterator[None]:
 
 def _ingest(
     ledger: BulkLedger,
-    paths: list[Path] | None,
+    paths: Sequence[str | os.PathLike[str]] | None,
     mode: CostMode,
     strict: bool,
     workers: int | None,
@@ -402,7 +404,8 @@ def _records(
     attribute: Attributor,
     summary: IngestSummary,
 ) -> list[Row]:
-    from gearshift.ledger.record import FLAG_FAST, new_ids, tags_json
+    from gearshift.ledger.columns import FLAG_FAST, tags_json
+    from gearshift.ledger.ids import new_ids
 
     dedup = merged.dedup
     summary.duplicates = dedup.duplicates + merged.file_duplicates

@@ -13,21 +13,21 @@ Rules (shared/reference/claude-code-usage-data.md §1.7, §2.2; the same as ccus
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
 from gearshift.ingest.parse import Entry
+
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["Deduper"]
 
 
 #: A kept copy and the index of the file it came from: ``[entry, file_index]`` (a list, not an
 #: object: the global pass makes one per distinct response, hundreds of thousands a run).
-Slot = list[Any]
+Slot = list["Any"]
 
 
-@dataclass(slots=True)
 class Deduper:
     """Feed entries with :meth:`add`; read the survivors from :meth:`kept`.
 
@@ -36,10 +36,13 @@ class Deduper:
     sidechain) in ``more``. Most entries are a message seen for the first time, which then costs
     one ``setdefault`` and one store."""
 
-    first: dict[str, Entry] = field(default_factory=dict)
-    first_at: dict[str, int] = field(default_factory=dict)
-    more: dict[str, list[Slot]] = field(default_factory=dict)
-    seen: int = 0
+    __slots__ = ("first", "first_at", "more", "seen")
+
+    def __init__(self) -> None:
+        self.first: dict[str, Entry] = {}
+        self.first_at: dict[str, int] = {}
+        self.more: dict[str, list[Slot]] = {}
+        self.seen = 0
 
     def add(self, entries: Sequence[Entry], file_index: int) -> None:
         first, first_at = self.first, self.first_at

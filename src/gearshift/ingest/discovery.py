@@ -10,16 +10,32 @@ Layout (see shared/reference/claude-code-usage-data.md §1.2)::
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NamedTuple
+import threading
 
+from gearshift._frozen import NamedTuple
 from gearshift.errors import IngestError
 
-__all__ = ["AgentMeta", "Discovery", "TranscriptFile", "default_roots", "discover"]
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+__all__ = [
+    "AgentMeta",
+    "Discovery",
+    "TranscriptFile",
+    "default_roots",
+    "discover",
+    "start_discover",
+]
+
+#: Directories never entered: Claude Code keeps large tool outputs there, never transcripts.
+SKIPPED_DIR = "tool-results"
+
+try:  # the C walk (optional, as the C parser is): the same listing with the GIL released
+    from gearshift.ingest._walk import walk as _native_walk
+except ImportError:  # pragma: no cover - exercised where the extension is not built
+    _native_walk = None  # type: ignore[assignment]
 
 
 class TranscriptFile(NamedTuple):
@@ -37,21 +53,24 @@ class TranscriptFile(NamedTuple):
     inode: int
 
 
-@dataclass(frozen=True, slots=True)
-class AgentMeta:
+class AgentMeta(NamedTuple):
     agent_type: str | None
     spawn_depth: int | None
     tool_use_id: str | None
     description: str | None
 
 
-@dataclass(slots=True)
 class Discovery:
-    roots: list[Path]
-    files: list[TranscriptFile] = field(default_factory=list)
-    meta_paths: dict[str, str] = field(default_factory=dict)
-    bad_metas: list[str] = field(default_factory=list)
-    _metas: dict[str, AgentMeta | None] = field(default_factory=dict)
+    """The transcripts found under ``roots`` (absolute paths) and their subagents' sidecars."""
+
+    __slots__ = ("_metas", "bad_metas", "files", "meta_paths", "roots")
+
+    def __init__(self, roots: Sequence[str | os.PathLike[str]]) -> None:
+        self.roots = [os.fspath(r) for r in roots]
+        self.files: list[TranscriptFile] = []
+        self.meta_paths: dict[str, str] = {}  # agent id -> its sidecar
+        self.bad_metas: list[str] = []
+        self._metas: dict[str, AgentMeta | None] = {}
 
     def meta(self, agent_id: str) -> AgentMeta | None:
         """The ``agent-<id>.meta.json`` sidecar of a subagent, read on first use (a run that
@@ -73,104 +92,167 @@ class Discovery:
         return sum(f.size for f in self.files)
 
 
-def default_roots() -> list[Path]:
+def default_roots() -> list[str]:
     """``$CLAUDE_CONFIG_DIR`` (one path or a comma list) when set, else ``~/.config/claude``
     and ``~/.claude`` -- those that exist."""
     env = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
     if env:
-        return [Path(p.strip()).expanduser() for p in env.split(",") if p.strip()]
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    candidates = [Path(xdg) / "claude", Path.home() / ".claude"]
-    return [p for p in candidates if (p / "projects").is_dir()]
+        return [os.path.expanduser(p.strip()) for p in env.split(",") if p.strip()]
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    candidates = [os.path.join(xdg, "claude"), os.path.join(home, ".claude")]
+    return [p for p in candidates if os.path.isdir(os.path.join(p, "projects"))]
 
 
-def discover(paths: list[Path] | None = None) -> Discovery:
+def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery:
     """Every transcript under ``paths`` (or the default roots), sorted by path.
 
     Paths are made absolute: a file's saved state is found by its path, so the same tree named
-    from two working directories (``claude`` here, ``../claude`` there) is one tree."""
+    from two working directories (``claude`` here, ``../claude`` there) is one tree. A file
+    reached twice (a link, two roots naming one tree) is listed once, under the first root
+    that has it."""
     explicit = bool(paths)
     given = paths if paths else default_roots()
-    roots = [Path(os.path.abspath(os.path.expanduser(p))) for p in given]
-    found = Discovery(roots=roots)
+    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given]
+    found = Discovery(roots)
     seen: set[tuple[int, int]] = set()
     for root in roots:
-        if not root.exists():
+        try:
+            st = os.stat(root)
+        except OSError:
             if explicit or os.environ.get("CLAUDE_CONFIG_DIR"):
                 raise IngestError(
                     f"{root} does not exist",
                     hint="name a Claude config dir (with projects/), a projects dir or a .jsonl",
-                )
+                ) from None
             continue
-        if root.is_file():
-            _add_file(found, seen, str(root), None)
+        if not _is_dir(st.st_mode):
+            _add_file(found, seen, root, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, None)
             continue
-        base = root / "projects" if (root / "projects").is_dir() else root
-        _walk(found, seen, str(base), base.name == "projects")
+        projects = os.path.join(root, "projects")
+        base = projects if os.path.isdir(projects) else root
+        under = len(base) + 1 if os.path.basename(base) == "projects" else 0
+        transcripts, sidecars = _list(base)
+        transcripts.sort()  # of two paths to one file, the same one every run
+        for path, size, mtime_ns, device, inode in transcripts:
+            _add_file(found, seen, path, size, mtime_ns, device, inode, under)
+        for path in sorted(sidecars):
+            name = os.path.basename(path)
+            found.meta_paths[name[len("agent-") : -len(".meta.json")]] = path
     found.files.sort(key=lambda f: f.path)
     return found
 
 
-def _walk(found: Discovery, seen: set[tuple[int, int]], top: str, is_projects: bool) -> None:
-    stack: list[tuple[str, tuple[str, ...]]] = [(top, ())]
-    while stack:
-        current, rel = stack.pop()
+def start_discover(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+) -> Callable[[], Discovery]:
+    """:func:`discover` on another thread: returns the function that waits for it (and raises
+    what it raised). The C walk runs without the GIL, so a caller can import what it needs
+    meanwhile."""
+    box: list[Discovery | BaseException] = []
+
+    def run() -> None:
         try:
-            entries = list(os.scandir(current))
+            box.append(discover(paths))
+        except BaseException as exc:  # handed to the waiter
+            box.append(exc)
+
+    thread = threading.Thread(target=run, name="gearshift-discover", daemon=True)
+    thread.start()
+
+    def wait() -> Discovery:
+        thread.join()
+        result = box[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    return wait
+
+
+def _is_dir(mode: int) -> bool:
+    return mode & 0o170000 == 0o040000  # stat.S_ISDIR without importing stat
+
+
+def _list(top: str) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
+    """``(transcripts, sidecars)`` under ``top``: ``(path, size, mtime_ns, device, inode)`` of
+    every ``*.jsonl`` that is not a directory (stat followed through links), and the path of
+    every ``agent-*.meta.json``; directories named :data:`SKIPPED_DIR` and links to directories
+    are not entered, unreadable directories are passed over."""
+    if _native_walk is not None and not os.environ.get("GEARSHIFT_PURE_PYTHON"):
+        return _native_walk(top, SKIPPED_DIR)
+    return _walk(top)
+
+
+def _walk(top: str) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
+    """:func:`_list` in Python."""
+    transcripts: list[tuple[str, int, int, int, int]] = []
+    sidecars: list[str] = []
+    stack = [top]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
         except OSError:
             continue
         for entry in entries:
             name = entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if name != "tool-results":
-                    stack.append((entry.path, (*rel, name)))
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if name != SKIPPED_DIR:
+                    stack.append(entry.path)
             elif name.endswith(".jsonl"):
-                _add_file(found, seen, entry.path, (*rel, name) if is_projects else None)
+                try:
+                    st = os.stat(entry.path)
+                except OSError:
+                    continue
+                transcripts.append((entry.path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino))
             elif name.endswith(".meta.json") and name.startswith("agent-"):
-                found.meta_paths[name[len("agent-") : -len(".meta.json")]] = entry.path
+                sidecars.append(entry.path)
+    return transcripts, sidecars
 
 
 def _add_file(
-    found: Discovery, seen: set[tuple[int, int]], path: str, rel: tuple[str, ...] | None
+    found: Discovery,
+    seen: set[tuple[int, int]],
+    path: str,
+    size: int,
+    mtime_ns: int,
+    device: int,
+    inode: int,
+    under: int | None,
 ) -> None:
-    """Add one transcript; ``rel`` is its path's parts below ``projects/`` when known."""
-    try:
-        st = os.stat(path)
-    except OSError:
+    """Add one transcript; ``under`` is where its path below ``projects/`` starts (0: the walk
+    was not of a ``projects/`` dir; ``None``: the file was named itself)."""
+    if (device, inode) in seen:  # the same file reached twice (a link, two roots)
         return
-    if (st.st_dev, st.st_ino) in seen:  # the same file reached twice (a link, two roots)
-        return
-    seen.add((st.st_dev, st.st_ino))
-    parts = rel if rel else Path(path).parts
+    seen.add((device, inode))
+    parts = path[under:].split(os.sep) if under else path.split(os.sep)
     name = parts[-1]
     agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
     workflow = next((p for p in parts if p.startswith("wf_")), None) if "wf_" in path else None
     own_session = None if agent_id else name[: -len(".jsonl")]
-    if rel:
+    if under:
         project_key = parts[0]
         session = own_session if len(parts) == 2 else parts[1]
     elif "subagents" in parts:
         idx = len(parts) - 1 - parts[::-1].index("subagents")
-        session, project_key = parts[idx - 1], parts[max(idx - 2, 0)]
+        session, project_key = parts[idx - 1], parts[max(idx - 2, 0)] or os.sep
     else:
-        session, project_key = own_session, Path(path).parent.name
+        session, project_key = own_session, os.path.basename(os.path.dirname(path))
     found.files.append(
         TranscriptFile(
-            path,
-            project_key,
-            session,
-            agent_id,
-            workflow,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_dev,
-            st.st_ino,
+            path, project_key, session, agent_id, workflow, size, mtime_ns, device, inode
         )
     )
 
 
 def _read_meta(found: Discovery, path: str) -> AgentMeta | None:
     try:
+        import json
+
         with open(path, "rb") as fh:
             data = json.loads(fh.read())
         if not isinstance(data, dict):

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
 
+from gearshift._frozen import NamedTuple
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.ingest.fingerprint import fingerprint
 
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
     from gearshift.ingest.decode import _Line, _Message
     from gearshift.ingest.pricing import EntryPricer
@@ -94,27 +94,50 @@ class Entry(NamedTuple):
         )
 
 
-@dataclass(slots=True)
 class FileResult:
     """What one pass over a file found; ``offset`` is where the next pass starts."""
 
-    path: str
-    start: int
-    offset: int = 0
-    lines: int = 0
-    usage_lines: int = 0
-    entries: list[Entry] = field(default_factory=list)
-    malformed: list[tuple[int, str]] = field(default_factory=list)
-    tool_types: dict[str, str] = field(default_factory=dict)
-    result_types: dict[str, str] = field(default_factory=dict)
-    result_tools: dict[str, str] = field(default_factory=dict)
-    pending_bytes: int = 0
-    duplicates: int = 0
-    fingerprint: str = ""
-    error: str | None = None
-    pricer: EntryPricer | None = None
-    interned: dict[str, str] = field(default_factory=dict)
-    projects: dict[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "duplicates",
+        "entries",
+        "error",
+        "fingerprint",
+        "interned",
+        "lines",
+        "malformed",
+        "offset",
+        "path",
+        "pending_bytes",
+        "pricer",
+        "projects",
+        "result_tools",
+        "result_types",
+        "start",
+        "tool_types",
+        "usage_lines",
+    )
+
+    def __init__(self, path: str, start: int, offset: int = 0) -> None:
+        self.path = path
+        self.start = start
+        self.offset = offset
+        self.lines = self.usage_lines = self.pending_bytes = self.duplicates = 0
+        self.entries: list[Entry] = []
+        self.malformed: list[tuple[int, str]] = []
+        self.tool_types: dict[str, str] = {}
+        self.result_types: dict[str, str] = {}
+        self.result_tools: dict[str, str] = {}  # agent id -> the tool call a result names
+        self.fingerprint = ""
+        self.error: str | None = None
+        self.pricer: EntryPricer | None = None
+        self.interned: dict[str, str] = {}
+        self.projects: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"FileResult(path={self.path!r}, start={self.start}, offset={self.offset}, "
+            f"lines={self.lines}, entries={len(self.entries)}, error={self.error!r})"
+        )
 
     def __getstate__(self) -> dict[str, object]:
         skip = ("pricer", "interned", "projects")

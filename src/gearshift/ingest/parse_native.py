@@ -25,18 +25,19 @@ on what ``EntryPricer`` documents: its prices depend on the timestamp only throu
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import weakref
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 from gearshift.catalog.cost import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
 from gearshift.ingest import parse as _parse
-from gearshift.ingest.fingerprint import HEAD, SPAN, fingerprint, from_bytes
+from gearshift.ingest.fingerprint import HEAD, SPAN, from_bytes
 from gearshift.ingest.parse import _EPOCH, _ONE_US, Entry, FileResult, _decode, _timestamp
 from gearshift.ingest.pricing import EntryPricer
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
     from gearshift.ingest._scan import Card, Priced, RateCard, Rates
 
@@ -109,7 +110,7 @@ def parse_file_native(
             result.offset = base + done
             result.pending_bytes = filled - done
             result.lines = line_no - (first_line - 1)
-            result.fingerprint = _fingerprint(path, result.offset, buf, base, done, head)
+            result.fingerprint = _fingerprint(fh.fileno(), result.offset, buf, base, done, head)
     except OSError as exc:
         result.error = f"{exc.strerror or exc}"
         result.fingerprint = ""
@@ -123,19 +124,23 @@ def parse_file_native(
     return result
 
 
-def _fingerprint(path: str, offset: int, buf: bytearray, base: int, done: int, head: bytes) -> str:
-    """The fingerprint from the bytes still in ``buf`` (file offset ``base`` on), or from the
-    file when they are not all there."""
+def _fingerprint(fd: int, offset: int, buf: bytearray, base: int, done: int, head: bytes) -> str:
+    """The fingerprint from the bytes still in ``buf`` (file offset ``base`` on), reading what
+    is not there (the head of a file parsed from an offset, the bytes before a short append)
+    from the open file ``fd``."""
     if not offset:
         return ""
     first = min(offset, HEAD)
     tail_from = max(0, offset - SPAN)
-    if tail_from < base or (base and len(head) < first):
-        return fingerprint(path, offset)
+    if base and len(head) < first:
+        head = os.pread(fd, first, 0)
+    tail: bytes | memoryview
     with memoryview(buf) as view:
-        return from_bytes(
-            head[:first] if base else view[:first], view[tail_from - base : done], offset
-        )
+        if tail_from < base:
+            tail = os.pread(fd, base - tail_from, tail_from) + bytes(view[:done])
+        else:
+            tail = view[tail_from - base : done]
+        return from_bytes(head[:first] if base else view[:first], tail, offset)
 
 
 def _scanner(

@@ -12,18 +12,19 @@ is the one the ledger keeps.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from gearshift._frozen import NamedTuple
+
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from gearshift.ledger.lite import Reader, Row
 
 __all__ = ["Copy", "reconcile"]
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
+class Copy(NamedTuple):
     message_id: str
     request_id: str
     kind: str  # "m" main thread, "s" sidechain, "p" progress copy in a parent file

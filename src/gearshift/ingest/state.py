@@ -16,16 +16,19 @@ Files that disappear (Claude Code prunes after 30 days) keep their ledger record
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from gearshift._frozen import NamedTuple
 from gearshift.ingest.discovery import TranscriptFile
 
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
+    from typing import Literal
+
     from gearshift.ledger.lite import BulkLedger, Statement
 
-__all__ = ["FileState", "Plan", "load_states", "plan_file", "state_statements"]
+    Action = Literal["skip", "append", "reread", "new"]
 
-Action = Literal["skip", "append", "reread", "new"]
+__all__ = ["FileState", "Plan", "load_states", "plan_file", "state_statements"]
 
 
 class FileState(NamedTuple):

@@ -7,10 +7,24 @@ path can never disagree about column order or the migrations a current ledger ha
 
 from __future__ import annotations
 
-from typing import overload
 from zlib import crc32
 
-__all__ = ["EXECUTION_COLUMNS", "MIGRATION_NAMES", "dedup_group"]
+TYPE_CHECKING = False  # not typing's: on the path of every hook-run ingest
+if TYPE_CHECKING:
+    from typing import overload
+
+__all__ = [
+    "EXECUTION_COLUMNS",
+    "FLAG_BATCH",
+    "FLAG_FAST",
+    "MIGRATION_NAMES",
+    "dedup_group",
+    "tags_json",
+]
+
+#: Bits of the ``flags`` column.
+FLAG_BATCH = 1
+FLAG_FAST = 2
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -60,10 +74,14 @@ MIGRATION_NAMES: tuple[str, ...] = (
 )
 
 
-@overload
-def dedup_group(key: str) -> int: ...
-@overload
-def dedup_group(key: None) -> None: ...
+if TYPE_CHECKING:
+
+    @overload
+    def dedup_group(key: str) -> int: ...
+    @overload
+    def dedup_group(key: None) -> None: ...
+
+
 def dedup_group(key: str | None) -> int | None:
     """The ``dedup_group`` of a record with dedup key ``key``: a 32-bit hash of the key's first
     ``|``-separated part (``cc:<message id>`` for a Claude Code transcript copy), so that every
@@ -77,3 +95,20 @@ def dedup_group(key: str | None) -> int | None:
         return None
     head = key.partition("|")[0]
     return crc32(head.encode("utf-8")) - 0x80000000  # a signed 32-bit value: 4 bytes to store
+
+
+_TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def tags_json(tags: dict[str, str]) -> str:
+    """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
+    stores; memoised because most rows of a batch share their tags."""
+    key = tuple(sorted(tags.items()))
+    cached = _TAGS_CACHE.get(key)
+    if cached is None:
+        import json
+
+        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
+        if len(_TAGS_CACHE) < 10_000:
+            _TAGS_CACHE[key] = cached
+    return cached

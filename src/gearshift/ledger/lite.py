@@ -22,8 +22,6 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
 
 from gearshift.errors import LedgerError
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
@@ -35,65 +33,65 @@ from gearshift.ledger.dedup import (
     with_groups,
 )
 
+TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from typing import Any, Protocol
 
     from gearshift.catalog import Catalog
     from gearshift.ledger.urls import LedgerLocation
 
+    Row = tuple[Any, ...]
+    #: One SQL statement with ``:name`` parameters and the parameter sets it runs with.
+    Statement = tuple[str, Sequence[Mapping[str, Any]]]
+
+    class Reader(Protocol):
+        """What a report needs of a ledger: plain SQL reads."""
+
+        def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+            """Rows of a read-only statement with ``:name`` parameters."""
+            ...
+
+    class BulkLedger(Protocol):
+        """What a bulk importer needs of a ledger (both ledger classes have it)."""
+
+        @property
+        def location(self) -> LedgerLocation: ...
+
+        @property
+        def catalog(self) -> Catalog: ...
+
+        def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+            """Rows of a read-only statement with ``:name`` parameters."""
+            ...
+
+        def execute_many(self, statements: Sequence[Statement]) -> None:
+            """Run each statement once per parameter set, all in one write transaction."""
+            ...
+
+        def write_rows(
+            self,
+            rows: Sequence[Row],
+            *,
+            replace_keys: Sequence[str] = (),
+            columns: Sequence[str] | None = None,
+            fixed: Mapping[str, Any] | None = None,
+            then: Sequence[Statement] = (),
+            settle: Settle | None = None,
+        ) -> int:
+            """Insert execution rows (see :func:`insert_sql`), then run ``then`` (as
+            :meth:`execute_many` does) in the same transaction; return how many rows were new.
+
+            ``settle(reader)``, when given, runs first in the write transaction (one writer of
+            dedup keys at a time) and returns the rows to insert and the dedup keys whose records
+            they replace, decided from what ``reader`` shows is recorded: no row it returns may
+            hold a recorded key other than those (a writer need not look them up again)."""
+            ...
+
+    #: See :meth:`BulkLedger.write_rows`: ``settle(reader) -> (rows, replace_keys)``.
+    Settle = Callable[[Reader], tuple[Sequence[Row], Sequence[str]]]
+
 __all__ = ["BulkLedger", "LiteLedger", "Reader", "full_rows", "insert_sql", "sql_literal"]
-
-Row = tuple[Any, ...]
-#: One SQL statement with ``:name`` parameters and the parameter sets it runs with.
-Statement = tuple[str, Sequence[Mapping[str, Any]]]
-
-
-class Reader(Protocol):
-    """What a report needs of a ledger: plain SQL reads."""
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """Rows of a read-only statement with ``:name`` parameters."""
-        ...
-
-
-class BulkLedger(Protocol):
-    """What a bulk importer needs of a ledger (both ledger classes have it)."""
-
-    @property
-    def location(self) -> LedgerLocation: ...
-
-    @property
-    def catalog(self) -> Catalog: ...
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """Rows of a read-only statement with ``:name`` parameters."""
-        ...
-
-    def execute_many(self, statements: Sequence[Statement]) -> None:
-        """Run each statement once per parameter set, all in one write transaction."""
-        ...
-
-    def write_rows(
-        self,
-        rows: Sequence[Row],
-        *,
-        replace_keys: Sequence[str] = (),
-        columns: Sequence[str] | None = None,
-        fixed: Mapping[str, Any] | None = None,
-        then: Sequence[Statement] = (),
-        settle: Settle | None = None,
-    ) -> int:
-        """Insert execution rows (see :func:`insert_sql`), then run ``then`` (as
-        :meth:`execute_many` does) in the same transaction; return how many rows were new.
-
-        ``settle(reader)``, when given, runs first in the write transaction (one writer of
-        dedup keys at a time) and returns the rows to insert and the dedup keys whose records
-        they replace, decided from what ``reader`` shows is recorded."""
-        ...
-
-
-#: See :meth:`BulkLedger.write_rows`: ``settle(reader) -> (rows, replace_keys)``.
-Settle = Callable[[Reader], tuple[Sequence[Row], Sequence[str]]]
 
 
 class _ConnReader:
@@ -170,7 +168,7 @@ class LiteLedger:
         self.location = location
         self._catalog_factory = catalog
         self._catalog: Catalog | None = None
-        self._staged: Path | None = None  # the private file of a new ledger not yet published
+        self._staged: str | None = None  # the private file of a new ledger not yet published
 
     @classmethod
     def open_current(
@@ -179,8 +177,8 @@ class LiteLedger:
         """The ledger at ``location`` if it is a SQLite file with every migration applied;
         else ``None`` (the caller opens a :class:`~gearshift.ledger.store.Ledger` instead).
         ``catalog`` is called the first time prices are needed."""
-        path = location.path
-        if location.dialect != "sqlite" or path is None or not path.is_file():
+        path = location.file
+        if location.dialect != "sqlite" or path is None or not os.path.isfile(path):
             return None
         try:
             conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -217,7 +215,7 @@ class LiteLedger:
         A file that exists but is not current (an older schema, or one still being made by the
         SQLAlchemy path) gives ``None``, as does a filesystem without hard links:
         :class:`Ledger` takes it from there."""
-        path = location.path
+        path = location.file
         if location.dialect == "sqlite" and path is not None:
             _sweep(path)  # whether or not this run creates it: a leftover may be any age
         lite = cls.open_current(location, catalog)
@@ -258,7 +256,7 @@ class LiteLedger:
         if tmp is None:
             self.close()
             return True
-        path = self.location.path
+        path = self.location.file
         assert path is not None
         try:
             self._conn.execute("PRAGMA journal_mode = WAL")  # as every ledger file has
@@ -269,7 +267,7 @@ class LiteLedger:
             except FileExistsError:
                 return False
             with contextlib.suppress(OSError):  # as SQLite, which some filesystems refuse
-                _fsync(path.parent)  # the new name is durable too
+                _fsync(os.path.dirname(path) or ".")  # the new name is durable too
             return True
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
@@ -360,15 +358,9 @@ class LiteLedger:
                 empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
                 if empty and len(rows) >= BULK_MIN_ROWS:
                     inserted = _fill_empty(conn, rows, columns, fixed, keyed)
+                elif keyed:
+                    inserted = _insert_keyed(conn, rows, columns, fixed, settled=settle is not None)
                 else:
-                    if keyed:
-                        rows = unrecorded(
-                            rows,
-                            columns,
-                            fixed,
-                            lambda groups: _recorded_keys(conn, groups),
-                            lambda ids: _recorded_ids(conn, ids),
-                        )
                     before = conn.total_changes
                     conn.executemany(insert_sql(columns, fixed), rows)
                     inserted = conn.total_changes - before
@@ -376,6 +368,40 @@ class LiteLedger:
                 if params:
                     conn.executemany(sql, [dict(p) for p in params])
             return inserted
+
+
+def _insert_keyed(
+    conn: sqlite3.Connection,
+    rows: Sequence[Row],
+    columns: Sequence[str],
+    fixed: Mapping[str, Any],
+    *,
+    settled: bool,
+) -> int:
+    """Insert rows with dedup keys, leaving out those :func:`unrecorded` would; return how many
+    were written. Rows a ``settle`` returned are known to hold no recorded key (it read them in
+    this transaction), so only repeats among themselves are looked for. The ids are assumed
+    free: if ``INSERT OR IGNORE`` passed over a row (its id was taken, as a fresh random id
+    never is), the insert is undone and made again with the taken ids looked up -- a row that is
+    not written must not claim its key."""
+    sql = insert_sql(columns, fixed)
+
+    def keys(groups: list[int]) -> Iterable[str]:
+        return () if settled else _recorded_keys(conn, groups)
+
+    kept = unrecorded(rows, columns, fixed, keys, lambda ids: ())
+    conn.execute("SAVEPOINT gearshift_keyed")
+    before = conn.total_changes
+    conn.executemany(sql, kept)
+    inserted = conn.total_changes - before
+    if inserted != len(kept):
+        conn.execute("ROLLBACK TO gearshift_keyed")
+        kept = unrecorded(rows, columns, fixed, keys, lambda ids: _recorded_ids(conn, ids))
+        before = conn.total_changes
+        conn.executemany(sql, kept)
+        inserted = conn.total_changes - before
+    conn.execute("RELEASE gearshift_keyed")
+    return inserted
 
 
 def _recorded_ids(conn: sqlite3.Connection, ids: list[str]) -> Iterator[str]:
@@ -439,17 +465,17 @@ def _fill_empty(
 #: thousand pages of the dedup index); SQLite caps it on platforms that cannot.
 _MMAP_BYTES = 1 << 30
 
-_PARTIAL = re.compile(r'WHERE\s+"?(\w+)"?\s+IS\s+NOT\s+NULL\s*$', re.IGNORECASE)
+_PARTIAL = r'WHERE\s+"?(\w+)"?\s+IS\s+NOT\s+NULL\s*$'
 
 
 def _stays_empty(index_sql: str, fixed: Mapping[str, Any]) -> bool:
     """Whether a partial index ``... WHERE col IS NOT NULL`` gets none of the rows (their
     ``col`` is a fixed NULL): it costs nothing to keep during the fill, a table scan to rebuild."""
-    m = _PARTIAL.search(index_sql)
+    m = re.search(_PARTIAL, index_sql, re.IGNORECASE)  # compiled on a first fill only
     return m is not None and m.group(1) in fixed and fixed[m.group(1)] is None
 
 
-def _build(path: Path) -> Path | None:
+def _build(path: str) -> str | None:
     """A complete, empty ledger (schema, migrations) in a private file beside ``path``; ``None``,
     with nothing left behind, when the filesystem cannot make the hard link publishing needs."""
     import secrets
@@ -461,7 +487,8 @@ def _build(path: Path) -> Path | None:
     # One statement per paragraph (a trigger's body has semicolons of its own).
     statements = [s.strip().removesuffix(";") for s in code.split("\n\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    folder, base = os.path.split(path)
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.new")
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -476,7 +503,7 @@ def _build(path: Path) -> Path | None:
             conn.execute("COMMIT")
         finally:
             conn.close()
-        probe = tmp.with_name(tmp.name + ".link")
+        probe = tmp + ".link"
         try:
             os.link(tmp, probe)  # find out now, before anything is written into it
         except OSError:
@@ -484,35 +511,38 @@ def _build(path: Path) -> Path | None:
             return None
         finally:
             with contextlib.suppress(FileNotFoundError):
-                probe.unlink()
+                os.unlink(probe)
         return tmp
     except BaseException:
         _discard(tmp)
         raise
 
 
-def _sweep(path: Path) -> None:
+def _sweep(path: str) -> None:
     """Remove what staged ledgers of ``path`` left when their process was killed (SIGTERM from
     a hook's timeout, SIGKILL): ``.<name>.<pid>.<8 hex>.new`` files (and their ``-wal``,
     ``-shm``, ``.link``) whose process is gone and that have not changed for ten minutes (a
     build being written is touched all the time) -- a pid from another container sharing the
     folder is not ours to judge by itself."""
-    staged = re.compile(
-        re.escape(f".{path.name}.") + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?"
-    )
+    folder, base = os.path.split(path)
+    folder = folder or "."
+    prefix = f".{base}."
     try:
-        names = os.listdir(path.parent)
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and ".new" in n]
     except OSError:
         return
+    if not names:  # the usual case: no pattern to compile
+        return
+    staged = re.compile(re.escape(prefix) + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?")
     now = time.time()
     for name in names:
         m = staged.fullmatch(name)
         if m is None or _alive(int(m.group(1))):
             continue
-        leftover = path.parent / name
+        leftover = os.path.join(folder, name)
         with contextlib.suppress(OSError):
-            if now - leftover.stat().st_mtime > _STALE_SECONDS:
-                leftover.unlink()
+            if now - os.stat(leftover).st_mtime > _STALE_SECONDS:
+                os.unlink(leftover)
 
 
 _STALE_SECONDS = 600
@@ -528,13 +558,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _discard(tmp: Path) -> None:
-    for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+def _discard(tmp: str) -> None:
+    for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
         with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+            os.unlink(leftover)
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,18 +1,16 @@
-"""One ledger record per agent execution, and the time-sortable ids that name them."""
+"""One ledger record per agent execution (its ids are :mod:`gearshift.ledger.ids`'; its flags and
+tags encodings, :mod:`gearshift.ledger.columns`', re-exported here)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import threading
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
+from gearshift.ledger.columns import FLAG_BATCH, FLAG_FAST, tags_json
+from gearshift.ledger.ids import new_id, new_ids
 
 __all__ = [
     "FLAG_BATCH",
@@ -30,66 +28,8 @@ __all__ = [
 
 STATUSES = ("success", "failure", "error")
 SOURCES = ("api", "claude-code", "proxy", "manual", "import", "sim")
-FLAG_BATCH = 1
-FLAG_FAST = 2
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_PAIRS = [_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024)]
-_SHIFTS = tuple(range(120, -1, -10))
-_ulid_lock = threading.Lock()
-_last_ms = 0
-_last_rand = 0
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def new_id(at_ms: int | None = None) -> str:
-    """A ULID: 48 bits of milliseconds, then 80 random bits, in Crockford base32 (26 chars).
-
-    Ids made in one process within the same millisecond are strictly increasing (the random part
-    is incremented), so ids sort in creation order; across processes the random part keeps them
-    unique.
-    """
-    global _last_ms, _last_rand
-    ms = at_ms if at_ms is not None else time.time_ns() // 1_000_000
-    with _ulid_lock:
-        if at_ms is None and ms <= _last_ms:
-            ms = _last_ms
-            rand = _last_rand + 1
-        else:
-            rand = int.from_bytes(os.urandom(10), "big")
-        if at_ms is None:
-            _last_ms, _last_rand = ms, rand
-    value = (ms << 80) | (rand & ((1 << 80) - 1))
-    pairs = _PAIRS
-    return "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
-
-
-_MS_LIMIT = 1 << 48
-_RANDOM_CHARS = bytes(ord(_CROCKFORD[b & 31]) for b in range(256))
-
-
-def new_ids(at_ms: Sequence[int]) -> list[str]:
-    """ULIDs for many records at once, each at its own millisecond with a fresh random part:
-    the ids :func:`new_id` makes with ``at_ms``, several times faster for a bulk import.
-
-    The 80 random bits are 16 characters drawn straight from random bytes (each byte's low 5
-    bits: 256 is a multiple of 32, so every character is equally likely); the 48-bit time is 10
-    characters, the first 6 shared by every millisecond of a ~17-minute span and cached."""
-    noise = os.urandom(16 * len(at_ms)).translate(_RANDOM_CHARS).decode("ascii")
-    pairs = _PAIRS
-    heads: dict[int, str] = {}
-    out = []
-    for i, when in enumerate(at_ms):
-        # a transcript line dated before 1970 (or after 10889) is clamped: the id only orders
-        # records, the ts_us column keeps the time
-        ms = when if 0 <= when < _MS_LIMIT else min(max(when, 0), _MS_LIMIT - 1)
-        top = ms >> 20
-        head = heads.get(top)
-        if head is None:
-            head = heads[top] = pairs[top >> 20] + pairs[(top >> 10) & 1023] + pairs[top & 1023]
-        at = 16 * i
-        out.append(head + pairs[(ms >> 10) & 1023] + pairs[ms & 1023] + noise[at : at + 16])
-    return out
 
 
 def task_digest(task: str) -> str:
@@ -188,18 +128,3 @@ class Execution:
         if isinstance(kwargs.get("ts"), str):
             kwargs["ts"] = dt.datetime.fromisoformat(kwargs["ts"].replace("Z", "+00:00"))
         return cls(**kwargs)
-
-
-_TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
-
-
-def tags_json(tags: dict[str, str]) -> str:
-    """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
-    stores; memoised because most rows of a batch share their tags."""
-    key = tuple(sorted(tags.items()))
-    cached = _TAGS_CACHE.get(key)
-    if cached is None:
-        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
-        if len(_TAGS_CACHE) < 10_000:
-            _TAGS_CACHE[key] = cached
-    return cached

@@ -33,7 +33,7 @@ from gearshift.ledger.dedup_sql import (
     recorded_ids,
     recorded_keys,
 )
-from gearshift.ledger.lite import Settle, Statement, full_rows, insert_sql
+from gearshift.ledger.lite import full_rows, insert_sql
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
@@ -50,6 +50,7 @@ from gearshift.ledger.urls import LedgerLocation, resolve_location
 if TYPE_CHECKING:
     import datetime as dt
 
+    from gearshift.ledger.lite import Settle, Statement
     from gearshift.ledger.track import Tracker
 
 __all__ = ["Ledger"]

@@ -4,36 +4,63 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
+from gearshift._frozen import Frozen, _set
 from gearshift.errors import LedgerError
+
+TYPE_CHECKING = False  # not typing's: on the path of every hook-run command
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["LedgerLocation", "default_path", "resolve_location"]
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerLocation:
-    """A resolved ledger: the SQLAlchemy URL, the dialect, and the file for SQLite."""
+class LedgerLocation(Frozen):
+    """A resolved ledger: the SQLAlchemy URL, the dialect, and the file for SQLite (``file``, a
+    string; ``path``, the same as a :class:`~pathlib.Path`)."""
+
+    __slots__ = ("dialect", "file", "url")
+    _fields = ("url", "dialect", "file")
+
+    def __init__(self, url: str, dialect: str, file: str | os.PathLike[str] | None) -> None:
+        _set(self, "url", url)
+        _set(self, "dialect", dialect)  # "sqlite" | "postgresql"
+        _set(self, "file", None if file is None else os.fspath(file))
 
     url: str
-    dialect: str  # "sqlite" | "postgresql"
-    path: Path | None
+    dialect: str
+    file: str | None
+
+    @property
+    def path(self) -> Path | None:
+        if self.file is None:
+            return None
+        from pathlib import Path
+
+        return Path(self.file)
 
     @property
     def display(self) -> str:
         """The location with any password masked, safe to print."""
         return (
             re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url)
-            if self.path is None
-            else str(self.path)
+            if self.file is None
+            else self.file
         )
 
 
 def default_path() -> Path:
     """``$XDG_DATA_HOME/gearshift/ledger.db`` (``~/.local/share`` when unset)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "gearshift" / "ledger.db"
+    from pathlib import Path
+
+    return Path(_default_file())
+
+
+def _default_file() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "gearshift", "ledger.db")
 
 
 def resolve_location(spec: str | os.PathLike[str] | None) -> LedgerLocation:
@@ -43,9 +70,9 @@ def resolve_location(spec: str | os.PathLike[str] | None) -> LedgerLocation:
     """
     raw = str(spec) if spec is not None else os.environ.get("GEARSHIFT_LEDGER", "")
     if not raw:
-        path = default_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return LedgerLocation(f"sqlite:///{path}", "sqlite", path)
+        file = _default_file()
+        os.makedirs(os.path.dirname(file), exist_ok=True)
+        return LedgerLocation(f"sqlite:///{file}", "sqlite", file)
     if raw.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         rest = raw.split("://", 1)[1]
         return LedgerLocation(f"postgresql+psycopg://{rest}", "postgresql", None)
@@ -59,12 +86,13 @@ def resolve_location(spec: str | os.PathLike[str] | None) -> LedgerLocation:
             f"unsupported ledger URL scheme {scheme!r}",
             hint="use a file path, sqlite:///PATH or postgresql://user@host:port/db",
         )
-    path = Path(raw).expanduser()
-    if path.is_dir():
+    path = os.path.expanduser(raw)
+    if os.path.isdir(path):
         raise LedgerError(f"ledger path {path} is a directory", hint="name a file, e.g. ledger.db")
-    if not path.parent.exists():
+    folder = os.path.dirname(path) or "."
+    if not os.path.exists(folder):
         raise LedgerError(
-            f"cannot open ledger {path}: folder {path.parent} does not exist",
+            f"cannot open ledger {path}: folder {folder} does not exist",
             hint="create the folder first, or pick another --ledger path",
         )
     return LedgerLocation(f"sqlite:///{path}", "sqlite", path)
