@@ -13,10 +13,14 @@ is reported two ways:
 from __future__ import annotations
 
 import decimal
-from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+
+from gearshift._frozen import Frozen, _set
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "FEMTO_PER_MTOK_DOLLAR",
@@ -37,6 +41,13 @@ MAX_TOKENS = 10**10
 FEMTO_PER_MTOK_DOLLAR = 10**9
 _FEMTO_PER_NANO = 10**6
 _EXACT = decimal.Context(prec=60)
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+)
 
 
 def round_half_even(numerator: int, denominator: int) -> int:
@@ -60,36 +71,76 @@ def usd_text(amount: int | Decimal) -> str:
     return format(value, "f")
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(Frozen):
     """Token counts of one model call (or a sum of calls made under the same flags).
 
     ``input_tokens`` are the uncached input tokens, as the API reports them; cache writes are split
     by TTL, since a 1-hour write costs more than a 5-minute one.
     """
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cache_read_tokens: int = 0
-    batch: bool = False
-    fast: bool = False
-    geo: str | None = None
+    __slots__ = (
+        "batch",
+        "cache_read_tokens",
+        "cache_write_1h_tokens",
+        "cache_write_5m_tokens",
+        "fast",
+        "geo",
+        "input_tokens",
+        "output_tokens",
+    )
+    #: The constructor's fields, in order (``__slots__`` is sorted).
+    __match_args__ = (
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "cache_read_tokens",
+        "batch",
+        "fast",
+        "geo",
+    )
+    _fields = __match_args__
 
-    def __post_init__(self) -> None:
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "cache_read_tokens",
-        ):
-            value = getattr(self, name)
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    batch: bool
+    fast: bool
+    geo: str | None
+
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_write_5m_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        batch: bool = False,
+        fast: bool = False,
+        geo: str | None = None,
+    ) -> None:
+        counts = (
+            input_tokens,
+            output_tokens,
+            cache_write_5m_tokens,
+            cache_write_1h_tokens,
+            cache_read_tokens,
+        )
+        for name, value in zip(_TOKEN_FIELDS, counts, strict=True):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
             if value > MAX_TOKENS:
                 raise ValueError(f"{name} {value} is beyond any real call (at most {MAX_TOKENS:,})")
+        _set(self, "input_tokens", input_tokens)
+        _set(self, "output_tokens", output_tokens)
+        _set(self, "cache_write_5m_tokens", cache_write_5m_tokens)
+        _set(self, "cache_write_1h_tokens", cache_write_1h_tokens)
+        _set(self, "cache_read_tokens", cache_read_tokens)
+        _set(self, "batch", batch)
+        _set(self, "fast", fast)
+        _set(self, "geo", geo)
 
     @classmethod
     def from_api(cls, usage: Any, *, batch: bool = False) -> Usage:
@@ -148,20 +199,37 @@ class Usage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PriceSet:
+class PriceSet(Frozen):
     """Five per-million-token prices in USD, kept as exact decimals."""
+
+    __slots__ = ("cache_read", "cache_write_1h", "cache_write_5m", "femto", "input", "output")
+    #: The constructor's fields, in order; ``femto`` (the prices in femto-dollars per token,
+    #: derived from them) is not compared, hashed, shown or copied.
+    __match_args__ = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+    _fields = __match_args__
 
     input: Decimal
     output: Decimal
     cache_write_5m: Decimal
     cache_write_1h: Decimal
     cache_read: Decimal
-    femto: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False)
+    femto: tuple[int, int, int, int, int]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        input: Decimal,
+        output: Decimal,
+        cache_write_5m: Decimal,
+        cache_write_1h: Decimal,
+        cache_read: Decimal,
+    ) -> None:
+        _set(self, "input", input)
+        _set(self, "output", output)
+        _set(self, "cache_write_5m", cache_write_5m)
+        _set(self, "cache_write_1h", cache_write_1h)
+        _set(self, "cache_read", cache_read)
         rates = []
-        for name in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read"):
+        for name in self._fields:
             value: Decimal = getattr(self, name)
             scaled = value * FEMTO_PER_MTOK_DOLLAR
             if value < 0:
@@ -169,7 +237,7 @@ class PriceSet:
             if scaled != scaled.to_integral_value():
                 raise ValueError(f"{name} price {value} has more than 9 decimal places")
             rates.append(int(scaled))
-        object.__setattr__(self, "femto", tuple(rates))
+        _set(self, "femto", tuple(rates))
 
     def femto_cost(self, usage: Usage) -> int:
         """The cost of ``usage`` at these prices, in femto-dollars, before any multiplier."""
@@ -192,14 +260,24 @@ class PriceSet:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(Frozen):
     """An exact cost: ``femto * multiplier`` femto-dollars, with the price version used."""
+
+    __slots__ = ("femto", "model", "multiplier", "price_version")
+    #: The constructor's fields, in order (``__slots__`` is sorted).
+    __match_args__ = ("femto", "multiplier", "price_version", "model")
+    _fields = __match_args__
 
     femto: int
     multiplier: Fraction
     price_version: str
     model: str
+
+    def __init__(self, femto: int, multiplier: Fraction, price_version: str, model: str) -> None:
+        _set(self, "femto", femto)
+        _set(self, "multiplier", multiplier)
+        _set(self, "price_version", price_version)
+        _set(self, "model", model)
 
     @property
     def nanos(self) -> int:

@@ -3,41 +3,74 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 
+from gearshift._frozen import Frozen, _set
 from gearshift.catalog.cost import Cost, PriceSet, Usage
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import UnknownModel
 
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from decimal import Decimal
+
 __all__ = ["Catalog", "LongContext", "Model", "PricePeriod"]
 
-_DATE_SUFFIX = re.compile(r"[-@]\d{8}$")
-_VENDOR_PREFIX = re.compile(
-    r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)"
-)
-_VERSION_SUFFIX = re.compile(r"-v\d+(?::\d+)?$")
+
+@functools.cache
+def _name_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """``(vendor prefix, version suffix, date suffix)``, compiled on first use: compiling them at
+    import cost every run ~1 ms, and a name the index holds as written needs none of them."""
+    return (
+        re.compile(r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)"),
+        re.compile(r"-v\d+(?::\d+)?$"),
+        re.compile(r"[-@]\d{8}$"),
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class LongContext:
+class LongContext(Frozen):
     """Whole-request repricing above ``threshold`` prompt tokens."""
+
+    __slots__ = ("prices", "threshold")
+    #: The constructor's fields, in order (``__slots__`` is sorted).
+    __match_args__ = ("threshold", "prices")
+    _fields = __match_args__
 
     threshold: int
     prices: PriceSet
 
+    def __init__(self, threshold: int, prices: PriceSet) -> None:
+        _set(self, "threshold", threshold)
+        _set(self, "prices", prices)
 
-@dataclass(frozen=True, slots=True)
-class PricePeriod:
+
+class PricePeriod(Frozen):
     """The prices of one model from ``since`` (UTC date) until the next period."""
+
+    __slots__ = ("base", "fast", "long_context", "since")
+    #: The constructor's fields, in order (``__slots__`` is sorted).
+    __match_args__ = ("since", "base", "long_context", "fast")
+    _fields = __match_args__
 
     since: dt.date
     base: PriceSet
-    long_context: LongContext | None = None
-    fast: Decimal | None = None
+    long_context: LongContext | None
+    fast: Decimal | None
+
+    def __init__(
+        self,
+        since: dt.date,
+        base: PriceSet,
+        long_context: LongContext | None = None,
+        fast: Decimal | None = None,
+    ) -> None:
+        _set(self, "since", since)
+        _set(self, "base", base)
+        _set(self, "long_context", long_context)
+        _set(self, "fast", fast)
 
     def prices_for(self, usage: Usage) -> PriceSet:
         lc = self.long_context
@@ -46,17 +79,39 @@ class PricePeriod:
         return self.base
 
 
-@dataclass(frozen=True, slots=True)
-class Model:
+class Model(Frozen):
     """One model: canonical id, tier, family, aliases and its effective-dated prices."""
+
+    __slots__ = ("aliases", "deprecated", "family", "id", "name", "periods", "tier")
+    #: The constructor's fields, in order (``__slots__`` is sorted).
+    __match_args__ = ("id", "tier", "name", "family", "aliases", "periods", "deprecated")
+    _fields = __match_args__
 
     id: str
     tier: Tier
     name: str
     family: str
-    aliases: tuple[str, ...] = ()
-    periods: tuple[PricePeriod, ...] = ()
-    deprecated: dt.date | None = None
+    aliases: tuple[str, ...]
+    periods: tuple[PricePeriod, ...]
+    deprecated: dt.date | None
+
+    def __init__(
+        self,
+        id: str,
+        tier: Tier,
+        name: str,
+        family: str,
+        aliases: tuple[str, ...] = (),
+        periods: tuple[PricePeriod, ...] = (),
+        deprecated: dt.date | None = None,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "tier", tier)
+        _set(self, "name", name)
+        _set(self, "family", family)
+        _set(self, "aliases", aliases)
+        _set(self, "periods", periods)
+        _set(self, "deprecated", deprecated)
 
     def period_at(self, day: dt.date | None) -> PricePeriod:
         """The price period in force on ``day`` (latest when ``None``)."""
@@ -69,9 +124,20 @@ class Model:
         return chosen
 
 
-@dataclass(slots=True)
 class Catalog:
     """Models and prices. Build one with :func:`gearshift.catalog.load_catalog`."""
+
+    __slots__ = (
+        "_cache",
+        "_index",
+        "batch_multiplier",
+        "geo_multipliers",
+        "models",
+        "name",
+        "revision",
+        "tier_defaults",
+    )
+    _SHOWN = ("name", "revision", "models", "tier_defaults", "batch_multiplier", "geo_multipliers")
 
     name: str
     revision: str
@@ -79,14 +145,40 @@ class Catalog:
     tier_defaults: dict[Tier, str]
     batch_multiplier: Decimal
     geo_multipliers: Mapping[str, Decimal]
-    _index: dict[str, str] = field(default_factory=dict, repr=False)
-    _cache: dict[str, Model] = field(default_factory=dict, repr=False)
+    _index: dict[str, str]
+    _cache: dict[str, Model]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        revision: str,
+        models: dict[str, Model],
+        tier_defaults: dict[Tier, str],
+        batch_multiplier: Decimal,
+        geo_multipliers: Mapping[str, Decimal],
+    ) -> None:
+        self.name = name
+        self.revision = revision
+        self.models = models
+        self.tier_defaults = tier_defaults
+        self.batch_multiplier = batch_multiplier
+        self.geo_multipliers = geo_multipliers
+        self._cache = {}
         self._index = {}
-        for model in self.models.values():
+        for model in models.values():
             for key in (model.id, *model.aliases):
                 self._index[key.lower()] = model.id
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._SHOWN)
+        return f"{type(self).__name__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._SHOWN)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq=True
 
     @property
     def price_version(self) -> str:
@@ -132,14 +224,16 @@ class Catalog:
         key = name.strip().lower()
         if key in {t.value for t in Tier}:
             return self.models[self.tier_defaults[Tier(key)]]
-        candidates = [key]
-        stripped = _VERSION_SUFFIX.sub("", _VENDOR_PREFIX.sub("", key))
-        candidates += [stripped, _DATE_SUFFIX.sub("", stripped)]
-        for candidate in candidates:
-            model_id = self._index.get(candidate)
-            if model_id is not None:
-                return self.models[model_id]
-        return None
+        model_id = self._index.get(key)
+        if model_id is None:
+            vendor_prefix, version_suffix, date_suffix = _name_patterns()
+            stripped = version_suffix.sub("", vendor_prefix.sub("", key))
+            model_id = self._index.get(stripped)
+            if model_id is None:
+                model_id = self._index.get(date_suffix.sub("", stripped))
+                if model_id is None:
+                    return None
+        return self.models[model_id]
 
     def default_for(self, tier: Tier) -> Model:
         """The model a bare tier alias stands for."""

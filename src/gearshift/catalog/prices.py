@@ -16,16 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Any
 
 from gearshift._files import read_package_file
 from gearshift.catalog.cost import PriceSet
 from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import PriceFileError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PROFILES", "load_catalog"]
 
@@ -65,7 +66,7 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
 
     ``prices`` defaults to ``$GEARSHIFT_PRICES``, then to the bundled ``anthropic`` catalog.
     """
-    spec = str(prices) if prices is not None else os.environ.get("GEARSHIFT_PRICES", "")
+    spec = os.fspath(prices) if prices is not None else os.environ.get("GEARSHIFT_PRICES", "")
     spec = spec or "anthropic"
     cached = _CACHE.get(spec)
     if cached is not None:
@@ -78,8 +79,10 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
             builder.source = f"{spec}.toml (bundled profile)"
             builder.apply(_read_bundled(spec), base=False)
         else:
-            path = Path(spec).expanduser()
-            builder.source = str(path)
+            from pathlib import Path  # a price file of the user's: not the usual run's path
+
+            path = str(Path(spec).expanduser())
+            builder.source = path
             builder.apply(_read_file(path), base=False)
     catalog = builder.build()
     _CACHE[spec] = catalog
@@ -91,14 +94,15 @@ def _read_bundled(name: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
+def _read_file(path: str) -> dict[str, Any]:
+    if not os.path.exists(path):
         raise PriceFileError(
             f"price file {path} does not exist",
             hint=f"--prices takes a profile ({', '.join(PROFILES)}) or a TOML price file",
         )
     try:
-        return tomllib.loads(path.read_text("utf-8"))
+        with open(path, encoding="utf-8") as fh:
+            return tomllib.loads(fh.read())
     except tomllib.TOMLDecodeError as exc:
         raise PriceFileError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -129,7 +133,8 @@ class _Builder:
         self._check_keys(doc, _TOP_KEYS, "top level")
         if doc.get("schema", 1) != 1:
             raise self.fail("schema", f"unsupported schema {doc.get('schema')!r} (expected 1)")
-        self.names.append(str(doc.get("name", Path(self.source.split()[0]).stem)))
+        stem = os.path.splitext(os.path.basename(self.source.split()[0]))[0]
+        self.names.append(str(doc.get("name", stem)))
         self.revision = str(doc.get("revision", self.revision))
         for key, value in _table(self, doc, "ratios").items():
             self.ratios[key] = self._ratio(f"ratios.{key}", value, low=Decimal(0), high=Decimal(10))
@@ -153,8 +158,8 @@ class _Builder:
         for tier, prices in self.tier_prices.items():
             for model_id, model in models.items():
                 if model.tier is tier:
-                    flat = tuple(replace(p, base=prices, long_context=None) for p in model.periods)
-                    models[model_id] = replace(model, periods=flat[-1:])
+                    flat = tuple(p.replace(base=prices, long_context=None) for p in model.periods)
+                    models[model_id] = model.replace(periods=flat[-1:])
         for tier in Tier.ordered():
             target = self.tiers.get(tier)
             if target is None:
