@@ -322,23 +322,40 @@ def test_missing_path_is_a_clear_error(ledger: Ledger, tmp_path: Path) -> None:
         ingest_claude_code(ledger, [tmp_path / "nope"])
 
 
-def test_parallel_and_serial_parsing_agree(tmp_path: Path) -> None:
+def test_parallel_and_serial_parsing_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift.ingest import claude_code
+
+    monkeypatch.setattr(claude_code, "_THREADS_MIN_BYTES", 0)
+    monkeypatch.setattr(claude_code, "_PROCESSES_MIN_BYTES", 0)
     proj = tmp_path / "projects" / "-w-proj"
     for f in range(6):
         _write(proj / f"s{f}.jsonl", [_line(f"m{f}-{i}", f"r{f}-{i}") for i in range(300)])
     totals = []
-    for workers in (1, 2):
+    for workers in (1, 2, 3):
         with Ledger.open(tmp_path / f"w{workers}.db") as led:
-            from gearshift.ingest import claude_code
-
-            old = claude_code._PARALLEL_MIN_BYTES
-            claude_code._PARALLEL_MIN_BYTES = 0
-            try:
-                ingest_claude_code(led, [tmp_path], workers=workers)
-            finally:
-                claude_code._PARALLEL_MIN_BYTES = old
+            ingest_claude_code(led, [tmp_path], workers=workers)
             totals.append(spend(led, "day").to_dict())
-    assert totals[0] == totals[1] and totals[0]["total"]["executions"] == 1800
+    assert totals[0] == totals[1] == totals[2] and totals[0]["total"]["executions"] == 1800
+
+
+def test_a_parser_thread_that_fails_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a parser thread (never bad data: that is counted) is raised, not lost."""
+    from gearshift.ingest import claude_code, parse
+
+    monkeypatch.setattr(claude_code, "_THREADS_MIN_BYTES", 0)
+    monkeypatch.setattr(parse, "NATIVE", True)
+    proj = tmp_path / "projects" / "-w-proj"
+    for f in range(4):
+        _write(proj / f"s{f}.jsonl", [_line(f"m{f}", f"r{f}")])
+
+    def broken(path: str, *args: object, **kwargs: object) -> object:
+        raise RuntimeError(f"bug on {path}")
+
+    monkeypatch.setattr(parse, "parse_file", broken)
+    with Ledger.open(tmp_path / "l.db") as led, pytest.raises(RuntimeError, match="bug on"):
+        ingest_claude_code(led, [tmp_path], workers=2)
 
 
 def test_a_response_straddling_two_runs_keeps_its_largest_copy(
@@ -391,7 +408,8 @@ def test_equal_copies_in_two_files_keep_the_same_one_every_run(
     run keeps the one from the same file, however the parser threads finish."""
     import gearshift.ingest.claude_code as cc
 
-    monkeypatch.setattr(cc, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(cc, "_THREADS_MIN_BYTES", 0)
+    monkeypatch.setattr(cc, "_PROCESSES_MIN_BYTES", 0)
     proj = tmp_path / "projects" / "-w-proj"
     shared = [_line(f"m{i}", f"r{i}") for i in range(40)]
     _write(proj / "old.jsonl", shared)
