@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tomllib
 from decimal import Decimal, InvalidOperation
 
 from gearshift._files import read_package_file
@@ -28,7 +27,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest 
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PROFILES", "load_catalog"]
+__all__ = ["PROFILES", "compile_bundled", "load_catalog"]
 
 #: Named price profiles bundled with gearshift.
 PROFILES = ("anthropic", "article")
@@ -90,8 +89,56 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
 
 
 def _read_bundled(name: str) -> dict[str, Any]:
+    """A bundled price file's document: from its compiled twin ``data/<name>.json`` when that
+    was made from this very TOML text (JSON parses in C; tomllib, and the typing module it
+    imports, cost every run ~9 ms here), else from the TOML."""
     text = read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml")
+    try:
+        compiled = read_package_file("gearshift.catalog", __file__, "data", f"{name}.json")
+    except FileNotFoundError:
+        compiled = ""
+    if compiled:
+        import json
+
+        twin = json.loads(compiled, object_hook=_revive)
+        if twin.get("source") == _source_digest(text):
+            document: dict[str, Any] = twin["document"]
+            return document
+    import tomllib
+
     return tomllib.loads(text)
+
+
+def compile_bundled(name: str) -> str:
+    """The JSON twin of the bundled ``data/<name>.toml`` (``scripts/compile_prices.py`` writes
+    it; a test checks every twin is current): the parsed document, dates as
+    ``{"$date": "YYYY-MM-DD"}``, and a digest of the TOML text it was made from."""
+    import json
+    import tomllib
+
+    text = read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml")
+
+    def encode(value: object) -> object:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return {"$date": value.isoformat()}
+        raise TypeError(f"{name}.toml: a bundled price file holds no {type(value).__name__}")
+
+    twin = {"source": _source_digest(text), "document": tomllib.loads(text)}
+    return json.dumps(twin, default=encode, indent=1, ensure_ascii=False) + "\n"
+
+
+def _source_digest(text: str) -> str:
+    try:  # the builtin module: hashlib would load OpenSSL first
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - a Python built without it
+        from hashlib import blake2b
+    return blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _revive(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$date" in obj:
+        return dt.date.fromisoformat(obj["$date"])
+    return obj
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -100,6 +147,8 @@ def _read_file(path: str) -> dict[str, Any]:
             f"price file {path} does not exist",
             hint=f"--prices takes a profile ({', '.join(PROFILES)}) or a TOML price file",
         )
+    import tomllib
+
     try:
         with open(path, encoding="utf-8") as fh:
             return tomllib.loads(fh.read())
