@@ -5,8 +5,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint fmt clean bench asan
 
-# setup.py builds the optional C parser (src/gearshift/ingest/_scan.c) in place.
-$(STAMP): pyproject.toml setup.py src/gearshift/ingest/_scan.c
+# setup.py builds the optional C extensions (src/gearshift/ingest/_scan.c, _walk.c) in place.
+$(STAMP): pyproject.toml setup.py src/gearshift/ingest/_scan.c src/gearshift/ingest/_walk.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

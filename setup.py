@@ -1,6 +1,6 @@
-"""Build of the optional C extension ``gearshift.ingest._scan`` (everything else is in
-pyproject.toml). Without a C compiler the build still succeeds and ``gearshift.ingest.parse``
-uses its pure Python path."""
+"""Build of the optional C extensions ``gearshift.ingest._scan`` and ``gearshift.ingest._walk``
+(everything else is in pyproject.toml). Without a C compiler the build still succeeds and
+``gearshift.ingest.parse`` and ``gearshift.ingest.discovery`` use their pure Python paths."""
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -20,7 +20,12 @@ setup(
             "gearshift.ingest._scan",
             sources=["src/gearshift/ingest/_scan.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "gearshift.ingest._walk",
+            sources=["src/gearshift/ingest/_walk.c"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": BuildExt},
 )

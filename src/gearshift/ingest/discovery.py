@@ -179,7 +179,7 @@ def _list(top: str) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
     every ``*.jsonl`` that is not a directory (stat followed through links), and the path of
     every ``agent-*.meta.json``; directories named :data:`SKIPPED_DIR` and links to directories
     are not entered, unreadable directories are passed over."""
-    if _native_walk is not None and not os.environ.get("GEARSHIFT_PURE_PYTHON"):
+    if _native_walk is not None and os.environ.get("GEARSHIFT_PURE_PYTHON", "") in ("", "0"):
         return _native_walk(top, SKIPPED_DIR)
     return _walk(top)
 

@@ -43,9 +43,7 @@ class LedgerLocation(Frozen):
     def display(self) -> str:
         """The location with any password masked, safe to print."""
         return (
-            re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url)
-            if self.file is None
-            else self.file
+            re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url) if self.file is None else self.file
         )
 
 
