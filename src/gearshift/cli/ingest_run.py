@@ -59,7 +59,7 @@ def run_claude_code(
             )
 
         if is_terminal() and not as_json:
-            return _with_progress(ingest, found.total_bytes, len(found.files))
+            return _with_progress(ingest, found.total_bytes, len(found.listing))
         return ingest()
 
     summary = _run_on_ledger(run)

@@ -18,7 +18,7 @@ from collections import Counter
 
 from gearshift.errors import ConfigError, IngestError
 from gearshift.ingest.discovery import Discovery, discover
-from gearshift.ingest.state import FileState, Plan, load_states, plan_file, state_statements
+from gearshift.ingest.state import FileState, Plan, load_states, plan_files, state_statements
 from gearshift.ingest.summary import IngestSummary
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
@@ -131,11 +131,8 @@ def _ingest(
         raise ConfigError(f"--mode: {mode!r}", hint="use auto, calculate or display")
     started = time.perf_counter()
     found = discovery or discover(paths)
-    summary = IngestSummary(files=len(found.files))
-    states = load_states(ledger, SOURCE)
-    plans = [plan_file(f, states.get(f.path)) for f in found.files]
-    todo = [p for p in plans if p.action != "skip"]
-    summary.files_unchanged = len(plans) - len(todo)
+    summary = IngestSummary(files=len(found.listing))
+    todo, summary.files_unchanged = plan_files(found.listing, load_states(ledger, SOURCE))
     summary.files_reread = sum(1 for p in todo if p.action == "reread")
     if not todo:  # nothing appended anywhere: no prices to load, nothing to write
         _resolve_pending(ledger, found, summary)

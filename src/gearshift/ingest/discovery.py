@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentMeta",
     "Discovery",
+    "Listed",
     "TranscriptFile",
     "default_roots",
     "discover",
     "start_discover",
+    "transcript",
 ]
 
 #: Directories never entered: Claude Code keeps large tool outputs there, never transcripts.
@@ -60,17 +62,34 @@ class AgentMeta(NamedTuple):
     description: str | None
 
 
-class Discovery:
-    """The transcripts found under ``roots`` (absolute paths) and their subagents' sidecars."""
+if TYPE_CHECKING:
+    #: A transcript as the walk lists it: ``(path, size, mtime_ns, device, inode, under)``,
+    #: ``under`` where its path below ``projects/`` starts (0: not below one). A run that finds
+    #: a file unchanged needs nothing more of it, so :class:`TranscriptFile` is made on demand.
+    Listed = tuple[str, int, int, int, int, int]
 
-    __slots__ = ("_metas", "bad_metas", "files", "meta_paths", "roots")
+
+class Discovery:
+    """The transcripts found under ``roots`` (absolute paths) and their subagents' sidecars.
+
+    ``listing`` has each transcript once, sorted by path; ``files`` the same as
+    :class:`TranscriptFile` (made on first use)."""
+
+    __slots__ = ("_files", "_metas", "bad_metas", "listing", "meta_paths", "roots")
 
     def __init__(self, roots: Sequence[str | os.PathLike[str]]) -> None:
         self.roots = [os.fspath(r) for r in roots]
-        self.files: list[TranscriptFile] = []
+        self.listing: list[Listed] = []
         self.meta_paths: dict[str, str] = {}  # agent id -> its sidecar
         self.bad_metas: list[str] = []
         self._metas: dict[str, AgentMeta | None] = {}
+        self._files: list[TranscriptFile] | None = None
+
+    @property
+    def files(self) -> list[TranscriptFile]:
+        if self._files is None:
+            self._files = [transcript(entry) for entry in self.listing]
+        return self._files
 
     def meta(self, agent_id: str) -> AgentMeta | None:
         """The ``agent-<id>.meta.json`` sidecar of a subagent, read on first use (a run that
@@ -89,7 +108,7 @@ class Discovery:
 
     @property
     def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
+        return sum(entry[1] for entry in self.listing)
 
 
 def default_roots() -> list[str]:
@@ -115,6 +134,7 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
     given = paths if paths else default_roots()
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given]
     found = Discovery(roots)
+    listing = found.listing
     seen: set[tuple[int, int]] = set()
     for root in roots:
         try:
@@ -127,7 +147,9 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
                 ) from None
             continue
         if not _is_dir(st.st_mode):
-            _add_file(found, seen, root, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, None)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                listing.append((root, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, 0))
             continue
         projects = os.path.join(root, "projects")
         base = projects if os.path.isdir(projects) else root
@@ -135,11 +157,13 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
         transcripts, sidecars = _list(base)
         transcripts.sort()  # of two paths to one file, the same one every run
         for path, size, mtime_ns, device, inode in transcripts:
-            _add_file(found, seen, path, size, mtime_ns, device, inode, under)
+            if (device, inode) not in seen:  # the same file reached twice (a link, two roots)
+                seen.add((device, inode))
+                listing.append((path, size, mtime_ns, device, inode, under))
         for path in sorted(sidecars):
             name = os.path.basename(path)
             found.meta_paths[name[len("agent-") : -len(".meta.json")]] = path
-    found.files.sort(key=lambda f: f.path)
+    listing.sort()  # by path: a path is listed once
     return found
 
 
@@ -214,21 +238,10 @@ def _walk(top: str) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
     return transcripts, sidecars
 
 
-def _add_file(
-    found: Discovery,
-    seen: set[tuple[int, int]],
-    path: str,
-    size: int,
-    mtime_ns: int,
-    device: int,
-    inode: int,
-    under: int | None,
-) -> None:
-    """Add one transcript; ``under`` is where its path below ``projects/`` starts (0: the walk
-    was not of a ``projects/`` dir; ``None``: the file was named itself)."""
-    if (device, inode) in seen:  # the same file reached twice (a link, two roots)
-        return
-    seen.add((device, inode))
+def transcript(entry: Listed) -> TranscriptFile:
+    """The :class:`TranscriptFile` of a listed transcript: its project, session, agent and
+    workflow read from its path."""
+    path, size, mtime_ns, device, inode, under = entry
     parts = path[under:].split(os.sep) if under else path.split(os.sep)
     name = parts[-1]
     agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
@@ -242,10 +255,8 @@ def _add_file(
         session, project_key = parts[idx - 1], parts[max(idx - 2, 0)] or os.sep
     else:
         session, project_key = own_session, os.path.basename(os.path.dirname(path))
-    found.files.append(
-        TranscriptFile(
-            path, project_key, session, agent_id, workflow, size, mtime_ns, device, inode
-        )
+    return TranscriptFile(
+        path, project_key, session, agent_id, workflow, size, mtime_ns, device, inode
     )
 
 

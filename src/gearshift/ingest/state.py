@@ -18,17 +18,18 @@ from __future__ import annotations
 import datetime as dt
 
 from gearshift._frozen import NamedTuple
-from gearshift.ingest.discovery import TranscriptFile
+from gearshift.ingest.discovery import TranscriptFile, transcript
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
-    from typing import Literal
+    from typing import Any, Literal
 
+    from gearshift.ingest.discovery import Listed
     from gearshift.ledger.lite import BulkLedger, Statement
 
     Action = Literal["skip", "append", "reread", "new"]
 
-__all__ = ["FileState", "Plan", "load_states", "plan_file", "state_statements"]
+__all__ = ["FileState", "Plan", "load_states", "plan_file", "plan_files", "state_statements"]
 
 
 class FileState(NamedTuple):
@@ -56,11 +57,30 @@ class Plan(NamedTuple):
 _COLUMNS = 'path, device, inode, size, mtime_ns, "offset", lines, fingerprint'
 
 
-def load_states(ledger: BulkLedger, source: str) -> dict[str, FileState]:
+def load_states(ledger: BulkLedger, source: str) -> dict[str, tuple[Any, ...]]:
+    """The saved state of every file of ``source``, by path: rows in :class:`FileState` order
+    (a run makes a FileState only of the files that changed)."""
     rows = ledger.query(
         f"SELECT {_COLUMNS} FROM ingest_files WHERE source = :source", {"source": source}
     )
-    return {row[0]: FileState(*row) for row in rows}
+    return {row[0]: row for row in rows}
+
+
+def plan_files(
+    listing: list[Listed], states: dict[str, tuple[Any, ...]]
+) -> tuple[list[Plan], int]:
+    """The plans of the files that changed since their saved state (:func:`plan_file`), in
+    listing order, and how many did not (same device, inode, size and mtime: ``skip``)."""
+    plans = []
+    unchanged = 0
+    for entry in listing:
+        path, size, mtime_ns, device, inode, _ = entry
+        row = states.get(path)
+        if row is not None and row[1:5] == (device, inode, size, mtime_ns):
+            unchanged += 1
+            continue
+        plans.append(plan_file(transcript(entry), None if row is None else FileState(*row)))
+    return plans, unchanged
 
 
 def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
