@@ -273,9 +273,10 @@ def test_the_group_and_the_id_are_checked_as_an_index_would(ledger_url: str) -> 
         assert "cc:k|r|m" in _keys(ledger)
 
 
-def test_the_sqlite3_writer_checks_ids_only_when_a_row_was_passed_over(tmp_path: Path) -> None:
-    """The standard-library writer assumes fresh ids are free and, when one is taken after all,
-    writes again with the taken ids left out: the key of a row not written stays free."""
+def test_the_sqlite3_writer_checks_ids_also_for_settled_rows(tmp_path: Path) -> None:
+    """The standard-library writer leaves out rows whose id is taken (INSERT OR IGNORE would
+    pass them over), so the key of a row not written stays free -- also for rows a settle
+    vouched for (it vouches for recorded keys, not ids)."""
     url = str(tmp_path / "l.db")
     Ledger.open(url).close()
     lite = LiteLedger.open_current(resolve_location(url), load_catalog)

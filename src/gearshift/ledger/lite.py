@@ -380,28 +380,15 @@ def _insert_keyed(
 ) -> int:
     """Insert rows with dedup keys, leaving out those :func:`unrecorded` would; return how many
     were written. Rows a ``settle`` returned are known to hold no recorded key (it read them in
-    this transaction), so only repeats among themselves are looked for. The ids are assumed
-    free: if ``INSERT OR IGNORE`` passed over a row (its id was taken, as a fresh random id
-    never is), the insert is undone and made again with the taken ids looked up -- a row that is
-    not written must not claim its key."""
-    sql = insert_sql(columns, fixed)
+    this transaction), so only repeats among themselves are looked for."""
 
     def keys(groups: list[int]) -> Iterable[str]:
         return () if settled else _recorded_keys(conn, groups)
 
-    kept = unrecorded(rows, columns, fixed, keys, lambda ids: ())
-    conn.execute("SAVEPOINT gearshift_keyed")
+    kept = unrecorded(rows, columns, fixed, keys, lambda ids: _recorded_ids(conn, ids))
     before = conn.total_changes
-    conn.executemany(sql, kept)
-    inserted = conn.total_changes - before
-    if inserted != len(kept):
-        conn.execute("ROLLBACK TO gearshift_keyed")
-        kept = unrecorded(rows, columns, fixed, keys, lambda ids: _recorded_ids(conn, ids))
-        before = conn.total_changes
-        conn.executemany(sql, kept)
-        inserted = conn.total_changes - before
-    conn.execute("RELEASE gearshift_keyed")
-    return inserted
+    conn.executemany(insert_sql(columns, fixed), kept)
+    return conn.total_changes - before
 
 
 def _recorded_ids(conn: sqlite3.Connection, ids: list[str]) -> Iterator[str]:
