@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import decimal
 from decimal import Decimal
-from fractions import Fraction
 
 from gearshift._frozen import Frozen, _set
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
+    from fractions import Fraction
     from typing import Any
 
 __all__ = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from fractions import Fraction
 
 from gearshift._frozen import Frozen, _set
 from gearshift.catalog.cost import Cost, PriceSet, Usage
@@ -16,6 +15,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from decimal import Decimal
+    from fractions import Fraction
 
 __all__ = ["Catalog", "LongContext", "Model", "PricePeriod"]
 
@@ -240,6 +240,8 @@ class Catalog:
         return self.models[self.tier_defaults[tier]]
 
     def multiplier(self, model: Model, period: PricePeriod, usage: Usage) -> Fraction:
+        from fractions import Fraction  # here: an ingest never multiplies (~1.5 ms to load)
+
         factor = Fraction(1)
         if usage.fast and period.fast is not None:
             factor *= Fraction(period.fast)

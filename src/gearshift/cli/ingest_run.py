@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
-    from gearshift.ingest.discovery import Discovery
+    from gearshift.ingest.discovery import PendingDiscovery
     from gearshift.ingest.summary import IngestSummary
     from gearshift.ledger.lite import BulkLedger
 
@@ -29,25 +29,29 @@ def run_claude_code(
     workers: int | None,
     as_json: bool,
     *,
-    pending: Callable[[], Discovery] | None = None,
+    pending: PendingDiscovery | None = None,
 ) -> None:
     """``pending``: the discovery of ``paths`` under way (see
     :func:`gearshift.ingest.discovery.start_discover`), when the caller started it."""
     from gearshift.errors import ConfigError, IngestError
     from gearshift.ingest.claude_code import ingest_claude_code
-    from gearshift.ingest.discovery import discover
+    from gearshift.ingest.discovery import start_discover
 
     started = time.perf_counter()
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
-    found = pending() if pending is not None else discover(list(paths) if paths else None)
-    if not found.roots:
-        raise IngestError(
-            "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
-            hint="pass the folder: gearshift ingest claude-code PATH, or set CLAUDE_CONFIG_DIR",
-        )
+    walking = pending if pending is not None else start_discover(list(paths) if paths else None)
 
     def run(ledger: BulkLedger) -> IngestSummary:
+        if not walking.ready:  # the prices most runs need, loaded while the walk finishes
+            ledger.catalog  # noqa: B018
+        found = walking()
+        if not found.roots:  # a new ledger is discarded with the error
+            raise IngestError(
+                "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
+                hint="pass the folder: gearshift ingest claude-code PATH, or set CLAUDE_CONFIG_DIR",
+            )
+
         def ingest(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
             return ingest_claude_code(
                 ledger,

@@ -18,12 +18,13 @@ from gearshift.errors import IngestError
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
 __all__ = [
     "AgentMeta",
     "Discovery",
     "Listed",
+    "PendingDiscovery",
     "TranscriptFile",
     "default_roots",
     "discover",
@@ -167,31 +168,42 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
     return found
 
 
-def start_discover(
-    paths: Sequence[str | os.PathLike[str]] | None = None,
-) -> Callable[[], Discovery]:
-    """:func:`discover` on another thread: returns the function that waits for it (and raises
-    what it raised). The C walk runs without the GIL, so a caller can import what it needs
-    meanwhile."""
-    box: list[Discovery | BaseException] = []
+class PendingDiscovery:
+    """:func:`discover` running on another thread (see :func:`start_discover`): calling it
+    waits for the result (raising what discover raised); ``ready`` says whether that would
+    return at once."""
 
-    def run() -> None:
+    __slots__ = ("_box", "_thread")
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]] | None) -> None:
+        self._box: list[Discovery | BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(paths,), name="gearshift-discover", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, paths: Sequence[str | os.PathLike[str]] | None) -> None:
         try:
-            box.append(discover(paths))
+            self._box.append(discover(paths))
         except BaseException as exc:  # handed to the waiter
-            box.append(exc)
+            self._box.append(exc)
 
-    thread = threading.Thread(target=run, name="gearshift-discover", daemon=True)
-    thread.start()
+    @property
+    def ready(self) -> bool:
+        return not self._thread.is_alive()
 
-    def wait() -> Discovery:
-        thread.join()
-        result = box[0]
+    def __call__(self) -> Discovery:
+        self._thread.join()
+        result = self._box[0]
         if isinstance(result, BaseException):
             raise result
         return result
 
-    return wait
+
+def start_discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> PendingDiscovery:
+    """:func:`discover` on another thread. The C walk runs without the GIL, so the caller can
+    import and open what it needs meanwhile."""
+    return PendingDiscovery(paths)
 
 
 def _is_dir(mode: int) -> bool:

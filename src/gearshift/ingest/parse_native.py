@@ -28,7 +28,6 @@ import datetime as dt
 import os
 import threading
 import weakref
-from fractions import Fraction
 
 from gearshift.catalog.cost import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
@@ -228,7 +227,13 @@ def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error:
         return None
     period = pricer._period(model, when)
     lc = period.long_context
-    ratio = Fraction(period.fast) if fast and period.fast is not None else Fraction(1)
+    if fast and period.fast is not None:
+        from fractions import Fraction  # here: fast mode is rare, and fractions ~1.5 ms to load
+
+        ratio = Fraction(period.fast)
+        ratio_n, ratio_d = ratio.numerator, ratio.denominator
+    else:
+        ratio_n, ratio_d = 1, 1
     card: RateCard = (
         "r",
         model.id,
@@ -237,8 +242,8 @@ def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error:
         lc.threshold if lc is not None else -1,
         period.base.femto,
         lc.prices.femto if lc is not None else None,
-        ratio.numerator,
-        ratio.denominator,
+        ratio_n,
+        ratio_d,
     )
     probes = list(_PROBES)
     if lc is not None and 0 <= lc.threshold < MAX_TOKENS:

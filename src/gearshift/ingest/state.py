@@ -66,9 +66,7 @@ def load_states(ledger: BulkLedger, source: str) -> dict[str, tuple[Any, ...]]:
     return {row[0]: row for row in rows}
 
 
-def plan_files(
-    listing: list[Listed], states: dict[str, tuple[Any, ...]]
-) -> tuple[list[Plan], int]:
+def plan_files(listing: list[Listed], states: dict[str, tuple[Any, ...]]) -> tuple[list[Plan], int]:
     """The plans of the files that changed since their saved state (:func:`plan_file`), in
     listing order, and how many did not (same device, inode, size and mtime: ``skip``)."""
     plans = []
