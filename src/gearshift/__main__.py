@@ -1,5 +1,5 @@
 """``python -m gearshift``: the same as the ``gearshift`` command."""
 
-from gearshift.cli.entry import main
+from gearshift.cli.entry import run
 
-main()
+run()

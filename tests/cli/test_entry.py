@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,37 @@ def test_a_rerun_and_spend_on_an_existing_ledger_import_neither_typer_nor_sqlalc
     done = _gearshift("--ledger", ledger, "spend", "--by", "agent", script=script)
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stderr and "Explore" in done.stdout
+
+
+def test_the_command_leaves_at_once_with_its_output_flushed_and_exit_handlers_run(
+    tmp_path: Path,
+) -> None:
+    """`gearshift` (entry.run) ends a direct command with os._exit, skipping the interpreter's
+    teardown: the output must all be there, the exit handlers must have run, and the ledger
+    must be complete and closed (no write-ahead log left behind)."""
+    ledger = tmp_path / "l.db"
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('EXIT HANDLER RAN', file=sys.stderr))\n"
+        "from gearshift.cli.entry import run\n"
+        "run()\n"
+        "print('NOT REACHED', file=sys.stderr)\n"
+    )
+    for args in (
+        ("--ledger", str(ledger), "ingest", "claude-code", str(REFERENCE), "--json"),
+        ("--ledger", str(ledger), "spend", "--by", "agent", "--json"),
+    ):
+        done = _gearshift(*args, script=script)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)  # all of it, flushed
+        assert "EXIT HANDLER RAN" in done.stderr and "NOT REACHED" not in done.stderr
+    assert not Path(f"{ledger}-wal").exists()
+    with sqlite3.connect(ledger) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT COUNT(*) FROM executions").fetchone()[0] > 0
+    failed = _gearshift("--ledger", str(ledger), "ingest", "claude-code", str(tmp_path / "no"),
+                        script=script)  # fmt: skip
+    assert failed.returncode == 1 and "EXIT HANDLER RAN" in failed.stderr
 
 
 def test_direct_errors_look_like_every_other_error(tmp_path: Path) -> None:
