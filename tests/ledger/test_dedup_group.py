@@ -17,7 +17,7 @@ from gearshift.catalog import load_catalog
 from gearshift.ledger import Ledger
 from gearshift.ledger import dedup as dedup_module
 from gearshift.ledger import store as store_module
-from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group
+from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group, dedup_groups
 from gearshift.ledger.lite import LiteLedger
 from gearshift.ledger.record import new_ids
 from gearshift.ledger.urls import resolve_location
@@ -81,6 +81,11 @@ def _keys(ledger: Ledger) -> list[str | None]:
     return sorted((e.dedup_key for e in ledger.executions()), key=str)
 
 
+def test_groups_in_one_pass_are_the_groups_one_by_one() -> None:
+    keys = ["cc:a|r|m", "cc:a|r2|s", "cc:émoji✓|x|p", "plain", "", "|lead"]
+    assert dedup_groups(keys) == [dedup_group(k) for k in keys]
+
+
 def test_the_group_is_a_hash_of_the_keys_message_part() -> None:
     assert dedup_group(None) is None
     assert dedup_group("cc:msg_1|req_1|m") == dedup_group("cc:msg_1|req_2|s")
@@ -127,6 +132,7 @@ def test_groups_that_collide_keep_every_record(
     """The group only narrows the search: with every key in one group, keys still decide."""
     for module in (dedup_module, store_module):
         monkeypatch.setattr(module, "dedup_group", lambda key: None if key is None else 1)
+    monkeypatch.setattr(dedup_module, "dedup_groups", lambda keys: [1 for _ in keys])
     keys: list[str | None] = [f"cc:m{i}|r|m" for i in range(50)]
     with Ledger.open(ledger_url) as ledger:
         assert ledger.write_rows(_rows(keys), columns=COLUMNS, fixed=FIXED) == 50

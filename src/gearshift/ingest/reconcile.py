@@ -129,11 +129,11 @@ def _recorded(
     """The recorded copies of these messages, with their cost, found by their dedup groups
     (``groups``, when the caller has them; a group may hold other messages' copies too: those
     are passed over)."""
-    from gearshift.ledger.columns import dedup_group
+    from gearshift.ledger.columns import dedup_groups
 
     wanted = set(message_ids)
     if groups is None:
-        groups = sorted({dedup_group(f"cc:{mid}|") for mid in message_ids})
+        groups = sorted(set(dedup_groups([f"cc:{mid}|" for mid in wanted])))
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
     sql_head = (
         "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"

@@ -11,6 +11,7 @@ from zlib import crc32
 
 TYPE_CHECKING = False  # not typing's: on the path of every hook-run ingest
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import overload
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "FLAG_FAST",
     "MIGRATION_NAMES",
     "dedup_group",
+    "dedup_groups",
     "tags_json",
 ]
 
@@ -95,6 +97,12 @@ def dedup_group(key: str | None) -> int | None:
         return None
     head = key.partition("|")[0]
     return crc32(head.encode("utf-8")) - 0x80000000  # a signed 32-bit value: 4 bytes to store
+
+
+def dedup_groups(keys: Iterable[str]) -> list[int]:
+    """:func:`dedup_group` of each key (none ``None``), in one pass: the same values without a
+    function call per key (a run groups thousands)."""
+    return [crc32(key.partition("|")[0].encode("utf-8")) - 0x80000000 for key in keys]
 
 
 _TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}

@@ -11,7 +11,7 @@ standard library.
 
 from __future__ import annotations
 
-from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group
+from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group, dedup_groups
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
@@ -54,14 +54,20 @@ def with_groups(
             rows = [row[:at] + row[at + 1 :] for row in rows]
         return rows, names, constants, True
     key_at = names.index("dedup_key")
+    keys = [row[key_at] for row in rows]
+    found = dedup_groups([key for key in keys if key is not None])
+    groups: list[int | None] = list(found)
+    if len(found) < len(keys):  # some rows have none: their group is None
+        it = iter(found)
+        groups = [None if key is None else next(it) for key in keys]
     if "dedup_group" in names:
         at = names.index("dedup_group")
         rows = [  # rebuilt only where the group given is not the key's
-            row if row[at] == (g := dedup_group(row[key_at])) else (*row[:at], g, *row[at + 1 :])
-            for row in rows
+            row if row[at] == g else (*row[:at], g, *row[at + 1 :])
+            for row, g in zip(rows, groups, strict=True)
         ]
         return rows, names, constants, True
-    rows = [(*row, dedup_group(row[key_at])) for row in rows]
+    rows = [(*row, g) for row, g in zip(rows, groups, strict=True)]
     return rows, [*names, "dedup_group"], constants, True
 
 
