@@ -281,6 +281,12 @@ def test_rewritten_or_rotated_files_are_reread_without_double_counting(
     _write(path, [_line("m0", "r0", out=11), *[_line(f"m{i}", f"r{i}") for i in range(1, 12)]])
     rewritten = ingest_claude_code(ledger, [tmp_path])
     assert rewritten.files_reread == 1 and rewritten.new_records == 2
+    # the state saved after the re-read counts lines from the start of the file
+    with path.open("a") as fh:
+        fh.write('{"type":"assistant","message":{"usage":{"input_tokens":"lots"}}}\n')
+    appended = ingest_claude_code(ledger, [tmp_path])
+    assert appended.files_reread == 0 and appended.malformed == 1
+    assert appended.malformed_examples[0].startswith(f"{path}:13:")
     # rotated: a new inode with the same name
     rotated = path.with_suffix(".new")
     shutil.copy(path, rotated)

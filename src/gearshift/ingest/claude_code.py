@@ -133,7 +133,7 @@ def _ingest(
     found = discovery or discover(paths)
     summary = IngestSummary(files=len(found.listing))
     todo, summary.files_unchanged = plan_files(found.listing, load_states(ledger, SOURCE))
-    summary.files_reread = sum(1 for p in todo if p.action == "reread")
+    summary.files_reread = sum(1 for p in todo if p.action == "reread")  # + those found below
     if not todo:  # nothing appended anywhere: no prices to load, nothing to write
         _resolve_pending(ledger, found, summary)
         summary.seconds = time.perf_counter() - started
@@ -153,6 +153,7 @@ def _ingest(
         result.entries = []  # the survivors live on in the merge; the copies can go now
         results.append((plan, result))
         summary.bytes_parsed += result.offset - result.start
+        summary.files_reread += result.reread
         summary.lines += result.lines
         summary.usage_lines += result.usage_lines
         summary.pending_bytes += result.pending_bytes
@@ -204,7 +205,6 @@ def _parse_all(
     progress: Callable[[int, int], None] | None,
     pricer: EntryPricer,
 ) -> Iterator[tuple[Plan, FileResult]]:
-    from gearshift.ingest.parse import parse_file
 
     jobs = sorted(todo, key=lambda p: p.file.size - p.start, reverse=True)
     total = sum(p.file.size - p.start for p in jobs)
@@ -215,7 +215,7 @@ def _parse_all(
     enough = _THREADS_MIN_BYTES if NATIVE else _PROCESSES_MIN_BYTES
     if count <= 1 or total < enough or len(jobs) < 2:
         for plan in jobs:
-            result = parse_file(plan.file.path, plan.start, plan.first_line, pricer)
+            result = _parse(_job(plan), pricer)
             done_files += 1
             done_bytes += plan.file.size - plan.start
             if progress:
@@ -228,7 +228,7 @@ def _parse_all(
     elif hasattr(os, "fork"):
         results = _work_shared(jobs, count, pricer)
     else:
-        results = (parse_file(p.file.path, p.start, p.first_line, pricer) for p in jobs)
+        results = (_parse(_job(p), pricer) for p in jobs)
     for result in results:
         plan = by_path[result.path]
         done_files += 1
@@ -246,7 +246,6 @@ def _threaded(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[Fil
     that of two equal copies of a response (a resumed session repeats its history) every run
     keeps the same one. (Plain threads: concurrent.futures would cost a hook-run ingest ~4 ms
     to import.)"""
-    from gearshift.ingest.parse import parse_file
 
     results: list[FileResult | BaseException | None] = [None] * len(jobs)
     ready = [threading.Event() for _ in jobs]
@@ -261,7 +260,7 @@ def _threaded(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[Fil
                 return
             plan = jobs[index]
             try:
-                results[index] = parse_file(plan.file.path, plan.start, plan.first_line, pricer)
+                results[index] = _parse(_job(plan), pricer)
             except BaseException as exc:  # a bug, not bad data: handed to the caller
                 results[index] = exc
             ready[index].set()
@@ -305,10 +304,8 @@ def _in_order(results: Iterator[FileResult], paths: list[str]) -> Iterator[FileR
 def _shared_unordered(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[FileResult]:
     import multiprocessing
 
-    from gearshift.ingest.parse import parse_file
-
     ctx = multiprocessing.get_context("fork")
-    args = [(p.file.path, p.start, p.first_line) for p in jobs]
+    args = [_job(p) for p in jobs]
     counter = ctx.Value("i", 0)
     results = ctx.SimpleQueue()
     workers = [
@@ -321,7 +318,7 @@ def _shared_unordered(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iter
     try:
         while (index := _take(counter)) < len(args):
             received += 1
-            yield parse_file(*args[index], pricer=pricer)
+            yield _parse(args[index], pricer)
             while not results.empty():
                 received += 1
                 yield _checked(results.get())
@@ -342,14 +339,10 @@ def _take(counter: Any) -> int:
     return index
 
 
-def _worker(
-    args: list[tuple[str, int, int]], counter: Any, results: Any, pricer: EntryPricer
-) -> None:
-    from gearshift.ingest.parse import parse_file
-
+def _worker(args: list[_Job], counter: Any, results: Any, pricer: EntryPricer) -> None:
     while (index := _take(counter)) < len(args):
         try:
-            results.put(parse_file(*args[index], pricer=pricer))
+            results.put(_parse(args[index], pricer))
         except BaseException as exc:  # a bug, not bad data: parse_file never raises for content
             results.put(f"{args[index][0]}: {type(exc).__name__}: {exc}")
 
@@ -358,6 +351,21 @@ def _checked(item: FileResult | str) -> FileResult:
     if isinstance(item, str):
         raise IngestError(f"parser process failed on {item}", hint="run again with --workers 1")
     return item
+
+
+#: What a parser needs of a plan: (path, start, first line, expected fingerprint).
+_Job = tuple[str, int, int, str]
+
+
+def _job(plan: Plan) -> _Job:
+    return (plan.file.path, plan.start, plan.first_line, plan.expect)
+
+
+def _parse(job: _Job, pricer: EntryPricer) -> FileResult:
+    from gearshift.ingest.parse import parse_file
+
+    path, start, first_line, expect = job
+    return parse_file(path, start, first_line, pricer, expect)
 
 
 def _state(plan: Plan, result: FileResult) -> FileState:
@@ -369,7 +377,7 @@ def _state(plan: Plan, result: FileResult) -> FileState:
         f.size,
         f.mtime_ns,
         result.offset,
-        plan.first_line - 1 + result.lines,
+        (0 if result.reread else plan.first_line - 1) + result.lines,
         result.fingerprint,
     )
 

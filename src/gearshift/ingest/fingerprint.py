@@ -11,12 +11,14 @@ older gearshift is not re-read in full.
 
 from __future__ import annotations
 
+import os
+
 try:  # the builtin module: hashlib would load OpenSSL first (~2 ms of every run's start)
     from _blake2 import blake2b
 except ImportError:  # pragma: no cover - a Python built without it
     from hashlib import blake2b
 
-__all__ = ["HEAD", "SPAN", "fingerprint", "from_bytes", "matches"]
+__all__ = ["HEAD", "SPAN", "fingerprint", "from_bytes", "matches", "matches_fd"]
 
 #: Bytes hashed at the start of the file and just before the offset.
 HEAD = 4096
@@ -48,11 +50,29 @@ def from_bytes(head: bytes | memoryview, tail: bytes | memoryview, offset: int) 
 def matches(path: str, offset: int, saved: str) -> bool:
     """Whether ``path``'s first ``offset`` bytes still have the fingerprint ``saved`` (of any
     version); an unreadable file does not match."""
-    span = SPAN if saved.startswith(_VERSION) else _LEGACY_SPAN
     try:
-        return fingerprint(path, offset, span=span) == saved
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
+    try:
+        return matches_fd(fd, offset, saved)
+    finally:
+        os.close(fd)
+
+
+def matches_fd(fd: int, offset: int, saved: str) -> bool:
+    """:func:`matches` on a file already open (the parser checks the bytes before where it
+    starts on the file it reads)."""
+    if not offset:
+        return saved == ""
+    span = SPAN if saved.startswith(_VERSION) else _LEGACY_SPAN
+    try:
+        head = os.pread(fd, min(offset, HEAD), 0)
+        start = max(0, offset - span)
+        tail = os.pread(fd, offset - start, start)
+    except OSError:
+        return False
+    return _digest(head, tail, offset, span) == saved
 
 
 def _digest(head: bytes | memoryview, tail: bytes | memoryview, offset: int, span: int) -> str:

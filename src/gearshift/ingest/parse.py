@@ -31,7 +31,7 @@ import os
 
 from gearshift._frozen import NamedTuple
 from gearshift.catalog.cost import MAX_TOKENS
-from gearshift.ingest.fingerprint import fingerprint
+from gearshift.ingest.fingerprint import fingerprint, matches_fd
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class FileResult:
         "pending_bytes",
         "pricer",
         "projects",
+        "reread",
         "result_tools",
         "result_types",
         "start",
@@ -132,6 +133,7 @@ class FileResult:
         self.pricer: EntryPricer | None = None
         self.interned: dict[str, str] = {}
         self.projects: dict[str, str] = {}
+        self.reread = False  # parsed from the start: the bytes before ``start`` had changed
 
     def __repr__(self) -> str:
         return (
@@ -152,18 +154,24 @@ class FileResult:
 
 
 def parse_file(
-    path: str, start: int = 0, first_line: int = 1, pricer: EntryPricer | None = None
+    path: str,
+    start: int = 0,
+    first_line: int = 1,
+    pricer: EntryPricer | None = None,
+    expect: str = "",
 ) -> FileResult:
     """Parse complete lines of ``path`` from byte ``start``; never raises for bad content.
 
     With a ``pricer`` each entry is also timestamped and priced here, so that this work runs in
     the parser threads (or processes) rather than where their results are merged. Entries come
-    back deduplicated within the file (``duplicates`` counts the copies dropped)."""
+    back deduplicated within the file (``duplicates`` counts the copies dropped). ``expect``:
+    the fingerprint the bytes before ``start`` must have; if they do not, the file is parsed
+    from the start (``reread``)."""
     if NATIVE:
         from gearshift.ingest.parse_native import parse_file_native
 
-        return parse_file_native(path, start, first_line, pricer)
-    return parse_file_pure(path, start, first_line, pricer)
+        return parse_file_native(path, start, first_line, pricer, expect=expect)
+    return parse_file_pure(path, start, first_line, pricer, expect=expect)
 
 
 def parse_file_pure(
@@ -173,16 +181,24 @@ def parse_file_pure(
     pricer: EntryPricer | None = None,
     *,
     compact: bool = True,
+    expect: str = "",
 ) -> FileResult:
     """:func:`parse_file` in pure Python (msgspec): the reference the native path must equal.
 
     ``compact=False`` (for tests) skips the deduplication within the file."""
     result = FileResult(path=path, start=start, offset=start)
     result.pricer = pricer
-    _parse_pure(path, start, first_line, result)
+    _parse_pure(path, start, first_line, result, expect)
     if compact:
         _compact(result)
     return result
+
+
+def restart(result: FileResult) -> tuple[int, int]:
+    """Make ``result`` a parse from the start of the file; return ``(start, first_line)``."""
+    result.start = result.offset = 0
+    result.reread = True
+    return 0, 1
 
 
 def _compact(result: FileResult) -> None:
@@ -196,10 +212,14 @@ def _compact(result: FileResult) -> None:
         result.entries = [slot[0] for slot in local.kept()]
 
 
-def _parse_pure(path: str, start: int, first_line: int, result: FileResult) -> None:
-    line_no = first_line - 1
+def _parse_pure(
+    path: str, start: int, first_line: int, result: FileResult, expect: str = ""
+) -> None:
     try:
         with open(path, "rb") as fh:
+            if start and expect and not matches_fd(fh.fileno(), start, expect):
+                start, first_line = restart(result)
+            line_no = first_line - 1
             fh.seek(start)
             carry = b""
             pos_in_file = start

@@ -32,7 +32,7 @@ import weakref
 from gearshift.catalog.cost import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
 from gearshift.ingest import parse as _parse
-from gearshift.ingest.fingerprint import HEAD, SPAN, from_bytes
+from gearshift.ingest.fingerprint import HEAD, SPAN, from_bytes, matches_fd
 from gearshift.ingest.parse import _EPOCH, _ONE_US, Entry, FileResult, _decode, _timestamp
 from gearshift.ingest.pricing import EntryPricer
 
@@ -57,8 +57,10 @@ def parse_file_native(
     pricer: EntryPricer | None = None,
     *,
     compact: bool = True,
+    expect: str = "",
 ) -> FileResult:
-    """``compact=False`` (for tests) skips the deduplication within the file."""
+    """``compact=False`` (for tests) skips the deduplication within the file; ``expect`` as
+    :func:`gearshift.ingest.parse.parse_file` has it."""
     result = FileResult(path=path, start=start, offset=start)
     result.pricer = pricer
 
@@ -73,13 +75,15 @@ def parse_file_native(
     if buf is None or len(buf) != size:
         buf = bytearray(size)
     keep = min(SPAN, size // 2)
-    line_no = first_line - 1
-    base = start  # the file offset of buf[0]
     done = 0  # buf[:done] is parsed
     filled = 0  # buf[:filled] holds data
     head = b""
     try:
         with open(path, "rb", buffering=0) as fh:
+            if start and expect and not matches_fd(fh.fileno(), start, expect):
+                start, first_line = _parse.restart(result)
+            line_no = first_line - 1
+            base = start  # the file offset of buf[0]
             if start:
                 fh.seek(start)
             while True:

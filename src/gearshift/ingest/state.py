@@ -6,7 +6,8 @@ next run a file is
 
 * ``skip``: same inode, size and mtime -- nothing was written;
 * ``append``: same inode, not shorter, and the bytes before the offset still hash the same --
-  parse from the offset;
+  parse from the offset (the parser checks the hash on the file it opens, and parses the file
+  from the start when it does not match);
 * ``reread``: anything else (rotated, truncated, rewritten) -- parse from the start; the ledger's
   dedup keys drop what was already recorded, so nothing is counted twice.
 
@@ -46,12 +47,15 @@ class FileState(NamedTuple):
 
 
 class Plan(NamedTuple):
-    """What a run does with a file: ``action`` from byte ``start`` (line ``first_line``)."""
+    """What a run does with a file: ``action`` from byte ``start`` (line ``first_line``). An
+    ``append`` holds the fingerprint the bytes before ``start`` must still have (``expect``):
+    the parser checks it on the file it opens, and reads the file whole if it does not."""
 
     file: TranscriptFile
     action: Action
     start: int
     first_line: int
+    expect: str = ""
 
 
 _COLUMNS = 'path, device, inode, size, mtime_ns, "offset", lines, fingerprint'
@@ -87,11 +91,8 @@ def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
     same_file = (file.device, file.inode) == (state.device, state.inode)
     if same_file and file.size == state.size and file.mtime_ns == state.mtime_ns:
         return Plan(file, "skip", state.offset, state.lines + 1)
-    if same_file and file.size >= state.offset and state.offset > 0:
-        from gearshift.ingest.fingerprint import matches
-
-        if matches(file.path, state.offset, state.fingerprint):
-            return Plan(file, "append", state.offset, state.lines + 1)
+    if same_file and file.size >= state.offset and state.offset > 0 and state.fingerprint:
+        return Plan(file, "append", state.offset, state.lines + 1, state.fingerprint)
     return Plan(file, "reread", 0, 1)
 
 
