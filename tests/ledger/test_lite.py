@@ -412,3 +412,27 @@ def test_files_left_by_a_killed_staging_process_are_swept(tmp_path: Path) -> Non
     assert lite is not None
     lite.close()
     assert not fresh.exists() and live.exists()
+
+
+def test_queries_take_named_or_positional_parameters_on_every_ledger(ledger_url: str) -> None:
+    """A long IN list goes as ``?`` parameters (SQLite looks every ``:name`` up by position);
+    the SQLAlchemy ledger turns them into names in order."""
+    from gearshift.ledger.dedup_sql import bind
+
+    sql = "SELECT agent, COUNT(*) FROM executions WHERE agent IN ({}) GROUP BY agent ORDER BY 1"
+    with Ledger.open(ledger_url) as ledger:
+        for agent in ("a", "b", "c"):
+            ledger.record(agent=agent, model="sonnet", input_tokens=1)
+        named = ledger.query(sql.format(":x, :y"), {"x": "a", "y": "c"})
+        positional = ledger.query(sql.format("?, ?"), ["a", "c"])
+        assert named == positional == [("a", 1), ("c", 1)]
+        assert ledger.query(sql.format("?"), ("b",)) == [("b", 1)]
+    if ledger_url.endswith(".db"):
+        lite = LiteLedger.open_current(resolve_location(ledger_url), load_catalog)
+        assert lite is not None
+        with lite:
+            assert lite.query(sql.format("?, ?"), ["a", "c"]) == [("a", 1), ("c", 1)]
+    clause, params = bind("SELECT ? + ?", [1, 2])
+    assert (str(clause), params) == ("SELECT :p0 + :p1", {"p0": 1, "p1": 2})
+    with pytest.raises(ValueError, match="2 '\\?' in the statement for 1 values"):
+        bind("SELECT ? + ?", [1])

@@ -119,13 +119,11 @@ class KnownAgents:
         for kind, refs, into in wanted:
             ordered = sorted(refs)
             for i in range(0, len(ordered), 500):
-                part = ordered[i : i + 500]
-                params = {f"r{j}": ref for j, ref in enumerate(part)} | {"kind": kind}
-                marks = ", ".join(f":r{j}" for j in range(len(part)))
-                sql = (
-                    f"SELECT ref, value FROM ingest_agents WHERE kind = :kind AND ref IN ({marks})"
-                )
-                into.update((str(ref), str(value)) for ref, value in ledger.query(sql, params))
+                part = ordered[i : i + 500]  # ? parameters: SQLite looks up :names one by one
+                marks = ", ".join("?" * len(part))
+                sql = f"SELECT ref, value FROM ingest_agents WHERE kind = ? AND ref IN ({marks})"
+                rows = ledger.query(sql, [kind, *part])
+                into.update((str(ref), str(value)) for ref, value in rows)
         return known
 
     def statements(self, attribute: Attributor, dialect: str) -> tuple[list[Statement], int]:

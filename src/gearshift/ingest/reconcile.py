@@ -141,10 +141,8 @@ def _recorded(
         " WHERE dedup_group IN "
     )
     for i in range(0, len(groups), 500):
-        part = groups[i : i + 500]
-        marks = ", ".join(f":g{j}" for j in range(len(part)))
-        params = {f"g{j}": g for j, g in enumerate(part)}
-        for key, tokens, cost in ledger.query(f"{sql_head}({marks})", params):
+        part = groups[i : i + 500]  # ? parameters: SQLite looks up every :name one by one
+        for key, tokens, cost in ledger.query(f"{sql_head}({', '.join('?' * len(part))})", part):
             copy = Copy.parse(str(key), int(tokens or 0))
             if copy is not None and copy.message_id in wanted:
                 found[copy.message_id].append((copy, int(cost or 0)))

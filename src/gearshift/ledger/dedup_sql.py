@@ -4,12 +4,15 @@ writers of keys and to read which keys and ids are recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 
-__all__ = ["ConnReader", "lock_dedup_keys", "recorded_ids", "recorded_keys"]
+if TYPE_CHECKING:
+    from gearshift.ledger.lite import Params
+
+__all__ = ["ConnReader", "bind", "lock_dedup_keys", "recorded_ids", "recorded_keys"]
 
 Row = tuple[Any, ...]
 
@@ -24,8 +27,23 @@ class ConnReader:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        return [tuple(r) for r in self._conn.execute(text(sql), dict(params or {}))]
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        return [tuple(r) for r in self._conn.execute(*bind(sql, params))]
+
+
+def bind(sql: str, params: Params) -> tuple[TextClause, dict[str, Any]]:
+    """``sql`` and ``params`` as SQLAlchemy runs them: ``?`` parameters given as a sequence
+    (see :meth:`gearshift.ledger.lite.Reader.query`) become ``:p0``, ``:p1``... in order (the
+    statements passed here hold no ``?`` but their parameters)."""
+    if params is None:
+        return text(sql), {}
+    if isinstance(params, list | tuple):
+        parts = sql.split("?")
+        if len(parts) != len(params) + 1:
+            raise ValueError(f"{len(parts) - 1} '?' in the statement for {len(params)} values")
+        named = "".join(f"{part}:p{i}" for i, part in enumerate(parts[:-1])) + parts[-1]
+        return text(named), {f"p{i}": value for i, value in enumerate(params)}
+    return text(sql), dict(params)
 
 
 def lock_dedup_keys(conn: Connection) -> None:

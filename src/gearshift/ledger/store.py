@@ -29,6 +29,7 @@ from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
     ConnReader,
+    bind,
     lock_dedup_keys,
     recorded_ids,
     recorded_keys,
@@ -50,7 +51,7 @@ from gearshift.ledger.urls import LedgerLocation, resolve_location
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gearshift.ledger.lite import Settle, Statement
+    from gearshift.ledger.lite import Params, Settle, Statement
     from gearshift.ledger.track import Tracker
 
 __all__ = ["Ledger"]
@@ -368,10 +369,11 @@ class Ledger:
                     conn.execute(text(sql), [dict(p) for p in params])
             return inserted
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """Rows of a read-only statement with ``:name`` parameters."""
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        """Rows of a read-only statement: ``:name`` parameters given as a mapping, or ``?``
+        ones as a sequence."""
         with self.read() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), dict(params or {}))]
+            return [tuple(r) for r in conn.execute(*bind(sql, params))]
 
     def execute_many(self, statements: Sequence[Statement]) -> None:
         """Run each statement once per parameter set, all in one write transaction."""
