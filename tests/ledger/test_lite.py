@@ -172,6 +172,18 @@ def test_new_ids_are_ulids_of_their_milliseconds() -> None:
     assert low[:10] == "0000000000" and high[:10] == "7ZZZZZZZZZ"
 
 
+def test_new_ids_now_are_ulids_of_this_millisecond() -> None:
+    from gearshift.ledger.ids import new_ids_now
+
+    before = new_id()
+    ids = new_ids_now(5_000)
+    after = new_id()
+    assert len(set(ids)) == 5_000 and all(len(i) == 26 for i in ids)
+    assert len({i[:10] for i in ids}) == 1 and before[:10] <= ids[0][:10] <= after[:10]
+    assert set("".join(ids)) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert new_ids_now(0) == []
+
+
 def _schema(path: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()

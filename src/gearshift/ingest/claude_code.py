@@ -446,7 +446,7 @@ def _records(
     summary: IngestSummary,
 ) -> list[Row]:
     from gearshift.ledger.columns import FLAG_FAST, tags_json
-    from gearshift.ledger.ids import new_ids
+    from gearshift.ledger.ids import new_ids_now
 
     dedup = merged.dedup
     summary.duplicates = dedup.duplicates + merged.file_duplicates
@@ -455,7 +455,7 @@ def _records(
     kept = dedup.kept()
     # Ids of the time of recording (the ts_us column keeps the response's): a run's new ids
     # sit together at the end of the id index instead of all over it.
-    ids = new_ids([time.time_ns() // 1_000_000] * len(kept))
+    ids = new_ids_now(len(kept))
     where = [(p.file.project_key, p.file.session) for p in plans]
     rows: list[Row] = []
     append = rows.append

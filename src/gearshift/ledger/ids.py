@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # not typing's (see gearshift._frozen)
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["new_id", "new_ids"]
+__all__ = ["new_id", "new_ids", "new_ids_now"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024)]
@@ -69,3 +69,13 @@ def new_ids(at_ms: Sequence[int]) -> list[str]:
         at = 16 * i
         out.append(head + pairs[(ms >> 10) & 1023] + pairs[ms & 1023] + noise[at : at + 16])
     return out
+
+
+def new_ids_now(count: int) -> list[str]:
+    """``count`` ULIDs of this millisecond (as :func:`new_ids` makes them for one millisecond
+    repeated, with the time part written once)."""
+    if count <= 0:
+        return []
+    head = new_ids([time.time_ns() // 1_000_000])[0][:10]
+    noise = os.urandom(16 * count).translate(_RANDOM_CHARS).decode("ascii")
+    return [head + noise[at : at + 16] for at in range(0, 16 * count, 16)]
