@@ -87,8 +87,9 @@ if TYPE_CHECKING:
 
             ``settle(reader)``, when given, runs first in the write transaction (one writer of
             dedup keys at a time) and returns the rows to insert and the dedup keys whose records
-            they replace, decided from what ``reader`` shows is recorded: no row it returns may
-            hold a recorded key other than those (a writer need not look them up again)."""
+            they replace, decided from what ``reader`` shows is recorded: the rows it returns
+            hold distinct keys, none of them recorded but those it replaces (a writer need not
+            look them up again)."""
             ...
 
     #: See :meth:`BulkLedger.write_rows`: ``settle(reader) -> (rows, replace_keys)``.
@@ -388,16 +389,56 @@ def _insert_keyed(
     settled: bool,
 ) -> int:
     """Insert rows with dedup keys, leaving out those :func:`unrecorded` would; return how many
-    were written. Rows a ``settle`` returned are known to hold no recorded key (it read them in
-    this transaction), so only repeats among themselves are looked for."""
+    were written.
+
+    Rows a ``settle`` returned hold distinct keys none of which is recorded (its contract: it
+    decided them in this transaction), so they go in as they are. Their ids are assumed free,
+    as fresh random ids are; a row ``INSERT OR IGNORE`` passed over because its id was taken
+    after all goes in again under a new id."""
+    sql = insert_sql(columns, fixed)
+    names = list(columns)
+    if settled and "id" in names and "dedup_key" in names:
+        before = conn.total_changes
+        conn.executemany(sql, rows)
+        inserted = conn.total_changes - before
+        if inserted < len(rows):
+            inserted += _insert_passed_over(conn, rows, names, sql)
+        return inserted
 
     def keys(groups: list[int]) -> Iterable[str]:
-        return () if settled else _recorded_keys(conn, groups)
+        return _recorded_keys(conn, groups)
 
     kept = unrecorded(rows, columns, fixed, keys, lambda ids: _recorded_ids(conn, ids))
     before = conn.total_changes
-    conn.executemany(insert_sql(columns, fixed), kept)
+    conn.executemany(sql, kept)
     return conn.total_changes - before
+
+
+def _insert_passed_over(
+    conn: sqlite3.Connection, rows: Sequence[Row], names: list[str], sql: str
+) -> int:
+    """Insert again, under new ids, the ``rows`` whose id belonged to another record (the
+    record with that id does not hold the row's key); return how many."""
+    from gearshift.ledger.ids import new_ids_now
+
+    id_at, key_at = names.index("id"), names.index("dedup_key")
+    inserted = 0
+    while True:
+        ids = [row[id_at] for row in rows]
+        stored: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            query = f"SELECT id, dedup_key FROM executions WHERE id IN ({marks})"
+            stored.update(conn.execute(query, part).fetchall())
+        rows = [row for row in rows if stored.get(row[id_at]) != row[key_at]]
+        if not rows:
+            return inserted
+        fresh = new_ids_now(len(rows))
+        rows = [(*r[:id_at], new, *r[id_at + 1 :]) for r, new in zip(rows, fresh, strict=True)]
+        before = conn.total_changes
+        conn.executemany(sql, rows)
+        inserted += conn.total_changes - before
 
 
 def _recorded_ids(conn: sqlite3.Connection, ids: list[str]) -> Iterator[str]:
