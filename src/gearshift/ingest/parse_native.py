@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-import weakref
 
 from gearshift.catalog.cost import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
@@ -45,9 +44,6 @@ __all__ = ["parse_file_native"]
 _BUFFER = 512 * 1024
 _NANO_FEMTO = 10**6
 _local = threading.local()
-_cards_lock = threading.Lock()
-_card_stores: weakref.WeakKeyDictionary[EntryPricer, dict[tuple[str, str], dict[object, Card]]]
-_card_stores = weakref.WeakKeyDictionary()
 
 
 def parse_file_native(
@@ -196,11 +192,8 @@ def _ts_us(text: str) -> int:
 
 def _cards_for(pricer: EntryPricer) -> dict[object, Card]:
     """The rate cards of ``pricer`` (kept as long as it lives, shared by every file and thread)."""
-    with _cards_lock:
-        stores = _card_stores.get(pricer)
-        if stores is None:
-            stores = _card_stores[pricer] = {}
-        return stores.setdefault((pricer.mode, pricer.version), {})
+    cards: dict[object, Card] = pricer.native_cards.setdefault((pricer.mode, pricer.version), {})
+    return cards  # setdefault is atomic: threads of one run share one dict
 
 
 _PROBES: tuple[Rates, ...] = (

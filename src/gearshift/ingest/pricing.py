@@ -19,6 +19,8 @@ from gearshift.catalog.cost import PriceSet, round_half_even
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from gearshift.catalog import Catalog, Model
     from gearshift.catalog.models import PricePeriod
 
@@ -35,6 +37,9 @@ class EntryPricer:
         self.version = catalog.price_version
         self._models: dict[str, Model | None] = {}
         self._periods: dict[tuple[str, dt.date], PricePeriod] = {}
+        #: The C parser's rate cards made from this pricer, by (mode, price version) (see
+        #: gearshift.ingest.parse_native): they live and die with it.
+        self.native_cards: dict[tuple[str, str], dict[object, Any]] = {}
 
     def price(
         self,
