@@ -97,6 +97,7 @@ def parse_file_native(
                         filled -= drop
                     else:
                         buf.extend(bytes(len(buf)))
+                room = len(buf) - filled
                 with memoryview(buf) as view:
                     got = fh.readinto(view[filled:])
                 if not got:
@@ -106,6 +107,8 @@ def parse_file_native(
                 if last_nl >= 0:
                     line_no = scanner.scan(buf, done, last_nl + 1, line_no)
                     done = last_nl + 1
+                if got < room:  # a regular file reads short only at its end: no read for EOF
+                    break
             result.offset = base + done
             result.pending_bytes = filled - done
             result.lines = line_no - (first_line - 1)
