@@ -17,13 +17,12 @@ ledger that lacks a migration is not opened here (``None``): migrating stays wit
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import sqlite3
-import time
 
 from gearshift.errors import LedgerError
+from gearshift.ledger import staging
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
 from gearshift.ledger.dedup import (
     DELETE_BY_KEY,
@@ -227,14 +226,14 @@ class LiteLedger:
         :class:`Ledger` takes it from there."""
         path = location.file
         if location.dialect == "sqlite" and path is not None:
-            _sweep(path)  # whether or not this run creates it: a leftover may be any age
+            staging.sweep(path)  # whether or not this run creates it: a leftover may be any age
         lite = cls.open_current(location, catalog)
         if lite is not None or location.dialect != "sqlite" or path is None:
             return lite
         if os.path.lexists(path):  # a file not opened above, or a symlink: Ledger decides
             return None
         try:
-            tmp = _build(path)
+            tmp = staging.build(path)
             if tmp is None:
                 return None  # no hard links here: Ledger creates it in place
             try:
@@ -243,7 +242,7 @@ class LiteLedger:
                 conn.execute("PRAGMA synchronous = OFF")  # publish() syncs the whole file once
                 conn.execute("PRAGMA cache_size = -131072")
             except BaseException:
-                _discard(tmp)
+                staging.discard(tmp)
                 raise
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
@@ -271,13 +270,13 @@ class LiteLedger:
         try:
             self._conn.execute("PRAGMA journal_mode = WAL")  # as every ledger file has
             self._conn.close()
-            _fsync(tmp)
+            staging.fsync(tmp)
             try:
                 os.link(tmp, path)
             except FileExistsError:
                 return False
             with contextlib.suppress(OSError):  # as SQLite, which some filesystems refuse
-                _fsync(os.path.dirname(path) or ".")  # the new name is durable too
+                staging.fsync(os.path.dirname(path) or ".")  # the new name is durable too
             return True
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
@@ -286,7 +285,7 @@ class LiteLedger:
             ) from None
         finally:
             self._conn.close()
-            _discard(tmp)
+            staging.discard(tmp)
 
     @property
     def catalog(self) -> Catalog:
@@ -299,7 +298,7 @@ class LiteLedger:
         self._conn.close()
         tmp, self._staged = self._staged, None
         if tmp is not None:
-            _discard(tmp)
+            staging.discard(tmp)
 
     def __enter__(self) -> LiteLedger:
         return self
@@ -510,100 +509,3 @@ def _stays_empty(index_sql: str, fixed: Mapping[str, Any]) -> bool:
     ``col`` is a fixed NULL): it costs nothing to keep during the fill, a table scan to rebuild."""
     m = re.search(_PARTIAL, index_sql, re.IGNORECASE)  # compiled on a first fill only
     return m is not None and m.group(1) in fixed and fixed[m.group(1)] is None
-
-
-def _build(path: str) -> str | None:
-    """A complete, empty ledger (schema, migrations) in a private file beside ``path``; ``None``,
-    with nothing left behind, when the filesystem cannot make the hard link publishing needs."""
-    import secrets
-
-    from gearshift._files import read_package_file
-
-    script = read_package_file("gearshift.ledger", __file__, "sqlite_schema.sql")
-    code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
-    # One statement per paragraph (a trigger's body has semicolons of its own).
-    statements = [s.strip().removesuffix(";") for s in code.split("\n\n") if s.strip()]
-    now = dt.datetime.now(dt.UTC).isoformat()
-    folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.new")
-    try:
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode = MEMORY")
-            conn.execute("BEGIN")
-            for statement in statements:
-                conn.execute(statement)
-            conn.executemany(
-                "INSERT INTO gearshift_migrations (name, applied_at) VALUES (?, ?)",
-                [(name, now) for name in MIGRATION_NAMES],
-            )
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-        probe = tmp + ".link"
-        try:
-            os.link(tmp, probe)  # find out now, before anything is written into it
-        except OSError:
-            _discard(tmp)
-            return None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(probe)
-        return tmp
-    except BaseException:
-        _discard(tmp)
-        raise
-
-
-def _sweep(path: str) -> None:
-    """Remove what staged ledgers of ``path`` left when their process was killed (SIGTERM from
-    a hook's timeout, SIGKILL): ``.<name>.<pid>.<8 hex>.new`` files (and their ``-wal``,
-    ``-shm``, ``.link``) whose process is gone and that have not changed for ten minutes (a
-    build being written is touched all the time) -- a pid from another container sharing the
-    folder is not ours to judge by itself."""
-    folder, base = os.path.split(path)
-    folder = folder or "."
-    prefix = f".{base}."
-    try:
-        names = [n for n in os.listdir(folder) if n.startswith(prefix) and ".new" in n]
-    except OSError:
-        return
-    if not names:  # the usual case: no pattern to compile
-        return
-    staged = re.compile(re.escape(prefix) + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?")
-    now = time.time()
-    for name in names:
-        m = staged.fullmatch(name)
-        if m is None or _alive(int(m.group(1))):
-            continue
-        leftover = os.path.join(folder, name)
-        with contextlib.suppress(OSError):
-            if now - os.stat(leftover).st_mtime > _STALE_SECONDS:
-                os.unlink(leftover)
-
-
-_STALE_SECONDS = 600
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists (another user's) or cannot be asked
-        return True
-    return True
-
-
-def _discard(tmp: str) -> None:
-    for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(leftover)
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
