@@ -737,6 +737,47 @@ def test_price_cards_match_the_pricer(pricers: dict[str, EntryPricer]) -> None:
 
 
 @native
+def test_price_cards_are_made_once_per_price_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A card is checked once per (model, price period) and handed out for the period's other
+    days; a day in the next period gets that period's own card, and each day's card prices
+    exactly as the pricer does on that day."""
+    from gearshift.ingest import parse_native
+
+    made: list[tuple[str, dt.datetime]] = []
+    make = parse_native._make_card
+
+    def counting(pricer: EntryPricer, name: str, when: dt.datetime, *rest: object) -> object:
+        made.append((name, when))
+        return make(pricer, name, when, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parse_native, "_make_card", counting)
+    pricer = EntryPricer(load_catalog(), "auto")
+    model = pricer.catalog.find("claude-sonnet-5-5")
+    assert model is not None and len(model.periods) == 2  # the bundled prices change on 10-07
+    boundary = (model.periods[1].since - dt.date(1970, 1, 1)).days
+    days = range(boundary - 20, boundary + 20)
+    rng = random.Random(5)
+    for day in days:
+        card = parse_native._card(pricer, "claude-sonnet-5-5", day, False, False)
+        assert card is not None and card[0] == "r"
+        when = parse._EPOCH + dt.timedelta(days=day, hours=23)
+        for _ in range(10):
+            tokens = tuple(rng.randrange(10**6) for _ in range(5))
+            want = pricer.price("claude-sonnet-5-5", when, tokens, False, None, False)  # type: ignore[arg-type]
+            assert parse_native._card_price(card, tokens) == want  # type: ignore[arg-type]
+    assert [w.date() for _, w in made] == [
+        dt.date(1970, 1, 1) + dt.timedelta(days=boundary - 20),
+        model.periods[1].since,
+    ]
+    for day in days:  # API errors and unknown models: one card each, whatever the day
+        assert parse_native._card(pricer, "<synthetic>", day, False, True) is not None
+        assert parse_native._card(pricer, "gpt-5", day, False, False) is not None
+    assert len(made) == 4
+    fast = parse_native._card(pricer, "claude-opus-4-6", 20600, True, False)
+    assert fast is not None and fast[7:] == (6, 1)
+
+
+@native
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(

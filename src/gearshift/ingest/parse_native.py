@@ -37,6 +37,7 @@ from gearshift.ingest.pricing import EntryPricer
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
+    from gearshift.catalog.models import PricePeriod
     from gearshift.ingest._scan import Card, Priced, RateCard, Rates
 
 __all__ = ["parse_file_native"]
@@ -211,27 +212,54 @@ _PROBES: tuple[Rates, ...] = (
 def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error: bool) -> Card:
     """How the scanner prices entries of ``model_name`` on UTC day ``day`` (days since the
     epoch): ``("c", *priced)`` when ``price`` does not depend on the tokens, ``("r", ...)`` with
-    the rates of :meth:`EntryPricer.price`, or ``None``: call ``price`` for each entry."""
+    the rates of :meth:`EntryPricer.price`, or ``None``: call ``price`` for each entry.
+
+    ``price`` depends on the day only through the model's price period (what
+    :class:`EntryPricer` documents), so a card is made and checked once per period and handed
+    out again for the period's other days: a run over a month of transcripts checks a handful
+    of cards, not one per model and day (~40 us each)."""
     if type(pricer) is not EntryPricer:
         return None
     when = _EPOCH + dt.timedelta(days=day)
+    model = pricer._model(model_name)
+    period = None  # a price that depends on neither the day nor the tokens
+    if not (api_error or pricer.mode == "display" or model is None):
+        period = pricer._period(model, when)
+    # id(period): the pricer's catalog holds every period for as long as the memo lives.
+    key = (pricer.mode, pricer.version, model_name, id(period), fast, api_error)
+    memo = pricer.period_cards
+    if key in memo:
+        known: Card = memo[key]
+        return known
+    card = memo[key] = _make_card(pricer, model_name, when, fast, api_error, period)
+    return card
+
+
+def _make_card(
+    pricer: EntryPricer,
+    model_name: str,
+    when: dt.datetime,
+    fast: bool,
+    api_error: bool,
+    period: PricePeriod | None,
+) -> Card:
+    """:func:`_card` for the day ``when`` in ``period`` (``None``: a price that depends on
+    neither the day nor the tokens), checked against ``price`` on probe tokens."""
 
     def price(tokens: Rates) -> Priced:
         return pricer.price(model_name, when, tokens, fast, None, api_error)
 
     model = pricer._model(model_name)
-    if api_error or pricer.mode == "display" or model is None:
+    if period is None or model is None:
         first = price(_PROBES[0])
         if all(price(tokens) == first for tokens in _PROBES[1:]):
             return ("c", *first)
         return None
-    period = pricer._period(model, when)
     lc = period.long_context
     if fast and period.fast is not None:
-        from fractions import Fraction  # here: fast mode is rare, and fractions ~1.5 ms to load
-
-        ratio = Fraction(period.fast)
-        ratio_n, ratio_d = ratio.numerator, ratio.denominator
+        # A Decimal's exact ratio in lowest terms, as Fraction(period.fast) has it (fractions
+        # costs ~1.5 ms to load, its pattern compiled at import).
+        ratio_n, ratio_d = period.fast.as_integer_ratio()
     else:
         ratio_n, ratio_d = 1, 1
     card: RateCard = (
