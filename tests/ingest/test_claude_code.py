@@ -247,10 +247,12 @@ def test_a_relative_path_finds_the_state_saved_under_the_absolute_one(
     assert paths == [str(path)]
 
 
+@pytest.mark.parametrize(("span", "prefix"), [(65536, ""), (4096, "2:")])
 def test_a_state_saved_by_an_older_version_is_still_appended_to(
-    tmp_path: Path, ledger: Ledger
+    tmp_path: Path, ledger: Ledger, span: int, prefix: str
 ) -> None:
-    """Files fingerprinted before version 2 (64 KiB hashed, no prefix) are not re-read in full."""
+    """Files fingerprinted by an older version (before 2: 64 KiB hashed, no prefix; 2: 4 KiB at
+    each end) are not re-read in full; their new state is saved in the current version."""
     import hashlib
 
     from sqlalchemy import text
@@ -260,15 +262,18 @@ def test_a_state_saved_by_an_older_version_is_still_appended_to(
     ingest_claude_code(ledger, [tmp_path])
     data = path.read_bytes()
     old = hashlib.blake2b(data[:4096], digest_size=16)
-    old.update(data[-65536:])
+    old.update(data[-span:])
     old.update(str(len(data)).encode())
     with ledger.engine.begin() as conn:
-        conn.execute(text("UPDATE ingest_files SET fingerprint = :f"), {"f": old.hexdigest()})
+        saved = {"f": prefix + old.hexdigest()}
+        conn.execute(text("UPDATE ingest_files SET fingerprint = :f"), saved)
     with path.open("a") as fh:
         fh.write(json.dumps(_line("m300", "r300")) + "\n")
     appended = ingest_claude_code(ledger, [tmp_path])
     assert (appended.files_reread, appended.new_records) == (0, 1)
     assert appended.bytes_parsed == path.stat().st_size - len(data)
+    [(now,)] = ledger.query("SELECT fingerprint FROM ingest_files")
+    assert now.startswith("3:")
 
 
 def test_rewritten_or_rotated_files_are_reread_without_double_counting(

@@ -6,15 +6,18 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from gearshift.ingest.fingerprint import HEAD, SPAN, fingerprint, from_bytes, matches
 
 
-def _legacy(data: bytes, offset: int) -> str:
-    """How gearshift fingerprinted before version 2 (64 KiB before the offset, no prefix)."""
+def _older(data: bytes, offset: int, span: int, prefix: str) -> str:
+    """How older versions fingerprinted: the first 4 KiB and the ``span`` bytes before the
+    offset (version 2: 4 KiB, prefix ``2:``; before it: 64 KiB, no prefix)."""
     digest = hashlib.blake2b(data[: min(offset, 4096)], digest_size=16)
-    digest.update(data[max(0, offset - 65536) : offset])
+    digest.update(data[max(0, offset - span) : offset])
     digest.update(str(offset).encode())
-    return digest.hexdigest()
+    return prefix + digest.hexdigest()
 
 
 def _file(tmp_path: Path, size: int) -> tuple[Path, bytes]:
@@ -31,7 +34,7 @@ def test_a_fingerprint_covers_both_ends_and_the_offset(tmp_path: Path) -> None:
     path, data = _file(tmp_path, 200_000)
     offset = data.rindex(b"\n", 0, 150_000) + 1
     saved = fingerprint(str(path), offset)
-    assert saved.startswith("2:") and len(saved) <= 64  # fits the state table's column
+    assert saved.startswith("3:") and len(saved) <= 64  # fits the state table's column
     assert saved == from_bytes(data[:HEAD], data[offset - SPAN : offset], offset)
     assert matches(str(path), offset, saved)
     assert not matches(str(path), offset - 1, saved)
@@ -46,30 +49,37 @@ def test_a_fingerprint_covers_both_ends_and_the_offset(tmp_path: Path) -> None:
 
 
 def test_a_short_file_is_hashed_whole(tmp_path: Path) -> None:
-    path, data = _file(tmp_path, 1000)
+    path, data = _file(tmp_path, 600)
+    assert len(data) < min(HEAD, SPAN)
     assert fingerprint(str(path), len(data)) == from_bytes(data, data, len(data))
 
 
-def test_fingerprints_saved_by_an_older_version_still_match(tmp_path: Path) -> None:
-    """A ledger written before version 2 keeps its files' states: an appended file is still
-    parsed from its offset, not re-read in full."""
+@pytest.mark.parametrize(("span", "prefix"), [(65536, ""), (4096, "2:")])
+def test_fingerprints_saved_by_an_older_version_still_match(
+    tmp_path: Path, span: int, prefix: str
+) -> None:
+    """A ledger written by an older version keeps its files' states: an appended file is still
+    parsed from its offset, not re-read in full, and a change in what the old fingerprint
+    covered is still seen."""
     path, data = _file(tmp_path, 200_000)
     offset = len(data)
-    old = _legacy(data, offset)
+    old = _older(data, offset, span, prefix)
+    assert fingerprint(str(path), offset, version=prefix) == old
     assert matches(str(path), offset, old)
-    changed = bytearray(data)
-    changed[offset - 60_000] ^= 1  # inside the old 64 KiB span, outside the new 4 KiB one
-    path.write_bytes(changed)
-    assert not matches(str(path), offset, old)
+    path.write_bytes(data + b'{"appended": true}\n')
+    assert matches(str(path), offset, old)
+    for at in (3000, offset - span + 10):  # inside the old spans, outside the new 1 KiB ones
+        changed = bytearray(data)
+        changed[at] ^= 1
+        path.write_bytes(changed)
+        assert not matches(str(path), offset, old), at
 
 
 def test_an_unreadable_file_does_not_match(tmp_path: Path) -> None:
     assert not matches(str(tmp_path / "gone.jsonl"), 100, "2:00")
 
 
-def test_only_the_two_known_spans_make_fingerprints(tmp_path: Path) -> None:
-    import pytest
-
+def test_only_known_versions_make_fingerprints(tmp_path: Path) -> None:
     path, _ = _file(tmp_path, 10_000)
-    with pytest.raises(ValueError, match="4096"):
-        fingerprint(str(path), 5000, span=1000)
+    with pytest.raises(ValueError, match="no fingerprint version '4:'"):
+        fingerprint(str(path), 5000, version="4:")
