@@ -98,9 +98,9 @@ def _read_bundled(name: str) -> dict[str, Any]:
     except FileNotFoundError:
         compiled = ""
     if compiled:
-        import json
+        from gearshift._json import loads  # not json's: see gearshift._json
 
-        twin = json.loads(compiled, object_hook=_revive)
+        twin = loads(compiled, object_hook=_revive)
         if twin.get("source") == _source_digest(text):
             document: dict[str, Any] = twin["document"]
             return document

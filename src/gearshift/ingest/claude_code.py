@@ -9,7 +9,6 @@ run before anything is written.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import threading
@@ -99,20 +98,14 @@ def ingest_claude_code(
 
     ``progress(files_done, bytes_done)`` is called as files finish.
     """
-    with _gc_paused():
-        return _ingest(ledger, paths, mode, strict, workers, progress, discovery)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A run allocates a few hundred thousand small tuples and lists and makes no reference
-    cycles; the cyclic collector, triggered by every 700 allocations, would rescan them all
-    again and again (a third of the run's time on a 1 GB corpus). Reference counting frees them
-    as usual; the collector resumes when the run ends."""
+    # A run allocates a few hundred thousand small tuples and lists and makes no reference
+    # cycles; the cyclic collector, triggered by every 700 allocations, would rescan them all
+    # again and again (a third of the run's time on a 1 GB corpus). Reference counting frees
+    # them as usual; the collector resumes when the run ends.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        return _ingest(ledger, paths, mode, strict, workers, progress, discovery)
     finally:
         if enabled:
             gc.enable()

@@ -274,10 +274,10 @@ def transcript(entry: Listed) -> TranscriptFile:
 
 def _read_meta(found: Discovery, path: str) -> AgentMeta | None:
     try:
-        import json
+        from gearshift._json import loads  # not json's: see gearshift._json
 
         with open(path, "rb") as fh:
-            data = json.loads(fh.read())
+            data = loads(fh.read())
         if not isinstance(data, dict):
             raise ValueError("not an object")
     except (OSError, ValueError):

@@ -221,10 +221,11 @@ def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error:
     if type(pricer) is not EntryPricer:
         return None
     when = _EPOCH + dt.timedelta(days=day)
-    model = pricer._model(model_name)
     period = None  # a price that depends on neither the day nor the tokens
-    if not (api_error or pricer.mode == "display" or model is None):
-        period = pricer._period(model, when)
+    if not (api_error or pricer.mode == "display"):  # (an API error's model is not looked up)
+        model = pricer._model(model_name)
+        if model is not None:
+            period = pricer._period(model, when)
     # id(period): the pricer's catalog holds every period for as long as the memo lives.
     key = (pricer.mode, pricer.version, model_name, id(period), fast, api_error)
     memo = pricer.period_cards
@@ -249,7 +250,7 @@ def _make_card(
     def price(tokens: Rates) -> Priced:
         return pricer.price(model_name, when, tokens, fast, None, api_error)
 
-    model = pricer._model(model_name)
+    model = None if period is None else pricer._model(model_name)
     if period is None or model is None:
         first = price(_PROBES[0])
         if all(price(tokens) == first for tokens in _PROBES[1:]):

@@ -114,9 +114,9 @@ def tags_json(tags: dict[str, str]) -> str:
     key = tuple(sorted(tags.items()))
     cached = _TAGS_CACHE.get(key)
     if cached is None:
-        import json
+        from gearshift._json import dumps  # not json's: see gearshift._json
 
-        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
+        cached = dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
         if len(_TAGS_CACHE) < 10_000:
             _TAGS_CACHE[key] = cached
     return cached

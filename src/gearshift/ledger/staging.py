@@ -5,10 +5,8 @@ them behind."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import re
 import sqlite3
 import time
 
@@ -52,8 +50,7 @@ def build(path: str) -> str | None:
             discard(tmp)
             return None
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(probe)
+            _unlink(probe)
         return tmp
     except BaseException:
         discard(tmp)
@@ -73,8 +70,10 @@ def sweep(path: str) -> None:
         names = [n for n in os.listdir(folder) if n.startswith(prefix) and ".new" in n]
     except OSError:
         return
-    if not names:  # the usual case: no pattern to compile
+    if not names:  # the usual case: no pattern to compile (nor re to load)
         return
+    import re
+
     staged = re.compile(re.escape(prefix) + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?")
     now = time.time()
     for name in names:
@@ -82,9 +81,11 @@ def sweep(path: str) -> None:
         if m is None or _alive(int(m.group(1))):
             continue
         leftover = os.path.join(folder, name)
-        with contextlib.suppress(OSError):
+        try:
             if now - os.stat(leftover).st_mtime > _STALE_SECONDS:
                 os.unlink(leftover)
+        except OSError:
+            pass
 
 
 _STALE_SECONDS = 600
@@ -102,8 +103,16 @@ def _alive(pid: int) -> bool:
 
 def discard(tmp: str) -> None:
     for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(leftover)
+        _unlink(leftover)
+
+
+def _unlink(path: str) -> None:
+    """Remove ``path`` if it is there. (No contextlib.suppress: this module is on the path of
+    every hook-run ingest, and contextlib costs it ~0.5 ms to load.)"""
+    try:  # noqa: SIM105
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def fsync(path: str) -> None:

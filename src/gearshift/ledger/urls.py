@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 from gearshift._frozen import Frozen, _set
 from gearshift.errors import LedgerError
@@ -42,9 +41,11 @@ class LedgerLocation(Frozen):
     @property
     def display(self) -> str:
         """The location with any password masked, safe to print."""
-        return (
-            re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url) if self.file is None else self.file
-        )
+        if self.file is not None:
+            return self.file
+        import re  # here: a file ledger (every hook-run ingest) needs no pattern
+
+        return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url)
 
 
 def default_path() -> Path:
