@@ -144,6 +144,43 @@ def test_a_rerun_and_spend_on_an_existing_ledger_import_neither_typer_nor_sqlalc
     assert "HEAVY []" in done.stderr and "Explore" in done.stdout
 
 
+def test_an_incremental_ingest_loads_only_what_it_needs(tmp_path: Path) -> None:
+    """What a hook-run ingest with new lines imports: each module below costs it 0.5-30 ms to
+    load and it needs none of them (gearshift._json stands in for json, which loads re)."""
+    import shutil
+
+    tree = tmp_path / "claude"
+    shutil.copytree(REFERENCE, tree)
+    ledger = str(tmp_path / "l.db")
+    assert _gearshift("--ledger", ledger, "ingest", "claude-code", str(tree)).returncode == 0
+    transcript = max(tree.rglob("*.jsonl"), key=lambda p: p.stat().st_size)
+    line = next(ln for ln in transcript.read_text().splitlines() if '"usage"' in ln)
+    record = json.loads(line)
+    record["message"]["id"] = "msg_01appendedAPPENDEDappend"
+    record["requestId"] = "req_011CappendedAPPENDEDapp"
+    with transcript.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    unwanted = (
+        "typer click sqlalchemy rich msgspec json re typing dataclasses pathlib contextlib "
+        "fractions importlib concurrent.futures tomllib hashlib"
+    )
+    script = (
+        "import sys\n"
+        "from gearshift.cli.entry import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "finally:\n"
+        f"    loaded = sorted(m for m in {unwanted.split()!r} if m in sys.modules)\n"
+        "    print('LOADED', loaded, file=sys.stderr)\n"
+    )
+    done = _gearshift("--ledger", ledger, "ingest", "claude-code", str(tree), "--json",
+                      script=script)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["new_records"], summary["files_parsed"]) == (1, 1)
+
+
 def test_the_command_leaves_at_once_with_its_output_flushed_and_exit_handlers_run(
     tmp_path: Path,
 ) -> None:
