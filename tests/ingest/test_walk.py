@@ -217,7 +217,7 @@ def test_discovery_lists_the_same_with_either_walk(
     GEARSHIFT_PURE_PYTHON=1) and the C walk give the same transcripts and sidecars."""
     from gearshift.ingest import discovery
 
-    assert discovery._native_walk is walk
+    assert discovery._native_listing is _walk.listing
     native = discovery.discover([mixed])
     monkeypatch.setenv("GEARSHIFT_PURE_PYTHON", "1")
     pure = discovery.discover([mixed])
@@ -226,6 +226,62 @@ def test_discovery_lists_the_same_with_either_walk(
     top = str(mixed)
     python_listing = discovery._walk(top)
     assert (sorted(python_listing[0]), sorted(python_listing[1])) == sorted_walk(top)
+
+
+def _first_per_file(transcripts: list[Transcript]) -> list[Transcript]:
+    """Sorted by path, each (device, inode) once: under its first path."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for t in sorted(transcripts):
+        if (t[3], t[4]) not in seen:
+            seen.add((t[3], t[4]))
+            out.append(t)
+    return out
+
+
+def test_listing_is_the_walk_in_path_order_with_each_file_once(big: tuple[str, Listing]) -> None:
+    top, (transcripts, sidecars) = big
+    entries, pairs, ordered = _walk.listing(top, SKIP, len(top) + 1, True)
+    assert ordered
+    want = _first_per_file(transcripts)
+    assert len(want) == 401  # 400 sessions, and the one file 19,600 hard links name
+    assert entries == [(*t, len(top) + 1) for t in want]
+    assert [p for _, p in pairs] == sorted(sidecars)
+    assert all(p.endswith(f"/agent-{i}.meta.json") for i, p in pairs)
+    assert [(t, p) for t, p, _ in [_walk.listing(top + "/missing", SKIP, 0, True)]] == [([], [])]
+
+
+def test_listing_leaves_trees_it_cannot_order_by_bytes_to_the_caller(mixed: Path) -> None:
+    """Undecodable names (surrogateescape sorts them apart from their bytes), or a filesystem
+    encoding other than UTF-8: everything as walked, for the caller to sort."""
+    top = str(mixed)
+    entries, pairs, ordered = _walk.listing(top, SKIP, 0, True)
+    assert not ordered
+    assert sorted(t[:5] for t in entries) == reference(top)[0]
+    assert {t[5] for t in entries} == {0}
+    assert sorted(p for _, p in pairs) == reference(top)[1]
+    assert ("\udcfe\udcfd", top + "/k2/agent-\udcfe\udcfd.meta.json") in pairs
+    assert ("", top + "/k2/agent-.meta.json") in pairs
+    clean = str(mixed / "-home-u-app")
+    assert _walk.listing(clean, SKIP, 0, True)[2]
+    entries, _, ordered = _walk.listing(clean, SKIP, 0, False)
+    assert not ordered and sorted(t[:5] for t in entries) == reference(clean)[0]
+
+
+def test_discovery_lists_the_same_with_either_walk_where_the_c_walk_orders(
+    big: tuple[str, Listing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gearshift.ingest import discovery
+
+    native = discovery.discover([big[0]])
+    monkeypatch.setenv("GEARSHIFT_PURE_PYTHON", "1")
+    pure = discovery.discover([big[0]])
+    assert native.listing == pure.listing and len(native.listing) == 401
+    assert native.meta_paths == pure.meta_paths and len(native.meta_paths) == 5
+    both = discovery.discover([big[0], big[0] + "/key-00"])  # two roots, one tree twice
+    monkeypatch.delenv("GEARSHIFT_PURE_PYTHON")
+    assert discovery.discover([big[0], big[0] + "/key-00"]).listing == both.listing
+    assert both.listing == pure.listing
 
 
 def test_skip_name_is_a_parameter(mixed: Path) -> None:

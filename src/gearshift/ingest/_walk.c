@@ -507,12 +507,15 @@ static PyObject *device(dev_t dev)
 #endif
 }
 
-static PyObject *transcript_tuple(const Walk *w, const Transcript *t)
+/* (path, st_size, st_mtime_ns, st_dev, st_ino), and `under` last when it is not NULL. */
+static PyObject *transcript_tuple(const Walk *w, const Transcript *t, PyObject *under)
 {
-    PyObject *tup = PyTuple_New(5), *item;
+    PyObject *tup = PyTuple_New(under ? 6 : 5), *item;
     int k;
     if (!tup)
         return NULL;
+    if (under)
+        PyTuple_SET_ITEM(tup, 5, Py_NewRef(under));
     for (k = 0; k < 5; k++) {
         switch (k) {
         case 0:
@@ -551,7 +554,7 @@ static PyObject *build(const Walk *w)
     if (!ts || !sc)
         goto fail;
     for (k = 0; k < w->nts; k++) {
-        if (!(item = transcript_tuple(w, &w->ts[k])))
+        if (!(item = transcript_tuple(w, &w->ts[k], NULL)))
             goto fail;
         PyList_SET_ITEM(ts, (Py_ssize_t)k, item);
     }
@@ -569,6 +572,247 @@ fail:
     Py_XDECREF(ts);
     Py_XDECREF(sc);
     return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* listing(): the walk in path order (no GIL for the sorting)                                  */
+
+/* Whether s[:n] is well-formed UTF-8, exactly as Python's strict decoder has it (no overlong
+ * forms, no surrogates, nothing above U+10FFFF): then byte order is str order. */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80)
+                return 0;
+            i += 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+            if (i + 2 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80)
+                return 0;
+            i += 3;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+            if (i + 3 >= n || s[i + 1] < lo || s[i + 1] > hi || (s[i + 2] & 0xC0) != 0x80 ||
+                (s[i + 3] & 0xC0) != 0x80)
+                return 0;
+            i += 4;
+        }
+        else
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    const char *p;
+    size_t len, idx;
+} PathKey;
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    size_t pos;
+} FileKey;
+
+static int path_cmp(const void *a, const void *b)
+{
+    const PathKey *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+    const FileKey *x = a, *y = b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+typedef struct {
+    size_t *ts, *sc; /* indexes into Walk.ts / Walk.sc, in the order to list them */
+    size_t nts, nsc;
+    int ordered;     /* sorted by path, each (st_dev, st_ino) once: the first in that order */
+} Order;
+
+/* The indexes of the n items of `items` (structs of `stride` bytes that start with the
+ * `size_t off, len` of a path in w->out: Transcript, Sidecar) in path order; NULL when out of
+ * memory. */
+static size_t *sorted_paths(const Walk *w, const void *items, size_t n, size_t stride)
+{
+    PathKey *keys = PyMem_RawMalloc(n ? n * sizeof(PathKey) : 1);
+    size_t *idx = PyMem_RawMalloc(n ? n * sizeof(size_t) : 1), k;
+    if (!keys || !idx) {
+        PyMem_RawFree(keys);
+        PyMem_RawFree(idx);
+        return NULL;
+    }
+    for (k = 0; k < n; k++) {
+        const size_t *at = (const size_t *)((const char *)items + k * stride);
+        keys[k].p = w->out.p + at[0];
+        keys[k].len = at[1];
+        keys[k].idx = k;
+    }
+    qsort(keys, n, sizeof(PathKey), path_cmp);
+    for (k = 0; k < n; k++)
+        idx[k] = keys[k].idx;
+    PyMem_RawFree(keys);
+    return idx;
+}
+
+/* Fill o (0), or -1 when out of memory. Ordered only when `utf8` (the filesystem encoding is
+ * UTF-8 with surrogateescape) and every path is valid UTF-8: byte order is then str order. */
+static int order_walk(const Walk *w, int utf8, Order *o)
+{
+    size_t k, m;
+    FileKey *files;
+    char *drop;
+
+    memset(o, 0, sizeof *o);
+    o->ordered = utf8;
+    for (k = 0; o->ordered && k < w->nts; k++)
+        o->ordered = utf8_valid((const unsigned char *)w->out.p + w->ts[k].off, w->ts[k].len);
+    for (k = 0; o->ordered && k < w->nsc; k++)
+        o->ordered = utf8_valid((const unsigned char *)w->out.p + w->sc[k].off, w->sc[k].len);
+    if (!o->ordered) { /* as walked: the caller sorts and deduplicates */
+        o->ts = PyMem_RawMalloc(w->nts ? w->nts * sizeof(size_t) : 1);
+        o->sc = PyMem_RawMalloc(w->nsc ? w->nsc * sizeof(size_t) : 1);
+        if (!o->ts || !o->sc)
+            return -1;
+        for (k = 0; k < w->nts; k++)
+            o->ts[k] = k;
+        for (k = 0; k < w->nsc; k++)
+            o->sc[k] = k;
+        o->nts = w->nts;
+        o->nsc = w->nsc;
+        return 0;
+    }
+    o->ts = sorted_paths(w, w->ts, w->nts, sizeof(Transcript));
+    o->sc = sorted_paths(w, w->sc, w->nsc, sizeof(Sidecar));
+    if (!o->ts || !o->sc)
+        return -1;
+    o->nsc = w->nsc;
+    files = PyMem_RawMalloc(w->nts ? w->nts * sizeof(FileKey) : 1);
+    drop = PyMem_RawCalloc(w->nts ? w->nts : 1, 1);
+    if (!files || !drop) {
+        PyMem_RawFree(files);
+        PyMem_RawFree(drop);
+        return -1;
+    }
+    for (k = 0; k < w->nts; k++) {
+        files[k].dev = w->ts[o->ts[k]].dev;
+        files[k].ino = w->ts[o->ts[k]].ino;
+        files[k].pos = k;
+    }
+    qsort(files, w->nts, sizeof(FileKey), file_cmp);
+    for (k = 1; k < w->nts; k++)
+        if (files[k].dev == files[k - 1].dev && files[k].ino == files[k - 1].ino)
+            drop[files[k].pos] = 1; /* a later path to a file already listed */
+    for (k = m = 0; k < w->nts; k++)
+        if (!drop[k])
+            o->ts[m++] = o->ts[k];
+    o->nts = m;
+    PyMem_RawFree(files);
+    PyMem_RawFree(drop);
+    return 0;
+}
+
+static void order_free(Order *o)
+{
+    PyMem_RawFree(o->ts);
+    PyMem_RawFree(o->sc);
+}
+
+static PyObject *build_listing(const Walk *w, const Order *o, PyObject *under)
+{
+    PyObject *ts = NULL, *sc = NULL, *item = NULL, *id = NULL, *path = NULL, *res;
+    size_t k;
+    if (o->nts > (size_t)PY_SSIZE_T_MAX || o->nsc > (size_t)PY_SSIZE_T_MAX)
+        return PyErr_NoMemory();
+    ts = PyList_New((Py_ssize_t)o->nts);
+    sc = PyList_New((Py_ssize_t)o->nsc);
+    if (!ts || !sc)
+        goto fail;
+    for (k = 0; k < o->nts; k++) {
+        if (!(item = transcript_tuple(w, &w->ts[o->ts[k]], under)))
+            goto fail;
+        PyList_SET_ITEM(ts, (Py_ssize_t)k, item);
+    }
+    for (k = 0; k < o->nsc; k++) {
+        const Sidecar *c = &w->sc[o->sc[k]];
+        const char *p = w->out.p + c->off, *name = p + c->len;
+        while (name > p && name[-1] != '/')
+            name--;
+        /* "agent-<id>.meta.json": the id between */
+        id = PyUnicode_DecodeFSDefaultAndSize(name + 6, (Py_ssize_t)(p + c->len - name) - 16);
+        path = PyUnicode_DecodeFSDefaultAndSize(p, (Py_ssize_t)c->len);
+        if (!id || !path)
+            goto fail;
+        item = PyTuple_Pack(2, id, path);
+        Py_CLEAR(id);
+        Py_CLEAR(path);
+        if (!item)
+            goto fail;
+        PyList_SET_ITEM(sc, (Py_ssize_t)k, item);
+    }
+    res = Py_BuildValue("(NNO)", ts, sc, o->ordered ? Py_True : Py_False);
+    return res;
+fail:
+    Py_XDECREF(id);
+    Py_XDECREF(path);
+    Py_XDECREF(ts);
+    Py_XDECREF(sc);
+    return NULL;
+}
+
+static PyObject *mod_listing(PyObject *mod, PyObject *args)
+{
+    PyObject *top, *skip, *under, *top_b = NULL, *skip_b = NULL, *res = NULL;
+    int utf8, failed = 0;
+    Walk w;
+    Order o;
+    (void)mod;
+    if (!PyArg_ParseTuple(args, "UUO!p:listing", &top, &skip, &PyLong_Type, &under, &utf8))
+        return NULL;
+    if (!PyUnicode_FSConverter(top, &top_b))
+        return NULL;
+    if (!PyUnicode_FSConverter(skip, &skip_b)) {
+        Py_DECREF(top_b);
+        return NULL;
+    }
+    memset(&w, 0, sizeof w);
+    memset(&o, 0, sizeof o);
+    w.top = PyBytes_AS_STRING(top_b);
+    w.skip = PyBytes_AS_STRING(skip_b);
+    w.skip_len = (size_t)PyBytes_GET_SIZE(skip_b);
+    Py_BEGIN_ALLOW_THREADS
+    walk_tree(&w, (size_t)PyBytes_GET_SIZE(top_b));
+    if (!w.oom)
+        failed = order_walk(&w, utf8, &o);
+    Py_END_ALLOW_THREADS
+    if (w.oom || failed)
+        PyErr_NoMemory();
+    else
+        res = build_listing(&w, &o, under);
+    order_free(&o);
+    walk_free(&w);
+    Py_DECREF(top_b);
+    Py_DECREF(skip_b);
+    return res;
 }
 
 static PyObject *mod_walk(PyObject *mod, PyObject *args)
@@ -619,8 +863,23 @@ static PyObject *mod_walk(PyObject *mod, PyObject *args)
 
 PyDoc_STRVAR(walk_doc, WALK_SPEC);
 
+#define LISTING_SPEC                                                                               \
+    "listing(top: str, skip: str, under: int, utf8: bool) -> tuple[list[tuple[str, int, int,\n"  \
+    "    int, int, int]], list[tuple[str, str]], bool]\n"                                        \
+    "\n"                                                                                          \
+    "walk() as gearshift.ingest.discovery lists a root: (entries, sidecars, ordered).\n"          \
+    "- entries: (path, st_size, st_mtime_ns, st_dev, st_ino, under) of each transcript.\n"       \
+    "- sidecars: (agent id, path) of each agent-<id>.meta.json.\n"                              \
+    "- ordered: both lists are sorted by path, and entries hold each (st_dev, st_ino) once\n"    \
+    "  (under the first of its paths). So when utf8 (the filesystem encoding is UTF-8 with\n"    \
+    "  surrogateescape) and every path is valid UTF-8, where byte order is str order; else\n"   \
+    "  both lists are as walked, every path listed, and the caller sorts them.\n"
+
+PyDoc_STRVAR(listing_doc, LISTING_SPEC);
+
 static PyMethodDef module_methods[] = {
     {"walk", mod_walk, METH_VARARGS, walk_doc},
+    {"listing", mod_listing, METH_VARARGS, listing_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,7 @@ Layout (see shared/reference/claude-code-usage-data.md §1.2)::
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 from gearshift._frozen import NamedTuple
@@ -36,9 +37,15 @@ __all__ = [
 SKIPPED_DIR = "tool-results"
 
 try:  # the C walk (optional, as the C parser is): the same listing with the GIL released
-    from gearshift.ingest._walk import walk as _native_walk
+    from gearshift.ingest._walk import listing as _native_listing
 except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _native_walk = None  # type: ignore[assignment]
+    _native_listing = None  # type: ignore[assignment]
+
+#: Whether paths decode as UTF-8 with surrogateescape: the C listing can then sort them in byte
+#: order, which is str order for valid UTF-8.
+_UTF8_PATHS = sys.getfilesystemencoding() == "utf-8" and (
+    sys.getfilesystemencodeerrors() == "surrogateescape"
+)
 
 
 class TranscriptFile(NamedTuple):
@@ -135,8 +142,7 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
     given = paths if paths else default_roots()
     roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given]
     found = Discovery(roots)
-    listing = found.listing
-    seen: set[tuple[int, int]] = set()
+    parts: list[tuple[list[Listed], list[tuple[str, str]], bool]] = []
     for root in roots:
         try:
             st = os.stat(root)
@@ -148,22 +154,27 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
                 ) from None
             continue
         if not _is_dir(st.st_mode):
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                listing.append((root, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, 0))
+            parts.append(([(root, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino, 0)], [], True))
             continue
         projects = os.path.join(root, "projects")
         base = projects if os.path.isdir(projects) else root
         under = len(base) + 1 if os.path.basename(base) == "projects" else 0
-        transcripts, sidecars = _list(base)
-        transcripts.sort()  # of two paths to one file, the same one every run
-        for path, size, mtime_ns, device, inode in transcripts:
-            if (device, inode) not in seen:  # the same file reached twice (a link, two roots)
-                seen.add((device, inode))
-                listing.append((path, size, mtime_ns, device, inode, under))
-        for path in sorted(sidecars):
-            name = os.path.basename(path)
-            found.meta_paths[name[len("agent-") : -len(".meta.json")]] = path
+        parts.append(_list_root(base, under))
+    if len(parts) == 1 and parts[0][2]:  # one root, listed in order by the C walk
+        found.listing, sidecars, _ = parts[0]
+        found.meta_paths = dict(sidecars)
+        return found
+    listing = found.listing
+    seen: set[tuple[int, int]] = set()
+    for entries, sidecars, ordered in parts:
+        if not ordered:
+            entries.sort()  # of two paths to one file, the same one every run
+            sidecars.sort(key=lambda pair: pair[1])
+        for entry in entries:
+            if (entry[3], entry[4]) not in seen:  # one file reached twice (a link, two roots)
+                seen.add((entry[3], entry[4]))
+                listing.append(entry)
+        found.meta_paths.update(sidecars)  # a later root's sidecar of one agent wins
     listing.sort()  # by path: a path is listed once
     return found
 
@@ -210,14 +221,19 @@ def _is_dir(mode: int) -> bool:
     return mode & 0o170000 == 0o040000  # stat.S_ISDIR without importing stat
 
 
-def _list(top: str) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
-    """``(transcripts, sidecars)`` under ``top``: ``(path, size, mtime_ns, device, inode)`` of
-    every ``*.jsonl`` that is not a directory (stat followed through links), and the path of
-    every ``agent-*.meta.json``; directories named :data:`SKIPPED_DIR` and links to directories
-    are not entered, unreadable directories are passed over."""
-    if _native_walk is not None and os.environ.get("GEARSHIFT_PURE_PYTHON", "") in ("", "0"):
-        return _native_walk(top, SKIPPED_DIR)
-    return _walk(top)
+def _list_root(top: str, under: int) -> tuple[list[Listed], list[tuple[str, str]], bool]:
+    """``(entries, sidecars, ordered)`` under the directory ``top``: the :data:`Listed` entry of
+    every ``*.jsonl`` that is not a directory (stat followed through links) and the ``(agent
+    id, path)`` of every ``agent-*.meta.json``; directories named :data:`SKIPPED_DIR` and links
+    to directories are not entered, unreadable directories are passed over. ``ordered``: both
+    lists are sorted by path and the entries hold each file (device, inode) once, under its
+    first path -- what the C walk gives where paths are UTF-8; else the caller sorts them."""
+    if _native_listing is not None and os.environ.get("GEARSHIFT_PURE_PYTHON", "") in ("", "0"):
+        return _native_listing(top, SKIPPED_DIR, under, _UTF8_PATHS)
+    transcripts, sidecars = _walk(top)
+    entries = [(*t, under) for t in transcripts]
+    pairs = [(os.path.basename(p)[len("agent-") : -len(".meta.json")], p) for p in sidecars]
+    return entries, pairs, False
 
 
 def _walk(top: str) -> tuple[list[tuple[str, int, int, int, int]], list[str]]:
