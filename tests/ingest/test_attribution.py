@@ -8,14 +8,16 @@ from gearshift.ingest.attribution import Attributor, KnownAgents
 from gearshift.ingest.claude_code import COLUMNS, FIXED
 from gearshift.ingest.discovery import Discovery
 from gearshift.ledger import Ledger
+from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.record import new_ids
 
 
 def _row(i: int, agent_id: str, agent: str = "subagent") -> tuple[object, ...]:
     (row_id,) = new_ids([1_764_288_000_000 + i])
     tags = '{"agent_id":"' + agent_id + '","branch":"main"}'
+    key = f"cc:m{i}|r|s"
     return (row_id, 1_764_288_000_000_000 + i, "p", "s", agent, "claude-x", "sonnet", 1, 1, 0, 0,
-            0, 10, "v", "success", 0, tags, f"cc:m{i}|r|s")  # fmt: skip
+            0, 10, "v", "success", 0, tags, key, dedup_group(key))  # fmt: skip
 
 
 def test_only_the_named_agents_records_change(ledger_url: str) -> None:

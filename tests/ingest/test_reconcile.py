@@ -7,6 +7,7 @@ from pathlib import Path
 from gearshift.ingest.claude_code import COLUMNS, FIXED
 from gearshift.ingest.reconcile import _recorded
 from gearshift.ledger import Ledger
+from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.record import new_ids
 
 
@@ -14,7 +15,7 @@ def _rows(keys: list[str]) -> list[tuple[object, ...]]:
     ids = new_ids([1_764_288_000_000 + i for i in range(len(keys))])
     return [
         (ids[i], 1_764_288_000_000_000 + i, "p", "s", "main", "claude-x", "sonnet", 10, 1, 0, 0,
-         0, 100 + i, "v", "success", 0, "{}", key)
+         0, 100 + i, "v", "success", 0, "{}", key, dedup_group(key))
         for i, key in enumerate(keys)
     ]  # fmt: skip
 

@@ -67,6 +67,7 @@ COLUMNS = (
     "flags",
     "tags",
     "dedup_key",
+    "dedup_group",  # the writer checks it against the key (see ledger.dedup.with_groups)
 )
 FIXED = {
     "task": None,
@@ -438,7 +439,7 @@ def _records(
     attribute: Attributor,
     summary: IngestSummary,
 ) -> list[Row]:
-    from gearshift.ledger.columns import FLAG_FAST, tags_json
+    from gearshift.ledger.columns import FLAG_FAST, dedup_group, tags_json
     from gearshift.ledger.ids import new_ids_now
 
     dedup = merged.dedup
@@ -470,6 +471,7 @@ def _records(
             known = memo[facts] = (agent, tags_json(tags) if tags else "{}")
         project_key, file_session = where[file_index]
         kind = "p" if from_progress else ("s" if sidechain else "m")
+        key = f"cc:{message_id}|{request_id or ''}|{kind}"
         append(
             (  # the order of COLUMNS
                 row_id,
@@ -489,7 +491,8 @@ def _records(
                 "error" if api_error else "success",
                 FLAG_FAST if fast else 0,
                 known[1],
-                f"cc:{message_id}|{request_id or ''}|{kind}",
+                key,
+                dedup_group(key),
             )
         )
     summary.api_errors += errors
