@@ -17,7 +17,7 @@ from gearshift._frozen import NamedTuple
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from gearshift.ledger.lite import Reader, Row
 
@@ -67,14 +67,20 @@ def reconcile(
     group_at = list(columns).index("dedup_group") if "dedup_group" in columns else None
     # The message id of each row, as Copy.parse reads it (``cc:<id>|<request>|<kind>``).
     message_ids = [str(row[key_at])[3:].rsplit("|", 2)[0] for row in rows]
+    wanted = set(message_ids)
     groups = None if group_at is None else sorted({int(row[group_at]) for row in rows})
-    recorded = _recorded(ledger, sorted(set(message_ids)), groups)
-    in_run = Counter(message_ids)
+    recorded = _recorded(ledger, wanted, groups)
+    # The messages with a copy to compare: a recorded one, or another in this run.
+    compared = set(recorded)
+    if len(wanted) < len(message_ids):
+        compared.update(mid for mid, n in Counter(message_ids).items() if n > 1)
+    if not compared:
+        return list(rows), [], 0  # the usual run: new messages, one copy each
     fresh: list[Row] = []
     replaced: list[str] = []
     removed = 0
     for message_id, row in zip(message_ids, rows, strict=True):
-        if in_run[message_id] == 1 and message_id not in recorded:
+        if message_id not in compared:
             fresh.append(row)  # the only copy anywhere (most rows): nothing to compare
             continue
         copy = copy_of(row)
@@ -124,15 +130,15 @@ def _reader(columns: Sequence[str]) -> Callable[[Row], Copy]:
 
 
 def _recorded(
-    ledger: Reader, message_ids: list[str], groups: list[int] | None = None
+    ledger: Reader, message_ids: Iterable[str], groups: list[int] | None = None
 ) -> dict[str, list[tuple[Copy, int]]]:
     """The recorded copies of these messages, with their cost, found by their dedup groups
     (``groups``, when the caller has them; a group may hold other messages' copies too: those
     are passed over)."""
-    from gearshift.ledger.columns import dedup_groups
-
-    wanted = set(message_ids)
+    wanted = message_ids if isinstance(message_ids, set) else set(message_ids)
     if groups is None:
+        from gearshift.ledger.columns import dedup_groups
+
         groups = sorted(set(dedup_groups([f"cc:{mid}|" for mid in wanted])))
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
     sql_head = (
