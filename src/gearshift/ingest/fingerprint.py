@@ -19,7 +19,16 @@ try:  # the builtin module: hashlib would load OpenSSL first (~2 ms of every run
 except ImportError:  # pragma: no cover - a Python built without it
     from hashlib import blake2b
 
-__all__ = ["HEAD", "SPAN", "VERSION", "fingerprint", "from_bytes", "matches", "matches_fd"]
+__all__ = [
+    "HEAD",
+    "HEAD_READ",
+    "SPAN",
+    "VERSION",
+    "fingerprint",
+    "from_bytes",
+    "matches",
+    "matches_fd",
+]
 
 #: The version fingerprints are made in, and the bytes it hashes at the start of the file and
 #: just before the offset.
@@ -28,6 +37,8 @@ HEAD = 1024
 SPAN = 1024
 #: Every version's (head, span), by its prefix.
 _VERSIONS = {VERSION: (HEAD, SPAN), "2:": (4096, 4096), "": (4096, 65536)}
+#: The most of a file's start any version hashes.
+HEAD_READ = max(head for head, _ in _VERSIONS.values())
 
 
 def fingerprint(path: str, offset: int, *, version: str = VERSION) -> str:
@@ -64,15 +75,18 @@ def matches(path: str, offset: int, saved: str) -> bool:
         os.close(fd)
 
 
-def matches_fd(fd: int, offset: int, saved: str) -> bool:
+def matches_fd(fd: int, offset: int, saved: str, head: bytes = b"") -> bool:
     """:func:`matches` on a file already open (the parser checks the bytes before where it
-    starts on the file it reads)."""
+    starts on the file it reads). ``head``: the file's first ``min(offset, HEAD_READ)`` bytes,
+    if the caller has read them (the parser hashes them again for the file's new state)."""
     if not offset:
         return saved == ""
     version = saved[:2] if saved[:2] in _VERSIONS else ""
     head_size, span = _VERSIONS[version]
     try:
-        head = os.pread(fd, min(offset, head_size), 0)
+        if len(head) < min(offset, head_size):
+            head = os.pread(fd, min(offset, head_size), 0)
+        head = head[: min(offset, head_size)]
         start = max(0, offset - span)
         tail = os.pread(fd, offset - start, start)
     except OSError:
