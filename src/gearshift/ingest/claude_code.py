@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import time
 from collections import Counter
 
@@ -136,10 +135,9 @@ def _ingest(
 
     pricer = EntryPricer(ledger.catalog, mode)
     agent_ids = {p.file.agent_id for p in todo}
-    metas = threading.Thread(
-        target=found.load_metas, args=(agent_ids,), name="gearshift-meta", daemon=True
-    )
-    metas.start()  # the sidecars are read while the transcripts are parsed
+    from gearshift._background import Background
+
+    metas = Background(found.load_metas, agent_ids)  # read while the transcripts are parsed
     merged = _Merged()
     results: list[tuple[Plan, FileResult]] = []
     for plan, result in _parse_all(todo, workers, progress, pricer):
@@ -158,7 +156,7 @@ def _ingest(
             if len(summary.malformed_examples) < 20:
                 summary.malformed_examples.append(f"{plan.file.path}:{line}: {problem}")
     summary.files_parsed = len(results)
-    metas.join()
+    metas.result()
     if strict and summary.malformed:
         raise IngestError(
             f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",
@@ -240,6 +238,8 @@ def _threaded(jobs: list[Plan], count: int, pricer: EntryPricer) -> Iterator[Fil
     that of two equal copies of a response (a resumed session repeats its history) every run
     keeps the same one. (Plain threads: concurrent.futures would cost a hook-run ingest ~4 ms
     to import.)"""
+
+    import threading  # here: only a run of 32 MB or more parses on threads
 
     results: list[FileResult | BaseException | None] = [None] * len(jobs)
     ready = [threading.Event() for _ in jobs]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 
+from gearshift._background import Background
 from gearshift._frozen import NamedTuple
 from gearshift.errors import IngestError
 
@@ -184,31 +184,18 @@ class PendingDiscovery:
     waits for the result (raising what discover raised); ``ready`` says whether that would
     return at once."""
 
-    __slots__ = ("_box", "_thread")
+    __slots__ = ("_call",)
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]] | None) -> None:
-        self._box: list[Discovery | BaseException] = []
-        self._thread = threading.Thread(
-            target=self._run, args=(paths,), name="gearshift-discover", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, paths: Sequence[str | os.PathLike[str]] | None) -> None:
-        try:
-            self._box.append(discover(paths))
-        except BaseException as exc:  # handed to the waiter
-            self._box.append(exc)
+        self._call = Background(discover, paths)
 
     @property
     def ready(self) -> bool:
-        return not self._thread.is_alive()
+        return self._call.ready
 
     def __call__(self) -> Discovery:
-        self._thread.join()
-        result = self._box[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        found: Discovery = self._call.result()
+        return found
 
 
 def start_discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> PendingDiscovery:

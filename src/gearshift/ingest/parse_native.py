@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import threading
+from _thread import _local as _thread_local  # threading.local (threading: ~0.8 ms to load)
 
 from gearshift.catalog.cost import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
@@ -46,7 +46,7 @@ __all__ = ["parse_file_native"]
 
 _BUFFER = 512 * 1024
 _NANO_FEMTO = 10**6
-_local = threading.local()
+_local = _thread_local()
 
 
 def parse_file_native(
