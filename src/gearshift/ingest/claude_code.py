@@ -134,10 +134,6 @@ def _ingest(
     from gearshift.ingest.pricing import EntryPricer
 
     pricer = EntryPricer(ledger.catalog, mode)
-    agent_ids = {p.file.agent_id for p in todo}
-    from gearshift._background import Background
-
-    metas = Background(found.load_metas, agent_ids)  # read while the transcripts are parsed
     merged = _Merged()
     results: list[tuple[Plan, FileResult]] = []
     for plan, result in _parse_all(todo, workers, progress, pricer):
@@ -156,7 +152,6 @@ def _ingest(
             if len(summary.malformed_examples) < 20:
                 summary.malformed_examples.append(f"{plan.file.path}:{line}: {problem}")
     summary.files_parsed = len(results)
-    metas.result()
     if strict and summary.malformed:
         raise IngestError(
             f"{summary.malformed} malformed line(s), first: {summary.malformed_examples[0]}",

@@ -19,7 +19,7 @@ from gearshift.errors import IngestError
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "AgentMeta",
@@ -106,13 +106,6 @@ class Discovery:
             path = self.meta_paths.get(agent_id)
             self._metas[agent_id] = _read_meta(self, path) if path else None
         return self._metas[agent_id]
-
-    def load_metas(self, agent_ids: Iterable[str | None]) -> None:
-        """Read the sidecars of these agents now (those of the files a run parses: it will need
-        them; any other is still read on first use)."""
-        for agent_id in agent_ids:
-            if agent_id is not None:
-                self.meta(agent_id)
 
     @property
     def total_bytes(self) -> int:
