@@ -347,6 +347,9 @@ def main() -> None:
             "LOG_LEVEL": "0",
             "CLAUDE_CONFIG_DIR": str(work),
             "XDG_DATA_HOME": str(tmp / "xdg"),
+            "XDG_CACHE_HOME": str(
+                tmp / "cache"
+            ),  # gearshift's saved rate cards (made by its first run)
         }
         cc_cmd = [str(cc20), "claude", "daily", "--offline", "--json"]
 

@@ -16,11 +16,13 @@ PG_ENV = "GEARSHIFT_TEST_POSTGRES_URL"
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test reads or writes the real ~/.local, ~/.claude or ledger, or the user's env."""
+    """No test reads or writes the real ~/.local, ~/.cache, ~/.claude or ledger, or the user's
+    env."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     for var in (
         "GEARSHIFT_LEDGER",
         "GEARSHIFT_PRICES",

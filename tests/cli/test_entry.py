@@ -146,7 +146,8 @@ def test_a_rerun_and_spend_on_an_existing_ledger_import_neither_typer_nor_sqlalc
 
 def test_an_incremental_ingest_loads_only_what_it_needs(tmp_path: Path) -> None:
     """What a hook-run ingest with new lines imports: each module below costs it 0.5-30 ms to
-    load and it needs none of them (gearshift._json stands in for json, which loads re)."""
+    load and it needs none of them (gearshift._json stands in for json, which loads re; the
+    rate cards the first run saved, for the price catalog with decimal and enum)."""
     import shutil
 
     from gearshift.ingest.parse import NATIVE
@@ -167,7 +168,7 @@ def test_an_incremental_ingest_loads_only_what_it_needs(tmp_path: Path) -> None:
         fh.write(json.dumps(record) + "\n")
     unwanted = (
         "typer click sqlalchemy rich msgspec json re typing dataclasses pathlib contextlib "
-        "fractions importlib concurrent.futures tomllib hashlib threading"
+        "fractions importlib concurrent.futures tomllib hashlib threading decimal enum"
     )
     script = (
         "import sys\n"

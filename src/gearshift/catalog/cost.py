@@ -16,6 +16,7 @@ import decimal
 from decimal import Decimal
 
 from gearshift._frozen import Frozen, _set
+from gearshift.catalog.units import FEMTO_PER_MTOK_DOLLAR, MAX_TOKENS, round_half_even
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ __all__ = [
     "usd_text",
 ]
 
-#: More tokens than any single call (or sum of calls in one record) could carry: the cap keeps
-#: every stored count and cost inside a 64-bit integer.
-MAX_TOKENS = 10**10
-
-#: $1 per million tokens, in femto-dollars per token.
-FEMTO_PER_MTOK_DOLLAR = 10**9
 _FEMTO_PER_NANO = 10**6
 _EXACT = decimal.Context(prec=60)
 _TOKEN_FIELDS = (
@@ -48,15 +43,6 @@ _TOKEN_FIELDS = (
     "cache_write_1h_tokens",
     "cache_read_tokens",
 )
-
-
-def round_half_even(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded to an integer, ties to even, in integers only."""
-    q, r = divmod(numerator, denominator)
-    twice = 2 * r
-    if twice > denominator or (twice == denominator and q % 2 == 1):
-        q += 1
-    return q
 
 
 def nanos_to_decimal(nanos: int) -> Decimal:

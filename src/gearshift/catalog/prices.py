@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from gearshift._files import read_package_file
 from gearshift.catalog.cost import PriceSet
 from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
+from gearshift.catalog.sources import PROFILES, price_spec
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import PriceFileError
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PROFILES", "compile_bundled", "load_catalog"]
 
-#: Named price profiles bundled with gearshift.
-PROFILES = ("anthropic", "article")
 
 _TOP_KEYS = {
     "schema",
@@ -65,8 +64,7 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
 
     ``prices`` defaults to ``$GEARSHIFT_PRICES``, then to the bundled ``anthropic`` catalog.
     """
-    spec = os.fspath(prices) if prices is not None else os.environ.get("GEARSHIFT_PRICES", "")
-    spec = spec or "anthropic"
+    spec = price_spec(prices)
     cached = _CACHE.get(spec)
     if cached is not None:
         return cached

@@ -33,7 +33,9 @@ def run_claude_code(
 ) -> None:
     """``pending``: the discovery of ``paths`` under way (see
     :func:`gearshift.ingest.discovery.start_discover`), when the caller started it."""
+    from gearshift.catalog.sources import price_spec
     from gearshift.errors import ConfigError, IngestError
+    from gearshift.ingest.cards import SavedCards
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.ingest.discovery import start_discover
 
@@ -41,10 +43,13 @@ def run_claude_code(
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
     walking = pending if pending is not None else start_discover(list(paths) if paths else None)
+    # The rate cards earlier runs made from these prices: a run that needs no others loads no
+    # price catalog.
+    cards = SavedCards(price_spec(state.prices), mode)
 
     def run(ledger: BulkLedger) -> IngestSummary:
-        if not walking.ready:  # the prices most runs need, loaded while the walk finishes
-            ledger.catalog  # noqa: B018
+        if not walking.ready and cards.version is None:
+            ledger.catalog  # noqa: B018  # the prices a run needs, loaded while the walk finishes
         found = walking()
         if not found.roots:  # a new ledger is discarded with the error
             raise IngestError(
@@ -60,6 +65,7 @@ def run_claude_code(
                 workers=workers,
                 discovery=found,
                 progress=progress,
+                rate_cards=cards,
             )
 
         if is_terminal() and not as_json:

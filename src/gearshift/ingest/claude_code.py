@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal
 
     from gearshift.ingest.attribution import Attributor, KnownAgents
+    from gearshift.ingest.cards import SavedCards
     from gearshift.ingest.parse import FileResult
     from gearshift.ingest.pricing import EntryPricer
     from gearshift.ledger.lite import BulkLedger, Reader, Row, Statement
@@ -93,10 +94,13 @@ def ingest_claude_code(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     discovery: Discovery | None = None,
+    rate_cards: SavedCards | None = None,
 ) -> IngestSummary:
     """Ingest transcripts under ``paths`` (default: the Claude config roots) into ``ledger``.
 
-    ``progress(files_done, bytes_done)`` is called as files finish.
+    ``progress(files_done, bytes_done)`` is called as files finish. ``rate_cards``: the rate
+    cards saved for the ledger's prices in ``mode`` (see :mod:`gearshift.ingest.cards`), used
+    before the catalog is loaded and saved again when the run added to them.
     """
     # A run allocates a few hundred thousand small tuples and lists and makes no reference
     # cycles; the cyclic collector, triggered by every 700 allocations, would rescan them all
@@ -105,7 +109,7 @@ def ingest_claude_code(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _ingest(ledger, paths, mode, strict, workers, progress, discovery)
+        return _ingest(ledger, paths, mode, strict, workers, progress, discovery, rate_cards)
     finally:
         if enabled:
             gc.enable()
@@ -119,6 +123,7 @@ def _ingest(
     workers: int | None,
     progress: Callable[[int, int], None] | None,
     discovery: Discovery | None,
+    rate_cards: SavedCards | None = None,
 ) -> IngestSummary:
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r}", hint="use auto, calculate or display")
@@ -133,7 +138,8 @@ def _ingest(
         return summary
     from gearshift.ingest.pricing import EntryPricer
 
-    pricer = EntryPricer(ledger.catalog, mode)
+    # The catalog is loaded only if a card is not among the saved ones (or an entry needs it).
+    pricer = EntryPricer(lambda: ledger.catalog, mode, saved=rate_cards)
     merged = _Merged()
     results: list[tuple[Plan, FileResult]] = []
     for plan, result in _parse_all(todo, workers, progress, pricer):
@@ -167,6 +173,8 @@ def _ingest(
     summary.new_records, summary.cost_added_nanos = _write(
         ledger, rows, learned + state_statements(SOURCE, saved)
     )
+    if rate_cards is not None:
+        rate_cards.save()  # what this run added (after the records are in)
     summary.seconds = time.perf_counter() - started
     return summary
 

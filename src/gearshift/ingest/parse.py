@@ -30,7 +30,7 @@ import datetime as dt
 import os
 
 from gearshift._frozen import NamedTuple
-from gearshift.catalog.cost import MAX_TOKENS
+from gearshift.catalog.units import MAX_TOKENS
 from gearshift.ingest.fingerprint import fingerprint, matches_fd
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest

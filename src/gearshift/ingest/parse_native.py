@@ -28,9 +28,10 @@ import datetime as dt
 import os
 from _thread import _local as _thread_local  # threading.local (threading: ~0.8 ms to load)
 
-from gearshift.catalog.cost import MAX_TOKENS, round_half_even
+from gearshift.catalog.units import MAX_TOKENS, round_half_even
 from gearshift.ingest import _scan
 from gearshift.ingest import parse as _parse
+from gearshift.ingest.cards import MISSING
 from gearshift.ingest.fingerprint import HEAD, HEAD_READ, SPAN, from_bytes, matches_fd
 from gearshift.ingest.parse import _EPOCH, _ONE_US, Entry, FileResult, _decode, _timestamp
 from gearshift.ingest.pricing import EntryPricer
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["parse_file_native"]
 
 _BUFFER = 512 * 1024
+_EPOCH_DATE = dt.date(1970, 1, 1)
 _NANO_FEMTO = 10**6
 _local = _thread_local()
 
@@ -241,9 +243,41 @@ def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error:
     ``price`` depends on the day only through the model's price period (what
     :class:`EntryPricer` documents), so a card is made and checked once per period and handed
     out again for the period's other days: a run over a month of transcripts checks a handful
-    of cards, not one per model and day (~40 us each)."""
+    of cards, not one per model and day (~40 us each). With saved cards (see
+    :mod:`gearshift.ingest.cards`) a model's cards are looked up there, or made for every
+    period of the model and added."""
     if type(pricer) is not EntryPricer:
         return None
+    saved = pricer.saved
+    if saved is not None and saved.usable:
+        card: Card = saved.get(model_name, day, fast, api_error)
+        if card is MISSING:  # every card of the model, kept for later runs
+            saved.put(
+                pricer.version,
+                model_name,
+                fast,
+                api_error,
+                _model_cards(pricer, model_name, fast, api_error),
+            )
+            card = saved.get(model_name, day, fast, api_error)
+        return card
+    return _day_card(pricer, model_name, day, fast, api_error)
+
+
+def _model_cards(
+    pricer: EntryPricer, model_name: str, fast: bool, api_error: bool
+) -> list[tuple[int, Card]]:
+    """``(first day, card)`` of each price period of ``model_name`` (one card, from day 0, when
+    the price depends on no day), as :func:`_day_card` makes them."""
+    model = None if api_error or pricer.mode == "display" else pricer._model(model_name)
+    if model is None:
+        return [(0, _day_card(pricer, model_name, 0, fast, api_error))]
+    days = [(period.since - _EPOCH_DATE).days for period in model.periods]
+    return [(day, _day_card(pricer, model_name, day, fast, api_error)) for day in days]
+
+
+def _day_card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error: bool) -> Card:
+    """:func:`_card` made from the catalog."""
     when = _EPOCH + dt.timedelta(days=day)
     period = None  # a price that depends on neither the day nor the tokens
     if not (api_error or pricer.mode == "display"):  # (an API error's model is not looked up)

@@ -13,16 +13,18 @@ haiku/sonnet/opus.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 
-from gearshift.catalog.cost import PriceSet, round_half_even
+from gearshift.catalog.units import round_half_even
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from gearshift.catalog import Catalog, Model
+    from gearshift.catalog.cost import PriceSet
     from gearshift.catalog.models import PricePeriod
+    from gearshift.ingest.cards import SavedCards
 
 __all__ = ["EntryPricer"]
 
@@ -31,10 +33,25 @@ _Priced = tuple[str, str, int, str, bool]
 
 
 class EntryPricer:
-    def __init__(self, catalog: Catalog, mode: str) -> None:
-        self.catalog = catalog
+    """Prices entries from ``catalog`` -- a :class:`~gearshift.catalog.Catalog`, or a function
+    that loads one when it is first needed: with ``saved`` rate cards (see
+    :mod:`gearshift.ingest.cards`) a run that finds every card it needs there never does."""
+
+    def __init__(
+        self,
+        catalog: Catalog | Callable[[], Catalog],
+        mode: str,
+        *,
+        saved: SavedCards | None = None,
+    ) -> None:
+        self._catalog: Catalog | None = None
+        self._load: Callable[[], Catalog] | None = None
+        if callable(catalog):
+            self._load = catalog
+        else:
+            self._catalog = catalog
         self.mode = mode
-        self.version = catalog.price_version
+        self.saved = saved
         self._models: dict[str, Model | None] = {}
         self._periods: dict[tuple[str, dt.date], PricePeriod] = {}
         #: The C parser's rate cards made from this pricer, by (mode, price version) (see
@@ -42,6 +59,21 @@ class EntryPricer:
         self.native_cards: dict[tuple[str, str], dict[object, Any]] = {}
         #: The same cards by price period rather than day (parse_native makes one per period).
         self.period_cards: dict[tuple[object, ...], Any] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            assert self._load is not None
+            self._catalog = self._load()
+        return self._catalog
+
+    @property
+    def version(self) -> str:
+        """The catalog's price version (the saved cards', as long as the catalog is not loaded:
+        they were made from the same price files)."""
+        if self._catalog is None and self.saved is not None and self.saved.version is not None:
+            return self.saved.version
+        return self.catalog.price_version
 
     def price(
         self,
@@ -97,6 +129,8 @@ class EntryPricer:
 
 
 def _nanos(text: str) -> int:
+    from decimal import Decimal, InvalidOperation  # here: only a legacy costUSD line needs it
+
     try:
         value = Decimal(text)
     except InvalidOperation:

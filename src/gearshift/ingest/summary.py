@@ -57,7 +57,7 @@ class IngestSummary:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def to_dict(self) -> dict[str, object]:
-        from gearshift.catalog.cost import usd_text
+        from gearshift.catalog.units import nanos_text  # as usd_text has it, without decimal
 
         return {
             "files": self.files,
@@ -73,7 +73,7 @@ class IngestSummary:
             "malformed_examples": self.malformed_examples,
             "unreadable_files": self.unreadable,
             "new_records": self.new_records,
-            "cost_added_usd": usd_text(self.cost_added_nanos),
+            "cost_added_usd": nanos_text(self.cost_added_nanos),
             "unpriced_models": self.unpriced_models,
             "pending_bytes": self.pending_bytes,
             "reattributed_agents": self.reattributed_agents,

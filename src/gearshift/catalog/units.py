@@ -1,0 +1,32 @@
+"""The integer units of cost, and exact rounding between them, without :mod:`decimal`: what an
+ingest needs of :mod:`gearshift.catalog.cost` when it prices from saved rate cards and loads no
+catalog (``decimal`` costs such a run ~1.5 ms to load). :mod:`gearshift.catalog.cost` re-exports
+them."""
+
+from __future__ import annotations
+
+__all__ = ["FEMTO_PER_MTOK_DOLLAR", "MAX_TOKENS", "nanos_text", "round_half_even"]
+
+#: More tokens than any single call (or sum of calls in one record) could carry: the cap keeps
+#: every stored count and cost inside a 64-bit integer.
+MAX_TOKENS = 10**10
+
+#: $1 per million tokens, in femto-dollars per token.
+FEMTO_PER_MTOK_DOLLAR = 10**9
+
+
+def round_half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded to an integer, ties to even, in integers only."""
+    q, r = divmod(numerator, denominator)
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q % 2 == 1):
+        q += 1
+    return q
+
+
+def nanos_text(nanos: int) -> str:
+    """Integer nano-dollars as a plain decimal string of USD with nine decimals (``14600000``
+    -> ``"0.014600000"``), as :func:`gearshift.catalog.cost.usd_text` writes them."""
+    sign = "-" if nanos < 0 else ""
+    whole, frac = divmod(abs(nanos), 10**9)
+    return f"{sign}{whole}.{frac:09d}"
