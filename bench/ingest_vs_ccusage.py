@@ -435,7 +435,7 @@ def main() -> None:
     )
     print(f"{'command':46} {'seconds':>8} {'peak MB':>8}")
     for name, r in rows:
-        print(f"{name:46} {r['seconds']:8.2f} {r['peak_mb']:8.0f}")
+        print(f"{name:46} {r['seconds']:8.3f} {r['peak_mb']:8.0f}")
     print()
     t20 = r20["seconds"]
     ratios = [
