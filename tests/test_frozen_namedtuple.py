@@ -96,3 +96,20 @@ def test_pickle_and_copy() -> None:
     assert pickle.loads(pickle.dumps(p)) == p
     assert type(pickle.loads(pickle.dumps(p))) is Point
     assert copy.copy(p) == p and copy.deepcopy(p) == p
+
+
+def test_bad_fields_are_refused_as_typing_refuses_them() -> None:
+    with pytest.raises(TypeError, match="Non-default namedtuple field b cannot follow"):
+
+        class Late(NamedTuple):
+            a: int = 0
+            b: int  # type: ignore[misc]
+
+    with pytest.raises(ValueError, match="underscore"):
+
+        class Hidden(NamedTuple):
+            _a: int
+
+
+def test_annotations_are_kept() -> None:
+    assert Point.__annotations__ == {"x": "int", "y": "int", "label": "str", "weight": "float"}

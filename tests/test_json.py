@@ -38,6 +38,7 @@ _OPTIONS: list[dict[str, Any]] = [
     {"separators": (",", ":"), "ensure_ascii": False, "sort_keys": True},  # tags
     {"indent": 1, "ensure_ascii": True},
     {"indent": 0},
+    {"indent": "\t", "sort_keys": True},
     {"sort_keys": True},
 ]
 
@@ -152,3 +153,21 @@ def test_importing_it_loads_neither_json_nor_re() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_only_text_and_bytes_are_read() -> None:
+    for data in (memoryview(b"1"), [49], (c for c in b"1"), 1):
+        with pytest.raises(TypeError):
+            json.loads(data)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            _json.loads(data)  # type: ignore[arg-type]
+    assert _json.loads(bytearray(b"[1]")) == json.loads(bytearray(b"[1]")) == [1]
+
+
+@pytest.mark.parametrize("depth", [100, 600])
+def test_nesting_as_deep_as_json_takes(depth: int) -> None:
+    value: Any = 0
+    for i in range(depth):
+        value = [value] if i % 2 else {"k": value}
+    for options in ({}, {"indent": 2}):
+        assert _json.dumps(value, **options) == json.dumps(value, **options)  # type: ignore[arg-type]

@@ -101,11 +101,20 @@ else:
                 return super().__new__(mcls, name, bases, namespace)
             fields = tuple(namespace.get("__annotations__", {}))
             defaults = {f: namespace[f] for f in fields if f in namespace}
+            for index, field in enumerate(fields):
+                if field.startswith("_"):  # as collections.namedtuple refuses them
+                    raise ValueError(f"Field names cannot start with an underscore: {field!r}")
+                if field not in defaults and any(f in defaults for f in fields[:index]):
+                    raise TypeError(
+                        f"Non-default namedtuple field {field} cannot follow default field"
+                        f"{'s' if len(defaults) > 1 else ''} {', '.join(defaults)}"
+                    )
             body = {
                 "__slots__": (),
                 "__module__": namespace.get("__module__"),
                 "__qualname__": namespace.get("__qualname__", name),
                 "__doc__": namespace.get("__doc__") or f"{name}({', '.join(fields)})",
+                "__annotations__": namespace.get("__annotations__", {}),
                 "_fields": fields,
                 "_field_defaults": defaults,
                 "__match_args__": fields,
@@ -123,7 +132,9 @@ else:
                     body[key] = value
             return type(name, (tuple,), body)
 
-    _NOT_COPIED = frozenset({"__annotations__", "__module__", "__qualname__", "__slots__"})
+    _NOT_COPIED = frozenset(
+        {"__annotations__", "__module__", "__qualname__", "__slots__"}
+    )  # set above
 
     def _new(name, fields, defaults):
         count = len(fields)

@@ -52,14 +52,14 @@ def loads(
 ) -> Any:
     """:func:`json.loads`: the same value, or the same error."""
     if _json is not None:
-        text: str | None
+        text: str | None = None
         if isinstance(data, str):
             text = data
-        else:
-            try:
-                text = bytes(data).decode("utf-8")  # anything else (a BOM, UTF-16) fails below
+        elif isinstance(data, bytes | bytearray):
+            try:  # noqa: SIM105 - contextlib is not loaded on this path
+                text = data.decode("utf-8")  # anything else (a BOM, UTF-16) fails below
             except UnicodeDecodeError:
-                text = None
+                pass
         if text is not None:
             scan = _json.make_scanner(_Decoder(object_hook))  # type: ignore[arg-type]
             begin = len(text) - len(text.lstrip(_SPACE))
@@ -78,7 +78,7 @@ def loads(
 def dumps(
     value: Any,
     *,
-    indent: int | None = None,
+    indent: int | str | None = None,
     separators: tuple[str, str] | None = None,
     sort_keys: bool = False,
     ensure_ascii: bool = True,
@@ -113,7 +113,7 @@ def dumps(
 
 class _Encoder:
     """The encoding of :func:`json.dumps` (``json.encoder._make_iterencode``), writing into a
-    list of chunks."""
+    list of chunks (one call per level of nesting, as there)."""
 
     __slots__ = (
         "default",
@@ -128,13 +128,13 @@ class _Encoder:
     def __init__(
         self,
         string: Callable[[str], str],
-        indent: int | None,
+        indent: int | str | None,
         separators: tuple[str, str],
         sort_keys: bool,
         default: Callable[[Any], Any] | None,
     ) -> None:
         self.string = string
-        self.indent = None if indent is None else " " * indent
+        self.indent = indent if indent is None or isinstance(indent, str) else " " * indent
         self.item_separator, self.key_separator = separators
         self.sort_keys = sort_keys
         self.default = default
@@ -153,57 +153,44 @@ class _Encoder:
             out.append(int.__repr__(value))
         elif isinstance(value, float):
             out.append(_float(value))
-        elif isinstance(value, list | tuple):
-            self._list(value, level, out)
-        elif isinstance(value, dict):
-            self._dict(value, level, out)
+        elif isinstance(value, list | tuple | dict):
+            if not value:
+                out.append("{}" if isinstance(value, dict) else "[]")
+                return
+            if id(value) in self.markers:
+                raise ValueError("Circular reference detected")
+            self.markers.add(id(value))
+            if self.indent is None:
+                between, closing = self.item_separator, ""
+            else:
+                inner = "\n" + self.indent * (level + 1)
+                between, closing = self.item_separator + inner, "\n" + self.indent * level
+            opening = between[len(self.item_separator) :]
+            if isinstance(value, dict):
+                out.append("{" + opening)
+                items = sorted(value.items()) if self.sort_keys else value.items()
+                for i, (key, item) in enumerate(items):
+                    if i:
+                        out.append(between)
+                    out.append(self.string(_key(key)) + self.key_separator)
+                    self.encode(item, level + 1, out)
+                out.append(closing + "}")
+            else:
+                out.append("[" + opening)
+                for i, item in enumerate(value):
+                    if i:
+                        out.append(between)
+                    self.encode(item, level + 1, out)
+                out.append(closing + "]")
+            self.markers.discard(id(value))
         else:
             if self.default is None:
                 raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-            self._enter(value)
+            if id(value) in self.markers:
+                raise ValueError("Circular reference detected")
+            self.markers.add(id(value))
             self.encode(self.default(value), level, out)
             self.markers.discard(id(value))
-
-    def _enter(self, value: Any) -> None:
-        if id(value) in self.markers:
-            raise ValueError("Circular reference detected")
-        self.markers.add(id(value))
-
-    def _list(self, items: list[Any] | tuple[Any, ...], level: int, out: list[str]) -> None:
-        if not items:
-            out.append("[]")
-            return
-        self._enter(items)
-        between, closing = self._layout(level + 1, level)
-        out.append("[" + between[len(self.item_separator) :])
-        for i, item in enumerate(items):
-            if i:
-                out.append(between)
-            self.encode(item, level + 1, out)
-        out.append(closing + "]")
-        self.markers.discard(id(items))
-
-    def _dict(self, mapping: dict[Any, Any], level: int, out: list[str]) -> None:
-        if not mapping:
-            out.append("{}")
-            return
-        self._enter(mapping)
-        between, closing = self._layout(level + 1, level)
-        out.append("{" + between[len(self.item_separator) :])
-        items = sorted(mapping.items()) if self.sort_keys else mapping.items()
-        for i, (key, item) in enumerate(items):
-            if i:
-                out.append(between)
-            out.append(self.string(_key(key)) + self.key_separator)
-            self.encode(item, level + 1, out)
-        out.append(closing + "}")
-        self.markers.discard(id(mapping))
-
-    def _layout(self, inner: int, outer: int) -> tuple[str, str]:
-        """``(what goes between two items, what goes before the closing bracket)``."""
-        if self.indent is None:
-            return self.item_separator, ""
-        return self.item_separator + "\n" + self.indent * inner, "\n" + self.indent * outer
 
 
 def _float(value: float) -> str:

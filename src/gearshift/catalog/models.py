@@ -138,6 +138,7 @@ class Catalog:
         "models",
         "name",
         "revision",
+        "sources",
         "tier_defaults",
     )
     _SHOWN = ("name", "revision", "models", "tier_defaults", "batch_multiplier", "geo_multipliers")
@@ -150,6 +151,9 @@ class Catalog:
     geo_multipliers: Mapping[str, Decimal]
     _index: dict[str, str]
     _cache: dict[str, Model]
+    #: A digest of the price files' bytes it was made from, when ``load_catalog`` made it (saved
+    #: rate cards are kept only under the identity of the same bytes); ``""`` otherwise.
+    sources: str
 
     def __init__(
         self,
@@ -166,6 +170,7 @@ class Catalog:
         self.tier_defaults = tier_defaults
         self.batch_multiplier = batch_multiplier
         self.geo_multipliers = geo_multipliers
+        self.sources = ""
         self._cache = {}
         self._index = {}
         for model in models.values():

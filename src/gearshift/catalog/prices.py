@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from gearshift._files import read_package_file
 from gearshift.catalog.cost import PriceSet
 from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
-from gearshift.catalog.sources import PROFILES, price_spec
+from gearshift.catalog.sources import PROFILES, price_spec, texts_digest
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import PriceFileError
 
@@ -68,29 +68,34 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
     cached = _CACHE.get(spec)
     if cached is not None:
         return cached
-    base_doc = _read_bundled("anthropic")
+    texts: list[bytes] = []  # the bytes it is made from (see Catalog.sources)
+    base_doc = _read_bundled("anthropic", texts)
     builder = _Builder("anthropic.toml (bundled)")
     builder.apply(base_doc, base=True)
     if spec != "anthropic":
         if spec in PROFILES:
             builder.source = f"{spec}.toml (bundled profile)"
-            builder.apply(_read_bundled(spec), base=False)
+            builder.apply(_read_bundled(spec, texts), base=False)
         else:
             from pathlib import Path  # a price file of the user's: not the usual run's path
 
             path = str(Path(spec).expanduser())
             builder.source = path
-            builder.apply(_read_file(path), base=False)
+            builder.apply(_read_file(path, texts), base=False)
     catalog = builder.build()
+    catalog.sources = texts_digest(texts)
     _CACHE[spec] = catalog
     return catalog
 
 
-def _read_bundled(name: str) -> dict[str, Any]:
+def _read_bundled(name: str, texts: list[bytes] | None = None) -> dict[str, Any]:
     """A bundled price file's document: from its compiled twin ``data/<name>.json`` when that
     was made from this very TOML text (JSON parses in C; tomllib, and the typing module it
-    imports, cost every run ~9 ms here), else from the TOML."""
+    imports, cost every run ~9 ms here), else from the TOML. The TOML's bytes are added to
+    ``texts``."""
     text = read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml")
+    if texts is not None:
+        texts.append(text.encode())
     try:
         compiled = read_package_file("gearshift.catalog", __file__, "data", f"{name}.json")
     except FileNotFoundError:
@@ -139,7 +144,8 @@ def _revive(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def _read_file(path: str) -> dict[str, Any]:
+def _read_file(path: str, texts: list[bytes] | None = None) -> dict[str, Any]:
+    """A user's price file's document; its bytes are added to ``texts``."""
     if not os.path.exists(path):
         raise PriceFileError(
             f"price file {path} does not exist",
@@ -148,12 +154,18 @@ def _read_file(path: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            return tomllib.loads(fh.read())
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        # As a text-mode read has it (universal newlines), from the bytes the digest is of.
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PriceFileError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PriceFileError(f"{path}: cannot be read: {exc}") from None
+    if texts is not None:
+        texts.append(raw)
+    return document
 
 
 class _Builder:

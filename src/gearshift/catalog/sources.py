@@ -8,7 +8,7 @@ import os
 
 from gearshift._files import read_package_file
 
-__all__ = ["PROFILES", "price_spec", "price_texts"]
+__all__ = ["PROFILES", "price_spec", "price_texts", "texts_digest"]
 
 #: Named price profiles bundled with gearshift.
 PROFILES = ("anthropic", "article")
@@ -40,3 +40,17 @@ def price_texts(spec: str) -> list[bytes] | None:
 
 def _bundled(name: str) -> bytes:
     return read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml").encode()
+
+
+def texts_digest(texts: list[bytes]) -> str:
+    """A digest of the price files' bytes (as :func:`price_texts` or ``load_catalog`` reads
+    them): what :attr:`gearshift.catalog.Catalog.sources` holds."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - a Python built without it
+        from hashlib import blake2b
+    digest = blake2b(digest_size=16)
+    for text in texts:
+        digest.update(len(text).to_bytes(8, "little"))
+        digest.update(text)
+    return digest.hexdigest()

@@ -12,9 +12,13 @@ first period's for days before it, as the catalog has it).
 
 The file holds the cards of one *identity*: a digest of the price files the catalog is made
 from (:func:`gearshift.catalog.sources.price_texts`), the cost mode, and the code that makes,
-checks and reads cards. A run of another identity, or that made cards the file lacks, rewrites
-it when it ends (atomically: a reader sees the old file or the new one). A file that cannot be
-read, parsed or written is passed over -- the run loads the catalog, as without it.
+checks and reads cards. Cards made from a catalog are saved only if that catalog was made from
+the very bytes the identity hashes (:attr:`~gearshift.catalog.Catalog.sources`: a price file
+edited while a run loads it, or a catalog a long-lived process loaded before the edit, makes
+cards this run uses and no later one). A run of another identity, or that made cards the file
+lacks, rewrites it when it ends (atomically: a reader sees the old file or the new one); the
+file carries a digest of its cards, so a damaged one is not used. A file that cannot be read,
+parsed or written is passed over -- the run loads the catalog, as without it.
 
 Where: ``$XDG_CACHE_HOME/gearshift/rate-cards.json`` (``~/.cache`` when unset).
 """
@@ -22,8 +26,9 @@ Where: ``$XDG_CACHE_HOME/gearshift/rate-cards.json`` (``~/.cache`` when unset).
 from __future__ import annotations
 
 import os
+from _thread import allocate_lock
 
-from gearshift.catalog.sources import price_texts
+from gearshift.catalog.sources import price_texts, texts_digest
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
@@ -44,7 +49,11 @@ _CODE = (
     ("catalog", "prices.py"),
     ("catalog", "sources.py"),
     ("catalog", "tiers.py"),
+    ("catalog", "units.py"),
+    ("_json.py",),  # it reads the bundled prices' compiled twins
 )
+# (The C parser applies a card as parse_native._card_price does -- its tests hold them to it --
+# so what a card means is in the Python above.)
 
 #: What :meth:`SavedCards.get` returns for a key it holds no card for.
 MISSING: Any = object()
@@ -59,14 +68,17 @@ def identity(spec: str, mode: str) -> str | None:
     """The identity of the cards made for price spec ``spec`` (see
     :func:`gearshift.catalog.sources.price_spec`) in cost mode ``mode``; ``None`` when a price
     file or the code cannot be read (nothing is saved or used then)."""
+    found = _identity(spec, mode)
+    return None if found is None else found[0]
+
+
+def _identity(spec: str, mode: str) -> tuple[str, str] | None:
+    """``(identity, digest of the price files)``."""
     texts = price_texts(spec)
     if texts is None:
         return None
-    try:
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - a Python built without it
-        from hashlib import blake2b
-    digest = blake2b(f"rate cards 1\0{mode}\0{spec}\0".encode(), digest_size=16)
+    sources = texts_digest(texts)
+    digest = _blake2b(f"rate cards 1\0{mode}\0{spec}\0{sources}\0".encode())
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         for parts in _CODE:
@@ -74,10 +86,15 @@ def identity(spec: str, mode: str) -> str | None:
                 digest.update(fh.read())
     except OSError:  # not plain files (a zip): no saved cards
         return None
-    for text in texts:
-        digest.update(len(text).to_bytes(8, "little"))
-        digest.update(text)
-    return digest.hexdigest()
+    return digest.hexdigest(), sources
+
+
+def _blake2b(data: bytes) -> Any:
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - a Python built without it
+        from hashlib import blake2b
+    return blake2b(data, digest_size=16)
 
 
 class SavedCards:
@@ -87,7 +104,19 @@ class SavedCards:
     :meth:`put` adds a model's, :meth:`save` writes the file if anything was added. Not
     :attr:`usable` when no identity can be made (a price file or the code cannot be read)."""
 
-    __slots__ = ("_added", "_by_key", "_identity", "_read", "_version", "mode", "path", "spec")
+    __slots__ = (
+        "_added",
+        "_by_key",
+        "_identity",
+        "_lock",
+        "_read",
+        "_sources",
+        "_stale",
+        "_version",
+        "mode",
+        "path",
+        "spec",
+    )
 
     def __init__(self, spec: str, mode: str, path: str | None = None) -> None:
         self.spec = spec
@@ -95,9 +124,12 @@ class SavedCards:
         self.path = path or cards_path()
         self._read = False
         self._identity: str | None = None
+        self._sources: str | None = None  # the digest of the price files the identity is of
         self._version: str | None = None  # the price version of the catalog the cards are of
         self._by_key: dict[tuple[str, bool, bool], list[tuple[int, Card]]] = {}
         self._added = False
+        self._stale = False  # made from a catalog of other bytes: not to be saved
+        self._lock = allocate_lock()  # parser threads ask for cards at once
 
     @property
     def usable(self) -> bool:
@@ -111,11 +143,15 @@ class SavedCards:
         return self._version
 
     def _open(self) -> None:
-        if not self._read:
-            self._read = True
-            self._identity = identity(self.spec, self.mode)
-            if self._identity is not None:
-                self._load()
+        if self._read:
+            return
+        with self._lock:
+            if not self._read:
+                found = _identity(self.spec, self.mode)
+                if found is not None:
+                    self._identity, self._sources = found
+                    self._load()
+                self._read = True
 
     def _load(self) -> None:
         try:
@@ -124,12 +160,14 @@ class SavedCards:
             from gearshift._json import loads
 
             doc = loads(data)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return
         if not isinstance(doc, dict) or doc.get("identity") != self._identity:
             return
         version, cards = doc.get("version"), doc.get("cards")
         if not isinstance(version, str) or not isinstance(cards, list):
+            return
+        if doc.get("digest") != _payload_digest(version, cards):
             return
         by_key: dict[tuple[str, bool, bool], list[tuple[int, Card]]] = {}
         for item in cards:
@@ -155,32 +193,46 @@ class SavedCards:
         return card
 
     def put(
-        self, version: str, model: str, fast: bool, api_error: bool, periods: list[tuple[int, Card]]
+        self,
+        version: str,
+        model: str,
+        fast: bool,
+        api_error: bool,
+        periods: list[tuple[int, Card]],
+        sources: str | None,
     ) -> None:
-        """Add ``model``'s checked cards: ``(first day, card)`` of each price period, in order."""
+        """Add ``model``'s checked cards: ``(first day, card)`` of each price period, in order.
+        ``sources``: the :attr:`~gearshift.catalog.Catalog.sources` of the catalog they were made
+        from (``None``: no catalog was loaded, they depend on none); cards of other bytes than
+        the identity's are used by this run and never saved."""
         self._open()
-        if self._version != version:  # cards of another catalog: start over
-            self._by_key = {}
-            self._version = version
-        self._by_key[(model, fast, api_error)] = periods
-        self._added = True
+        with self._lock:
+            if sources is not None and sources != self._sources:
+                self._stale = True
+            if self._version != version:  # cards of another catalog: start over
+                self._by_key = {}
+                self._version = version
+            self._by_key[(model, fast, api_error)] = periods
+            self._added = True
 
     def save(self) -> None:
         """Write the file if cards were added (or it was of another identity); a failure to
         write is passed over."""
-        if not self._added or self._identity is None:
+        if not self._added or self._identity is None or self._stale or self._version is None:
             return
         from gearshift._json import dumps
 
+        cards = [
+            [model, fast, api_error, [[since, card] for since, card in periods]]
+            for (model, fast, api_error), periods in sorted(self._by_key.items())
+        ]
         doc = {
             "identity": self._identity,
             "version": self._version,
-            "cards": [
-                [model, fast, api_error, [[since, card] for since, card in periods]]
-                for (model, fast, api_error), periods in sorted(self._by_key.items())
-            ],
+            "cards": cards,
+            "digest": _payload_digest(self._version, cards),
         }
-        tmp = f"{self.path}.{os.getpid()}.tmp"
+        tmp = f"{self.path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             with open(tmp, "w", encoding="utf-8") as fh:
@@ -193,6 +245,14 @@ class SavedCards:
                 pass
             return
         self._added = False
+
+
+def _payload_digest(version: str, cards: list[Any]) -> str:
+    """A digest of the cards as the file holds them (lists: what JSON reads back)."""
+    from gearshift._json import dumps
+
+    text = dumps([version, cards], separators=(",", ":"), ensure_ascii=True)
+    return str(_blake2b(text.encode()).hexdigest())
 
 
 def _parse_item(item: object, version: str) -> tuple[tuple[str, bool, bool], list[Any]] | None:
@@ -225,12 +285,15 @@ def _card(value: object, version: str) -> Any:
     if not isinstance(value, list) or not value:
         return MISSING
     if value[0] == "c" and len(value) == 6:
+        # Constant cards price nothing: an API error, display mode without costUSD, a model
+        # the catalog does not know.
         _, model_id, tier, nanos, price_version, known = value
         if (
             isinstance(model_id, str)
             and isinstance(tier, str)
             and type(nanos) is int
-            and isinstance(price_version, str)
+            and nanos == 0
+            and price_version in ("", "costUSD")
             and type(known) is bool
         ):
             return ("c", model_id, tier, nanos, price_version, known)

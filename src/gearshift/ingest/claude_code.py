@@ -127,6 +127,8 @@ def _ingest(
 ) -> IngestSummary:
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r}", hint="use auto, calculate or display")
+    if rate_cards is not None and rate_cards.mode != mode:
+        raise ValueError(f"rate cards of mode {rate_cards.mode!r} for an ingest in mode {mode!r}")
     started = time.perf_counter()
     found = discovery or discover(paths)
     summary = IngestSummary(files=len(found.listing))

@@ -47,6 +47,8 @@ __all__ = ["parse_file_native"]
 
 _BUFFER = 512 * 1024
 _EPOCH_DATE = dt.date(1970, 1, 1)
+_FIRST_DAY = (dt.date.min - _EPOCH_DATE).days
+_LAST_DAY = (dt.date.max - _EPOCH_DATE).days
 _NANO_FEMTO = 10**6
 _local = _thread_local()
 
@@ -252,13 +254,8 @@ def _card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error:
     if saved is not None and saved.usable:
         card: Card = saved.get(model_name, day, fast, api_error)
         if card is MISSING:  # every card of the model, kept for later runs
-            saved.put(
-                pricer.version,
-                model_name,
-                fast,
-                api_error,
-                _model_cards(pricer, model_name, fast, api_error),
-            )
+            cards = _model_cards(pricer, model_name, fast, api_error)
+            saved.put(pricer.version, model_name, fast, api_error, cards, pricer.loaded_sources)
             card = saved.get(model_name, day, fast, api_error)
         return card
     return _day_card(pricer, model_name, day, fast, api_error)
@@ -278,7 +275,9 @@ def _model_cards(
 
 def _day_card(pricer: EntryPricer, model_name: str, day: int, fast: bool, api_error: bool) -> Card:
     """:func:`_card` made from the catalog."""
-    when = _EPOCH + dt.timedelta(days=day)
+    # A day beyond what a date can hold (a year-1 timestamp east of UTC is still year 0 there)
+    # is priced as the nearest one: every price period starts well inside.
+    when = _EPOCH + dt.timedelta(days=min(max(day, _FIRST_DAY), _LAST_DAY))
     period = None  # a price that depends on neither the day nor the tokens
     if not (api_error or pricer.mode == "display"):  # (an API error's model is not looked up)
         model = pricer._model(model_name)

@@ -68,6 +68,11 @@ class EntryPricer:
         return self._catalog
 
     @property
+    def loaded_sources(self) -> str | None:
+        """The :attr:`~gearshift.catalog.Catalog.sources` of the catalog, if it was loaded."""
+        return None if self._catalog is None else self._catalog.sources
+
+    @property
     def version(self) -> str:
         """The catalog's price version (the saved cards', as long as the catalog is not loaded:
         they were made from the same price files)."""
@@ -119,13 +124,25 @@ class EntryPricer:
         return self._models[name]
 
     def _period(self, model: Model, ts: dt.datetime) -> PricePeriod:
-        day = ts.astimezone(dt.UTC).date() if ts.tzinfo else ts.date()
+        day = _utc_date(ts)
         key = (model.id, day)
         period = self._periods.get(key)
         if period is None:
             period = model.period_at(day)
             self._periods[key] = period
         return period
+
+
+def _utc_date(ts: dt.datetime) -> dt.date:
+    """The UTC day of ``ts``; a time whose UTC day a date cannot hold (year 1 east of UTC, 9999
+    west of it) has the nearest one (prices are the same there: every period starts well
+    inside)."""
+    if not ts.tzinfo:
+        return ts.date()
+    try:
+        return ts.astimezone(dt.UTC).date()
+    except OverflowError:
+        return dt.date.min if ts.year == 1 else dt.date.max
 
 
 def _nanos(text: str) -> int:
