@@ -652,3 +652,35 @@ def _ingest_at_once(url: str, folders: list[Path]) -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_a_transcript_that_is_no_regular_file_is_reported_not_waited_on(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """A ``*.jsonl`` FIFO with no writer (opening it would block), a link to a device that never
+    ends, and a link to a directory: each is reported as unreadable and the run goes on with
+    the other files -- on either parser (the ingest suite also runs with
+    GEARSHIFT_PURE_PYTHON=1)."""
+    import os
+    import threading
+
+    folder = tmp_path / "projects" / "-w-proj"
+    _write(folder / "s1.jsonl", [_line("m1", "r1")])
+    os.mkfifo(folder / "fifo.jsonl")
+    (folder / "zero.jsonl").symlink_to("/dev/zero")
+    (folder / "dir.jsonl").symlink_to(folder)
+    done: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: done.append(ingest_claude_code(ledger, [tmp_path])), daemon=True
+    )
+    runner.start()
+    runner.join(timeout=30)
+    assert done, "the ingest is stuck on a file that is no regular file"
+    summary = done[0]
+    assert summary.new_records == 1
+    problems = sorted(p.rsplit("/", 1)[1] for p in summary.unreadable)
+    assert problems == [
+        "dir.jsonl: Is a directory",
+        "fifo.jsonl: not a regular file (a FIFO, socket or device)",
+        "zero.jsonl: not a regular file (a FIFO, socket or device)",
+    ]

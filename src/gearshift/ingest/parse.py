@@ -27,6 +27,7 @@ pure Python path.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 
 from gearshift._frozen import NamedTuple
@@ -212,11 +213,33 @@ def _compact(result: FileResult) -> None:
         result.entries = [slot[0] for slot in local.kept()]
 
 
+def open_transcript(path: str) -> int:
+    """A descriptor of the regular file ``path`` for reading; ``OSError`` for anything else. A
+    ``*.jsonl`` that is a FIFO, a socket or a device (a link to ``/dev/zero``, say) would block
+    the run or never end: opened without blocking, it is refused before it is read."""
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if mode & 0o170000 != 0o100000:  # stat.S_ISREG without importing stat
+        os.close(fd)
+        if mode & 0o170000 == 0o040000:
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device)")
+    return fd
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # no effect on a regular file's reads
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 def _parse_pure(
     path: str, start: int, first_line: int, result: FileResult, expect: str = ""
 ) -> None:
     try:
-        with open(path, "rb") as fh:
+        with open(open_transcript(path), "rb") as fh:
             if start and expect and not matches_fd(fh.fileno(), start, expect):
                 start, first_line = restart(result)
             line_no = first_line - 1

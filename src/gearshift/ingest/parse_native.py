@@ -82,9 +82,8 @@ def parse_file_native(
     filled = 0  # buf[:filled] holds data
     head = b""  # the file's first bytes, once read
     try:
-        # os.open and reads at an offset: no file object, no fstat and no seek (a changed file
-        # costs a run ~5 system calls instead of ~8).
-        fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+        # A descriptor and reads at an offset: no file object and no seek.
+        fd = _parse.open_transcript(path)
     except OSError as exc:
         result.error = f"{exc.strerror or exc}"
         result.usage_lines += scanner.usage_lines
@@ -143,7 +142,6 @@ def parse_file_native(
     return result
 
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _preadv: Callable[[int, list[memoryview], int], int] | None = getattr(os, "preadv", None)
 
 
