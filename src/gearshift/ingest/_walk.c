@@ -779,26 +779,36 @@ fail:
     return NULL;
 }
 
+/* w cleared and set to walk `top` skipping `skip` (str, converted as os.fsencode does into
+ * *top_b and *skip_b, which the caller releases): 0, or -1 with an exception set. */
+static int walk_setup(Walk *w, PyObject *top, PyObject *skip, PyObject **top_b, PyObject **skip_b)
+{
+    *top_b = *skip_b = NULL;
+    if (!PyUnicode_FSConverter(top, top_b))
+        return -1;
+    if (!PyUnicode_FSConverter(skip, skip_b)) {
+        Py_CLEAR(*top_b);
+        return -1;
+    }
+    memset(w, 0, sizeof *w);
+    w->top = PyBytes_AS_STRING(*top_b);
+    w->skip = PyBytes_AS_STRING(*skip_b);
+    w->skip_len = (size_t)PyBytes_GET_SIZE(*skip_b);
+    return 0;
+}
+
 static PyObject *mod_listing(PyObject *mod, PyObject *args)
 {
-    PyObject *top, *skip, *under, *top_b = NULL, *skip_b = NULL, *res = NULL;
+    PyObject *top, *skip, *under, *top_b, *skip_b, *res = NULL;
     int utf8, failed = 0;
     Walk w;
     Order o;
     (void)mod;
     if (!PyArg_ParseTuple(args, "UUO!p:listing", &top, &skip, &PyLong_Type, &under, &utf8))
         return NULL;
-    if (!PyUnicode_FSConverter(top, &top_b))
+    if (walk_setup(&w, top, skip, &top_b, &skip_b) < 0)
         return NULL;
-    if (!PyUnicode_FSConverter(skip, &skip_b)) {
-        Py_DECREF(top_b);
-        return NULL;
-    }
-    memset(&w, 0, sizeof w);
     memset(&o, 0, sizeof o);
-    w.top = PyBytes_AS_STRING(top_b);
-    w.skip = PyBytes_AS_STRING(skip_b);
-    w.skip_len = (size_t)PyBytes_GET_SIZE(skip_b);
     Py_BEGIN_ALLOW_THREADS
     walk_tree(&w, (size_t)PyBytes_GET_SIZE(top_b));
     if (!w.oom)
@@ -817,21 +827,13 @@ static PyObject *mod_listing(PyObject *mod, PyObject *args)
 
 static PyObject *mod_walk(PyObject *mod, PyObject *args)
 {
-    PyObject *top, *skip, *top_b = NULL, *skip_b = NULL, *res = NULL;
+    PyObject *top, *skip, *top_b, *skip_b, *res = NULL;
     Walk w;
     (void)mod;
     if (!PyArg_ParseTuple(args, "UU:walk", &top, &skip))
         return NULL;
-    if (!PyUnicode_FSConverter(top, &top_b))
+    if (walk_setup(&w, top, skip, &top_b, &skip_b) < 0)
         return NULL;
-    if (!PyUnicode_FSConverter(skip, &skip_b)) {
-        Py_DECREF(top_b);
-        return NULL;
-    }
-    memset(&w, 0, sizeof w);
-    w.top = PyBytes_AS_STRING(top_b);
-    w.skip = PyBytes_AS_STRING(skip_b);
-    w.skip_len = (size_t)PyBytes_GET_SIZE(skip_b);
     Py_BEGIN_ALLOW_THREADS
     walk_tree(&w, (size_t)PyBytes_GET_SIZE(top_b));
     Py_END_ALLOW_THREADS
