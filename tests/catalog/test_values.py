@@ -17,6 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gearshift.catalog import (
     Catalog,
@@ -356,3 +358,15 @@ def test_the_value_modules_import_no_typing() -> None:
         "from gearshift.catalog import Catalog, Usage, Model"
     )
     assert not loaded
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_nanos_text_is_the_decimal_text(nanos: int) -> None:
+    """usd_text writes integer nano-dollars without decimal, as the Decimal they are would be
+    (over the 64-bit range the ledger stores; beyond 28 digits Decimal's context would round)."""
+    from decimal import Decimal
+
+    from gearshift.catalog.cost import usd_text
+    from gearshift.catalog.units import nanos_text
+
+    assert nanos_text(nanos) == usd_text(nanos) == format(Decimal(nanos).scaleb(-9), "f")

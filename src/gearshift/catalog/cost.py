@@ -16,7 +16,7 @@ import decimal
 from decimal import Decimal
 
 from gearshift._frozen import Frozen, _set
-from gearshift.catalog.units import FEMTO_PER_MTOK_DOLLAR, MAX_TOKENS, round_half_even
+from gearshift.catalog.units import FEMTO_PER_MTOK_DOLLAR, MAX_TOKENS, nanos_text, round_half_even
 
 TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
@@ -53,8 +53,9 @@ def nanos_to_decimal(nanos: int) -> Decimal:
 def usd_text(amount: int | Decimal) -> str:
     """Money as a plain decimal string for JSON: integer nanos -> ``"0.014600000"``; a Decimal
     keeps its digits. Never scientific notation (``str(Decimal("0E-9"))`` would be)."""
-    value = nanos_to_decimal(amount) if isinstance(amount, int) else amount
-    return format(value, "f")
+    if isinstance(amount, int):
+        return nanos_text(amount)
+    return format(amount, "f")
 
 
 class Usage(Frozen):

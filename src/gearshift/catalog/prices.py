@@ -131,10 +131,8 @@ def compile_bundled(name: str) -> str:
 
 
 def _source_digest(text: str) -> str:
-    try:  # the builtin module: hashlib would load OpenSSL first
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - a Python built without it
-        from hashlib import blake2b
+    from gearshift._hash import blake2b
+
     return blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 

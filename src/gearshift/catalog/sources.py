@@ -45,10 +45,8 @@ def _bundled(name: str) -> bytes:
 def texts_digest(texts: list[bytes]) -> str:
     """A digest of the price files' bytes (as :func:`price_texts` or ``load_catalog`` reads
     them): what :attr:`gearshift.catalog.Catalog.sources` holds."""
-    try:
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - a Python built without it
-        from hashlib import blake2b
+    from gearshift._hash import blake2b
+
     digest = blake2b(digest_size=16)
     for text in texts:
         digest.update(len(text).to_bytes(8, "little"))

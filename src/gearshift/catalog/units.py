@@ -26,7 +26,8 @@ def round_half_even(numerator: int, denominator: int) -> int:
 
 def nanos_text(nanos: int) -> str:
     """Integer nano-dollars as a plain decimal string of USD with nine decimals (``14600000``
-    -> ``"0.014600000"``), as :func:`gearshift.catalog.cost.usd_text` writes them."""
+    -> ``"0.014600000"``): exactly ``format(Decimal(nanos).scaleb(-9), "f")``, without
+    :mod:`decimal` (:func:`gearshift.catalog.cost.usd_text` writes integers with it)."""
     sign = "-" if nanos < 0 else ""
     whole, frac = divmod(abs(nanos), 10**9)
     return f"{sign}{whole}.{frac:09d}"

@@ -90,10 +90,8 @@ def _identity(spec: str, mode: str) -> tuple[str, str] | None:
 
 
 def _blake2b(data: bytes) -> Any:
-    try:
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - a Python built without it
-        from hashlib import blake2b
+    from gearshift._hash import blake2b
+
     return blake2b(data, digest_size=16)
 
 

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import os
 
-try:  # the builtin module: hashlib would load OpenSSL first (~2 ms of every run's start)
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - a Python built without it
-    from hashlib import blake2b
+from gearshift._hash import blake2b
 
 __all__ = [
     "HEAD",
