@@ -19,7 +19,7 @@ PACKAGES = [
     "gearshift.routing",
     "gearshift.providers",
     "gearshift.engine.validators",
-    "gearshift.insight.enforce",
+    "gearshift.budgets.reservations",
 ]
 
 

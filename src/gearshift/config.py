@@ -29,33 +29,35 @@ key, because a config file is edited by hand and a bare "invalid value" sends pe
     blocking_factor = "0.25"
 
 Sections this module does not know are kept as raw tables for their owners: :func:`section`.
-Budgets are parsed by :mod:`gearshift.insight.budgets`, imported only when a file has budgets.
+Budgets are parsed by :mod:`gearshift.budgets.model`, imported only when a file has budgets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from gearshift.errors import ConfigError
-
-if TYPE_CHECKING:
-    from gearshift.insight.budgets import Budget
+from gearshift.formats.structs import convert
 
 __all__ = [
     "DEFAULT_LEVELS",
     "AlertsConfig",
+    "BudgetSpec",
     "Config",
+    "ConfigFile",
     "TrueCostConfig",
     "config_path",
     "default_alert_log",
     "load_config",
     "parse_levels",
-    "section",
 ]
 
 DEFAULT_LEVELS: tuple[int, ...] = (50, 80, 100)
@@ -68,6 +70,59 @@ def _data_home() -> Path:
 def default_alert_log() -> Path:
     """``$XDG_DATA_HOME/gearshift/alerts.log``."""
     return _data_home() / "gearshift" / "alerts.log"
+
+
+# -- the file's format --------------------------------------------------------------------------
+
+_Money = str | int | float  # a float is parsed only to be refused with a hint: it is inexact
+
+
+class BudgetSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One ``[budgets.NAME]`` table, as written (the budget it describes is checked by
+    :func:`gearshift.budgets.make_budget`)."""
+
+    amount_usd: _Money
+    scope: Literal["global", "project", "agent", "model", "tier", "tag"] = "global"
+    value: str = ""
+    period: Literal["day", "week", "month", "custom"] = "month"
+    action: Literal["block", "step-down", "alert"] = "alert"
+    start: dt.date | None = None
+    end: dt.date | None = None
+    alert_levels: list[int] | None = None
+    tz: str | None = None
+
+
+class _AlertsFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    levels: list[int] | None = None
+    forecast: bool = True
+    console: bool = True
+    webhook: str | None = None
+    timeout_s: Annotated[float, msgspec.Meta(ge=0.01)] = 5.0
+    retries: Annotated[int, msgspec.Meta(ge=0)] = 3
+    log: str | None = None
+
+
+class _TrueCostFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    hourly_rate_usd: _Money | None = None
+    minutes_to_investigate: _Money | None = None
+    blocking_factor: _Money | None = None
+
+
+class ConfigFile(msgspec.Struct, kw_only=True):
+    """The config file. Top-level tables it does not name belong to other owners and are kept."""
+
+    budgets: dict[str, Any] = {}
+    alerts: _AlertsFile = msgspec.field(default_factory=_AlertsFile)
+    true_cost: _TrueCostFile = msgspec.field(default_factory=_TrueCostFile)
+
+
+class _SchemaFile(ConfigFile, kw_only=True):
+    """:class:`ConfigFile` with its budgets typed, for the JSON Schema."""
+
+    budgets: dict[str, BudgetSpec] = {}
+
+
+# -- the loaded configuration -------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +140,7 @@ class AlertsConfig:
 
 @dataclass(frozen=True, slots=True)
 class TrueCostConfig:
-    """Rates that turn failures and waiting into money (issue 6, item 4).
+    """Rates that turn failures and waiting into money.
 
     ``blocking_factor`` is the share of a call's latency during which a person waits on it.
     """
@@ -100,7 +155,7 @@ class Config:
     """A loaded configuration; ``path`` is ``None`` when no file exists (all defaults)."""
 
     path: Path | None = None
-    budgets: tuple[Budget, ...] = ()
+    budgets: dict[str, BudgetSpec] = field(default_factory=dict)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     true_cost: TrueCostConfig = field(default_factory=TrueCostConfig)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -121,7 +176,7 @@ def config_path() -> Path:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read and validate the config file (``path`` overrides the default lookup).
+    """Read and check the config file (``path`` overrides the default lookup).
 
     Reading is cheap and not cached: a long-running process sees edits on its next call, and no
     module-level state can go stale.
@@ -141,92 +196,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"cannot read config file {file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    parsed = convert(raw, ConfigFile, source=str(file))
     return Config(
         path=file,
-        budgets=_budgets(file, raw.get("budgets", {})),
-        alerts=_alerts(file, raw.get("alerts", {})),
-        true_cost=_true_cost(file, raw.get("true_cost", {})),
+        budgets={name: _budget(file, name, table) for name, table in parsed.budgets.items()},
+        alerts=_alerts(file, parsed.alerts),
+        true_cost=_true_cost(file, parsed.true_cost),
         raw=raw,
     )
 
 
-def section(name: str) -> dict[str, Any]:
-    """The raw table ``[name]`` of the current config file (empty when absent)."""
-    return load_config().section(name)
+def schema() -> type[msgspec.Struct]:
+    """The Struct whose JSON Schema describes the config file."""
+    return _SchemaFile
 
 
-# -- validation ---------------------------------------------------------------------------------
-
-
-class _Table:
-    """A TOML table with the file and key path every error message names."""
-
-    def __init__(self, file: Path, where: str, data: object, known: tuple[str, ...]) -> None:
-        self.file, self.where = file, where
-        if not isinstance(data, dict):
-            raise self.error(where, "must be a table")
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise self.error(
-                f"{where}.{unknown[0]}", "is not a known key", hint=f"use: {', '.join(known)}"
-            )
-        self.data: dict[str, Any] = data
-
-    def error(self, key: str, problem: str, *, hint: str | None = None) -> ConfigError:
-        return ConfigError(f"{self.file}: {key} {problem}", hint=hint)
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}"
-
-    def text(self, name: str, default: str | None = None) -> str | None:
-        value = self.data.get(name, default)
-        if value is not None and not isinstance(value, str):
-            raise self.error(self.key(name), "must be a string")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if not isinstance(value, bool):
-            raise self.error(self.key(name), "must be true or false")
-        return value
-
-    def decimal(self, name: str, default: Decimal | None = None) -> Decimal | None:
-        """A decimal from a string or an integer; a TOML float is refused (it is inexact)."""
-        value = self.data.get(name)
-        if value is None:
-            return default
-        if isinstance(value, bool | float):
-            raise self.error(
-                self.key(name), "must be a quoted decimal", hint=f'write {name} = "{value}"'
-            )
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise self.error(self.key(name), f"is not a number: {value!r}") from None
-        if not number.is_finite() or number < 0:
-            raise self.error(self.key(name), f"must be a non-negative number, not {value!r}")
-        return number
-
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise self.error(self.key(name), f"must be a number >= {minimum:g}")
-        return float(value)
-
-    def integer(self, name: str, default: int, *, minimum: int) -> int:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.error(self.key(name), f"must be a whole number >= {minimum}")
-        return value
-
-    def levels(self, name: str) -> tuple[int, ...] | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        try:
-            return parse_levels(value)
-        except ValueError as exc:
-            raise self.error(self.key(name), str(exc), hint="e.g. [50, 80, 100]") from None
+# -- checks beyond the types --------------------------------------------------------------------
 
 
 def parse_levels(value: object) -> tuple[int, ...]:
@@ -247,87 +232,69 @@ def parse_levels(value: object) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-_ALERT_KEYS = ("levels", "forecast", "console", "webhook", "timeout_s", "retries", "log")
-_TRUE_COST_KEYS = ("hourly_rate_usd", "minutes_to_investigate", "blocking_factor")
+def _levels(file: Path, key: str, value: list[int] | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return parse_levels(value)
+    except ValueError as exc:
+        raise ConfigError(f"{file}: {key} {exc}", hint="e.g. [50, 80, 100]") from None
 
 
-def _alerts(file: Path, data: object) -> AlertsConfig:
-    t = _Table(file, "alerts", data, _ALERT_KEYS)
-    webhook = t.text("webhook")
-    if webhook is not None and not webhook.startswith(("http://", "https://")):
-        raise t.error("alerts.webhook", "must be an http:// or https:// URL")
-    log = t.text("log")
+def _decimal(file: Path, key: str, value: _Money | None, default: Decimal) -> Decimal:
+    """A decimal from a string or an integer; a TOML float is refused (it is inexact)."""
+    if value is None:
+        return default
+    if isinstance(value, float):
+        name = key.rpartition(".")[2]
+        raise ConfigError(
+            f"{file}: {key} must be a quoted decimal", hint=f'write {name} = "{value}"'
+        )
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{file}: {key} is not a number: {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ConfigError(f"{file}: {key} must be a non-negative number, not {value!r}")
+    return number
+
+
+def _alerts(file: Path, data: _AlertsFile) -> AlertsConfig:
+    if data.webhook is not None and not data.webhook.startswith(("http://", "https://")):
+        raise ConfigError(f"{file}: alerts.webhook must be an http:// or https:// URL")
     return AlertsConfig(
-        levels=t.levels("levels") or DEFAULT_LEVELS,
-        forecast=t.boolean("forecast", True),
-        console=t.boolean("console", True),
-        webhook=webhook or None,
-        timeout_s=t.number("timeout_s", 5.0, minimum=0.01),
-        retries=t.integer("retries", 3, minimum=0),
-        log=Path(log).expanduser() if log else default_alert_log(),
+        levels=_levels(file, "alerts.levels", data.levels) or DEFAULT_LEVELS,
+        forecast=data.forecast,
+        console=data.console,
+        webhook=data.webhook or None,
+        timeout_s=float(data.timeout_s),
+        retries=data.retries,
+        log=Path(data.log).expanduser() if data.log else default_alert_log(),
     )
 
 
-def _true_cost(file: Path, data: object) -> TrueCostConfig:
-    t = _Table(file, "true_cost", data, _TRUE_COST_KEYS)
+def _true_cost(file: Path, data: _TrueCostFile) -> TrueCostConfig:
     defaults = TrueCostConfig()
-    factor = t.decimal("blocking_factor", defaults.blocking_factor)
-    assert factor is not None
+    factor = _decimal(
+        file, "true_cost.blocking_factor", data.blocking_factor, defaults.blocking_factor
+    )
     if factor > 1:
-        raise t.error("true_cost.blocking_factor", "must be between 0 and 1")
-    rate = t.decimal("hourly_rate_usd", defaults.hourly_rate_usd)
-    minutes = t.decimal("minutes_to_investigate", defaults.minutes_to_investigate)
-    assert rate is not None and minutes is not None
-    return TrueCostConfig(rate, minutes, factor)
+        raise ConfigError(f"{file}: true_cost.blocking_factor must be between 0 and 1")
+    return TrueCostConfig(
+        _decimal(file, "true_cost.hourly_rate_usd", data.hourly_rate_usd, defaults.hourly_rate_usd),
+        _decimal(
+            file,
+            "true_cost.minutes_to_investigate",
+            data.minutes_to_investigate,
+            defaults.minutes_to_investigate,
+        ),
+        factor,
+    )
 
 
-_BUDGET_KEYS = (
-    "scope",
-    "value",
-    "period",
-    "amount_usd",
-    "action",
-    "start",
-    "end",
-    "alert_levels",
-    "tz",
-)
-
-
-def _budgets(file: Path, data: object) -> tuple[Budget, ...]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: budgets must be a table of [budgets.NAME] tables")
-    if not data:
-        return ()
-    from gearshift.insight.budgets import make_budget
-
-    out = []
-    for name, table in data.items():
-        t = _Table(file, f"budgets.{name}", table, _BUDGET_KEYS)
-        amount = t.decimal("amount_usd")
-        if amount is None:
-            raise t.error(t.key("amount_usd"), "is missing", hint='e.g. amount_usd = "500"')
-        try:
-            budget = make_budget(
-                name=name,
-                scope=t.text("scope", "global") or "global",
-                value=t.text("value", "") or "",
-                period=t.text("period", "month") or "month",
-                amount_usd=amount,
-                action=t.text("action", "alert") or "alert",
-                start=_date_text(t, "start"),
-                end=_date_text(t, "end"),
-                alert_levels=t.levels("alert_levels"),
-                tz=t.text("tz"),
-                source="config",
-            )
-        except ConfigError as exc:
-            raise ConfigError(f"{file}: budgets.{name}: {exc.message}", hint=exc.hint) from None
-        out.append(budget)
-    return tuple(out)
-
-
-def _date_text(t: _Table, name: str) -> str | None:
-    """TOML has real dates; accept them and strings alike."""
-    value = t.data.get(name)
-    return None if value is None else str(value)
+def _budget(file: Path, name: str, table: dict[str, Any]) -> BudgetSpec:
+    spec = convert(table, BudgetSpec, source=str(file), prefix=f"budgets.{name}")
+    if isinstance(spec.amount_usd, float):
+        _decimal(file, f"budgets.{name}.amount_usd", spec.amount_usd, Decimal(0))
+    _levels(file, f"budgets.{name}.alert_levels", spec.alert_levels)
+    return spec

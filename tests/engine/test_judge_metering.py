@@ -8,6 +8,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from gearshift.budgets.model import make_budget
+from gearshift.budgets.reservations import Reservations
 from gearshift.catalog import load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job
@@ -15,8 +17,6 @@ from gearshift.engine.runner import Engine, run_jobs
 from gearshift.engine.store import RunStore
 from gearshift.engine.validators import AllValidator, JudgeValidator
 from gearshift.errors import Overloaded
-from gearshift.insight.budgets import make_budget
-from gearshift.insight.enforce import Reservations
 from gearshift.ledger import Ledger
 from gearshift.providers.base import ModelRequest, ModelResult
 from gearshift.routing.router import Router

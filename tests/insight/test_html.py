@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from gearshift.budgets.forecast import forecast
+from gearshift.budgets.model import make_budget
 from gearshift.demo.month import fill_month
 from gearshift.insight.analysis import analyse
-from gearshift.insight.budgets import make_budget
-from gearshift.insight.forecast import forecast
 from gearshift.insight.html import Page, daily_by_tier, render
 from gearshift.insight.recommend import recommend
 from gearshift.insight.truecost import true_cost

@@ -16,7 +16,6 @@ from gearshift.insight.expected import (
     Beta,
     Outlook,
     TrueCostRates,
-    coerce_rates,
     nanos,
     static_cost,
     tiered_cost,
@@ -155,10 +154,10 @@ def test_an_empty_ledger_has_no_true_cost(tmp_path: object) -> None:
     assert report.agents == [] and report.flags == [] and report.total == 0
 
 
-def test_coerce_rates_reads_the_config_section() -> None:
+def test_rates_from_the_config_section() -> None:
     from gearshift.config import TrueCostConfig
 
-    rates = coerce_rates(
+    rates = TrueCostRates.from_config(
         TrueCostConfig(
             hourly_rate_usd=Decimal(80),
             minutes_to_investigate=Decimal(45),
@@ -167,7 +166,7 @@ def test_coerce_rates_reads_the_config_section() -> None:
     )
     assert (rates.hourly_rate, rates.investigate_minutes, rates.blocking_factor) == (80, 45, 0.5)
     assert rates.rework_per_failure == 60
-    assert coerce_rates(None) == TrueCostRates()
+    assert TrueCostRates.from_config(TrueCostConfig()) == TrueCostRates()
 
 
 def test_beta_posterior() -> None:

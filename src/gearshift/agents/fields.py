@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gearshift.agents.definition import INHERIT, AgentDefinition, Mode, SourceFormat
-from gearshift.agents.yamlsrc import YamlMap
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import ConfigError, DefinitionError, UnknownModel
+from gearshift.formats.yamlsrc import YamlMap
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog

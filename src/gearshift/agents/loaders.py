@@ -28,8 +28,8 @@ from typing import Any
 
 from gearshift.agents.definition import AgentDefinition, SourceFormat
 from gearshift.agents.fields import LoadOptions, build_definition
-from gearshift.agents.yamlsrc import YamlMap, load_yaml
 from gearshift.errors import ConfigError, DefinitionError
+from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
 __all__ = [
     "AgentSet",

@@ -3,7 +3,7 @@
 Agent files are hand-written and live in version control: a rewrite that re-serialises the
 YAML would reorder keys, drop comments and change quoting, and nobody would accept the diff.
 So an edit replaces exactly the characters of the ``model`` value (located by
-:mod:`gearshift.agents.yamlsrc`), keeping its quoting style; when the key is absent it inserts
+:mod:`gearshift.formats.yamlsrc`), keeping its quoting style; when the key is absent it inserts
 one line (``model: X``) at the end of a Markdown frontmatter, or before the first key of a YAML
 agent mapping, or right after the ``{`` of a JSON object or YAML flow mapping. Line endings
 (LF or CRLF) follow the file. Every edited text is parsed again and must yield the same agents
@@ -28,8 +28,8 @@ from gearshift.agents.loaders import (
     parse_markdown,
     parse_yaml_specs,
 )
-from gearshift.agents.yamlsrc import YamlMap, load_yaml
 from gearshift.errors import DefinitionError
+from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
 __all__ = ["FileEdit", "apply_edit", "plan_edits"]
 

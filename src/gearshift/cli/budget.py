@@ -24,7 +24,7 @@ from gearshift.cli.common import console, err_console, print_json, state
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gearshift.insight.forecast import Forecast
+    from gearshift.budgets.forecast import Forecast
 
 budget_app = typer.Typer(
     help="Budgets per project, agent, model, tier or tag: set them, see the forecast, check them.",
@@ -74,10 +74,10 @@ def set_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Create or replace a budget, stored in the ledger (shared by everyone using it)."""
-    from gearshift.config import load_config, parse_levels
+    from gearshift.budgets.model import make_budget, save_budget
+    from gearshift.config import parse_levels
     from gearshift.errors import ConfigError
     from gearshift.fmt import usd
-    from gearshift.insight.budgets import make_budget, save_budget
 
     scope, value = _scope(project, agent, model, tier, tag, everything)
     period, usd_amount = _period(daily, weekly, monthly, amount, start, end)
@@ -98,7 +98,7 @@ def set_cmd(
         tz=budget_tz,
     )
     ledger = state.ledger()
-    save_budget(ledger, budget, load_config())
+    save_budget(ledger, budget, state.config())
     if as_json:
         print_json(budget.to_dict())
         return
@@ -196,11 +196,11 @@ def _default_name(scope: str, value: str, period: str, start: str | None) -> str
 @budget_app.command("list")
 def list_cmd(as_json: JsonOpt = False) -> None:
     """The budgets in force: the config file's and the ledger's."""
+    from gearshift.budgets.model import load_budgets
     from gearshift.cli.common import plain_table
     from gearshift.fmt import usd
-    from gearshift.insight.budgets import load_budgets
 
-    budgets = load_budgets(state.ledger())
+    budgets = load_budgets(state.ledger(), state.config())
     if as_json:
         print_json([b.to_dict() for b in budgets])
         return
@@ -223,9 +223,9 @@ def rm_cmd(
     name: Annotated[str, typer.Argument(help="The budget's name.")], as_json: JsonOpt = False
 ) -> None:
     """Remove a budget from the ledger (config-file budgets are removed from the file)."""
-    from gearshift.insight.budgets import remove_budget
+    from gearshift.budgets.model import remove_budget
 
-    remove_budget(state.ledger(), name)
+    remove_budget(state.ledger(), name, state.config())
     if as_json:
         print_json({"removed": name})
         return
@@ -257,10 +257,9 @@ def check_cmd(
 
     (1 and 2 stay what they are for every command: an error, a bad option or config.)
     """
-    from gearshift.config import load_config
-    from gearshift.insight.alerts import send_due, sinks_from_config
+    from gearshift.budgets.alerts import send_due, sinks_from_config
 
-    config = load_config()
+    config = state.config()
     current = [f for f in _forecasts(tz) if not f.ended]
     sent = []
     if alerts and current:
@@ -316,23 +315,23 @@ def check_cmd(
 def _forecasts(tz_name: str | None) -> list[Forecast]:
     import datetime as dt
 
-    from gearshift.insight.budgets import load_budgets
-    from gearshift.insight.forecast import forecast
+    from gearshift.budgets.forecast import forecast
+    from gearshift.budgets.model import load_budgets
     from gearshift.timespec import parse_zone
 
     zone: dt.tzinfo = parse_zone(tz_name)
     ledger = state.ledger()
     now = dt.datetime.now(dt.UTC)
-    return [forecast(ledger, b, now, zone) for b in load_budgets(ledger)]
+    return [forecast(ledger, b, now, zone) for b in load_budgets(ledger, state.config())]
 
 
 _STYLE = {"breached": "bold red", "forecast-breach": "red", "at-risk": "yellow", "ok": "green"}
 
 
 def _print_status(forecasts: list[Forecast]) -> None:
+    from gearshift.budgets.forecast import money
     from gearshift.cli.common import plain_table
     from gearshift.fmt import pct
-    from gearshift.insight.forecast import money
 
     table = plain_table(title="budget status")
     for col in ("budget", "scope", "period", "spent", "used", "forecast", "90% band", "verdict"):

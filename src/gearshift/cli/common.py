@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from gearshift.catalog import Catalog
+    from gearshift.config import Config
     from gearshift.ledger import Ledger
     from gearshift.ledger.lite import LiteLedger, Reader
 
@@ -22,7 +23,7 @@ class State:
     """Global options, resolved lazily so that `--help` imports nothing heavy (nor does this
     module: no dataclasses, typing or JSON until a command needs them)."""
 
-    __slots__ = ("_catalog", "_ledger", "_lite", "debug", "ledger_url", "prices")
+    __slots__ = ("_catalog", "_config", "_ledger", "_lite", "debug", "ledger_url", "prices")
 
     def __init__(
         self, ledger_url: str | None = None, prices: str | None = None, debug: bool = False
@@ -31,6 +32,7 @@ class State:
         self.prices = prices
         self.debug = debug
         self._catalog: Catalog | None = None
+        self._config: Config | None = None
         self._ledger: Ledger | None = None
         self._lite: LiteLedger | None = None
 
@@ -43,6 +45,14 @@ class State:
 
             self._catalog = load_catalog(self.prices)
         return self._catalog
+
+    def config(self) -> Config:
+        """The user's config file, read once per command."""
+        if self._config is None:
+            from gearshift.config import load_config
+
+            self._config = load_config()
+        return self._config
 
     def ledger(self, *, create: bool = True) -> Ledger:
         """The ledger; ``create=False`` (for commands that only read) refuses to create a new
@@ -84,6 +94,7 @@ class State:
         if self._lite is not None:
             self._lite.close()
             self._lite = None
+        self._config = None
 
 
 state = State()

@@ -32,9 +32,9 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fill a fresh demo ledger with a realistic month of agent work and report on it."""
+    from gearshift.budgets.model import make_budget, save_budget
     from gearshift.cli.budget import _forecasts, _print_status
     from gearshift.cli.reports import (
-        _config,
         _print_analysis,
         _print_recommendations,
         _print_true_cost,
@@ -45,8 +45,7 @@ def demo(
     from gearshift.demo.month import fill_month
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
-    from gearshift.insight.budgets import make_budget, save_budget
-    from gearshift.insight.expected import coerce_rates
+    from gearshift.insight.expected import TrueCostRates
     from gearshift.insight.recommend import recommend
     from gearshift.insight.truecost import true_cost
     from gearshift.ledger import Filters, Ledger, spend
@@ -76,12 +75,13 @@ def demo(
             amount_usd="150",
             action="alert",
         ),
+        state.config(),
     )
     forecasts = _forecasts(None)
     analysis = analyse(ledger, tz=local_zone())
     filters = Filters()
-    config = _config()
-    costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))
+    config = state.config()
+    costs = true_cost(ledger, filters, TrueCostRates.from_config(config.true_cost))
     recs = recommend(ledger, filters, report=costs)
     page = folder / "report.html"
     _write_html(page, ledger, filters, local_zone(), config, analysis, costs, recs, None)

@@ -14,6 +14,7 @@ from gearshift.cli.spend_run import build_filters
 if TYPE_CHECKING:
     import datetime as dt
 
+    from gearshift.config import Config
     from gearshift.insight.analysis import CostAnalysis
     from gearshift.insight.recommend import Recommendation
     from gearshift.insight.truecost import TrueCostReport
@@ -75,7 +76,7 @@ def report_cmd(
     """The cost analysis: per agent, true cost, a summary, and the recommendations."""
     from gearshift.errors import ConfigError
     from gearshift.insight.analysis import analyse
-    from gearshift.insight.expected import coerce_rates
+    from gearshift.insight.expected import TrueCostRates
     from gearshift.insight.recommend import recommend
     from gearshift.insight.truecost import true_cost
 
@@ -86,8 +87,8 @@ def report_cmd(
     filters, zone = build_filters(since, until, tz, project=project)
     ledger = state.ledger(create=False)
     analysis = analyse(ledger, filters, zone)
-    config = _config()
-    costs = true_cost(ledger, filters, coerce_rates(getattr(config, "true_cost", None)))
+    config = state.config()
+    costs = true_cost(ledger, filters, TrueCostRates.from_config(config.true_cost))
     recs = recommend(ledger, filters, report=costs)
     if html_out is not None:
         _write_html(html_out, ledger, filters, zone, config, analysis, costs, recs, project)
@@ -112,21 +113,12 @@ def report_cmd(
         err_console().print(f"wrote {html_out}", markup=False)
 
 
-def _config() -> Any:
-    """The config file's contents, or ``None`` while the config module is not installed."""
-    try:
-        from gearshift.config import load_config
-    except ImportError:
-        return None
-    return load_config()
-
-
 def _write_html(
     path: Path,
     ledger: Ledger,
     filters: Filters,
     zone: dt.tzinfo,
-    config: Any,
+    config: Config,
     analysis: CostAnalysis,
     costs: TrueCostReport,
     recs: list[Recommendation],
@@ -151,16 +143,12 @@ def _write_html(
         raise ConfigError(f"--html: cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _forecasts(ledger: Ledger, config: Any, zone: dt.tzinfo, project: str | None) -> list[Any]:
+def _forecasts(ledger: Ledger, config: Config, zone: dt.tzinfo, project: str | None) -> list[Any]:
     """Forecasts of the budgets that cover the report: global ones, and the project's."""
-    if config is None:
-        return []
-    try:
-        from gearshift.insight.budgets import load_budgets
-        from gearshift.insight.forecast import forecast
-    except ImportError:
-        return []
     import datetime as dt
+
+    from gearshift.budgets import load_budgets
+    from gearshift.budgets.forecast import forecast
 
     now = dt.datetime.now(dt.UTC)
     chosen = [

@@ -158,13 +158,13 @@ def _router(agents: AgentSet | None, rules: Path | None) -> Router:
 def _budget_pressure() -> Callable[[Task], bool] | None:
     """Budget-aware routing from the ledger's budgets, when a ledger exists (routing a task must
     not create one)."""
-    from gearshift.insight.pressure import over_budget_check
+    from gearshift.budgets.pressure import over_budget_check
     from gearshift.ledger.urls import resolve_location
 
     location = resolve_location(state.ledger_url)
     if location.path is not None and not location.path.exists():
         return None
-    return over_budget_check(state.ledger())
+    return over_budget_check(state.ledger(), config=state.config())
 
 
 def _scores_text(decision: RouteDecision) -> str:

@@ -127,9 +127,9 @@ def run(
     ctx = _context(pipeline, model_provider, catalog, run_id, provider, concurrency, project)
     ctx.load_aware = load_aware
     if enforce_budgets if enforce_budgets is not None else not sim:
-        from gearshift.insight.enforce import Reservations
+        from gearshift.budgets.reservations import Reservations
 
-        ctx.guard = Reservations(state.ledger())
+        ctx.guard = Reservations(state.ledger(), config=state.config())
     resume = _resume_command(file, provider, ctx.run_id)
     done_before = _succeeded(ctx, pipeline)
     if not as_json:
@@ -201,14 +201,14 @@ def _context(
     concurrency: int,
     project: str,
 ) -> RunContext:
+    from gearshift.budgets.pressure import over_budget_check
     from gearshift.engine.context import RunContext
     from gearshift.engine.store import RunStore
-    from gearshift.insight.pressure import over_budget_check
     from gearshift.ledger.record import new_id
 
     ledger = state.ledger()
     # budget-aware routing: low-priority tasks under a budget in trouble step down a tier
-    pressure = over_budget_check(ledger, project=project)
+    pressure = over_budget_check(ledger, config=state.config(), project=project)
     return RunContext(
         provider=provider,
         catalog=catalog,

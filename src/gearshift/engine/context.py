@@ -33,9 +33,9 @@ from gearshift.ledger.record import Execution, new_id
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
 
 if TYPE_CHECKING:
+    from gearshift.budgets.reservations import Reservations
     from gearshift.engine.store import FinishedJob, GroupCommit, RunStore
     from gearshift.engine.validators import ValidationResult
-    from gearshift.insight.enforce import Reservations
     from gearshift.ledger.store import Ledger
     from gearshift.routing.router import Router
 
@@ -266,8 +266,8 @@ class RunContext:
         handing it to another one could commit it after a cancellation had lost its handle."""
         if self.guard is None:
             return None, model
-        from gearshift.insight.budgets import CallScope
-        from gearshift.insight.enforce import worst_case_nanos
+        from gearshift.budgets.model import CallScope
+        from gearshift.budgets.reservations import worst_case_nanos
 
         while True:
             scope = CallScope(

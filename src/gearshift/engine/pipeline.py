@@ -33,12 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gearshift.agents.yamlsrc import YamlMap, load_yaml
 from gearshift.catalog import Catalog, load_catalog
 from gearshift.engine.job import Job
 from gearshift.engine.pipeline_fields import JobBuilder, JobInfo, defaults_of
 from gearshift.engine.pipeline_shapes import SHAPES, Entry, duplicate_then_hint, entries_of
 from gearshift.errors import DefinitionError
+from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentDefinition, AgentSet

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gearshift.agents.yamlsrc import YamlMap
 from gearshift.catalog import Catalog, Tier
 from gearshift.engine.job import Job
 from gearshift.engine.pipeline_shapes import NOTE_KEYS, Entry, task_text
 from gearshift.errors import ConfigError, DefinitionError
+from gearshift.formats.yamlsrc import YamlMap
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentDefinition, AgentSet, Sampling

@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gearshift.agents.yamlsrc import YamlMap
 from gearshift.catalog import Tier
 from gearshift.errors import ConfigError, DefinitionError
+from gearshift.formats.yamlsrc import YamlMap
 
 __all__ = ["NOTE_KEYS", "SHAPES", "Entry", "entries_of", "slug", "task_text"]
 

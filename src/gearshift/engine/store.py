@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, Connection, String, Table, Text, delete, select, text
+from sqlalchemy import delete, select, text
 
-from gearshift.ledger.schema import metadata
+from gearshift.ledger.schema import response_cache, run_jobs
 
 if TYPE_CHECKING:
     from gearshift.ledger.record import Execution
@@ -30,33 +30,8 @@ __all__ = [
     "FinishedJob",
     "GroupCommit",
     "RunStore",
-    "create_tables",
     "request_key",
 ]
-
-run_jobs = Table(
-    "run_jobs",
-    metadata,
-    Column("run_id", String(64), primary_key=True),
-    Column("job_id", String(200), primary_key=True),
-    Column("status", String(20), nullable=False),
-    Column("output", Text),
-    Column("cost_nanos", BigInteger, nullable=False, default=0),
-    Column("tier_path", String(100), nullable=False, default=""),
-    Column("finished_at", String(40), nullable=False),
-)
-
-response_cache = Table(
-    "response_cache",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("model", String(200), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("usage", Text, nullable=False),
-    Column("created_us", BigInteger, nullable=False),
-    Column("expires_us", BigInteger, nullable=False),
-)
-
 
 _UPSERT_RUN_JOB = text(
     "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, finished_at) "
@@ -65,11 +40,6 @@ _UPSERT_RUN_JOB = text(
     "output = excluded.output, cost_nanos = excluded.cost_nanos, "
     "tier_path = excluded.tier_path, finished_at = excluded.finished_at"
 )
-
-
-def create_tables(conn: Connection) -> None:
-    run_jobs.create(conn, checkfirst=True)
-    response_cache.create(conn, checkfirst=True)
 
 
 def request_key(

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 from gearshift.catalog import Tier
 from gearshift.catalog.cost import round_half_even
+from gearshift.config import TrueCostConfig
 
 __all__ = [
     "DEFAULT_SPEED",
@@ -26,7 +27,6 @@ __all__ = [
     "Beta",
     "Outlook",
     "TrueCostRates",
-    "coerce_rates",
     "nanos",
     "pct_text",
     "static_cost",
@@ -76,38 +76,17 @@ class TrueCostRates:
         """USD one millisecond of agent latency costs in blocked people."""
         return Fraction(self.blocking_factor) * Fraction(self.hourly_rate) / _MS_PER_HOUR
 
+    @classmethod
+    def from_config(cls, config: TrueCostConfig) -> TrueCostRates:
+        """The rates of the config file's ``[true_cost]`` section."""
+        return cls(config.hourly_rate_usd, config.minutes_to_investigate, config.blocking_factor)
+
     def to_dict(self) -> dict[str, str]:
         return {
             "hourly_rate_usd": str(self.hourly_rate),
             "investigate_minutes": str(self.investigate_minutes),
             "blocking_factor": str(self.blocking_factor),
         }
-
-
-def coerce_rates(obj: object | None) -> TrueCostRates:
-    """A :class:`TrueCostRates` from any object with the three rate attributes (the config's
-    ``true_cost`` section), keeping defaults for what it lacks."""
-    if obj is None:
-        return TrueCostRates()
-    if isinstance(obj, TrueCostRates):
-        return obj
-    names = {
-        "hourly_rate": ("hourly_rate", "hourly", "hourly_rate_usd"),
-        "investigate_minutes": ("investigate_minutes", "minutes_to_investigate", "minutes"),
-        "blocking_factor": ("blocking_factor", "blocking"),
-    }
-    values: dict[str, Decimal] = {}
-    for name, aliases in names.items():
-        for alias in aliases:
-            value = getattr(obj, alias, None)
-            if value is not None:
-                values[name] = Decimal(str(value))
-                break
-    return TrueCostRates(
-        hourly_rate=values.get("hourly_rate", Decimal(50)),
-        investigate_minutes=values.get("investigate_minutes", Decimal(30)),
-        blocking_factor=values.get("blocking_factor", Decimal("0.25")),
-    )
 
 
 def nanos(amount: Fraction) -> int:

@@ -49,7 +49,7 @@ _WIDE = 1200
 
 
 class ForecastLike(Protocol):
-    """What the budget-burn chart reads from :func:`gearshift.insight.forecast.forecast`."""
+    """What the budget-burn chart reads from :func:`gearshift.budgets.forecast.forecast`."""
 
     @property
     def spent_nanos(self) -> int: ...

@@ -19,12 +19,24 @@ from gearshift.ledger.record import ts_from_us, us_from_ts
 if TYPE_CHECKING:
     from gearshift.ledger.lite import Reader
 
-__all__ = ["GROUPS", "Filters", "SpendReport", "SpendRow", "agent_summary", "spend"]
+__all__ = [
+    "BUCKET_US",
+    "GROUPS",
+    "Filters",
+    "SpendReport",
+    "SpendRow",
+    "agent_summary",
+    "spend",
+    "spend_by_bucket",
+    "spent_and_held",
+    "spent_nanos",
+]
 
 TIME_GROUPS = ("day", "week", "month")
 COLUMN_GROUPS = ("agent", "model", "tier", "project", "session", "task_type", "source", "status")
 GROUPS = TIME_GROUPS + COLUMN_GROUPS
-_BUCKET_US = 900_000_000  # 15 minutes
+#: Time sums are per 15-minute UTC bucket: every real zone offset is a multiple of it.
+BUCKET_US = 900_000_000
 
 _SUMS = (
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), "
@@ -131,8 +143,8 @@ def spend(
     rows: dict[str, SpendRow] = {}
     if by in TIME_GROUPS:
         sql = (
-            f"SELECT ts_us / {_BUCKET_US} AS b, {_SUMS} FROM executions "
-            f"WHERE {where} GROUP BY ts_us / {_BUCKET_US}"
+            f"SELECT ts_us / {BUCKET_US} AS b, {_SUMS} FROM executions "
+            f"WHERE {where} GROUP BY ts_us / {BUCKET_US}"
         )
         for bucket, *values in ledger.query(sql, params):
             key = _period_key(int(bucket), by, tz)
@@ -159,8 +171,42 @@ def spend(
     return report
 
 
+def spent_nanos(ledger: Reader, filters: Filters) -> int:
+    """Recorded spend of the executions ``filters`` selects, in nano-dollars."""
+    where, params = filters.sql()
+    sql = f"SELECT COALESCE(SUM(cost_nanos), 0) FROM executions WHERE {where}"
+    return int(ledger.query(sql, params)[0][0])
+
+
+def spend_by_bucket(ledger: Reader, filters: Filters) -> list[tuple[int, int]]:
+    """``(bucket, nano-dollars)`` per 15-minute UTC bucket (:data:`BUCKET_US`) with spend."""
+    where, params = filters.sql()
+    sql = (
+        f"SELECT ts_us / {BUCKET_US}, SUM(cost_nanos) FROM executions "
+        f"WHERE {where} GROUP BY ts_us / {BUCKET_US}"
+    )
+    return [(int(b), int(total or 0)) for b, total in ledger.query(sql, params)]
+
+
+def spent_and_held(ledger: Reader, filters: Filters, budget: str, now_us: int) -> tuple[int, int]:
+    """(recorded spend of ``filters``, unexpired reservations held against ``budget``), read
+    in ONE statement. Under PostgreSQL's READ COMMITTED every statement has its own snapshot:
+    with two queries, a settle committing between them would be in neither (its execution not
+    yet visible to the first, its reservation already gone from the second), and the budget
+    would be under-counted. One statement sees that settle entirely before or after."""
+    where, params = filters.sql()
+    sql = (
+        f"SELECT (SELECT COALESCE(SUM(cost_nanos), 0) FROM executions WHERE {where}), "
+        "(SELECT COALESCE(SUM(amount_nanos), 0) FROM budget_reservations "
+        "WHERE budget = :gs_budget AND expires_us > :gs_now)"
+    )
+    params.update(gs_budget=budget, gs_now=now_us)
+    spent, held = ledger.query(sql, params)[0]
+    return int(spent), int(held)
+
+
 def _period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
-    day = ts_from_us(bucket * _BUCKET_US).astimezone(tz).date()
+    day = ts_from_us(bucket * BUCKET_US).astimezone(tz).date()
     if by == "day":
         return day.isoformat()
     if by == "week":

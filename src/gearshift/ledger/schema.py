@@ -142,28 +142,80 @@ ingest_agents = Table(
 )
 
 
+#: Budgets set with ``gearshift budget set`` (config-file budgets are not copied here), one lock
+#: row per budget name (locked ``FOR UPDATE`` by a reservation on PostgreSQL; a table of its own
+#: because config-file budgets have no ``budgets`` row), in-flight worst-case reservations, and
+#: which alert level went out for which period (see :mod:`gearshift.budgets`).
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("scope", String(20), nullable=False),
+    Column("value", String(500), nullable=False, default=""),
+    Column("period", String(20), nullable=False),
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("start_date", String(10)),
+    Column("end_date", String(10)),
+    Column("alert_levels", Text),
+    Column("tz", String(64)),
+    Column("updated_at", String(40), nullable=False),
+)
+
+budget_locks = Table("budget_locks", metadata, Column("name", String(100), primary_key=True))
+
+budget_reservations = Table(
+    "budget_reservations",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("budget", String(100), primary_key=True),
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Index("ix_budget_reservations_budget", "budget", "expires_us"),
+)
+
+alerts_sent = Table(
+    "alerts_sent",
+    metadata,
+    Column("budget", String(100), primary_key=True),
+    Column("period_start", String(40), primary_key=True),
+    Column("level", String(20), primary_key=True),
+    Column("sent_at", String(40), nullable=False),
+)
+
+#: The engine's run outputs, for resuming a run id, and its exact-repeat response cache
+#: (see :mod:`gearshift.engine.store`).
+run_jobs = Table(
+    "run_jobs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("job_id", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("output", Text),
+    Column("cost_nanos", BigInteger, nullable=False, default=0),
+    Column("tier_path", String(100), nullable=False, default=""),
+    Column("finished_at", String(40), nullable=False),
+)
+
+response_cache = Table(
+    "response_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("usage", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+)
+
+
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
         for table in tables:
             table.create(conn, checkfirst=True)
 
     return run
-
-
-def _budget_tables(conn: Connection) -> None:
-    """Issue 6's tables, defined beside the code that uses them; imported late so that opening
-    a ledger never imports ``gearshift.insight`` (data flows ledger -> insight, not back)."""
-    from gearshift.insight.budget_store import create_tables
-
-    create_tables(conn)
-
-
-def _engine_tables(conn: Connection) -> None:
-    """The engine's run outputs and response cache (``gearshift.engine.store``), imported late
-    for the same reason."""
-    from gearshift.engine.store import create_tables
-
-    create_tables(conn)
 
 
 def _dedup_key_bytewise(conn: Connection) -> None:
@@ -251,8 +303,8 @@ END"""
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
     ("0002_ingest_files", _create(ingest_files)),
-    ("0003_budgets", _budget_tables),
-    ("0004_engine", _engine_tables),
+    ("0003_budgets", _create(budgets, budget_locks, budget_reservations, alerts_sent)),
+    ("0004_engine", _create(run_jobs, response_cache)),
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
     ("0006_ingest_agents", _create(ingest_agents)),
     ("0007_dedup_group", _dedup_group),

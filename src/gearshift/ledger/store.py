@@ -341,33 +341,61 @@ class Ledger:
         if not rows and not replace_keys and not then:
             return 0
         with self.write() as conn:
-            if settle is not None:
-                lock_dedup_keys(conn)  # what settle reads stays what is recorded
-                rows, replace_keys = settle(ConnReader(conn))
-            rows, columns, fixed, keyed = with_groups(rows, columns, fixed)
-            if settle is None and (keyed or replace_keys):
-                lock_dedup_keys(conn)
-            if replace_keys:
-                conn.execute(text(DELETE_BY_KEY), key_params(replace_keys))
-            if keyed:
-                rows = unrecorded(
-                    rows,
-                    columns,
-                    fixed,
-                    lambda groups: recorded_keys(conn, groups),
-                    lambda ids: recorded_ids(conn, ids),
-                )
-            inserted = 0
-            if rows and self.location.dialect == "postgresql":
-                inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
-            elif rows:
-                before = _changes(conn)
-                conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
-                inserted = _changes(conn) - before
-            for sql, params in then:
-                if params:
-                    conn.execute(text(sql), [dict(p) for p in params])
-            return inserted
+            return self.write_rows_in(
+                conn,
+                rows,
+                replace_keys=replace_keys,
+                columns=columns,
+                fixed=fixed,
+                then=then,
+                settle=settle,
+            )
+
+    def write_rows_in(
+        self,
+        conn: Connection,
+        rows: Sequence[Row],
+        *,
+        replace_keys: Sequence[str] = (),
+        columns: Sequence[str] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+        then: Sequence[Statement] = (),
+        settle: Settle | None = None,
+    ) -> int:
+        """:meth:`write_rows` inside the caller's write transaction (from :meth:`write`), so
+        that rows commit together with the caller's own statements (a reservation settled, a
+        job marked finished); returns new rows."""
+        if settle is not None:
+            lock_dedup_keys(conn)  # what settle reads stays what is recorded
+            rows, replace_keys = settle(ConnReader(conn))
+        rows, columns, fixed, keyed = with_groups(rows, columns, fixed)
+        if settle is None and (keyed or replace_keys):
+            lock_dedup_keys(conn)
+        if replace_keys:
+            conn.execute(text(DELETE_BY_KEY), key_params(replace_keys))
+        if keyed:
+            rows = unrecorded(
+                rows,
+                columns,
+                fixed,
+                lambda groups: recorded_keys(conn, groups),
+                lambda ids: recorded_ids(conn, ids),
+            )
+        inserted = 0
+        if rows and self.location.dialect == "postgresql":
+            inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
+        elif rows:
+            before = _changes(conn)
+            conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
+            inserted = _changes(conn) - before
+        for sql, params in then:
+            if params:
+                conn.execute(text(sql), [dict(p) for p in params])
+        return inserted
+
+    def add_in(self, conn: Connection, executions: Iterable[Execution]) -> int:
+        """Insert executions inside the caller's write transaction; returns how many were new."""
+        return self.write_rows_in(conn, [self.to_row(e) for e in executions])
 
     def query(self, sql: str, params: Params = None) -> list[Row]:
         """Rows of a read-only statement: ``:name`` parameters given as a mapping, or ``?``

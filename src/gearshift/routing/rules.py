@@ -148,7 +148,7 @@ def load_rules(path: Path | str, catalog: Catalog) -> RuleSet:
 
 def parse_rules(text: str, catalog: Catalog, *, source: str = "<rules>") -> RuleSet:
     """Compile the rules in ``text`` (YAML) against ``catalog`` (which checks ``then.model``)."""
-    from gearshift.agents.yamlsrc import YamlMap, load_yaml
+    from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
     data = load_yaml(text, source=source)
     description = ""
@@ -176,7 +176,7 @@ def parse_rules(text: str, catalog: Catalog, *, source: str = "<rules>") -> Rule
 
 
 def _at(data: Any, source: str, key: Any = None) -> str:
-    from gearshift.agents.yamlsrc import where
+    from gearshift.formats.yamlsrc import where
 
     return where(data, source, key)
 

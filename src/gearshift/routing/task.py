@@ -222,7 +222,7 @@ def parse_tasks_jsonl(text: str, source: str = "<stdin>") -> list[Task]:
 
 def load_tasks(path: Path | str) -> list[Task]:
     """Tasks from a ``.jsonl`` file or a YAML file holding the article's ``dispatch:`` list."""
-    from gearshift.agents.yamlsrc import YamlMap, load_yaml
+    from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
     path = Path(path)
     try:

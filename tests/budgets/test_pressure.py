@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from gearshift.budgets.model import make_budget, save_budget
+from gearshift.budgets.pressure import over_budget_check
 from gearshift.catalog import Tier, load_catalog
-from gearshift.insight.budgets import make_budget, save_budget
-from gearshift.insight.pressure import over_budget_check
+from gearshift.config import Config
 from gearshift.ledger import Ledger
 from gearshift.routing.router import Router, default_chain
 from gearshift.routing.rubric import Label
@@ -32,8 +33,9 @@ def test_no_budget_in_trouble_means_no_pressure(tmp_path: Path) -> None:
     save_budget(
         ledger,
         make_budget(name="roomy", scope="global", value="", period="month", amount_usd="1000"),
+        Config(),
     )
-    assert over_budget_check(ledger, now=NOW, tz=dt.UTC) is None
+    assert over_budget_check(ledger, config=Config(), now=NOW, tz=dt.UTC) is None
 
 
 def test_forecast_breach_steps_low_priority_down(tmp_path: Path) -> None:
@@ -41,6 +43,7 @@ def test_forecast_breach_steps_low_priority_down(tmp_path: Path) -> None:
     save_budget(
         ledger,
         make_budget(name="tight", scope="agent", value="reviewer", period="month", amount_usd="5"),
+        Config(),
     )
     save_budget(
         ledger,
@@ -51,8 +54,9 @@ def test_forecast_breach_steps_low_priority_down(tmp_path: Path) -> None:
             period="month",
             amount_usd="0.01",
         ),
+        Config(),
     )
-    check = over_budget_check(ledger, now=NOW, tz=dt.UTC)
+    check = over_budget_check(ledger, config=Config(), now=NOW, tz=dt.UTC)
     assert check is not None
     assert check(Task("x", agent="reviewer")) and not check(Task("x", agent="linter"))
     catalog = load_catalog()

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from gearshift.config import AlertsConfig
-from gearshift.insight.alerts import (
+from gearshift.budgets.alerts import (
     ConsoleSink,
     LogSink,
     WebhookSink,
@@ -25,8 +24,9 @@ from gearshift.insight.alerts import (
     send_due,
     sinks_from_config,
 )
-from gearshift.insight.budgets import make_budget
-from gearshift.insight.forecast import Forecast, forecast
+from gearshift.budgets.forecast import Forecast, forecast
+from gearshift.budgets.model import make_budget
+from gearshift.config import AlertsConfig
 from gearshift.ledger import Execution, Ledger
 
 USD = 10**9
@@ -114,7 +114,7 @@ class Recorder:
         self.texts: list[str] = []
 
     def send(self, alert: Any) -> Any:
-        from gearshift.insight.alerts import Delivery
+        from gearshift.budgets.alerts import Delivery
 
         self.texts.append(alert.level)
         return Delivery(self.name, True)

@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from gearshift.insight.budgets import Budget, CallScope, load_budgets
-from gearshift.insight.forecast import forecast
+from gearshift.budgets.forecast import forecast
+from gearshift.budgets.model import Budget, CallScope, load_budgets
+from gearshift.config import Config
 
 if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
-    from gearshift.routing.task import Task
 
-__all__ = ["TROUBLE", "over_budget_check"]
+
+class Tagged(Protocol):
+    """What pressure needs of a task: its agent and its ``KEY=VALUE`` tags."""
+
+    @property
+    def agent(self) -> str | None: ...
+
+    @property
+    def tags(self) -> Sequence[str]: ...
+
+
+__all__ = ["TROUBLE", "Tagged", "over_budget_check"]
 
 #: Forecast statuses that count as pressure.
 TROUBLE = ("breached", "forecast-breach")
@@ -28,16 +39,17 @@ TROUBLE = ("breached", "forecast-breach")
 def over_budget_check(
     ledger: Ledger,
     *,
+    config: Config,
     project: str = "",
     budgets: Sequence[Budget] | None = None,
     now: dt.datetime | None = None,
     tz: dt.tzinfo | None = None,
-) -> Callable[[Task], bool] | None:
+) -> Callable[[Tagged], bool] | None:
     """A predicate for :class:`~gearshift.routing.policies.BudgetPolicy`, or ``None`` when no
     budget is in trouble. Budgets scoped to a model or tier are left out: before routing, a task
     has neither (they are still enforced on every call)."""
     now = now or dt.datetime.now(dt.UTC)
-    candidates = budgets if budgets is not None else load_budgets(ledger)
+    candidates = budgets if budgets is not None else load_budgets(ledger, config)
     hot = [
         b
         for b in candidates
@@ -48,7 +60,7 @@ def over_budget_check(
     if not hot:
         return None
 
-    def check(task: Task) -> bool:
+    def check(task: Tagged) -> bool:
         tags = dict(t.split("=", 1) for t in task.tags if "=" in t)
         scope = CallScope(project=project, agent=task.agent or "default", tags=tags)
         return any(b.covers(scope) for b in hot)

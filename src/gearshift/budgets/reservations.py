@@ -2,7 +2,7 @@
 
 The engine (and later the proxy) runs every model call through this protocol::
 
-    guard = Reservations(ledger)                      # config + ledger budgets
+    guard = Reservations(ledger, config=config)       # config + ledger budgets
     call = CallScope(project="acme", agent="reviewer", model=model.id, tier="opus", tags={})
     decision = guard.reserve(call, worst_case_nanos(catalog, model.id, input_estimate, max_tokens))
     if decision.action == "step-down":                # retry on decision.step_to's model
@@ -43,15 +43,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from gearshift.budgets import store
+from gearshift.budgets.forecast import money
+from gearshift.budgets.model import Budget, CallScope, config_budgets, period_window, stored_budgets
 from gearshift.catalog import Catalog, Model, Tier, Usage
+from gearshift.config import Config
 from gearshift.errors import BudgetExceeded
-from gearshift.insight import budget_store as store
-from gearshift.insight.budgets import Budget, CallScope, period_window
-from gearshift.insight.forecast import money
+from gearshift.ledger.dedup_sql import ConnReader
+from gearshift.ledger.queries import spent_and_held
 from gearshift.ledger.record import new_id, us_from_ts
-from gearshift.ledger.schema import EXECUTION_COLUMNS, executions
 
 if TYPE_CHECKING:
     from gearshift.ledger.record import Execution
@@ -136,11 +138,10 @@ class Decision:
 
 
 class Reservations:
-    """Reservations against ``budgets`` (default: the config file's plus the ledger's).
+    """Reservations against ``budgets`` (default: ``config``'s plus the ledger's).
 
-    Config budgets are read once, here; ledger budgets on every :meth:`reserve`, so a budget a
-    teammate sets on a shared ledger applies at once. ``tz`` is the zone of budget periods for
-    budgets without their own.
+    Ledger budgets are read on every :meth:`reserve`, so a budget a teammate sets on a shared
+    ledger applies at once. ``tz`` is the zone of budget periods for budgets without their own.
     """
 
     def __init__(
@@ -148,6 +149,7 @@ class Reservations:
         ledger: Ledger,
         budgets: Sequence[Budget] | None = None,
         *,
+        config: Config | None = None,
         tz: dt.tzinfo | None = None,
         ttl: dt.timedelta = DEFAULT_TTL,
     ) -> None:
@@ -155,17 +157,11 @@ class Reservations:
         self.tz = tz
         self.ttl = ttl
         self._fixed = list(budgets) if budgets is not None else None
-        self._config: list[Budget] = []
-        if budgets is None:
-            from gearshift.config import load_config
-
-            self._config = list(load_config().budgets)
+        self._config = config_budgets(config) if budgets is None and config is not None else []
 
     def budgets(self) -> list[Budget]:
         if self._fixed is not None:
             return self._fixed
-        from gearshift.insight.budgets import stored_budgets
-
         with self.ledger.read() as conn:
             stored = stored_budgets(conn)
         names = {b.name for b in self._config}
@@ -222,12 +218,11 @@ class Reservations:
         Without ``execution`` the caller has recorded the call already, or it never happened.
         Returns ``False`` when the reservation was no longer there (expired and purged).
         """
-        row = self.ledger.to_row(execution) if execution is not None else None
-        if row is None and not reservation.budgets:
+        if execution is None and not reservation.budgets:
             return True
         with self.ledger.write() as conn:
-            if row is not None:
-                _insert_execution(conn, row)
+            if execution is not None:
+                self.ledger.add_in(conn, [execution])
             return not reservation.budgets or store.delete_reservation(conn, reservation.id) > 0
 
     def release(self, reservation: Reservation) -> bool:
@@ -238,21 +233,9 @@ class Reservations:
 def _committed(
     conn: Connection, budget: Budget, now: dt.datetime, now_us: int, tz: dt.tzinfo | None
 ) -> tuple[int, int]:
-    """(recorded spend in the period, unexpired reservations) of ``budget``, read in ONE
-    statement. Under PostgreSQL's READ COMMITTED every statement has its own snapshot: with two
-    queries, a ``settle`` committing between them would be in neither (its execution not yet
-    visible to the first, its reservation already gone from the second), and the budget would
-    be under-counted. One statement sees that settle entirely before or entirely after."""
+    """(recorded spend in the period, unexpired reservations) of ``budget``."""
     start, end = period_window(budget, now, tz)
-    where, params = budget.filters(start, end).sql()
-    sql = (
-        f"SELECT (SELECT COALESCE(SUM(cost_nanos), 0) FROM executions WHERE {where}), "
-        "(SELECT COALESCE(SUM(amount_nanos), 0) FROM budget_reservations "
-        "WHERE budget = :gs_budget AND expires_us > :gs_now)"
-    )
-    params.update(gs_budget=budget.name, gs_now=now_us)
-    spent, held = conn.execute(text(sql), params).one()
-    return int(spent), int(held)
+    return spent_and_held(ConnReader(conn), budget.filters(start, end), budget.name, now_us)
 
 
 def _action(breaches: Sequence[Breach], call: CallScope) -> tuple[str, Tier | None]:
@@ -267,33 +250,17 @@ def _action(breaches: Sequence[Breach], call: CallScope) -> tuple[str, Tier | No
     return "alert", None
 
 
-def _insert_execution(conn: Connection, row: tuple[object, ...]) -> None:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    from gearshift.ledger.columns import dedup_group
-    from gearshift.ledger.dedup_sql import lock_dedup_keys, recorded_keys
-
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    values = dict(zip(EXECUTION_COLUMNS, row, strict=True))
-    key = values["dedup_key"]
-    if key is not None:  # recorded once, as Ledger.write_rows does
-        lock_dedup_keys(conn)
-        if key in set(recorded_keys(conn, [dedup_group(str(key))])):
-            return
-    conn.execute(insert(executions).values(**values).on_conflict_do_nothing())
-
-
 def reserve(
     ledger: Ledger,
     call: CallScope,
     worst_case_nanos: int,
     *,
     budgets: Sequence[Budget] | None = None,
+    config: Config | None = None,
     now: dt.datetime | None = None,
 ) -> Decision:
     """One-off :meth:`Reservations.reserve`; build a :class:`Reservations` to make many."""
-    return Reservations(ledger, budgets).reserve(call, worst_case_nanos, now=now)
+    return Reservations(ledger, budgets, config=config).reserve(call, worst_case_nanos, now=now)
 
 
 def settle(ledger: Ledger, reservation: Reservation, execution: Execution | None = None) -> bool:

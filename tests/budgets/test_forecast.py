@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gearshift.insight.budgets import Budget, make_budget
-from gearshift.insight.forecast import BurnModel, Forecast, forecast, money
+from gearshift.budgets.forecast import BurnModel, Forecast, forecast, money
+from gearshift.budgets.model import Budget, make_budget
 from gearshift.ledger import Execution, Ledger
 
 USD = 10**9

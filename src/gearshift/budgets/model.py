@@ -23,17 +23,18 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from gearshift.budgets import store
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.catalog.tiers import Tier
+from gearshift.config import BudgetSpec, Config
 from gearshift.errors import ConfigError
-from gearshift.insight import budget_store as store
-from gearshift.ledger.queries import Filters
+from gearshift.ledger.queries import Filters, spent_nanos
 from gearshift.timespec import local_zone
 
 if TYPE_CHECKING:
-    from gearshift.config import Config
+    from gearshift.ledger.lite import Reader
     from gearshift.ledger.store import Ledger
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "SCOPES",
     "Budget",
     "CallScope",
+    "config_budgets",
     "load_budgets",
     "make_budget",
     "period_window",
@@ -294,12 +296,10 @@ def _midnight(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
 
 
 def spent_between(
-    conn: Connection, budget: Budget, since: dt.datetime | None, until: dt.datetime | None
+    ledger: Reader, budget: Budget, since: dt.datetime | None, until: dt.datetime | None
 ) -> int:
-    """Recorded spend in ``budget``'s scope over ``[since, until)``, on an open connection."""
-    where, params = budget.filters(since, until).sql()
-    sql = f"SELECT COALESCE(SUM(cost_nanos), 0) FROM executions WHERE {where}"
-    return int(conn.execute(text(sql), params).scalar_one())
+    """Recorded spend in ``budget``'s scope over ``[since, until)``."""
+    return spent_nanos(ledger, budget.filters(since, until))
 
 
 def spent(
@@ -308,8 +308,7 @@ def spent(
     """Recorded spend in ``budget``'s current period up to ``now``, in nano-dollars."""
     now = now or dt.datetime.now(dt.UTC)
     start, end = period_window(budget, now, tz)
-    with ledger.read() as conn:
-        return spent_between(conn, budget, start, min(end, now + dt.timedelta(microseconds=1)))
+    return spent_between(ledger, budget, start, min(end, now + dt.timedelta(microseconds=1)))
 
 
 # -- the two sources ----------------------------------------------------------------------------
@@ -338,25 +337,42 @@ def stored_budgets(conn: Connection) -> list[Budget]:
     return out
 
 
-def load_budgets(ledger: Ledger, config: Config | None = None) -> list[Budget]:
-    """Every budget in force: the config file's, then the ledger's not shadowed by name."""
-    if config is None:
-        from gearshift.config import load_config
+def config_budgets(config: Config) -> list[Budget]:
+    """The budgets of the config file, checked; errors name the file and the budget."""
+    return [_from_spec(config, name, spec) for name, spec in config.budgets.items()]
 
-        config = load_config()
+
+def _from_spec(config: Config, name: str, spec: BudgetSpec) -> Budget:
+    amount = spec.amount_usd
+    try:
+        return make_budget(
+            name=name,
+            scope=spec.scope,
+            value=spec.value,
+            period=spec.period,
+            amount_usd=amount if not isinstance(amount, float) else str(amount),
+            action=spec.action,
+            start=spec.start,
+            end=spec.end,
+            alert_levels=spec.alert_levels,
+            tz=spec.tz,
+            source="config",
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{config.path}: budgets.{name}: {exc.message}", hint=exc.hint) from None
+
+
+def load_budgets(ledger: Ledger, config: Config) -> list[Budget]:
+    """Every budget in force: the config file's, then the ledger's not shadowed by name."""
     with ledger.read() as conn:
         stored = stored_budgets(conn)
-    names = {b.name for b in config.budgets}
-    return [*config.budgets, *(b for b in stored if b.name not in names)]
+    return [*config_budgets(config), *(b for b in stored if b.name not in config.budgets)]
 
 
-def save_budget(ledger: Ledger, budget: Budget, config: Config | None = None) -> Budget:
-    """Store (or replace) ``budget`` in the ledger, shared by everyone using it."""
-    if config is None:
-        from gearshift.config import load_config
-
-        config = load_config()
-    if any(b.name == budget.name for b in config.budgets):
+def save_budget(ledger: Ledger, budget: Budget, config: Config) -> Budget:
+    """Store (or replace) ``budget`` in the ledger, shared by everyone using it (refused when
+    ``config``'s file defines a budget of the same name, which would shadow it)."""
+    if budget.name in config.budgets:
         raise ConfigError(
             f"budget {budget.name!r} is defined in {config.path}",
             hint="edit it there, or choose another --name",
@@ -379,13 +395,9 @@ def save_budget(ledger: Ledger, budget: Budget, config: Config | None = None) ->
     return replace(budget, source="ledger")
 
 
-def remove_budget(ledger: Ledger, name: str, config: Config | None = None) -> None:
+def remove_budget(ledger: Ledger, name: str, config: Config) -> None:
     """Delete a ledger budget (with its open reservations and alert history)."""
-    if config is None:
-        from gearshift.config import load_config
-
-        config = load_config()
-    if any(b.name == name for b in config.budgets):
+    if name in config.budgets:
         raise ConfigError(
             f"budget {name!r} is defined in {config.path}", hint="remove it from that file"
         )

@@ -12,11 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gearshift.config import AlertsConfig, TrueCostConfig, config_path, load_config, section
-from gearshift.errors import ConfigError
-from gearshift.insight.budgets import (
+from gearshift.budgets.model import (
     Budget,
     CallScope,
+    config_budgets,
     load_budgets,
     make_budget,
     period_window,
@@ -24,6 +23,8 @@ from gearshift.insight.budgets import (
     save_budget,
     spent,
 )
+from gearshift.config import AlertsConfig, TrueCostConfig, config_path, load_config
+from gearshift.errors import ConfigError
 from gearshift.ledger import Execution, Ledger
 
 USD = 10**9
@@ -246,7 +247,7 @@ def test_a_full_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("GEARSHIFT_CONFIG", str(path))
     config = load_config()
     assert config.path == path
-    acme, sprint = config.budgets
+    acme, sprint = config_budgets(config)
     assert (acme.amount_nanos, acme.action, acme.alert_levels) == (500 * USD, "block", (50, 80))
     assert (sprint.start, sprint.end, sprint.tz) == (
         dt.date(2026, 3, 1),
@@ -258,12 +259,12 @@ def test_a_full_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert (config.alerts.timeout_s, config.alerts.retries) == (2.5, 5)
     assert config.alerts.log == Path.home() / "alerts.jsonl"
     assert config.true_cost == TrueCostConfig(Decimal(80), Decimal(45), Decimal("0.5"))
-    assert section("router") == {"threshold": 0.4} and section("nothing") == {}
+    assert config.section("router") == {"threshold": 0.4} and config.section("nothing") == {}
 
 
 def test_no_file_means_defaults() -> None:
     config = load_config()
-    assert config.path is None and config.budgets == ()
+    assert config.path is None and config.budgets == {}
     assert config.alerts == AlertsConfig()
     assert config.alerts.log == Path.home() / ".local/share/gearshift/alerts.log"
     assert config.true_cost.hourly_rate_usd == Decimal(50)
@@ -283,7 +284,7 @@ def test_no_file_means_defaults() -> None:
         ("[true_cost]\nhourly_rate_usd = 50.5\n", r"true_cost\.hourly_rate_usd must be a quoted"),
         ("[true_cost]\nblocking_factor = '2'\n", r"true_cost\.blocking_factor must be between"),
         ("[budgets.x]\nscope = 'global'\n", r"budgets\.x\.amount_usd is missing"),
-        ("[budgets.x]\namount_usd = '5'\nperiod = 'year'\n", r"budgets\.x: unknown period"),
+        ("[budgets.x]\namount_usd = '5'\nperiod = 'year'\n", r"budgets\.x\.period cannot be 'year'"),
         ("[budgets.x]\namount_usd = '5'\ncolour = 'red'\n", r"budgets\.x\.colour is not a known"),
         ("[budgets]\nx = 5\n", r"budgets\.x must be a table"),
         ("budgets = 3\n", r"budgets must be a table"),

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gearshift.budgets import store
+from gearshift.budgets.forecast import Forecast, money
 from gearshift.catalog.cost import usd_text
-from gearshift.insight import budget_store as store
-from gearshift.insight.forecast import Forecast, money
 
 if TYPE_CHECKING:
     from rich.console import Console

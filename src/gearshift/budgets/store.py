@@ -1,10 +1,8 @@
-"""The ledger tables behind budgets, reservations and alerts, and the SQL that touches them.
+"""The SQL behind budgets, reservations and alerts, on the ledger's budget tables.
 
-They live in the ledger database so that a team sharing one PostgreSQL ledger shares its budgets,
-sees each other's in-flight reservations and sends each alert once. Created by the ledger's named
-migration ``0003_budgets`` (see :data:`gearshift.ledger.schema.MIGRATIONS`), which calls
-:func:`create_tables`. This module imports nothing from gearshift, so the ledger may import it
-without a cycle.
+The tables live in the ledger database (defined in :mod:`gearshift.ledger.schema`) so that a team
+sharing one PostgreSQL ledger shares its budgets, sees each other's in-flight reservations and
+sends each alert once.
 
 * ``budgets`` -- budgets set with ``gearshift budget set`` (config-file budgets are not copied).
 * ``budget_locks`` -- one row per budget name, locked ``FOR UPDATE`` by a reservation on
@@ -19,27 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Index,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    select,
-)
+from sqlalchemy import Connection, Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from gearshift.ledger.schema import alerts_sent, budget_locks, budget_reservations, budgets
+
 __all__ = [
-    "alerts_sent",
-    "budget_locks",
-    "budgets",
     "claim_alert",
-    "create_tables",
     "delete_budget",
     "delete_reservation",
     "insert_reservation",
@@ -50,54 +35,9 @@ __all__ = [
     "upsert_budget",
 ]
 
-metadata = MetaData()
-
-budgets = Table(
-    "budgets",
-    metadata,
-    Column("name", String(100), primary_key=True),
-    Column("scope", String(20), nullable=False),
-    Column("value", String(500), nullable=False, default=""),
-    Column("period", String(20), nullable=False),
-    Column("amount_nanos", BigInteger, nullable=False),
-    Column("action", String(20), nullable=False),
-    Column("start_date", String(10)),
-    Column("end_date", String(10)),
-    Column("alert_levels", Text),
-    Column("tz", String(64)),
-    Column("updated_at", String(40), nullable=False),
-)
-
-budget_locks = Table("budget_locks", metadata, Column("name", String(100), primary_key=True))
-
-budget_reservations = Table(
-    "budget_reservations",
-    metadata,
-    Column("id", String(26), primary_key=True),
-    Column("budget", String(100), primary_key=True),
-    Column("amount_nanos", BigInteger, nullable=False),
-    Column("created_us", BigInteger, nullable=False),
-    Column("expires_us", BigInteger, nullable=False),
-    Index("ix_budget_reservations_budget", "budget", "expires_us"),
-)
-
-alerts_sent = Table(
-    "alerts_sent",
-    metadata,
-    Column("budget", String(100), primary_key=True),
-    Column("period_start", String(40), primary_key=True),
-    Column("level", String(20), primary_key=True),
-    Column("sent_at", String(40), nullable=False),
-)
-
 #: Reservations this long past their expiry are deleted by the next reservation on the budget.
 #: The grace keeps the purge away from rows a late ``settle`` may still be deleting.
 PURGE_GRACE_US = 3_600_000_000
-
-
-def create_tables(conn: Connection) -> None:
-    """The migration step: create the four tables if missing."""
-    metadata.create_all(conn, checkfirst=True)
 
 
 def _insert(conn: Connection, table: Table) -> Any:

@@ -14,16 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from gearshift.catalog import Usage, load_catalog, nanos_to_decimal
-from gearshift.errors import BudgetExceeded
-from gearshift.insight.budgets import Budget, make_budget, save_budget
-from gearshift.insight.enforce import (
+from gearshift.budgets.model import Budget, make_budget, save_budget
+from gearshift.budgets.reservations import (
     CallScope,
     Reservations,
     reserve,
     settle,
     worst_case_nanos,
 )
+from gearshift.catalog import Usage, load_catalog, nanos_to_decimal
+from gearshift.config import Config
+from gearshift.errors import BudgetExceeded
 from gearshift.ledger import Ledger
 
 NOW = dt.datetime(2026, 3, 18, 12, tzinfo=dt.UTC)
@@ -207,7 +208,7 @@ def test_stale_reservations_of_crashed_callers_expire(ledger: Ledger) -> None:
 def test_ledger_budgets_apply_without_a_restart(ledger: Ledger) -> None:
     guard = Reservations(ledger, tz=dt.UTC)  # config (none) + the ledger's, read per call
     assert guard.reserve(ACME, 5_000, now=NOW).action == "ok"
-    save_budget(ledger, budget("0.000001"))
+    save_budget(ledger, budget("0.000001"), Config())
     assert reserve(ledger, ACME, 5_000, now=NOW).action == "block"
     assert guard.reserve(ACME, 5_000, now=NOW).action == "block"
 
@@ -246,7 +247,7 @@ def _fire(url: str, *, exact: bool) -> tuple[int, int, int, set[str], int]:
     # Two engines: their pools cap this test at 30 PostgreSQL connections of a shared server.
     ledgers = [Ledger.open(url, catalog=cat) for _ in range(2)]
     try:
-        save_budget(ledgers[0], cap)
+        save_budget(ledgers[0], cap, Config())
         admitted = _run_calls(ledgers, worst, exact)
         with ledgers[0].read() as conn:
             spent = conn.execute(

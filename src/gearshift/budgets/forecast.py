@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
+from gearshift.budgets.model import Budget, period_window
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.fmt import usd
-from gearshift.insight.budgets import Budget, period_window
+from gearshift.ledger.queries import BUCKET_US, spend_by_bucket
 from gearshift.ledger.record import ts_from_us
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ __all__ = ["STATUSES", "BurnModel", "BurnPoint", "Forecast", "forecast", "money"
 
 WEEKS_OF_HISTORY = 4
 Z_90 = 1.6448536269514722
-_BUCKET_US = 900_000_000  # 15 minutes: every real zone offset is a multiple of it
 #: From worst to best; ``budget check`` exits 1 on breached, 2 on forecast-breach.
 STATUSES = ("breached", "forecast-breach", "at-risk", "ok")
 
@@ -262,16 +260,10 @@ def _daily_spend(
     both stores), Python maps each bucket to its day in ``zone``."""
     if until <= since:
         return {}
-    where, params = budget.filters(since, until).sql()
-    sql = (
-        f"SELECT ts_us / {_BUCKET_US}, SUM(cost_nanos) FROM executions "
-        f"WHERE {where} GROUP BY ts_us / {_BUCKET_US}"
-    )
     out: dict[dt.date, int] = {}
-    with ledger.read() as conn:
-        for bucket, total in conn.execute(text(sql), params):
-            day = ts_from_us(int(bucket) * _BUCKET_US).astimezone(zone).date()
-            out[day] = out.get(day, 0) + int(total or 0)
+    for bucket, total in spend_by_bucket(ledger, budget.filters(since, until)):
+        day = ts_from_us(bucket * BUCKET_US).astimezone(zone).date()
+        out[day] = out.get(day, 0) + total
     return out
 
 
