@@ -284,7 +284,10 @@ def test_no_file_means_defaults() -> None:
         ("[true_cost]\nhourly_rate_usd = 50.5\n", r"true_cost\.hourly_rate_usd must be a quoted"),
         ("[true_cost]\nblocking_factor = '2'\n", r"true_cost\.blocking_factor must be between"),
         ("[budgets.x]\nscope = 'global'\n", r"budgets\.x\.amount_usd is missing"),
-        ("[budgets.x]\namount_usd = '5'\nperiod = 'year'\n", r"budgets\.x\.period cannot be 'year'"),
+        (
+            "[budgets.x]\namount_usd = '5'\nperiod = 'year'\n",
+            r"budgets\.x\.period cannot be 'year'",
+        ),
         ("[budgets.x]\namount_usd = '5'\ncolour = 'red'\n", r"budgets\.x\.colour is not a known"),
         ("[budgets]\nx = 5\n", r"budgets\.x must be a table"),
         ("budgets = 3\n", r"budgets must be a table"),

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gearshift.catalog import Usage
+from gearshift.engine.validator_specs import validator_from_spec
 from gearshift.engine.validators import (
     AllValidator,
     CallableValidator,
@@ -25,7 +26,6 @@ from gearshift.engine.validators import (
     Validator,
     extract_files,
     parse_confidence,
-    validator_from_spec,
 )
 from gearshift.errors import ConfigError, DefinitionError
 from gearshift.providers import ModelRequest, ModelResult

@@ -1,22 +1,14 @@
-"""Agent definitions: read them from every format in use, audit their tiers, fix their models.
+"""Agent definitions: read them from every format in use, and fix their models.
 
 * :class:`AgentDefinition` — one agent (name, description, role, prompt, tools, model, sampling
   mode, escalation ladder, validator specs), whatever file it came from;
 * loaders — Claude Code ``.md`` subagent files, the article's YAML specs and ``claude --agents``
   / Agent SDK JSON (:func:`discover`, :func:`load_file`, :func:`parse_markdown`, ...), with
   errors that name the file and line;
-* :func:`audit_agents` — the recommended tier of each agent and the monthly saving of moving it;
-  :class:`FileEdit` / :func:`apply_edit` — rewrite only the ``model`` value of a file.
+* :class:`FileEdit` / :func:`apply_edit` — rewrite only the ``model`` value of a file (the audit
+  that decides which, :mod:`gearshift.insight.audit`, sits above routing, which it uses).
 """
 
-from gearshift.agents.audit import (
-    AgentObservation,
-    AuditReport,
-    AuditRow,
-    assess_agent,
-    audit_agents,
-    monthly_nanos,
-)
 from gearshift.agents.definition import (
     DEFAULT_PRESETS,
     INHERIT,
@@ -43,10 +35,7 @@ __all__ = [
     "DEFAULT_PRESETS",
     "INHERIT",
     "AgentDefinition",
-    "AgentObservation",
     "AgentSet",
-    "AuditReport",
-    "AuditRow",
     "FileEdit",
     "LoadOptions",
     "Mode",
@@ -54,13 +43,10 @@ __all__ = [
     "Sampling",
     "SourceFormat",
     "apply_edit",
-    "assess_agent",
-    "audit_agents",
     "default_agent_dirs",
     "discover",
     "find_frontmatter",
     "load_file",
-    "monthly_nanos",
     "parse_agents_json",
     "parse_markdown",
     "parse_yaml_specs",

@@ -104,7 +104,7 @@ class AgentDefinition:
     """A named agent: prompt, tools, model and the options gearshift adds.
 
     ``source`` and ``line`` locate the definition; ``model_line`` is the line of its ``model:``
-    key (``None`` when absent), which :mod:`gearshift.agents.audit` rewrites.
+    key (``None`` when absent), which :mod:`gearshift.insight.audit` rewrites.
     ``validators`` are kept as raw specs (mappings or strings) for the execution engine.
     ``extra`` keeps every field gearshift does not interpret (``permissionMode``, ``maxTurns``...).
     """

@@ -12,7 +12,8 @@ import typer
 from gearshift.cli.common import console, dumps, print_json, state
 
 if TYPE_CHECKING:
-    from gearshift.agents import AgentObservation, AgentSet, AuditReport, FileEdit
+    from gearshift.agents import AgentSet, FileEdit
+    from gearshift.insight.audit import AgentObservation, AuditReport
     from gearshift.routing import RouteDecision, Router, Task
 
 
@@ -256,8 +257,9 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recommend a tier for every agent definition, with the monthly saving; --apply fixes files."""
-    from gearshift.agents import apply_edit, audit_agents
+    from gearshift.agents import apply_edit
     from gearshift.errors import ConfigError
+    from gearshift.insight.audit import audit_agents
 
     if apply and dry_run:
         raise ConfigError("--apply and --dry-run exclude each other")
@@ -294,7 +296,7 @@ def _observed_from_ledger() -> dict[str, AgentObservation]:
     """
     import datetime as dt
 
-    from gearshift.agents.audit import observations_from_stats
+    from gearshift.insight.audit import observations_from_stats
     from gearshift.ledger import Filters, agent_summary
     from gearshift.ledger.urls import resolve_location
 

@@ -8,7 +8,7 @@ in every shape.
 
 Validator specs accept the shorthands agent files use (``"pytest -q"``, ``{command: pytest
 -q}``, ``{regex: PATTERN}``, ``{judge: opus}``) besides ``{type: ..., ...}``
-(:func:`gearshift.engine.validators.validator_from_spec`).
+(:func:`gearshift.engine.validator_specs.validator_from_spec`).
 """
 
 from __future__ import annotations
@@ -289,7 +289,8 @@ class JobBuilder:
         return tuple(self.validator(s, w, f"{label}[{i}]") for i, (s, w) in enumerate(specs))
 
     def validator(self, spec: Any, where: str, label: str) -> Validator:
-        from gearshift.engine.validators import JudgeValidator, validator_from_spec
+        from gearshift.engine.validator_specs import validator_from_spec
+        from gearshift.engine.validators import JudgeValidator
 
         try:
             made = validator_from_spec(_spec(spec), where=label)

@@ -22,7 +22,7 @@ from gearshift.engine.validators import (
 )
 from gearshift.errors import ConfigError, DefinitionError
 
-__all__ = ["build"]
+__all__ = ["build", "validator_from_spec"]
 
 
 _ALIASES = {"jsonschema": "json_schema", "json-schema": "json_schema", "schema": "json_schema",
@@ -164,3 +164,9 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], str], Validator]] = {
     "judge": _judge,
     "all": _all,
 }
+
+
+def validator_from_spec(spec: Any, *, where: str = "validator") -> Validator:
+    """Build a validator from a YAML-shaped spec; problems raise DefinitionError naming
+    ``where`` and the key."""
+    return build(spec, where=where)

@@ -17,8 +17,8 @@ why it failed, in a few lines -- into the next attempt:
 =================  =========================================================================
 
 A judge's model call is returned in ``ValidationResult.calls`` so the ledger can meter it.
-:func:`validator_from_spec` builds validators from YAML-shaped dicts and raises DefinitionError
-naming the offending key.
+:mod:`gearshift.engine.validator_specs` builds validators from YAML-shaped dicts and raises
+DefinitionError naming the offending key.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ __all__ = [
     "Validator",
     "extract_files",
     "parse_confidence",
-    "validator_from_spec",
 ]
 
 _TAIL = 3000
@@ -470,13 +469,3 @@ class AllValidator:
                 return ValidationResult(False, result.score, result.evidence, tuple(calls))
         score = min(scores) if scores else None
         return ValidationResult(True, score, "\n".join(e for e in evidence if e), tuple(calls))
-
-
-# -- specs ---------------------------------------------------------------------------------------
-
-
-def validator_from_spec(spec: Any, *, where: str = "validator") -> Validator:
-    """Build a validator from a YAML-shaped spec (see :mod:`gearshift.engine.validator_specs`)."""
-    from gearshift.engine.validator_specs import build
-
-    return build(spec, where=where)

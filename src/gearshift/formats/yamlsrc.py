@@ -4,7 +4,7 @@ Agent, rules and dispatch files are written by hand, so every error must name th
 line. PyYAML knows the position of every node while composing but forgets it once the node is
 built into plain Python data. This module keeps it: every mapping is built as a :class:`YamlMap`
 (a ``dict``) that also records, for each key, the line and column of the key and the character
-span of its value. The span lets :mod:`gearshift.agents.audit` rewrite one ``model:`` value in a
+span of its value. The span lets :mod:`gearshift.insight.audit` rewrite one ``model:`` value in a
 file while leaving every other byte alone.
 
 Duplicate keys are an error (YAML silently keeps the last one, which hides typos such as two

@@ -26,8 +26,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 from gearshift.catalog import Tier
 from gearshift.fmt import usd_nanos
 from gearshift.insight.expected import (
@@ -39,6 +37,7 @@ from gearshift.insight.expected import (
     tiered_cost,
 )
 from gearshift.insight.truecost import AgentTrueCost, TrueCostReport, outlook, true_cost
+from gearshift.ledger.evidence import outcomes, task_runs
 from gearshift.ledger.queries import Filters
 
 if TYPE_CHECKING:
@@ -329,19 +328,11 @@ class _Judge:
 
 def _task_type_evidence(ledger: Ledger, filters: Filters) -> dict[tuple[str, Tier], Beta]:
     """Successes and failures (errors left out) per task type and tier, over every agent."""
-    where, params = filters.sql(tiered=True)
-    sql = (
-        "SELECT COALESCE(task_type, agent), tier, "
-        "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) "
-        f"FROM executions WHERE {where} GROUP BY COALESCE(task_type, agent), tier"
-    )
     counts: dict[tuple[str, Tier], list[int]] = defaultdict(lambda: [0, 0])
-    with ledger.read() as conn:
-        for task_type, tier, ok, bad in conn.execute(text(sql), params):
-            pair = counts[(str(task_type), Tier.parse(tier))]
-            pair[0] += int(ok or 0)
-            pair[1] += int(bad or 0)
+    for o in outcomes(ledger, filters):
+        pair = counts[(o.task_type or o.agent, Tier.parse(o.tier))]
+        pair[0] += o.successes
+        pair[1] += o.failures
     return {key: Beta(ok, bad) for key, (ok, bad) in counts.items()}
 
 
@@ -354,19 +345,13 @@ def _cache(
     has the same size as the successful run's (the context around the text did not change); the
     saving is the cost of those repeats. Repeats of the text alone are reported once, unpriced.
     """
-    where, params = filters.sql(tiered=True)
-    sql = (
-        "SELECT agent, task_hash, COALESCE(chain_id, id), ts_us, status, cost_nanos, "
-        "input_tokens + cache_write_5m_tokens + cache_write_1h_tokens + cache_read_tokens "
-        f"FROM executions WHERE task_hash IS NOT NULL AND {where} "
-        "ORDER BY agent, task_hash, ts_us, id"
-    )
     chains: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(dict)
-    with ledger.read() as conn:
-        for agent, task_hash, chain, ts_us, status, cost, prompt in conn.execute(text(sql), params):
-            entry = chains[(agent, task_hash)].setdefault(chain, [int(ts_us), 0, 0, int(prompt)])
-            entry[1] += int(cost)
-            entry[2] |= status == "success"
+    for run in task_runs(ledger, filters):
+        entry = chains[(run.agent, run.task_hash)].setdefault(
+            run.chain, [run.ts_us, 0, 0, run.prompt_tokens]
+        )
+        entry[1] += run.cost_nanos
+        entry[2] |= run.status == "success"
     window = settings.cache_window_hours * _HOUR_US
     per_agent: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for (agent, _), by_chain in chains.items():

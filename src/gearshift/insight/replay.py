@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 from gearshift.catalog import Tier, Usage
 from gearshift.insight.expected import DEFAULT_SUCCESS, Beta, nanos
 from gearshift.insight.plan import exact
 from gearshift.insight.workload import YamlDoc, read_definition
+from gearshift.ledger.evidence import outcomes
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import FLAG_BATCH, FLAG_FAST, Execution
 
@@ -187,10 +186,9 @@ class ReplayReport:
 def replay(ledger: Ledger, policy: Policy, filters: Filters | None = None) -> ReplayReport:
     """Replay the tasks ``filters`` selects under ``policy``."""
     filters = filters or Filters()
-    where, params = filters.sql(tiered=True)
-    rates = _Rates(_evidence(ledger, where, params))
+    rates = _Rates(_evidence(ledger, filters))
     chains: dict[str, list[Execution]] = defaultdict(list)
-    for execution in ledger.executions(where=where, params=params, order="ts_us, attempt, id"):
+    for execution in ledger.executions(filters=filters, order="ts_us, attempt, id"):
         chains[execution.chain_id or execution.id].append(execution)
     agents: dict[str, AgentReplay] = {}
     for attempts in chains.values():
@@ -255,23 +253,12 @@ class _Rates:
         return Fraction(DEFAULT_SUCCESS[tier])
 
 
-def _evidence(
-    ledger: Ledger, where: str, params: dict[str, Any]
-) -> dict[tuple[str, str, Tier], Beta]:
+def _evidence(ledger: Ledger, filters: Filters) -> dict[tuple[str, str, Tier], Beta]:
     """Successes and failures per (task type, tier) and (agent, tier); errors left out."""
-    sql = (
-        "SELECT agent, COALESCE(task_type, ''), tier, "
-        "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) "
-        f"FROM executions WHERE {where} GROUP BY agent, COALESCE(task_type, ''), tier"
-    )
     counts: dict[tuple[str, str, Tier], list[int]] = defaultdict(lambda: [0, 0])
-    with ledger.read() as conn:
-        for agent, task_type, tier, ok, bad in conn.execute(text(sql), params):
-            for key in (
-                ("type", str(task_type), Tier.parse(tier)),
-                ("agent", agent, Tier.parse(tier)),
-            ):
-                counts[key][0] += int(ok or 0)
-                counts[key][1] += int(bad or 0)
+    for o in outcomes(ledger, filters):
+        tier = Tier.parse(o.tier)
+        for key in (("type", o.task_type, tier), ("agent", o.agent, tier)):
+            counts[key][0] += o.successes
+            counts[key][1] += o.failures
     return {key: Beta(ok, bad) for key, (ok, bad) in counts.items()}

@@ -37,8 +37,6 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 from gearshift.catalog import Catalog, Tier, Usage
 from gearshift.fmt import usd_nanos
 from gearshift.insight.expected import (
@@ -50,6 +48,7 @@ from gearshift.insight.expected import (
     pct_text,
     static_cost,
 )
+from gearshift.ledger.evidence import chain_stats
 from gearshift.ledger.queries import AgentModelStats, Filters, agent_summary
 from gearshift.ledger.record import us_from_ts
 
@@ -339,47 +338,23 @@ def _tier_rows(stats: list[AgentModelStats]) -> dict[tuple[str, str], TierCost]:
     return rows
 
 
-_CHAIN_SQL = """
-WITH last AS (
-    SELECT chain_id, MAX(attempt) AS top FROM executions
-    WHERE chain_id IS NOT NULL GROUP BY chain_id
-)
-SELECT e.agent, e.tier, e.task_type,
-    SUM(CASE WHEN e.attempt = 1 THEN 1 ELSE 0 END),
-    SUM(CASE WHEN l.top > e.attempt THEN 1 ELSE 0 END),
-    SUM(CASE WHEN l.top > e.attempt THEN e.cost_nanos ELSE 0 END),
-    SUM(CASE WHEN e.status = 'failure' AND (l.top IS NULL OR l.top <= e.attempt)
-        THEN 1 ELSE 0 END),
-    SUM(CASE WHEN (e.flags & 1) = 1 THEN 1 ELSE 0 END),
-    COUNT(*)
-FROM executions e LEFT JOIN last l ON l.chain_id = e.chain_id
-WHERE {where}
-GROUP BY e.agent, e.tier, e.task_type
-"""
-
-
 def _add_chain_stats(
     ledger: Ledger, filters: Filters, rows: dict[tuple[str, str], TierCost]
 ) -> None:
     """Attempts redone later in their chain (double-pay), failures nobody redid (rework),
     first attempts (tasks), batch runs and the main task type, per agent and tier."""
-    where, params = filters.sql(tiered=True)
     types: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    with ledger.read() as conn:
-        for agent, tier, task_type, *nums in conn.execute(
-            text(_CHAIN_SQL.format(where=where)), params
-        ):
-            row = rows.get((agent, tier))
-            if row is None:
-                continue
-            first, redone, redone_nanos, terminal, batch, n = (int(v or 0) for v in nums)
-            row.first_attempts += first
-            row.redone += redone
-            row.double_pay_nanos += redone_nanos
-            row.terminal_failures += terminal
-            row.batch_executions += batch
-            if task_type:
-                types[(agent, tier)][task_type] += n
+    for stats in chain_stats(ledger, filters):
+        row = rows.get((stats.agent, stats.tier))
+        if row is None:
+            continue
+        row.first_attempts += stats.first_attempts
+        row.redone += stats.redone
+        row.double_pay_nanos += stats.redone_nanos
+        row.terminal_failures += stats.terminal_failures
+        row.batch_executions += stats.batch_executions
+        if stats.task_type:
+            types[(stats.agent, stats.tier)][stats.task_type] += stats.executions
     for key, counter in types.items():
         rows[key].task_type = counter.most_common(1)[0][0]
 

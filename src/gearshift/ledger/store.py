@@ -35,6 +35,7 @@ from gearshift.ledger.dedup_sql import (
     recorded_keys,
 )
 from gearshift.ledger.lite import full_rows, insert_sql
+from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
@@ -46,13 +47,13 @@ from gearshift.ledger.record import (
     us_from_ts,
 )
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
+from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
 
 if TYPE_CHECKING:
     import datetime as dt
 
     from gearshift.ledger.lite import Params, Settle, Statement
-    from gearshift.ledger.track import Tracker
 
 __all__ = ["Ledger"]
 
@@ -412,8 +413,6 @@ class Ledger:
 
     def track(self, *, agent: str, model: str, **fields: Any) -> Tracker:
         """A context manager that times a call and records it with its usage and status."""
-        from gearshift.ledger.track import Tracker
-
         return Tracker(self, agent=agent, model=model, fields=fields)
 
     # -- reading ------------------------------------------------------------------------------
@@ -427,10 +426,14 @@ class Ledger:
         *,
         where: str = "",
         params: dict[str, Any] | None = None,
+        filters: Filters | None = None,
         order: str = "ts_us, id",
         limit: int | None = None,
     ) -> Iterator[Execution]:
-        """Stream executions (``where`` is a SQL fragment over the columns, with bound params)."""
+        """Stream executions: those ``filters`` selects (of a known tier), or those of ``where``,
+        a SQL fragment over the columns with bound ``params``."""
+        if filters is not None:
+            where, params = filters.sql(tiered=True)
         sql = f"SELECT {_INSERT_COLS} FROM executions"
         if where:
             sql += f" WHERE {where}"

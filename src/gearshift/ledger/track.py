@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gearshift.catalog import Usage
+from gearshift.ledger.record import Execution
 
-if TYPE_CHECKING:
-    from gearshift.ledger.record import Execution
-    from gearshift.ledger.store import Ledger
+__all__ = ["Recorder", "Tracker", "usage_from_api"]
 
-__all__ = ["Tracker", "usage_from_api"]
+
+class Recorder(Protocol):
+    """What a tracker records into (:class:`~gearshift.ledger.store.Ledger`)."""
+
+    def record(self, *, agent: str, model: str, **fields: Any) -> Execution: ...
 
 
 def usage_from_api(usage: Any) -> Usage:
@@ -36,7 +39,7 @@ def usage_from_api(usage: Any) -> Usage:
 class Tracker:
     """The object ``ledger.track()`` yields; see the module docstring."""
 
-    def __init__(self, ledger: Ledger, *, agent: str, model: str, fields: dict[str, Any]) -> None:
+    def __init__(self, ledger: Recorder, *, agent: str, model: str, fields: dict[str, Any]) -> None:
         self.ledger = ledger
         self.agent = agent
         self.model = model

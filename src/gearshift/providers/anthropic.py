@@ -28,92 +28,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anthropic
 import httpx2
 
 from gearshift.catalog import Catalog, Tier, load_catalog
-from gearshift.errors import AuthError, ProviderError, ProviderTimeout
-from gearshift.providers._wire import (
-    error_for_status,
-    message_text,
-    retry_after,
-    status_for_type,
-    usage_from_api,
-)
+from gearshift.errors import AuthError, ProviderTimeout
+from gearshift.providers import batches
+from gearshift.providers._wire import message_text, usage_from_api
 from gearshift.providers.base import ModelRequest, ModelResult
+from gearshift.providers.batches import BatchOutcome, BatchStatus
 from gearshift.providers.pacing import Pacer, RateLimitSnapshot, parse_ratelimit
-
-if TYPE_CHECKING:
-    from gearshift.providers.batches import BatchOutcome, BatchStatus
+from gearshift.providers.sdk import build_params, map_error, sdk_kwargs
 
 __all__ = ["AnthropicProvider", "build_params", "map_error"]
-
-
-def map_error(err: Exception) -> ProviderError:
-    """The one mapping from an SDK exception to the gearshift error tree."""
-    if isinstance(err, ProviderError):
-        return err
-    if isinstance(err, anthropic.APITimeoutError):
-        return ProviderTimeout("the Anthropic API did not answer in time")
-    if isinstance(err, anthropic.APIConnectionError):
-        cause = err.__cause__ or err
-        return ProviderTimeout(f"connection to the Anthropic API failed: {cause}")
-    if isinstance(err, anthropic.APIStatusError):
-        return _map_status(err)
-    if isinstance(err, httpx2.TransportError):  # raised as is while reading a stream's body
-        return ProviderTimeout(f"the connection to the Anthropic API broke: {err}")
-    if isinstance(err, anthropic.CredentialsError):
-        return AuthError(str(err), hint="set ANTHROPIC_API_KEY")
-    return ProviderError(f"Anthropic SDK error: {err}")
-
-
-def _map_status(err: anthropic.APIStatusError) -> ProviderError:
-    status = err.status_code
-    if status < 400:  # an error event inside a 200 stream: classify by its type
-        status = status_for_type(err.type)
-    return error_for_status(
-        status,
-        f"{status} {err.type or 'error'}: {err.api_message or err.message}",
-        request_id=err.request_id,
-        error_code=err.error_code,
-        retry_after=retry_after(err.response.headers) if status == 429 else None,
-    )
-
-
-def build_params(request: ModelRequest, model: str) -> dict[str, Any]:
-    """The Messages API body for ``request`` (``temperature`` included when set)."""
-    params: dict[str, Any] = {
-        "model": model,
-        "max_tokens": request.max_tokens,
-        "messages": [dict(m) for m in request.messages],
-    }
-    if request.system is not None:
-        if request.cache_system:
-            control: dict[str, str] = {"type": "ephemeral"}
-            if request.cache_ttl == "1h":
-                control["ttl"] = "1h"
-            params["system"] = [{"type": "text", "text": request.system, "cache_control": control}]
-        else:
-            params["system"] = request.system
-    if request.stop_sequences:
-        params["stop_sequences"] = list(request.stop_sequences)
-    user_id = request.metadata.get("user_id")
-    if user_id is not None:
-        params["metadata"] = {"user_id": str(user_id)}
-    if request.temperature is not None:
-        params["temperature"] = request.temperature
-    return params
-
-
-def _sdk_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` as ``messages.create`` keywords: the SDK 2.x signature has no
-    ``temperature``, so it travels in ``extra_body`` (the API still accepts it)."""
-    kwargs = dict(params)
-    if "temperature" in kwargs:
-        kwargs["extra_body"] = {"temperature": kwargs.pop("temperature")}
-    return kwargs
 
 
 class AnthropicProvider:
@@ -202,7 +131,7 @@ class AnthropicProvider:
         self, params: dict[str, Any], timeout: float | None
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         raw = await self.client.messages.with_raw_response.create(
-            **_sdk_kwargs(params), timeout=timeout or self.timeout
+            **sdk_kwargs(params), timeout=timeout or self.timeout
         )
         message = await raw.parse()
         return message.model_dump(mode="json"), raw.headers
@@ -211,7 +140,7 @@ class AnthropicProvider:
         self, params: dict[str, Any], timeout: float | None
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         raw = await self.client.messages.with_raw_response.create(
-            **_sdk_kwargs(params), stream=True, timeout=timeout or self.timeout
+            **sdk_kwargs(params), stream=True, timeout=timeout or self.timeout
         )
         message: dict[str, Any] = {}
         text: list[str] = []
@@ -259,23 +188,15 @@ class AnthropicProvider:
 
     # -- Message Batches (50% off; results within 24 h) --------------------------------------
     async def submit_batch(self, items: Sequence[tuple[str, ModelRequest]]) -> str:
-        from gearshift.providers.batches import submit_batch
-
-        return await submit_batch(self, items)
+        return await batches.submit_batch(self, items)
 
     async def poll_batch(self, batch_id: str, **options: Any) -> BatchStatus:
-        from gearshift.providers.batches import poll_batch
-
-        return await poll_batch(self, batch_id, **options)
+        return await batches.poll_batch(self, batch_id, **options)
 
     async def collect_batch(self, batch_id: str) -> dict[str, BatchOutcome]:
-        from gearshift.providers.batches import collect_batch
-
-        return await collect_batch(self, batch_id)
+        return await batches.collect_batch(self, batch_id)
 
     async def run_batch(
         self, items: Sequence[tuple[str, ModelRequest]], **options: Any
     ) -> dict[str, BatchOutcome]:
-        from gearshift.providers.batches import run_batch
-
-        return await run_batch(self, items, **options)
+        return await batches.run_batch(self, items, **options)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anthropic
 
@@ -25,11 +25,12 @@ from gearshift.providers._wire import (
     status_for_type,
     usage_from_api,
 )
-from gearshift.providers.anthropic import AnthropicProvider, build_params, map_error
 from gearshift.providers.base import ModelRequest, ModelResult
 from gearshift.providers.retry import RetryPolicy, call_with_retry
+from gearshift.providers.sdk import build_params, map_error
 
 __all__ = [
+    "BatchClient",
     "BatchOutcome",
     "BatchStatus",
     "collect_batch",
@@ -39,6 +40,18 @@ __all__ = [
 ]
 
 Outcome = Literal["succeeded", "errored", "canceled", "expired"]
+
+
+class BatchClient(Protocol):
+    """What the batch calls need of a provider: the SDK client and model id resolution
+    (:class:`~gearshift.providers.anthropic.AnthropicProvider` has both)."""
+
+    name: str
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic: ...
+
+    def model_id(self, tier_or_model: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +78,7 @@ class BatchOutcome:
     error: ProviderError | None = None
 
 
-async def submit_batch(
-    provider: AnthropicProvider, items: Sequence[tuple[str, ModelRequest]]
-) -> str:
+async def submit_batch(provider: BatchClient, items: Sequence[tuple[str, ModelRequest]]) -> str:
     """Create a batch of ``(custom_id, request)`` pairs; return its id. Never retried."""
     ids = [custom_id for custom_id, _ in items]
     if len(set(ids)) != len(ids):
@@ -84,7 +95,7 @@ async def submit_batch(
 
 
 async def poll_batch(
-    provider: AnthropicProvider,
+    provider: BatchClient,
     batch_id: str,
     *,
     interval: float = 30.0,
@@ -111,7 +122,7 @@ async def poll_batch(
         waited += interval
 
 
-async def _status(provider: AnthropicProvider, batch_id: str) -> BatchStatus:
+async def _status(provider: BatchClient, batch_id: str) -> BatchStatus:
     try:
         batch = await provider.client.messages.batches.retrieve(batch_id)
     except anthropic.AnthropicError as err:
@@ -125,14 +136,14 @@ async def _status(provider: AnthropicProvider, batch_id: str) -> BatchStatus:
 
 
 async def collect_batch(
-    provider: AnthropicProvider, batch_id: str, *, retry: RetryPolicy | None = None
+    provider: BatchClient, batch_id: str, *, retry: RetryPolicy | None = None
 ) -> dict[str, BatchOutcome]:
     """Every result of an ended batch, by ``custom_id``."""
     status = await call_with_retry(lambda: _status(provider, batch_id), retry)
     return await call_with_retry(lambda: _results(provider, status), retry)
 
 
-async def _results(provider: AnthropicProvider, status: BatchStatus) -> dict[str, BatchOutcome]:
+async def _results(provider: BatchClient, status: BatchStatus) -> dict[str, BatchOutcome]:
     outcomes: dict[str, BatchOutcome] = {}
     try:
         decoder = await provider.client.messages.batches.results(status.id)
@@ -147,7 +158,7 @@ async def _results(provider: AnthropicProvider, status: BatchStatus) -> dict[str
     return outcomes
 
 
-def _outcome(provider: AnthropicProvider, item: Mapping[str, Any], latency_ms: int) -> BatchOutcome:
+def _outcome(provider: BatchClient, item: Mapping[str, Any], latency_ms: int) -> BatchOutcome:
     custom_id, result = item["custom_id"], item["result"]
     kind: Outcome = result["type"]
     if kind == "succeeded":
@@ -177,7 +188,7 @@ def _error_from_body(detail: Mapping[str, Any]) -> ProviderError:
 
 
 async def run_batch(
-    provider: AnthropicProvider,
+    provider: BatchClient,
     items: Sequence[tuple[str, ModelRequest]],
     *,
     interval: float = 30.0,

@@ -9,19 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gearshift.agents import (
-    AgentDefinition,
-    AgentObservation,
-    apply_edit,
-    audit_agents,
-    discover,
-    load_file,
-    monthly_nanos,
-    plan_edits,
-)
-from gearshift.agents.audit import observations_from_stats
+from gearshift.agents import AgentDefinition, apply_edit, discover, load_file, plan_edits
 from gearshift.catalog import Tier, Usage, load_catalog
 from gearshift.errors import DefinitionError
+from gearshift.insight.audit import (
+    AgentObservation,
+    audit_agents,
+    monthly_nanos,
+    observations_from_stats,
+)
 
 CAT = load_catalog()
 EXAMPLES = Path(__file__).parents[2] / "examples" / "agents"
