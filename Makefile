@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The whole suite, then the ingest suite again on the pure-Python parser (the fallback used
 # where the C parser cannot be compiled), then the C parser's tests on an AddressSanitizer build.
