@@ -46,6 +46,7 @@ import msgspec
 
 from gearshift.errors import ConfigError
 from gearshift.formats.structs import convert
+from gearshift.redact import host_only
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -260,8 +261,17 @@ def _decimal(file: Path, key: str, value: _Money | None, default: Decimal) -> De
 
 
 def _alerts(file: Path, data: _AlertsFile) -> AlertsConfig:
-    if data.webhook is not None and not data.webhook.startswith(("http://", "https://")):
-        raise ConfigError(f"{file}: alerts.webhook must be an http:// or https:// URL")
+    webhook = data.webhook
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{file}: alerts.webhook must be an http:// or https:// URL, not {host_only(webhook)}"
+        )
+    if webhook is not None and any(c.isspace() or not c.isprintable() for c in webhook):
+        raise ConfigError(
+            f"{file}: alerts.webhook ({host_only(webhook)}) contains a space or a control "
+            "character",
+            hint="copy the URL again; percent-encode characters that are not allowed in URLs",
+        )
     return AlertsConfig(
         levels=_levels(file, "alerts.levels", data.levels) or DEFAULT_LEVELS,
         forecast=data.forecast,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gearshift.budgets import store
 from gearshift.budgets.forecast import Forecast, money
 from gearshift.catalog.cost import usd_text
+from gearshift.redact import scrub
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -214,7 +215,7 @@ class WebhookSink:
     ``backoff_s * 2**n`` (capped at 30 s) before retry ``n``; each attempt gives up after
     ``timeout_s``. ``sleep`` is injectable for tests."""
 
-    url: str
+    url: str = field(repr=False)  # its path is the credential: never shown
     timeout_s: float = 5.0
     retries: int = 3
     backoff_s: float = 0.5
@@ -237,22 +238,26 @@ class WebhookSink:
 
     def _post(self, body: bytes) -> tuple[bool, str]:
         """One attempt: (worth retrying, error text -- empty on success)."""
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "gearshift-alerts"},
-        )
         try:
+            request = urllib.request.Request(
+                self.url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "gearshift-alerts"},
+            )
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()
             return False, ""
         except urllib.error.HTTPError as exc:
             exc.close()
             return exc.code >= 500 or exc.code == 429, f"HTTP {exc.code}"
+        except (ValueError, http.client.InvalidURL) as exc:  # the URL itself: retrying is useless
+            # (the exception's own text quotes the URL's path, which is the credential)
+            return False, f"{type(exc).__name__}: the webhook URL is not valid"
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
-            return True, f"{type(reason).__name__}: {reason}".rstrip(": ")
+            text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+            return True, scrub(f"{type(reason).__name__}: {text}".rstrip(": "), self.url)
 
 
 class LogSink:
