@@ -28,6 +28,16 @@ key, because a config file is edited by hand and a bare "invalid value" sends pe
     minutes_to_investigate = 30
     blocking_factor = "0.25"
 
+    [reconcile]                     # gearshift reconcile: the ledger beside Anthropic's bill
+    tolerance_pct = "1"             # a row is within tolerance at 1% of the bill ...
+    tolerance_usd = "0.01"          # ... or $0.01
+    alert_pct = "5"                 # alert when a row drifts by 5% of the bill ...
+    alert_usd = "1"                 # ... and by $1 at least
+    alerts = true
+
+    [reconcile.users]               # the folders of each Claude Code user (reconcile claude-code)
+    "alice@example.com" = ["/home/alice/", "/Users/alice/"]
+
 Sections this module does not know are kept as raw tables for their owners: :func:`section`.
 Budgets are parsed by :mod:`gearshift.insight.budgets`, imported only when a file has budgets.
 """
@@ -50,6 +60,7 @@ __all__ = [
     "DEFAULT_LEVELS",
     "AlertsConfig",
     "Config",
+    "ReconcileConfig",
     "TrueCostConfig",
     "config_path",
     "default_alert_log",
@@ -96,6 +107,20 @@ class TrueCostConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcileConfig:
+    """``[reconcile]``: the default tolerance of ``gearshift reconcile``, when ledger-vs-bill
+    drift sends an alert (both ``alert_pct`` of the bill and ``alert_usd``), and ``users``: for
+    each Claude Code user (an email or an API key name), the project folders that are theirs."""
+
+    tolerance_pct: Decimal = Decimal("1")
+    tolerance_usd: Decimal = Decimal("0.01")
+    alert_pct: Decimal = Decimal("5")
+    alert_usd: Decimal = Decimal("1")
+    alerts: bool = True
+    users: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A loaded configuration; ``path`` is ``None`` when no file exists (all defaults)."""
 
@@ -103,6 +128,7 @@ class Config:
     budgets: tuple[Budget, ...] = ()
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     true_cost: TrueCostConfig = field(default_factory=TrueCostConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -146,6 +172,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         budgets=_budgets(file, raw.get("budgets", {})),
         alerts=_alerts(file, raw.get("alerts", {})),
         true_cost=_true_cost(file, raw.get("true_cost", {})),
+        reconcile=_reconcile(file, raw.get("reconcile", {})),
         raw=raw,
     )
 
@@ -279,6 +306,36 @@ def _true_cost(file: Path, data: object) -> TrueCostConfig:
     minutes = t.decimal("minutes_to_investigate", defaults.minutes_to_investigate)
     assert rate is not None and minutes is not None
     return TrueCostConfig(rate, minutes, factor)
+
+
+_RECONCILE_KEYS = ("tolerance_pct", "tolerance_usd", "alert_pct", "alert_usd", "alerts", "users")
+
+
+def _reconcile(file: Path, data: object) -> ReconcileConfig:
+    t = _Table(file, "reconcile", data, _RECONCILE_KEYS)
+    d = ReconcileConfig()
+    numbers = {
+        name: t.decimal(name, getattr(d, name))
+        for name in ("tolerance_pct", "tolerance_usd", "alert_pct", "alert_usd")
+    }
+    users: dict[str, tuple[str, ...]] = {}
+    table = t.data.get("users", {})
+    if not isinstance(table, dict):
+        raise t.error("reconcile.users", "must be a table of user = [folders]")
+    for user, folders in table.items():
+        listed = [folders] if isinstance(folders, str) else folders
+        if not isinstance(listed, list) or not all(isinstance(f, str) and f for f in listed):
+            raise t.error(
+                f"reconcile.users.{user}",
+                "must be a folder or a list of folders",
+                hint='e.g. "alice@example.com" = ["/home/alice/"]',
+            )
+        users[str(user)] = tuple(listed)
+    return ReconcileConfig(
+        **{k: v for k, v in numbers.items() if v is not None},
+        alerts=t.boolean("alerts", True),
+        users=users,
+    )
 
 
 _BUDGET_KEYS = (

@@ -58,6 +58,10 @@ class Key(NamedTuple):
                  self.api_key]  # fmt: skip
         return "|".join(p for p in parts if p is not None)
 
+    def label(self) -> str:
+        """The group for people: its parts separated by spaces (``total`` when none)."""
+        return self.text().replace("|", " ") or "total"
+
 
 @dataclass(frozen=True, slots=True)
 class Tolerance:
