@@ -262,7 +262,7 @@ def _print_reconciliation(rec: Reconciliation) -> None:
             f"nothing to compare: no usage on the bill nor in the ledger, {rec.since}..{last}"
         )
         return
-    wide = con.width >= 150
+    wide = con.width >= 200  # tokens by kind on each side: ten more columns
     table = plain_table(
         title=f"ledger vs Anthropic bill, {rec.since}..{last} (UTC days), by {rec.by}",
         show_footer=True,

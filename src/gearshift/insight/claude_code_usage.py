@@ -248,9 +248,10 @@ def _status(r: UserDay, pct: Decimal) -> tuple[str, str]:
         )
     if not ledger:
         return "missing", (
-            f"{r.user} used Claude Code on {when} ({tokens(api)} tokens, {r.api_sessions} "
-            "sessions) and the ledger has nothing from their projects: their machine never ran "
-            "the ingest hook, or writes to another ledger"
+            f"{r.user} used Claude Code on {when} ({tokens(api)} tokens, "
+            f"{r.api_sessions} session{'' if r.api_sessions == 1 else 's'}) and the ledger has "
+            "nothing from their projects: their machine never ran the ingest hook, or writes to "
+            "another ledger"
         )
     share = Decimal(ledger) * 100 / Decimal(api)
     if share < 100 - pct:

@@ -25,8 +25,13 @@ from gearshift.catalog.cost import usd_text
 from gearshift.fmt import usd_nanos
 from gearshift.insight import budget_store
 from gearshift.insight.alerts import Delivery, LogSink, Sink
-from gearshift.insight.reconcile_explain import constant_ratio, entry_text
-from gearshift.insight.reconcile_rows import Tolerance
+from gearshift.insight.reconcile_explain import (
+    KindPrice,
+    constant_kinds,
+    entry_text,
+    finding_text,
+)
+from gearshift.insight.reconcile_rows import KINDS, Tolerance
 from gearshift.ledger.ids import new_id
 from gearshift.ledger.reconciliations import (
     StoredRow,
@@ -97,6 +102,11 @@ def _stored(row: Row) -> StoredRow:
         catalog_nanos=row.catalog_nanos,
         within_tolerance=row.within,
         reasons=tuple(e.kind for e in row.explanations),
+        prices={
+            kind: (row.billed_nanos.get(kind, 0), row.catalog_kind_nanos(kind))
+            for kind in KINDS
+            if row.billed_nanos.get(kind) or row.catalog_femto.get(kind)
+        },
     )
 
 
@@ -116,7 +126,7 @@ class ModelDrift:
     first_day: str = ""
     last_day: str = ""
     reasons: set[str] = field(default_factory=set)
-    price_ratio: Decimal | None = None
+    prices: dict[str, KindPrice] = field(default_factory=dict)  # kinds at a constant ratio
     catalog_entry: str | None = None
 
     @property
@@ -144,7 +154,7 @@ class ModelDrift:
             "difference_usd": usd_text(self.difference_nanos),
             "drift_pct": format(pct, "f") if pct is not None else None,
             "reasons": sorted(self.reasons),
-            "constant_price_ratio": format(self.price_ratio, "f") if self.price_ratio else None,
+            "constant_price_ratios": {k: v.to_dict() for k, v in self.prices.items()},
             "catalog_entry": self.catalog_entry,
         }
 
@@ -167,11 +177,8 @@ class LedgerVsBill:
     def notes(self) -> list[str]:
         out = []
         for m in self.models:
-            if m.price_ratio is not None:
-                out.append(
-                    f"{m.model}: billed {m.price_ratio}x the catalog's price on each of {m.days} "
-                    f"days -- the catalog entry {m.catalog_entry} looks wrong"
-                )
+            if m.prices and m.catalog_entry:
+                out.append(finding_text(m.model, m.prices, m.days, m.catalog_entry))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,7 +212,7 @@ def ledger_vs_bill(
     if not runs:
         return None
     per_model: dict[str, ModelDrift] = {}
-    points: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    points: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
     tolerance: dict[str, Tolerance] = {}
     for run, row in latest_rows(reader, since, until):
         name = row.model or "(none)"
@@ -217,14 +224,17 @@ def ledger_vs_bill(
         m.last_day = max(m.last_day, row.day or "")
         m.first_day = min(m.first_day, row.day or "")
         m.reasons.update(row.reasons)
-        points[name].append((row.bill_token_nanos, row.catalog_nanos or 0))
+        for kind, pair in row.prices.items():
+            points[name][kind].append(pair)
         tolerance[name] = Tolerance(Decimal(run.tolerance_pct), Decimal(run.tolerance_usd))
     for name, m in per_model.items():
         model = catalog.find(name)
-        ratio = constant_ratio(points[name], tolerance[name])
-        if model is not None and ratio is not None:
-            m.price_ratio = ratio
-            m.catalog_entry = entry_text(model, dt.date.fromisoformat(m.last_day), catalog)
+        if model is None or not m.last_day:
+            continue
+        last = dt.date.fromisoformat(m.last_day)
+        m.prices = constant_kinds(dict(points[name]), model, last, tolerance[name])
+        if m.prices:
+            m.catalog_entry = entry_text(model, last, catalog)
     models = sorted(per_model.values(), key=lambda m: (-abs(m.difference_nanos), m.model))
     return LedgerVsBill(models, runs)
 
@@ -273,7 +283,7 @@ def drift_alert(rec: Reconciliation, rows: Sequence[Row]) -> DriftAlert:
     total = sum(r.difference_nanos for r in ordered)
     last = (rec.until - dt.timedelta(days=1)).isoformat()
     top = "; ".join(
-        f"{r.key.text()}: ledger {usd_nanos(r.ledger_nanos)} vs bill {usd_nanos(r.bill_nanos)}"
+        f"{r.key.label()}: ledger {usd_nanos(r.ledger_nanos)} vs bill {usd_nanos(r.bill_nanos)}"
         for r in ordered[:3]
     )
     more = f" (and {len(ordered) - 3} more)" if len(ordered) > 3 else ""

@@ -177,7 +177,10 @@ def _rows(
     for t in ledger:
         tags = _tags(t.tags)
         model = canonical(catalog, t.model)
-        workspace, api_key = tags.get("workspace_id", UNTAGGED), tags.get("api_key_id", UNTAGGED)
+        workspace = tags.get("workspace_id", UNTAGGED)
+        if workspace in ("", "default"):
+            workspace = DEFAULT_WORKSPACE
+        api_key = tags.get("api_key_id", UNTAGGED)
         r = row(key_for(by, t.day, model, workspace, api_key))
         r.ledger_tokens.add(t.input_tokens, t.output_tokens, t.cache_write_5m_tokens,
                             t.cache_write_1h_tokens, t.cache_read_tokens)  # fmt: skip

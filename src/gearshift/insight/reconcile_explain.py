@@ -42,12 +42,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONSTANT_SPREAD",
+    "KindPrice",
     "PriceFinding",
+    "constant_kinds",
     "constant_ratio",
     "entry_text",
     "explain",
+    "finding_text",
+    "kind_points",
     "price_differs",
     "price_findings",
+    "ratio_text",
 ]
 
 #: Daily billed/catalog ratios that stay within this relative spread count as constant.
@@ -287,14 +292,30 @@ def _list_and_implied(
 
 
 @dataclass(frozen=True, slots=True)
+class KindPrice:
+    """One token kind of a model, billed at ``ratio`` times the catalog's ``listed`` price."""
+
+    ratio: Decimal
+    listed: Decimal  # USD per million tokens, in the catalog
+    implied: Decimal  # USD per million tokens, as billed
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "ratio": ratio_text(self.ratio),
+            "catalog_per_mtok": format(self.listed, "f"),
+            "billed_per_mtok": format(self.implied, "f"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PriceFinding:
-    """A model billed at the same multiple of the catalog's price on every day compared."""
+    """A model whose bill charged some token kind at the same multiple of the catalog's price on
+    every day compared: a wrong price in the catalog entry, not missing calls."""
 
     model: str
     days: tuple[dt.date, ...]
-    ratio: Decimal
     catalog_entry: str
-    kinds: dict[str, tuple[Decimal, Decimal]]  # kind -> (listed, implied) USD per MTok
+    kinds: dict[str, KindPrice]
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -302,20 +323,23 @@ class PriceFinding:
             "kind": "constant-price-drift",
             "model": self.model,
             "days": [d.isoformat() for d in self.days],
-            "ratio": format(self.ratio, "f"),
             "catalog_entry": self.catalog_entry,
-            "prices_per_mtok": {
-                k: {"catalog": format(a, "f"), "billed": format(b, "f")}
-                for k, (a, b) in self.kinds.items()
-            },
+            "kinds": {k: v.to_dict() for k, v in self.kinds.items()},
             "message": self.message,
         }
 
 
+def ratio_text(ratio: Decimal) -> str:
+    """``1.25`` for a ratio kept to four places (``1.2500``), never in exponent form."""
+    return format(ratio.normalize(), "f")
+
+
 def constant_ratio(points: list[tuple[int, int]], tol: Tolerance) -> Decimal | None:
-    """The billed/catalog ratio when every ``(billed, catalog)`` day (two at least) is off by
-    more than ``tol`` and by the same factor (within :data:`CONSTANT_SPREAD`); else ``None``."""
-    priced = [(b, c) for b, c in points if b > 0 and c > 0]
+    """The billed/catalog ratio of ``(billed, catalog)`` days when it is constant: at least two
+    days with a cent or more at catalog prices, every one of them off by more than ``tol``, by
+    the same factor (within :data:`CONSTANT_SPREAD`). Smaller days are left out: their amounts
+    are too coarse to tell a ratio. ``None`` otherwise."""
+    priced = [(b, c) for b, c in points if b > 0 and c >= _CENT_NANOS]
     if len(priced) < 2 or not all(price_differs(b, c, tol) for b, c in priced):
         return None
     ratios = [Decimal(b) / Decimal(c) for b, c in priced]
@@ -326,8 +350,32 @@ def constant_ratio(points: list[tuple[int, int]], tol: Tolerance) -> Decimal | N
     return total.quantize(Decimal("0.0001"))
 
 
+def kind_points(rows: list[Row]) -> dict[str, list[tuple[int, int]]]:
+    """Per token kind, each row's ``(billed, catalog)`` nano-dollars."""
+    return {
+        kind: [(r.billed_nanos.get(kind, 0), r.catalog_kind_nanos(kind)) for r in rows]
+        for kind in KINDS
+    }
+
+
+def constant_kinds(
+    points: dict[str, list[tuple[int, int]]], model: Model, day: dt.date | None, tol: Tolerance
+) -> dict[str, KindPrice]:
+    """The token kinds whose billed/catalog ratio is constant (see :func:`constant_ratio`)."""
+    out = {}
+    for kind, pairs in points.items():
+        ratio = constant_ratio(pairs, tol)
+        if ratio is not None:
+            listed: Decimal = getattr(model.period_at(day).base, _FIELDS[kind])
+            implied = (listed * ratio).quantize(Decimal("0.0001")).normalize()
+            out[kind] = KindPrice(ratio, listed, implied)
+    return out
+
+
 def price_findings(rows: list[Row], catalog: Catalog, tol: Tolerance) -> list[PriceFinding]:
-    """Constant per-model drift between the bill and the catalog, over day x model ``rows``."""
+    """Constant per-model, per-kind drift between the bill and the catalog, over day x model
+    ``rows``: a wrong price shows as the same ratio every day on the kind it applies to, even
+    when the day's total ratio moves with the mix of kinds."""
     by_model: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         priced = row.catalog_nanos and row.bill_token_nanos and not row.cost_from_catalog
@@ -336,30 +384,25 @@ def price_findings(rows: list[Row], catalog: Catalog, tol: Tolerance) -> list[Pr
     out = []
     for name, days in sorted(by_model.items()):
         model = catalog.find(name)
-        ratio = constant_ratio([(r.bill_token_nanos, r.catalog_nanos or 0) for r in days], tol)
-        if model is None or ratio is None:
+        dates = sorted(r.key.day for r in days if r.key.day)
+        if model is None or not dates:
             continue
-        last = max(r.key.day for r in days if r.key.day)
-        kinds = {}
-        for kind in KINDS:
-            billed = sum(r.billed_nanos.get(kind, 0) for r in days)
-            cat = sum(r.catalog_kind_nanos(kind) for r in days)
-            if cat and price_differs(billed, cat, tol):
-                kinds[kind] = _list_and_implied(model, last, kind, billed, cat)
-        entry = entry_text(model, last, catalog)
-        span = f"{min(r.key.day for r in days if r.key.day)}..{last}"
-        prices = "; ".join(
-            f"{_LABELS[k]} {usd(a)}/MTok in the catalog, {usd(b)}/MTok billed"
-            for k, (a, b) in kinds.items()
-        )
-        out.append(PriceFinding(
-            model=model.id,
-            days=tuple(sorted(r.key.day for r in days if r.key.day)),
-            ratio=ratio,
-            catalog_entry=entry,
-            kinds=kinds,
-            message=f"{model.id} was billed {ratio}x the catalog's price on each of {len(days)} "
-            f"days ({span}): a constant ratio points to a wrong price, not missing calls; check "
-            f"the catalog entry {entry}" + (f": {prices}" if prices else ""),
-        ))  # fmt: skip
+        kinds = constant_kinds(kind_points(days), model, dates[-1], tol)
+        if kinds:
+            entry = entry_text(model, dates[-1], catalog)
+            out.append(PriceFinding(model.id, tuple(dates), entry, kinds,
+                                    finding_text(model.id, kinds, len(dates), entry)))  # fmt: skip
     return out
+
+
+def finding_text(model: str, kinds: dict[str, KindPrice], days: int, entry: str) -> str:
+    prices = "; ".join(
+        f"{_LABELS[k]} {ratio_text(p.ratio)}x: {usd(p.listed)}/MTok in the catalog, "
+        f"{usd(p.implied)}/MTok billed"
+        for k, p in kinds.items()
+    )
+    return (
+        f"{model} was billed at a constant multiple of the catalog's price on each of {days} "
+        f"days ({prices}): that points to a wrong price, not missing calls; check the catalog "
+        f"entry {entry}"
+    )

@@ -60,6 +60,7 @@ class StoredRow:
     catalog_nanos: int | None
     within_tolerance: bool
     reasons: tuple[str, ...]
+    prices: dict[str, tuple[int, int]]  # token kind -> (billed, catalog) nano-dollars
 
 
 def save_run(ledger: Ledger, run: StoredRun, rows: Sequence[StoredRow]) -> None:
@@ -69,6 +70,7 @@ def save_run(ledger: Ledger, run: StoredRun, rows: Sequence[StoredRow]) -> None:
         item = asdict(row)
         item["within_tolerance"] = int(row.within_tolerance)
         item["reasons"] = json.dumps(list(row.reasons))
+        item["prices"] = json.dumps({k: list(v) for k, v in sorted(row.prices.items())})
         values.append({"run_id": run.run_id, **item})
     with ledger.write() as conn:
         conn.execute(reconciliation_runs.insert().values(**asdict(run)))
@@ -130,7 +132,8 @@ def latest_rows(
     sql = (
         f"SELECT {cols}, r.group_key, r.day, r.model, r.workspace, r.api_key, r.ledger_tokens, "
         "r.bill_tokens, r.ledger_nanos, r.bill_nanos, r.bill_token_nanos, r.catalog_nanos, "
-        "r.within_tolerance, r.reasons FROM reconciliation_rows r JOIN reconciliation_runs u "
+        "r.within_tolerance, r.reasons, r.prices "
+        "FROM reconciliation_rows r JOIN reconciliation_runs u "
         f"ON u.run_id = r.run_id WHERE {' AND '.join(where)} ORDER BY u.created_at, u.run_id"
     )
     latest: dict[tuple[object, object], tuple[StoredRun, StoredRow]] = {}
@@ -154,6 +157,7 @@ def latest_rows(
             catalog_nanos=None if r[23] is None else int(r[23]),
             within_tolerance=bool(r[24]),
             reasons=tuple(json.loads(r[25] or "[]")),
+            prices={k: (int(v[0]), int(v[1])) for k, v in json.loads(r[26] or "{}").items()},
         )
         latest[(day, model)] = (run, row)
     return [latest[k] for k in sorted(latest, key=lambda k: (str(k[0]), str(k[1])))]

@@ -167,7 +167,8 @@ reconciliation_runs = Table(
 #: The rows of each run: both sides of one group (``day``/``model``/``workspace``/``api_key``
 #: set as the grouping uses them), so that ``report`` and alerts can follow drift over time.
 #: ``bill_token_nanos`` is what the bill charged for tokens and ``catalog_nanos`` the catalog's
-#: price of the same tokens (NULL for a model the catalog does not know); ``reasons`` is a JSON
+#: price of the same tokens (NULL for a model the catalog does not know); ``prices`` is a JSON
+#: object of both per token kind (``{"output": [billed, catalog]}``) and ``reasons`` a JSON
 #: list of the explanation kinds.
 reconciliation_rows = Table(
     "reconciliation_rows",
@@ -185,6 +186,7 @@ reconciliation_rows = Table(
     Column("bill_token_nanos", BigInteger, nullable=False),
     Column("catalog_nanos", BigInteger),
     Column("within_tolerance", SmallInteger, nullable=False),
+    Column("prices", Text, nullable=False),
     Column("reasons", Text, nullable=False),
     Index("ix_reconciliation_rows_day", "day", "model"),
 )

@@ -163,6 +163,7 @@ CREATE TABLE reconciliation_rows (
 	bill_token_nanos BIGINT NOT NULL,
 	catalog_nanos BIGINT,
 	within_tolerance SMALLINT NOT NULL,
+	prices TEXT NOT NULL,
 	reasons TEXT NOT NULL,
 	PRIMARY KEY (run_id, group_key)
 );

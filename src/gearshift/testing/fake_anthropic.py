@@ -213,9 +213,10 @@ class FakeAnthropic:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> FakeAnthropic:
+    def start(self, port: int = 0) -> FakeAnthropic:
+        """Serve on 127.0.0.1 (``port`` 0: any free port; see :attr:`base_url`)."""
         handler = type("_BoundHandler", (Handler,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
