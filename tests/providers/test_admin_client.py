@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -106,6 +107,14 @@ def test_the_key_travels_as_x_api_key_only_with_the_documented_version() -> None
     assert "authorization" not in headers
     assert headers["anthropic-version"] == "2023-06-01"
     assert headers["anthropic-beta"] == "fast-mode-2026-02-01"  # grouping by speed needs it
+
+
+def test_the_key_is_not_in_the_sdk_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with FakeAnthropic(organisation=Organisation(calls=calls_per_day(1)), admin_key=KEY) as server:
+        run(server, lambda c: c.usage_report(START, START + dt.timedelta(days=1)))
+    assert "Request options" in caplog.text  # the SDK did log the request
+    assert KEY not in caplog.text
 
 
 def test_the_admin_key_comes_from_its_own_variable_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,7 +144,7 @@ class AdminClient:
     @property
     def client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
-            self._client = anthropic.AsyncAnthropic(
+            self._client = _AdminHTTP(
                 api_key=self._admin_key(),  # explicit: the SDK then reads no other credential
                 base_url=self.base_url,
                 max_retries=0,
@@ -251,11 +251,7 @@ class AdminClient:
             token = page.next_page
 
     async def _get(self, path: str, params: Mapping[str, Any], betas: list[str]) -> object:
-        headers: dict[str, Any] = {
-            "X-Api-Key": self._admin_key(),
-            "Authorization": anthropic.omit,  # the key goes in X-Api-Key only
-            "anthropic-version": API_VERSION,
-        }
+        headers: dict[str, Any] = {"anthropic-version": API_VERSION}
         if betas:
             headers["anthropic-beta"] = ",".join(betas)
         try:
@@ -265,6 +261,16 @@ class AdminClient:
         except anthropic.AnthropicError as err:
             raise _admin_error(map_error(err), path) from None
         return body
+
+
+class _AdminHTTP(anthropic.AsyncAnthropic):
+    """The SDK's client with the key in ``X-Api-Key``, the header the Admin API documents,
+    instead of ``Authorization``. Client-level, not per request: the SDK logs each request's
+    own options (headers included) at debug level, never its client headers."""
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.api_key} if self.api_key else {}
 
 
 def _window(starting_at: dt.datetime, ending_at: dt.datetime) -> dict[str, Any]:
