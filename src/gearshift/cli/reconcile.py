@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from gearshift.providers.retry import RetryEvent
 
 EXIT_BEYOND = 5
+#: Explanations shown on rows within tolerance too: they point at the catalog, not at traffic.
+_NOTABLE = frozenset({"catalog-price", "ledger-price", "unknown-model", "context-tier"})
 
 reconcile_app = typer.Typer(
     help="Compare the ledger with Anthropic's usage and cost reports (Admin API key needed).",
@@ -306,10 +308,16 @@ def _print_reconciliation(rec: Reconciliation) -> None:
     verdict = "within tolerance" if rec.within else f"{len(rec.beyond)} rows beyond tolerance"
     con.print(f"{verdict} ({tol.pct}% or ${tol.usd} per row); catalog {rec.price_version}",
               markup=False)  # fmt: skip
+    quiet = 0
     for row in rec.rows:
         for e in row.explanations:
-            label = row.key.label()
-            con.print(f"• {label} [{e.kind}] {e.message}", markup=False, soft_wrap=True)
+            if not row.within or e.kind in _NOTABLE:
+                con.print(f"• {row.key.label()} [{e.kind}] {e.message}", markup=False,
+                          soft_wrap=True)  # fmt: skip
+            else:
+                quiet += 1
+    if quiet:
+        con.print(f"({quiet} more notes on rows within tolerance: --json has them)", markup=False)
     for finding in rec.findings:
         con.print(f"! {finding.message}", style="bold", markup=False, soft_wrap=True)
     if rec.run_id:
