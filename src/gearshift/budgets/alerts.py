@@ -48,6 +48,7 @@ __all__ = [
     "ConsoleSink",
     "Delivery",
     "LogSink",
+    "Notice",
     "Sink",
     "WebhookSink",
     "due_alerts",
@@ -104,10 +105,23 @@ class Delivery:
     detail: str = ""
 
 
+class Notice(Protocol):
+    """What a sink delivers: a budget :class:`Alert`, or another alert (ledger-vs-bill drift)
+    with the same three parts."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def severity(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class Sink(Protocol):
     name: str
 
-    def send(self, alert: Alert) -> Delivery: ...
+    def send(self, alert: Notice) -> Delivery: ...
 
 
 def due_alerts(fc: Forecast, levels: Sequence[int], *, on_forecast: bool = True) -> list[Alert]:
@@ -203,7 +217,7 @@ class ConsoleSink:
             console = Console(stderr=True, highlight=False)
         self.console = console
 
-    def send(self, alert: Alert) -> Delivery:
+    def send(self, alert: Notice) -> Delivery:
         style = "bold red" if alert.severity == "critical" else "yellow"
         self.console.print(f"⚠ {alert.text}", style=style, markup=False, soft_wrap=True)
         return Delivery(self.name, True)
@@ -222,10 +236,10 @@ class WebhookSink:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     name: str = "webhook"
 
-    def payload(self, alert: Alert) -> bytes:
+    def payload(self, alert: Notice) -> bytes:
         return json.dumps({"text": alert.text, "gearshift": alert.to_dict()}).encode()
 
-    def send(self, alert: Alert) -> Delivery:
+    def send(self, alert: Notice) -> Delivery:
         body = self.payload(alert)
         detail = ""
         for attempt in range(1, self.retries + 2):
@@ -268,7 +282,7 @@ class LogSink:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def send(self, alert: Alert, deliveries: Sequence[Delivery] = ()) -> Delivery:
+    def send(self, alert: Notice, deliveries: Sequence[Delivery] = ()) -> Delivery:
         record = {
             "at": dt.datetime.now(dt.UTC).isoformat(),
             **alert.to_dict(),

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gearshift.cli.ingest",
     "gearshift.cli.sample",
     "gearshift.cli.reports",
+    "gearshift.cli.reconcile",
     "gearshift.cli.prices_cmd",
     "gearshift.cli.budget",
     "gearshift.cli.route",

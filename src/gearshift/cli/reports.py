@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from gearshift.config import Config
     from gearshift.insight.analysis import CostAnalysis
+    from gearshift.insight.drift import LedgerVsBill
     from gearshift.insight.recommend import Recommendation
     from gearshift.insight.truecost import TrueCostReport
     from gearshift.ledger import Filters, Ledger
@@ -90,12 +91,15 @@ def report_cmd(
     config = state.config()
     costs = true_cost(ledger, filters, TrueCostRates.from_config(config.true_cost))
     recs = recommend(ledger, filters, report=costs)
+    bill = _ledger_vs_bill(ledger, filters)
     if html_out is not None:
         _write_html(html_out, ledger, filters, zone, config, analysis, costs, recs, project)
     if fmt == "json":
         data = analysis.to_dict()
         data["true_cost"] = costs.to_dict()
         data["recommendations"] = [r.to_dict() for r in recs]
+        if bill is not None:
+            data["ledger_vs_bill"] = bill.to_dict()
         print_json(data)
     elif fmt == "yaml":
         import yaml
@@ -103,14 +107,61 @@ def report_cmd(
         template = analysis.to_template()
         template["cost-analysis"]["true_cost"] = _true_cost_template(costs)
         template["cost-analysis"]["recommendations"] = [r.message for r in recs]
+        if bill is not None:
+            template["cost-analysis"]["ledger_vs_bill"] = bill.to_dict()
         typer.echo(yaml.safe_dump(template, sort_keys=False, width=100), nl=False)
     else:
         _print_analysis(analysis)
         if analysis.agents:
             _print_true_cost(costs)
             _print_recommendations(recs)
+        if bill is not None:
+            _print_ledger_vs_bill(bill)
     if html_out is not None:
         err_console().print(f"wrote {html_out}", markup=False)
+
+
+def _ledger_vs_bill(ledger: Ledger, filters: Filters) -> LedgerVsBill | None:
+    """The stored comparisons with Anthropic's bill of the report's days (UTC days, as the
+    bill's); ``None`` when ``gearshift reconcile`` never stored one."""
+    import datetime as dt
+
+    from gearshift.insight.drift import ledger_vs_bill
+
+    since = filters.since.astimezone(dt.UTC).date() if filters.since else None
+    until = None
+    if filters.until is not None:
+        end = filters.until.astimezone(dt.UTC)
+        until = end.date() + dt.timedelta(days=end.time() != dt.time())
+    return ledger_vs_bill(ledger, ledger.catalog, since, until)
+
+
+def _print_ledger_vs_bill(bill: LedgerVsBill) -> None:
+    from gearshift.cli.common import plain_table
+    from gearshift.fmt import usd_nanos
+
+    con = console()
+    if not bill.models:
+        con.print("ledger vs bill: no stored comparison covers these days", markup=False)
+        return
+    table = plain_table(title="ledger vs bill (newest `gearshift reconcile` of each UTC day)")
+    for col in ("model", "days", "beyond", "ledger", "bill", "difference", "drift", "why"):
+        table.add_column(col, justify="left" if col in ("model", "why") else "right")
+    for m in bill.models:
+        pct = m.drift_pct
+        table.add_row(
+            m.model,
+            str(m.days),
+            str(m.beyond_days),
+            usd_nanos(m.ledger_nanos),
+            usd_nanos(m.bill_nanos),
+            usd_nanos(m.difference_nanos),
+            f"{pct}%" if pct is not None else "",
+            ", ".join(sorted(m.reasons)),
+        )
+    con.print(table)
+    for note in bill.notes():
+        con.print(f"! {note}", markup=False, soft_wrap=True)
 
 
 def _write_html(

@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 __all__ = [
     "BUCKET_US",
     "GROUPS",
+    "DayModelTotals",
     "Filters",
+    "SessionDay",
     "SpendReport",
     "SpendRow",
     "agent_summary",
+    "claude_code_sessions",
+    "daily_model_totals",
     "spend",
     "spend_by_bucket",
     "spent_and_held",
@@ -37,6 +41,7 @@ COLUMN_GROUPS = ("agent", "model", "tier", "project", "session", "task_type", "s
 GROUPS = TIME_GROUPS + COLUMN_GROUPS
 #: Time sums are per 15-minute UTC bucket: every real zone offset is a multiple of it.
 BUCKET_US = 900_000_000
+_DAY_US = 86_400_000_000
 
 _SUMS = (
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), "
@@ -260,4 +265,95 @@ def agent_summary(ledger: Reader, filters: Filters | None = None) -> list[AgentM
         values = [int(v or 0) for v in nums]
         out.append(AgentModelStats(agent, model, tier, *values))
     out.sort(key=lambda s: (-s.cost_nanos, s.agent, s.model))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DayModelTotals:
+    """The records of one UTC day, model, source, price version (and tag set, when asked)."""
+
+    day: dt.date
+    model: str
+    source: str
+    price_version: str
+    tags: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    cost_nanos: int
+
+
+def daily_model_totals(
+    ledger: Reader,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    sources: tuple[str, ...] = (),
+    with_tags: bool = False,
+) -> list[DayModelTotals]:
+    """Token and cost sums per UTC day (what Anthropic's usage and cost reports bucket by),
+    model, source and price version, for records in ``[since, until)``; only ``sources`` when
+    given. ``with_tags`` splits them by tag set too (the ``workspace_id`` / ``api_key_id`` tags
+    say which workspace or key a call used); otherwise ``tags`` is ``"{}"``."""
+    where = ["ts_us >= :since", "ts_us < :until"]
+    params: dict[str, Any] = {"since": us_from_ts(since), "until": us_from_ts(until)}
+    if sources:
+        marks = ", ".join(f":s{i}" for i in range(len(sources)))
+        where.append(f"source IN ({marks})")
+        params.update({f"s{i}": source for i, source in enumerate(sources)})
+    tags = "tags" if with_tags else "'{}'"
+    sql = (
+        f"SELECT ts_us / {_DAY_US} AS d, model, source, price_version, {tags} AS t, COUNT(*), "
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), "
+        "SUM(cache_write_1h_tokens), SUM(cache_read_tokens), SUM(cost_nanos) "
+        f"FROM executions WHERE {' AND '.join(where)} "
+        f"GROUP BY ts_us / {_DAY_US}, model, source, price_version{', tags' if with_tags else ''}"
+    )
+    out = []
+    for d, model, source, version, tag_text, *sums in ledger.query(sql, params):
+        day = ts_from_us(int(d) * _DAY_US).date()
+        values = [int(v or 0) for v in sums]
+        out.append(DayModelTotals(day, model, source, version or "", tag_text or "{}", *values))
+    out.sort(key=lambda t: (t.day, t.model, t.source, t.price_version, t.tags))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDay:
+    """One Claude Code session's records on one UTC day (transcript ingestion, source
+    ``claude-code``): the project is the session's working folder."""
+
+    day: dt.date
+    project: str
+    session: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    cost_nanos: int
+
+
+def claude_code_sessions(
+    ledger: Reader, since: dt.datetime, until: dt.datetime
+) -> list[SessionDay]:
+    """Per UTC day, project and session, what transcript ingestion recorded in
+    ``[since, until)``."""
+    sql = (
+        f"SELECT ts_us / {_DAY_US} AS d, project, session, COUNT(*), SUM(input_tokens), "
+        "SUM(output_tokens), SUM(cache_write_5m_tokens + cache_write_1h_tokens), "
+        "SUM(cache_read_tokens), SUM(cost_nanos) FROM executions "
+        "WHERE source = 'claude-code' AND ts_us >= :since AND ts_us < :until "
+        f"GROUP BY ts_us / {_DAY_US}, project, session"
+    )
+    params = {"since": us_from_ts(since), "until": us_from_ts(until)}
+    out = []
+    for d, project, session, *sums in ledger.query(sql, params):
+        day = ts_from_us(int(d) * _DAY_US).date()
+        values = [int(v or 0) for v in sums]
+        out.append(SessionDay(day, project or "", session or "", *values))
+    out.sort(key=lambda s: (s.day, s.project, s.session))
     return out

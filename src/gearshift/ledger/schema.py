@@ -36,6 +36,8 @@ __all__ = [
     "ingest_files",
     "metadata",
     "migrate",
+    "reconciliation_rows",
+    "reconciliation_runs",
 ]
 
 metadata = MetaData()
@@ -209,6 +211,53 @@ response_cache = Table(
     Column("expires_us", BigInteger, nullable=False),
 )
 
+#: One row per comparison of the ledger with a provider's bill (``gearshift reconcile``): the
+#: period (UTC days, ``last_day`` inclusive), how it was grouped, the tolerance and the totals.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("run_id", String(26), primary_key=True),
+    Column("created_at", String(40), nullable=False),
+    Column("provider", String(30), nullable=False),
+    Column("since_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+    Column("grouping", String(20), nullable=False),
+    Column("tolerance_pct", String(20), nullable=False),
+    Column("tolerance_usd", String(20), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("beyond_count", Integer, nullable=False),
+    Column("ledger_nanos", BigInteger, nullable=False),
+    Column("bill_nanos", BigInteger, nullable=False),
+    Column("price_version", String(100), nullable=False),
+)
+
+#: The rows of each run: both sides of one group (``day``/``model``/``workspace``/``api_key``
+#: set as the grouping uses them), so that ``report`` and alerts can follow drift over time.
+#: ``bill_token_nanos`` is what the bill charged for tokens and ``catalog_nanos`` the catalog's
+#: price of the same tokens (NULL for a model the catalog does not know); ``prices`` is a JSON
+#: object of both per token kind (``{"output": [billed, catalog]}``) and ``reasons`` a JSON
+#: list of the explanation kinds.
+reconciliation_rows = Table(
+    "reconciliation_rows",
+    metadata,
+    Column("run_id", String(26), primary_key=True),
+    Column("group_key", String(700), primary_key=True),
+    Column("day", String(10)),
+    Column("model", String(200)),
+    Column("workspace", String(200)),
+    Column("api_key", String(200)),
+    Column("ledger_tokens", BigInteger, nullable=False),
+    Column("bill_tokens", BigInteger, nullable=False),
+    Column("ledger_nanos", BigInteger, nullable=False),
+    Column("bill_nanos", BigInteger, nullable=False),
+    Column("bill_token_nanos", BigInteger, nullable=False),
+    Column("catalog_nanos", BigInteger),
+    Column("within_tolerance", SmallInteger, nullable=False),
+    Column("prices", Text, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Index("ix_reconciliation_rows_day", "day", "model"),
+)
+
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
@@ -308,6 +357,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
     ("0006_ingest_agents", _create(ingest_agents)),
     ("0007_dedup_group", _dedup_group),
+    ("0008_reconciliations", _create(reconciliation_runs, reconciliation_rows)),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

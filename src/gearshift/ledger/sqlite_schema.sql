@@ -131,3 +131,41 @@ CREATE TABLE ingest_agents (
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
+
+CREATE TABLE reconciliation_runs (
+	run_id VARCHAR(26) NOT NULL,
+	created_at VARCHAR(40) NOT NULL,
+	provider VARCHAR(30) NOT NULL,
+	since_day VARCHAR(10) NOT NULL,
+	last_day VARCHAR(10) NOT NULL,
+	grouping VARCHAR(20) NOT NULL,
+	tolerance_pct VARCHAR(20) NOT NULL,
+	tolerance_usd VARCHAR(20) NOT NULL,
+	row_count INTEGER NOT NULL,
+	beyond_count INTEGER NOT NULL,
+	ledger_nanos BIGINT NOT NULL,
+	bill_nanos BIGINT NOT NULL,
+	price_version VARCHAR(100) NOT NULL,
+	PRIMARY KEY (run_id)
+);
+
+CREATE TABLE reconciliation_rows (
+	run_id VARCHAR(26) NOT NULL,
+	group_key VARCHAR(700) NOT NULL,
+	day VARCHAR(10),
+	model VARCHAR(200),
+	workspace VARCHAR(200),
+	api_key VARCHAR(200),
+	ledger_tokens BIGINT NOT NULL,
+	bill_tokens BIGINT NOT NULL,
+	ledger_nanos BIGINT NOT NULL,
+	bill_nanos BIGINT NOT NULL,
+	bill_token_nanos BIGINT NOT NULL,
+	catalog_nanos BIGINT,
+	within_tolerance SMALLINT NOT NULL,
+	prices TEXT NOT NULL,
+	reasons TEXT NOT NULL,
+	PRIMARY KEY (run_id, group_key)
+);
+
+CREATE INDEX ix_reconciliation_rows_day ON reconciliation_rows (day, model);

@@ -9,8 +9,9 @@
     cost = catalog.cost(result.model, result.usage)
 
 Built-ins: ``anthropic`` (official SDK), ``claude-code`` (``claude -p``), ``sim`` (offline
-simulator). Importing this package imports none of them and never the ``anthropic`` SDK; the
-provider classes named in ``__all__`` load on first access.
+simulator); :class:`AdminClient` reads Anthropic's Usage & Cost Admin API. Importing this
+package imports none of them and never the ``anthropic`` SDK; the classes named in ``__all__``
+load on first access.
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ from gearshift.providers.retry import (
 )
 
 if TYPE_CHECKING:
+    from gearshift.providers.admin import AdminClient
     from gearshift.providers.anthropic import AnthropicProvider
     from gearshift.providers.batches import BatchOutcome, BatchStatus
     from gearshift.providers.claude_code import ClaudeCodeProvider
     from gearshift.providers.sim import SimProvider
 
 __all__ = [
+    "AdminClient",
     "AnthropicProvider",
     "BatchOutcome",
     "BatchStatus",
@@ -75,6 +78,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AdminClient": "gearshift.providers.admin",
     "AnthropicProvider": "gearshift.providers.anthropic",
     "BatchOutcome": "gearshift.providers.batches",
     "BatchStatus": "gearshift.providers.batches",

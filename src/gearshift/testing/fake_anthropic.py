@@ -6,10 +6,12 @@ It speaks enough of the API for the official SDK to talk to it unchanged::
         client = AsyncAnthropic(api_key="test", base_url=server.base_url, max_retries=0)
 
 Endpoints: ``POST /v1/messages`` (JSON, or SSE when ``stream`` is true), ``POST
-/v1/messages/count_tokens``, and the Message Batches endpoints (create, retrieve, results as
-JSONL, cancel). Every response carries ``request-id`` and the four ``anthropic-ratelimit-*``
-families; usage includes the cache fields (a prefix marked with ``cache_control`` is written on
-first sight -- split by TTL -- and read afterwards).
+/v1/messages/count_tokens``, the Message Batches endpoints (create, retrieve, results as
+JSONL, cancel), and the Admin API's usage, cost and Claude Code reports of
+``server.organisation`` (an :class:`Organisation`; see :mod:`gearshift.testing._fake_admin`),
+checked against ``admin_key`` when it is set. Every response carries ``request-id`` and the
+four ``anthropic-ratelimit-*`` families; usage includes the cache fields (a prefix marked with
+``cache_control`` is written on first sight -- split by TTL -- and read afterwards).
 
 Faults, for ``/v1/messages`` unless a :class:`Fault` names another path, come from
 
@@ -29,6 +31,7 @@ response), ``batch_polls`` (how many retrieves still see a new batch ``in_progre
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import random
 import socket
@@ -40,6 +43,12 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from gearshift.testing._fake_admin import (
+    Call,
+    ClaudeCodeUse,
+    CodeExecution,
+    Organisation,
+)
 from gearshift.testing._fake_http import Handler, RecordedRequest
 from gearshift.testing._fake_messages import (
     CacheBook,
@@ -52,8 +61,12 @@ from gearshift.testing._fake_messages import (
 
 __all__ = [
     "RATE_FAULT_KINDS",
+    "Call",
+    "ClaudeCodeUse",
+    "CodeExecution",
     "FakeAnthropic",
     "Fault",
+    "Organisation",
     "RateLimits",
     "RecordedRequest",
     "Reply",
@@ -74,6 +87,10 @@ class Fault:
     delay: float = 0.0
     error_code: str | None = None
     path: str | None = "/v1/messages"
+
+    def at(self, path: str | None) -> Fault:
+        """This fault on another path (``None``: the next request on any path)."""
+        return dataclasses.replace(self, path=path)
 
     @classmethod
     def rate_limit(cls, retry_after: float | None = 1.0) -> Fault:
@@ -154,10 +171,18 @@ class FakeAnthropic:
     """The server. Start it with ``with`` (or :meth:`start`/:meth:`close`)."""
 
     def __init__(
-        self, *, reply: ReplyFn | None = None, seed: int = 0, api_key: str | None = None
+        self,
+        *,
+        reply: ReplyFn | None = None,
+        seed: int = 0,
+        api_key: str | None = None,
+        organisation: Organisation | None = None,
+        admin_key: str | None = None,
     ) -> None:
         self.reply: ReplyFn = reply or default_reply
         self.api_key = api_key
+        self.organisation = organisation
+        self.admin_key = admin_key
         self.limits = RateLimits()
         self._fault_rates: dict[str, float] = {}
         self.rate_limit_retry_after: float | None = 1.0
@@ -188,9 +213,10 @@ class FakeAnthropic:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> FakeAnthropic:
+    def start(self, port: int = 0) -> FakeAnthropic:
+        """Serve on 127.0.0.1 (``port`` 0: any free port; see :attr:`base_url`)."""
         handler = type("_BoundHandler", (Handler,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
