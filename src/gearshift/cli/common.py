@@ -16,7 +16,17 @@ if TYPE_CHECKING:
     from gearshift.ledger import Ledger
     from gearshift.ledger.lite import LiteLedger, Reader
 
-__all__ = ["State", "console", "dumps", "err_console", "plain_table", "print_json", "state"]
+__all__ = [
+    "State",
+    "console",
+    "dumps",
+    "err_console",
+    "plain_table",
+    "print_json",
+    "printable",
+    "printable_text",
+    "state",
+]
 
 
 class State:
@@ -157,16 +167,49 @@ def is_terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
+#: Characters that reorder or hide text on a terminal: bidirectional overrides and isolates,
+#: direction marks, line and paragraph separators.
+_INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+NAME_WIDTH = 48
+
+
+def printable(text: str, limit: int | None = NAME_WIDTH) -> str:
+    """``text`` safe to show on a terminal: control and bidirectional characters escaped
+    (``\\u202e``), and cut to ``limit`` characters with an ellipsis. Names come from
+    transcripts and prompts; a ``--json`` output keeps them exactly, a table shows this."""
+    if text.isprintable() and not _INVISIBLE.intersection(text):
+        shown = text
+    else:
+        shown = "".join(
+            c if c.isprintable() and c not in _INVISIBLE else c.encode("unicode_escape").decode()
+            for c in text
+        )
+    if limit is not None and len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return shown
+
+
+def printable_text(text: str, *names: str | None) -> str:
+    """A sentence for the terminal: each of ``names`` in it shortened as :func:`printable`
+    shortens a name, and every control or bidirectional character escaped."""
+    for name in names:
+        if name and name in text:
+            text = text.replace(name, printable(name))
+    return printable(text, None)
+
+
 def plain_table(*args: Any, **kwargs: Any) -> Any:
     """A Rich table whose string cells are printed as they are, never read as markup: agent,
     project and model names come from users and transcripts, and ``[/bold]`` in one of them
-    must neither crash a report nor restyle it."""
+    must neither crash a report nor restyle it. Cells pass through :func:`printable`."""
     from rich.table import Table
     from rich.text import Text
 
     class _Plain(Table):
         def add_row(self, *renderables: Any, **options: Any) -> None:
-            cells = [Text(r) if isinstance(r, str) else r for r in renderables]
+            cells = [Text(printable(r)) if isinstance(r, str) else r for r in renderables]
             super().add_row(*cells, **options)
 
         def __rich_console__(self, console: Any, options: Any) -> Any:

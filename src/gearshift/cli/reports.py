@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gearshift.cli.common import console, err_console, print_json, state
+from gearshift.cli.common import console, err_console, print_json, printable_text, state
 from gearshift.cli.spend_run import build_filters
 
 if TYPE_CHECKING:
@@ -268,7 +268,7 @@ def _print_true_cost(costs: TrueCostReport) -> None:
     con = wide_console()
     con.print(table)
     for flag in costs.flags:
-        con.print(f"! {flag.message}", markup=False, soft_wrap=True)
+        con.print(f"! {printable_text(flag.message, flag.agent)}", markup=False, soft_wrap=True)
 
 
 def _print_recommendations(recs: list[Recommendation]) -> None:
@@ -277,9 +277,10 @@ def _print_recommendations(recs: list[Recommendation]) -> None:
         return
     con.print("recommendations:")
     for rec in recs:
-        con.print(f"• [{rec.kind}] {rec.message}", markup=False, soft_wrap=True)
+        message = printable_text(rec.message, rec.agent)
+        con.print(f"• [{rec.kind}] {message}", markup=False, soft_wrap=True)
         for line in rec.evidence:
-            con.print(f"    - {line}", markup=False, soft_wrap=True)
+            con.print(f"    - {printable_text(line, rec.agent)}", markup=False, soft_wrap=True)
 
 
 def _print_analysis(analysis: object) -> None:
@@ -322,4 +323,4 @@ def _print_analysis(analysis: object) -> None:
         f"tier split (cost): {split}"
     )
     for opp in analysis.opportunities:
-        con.print(f"• {opp.message}", markup=False)
+        con.print(f"• {printable_text(opp.message, opp.agent)}", markup=False, soft_wrap=True)
