@@ -47,6 +47,8 @@ CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_g
 
 CREATE INDEX ix_executions_ts ON executions (ts_us);
 
+CREATE INDEX ix_executions_session ON executions (session);
+
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
 CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
