@@ -20,6 +20,7 @@ from gearshift.cli.common import state
 from gearshift.errors import GearshiftError
 from gearshift.insight.budget_glance import GlanceFile
 from gearshift.insight.statusline import (
+    FIELDS,
     Figures,
     default_line,
     gather,
@@ -86,7 +87,7 @@ def _line(template: str | None, as_json: bool) -> tuple[str, str | None]:
         try:
             return render(template, fields), problem
         except ValueError as exc:
-            return f"gearshift: --format: {exc}", str(exc)
+            return f"gearshift: --format: {exc}", f"--format: {exc}; fields: {', '.join(FIELDS)}"
     if figures is None:
         return FALLBACK, problem
     return default_line(fields), problem

@@ -231,8 +231,7 @@ def render(template: str, fields: dict[str, str]) -> str:
     try:
         line = template.format_map(fields)
     except KeyError as exc:
-        known = ", ".join(FIELDS)
-        raise ValueError(f"no field {{{exc.args[0]}}} (fields: {known})") from None
+        raise ValueError(f"no field {{{exc.args[0]}}}") from None
     except (ValueError, IndexError, AttributeError, TypeError) as exc:
         raise ValueError(f"bad template: {exc}") from None
     return line.replace("\n", " ").replace("\r", " ")
