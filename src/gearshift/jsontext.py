@@ -111,8 +111,17 @@ class JsonText:
     # -- editing ------------------------------------------------------------------------------
 
     def replace(self, span: Span, value: Any) -> None:
-        """Put ``value`` in place of the value at ``span`` (its key, if any, stays)."""
-        self._splice(span.start, span.end, self._format(value, self._indent(span.item_start)))
+        """Put ``value`` in place of the value at ``span`` (its key, if any, stays), over
+        several lines where the old value or its item started a line, else on one."""
+        text = self.text
+        start = span.item_start
+        while start > 0 and text[start - 1] in " \t":
+            start -= 1
+        if "\n" in text[span.start : span.end] or text[start - 1 : start] in ("\n", "\r"):
+            new = self._format(value, self._indent(span.item_start))
+        else:
+            new = self._compact(value)
+        self._splice(span.start, span.end, new)
 
     def add(self, container: Span, value: Any, key: str | None = None) -> None:
         """Append ``value`` to an array, or a member ``key: value`` to an object."""
