@@ -134,6 +134,7 @@ def test_a_broken_ledger_gives_the_fallback_line(tmp_path: Path, how: str) -> No
     assert done.returncode == 0
     assert done.stdout == b"gearshift: ledger unavailable\n"
     assert b"Traceback" not in done.stderr and done.stderr.startswith(b"gearshift statusline: ")
+    assert b"internal error" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created
 
 
@@ -273,3 +274,16 @@ def test_help_lists_the_fields() -> None:
     done = _gearshift("statusline", "--help")
     assert done.returncode == 0
     assert b"{field}" in done.stdout and b"top_agent" in done.stdout
+
+
+@pytest.mark.postgres
+def test_the_line_on_a_postgresql_ledger(pg_url: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with Ledger.open(pg_url) as led:
+        led.add_many([
+            Execution(model="claude-opus-4-6", tier="opus", session=SESSION, agent="main",
+                      cost_nanos=2 * USD, ts=now),
+            Execution(model="claude-haiku-4-5", tier="haiku", session=SESSION, agent="Explore",
+                      cost_nanos=USD // 4, ts=now),
+        ])  # fmt: skip
+    assert _line(ledger=pg_url) == "$2.25 session (Explore $0.25) · $2.25 today"

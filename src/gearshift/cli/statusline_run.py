@@ -50,6 +50,8 @@ def run_statusline(template: str | None, as_json: bool = False) -> None:
     problem = None
     try:
         line, problem = _line(template, as_json)
+    except GearshiftError as exc:  # e.g. a --ledger that names no place a ledger could be
+        line, problem = FALLBACK, exc.message
     except Exception as exc:  # a status line never fails: anything else is a short line
         if state.debug:
             raise
@@ -114,6 +116,7 @@ def _start_refresh(location: LedgerLocation, now_us: int) -> None:
     """Start ``gearshift statusline --refresh-budget`` for this ledger in its own session (it
     outlives this process, and Claude Code stopping the status line does not stop it), unless
     the cache cannot be written: then nothing would read its result."""
+    import contextlib
     import subprocess
 
     try:
@@ -126,14 +129,15 @@ def _start_refresh(location: LedgerLocation, now_us: int) -> None:
         env["GEARSHIFT_LEDGER"] = state.ledger_url
     if state.prices:
         env["GEARSHIFT_PRICES"] = state.prices
-    subprocess.Popen(
-        [sys.executable, "-m", "gearshift", "statusline", "--refresh-budget"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
+    with contextlib.suppress(OSError):  # no process to spare now: a later line tries again
+        subprocess.Popen(
+            [sys.executable, "-m", "gearshift", "statusline", "--refresh-budget"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def refresh_budget() -> None:
