@@ -89,6 +89,14 @@ def test_new_items_look_like_their_neighbours() -> None:
     assert inline is not None
     doc.add(inline, {"y": 3})
     assert '"x": [1, 2, {"y": 3}]' in doc.text
+    one_line = JsonText('{"a": {}, "b": []}')
+    b = one_line.find("b")
+    assert b is not None
+    one_line.add(b, {"c": 1})
+    a = one_line.find("a")
+    assert a is not None
+    one_line.add(a, [1, 2], key="k")
+    assert one_line.text == '{"a": {"k": [1, 2]}, "b": [{"c": 1}]}'
     compact = JsonText('{"a":1,"b":2}')
     compact.add(compact.root(), {"c": [1, 2]}, key="d")
     assert compact.text == '{"a":1,"b":2,"d":{"c":[1,2]}}'

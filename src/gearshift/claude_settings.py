@@ -139,9 +139,8 @@ def _is_ingest(command: object) -> bool:
 
 
 def _is_statusline(value: object) -> bool:
-    return isinstance(value, dict) and (gearshift_args(value.get("command")) or [""])[0] == (
-        "statusline"
-    )
+    args = gearshift_args(value.get("command")) if isinstance(value, dict) else None
+    return args is not None and args[:1] == ["statusline"]
 
 
 def hook_command(program: Sequence[str]) -> str:

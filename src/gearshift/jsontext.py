@@ -126,6 +126,10 @@ class JsonText:
     def add(self, container: Span, value: Any, key: str | None = None) -> None:
         """Append ``value`` to an array, or a member ``key: value`` to an object."""
         items = self.items(container)
+        if not items and self._one_line():
+            close = self._close(container)
+            self._splice(container.start + 1, close, self._item(key, self._compact(value)))
+            return
         if not items:
             indent = self._indent(container.start)
             inner = indent + self._unit()
@@ -194,6 +198,14 @@ class JsonText:
                 return text[i + 1 : j]
             i = text.find("\n", i + 1)
         return "  "
+
+    def _one_line(self) -> bool:
+        """Whether the text is JSON written on one line (an empty ``{}`` is not: it says
+        nothing of its style)."""
+        if "\n" in self.text:
+            return False
+        root = self.root()
+        return isinstance(root.value, dict | list) and bool(root.value)
 
     def _newline(self) -> str:
         return "\r\n" if "\r\n" in self.text else "\n"

@@ -17,7 +17,7 @@ import sys
 import time
 
 from gearshift.cli.common import state
-from gearshift.errors import GearshiftError
+from gearshift.errors import GearshiftError, LedgerError
 from gearshift.insight.budget_glance import GlanceFile
 from gearshift.insight.statusline import (
     FIELDS,
@@ -79,7 +79,6 @@ def _line(template: str | None, as_json: bool) -> tuple[str, str | None]:
             figures = gather(glance, payload.session_id, _midnight_us(now))
     except GearshiftError as exc:
         problem = exc.message
-        budget = None
     fields = line_fields(payload, figures, budget)
     if as_json:
         from gearshift.cli.common import dumps
@@ -158,8 +157,6 @@ def refresh_budget() -> None:
 
 
 def _tightest(location: LedgerLocation) -> BudgetGlance | None:
-    from gearshift.errors import LedgerError
-
     with open_glance(location, wait_ms=5_000) as glance:
         current = glance.is_current()
     if not current:  # migrating is for commands that write, not for a status line
