@@ -115,6 +115,7 @@ def test_the_default_line() -> None:
     assert fields["subagents_cost"] == "$3.23"
     assert fields["cc_cost"] == "$4.21"
     assert fields["context"] == "26%"
+    assert (fields["limit_5h"], fields["limit_7d"]) == ("24%", "41%")
     assert fields["session_id"] == "7d3f1c2a"
     assert set(fields) == set(FIELDS)
 

@@ -60,6 +60,8 @@ FIELDS = {
     "model_id": "the model's id",
     "cc_cost": "Claude Code's own estimate of the session's cost",
     "context": "how full the context window is (42%)",
+    "limit_5h": "how much of the plan's 5-hour limit is used (Pro and Max plans)",
+    "limit_7d": "how much of the plan's 7-day limit is used",
     "session_id": "the session id's first 8 characters",
     "project": "the project folder's name",
     "version": "Claude Code's version",
@@ -75,6 +77,8 @@ class Payload:
     __slots__ = (
         "cc_cost",
         "context_percent",
+        "limit_5h",
+        "limit_7d",
         "model",
         "model_id",
         "project",
@@ -91,6 +95,8 @@ class Payload:
         context_percent: float | None = None,
         project: str = "",
         version: str = "",
+        limit_5h: float | None = None,
+        limit_7d: float | None = None,
     ) -> None:
         self.session_id = session_id
         self.model = model
@@ -99,6 +105,8 @@ class Payload:
         self.context_percent = context_percent
         self.project = project
         self.version = version
+        self.limit_5h = limit_5h
+        self.limit_7d = limit_7d
 
 
 def read_payload(data: bytes | str) -> Payload:
@@ -114,6 +122,7 @@ def read_payload(data: bytes | str) -> Payload:
     cost = _dict(doc, "cost")
     context = _dict(doc, "context_window")
     workspace = _dict(doc, "workspace")
+    limits = _dict(doc, "rate_limits")
     folder = _text(workspace, "project_dir") or _text(workspace, "current_dir") or _text(doc, "cwd")
     return Payload(
         session_id=_text(doc, "session_id"),
@@ -123,6 +132,8 @@ def read_payload(data: bytes | str) -> Payload:
         context_percent=_number(context, "used_percentage"),
         project=folder.rstrip("/").rpartition("/")[2],
         version=_text(doc, "version"),
+        limit_5h=_number(_dict(limits, "five_hour"), "used_percentage"),
+        limit_7d=_number(_dict(limits, "seven_day"), "used_percentage"),
     )
 
 
@@ -201,8 +212,13 @@ def line_fields(
     out["model_id"] = printable(payload.model_id)
     if payload.cc_cost is not None:
         out["cc_cost"] = f"${payload.cc_cost:.2f}"
-    if payload.context_percent is not None:
-        out["context"] = f"{payload.context_percent:.0f}%"
+    for name, percent in (
+        ("context", payload.context_percent),
+        ("limit_5h", payload.limit_5h),
+        ("limit_7d", payload.limit_7d),
+    ):
+        if percent is not None:
+            out[name] = f"{percent:.0f}%"
     out["session_id"] = printable(payload.session_id[:8])
     out["project"] = printable(payload.project)
     out["version"] = printable(payload.version)
