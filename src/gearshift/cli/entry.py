@@ -1,12 +1,14 @@
 """The `gearshift` executable's entry point.
 
 Every command goes through the Typer app (:mod:`gearshift.cli.main`) except ``--version`` and
-two that run often and want to answer at once: ``ingest claude-code`` (from a Claude Code hook
-or a cron job) and ``spend``. With plain arguments they run directly: no Typer, and on an
-existing SQLite ledger no SQLAlchemy -- half a second or more less per call. Anything the direct
+three that run often and want to answer at once: ``ingest claude-code`` (from a Claude Code hook
+or a cron job), ``statusline`` (Claude Code runs it after every message) and ``spend``. With
+plain arguments they run directly: no Typer, and on an existing SQLite ledger no SQLAlchemy --
+half a second or more less per call. Anything the direct
 parser does not recognise (``--help``, an unknown, abbreviated or malformed option) goes to the
 Typer app, which gives its usual help and errors. Both paths run the same functions
-(:mod:`gearshift.cli.ingest_run`, :mod:`gearshift.cli.spend_run`).
+(:mod:`gearshift.cli.ingest_run`, :mod:`gearshift.cli.statusline_run`,
+:mod:`gearshift.cli.spend_run`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class _Spec:
 
 _INGEST = ("ingest", "claude-code")
 _SPEND = ("spend",)
+_STATUSLINE = ("statusline",)
 _SPECS: dict[tuple[str, ...], _Spec] = {
     _INGEST: _Spec(
         flags={"--json": "as_json", "--strict": "strict"},
@@ -58,6 +61,10 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
             "--tag": "tag",
             "--tz": "tz",
         },
+    ),
+    _STATUSLINE: _Spec(
+        flags={"--json": "as_json", "--refresh-budget": "refresh"},
+        values={"--format": "template"},
     ),
 }
 _GLOBAL_VALUES = {"--ledger": "ledger", "--prices": "prices"}
@@ -171,6 +178,15 @@ def _run(direct: Direct) -> None:
             bool(opts.get("as_json", False)),
             pending=pending,
         )
+        return
+    if direct.command == _STATUSLINE:
+        from gearshift.cli.statusline_run import refresh_budget, run_statusline
+
+        if opts.get("refresh"):
+            refresh_budget()
+        else:
+            template = opts.get("template")
+            run_statusline(None if template is None else str(template), bool(opts.get("as_json")))
         return
     from gearshift.cli.spend_run import run_spend
 

@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "gearshift.cli.plan",
     "gearshift.cli.replay",
     "gearshift.cli.demo",
+    "gearshift.cli.setup_cmd",
+    "gearshift.cli.statusline",
 )
 
 app = typer.Typer(

@@ -74,6 +74,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0006_ingest_agents",
     "0007_dedup_group",
     "0008_reconciliations",
+    "0009_session_index",
 )
 
 

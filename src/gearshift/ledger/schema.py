@@ -89,6 +89,9 @@ executions = Table(
         "dedup_key IS NULL OR dedup_group IS NOT NULL", name="ck_executions_dedup_group"
     ),
     Index("ix_executions_ts", "ts_us"),
+    # A live display (the Claude Code status line) sums one session's records many times a
+    # minute; without it each look scans the whole table.
+    Index("ix_executions_session", "session"),
     # Partial indexes: most rows have no dedup key, chain or run, and cost nothing to index.
     Index(
         "ix_executions_dedup_group",
@@ -348,6 +351,12 @@ BEGIN
 END"""
 
 
+def _session_index(conn: Connection) -> None:
+    """An index on ``session``, for reads of one session's spend (a new ledger has it from
+    its table definition)."""
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_executions_session ON executions (session)"))
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
@@ -358,6 +367,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0006_ingest_agents", _create(ingest_agents)),
     ("0007_dedup_group", _dedup_group),
     ("0008_reconciliations", _create(reconciliation_runs, reconciliation_rows)),
+    ("0009_session_index", _session_index),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")
