@@ -4,7 +4,6 @@ real Anthropic SDK against the fake server."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,17 +28,13 @@ from gearshift.testing.fake_anthropic import FakeAnthropic
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CAT = load_catalog()
 FINAL = {"succeeded", "failed", "skipped"}
-_HAS_EXEMPLAR = importlib.util.find_spec("gearshift.engine.strategies.exemplar") is not None
 PIPELINES = [
     "dispatch",
     "test-pipeline",
     "feature-implementation",
     "batch-optimization",
     "confidence-escalation",
-    pytest.param(
-        "pipeline",
-        marks=pytest.mark.skipif(not _HAS_EXEMPLAR, reason="the exemplar strategy is not built"),
-    ),
+    "pipeline",
 ]
 
 
