@@ -359,14 +359,19 @@ def _thresholds(rules: list[tuple[Any, int]], data: YamlMap) -> dict[str, float]
     given = data.get("thresholds") or {}
     if given:
         _narrow(given, Thresholds, "confidence-escalation.thresholds", data.source)
-    accept = float(given.get("accept", found[0] if found else 0.9))
-    review = float(given.get("review", found[1] if len(found) > 1 else 0.6))
+    accept = float(_given(given, "accept", found[0] if found else 0.9))
+    review = float(_given(given, "review", found[1] if len(found) > 1 else 0.6))
     if not 0 <= review <= accept <= 1:
         raise DefinitionError(
             f"{data.at('thresholds' if given else None)}: thresholds must satisfy "
             f"0 <= review ({review}) <= accept ({accept}) <= 1"
         )
     return {"accept": accept, "review": review}
+
+
+def _given(data: Any, key: str, default: float) -> Any:
+    value = data.get(key)
+    return default if value is None else value
 
 
 def duplicate_then_hint(error: ConfigError) -> str | None:
