@@ -53,7 +53,7 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 DEFAULT_LEVELS: tuple[int, ...] = (50, 80, 100)
+T = TypeVar("T")
 
 
 def _data_home() -> Path:
@@ -236,7 +237,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"cannot read config file {file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    parsed = convert(raw, ConfigFile, source=str(file))
+    parsed = _check(raw, ConfigFile, file)
     return Config(
         path=file,
         budgets={name: _budget(file, name, table) for name, table in parsed.budgets.items()},
@@ -245,6 +246,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         reconcile=_reconcile(file, parsed.reconcile),
         raw=raw,
     )
+
+
+def _check(data: Any, type_: type[T], file: Path, prefix: str = "") -> T:
+    """``data`` as ``type_``, read as this file always was (msgspec's lax rules: ``"3"`` may be
+    a number), its tables called tables."""
+    return convert(data, type_, source=str(file), prefix=prefix, strict=False,
+                   mapping="a table of keys")  # fmt: skip
 
 
 def schema() -> type[msgspec.Struct]:
@@ -343,7 +351,7 @@ def _true_cost(file: Path, data: _TrueCostFile) -> TrueCostConfig:
 
 
 def _budget(file: Path, name: str, table: dict[str, Any]) -> BudgetSpec:
-    spec = convert(table, BudgetSpec, source=str(file), prefix=f"budgets.{name}")
+    spec = _check(table, BudgetSpec, file, f"budgets.{name}")
     if isinstance(spec.amount_usd, float):
         _decimal(file, f"budgets.{name}.amount_usd", spec.amount_usd, Decimal(0))
     _levels(file, f"budgets.{name}.alert_levels", spec.alert_levels)
@@ -359,7 +367,7 @@ def _reconcile(file: Path, data: _ReconcileFile) -> ReconcileConfig:
     users: dict[str, tuple[str, ...]] = {}
     for user, value in data.users.items():
         where = f"reconcile.users.{user}"
-        listed = convert(value, str | list[str], source=str(file), prefix=where)  # type: ignore[arg-type]
+        listed = _check(value, str | list[str], file, where)  # type: ignore[arg-type]
         folders = (listed,) if isinstance(listed, str) else tuple(listed)
         users[user] = folders
         if not folders or not all(folders):

@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from gearshift.agents.definition import AgentDefinition, SourceFormat
-from gearshift.agents.fields import LoadOptions, build_definition
+from gearshift.agents.fields import AgentFields, LoadOptions, build_definition
 from gearshift.errors import ConfigError, DefinitionError
 from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
@@ -41,6 +43,7 @@ __all__ = [
     "parse_agents_json",
     "parse_markdown",
     "parse_yaml_specs",
+    "schema",
 ]
 
 _FRONTMATTER_OPEN = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
@@ -83,6 +86,24 @@ class AgentSet(Mapping[str, AgentDefinition]):
                 hint=f"known agents: {known}; add a directory with --agents-dir",
             )
         return agent
+
+
+class NamedAgent(AgentFields, kw_only=True):
+    """One agent whose fields hold its name: Claude Code frontmatter, or a YAML file of one."""
+
+    name: str
+
+
+class AgentsFile(msgspec.Struct, kw_only=True):
+    """Agents under an ``agents:`` key: a mapping of name -> fields, or a list of agents."""
+
+    agents: dict[str, AgentFields] | list[NamedAgent]
+
+
+def schema() -> tuple[Any, ...]:
+    """The forms an agents file takes, for its JSON Schema: name -> fields (the article's YAML
+    specs, ``--agents`` JSON), an ``agents:`` key, or one agent (Claude Code frontmatter)."""
+    return (dict[str, AgentFields], AgentsFile, NamedAgent)
 
 
 def default_agent_dirs(cwd: Path | None = None, home: Path | None = None) -> list[Path]:
@@ -187,8 +208,7 @@ def parse_markdown(
     start, end, body_at = find_frontmatter(text, source)
     data = load_yaml(text[start:end], source=str(source), line_offset=1, index_offset=start)
     if data is None:
-        data = YamlMap()
-        data.source, data.line = str(source), 1
+        data = YamlMap.empty(str(source))
     if not isinstance(data, YamlMap):
         raise DefinitionError(f"{source}:2: frontmatter must be a mapping of fields")
     body = text[body_at:].strip()

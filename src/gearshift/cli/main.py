@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "gearshift.cli.run",
     "gearshift.cli.plan",
     "gearshift.cli.replay",
+    "gearshift.cli.schema",
     "gearshift.cli.demo",
     "gearshift.cli.setup_cmd",
     "gearshift.cli.statusline",
