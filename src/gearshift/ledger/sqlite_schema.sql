@@ -131,3 +131,34 @@ CREATE TABLE ingest_agents (
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
+
+CREATE TABLE learn_outcomes (
+	id VARCHAR(26) NOT NULL, 
+	ts_us BIGINT NOT NULL, 
+	import_id VARCHAR(64) NOT NULL, 
+	line INTEGER NOT NULL, 
+	task TEXT NOT NULL, 
+	agent VARCHAR(200), 
+	task_type VARCHAR(100), 
+	model VARCHAR(200), 
+	tier VARCHAR(20) NOT NULL, 
+	score FLOAT NOT NULL, 
+	cost_nanos BIGINT, 
+	input_tokens BIGINT, 
+	output_tokens BIGINT, 
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_learn_outcomes_ts ON learn_outcomes (ts_us);
+
+CREATE INDEX ix_learn_outcomes_import ON learn_outcomes (import_id);
+
+CREATE TABLE learned_models (
+	id VARCHAR(26) NOT NULL, 
+	created_us BIGINT NOT NULL, 
+	format_version INTEGER NOT NULL, 
+	meta TEXT NOT NULL, 
+	digest VARCHAR(64) NOT NULL, 
+	blob BLOB NOT NULL, 
+	PRIMARY KEY (id)
+);
