@@ -49,7 +49,7 @@ _EXECUTION_OUTCOMES = (
 )
 _IMPORTED = (
     "SELECT task, agent, task_type, model, tier, score, cost_nanos, input_tokens, "
-    "output_tokens, ts_us FROM learn_outcomes WHERE ts_us >= :since ORDER BY ts_us, id"
+    "output_tokens, ts_us FROM learn_outcomes WHERE ts_us >= :since ORDER BY ts_us, import_id, line"
 )
 
 
