@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
+from gearshift.cli.common import state
 from gearshift.cli.main import app
 from gearshift.errors import GearshiftError
 
@@ -17,16 +19,24 @@ pytest.importorskip("sklearn")
 from tests.learn.conftest import synthetic  # noqa: E402
 
 
+def run(*args: str) -> Result:
+    """Run a command as ``main`` would, closing the global state (the guard's job) after."""
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        state.close()
+
+
 def invoke(*args: str) -> str:
     """Standard output of a successful command."""
-    result = CliRunner().invoke(app, list(args))
+    result = run(*args)
     assert result.exit_code == 0, (result.output, result.exception)
     return result.stdout
 
 
 def error(*args: str) -> GearshiftError:
     """The error a command stops with (the CLI's guard prints its message and hint)."""
-    result = CliRunner().invoke(app, list(args))
+    result = run(*args)
     assert isinstance(result.exception, GearshiftError), (result.output, result.exception)
     return result.exception
 
