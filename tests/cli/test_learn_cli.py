@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import Result
+
 from typer.testing import CliRunner
 
 from gearshift.cli.common import state
@@ -19,7 +20,7 @@ pytest.importorskip("sklearn")
 from tests.learn.conftest import synthetic  # noqa: E402
 
 
-def run(*args: str) -> Result:
+def run(*args: str) -> Any:
     """Run a command as ``main`` would, closing the global state (the guard's job) after."""
     try:
         return CliRunner().invoke(app, list(args))
