@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from typer.testing import CliRunner
 
 from gearshift.cli.common import state
@@ -17,7 +16,7 @@ from gearshift.errors import GearshiftError
 
 pytest.importorskip("sklearn")
 
-from tests.learn.conftest import synthetic  # noqa: E402
+from tests.learn.conftest import synthetic
 
 
 def run(*args: str) -> Any:
@@ -77,7 +76,9 @@ def test_learn_end_to_end(tmp_path: Path) -> None:
 
     plot = tmp_path / "curves.svg"
     report = json.loads(
-        invoke(*ledger, "learn", "eval", str(held), "--bootstrap", "50", "--plot", str(plot), "--json")
+        invoke(
+            *ledger, "learn", "eval", str(held), "--bootstrap", "50", "--plot", str(plot), "--json"
+        )
     )
     names = [r["router"] for r in report["routers"]]
     assert names == ["learned", "random", "length", "rubric", "oracle"]

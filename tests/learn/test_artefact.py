@@ -89,3 +89,22 @@ def test_metadata_must_be_a_json_object(trained: Predictor) -> None:
         from_blob("[1, 2]", blob)
     with pytest.raises(ConfigError):
         from_blob("{not json", blob)
+
+
+@pytest.mark.postgres
+def test_round_trip_on_postgresql(pg_url: str, trained: Predictor, tmp_path: Path) -> None:
+    from gearshift.catalog import load_catalog
+    from gearshift.learn.outcomes import import_file, training_outcomes
+
+    path = tmp_path / "o.csv"
+    path.write_text("task,tier,success,cost_usd\na,haiku,1,0.25\nb,opus,0.5,\n", encoding="utf-8")
+    with Ledger.open(pg_url) as ledger:
+        import_file(ledger, path, load_catalog())
+        assert [(o.task, o.score, o.cost_nanos) for o in training_outcomes(ledger)] == [
+            ("a", 1.0, 250_000_000),
+            ("b", 0.5, None),
+        ]
+        store(ledger, trained)
+        found = load_latest(ledger)
+    assert found is not None
+    np.testing.assert_allclose(found[1].predict_array(ROWS), trained.predict_array(ROWS))

@@ -23,7 +23,7 @@ from gearshift.routing.predictor import GroupEvidence
 pytest.importorskip("sklearn")
 
 CATALOG = load_catalog()
-H, S, O = Tier.HAIKU, Tier.SONNET, Tier.OPUS
+H, S, OP = Tier.HAIKU, Tier.SONNET, Tier.OPUS
 
 
 class FakePredictor:
@@ -107,7 +107,7 @@ def test_batch_choice_is_the_single_choice(
 
 
 def test_the_policy_decides_and_records_p_success() -> None:
-    d = route(policy({H: 0.95, S: 0.97, O: 0.99}))
+    d = route(policy({H: 0.95, S: 0.97, OP: 0.99}))
     assert d.tier is H and d.decided_by == "learned"
     assert d.p_success_dict() == {"haiku": 0.95, "sonnet": 0.97, "opus": 0.99}
     assert d.to_dict()["p_success"] == {"haiku": 0.95, "sonnet": 0.97, "opus": 0.99}
@@ -116,13 +116,13 @@ def test_the_policy_decides_and_records_p_success() -> None:
 
 
 def test_a_costly_failure_buys_the_likelier_tier() -> None:
-    p = {H: 0.55, S: 0.6, O: 0.97}
+    p = {H: 0.55, S: 0.6, OP: 0.97}
     assert route(policy(p, failure_cost_usd=Decimal("0"))).tier is H
-    assert route(policy(p, failure_cost_usd=Decimal("5"))).tier is O
+    assert route(policy(p, failure_cost_usd=Decimal("5"))).tier is OP
 
 
 def test_thin_evidence_falls_back_to_the_rubric_and_says_so() -> None:
-    d = route(policy({H: 0.99, S: 0.99, O: 0.99}, evidence=5), "Lint src/ with ruff")
+    d = route(policy({H: 0.99, S: 0.99, OP: 0.99}, evidence=5), "Lint src/ with ruff")
     assert d.decided_by == "complexity"
     step = next(s for s in d.steps if s.policy == "learned")
     assert "evidence is thin: 15 known outcomes" in step.reason
@@ -131,12 +131,14 @@ def test_thin_evidence_falls_back_to_the_rubric_and_says_so() -> None:
 
 
 def test_one_known_tier_falls_back() -> None:
-    d = route(policy({H: None, S: None, O: 0.9}))
+    d = route(policy({H: None, S: None, OP: 0.9}))
     assert d.decided_by == "complexity"
 
 
 def test_earlier_decisions_stand_but_get_p_success() -> None:
-    router = Router(CATALOG, policies=default_chain(CATALOG, learned=policy({H: 0.9, S: 0.9, O: 0.9})))
+    router = Router(
+        CATALOG, policies=default_chain(CATALOG, learned=policy({H: 0.9, S: 0.9, OP: 0.9}))
+    )
     d = router.route(Task("anything", model="opus"))
     assert d.decided_by == "override" and d.p_success is not None
 
@@ -144,24 +146,28 @@ def test_earlier_decisions_stand_but_get_p_success() -> None:
 def test_exploration_rate_follows_the_share() -> None:
     """Opus is the model's pick; haiku's posterior (95/100 passed) makes a draw that favours it
     nearly always, so the share of explored tasks is the configured share."""
-    p = {H: 0.3, S: 0.35, O: 0.99}
+    p = {H: 0.3, S: 0.35, OP: 0.99}
     pol = policy(p, explore=0.2, rng=random.Random(7), passed=(95, 95, 95))
     tiers = [route(pol).tier for _ in range(2000)]
     explored = sum(t is S for t in tiers) / len(tiers)
     assert tiers.count(H) == 0
     assert 0.17 < explored < 0.23
-    step = next(s for s in route(policy(p, explore=1.0, rng=random.Random(1), passed=(95, 95, 95))).steps if s.policy == "learned")
+    step = next(
+        s
+        for s in route(policy(p, explore=1.0, rng=random.Random(1), passed=(95, 95, 95))).steps
+        if s.policy == "learned"
+    )
     assert "exploring one tier down" in step.reason
 
 
 def test_no_exploration_when_the_posterior_says_no() -> None:
-    pol = policy({H: 0.3, S: 0.35, O: 0.99}, explore=1.0, rng=random.Random(3), passed=(0, 0, 95))
-    assert all(route(pol).tier is O for _ in range(200))
+    pol = policy({H: 0.3, S: 0.35, OP: 0.99}, explore=1.0, rng=random.Random(3), passed=(0, 0, 95))
+    assert all(route(pol).tier is OP for _ in range(200))
 
 
 def test_batch_routing_predicts_once() -> None:
     calls: list[int] = []
-    pol = policy({H: 0.95, S: 0.97, O: 0.99})
+    pol = policy({H: 0.95, S: 0.97, OP: 0.99})
     original = pol.predictor.predict
 
     def counting(rows: list[TaskText]) -> list[dict[Tier, float | None]]:

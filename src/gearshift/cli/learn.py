@@ -211,7 +211,9 @@ def eval_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random baseline.")] = 0,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", metavar="FILE.svg", help="Write the curves as SVG.", show_default=False),
+        typer.Option(
+            "--plot", metavar="FILE.svg", help="Write the curves as SVG.", show_default=False
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -254,7 +256,8 @@ def _print_eval(report: EvalReport, plot: Path | None) -> None:
         table.add_row(r.name, f"{r.apgr:.3f}", ci, _num(r.cpt50), _num(r.cpt80), diff, dci)
     con.print(table)
     always = ", ".join(
-        f"{t} quality {v['quality']:.3f} cost ${v['cost_usd']:.4f}" for t, v in report.always.items()
+        f"{t} quality {v['quality']:.3f} cost ${v['cost_usd']:.4f}"
+        for t, v in report.always.items()
     )
     con.print(f"always one tier: {always}", markup=False)
     curve = plain_table(title="learned router: cost-quality curve (normalised)")

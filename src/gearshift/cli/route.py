@@ -202,9 +202,9 @@ def _learned(failure_cost: str, explore: float) -> LearnedPolicy | None:
     location = resolve_location(state.ledger_url)
     if location.path is not None and not location.path.exists():
         return None
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
+    from gearshift.routing.features import sklearn_available
+
+    if not sklearn_available():
         from gearshift.cli.common import err_console
 
         err_console().print(

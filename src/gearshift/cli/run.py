@@ -226,9 +226,9 @@ def _context(
 def _learned(ledger: Ledger, catalog: Catalog) -> Policy | None:
     """The learned policy when the ledger holds a trained model and scikit-learn is installed:
     the tiered strategy then starts each job where it says."""
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
+    from gearshift.routing.features import sklearn_available
+
+    if not sklearn_available():
         return None
     from gearshift.learn.api import learned_policy
 

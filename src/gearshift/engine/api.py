@@ -81,11 +81,9 @@ def run_tasks(
 def _default_router(ledger: Ledger | None, catalog: Catalog) -> Router:
     from gearshift.routing.router import Router
 
-    if ledger is None:
-        return Router(catalog)
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
+    from gearshift.routing.features import sklearn_available
+
+    if ledger is None or not sklearn_available():
         return Router(catalog)
     from gearshift.learn.api import learned_router
 

@@ -53,6 +53,30 @@ _WHERE = {
     "fit": ".train",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "FORMAT_VERSION",
+    "Curve",
+    "EvalReport",
+    "FitOptions",
+    "ImportResult",
+    "Outcome",
+    "apgr",
+    "curve_of",
+    "evaluate",
+    "fit",
+    "fit_ledger",
+    "from_blob",
+    "import_file",
+    "learned_policy",
+    "learned_router",
+    "load_latest",
+    "parse_ladder",
+    "read_outcomes",
+    "read_wide",
+    "status",
+    "store",
+    "to_blob",
+    "training_outcomes",
+]
 
 __getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)

@@ -33,7 +33,7 @@ def to_blob(predictor: Predictor) -> tuple[str, bytes]:
     import numpy as np
 
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **predictor.arrays)
+    np.savez_compressed(buffer, allow_pickle=False, **predictor.arrays)
     meta = {**predictor.meta, "format_version": FORMAT_VERSION}
     return json.dumps(meta, sort_keys=True, separators=(",", ":")), buffer.getvalue()
 

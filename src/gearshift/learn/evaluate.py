@@ -109,7 +109,9 @@ def evaluate(
 
     score = np.asarray(table.score, dtype=np.float64)
     cost = np.asarray(table.cost_nanos, dtype=np.float64) / 1e9
-    rows = [TaskText(t, a, k) for t, a, k in zip(table.texts, table.agents, table.types, strict=True)]
+    rows = [
+        TaskText(t, a, k) for t, a, k in zip(table.texts, table.agents, table.types, strict=True)
+    ]
     rng = np.random.default_rng(seed)
     planned = expected_cost_per_tier(predictor, catalog)
     probs = {"learned": predictor.predict_array(rows)}
@@ -128,7 +130,10 @@ def evaluate(
     if bootstrap > 0:
         _bootstrap(results, routings, score, cost, bootstrap, rng)
     always = {
-        t.value: {"quality": float(score[:, t.rank].mean()), "cost_usd": float(cost[:, t.rank].sum())}
+        t.value: {
+            "quality": float(score[:, t.rank].mean()),
+            "cost_usd": float(cost[:, t.rank].sum()),
+        }
         for t in TIERS
     }
     rank = {name: i for i, name in enumerate(("learned", *BASELINES, "oracle"))}
@@ -154,7 +159,9 @@ def sweep(p: np.ndarray, cost: Sequence[float] | np.ndarray, *, actual: bool = F
     points = np.concatenate(breaks) if breaks else np.zeros(0)
     points = points[np.isfinite(points) & (points >= 0)]
     levels = np.quantile(points, np.linspace(0, 1, SETTINGS - 2)) if len(points) else np.zeros(0)
-    grid = np.concatenate([[0.0], levels * (1 + 1e-9), [points.max() * 2 + 1 if len(points) else 1.0]])
+    grid = np.concatenate(
+        [[0.0], levels * (1 + 1e-9), [points.max() * 2 + 1 if len(points) else 1.0]]
+    )
     out: np.ndarray = np.stack(
         [choose_tiers(c, p, failure_cost=float(r), min_p=0.0, escalate=False) for r in grid]
     )

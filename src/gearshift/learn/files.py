@@ -252,8 +252,8 @@ def parse_usd(value: Any) -> int | None:
     """Dollars as exact integer nano-dollars (``None`` when empty)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or isinstance(value, float):
-        value = repr(value) if isinstance(value, float) else value
+    if isinstance(value, float):
+        value = repr(value)  # the shortest text that reads back as this float
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
@@ -394,4 +394,3 @@ def _wide_row(table: WideTable, row: Mapping[str, Any], models: list[str]) -> No
     table.cost_nanos.append(costs)
     for key, values in table.columns.items():
         values.append(str(row.get(key, "")))
-

@@ -56,7 +56,6 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = BINS) -> dict[str, Any
 def auc(p: np.ndarray, y: np.ndarray) -> float | None:
     """Area under the ROC curve (the chance a random pass is ranked above a random failure,
     ties counting half); ``None`` with one class only."""
-    import numpy as np
     from scipy.stats import rankdata
 
     pos = int(y.sum())

@@ -61,9 +61,11 @@ def import_file(
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
         raise DefinitionError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    import_id = digest if not where else hashlib.sha256(
-        (digest + repr(sorted(where.items()))).encode()
-    ).hexdigest()
+    import_id = (
+        digest
+        if not where
+        else hashlib.sha256((digest + repr(sorted(where.items()))).encode()).hexdigest()
+    )
     outcomes = read_outcomes(path, catalog, ladder=ladder, where=where)
     if not outcomes:
         raise DefinitionError(f"{path}: no outcomes to import", hint="is the file empty?")

@@ -36,8 +36,8 @@ def svg(report: EvalReport, title: str = "cost-quality curves") -> str:
     ]
     for tick in range(6):
         v = tick / 5
-        x0, y0 = _xy(v, 0, top)
-        x1, y1 = _xy(0, v, top)
+        x0, _ = _xy(v, 0, top)
+        _, y1 = _xy(0, v, top)
         parts.append(f'<line x1="{x0}" y1="{_PAD}" x2="{x0}" y2="{_H - _PAD}" stroke="#eee"/>')
         parts.append(f'<text x="{x0}" y="{_H - _PAD + 16}" text-anchor="middle">{v:.1f}</text>')
         if v <= top:
@@ -54,7 +54,10 @@ def svg(report: EvalReport, title: str = "cost-quality curves") -> str:
     for i, r in enumerate(report.routers):
         colour = _COLOURS.get(r.name, "#000")
         points = " ".join(
-            f"{px},{py}" for px, py in (_xy(float(x), float(y), top) for x, y in zip(r.curve.x, r.curve.y, strict=True))
+            f"{px},{py}"
+            for px, py in (
+                _xy(float(x), float(y), top) for x, y in zip(r.curve.x, r.curve.y, strict=True)
+            )
         )
         dash = ' stroke-dasharray="5,4"' if r.name in {"random", "oracle"} else ""
         parts.append(

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gearshift.catalog.tiers import Tier
 from gearshift.errors import ConfigError
 from gearshift.learn.metrics import reliability
 from gearshift.learn.outcome import Outcome
@@ -68,7 +67,9 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ConfigError(f"unknown model mode {self.mode!r}", hint="use per-tier or interaction")
+            raise ConfigError(
+                f"unknown model mode {self.mode!r}", hint="use per-tier or interaction"
+            )
         if not self.c > 0:
             raise ConfigError("C must be positive")
         if not 2 <= self.folds <= 20:
@@ -152,7 +153,7 @@ def _prepare(outcomes: Sequence[Outcome], options: FitOptions) -> _Data:
     tasks = list(index)
     raw = featurize(options.spec, tasks)
     idf = idf_of(options.spec, raw)
-    data = _Data(
+    return _Data(
         tasks,
         weigh(options.spec, raw, idf),
         task_of,
@@ -161,7 +162,6 @@ def _prepare(outcomes: Sequence[Outcome], options: FitOptions) -> _Data:
         np.array([_fold(tasks[t], options.folds) for t in task_of], dtype=np.int64),
         idf,
     )
-    return data
 
 
 def _fold(task: TaskText, folds: int) -> int:

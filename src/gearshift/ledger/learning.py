@@ -109,7 +109,9 @@ def execution_outcomes(
         )
 
 
-def imported_outcomes(ledger: Ledger, since: dt.datetime | None = None) -> Iterator[ImportedOutcome]:
+def imported_outcomes(
+    ledger: Ledger, since: dt.datetime | None = None
+) -> Iterator[ImportedOutcome]:
     """Imported outcomes, oldest first."""
     for row in ledger.query(_IMPORTED, {"since": _since(since)}):
         task, agent, ttype, model, tier, score, cost, i, o, ts = row
@@ -130,7 +132,7 @@ def imported_outcomes(ledger: Ledger, since: dt.datetime | None = None) -> Itera
 def outcome_counts(ledger: Ledger) -> dict[str, int]:
     """How many outcomes each source holds (``ledger``: executions with a verdict)."""
     executions = ledger.query(
-        "SELECT COUNT(*) FROM (" + _EXECUTION_OUTCOMES.split(" ORDER BY")[0] + ") AS o",
+        "SELECT COUNT(*) FROM (" + _EXECUTION_OUTCOMES.split(" ORDER BY", maxsplit=1)[0] + ") AS o",
         {"since": 0},
     )[0][0]
     imported = ledger.query("SELECT COUNT(*) FROM learn_outcomes")[0][0]

@@ -36,6 +36,7 @@ __all__ = [
     "idf_of",
     "require_sklearn",
     "rubric_scores",
+    "sklearn_available",
     "weigh",
 ]
 
@@ -94,6 +95,13 @@ class FeatureSpec:
         if unknown:
             raise ConfigError(f"feature spec: unknown field(s) {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+def sklearn_available() -> bool:
+    """Whether scikit-learn is installed (found without importing it)."""
+    from importlib.util import find_spec
+
+    return find_spec("sklearn") is not None
 
 
 def require_sklearn() -> None:
@@ -203,7 +211,6 @@ def featurize(
 def weigh(spec: FeatureSpec, raw: csr_matrix, idf: np.ndarray) -> csr_matrix:
     """``raw`` (from :func:`featurize` without ``idf``) with its text columns multiplied by
     ``idf`` and its word and character parts scaled to unit length per row (a new matrix)."""
-    import numpy as np
 
     if idf.shape != (spec.text_width,):
         raise ConfigError(f"idf has shape {idf.shape}, the spec needs ({spec.text_width},)")

@@ -75,13 +75,13 @@ def choose_tier(
     """The rank of the tier with the least expected cost among those with ``p >= min_p``
     (ties: the cheaper tier); when none reaches ``min_p``, the most likely to pass."""
     costs = expected_costs(cost, p, failure_cost, escalate=escalate)
-    known = [i for i, pi in enumerate(p) if pi is not None]
-    if not known:
+    if all(v is None for v in p):
         raise ConfigError("no tier has a prediction to choose from")
-    feasible = [i for i in known if p[i] >= min_p]  # type: ignore[operator]
+    probs = {i: v for i, v in enumerate(p) if v is not None}
+    feasible = [i for i in probs if probs[i] >= min_p]
     if not feasible:
-        return max(known, key=lambda i: (p[i], -i))  # type: ignore[return-value]
-    return min(feasible, key=lambda i: (costs[i], i))  # type: ignore[return-value]
+        return max(probs, key=lambda i: (probs[i], -i))
+    return min(feasible, key=lambda i: (costs[i] or 0.0, i))
 
 
 def choose_tiers(
@@ -125,7 +125,9 @@ class LearnedPolicy:
     def prepare(self, tasks: Sequence[Task]) -> None:
         """Predict ``tasks`` in one batch (much cheaper per task than one at a time); the next
         :meth:`apply` of each of them uses the prediction."""
-        for task, p in zip(tasks, self.predictor.predict([task_text(t) for t in tasks]), strict=True):
+        for task, p in zip(
+            tasks, self.predictor.predict([task_text(t) for t in tasks]), strict=True
+        ):
             self._ready[id(task)] = (task, p)
 
     def p_success(self, task: Task) -> dict[Tier, float | None]:
@@ -159,7 +161,9 @@ class LearnedPolicy:
             return
         cost = self.token_costs(ctx.task)
         failure = float(self.failure_cost_usd)
-        chosen = TIERS[choose_tier(cost, [p[t] for t in TIERS], failure_cost=failure, min_p=self.min_p)]
+        chosen = TIERS[
+            choose_tier(cost, [p[t] for t in TIERS], failure_cost=failure, min_p=self.min_p)
+        ]
         inputs: dict[str, Any] = {
             **_shown(p),
             "failure_cost_usd": str(self.failure_cost_usd),
@@ -177,14 +181,11 @@ class LearnedPolicy:
                 inputs,
             )
             return
-        reason = ", ".join(
-            f"{t} {p[t]:.0%}" for t in TIERS if p[t] is not None  # type: ignore[str-format]
-        )
+        reason = ", ".join(f"{t} {v:.0%}" for t in TIERS if (v := p[t]) is not None)
         ctx.decide(
             self.name,
             chosen,
-            f"lowest expected cost at a ${self.failure_cost_usd} failure cost "
-            f"(P(pass): {reason})",
+            f"lowest expected cost at a ${self.failure_cost_usd} failure cost (P(pass): {reason})",
             inputs,
         )
 
@@ -194,7 +195,9 @@ class LearnedPolicy:
         best = max(evidence, key=lambda g: g.total)
         if best.total < self.min_evidence:
             names = " or ".join(g.key for g in evidence)
-            return f"evidence is thin: {best.total} known outcomes for {names} (< {self.min_evidence})"
+            return (
+                f"evidence is thin: {best.total} known outcomes for {names} (< {self.min_evidence})"
+            )
         return None
 
     def _explore(
@@ -225,4 +228,3 @@ class LearnedPolicy:
 
 def _shown(p: dict[Tier, float | None]) -> dict[str, Any]:
     return {"p_success": {t.value: (round(v, 4) if v is not None else None) for t, v in p.items()}}
-

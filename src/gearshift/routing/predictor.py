@@ -198,9 +198,7 @@ class Predictor:
         """P(success) per tier for each row (``None`` for tiers without training data)."""
         probs = self.predict_array(rows)
         known = [bool(k) for k in self.arrays["known"]]
-        return [
-            {t: (float(p[t.rank]) if known[t.rank] else None) for t in TIERS} for p in probs
-        ]
+        return [{t: (float(p[t.rank]) if known[t.rank] else None) for t in TIERS} for p in probs]
 
     def predict_array(self, rows: Sequence[TaskText]) -> np.ndarray:
         """``(len(rows), 3)`` calibrated probabilities (unknown tiers included, meaningless)."""
