@@ -160,7 +160,8 @@ def status_cmd(as_json: JsonOpt = False) -> None:
     table = plain_table(title="per tier (held-out, cross-validated)")
     for col in ("tier", "outcomes", "pass rate", "log loss", "AUC", "ECE"):
         table.add_column(col, justify="left" if col == "tier" else "right")
-    for tier, t in s["tiers"].items():
+    for tier in ("haiku", "sonnet", "opus"):
+        t = s["tiers"][tier]
         m = info["metrics"].get(tier) or {}
         rate = f"{t['passed'] / t['outcomes']:.0%}" if t["outcomes"] else "-"
         table.add_row(

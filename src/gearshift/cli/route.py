@@ -158,10 +158,8 @@ def route(
             out["evidence"] = _evidence(policy, tasks[0])
         print_json(out)
     else:
-        _print_decision(decisions[0], explain=explain)
-        if explain and policy is not None and decisions[0].p_success is not None:
-            for line in _evidence(policy, tasks[0]):
-                console().print(f"  {line}", markup=False)
+        evidence = _evidence(policy, tasks[0]) if explain and policy is not None else []
+        _print_decision(decisions[0], explain=explain, evidence=evidence)
 
 
 def _agents(dirs: list[Path] | None) -> AgentSet:
@@ -253,7 +251,9 @@ def _scores_text(decision: RouteDecision) -> str:
     return f"multi-step {s.multi_step} · judgment {s.judgment} · stakes {s.stakes} = {s.total}"
 
 
-def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
+def _print_decision(
+    decision: RouteDecision, *, explain: bool, evidence: list[str] | None = None
+) -> None:
     from gearshift.cli.common import plain_table
 
     con = console()
@@ -273,6 +273,10 @@ def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
         con.print("evidence", style="bold")
         for dim, notes in a.evidence.items():
             con.print(f"  {dim}: {'; '.join(notes)}", markup=False)
+    if evidence:
+        con.print("known outcomes", style="bold")
+        for line in evidence:
+            con.print(f"  {line}", markup=False)
     table = plain_table(title="policy chain", title_justify="left")
     for col in ("#", "policy", "action", "tier", "reason", "inputs"):
         table.add_column(col, overflow="fold")
