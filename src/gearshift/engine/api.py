@@ -79,9 +79,8 @@ def run_tasks(
 
 
 def _default_router(ledger: Ledger | None, catalog: Catalog) -> Router:
-    from gearshift.routing.router import Router
-
     from gearshift.routing.features import sklearn_available
+    from gearshift.routing.router import Router
 
     if ledger is None or not sklearn_available():
         return Router(catalog)
