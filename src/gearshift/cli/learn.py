@@ -248,13 +248,16 @@ def _print_eval(report: EvalReport, plot: Path | None) -> None:
     table = plain_table(
         title=f"{report.tasks:,} tasks; 95% intervals from {report.bootstrap:,} resamples"
     )
-    for col in ("router", "APGR", "95% CI", "CPT(50%)", "CPT(80%)", "learned - it", "95% CI"):
+    for col in ("router", "APGR (95% CI)", "CPT(50%)", "CPT(80%)", "learned - it (95% CI)"):
         table.add_column(col, justify="left" if col == "router" else "right")
     for r in report.routers:
-        ci = f"{r.apgr_ci[0]:.3f}-{r.apgr_ci[1]:.3f}" if report.bootstrap else "-"
-        diff = f"{r.diff:+.3f}" if r.diff is not None else ""
-        dci = f"{r.diff_ci[0]:+.3f} to {r.diff_ci[1]:+.3f}" if r.diff_ci else ""
-        table.add_row(r.name, f"{r.apgr:.3f}", ci, _num(r.cpt50), _num(r.cpt80), diff, dci)
+        apgr = f"{r.apgr:.3f}"
+        if report.bootstrap:
+            apgr += f" ({r.apgr_ci[0]:.3f}-{r.apgr_ci[1]:.3f})"
+        diff = ""
+        if r.diff is not None and r.diff_ci is not None:
+            diff = f"{r.diff:+.3f} ({r.diff_ci[0]:+.3f}, {r.diff_ci[1]:+.3f})"
+        table.add_row(r.name, apgr, _num(r.cpt50), _num(r.cpt80), diff)
     con.print(table)
     always = ", ".join(
         f"{t} quality {v['quality']:.3f} cost ${v['cost_usd']:.4f}"
