@@ -173,11 +173,12 @@ def _learned_rows(catalog: Any, data: Path, repeat: int) -> None:
     train = read_wide(data, catalog, ladder=ladder, where={"split": "train"})
     test = read_wide(data, catalog, ladder=ladder, where={"split": "test"})
     rng = random.Random(20_000)
+    known = train.outcomes()  # three per prompt, in tier order
     outcomes: list[Outcome] = []
     while len(outcomes) < 20_000:
         i = rng.randrange(len(train.texts))
         text = f"{train.texts[i]}\n(variant {len(outcomes) // 3})"
-        for o in train.outcomes()[3 * i : 3 * i + 3]:
+        for o in known[3 * i : 3 * i + 3]:
             outcomes.append(Outcome(text, o.tier, o.score, cost_nanos=o.cost_nanos))
     outcomes = outcomes[:20_000]
     fits = []

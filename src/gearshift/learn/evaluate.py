@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Catalog, Usage
+from gearshift.catalog.cost import usd_text
 from gearshift.learn.curve import Curve, Routings, curve_of, normalised_points
 from gearshift.learn.files import WideTable
 from gearshift.routing.features import TaskText, rubric_scores
@@ -69,7 +70,7 @@ class EvalReport:
     tasks: int
     bootstrap: int
     routers: list[RouterResult]
-    always: dict[str, dict[str, float]] = field(default_factory=dict)
+    always: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def result(self, name: str) -> RouterResult:
         return next(r for r in self.routers if r.name == name)
@@ -132,7 +133,7 @@ def evaluate(
     always = {
         t.value: {
             "quality": float(score[:, t.rank].mean()),
-            "cost_usd": float(cost[:, t.rank].sum()),
+            "cost_usd": usd_text(sum(row[t.rank] for row in table.cost_nanos)),
         }
         for t in TIERS
     }

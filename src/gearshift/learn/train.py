@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class _Data:
     score: np.ndarray
     fold: np.ndarray  # outcome -> fold
     idf: np.ndarray
+    totals: np.ndarray  # task -> rubric total
 
 
 def fit(
@@ -138,7 +140,7 @@ def fit(
         "group_counts": group_counts,
         "sketch": sketch([t.text for t in recent[0]]).reshape(len(recent[0]), -1),
         "sketch_counts": recent[1],
-        **_baselines(outcomes),
+        **_baselines(data),
     }
     return Predictor.from_arrays(meta, arrays)
 
@@ -151,7 +153,8 @@ def _prepare(outcomes: Sequence[Outcome], options: FitOptions) -> _Data:
     for i, o in enumerate(outcomes):
         task_of[i] = index.setdefault(o.key, len(index))
     tasks = list(index)
-    raw = featurize(options.spec, tasks)
+    scores = [rubric_scores(t.text) for t in tasks]
+    raw = featurize(options.spec, tasks, scores=scores)
     idf = idf_of(options.spec, raw)
     return _Data(
         tasks,
@@ -161,6 +164,7 @@ def _prepare(outcomes: Sequence[Outcome], options: FitOptions) -> _Data:
         np.array([min(1.0, max(0.0, o.score)) for o in outcomes]),
         np.array([_fold(tasks[t], options.folds) for t in task_of], dtype=np.int64),
         idf,
+        np.array([sc.total for sc in scores], dtype=np.int64),
     )
 
 
@@ -220,7 +224,7 @@ def _logistic(x: Any, score: np.ndarray, c: float) -> tuple[np.ndarray, float]:
         rate = (float(score.sum()) + 1.0) / (len(score) + 2.0)
         return np.zeros(x.shape[1]), float(np.log(rate / (1.0 - rate)))
     # the dual problem: far fewer tasks than hashed columns
-    model = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000)
+    model = LogisticRegression(C=c, solver="liblinear", dual=True, tol=1e-3, max_iter=1000)
     model.fit(xs, ys, sample_weight=ws)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
@@ -367,36 +371,28 @@ def _recent_tasks(outcomes: Sequence[Outcome]) -> tuple[list[TaskText], Any]:
     return keep, array
 
 
-def _baselines(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def _baselines(data: _Data) -> dict[str, Any]:
     """The length and rubric baselines of ``learn eval``, fitted on the training outcomes."""
-    import math
-
     import numpy as np
 
-    totals: dict[str, int] = {}
-    length_fit = np.tile([0.0, 0.0], (len(TIERS), 1))
+    length_fit = np.zeros((len(TIERS), 2))
     rates = np.full((len(TIERS), 7), 0.5)
+    log_length = np.log1p(np.array([len(t.text) for t in data.tasks], dtype=np.float64))
     for tier in TIERS:
-        mine = [o for o in outcomes if o.tier is tier]
-        if not mine:
+        sel = data.tier_of == tier.rank
+        if not sel.any():
             continue
-        y = np.array([o.passed for o in mine])
-        z = np.array([math.log1p(len(o.task)) for o in mine])
-        length_fit[tier.rank] = _fit_platt(z, y)
+        y = data.score[sel] >= 0.5
         if y.all() or not y.any():
             length_fit[tier.rank] = (0.0, _logit((y.sum() + 1) / (len(y) + 2)))
-        mean = float(y.mean())
-        for o in mine:
-            if o.task not in totals:
-                totals[o.task] = rubric_scores(o.task).total
-        t = np.array([totals[o.task] for o in mine]) - 3
+        else:
+            length_fit[tier.rank] = _fit_platt(log_length[data.task_of[sel]], y)
+        t = data.totals[data.task_of[sel]] - 3
         passes = np.bincount(t, weights=y.astype(np.float64), minlength=7)
         trials = np.bincount(t, minlength=7)
-        rates[tier.rank] = (passes + 2 * mean) / (trials + 2)
+        rates[tier.rank] = (passes + 2 * float(y.mean())) / (trials + 2)
     return {"length_fit": length_fit, "rubric_rates": rates}
 
 
 def _logit(p: float) -> float:
-    import math
-
     return math.log(p / (1 - p))

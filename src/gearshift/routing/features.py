@@ -62,9 +62,9 @@ class FeatureSpec:
     word_bits: int = 17
     char_bits: int = 17
     context_bits: int = 10
-    head: int = 300
-    tail: int = 1200
-    char_tail: int = 400
+    head: int = 200
+    tail: int = 600
+    char_tail: int = 250
 
     def __post_init__(self) -> None:
         for name in ("word_bits", "char_bits", "context_bits"):
@@ -174,9 +174,10 @@ def rubric_scores(text: str) -> Scores:
     return _estimator().estimate(_window(text, 100, 200)).scores
 
 
-def context_pairs(row: TaskText) -> list[tuple[str, float]]:
-    """The context block's named values: agent, type, rubric scores and the log length."""
-    s = rubric_scores(row.text)
+def context_pairs(row: TaskText, scores: Scores | None = None) -> list[tuple[str, float]]:
+    """The context block's named values: agent, type, rubric scores (``scores`` when already
+    known, else :func:`rubric_scores`) and the log length."""
+    s = scores if scores is not None else rubric_scores(row.text)
     return [
         (f"agent={(row.agent or 'default').lower()}", 1.0),
         (f"type={(row.task_type or '').lower()}", 1.0),
@@ -190,7 +191,11 @@ def context_pairs(row: TaskText) -> list[tuple[str, float]]:
 
 
 def featurize(
-    spec: FeatureSpec, rows: Sequence[TaskText], idf: np.ndarray | None = None
+    spec: FeatureSpec,
+    rows: Sequence[TaskText],
+    idf: np.ndarray | None = None,
+    *,
+    scores: Sequence[Scores] | None = None,
 ) -> csr_matrix:
     """The rows as a CSR matrix of ``spec.width`` columns. ``idf`` (``spec.text_width`` values)
     weights the text blocks; without it they are raw sublinear counts (what :func:`idf_of`
@@ -201,7 +206,8 @@ def featurize(
     vec = _vectorizers(spec)
     words = vec.words.transform([_window(r.text, spec.head, spec.tail) for r in rows])
     chars = vec.chars.transform([_window(r.text, 0, spec.char_tail) for r in rows])
-    context = vec.context.transform([context_pairs(r) for r in rows])
+    given = scores if scores is not None else [None] * len(rows)
+    context = vec.context.transform([context_pairs(r, s) for r, s in zip(rows, given, strict=True)])
     raw: csr_matrix = hstack([words, chars, context], format="csr", dtype=np.float32)
     text = raw.indices < spec.text_width
     raw.data[text] = np.log1p(raw.data[text])
