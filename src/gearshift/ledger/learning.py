@@ -40,12 +40,16 @@ __all__ = [
     "save_model",
 ]
 
+#: Which executions are outcomes (a validator verdict on a task of a known tier, not a judge).
+_IS_OUTCOME = (
+    "task IS NOT NULL AND tier IN ('haiku', 'sonnet', 'opus') AND status <> 'error' "
+    "AND (validation LIKE 'pass%' OR validation LIKE 'fail%') "
+    "AND replace(tags, '\"role\":\"judge\"', '') = tags"
+)
 _EXECUTION_OUTCOMES = (
     "SELECT task, agent, task_type, model, tier, validation, cost_nanos, input_tokens, "
-    "output_tokens, ts_us, chain_id FROM executions "
-    "WHERE task IS NOT NULL AND tier IN ('haiku', 'sonnet', 'opus') AND status <> 'error' "
-    "AND (validation LIKE 'pass%' OR validation LIKE 'fail%') AND ts_us >= :since "
-    "AND replace(tags, '\"role\":\"judge\"', '') = tags ORDER BY ts_us, id"
+    f"output_tokens, ts_us, chain_id FROM executions WHERE {_IS_OUTCOME} AND ts_us >= :since "
+    "ORDER BY ts_us, id"
 )
 _IMPORTED = (
     "SELECT task, agent, task_type, model, tier, score, cost_nanos, input_tokens, "
@@ -131,10 +135,7 @@ def imported_outcomes(
 
 def outcome_counts(ledger: Ledger) -> dict[str, int]:
     """How many outcomes each source holds (``ledger``: executions with a verdict)."""
-    executions = ledger.query(
-        "SELECT COUNT(*) FROM (" + _EXECUTION_OUTCOMES.split(" ORDER BY", maxsplit=1)[0] + ") AS o",
-        {"since": 0},
-    )[0][0]
+    executions = ledger.query(f"SELECT COUNT(*) FROM executions WHERE {_IS_OUTCOME}")[0][0]
     imported = ledger.query("SELECT COUNT(*) FROM learn_outcomes")[0][0]
     return {"ledger": int(executions), "import": int(imported)}
 

@@ -122,7 +122,7 @@ def _window(text: str, head: int, tail: int) -> str:
 
 
 class _Vectorizers:
-    """The spec's hashers, built once per spec (they hold no learned state)."""
+    """The spec's hashers (they hold no learned state: building them is cheap)."""
 
     def __init__(self, spec: FeatureSpec) -> None:
         require_sklearn()
@@ -150,15 +150,12 @@ def _float32() -> Any:
     return np.float32
 
 
-_CACHE: dict[FeatureSpec, _Vectorizers] = {}
+#: The default keyword estimator, made on first use (it compiles its cue patterns once).
 _ESTIMATOR: list[KeywordEstimator] = []
 
 
 def _vectorizers(spec: FeatureSpec) -> _Vectorizers:
-    found = _CACHE.get(spec)
-    if found is None:
-        found = _CACHE[spec] = _Vectorizers(spec)
-    return found
+    return _Vectorizers(spec)
 
 
 def _estimator() -> KeywordEstimator:

@@ -112,7 +112,9 @@ class LearnedPolicy:
     explore: float = 0.05
     rng: random.Random = field(default_factory=random.Random)
     name: str = "learned"
-    _ready: dict[int, tuple[Task, dict[Tier, float | None]]] = field(default_factory=dict)
+    _ready: dict[int, tuple[Task, dict[Tier, float | None]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_p <= 1.0:
@@ -124,7 +126,9 @@ class LearnedPolicy:
 
     def prepare(self, tasks: Sequence[Task]) -> None:
         """Predict ``tasks`` in one batch (much cheaper per task than one at a time); the next
-        :meth:`apply` of each of them uses the prediction."""
+        :meth:`apply` of each of them uses the prediction (predictions of an earlier batch that
+        were never routed are dropped)."""
+        self._ready.clear()
         for task, p in zip(
             tasks, self.predictor.predict([task_text(t) for t in tasks]), strict=True
         ):
