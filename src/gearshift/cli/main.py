@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "gearshift.cli.prices_cmd",
     "gearshift.cli.budget",
     "gearshift.cli.route",
+    "gearshift.cli.learn",
     "gearshift.cli.run",
     "gearshift.cli.plan",
     "gearshift.cli.replay",

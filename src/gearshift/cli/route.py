@@ -14,7 +14,8 @@ from gearshift.cli.common import console, dumps, print_json, state
 if TYPE_CHECKING:
     from gearshift.agents import AgentSet, FileEdit
     from gearshift.insight.audit import AgentObservation, AuditReport
-    from gearshift.routing import RouteDecision, Router, Task
+    from gearshift.routing import Policy, RouteDecision, Router, Task
+    from gearshift.routing.learned import LearnedPolicy
 
 
 def register(app: typer.Typer) -> None:
@@ -90,9 +91,32 @@ def route(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the evidence and every policy step.")
     ] = False,
+    failure_cost: Annotated[
+        str,
+        typer.Option(
+            "--failure-cost",
+            metavar="USD",
+            help="Learned routing: what a failed attempt costs you beyond its tokens (rework).",
+        ),
+    ] = "0.10",
+    explore: Annotated[
+        float,
+        typer.Option(
+            "--explore",
+            min=0.0,
+            max=1.0,
+            metavar="SHARE",
+            help="Learned routing: share of tasks considered for one tier down (exploration).",
+        ),
+    ] = 0.0,
+    learned: Annotated[
+        bool,
+        typer.Option("--learned/--no-learned", help="Use the trained model when there is one."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Put a task on a model tier and show why: scores, evidence and the policy chain."""
+    """Put a task on a model tier and show why: scores, evidence, P(success) per tier when a
+    model is trained (`gearshift learn fit`), and the policy chain."""
     from gearshift.errors import ConfigError
     from gearshift.routing import Objective, Priority, Task, load_tasks, parse_tasks_jsonl
 
@@ -124,14 +148,19 @@ def route(
     agents = _agents(agents_dir) if needs_agents else None
     if agents is not None and agent is not None:
         agents.require(agent)
-    router = _router(agents, rules)
-    decisions = [router.route(t, queue_depth=queue_depth) for t in tasks]
+    policy = _learned(failure_cost, explore) if learned else None
+    router = _router(agents, rules, policy)
+    decisions = router.route_many(tasks, queue_depth=queue_depth)
     if batch is not None:
         _print_batch(tasks, decisions, as_json=as_json, explain=explain)
     elif as_json:
-        print_json({"text": tasks[0].text, **decisions[0].to_dict()})
+        out = {"text": tasks[0].text, **decisions[0].to_dict()}
+        if explain and policy is not None:
+            out["evidence"] = _evidence(policy, tasks[0])
+        print_json(out)
     else:
-        _print_decision(decisions[0], explain=explain)
+        evidence = _evidence(policy, tasks[0]) if explain and policy is not None else []
+        _print_decision(decisions[0], explain=explain, evidence=evidence)
 
 
 def _agents(dirs: list[Path] | None) -> AgentSet:
@@ -147,13 +176,60 @@ def _agents(dirs: list[Path] | None) -> AgentSet:
     return discover(dirs or None, LoadOptions(catalog=state.catalog()))
 
 
-def _router(agents: AgentSet | None, rules: Path | None) -> Router:
+def _router(agents: AgentSet | None, rules: Path | None, learned: Policy | None) -> Router:
     from gearshift.routing import Router, default_chain, load_rules
 
     catalog = state.catalog()
     ruleset = load_rules(rules, catalog) if rules is not None else None
-    chain = default_chain(catalog, rules=ruleset, over_budget=_budget_pressure())
+    chain = default_chain(catalog, rules=ruleset, over_budget=_budget_pressure(), learned=learned)
     return Router(catalog, agents=agents, policies=chain)
+
+
+def _learned(failure_cost: str, explore: float) -> LearnedPolicy | None:
+    """The learned policy on the ledger's newest model: ``None`` without a ledger or a model
+    (routing a task must not create a ledger), and with a note when scikit-learn is missing."""
+    import random
+    from decimal import Decimal, InvalidOperation
+
+    from gearshift.errors import ConfigError
+    from gearshift.ledger.urls import resolve_location
+
+    try:
+        cost = Decimal(failure_cost)
+    except InvalidOperation:
+        raise ConfigError(f"--failure-cost: {failure_cost!r} is not an amount in USD") from None
+    location = resolve_location(state.ledger_url)
+    if location.path is not None and not location.path.exists():
+        return None
+    from gearshift.routing.features import sklearn_available
+
+    if not sklearn_available():
+        from gearshift.cli.common import err_console
+
+        err_console().print(
+            "note: scikit-learn is not installed, so no trained model is used "
+            "(pip install 'gearshift[learn]')",
+            markup=False,
+        )
+        return None
+    from gearshift.learn.api import learned_policy
+
+    return learned_policy(
+        state.ledger(), state.catalog(), failure_cost_usd=cost, explore=explore, rng=random.Random()
+    )
+
+
+def _evidence(policy: LearnedPolicy, task: Task) -> list[str]:
+    """The known outcomes behind a prediction: the task's agent and type groups, and the
+    known tasks worded most like it."""
+    from gearshift.routing.learned import task_text
+
+    row = task_text(task)
+    lines = [g.describe() for g in policy.predictor.evidence(row)]
+    near = policy.predictor.neighbours(row)
+    if near is not None:
+        lines.append(near.describe())
+    return lines
 
 
 def _budget_pressure() -> Callable[[Task], bool] | None:
@@ -176,7 +252,9 @@ def _scores_text(decision: RouteDecision) -> str:
     return f"multi-step {s.multi_step} · judgment {s.judgment} · stakes {s.stakes} = {s.total}"
 
 
-def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
+def _print_decision(
+    decision: RouteDecision, *, explain: bool, evidence: list[str] | None = None
+) -> None:
     from gearshift.cli.common import plain_table
 
     con = console()
@@ -184,6 +262,10 @@ def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
     con.print(f"[bold]{decision.tier.value}[/bold]  {decision.model}")
     source = f" ({a.source})" if a else ""
     con.print(f"scores   {_scores_text(decision)}{source}", markup=False)
+    p = decision.p_success_dict()
+    if p is not None:
+        shown = ", ".join(f"{t} {'-' if v is None else f'{v:.0%}'}" for t, v in p.items())
+        con.print(f"P(pass)  {shown} (learned)", markup=False)
     for reason in decision.reasons:
         con.print(f"because  {reason}", markup=False)
     if not explain:
@@ -192,6 +274,10 @@ def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
         con.print("evidence", style="bold")
         for dim, notes in a.evidence.items():
             con.print(f"  {dim}: {'; '.join(notes)}", markup=False)
+    if evidence:
+        con.print("known outcomes", style="bold")
+        for line in evidence:
+            con.print(f"  {line}", markup=False)
     table = plain_table(title="policy chain", title_justify="left")
     for col in ("#", "policy", "action", "tier", "reason", "inputs"):
         table.add_column(col, overflow="fold")
@@ -217,6 +303,7 @@ def _print_batch(
                 "model": full["model"],
                 "decided_by": full["decided_by"],
                 "scores": full["scores"],
+                "p_success": full["p_success"],
                 "reasons": full["reasons"],
             }
             if explain:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gearshift.engine.runner import RunReport
     from gearshift.ledger import Ledger
     from gearshift.providers import Provider
+    from gearshift.routing.policies import Policy
 
 #: simulated latency multiplier: a demo of a few dozen calls finishes in seconds
 DEFAULT_TIME_SCALE = 0.02
@@ -212,7 +213,7 @@ def _context(
     return RunContext(
         provider=provider,
         catalog=catalog,
-        router=pipeline.router(catalog, over_budget=pressure),
+        router=pipeline.router(catalog, over_budget=pressure, learned=_learned(ledger, catalog)),
         ledger=ledger,
         run_id=run_id or new_id(),
         store=RunStore(ledger),
@@ -220,6 +221,18 @@ def _context(
         source="sim" if provider_name == "sim" else "api",
         concurrency=concurrency,
     )
+
+
+def _learned(ledger: Ledger, catalog: Catalog) -> Policy | None:
+    """The learned policy when the ledger holds a trained model and scikit-learn is installed:
+    the tiered strategy then starts each job where it says."""
+    from gearshift.routing.features import sklearn_available
+
+    if not sklearn_available():
+        return None
+    from gearshift.learn.api import learned_policy
+
+    return learned_policy(ledger, catalog)
 
 
 def _succeeded(ctx: RunContext, pipeline: Pipeline) -> set[str]:

@@ -46,6 +46,7 @@ from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentDefinition, AgentSet
+    from gearshift.routing.policies import Policy
     from gearshift.routing.router import Router
     from gearshift.routing.rules import RuleSet
     from gearshift.routing.task import Task
@@ -74,13 +75,20 @@ class Pipeline:
     name: str = ""
 
     def router(
-        self, catalog: Catalog, *, over_budget: Callable[[Task], bool] | None = None
+        self,
+        catalog: Catalog,
+        *,
+        over_budget: Callable[[Task], bool] | None = None,
+        learned: Policy | None = None,
     ) -> Router:
-        """The router for these jobs: the default chain, with the file's rules when it has any
-        and budget-aware routing when ``over_budget`` says which tasks are under pressure."""
+        """The router for these jobs: the default chain, with the file's rules when it has any,
+        budget-aware routing when ``over_budget`` says which tasks are under pressure, and the
+        ``learned`` policy (a trained model's) when given."""
         from gearshift.routing.router import Router, default_chain
 
-        policies = default_chain(catalog, rules=self.rules, over_budget=over_budget)
+        policies = default_chain(
+            catalog, rules=self.rules, over_budget=over_budget, learned=learned
+        )
         return Router(catalog, agents=self.agents, policies=policies)
 
 

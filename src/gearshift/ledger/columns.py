@@ -75,6 +75,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0007_dedup_group",
     "0008_reconciliations",
     "0009_session_index",
+    "0010_learning",
 )
 
 

@@ -15,8 +15,10 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Connection,
+    Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -34,6 +36,8 @@ __all__ = [
     "executions",
     "ingest_agents",
     "ingest_files",
+    "learn_outcomes",
+    "learned_models",
     "metadata",
     "migrate",
     "reconciliation_rows",
@@ -261,6 +265,44 @@ reconciliation_rows = Table(
     Index("ix_reconciliation_rows_day", "day", "model"),
 )
 
+#: Outcomes imported from outside (``gearshift learn import``): training data for the tier
+#: predictor that is not this team's spend, so it stays out of ``executions``. ``import_id`` is
+#: a digest of the imported file (the same file is not imported twice); ``score`` is 0..1
+#: (1 passed); ``cost_nanos`` is exact when the file gave a cost.
+learn_outcomes = Table(
+    "learn_outcomes",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("import_id", String(64), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("task", Text, nullable=False),
+    Column("agent", String(200)),
+    Column("task_type", String(100)),
+    Column("model", String(200)),
+    Column("tier", String(20), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("cost_nanos", BigInteger),
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Index("ix_learn_outcomes_import", "import_id"),
+    Index("ix_learn_outcomes_ts", "ts_us"),
+)
+
+#: Trained tier predictors (``gearshift learn fit``), newest last: JSON metadata (format and
+#: feature versions, training summary, held-out metrics) and the arrays as an ``.npz`` blob that
+#: is read without pickle; ``digest`` is the blob's SHA-256.
+learned_models = Table(
+    "learned_models",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("format_version", Integer, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+)
+
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
@@ -368,6 +410,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0007_dedup_group", _dedup_group),
     ("0008_reconciliations", _create(reconciliation_runs, reconciliation_rows)),
     ("0009_session_index", _session_index),
+    ("0010_learning", _create(learn_outcomes, learned_models)),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

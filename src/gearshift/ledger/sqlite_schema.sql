@@ -43,15 +43,15 @@ CREATE TABLE executions (
 	CONSTRAINT ck_executions_dedup_group CHECK (dedup_key IS NULL OR dedup_group IS NOT NULL)
 );
 
-CREATE INDEX ix_executions_session ON executions (session);
-
 CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
 
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
-CREATE INDEX ix_executions_ts ON executions (ts_us);
-
 CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
+
+CREATE INDEX ix_executions_session ON executions (session);
+
+CREATE INDEX ix_executions_ts ON executions (ts_us);
 
 CREATE TABLE ingest_files (
 	path TEXT NOT NULL, 
@@ -171,3 +171,34 @@ CREATE TABLE reconciliation_rows (
 );
 
 CREATE INDEX ix_reconciliation_rows_day ON reconciliation_rows (day, model);
+
+CREATE TABLE learn_outcomes (
+	id VARCHAR(26) NOT NULL, 
+	ts_us BIGINT NOT NULL, 
+	import_id VARCHAR(64) NOT NULL, 
+	line INTEGER NOT NULL, 
+	task TEXT NOT NULL, 
+	agent VARCHAR(200), 
+	task_type VARCHAR(100), 
+	model VARCHAR(200), 
+	tier VARCHAR(20) NOT NULL, 
+	score FLOAT NOT NULL, 
+	cost_nanos BIGINT, 
+	input_tokens BIGINT, 
+	output_tokens BIGINT, 
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_learn_outcomes_import ON learn_outcomes (import_id);
+
+CREATE INDEX ix_learn_outcomes_ts ON learn_outcomes (ts_us);
+
+CREATE TABLE learned_models (
+	id VARCHAR(26) NOT NULL, 
+	created_us BIGINT NOT NULL, 
+	format_version INTEGER NOT NULL, 
+	meta TEXT NOT NULL, 
+	digest VARCHAR(64) NOT NULL, 
+	blob BLOB NOT NULL, 
+	PRIMARY KEY (id)
+);
