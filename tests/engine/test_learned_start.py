@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -21,7 +20,8 @@ pytest.importorskip("sklearn")
 class Hard:
     """Haiku and sonnet are unlikely to pass anything; opus nearly always does."""
 
-    meta: ClassVar[dict[str, object]] = {"summary": {"tiers": {}}}
+    def __init__(self) -> None:
+        self.meta: dict[str, object] = {"summary": {"tiers": {}}}
 
     def predict(self, rows: list[TaskText]) -> list[dict[Tier, float | None]]:
         return [{Tier.HAIKU: 0.05, Tier.SONNET: 0.1, Tier.OPUS: 0.97} for _ in rows]

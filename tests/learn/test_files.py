@@ -131,7 +131,7 @@ def test_wide_tables_map_models_by_the_ladder(tmp_path: Path) -> None:
 
 
 def test_long_eval_tables_need_every_tier(tmp_path: Path) -> None:
-    rows = ["task,tier,success,cost_usd"]
+    rows = ["task,tier,success,cost"]
     rows += [f"t1,{t},1,0.{i + 1}" for i, t in enumerate(("haiku", "sonnet", "opus"))]
     rows += ["t2,haiku,0,0.1"]
     table = eval_table(write(tmp_path, "e.csv", "\n".join(rows) + "\n"), CATALOG)

@@ -260,8 +260,7 @@ def _print_eval(report: EvalReport, plot: Path | None) -> None:
         table.add_row(r.name, apgr, _num(r.cpt50), _num(r.cpt80), diff)
     con.print(table)
     always = ", ".join(
-        f"{t} quality {v['quality']:.3f} cost ${v['cost_usd']:.4f}"
-        for t, v in report.always.items()
+        f"{t} quality {v['quality']:.3f} cost ${v['cost_usd']}" for t, v in report.always.items()
     )
     con.print(f"always one tier: {always}", markup=False)
     curve = plain_table(title="learned router: cost-quality curve (normalised)")

@@ -3,7 +3,8 @@ per task (RouterBench's ``<model>|score`` / ``<model>|cost_usd`` columns).
 
 Long rows have ``task`` (or ``text``/``prompt``), ``tier`` or ``model``, ``success`` (or
 ``score``: 0/1, true/false, pass/fail, or a score from 0 to 1), and optionally ``agent``,
-``task_type`` (or ``type``), ``cost_usd``, ``input_tokens``, ``output_tokens``. A model is mapped
+``task_type`` (or ``type``), ``cost_usd`` (or ``cost``, in dollars), ``input_tokens``,
+``output_tokens``. A model is mapped
 to its tier by the ``ladder`` (``model=tier`` pairs, as given with ``--ladder``) or else by the
 catalog. Money is read as a decimal and kept in integer nano-dollars (rounded half-even at the
 ninth decimal, the ledger's unit), never through a float.
@@ -200,7 +201,7 @@ def _outcome(row: Mapping[str, Any], catalog: Catalog, ladder: Ladder, source: s
         agent=_opt(row.get("agent")),
         task_type=_opt(row.get("task_type", row.get("type"))),
         model=model,
-        cost_nanos=parse_usd(row.get("cost_usd")),
+        cost_nanos=parse_usd(_first(row, ("cost_usd", "cost"))),
         input_tokens=_count(row.get("input_tokens"), "input_tokens"),
         output_tokens=_count(row.get("output_tokens"), "output_tokens"),
         source=source,

@@ -37,12 +37,13 @@ def svg(report: EvalReport, title: str = "cost-quality curves") -> str:
     for tick in range(6):
         v = tick / 5
         x0, _ = _xy(v, 0, top)
-        _, y1 = _xy(0, v, top)
         parts.append(f'<line x1="{x0}" y1="{_PAD}" x2="{x0}" y2="{_H - _PAD}" stroke="#eee"/>')
         parts.append(f'<text x="{x0}" y="{_H - _PAD + 16}" text-anchor="middle">{v:.1f}</text>')
-        if v <= top:
-            parts.append(f'<line x1="{_PAD}" y1="{y1}" x2="{_W - _PAD}" y2="{y1}" stroke="#eee"/>')
-            parts.append(f'<text x="{_PAD - 6}" y="{y1 + 4}" text-anchor="end">{v:.1f}</text>')
+    for tick in range(int(top * 5) + 1):
+        v = tick / 5
+        _, y1 = _xy(0, v, top)
+        parts.append(f'<line x1="{_PAD}" y1="{y1}" x2="{_W - _PAD}" y2="{y1}" stroke="#eee"/>')
+        parts.append(f'<text x="{_PAD - 6}" y="{y1 + 4}" text-anchor="end">{v:.1f}</text>')
     parts.append(
         f'<text x="{_W / 2}" y="{_H - 14}" text-anchor="middle">'
         "cost (0 = always weak, 1 = always strong)</text>"
@@ -63,7 +64,7 @@ def svg(report: EvalReport, title: str = "cost-quality curves") -> str:
         parts.append(
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
         )
-        ly = _PAD + 14 + 18 * i
+        ly = _H - _PAD - 14 - 18 * (len(report.routers) - 1 - i)  # lower right: below the line
         parts.append(
             f'<line x1="{_W - _PAD - 150}" y1="{ly}" x2="{_W - _PAD - 126}" y2="{ly}" '
             f'stroke="{colour}" stroke-width="2"{dash}/>'

@@ -130,7 +130,7 @@ def fit(
     meta = _meta(outcomes, data, options, held_out, version)
     groups, group_counts = _group_counts(outcomes)
     meta["groups"] = groups
-    recent = _recent_tasks(outcomes)
+    recent, recent_counts = _recent_tasks(outcomes)
     arrays = {
         "idf": data.idf,
         "weights": weights.astype(np.float32),
@@ -138,8 +138,8 @@ def fit(
         "calibration": calibration.astype(np.float64),
         "known": known,
         "group_counts": group_counts,
-        "sketch": sketch([t.text for t in recent[0]]).reshape(len(recent[0]), -1),
-        "sketch_counts": recent[1],
+        "sketch": sketch([t.text for t in recent]).reshape(len(recent), -1),
+        "sketch_counts": recent_counts,
         **_baselines(data),
     }
     return Predictor.from_arrays(meta, arrays)
@@ -162,7 +162,7 @@ def _prepare(outcomes: Sequence[Outcome], options: FitOptions) -> _Data:
         task_of,
         np.array([o.tier.rank for o in outcomes], dtype=np.int64),
         np.array([min(1.0, max(0.0, o.score)) for o in outcomes]),
-        np.array([_fold(tasks[t], options.folds) for t in task_of], dtype=np.int64),
+        np.array([_fold(t, options.folds) for t in tasks], dtype=np.int64)[task_of],
         idf,
         np.array([sc.total for sc in scores], dtype=np.int64),
     )
