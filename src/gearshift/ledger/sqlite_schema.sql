@@ -47,7 +47,7 @@ CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_g
 
 CREATE INDEX ix_executions_ts ON executions (ts_us);
 
-CREATE INDEX ix_executions_session ON executions (session);
+CREATE INDEX ix_executions_session ON executions (session, agent, source, cost_nanos);
 
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
