@@ -1,6 +1,7 @@
 """The Claude Code status line: `gearshift statusline` beside `ccusage statusline` (20.0.24).
 
-    .venv/bin/python bench/statusline_bench.py [--size 1GB] [--seed 42] [--runs 31] [--skip-ccusage]
+    .venv/bin/python bench/statusline_bench.py [--size 1GB] [--seed 42] [--runs 31]
+        [--ccusage-runs 7] [--skip-ccusage]
 
 Setup (not timed): the synthetic corpus of bench/ingest_vs_ccusage.py (cached in bench/.cache, the
 same one), ingested into a fresh SQLite ledger -- about 100k records at 1 GB, in sessions with
@@ -11,8 +12,9 @@ installed wheel is. The payload is Claude Code 2.1.x's JSON for the session whos
 spent the most.
 
 Measured: wall time of one status line from process start to exit (spawn, stdin written, exit
-waited for), warm (three runs of each first), in pairs -- gearshift, then ccusage -- so that the
-machine's load falls on both alike; median, 90th percentile and best of --runs:
+waited for), warm (runs of each first), in rounds -- the interpreter, gearshift, then ccusage --
+so that the machine's load falls on all alike; median, 90th percentile and best of --runs rounds
+(ccusage, which takes seconds a line on this corpus, in the first --ccusage-runs of them):
 
   python -c pass                      the interpreter alone: the floor of any Python command
   gearshift statusline                the default line
@@ -64,14 +66,25 @@ amount_usd = "800"
 """
 
 
-def timed(cmd: list[str], data: bytes, env: dict[str, str]) -> tuple[float, bytes]:
-    """Seconds from spawn to exit, and the output."""
+def timed(cmd: list[str], data: bytes, env: dict[str, str]) -> tuple[float, bytes, float]:
+    """Seconds from spawn to exit, the output, and the CPU seconds the process used (user and
+    system: what the machine's other work does not change)."""
     started = time.perf_counter()
-    done = subprocess.run(cmd, input=data, capture_output=True, env=env, check=False)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    proc.stdin.write(data)
+    proc.stdin.close()
+    out, err = proc.stdout.read(), proc.stderr.read()  # a line, and a message at most
+    _, status, usage = os.wait4(proc.pid, 0)  # reaped here, with what it used
     took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{cmd[-1]} failed: {done.stderr.decode(errors='replace')}")
-    return took, done.stdout
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    proc.stderr.close()
+    if status != 0:
+        raise SystemExit(f"{cmd[-1]} failed: {err.decode(errors='replace')}")
+    return took, out, usage.ru_utime + usage.ru_stime
 
 
 def prepare_ledger(tree: Path, ledger: Path, env: dict[str, str]) -> None:
@@ -133,6 +146,7 @@ def main() -> None:
     ap.add_argument("--size", default="1GB")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--runs", type=int, default=31)
+    ap.add_argument("--ccusage-runs", type=int, default=7)
     ap.add_argument("--skip-ccusage", action="store_true")
     args = ap.parse_args()
 
@@ -159,7 +173,7 @@ def main() -> None:
         prepare_ledger(tree, ledger, env)
         data, shape = payload_for(tree, ledger)
         refresh = [*GEARSHIFT, "statusline", "--refresh-budget"]
-        refresh_times = [timed(refresh, b"", env)[0] for _ in range(3)]
+        refresh_runs = [timed(refresh, b"", env) for _ in range(3)]
         refreshed = time.monotonic()
 
         commands: dict[str, list[str]] = {
@@ -174,23 +188,25 @@ def main() -> None:
             ]  # fmt: skip
         lines = {}
         for name, cmd in commands.items():  # warm every cache: the OS's, ccusage's
-            for _ in range(3):
+            for _ in range(1 if name.startswith("ccusage") else 3):
                 lines[name] = timed(cmd, data, env)[1]
-        times: dict[str, list[float]] = {name: [] for name in commands}
+        times: dict[str, list[tuple[float, bytes, float]]] = {name: [] for name in commands}
         print(f"timing {args.runs} rounds ...", flush=True)
-        for _ in range(args.runs):
-            if time.monotonic() - refreshed > 40:  # keep the budget figure fresh (not timed)
-                timed(refresh, b"", env)
-                refreshed = time.monotonic()
+        for round_ in range(args.runs):
             for name, cmd in commands.items():
-                times[name].append(timed(cmd, data, env)[0])
+                if name.startswith("ccusage") and round_ >= args.ccusage_runs:
+                    continue
+                if time.monotonic() - refreshed > 40:  # keep the budget figure fresh (untimed)
+                    timed(refresh, b"", env)
+                    refreshed = time.monotonic()
+                times[name].append(timed(cmd, data, env))
 
         # A line whose budget figure is due: it starts the refresh, then answers.
         due = []
         glance = home / ".cache" / "gearshift" / "statusline.json"
         for _ in range(5):
             glance.unlink()
-            due.append(timed(commands["gearshift statusline"], data, env)[0])
+            due.append(timed(commands["gearshift statusline"], data, env))
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and '"made_us"' not in glance.read_text():
                 time.sleep(0.05)
@@ -198,26 +214,31 @@ def main() -> None:
         print()
         print(f"# status line, {dt.date.today()} -- {platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}")  # fmt: skip
-        print(f"ledger: {shape}; corpus {args.size} seed {args.seed}; {args.runs} paired rounds")
+        print(f"ledger: {shape}; corpus {args.size} seed {args.seed}")
         print()
-        print("| command | median ms | p90 ms | best ms |")
-        print("| --- | ---: | ---: | ---: |")
-        for name, xs in times.items():
-            med, p90, best = stats(xs)
-            print(f"| {name} | {med:.1f} | {p90:.1f} | {best:.1f} |")
-        med, p90, best = stats(due)
-        print(f"| gearshift statusline, budget due (starts the refresh) | {med:.1f} | {p90:.1f} | "
-              f"{best:.1f} |")  # fmt: skip
-        med, p90, best = stats(refresh_times)
-        print(f"| gearshift statusline --refresh-budget (background, <= 1/min) | {med:.1f} | "
-              f"{p90:.1f} | {best:.1f} |")  # fmt: skip
-        gs = statistics.median(times["gearshift statusline"])
-        floor = statistics.median(times["python -c pass"])
+        print("| command | runs | wall median ms | wall p90 ms | wall best ms | CPU median ms |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        rows = [
+            *times.items(),
+            ("gearshift statusline, budget due (starts the refresh)", due),
+            ("gearshift statusline --refresh-budget (background, <= 1/min)", refresh_runs),
+        ]
+        for name, runs in rows:
+            med, p90, best = stats([r[0] for r in runs])
+            cpu = statistics.median(r[2] for r in runs) * 1000
+            print(f"| {name} | {len(runs)} | {med:.1f} | {p90:.1f} | {best:.1f} | {cpu:.1f} |")
+
+        def median(name: str, at: int) -> float:
+            return statistics.median(r[at] for r in times[name])
+
+        gs, floor = median("gearshift statusline", 0), median("python -c pass", 0)
         print()
-        print(f"gearshift above the bare interpreter: {(gs - floor) * 1000:.1f} ms")
+        print(f"gearshift above the bare interpreter: {(gs - floor) * 1000:.1f} ms wall, "
+              f"{(median('gearshift statusline', 2) - median('python -c pass', 2)) * 1000:.1f} ms "
+              "CPU")  # fmt: skip
         if ccusage is not None:
             for name in ("ccusage statusline", "ccusage statusline --no-cache"):
-                print(f"{name} / gearshift: {statistics.median(times[name]) / gs:.2f}x")
+                print(f"{name} / gearshift: {median(name, 0) / gs:.1f}x")
         print()
         for name, out in lines.items():
             if name != "python -c pass":

@@ -129,6 +129,21 @@ def test_a_missing_or_empty_file(tmp_path: Path, content: bytes | None) -> None:
         assert path.read_text() == "{}\n"
 
 
+def test_gearshift_status_line_elsewhere_is_renewed_and_a_custom_one_kept(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(
+        '{"statusLine": {"type": "command", "command": "/old/venv/bin/gearshift statusline"}}'
+    )
+    edit = _setup(path)
+    assert edit.changes[-1].action == "updated"
+    assert json.loads(path.read_text())["statusLine"]["command"] == STATUS
+    custom = "/old/bin/gearshift statusline --format '{model} {today}'"
+    path.write_text(json.dumps({"statusLine": {"type": "command", "command": custom}}))
+    edit = _setup(path)
+    assert edit.changes[-1].action == "unchanged"
+    assert json.loads(path.read_text())["statusLine"]["command"] == custom
+
+
 def test_a_foreign_status_line_is_not_clobbered(tmp_path: Path) -> None:
     path = _copy(tmp_path, "foreign_statusline.json")
     with pytest.raises(ConfigError, match=r"settings.json:2: statusLine already runs") as info:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gearshift.jsontext import JsonText
@@ -50,6 +50,7 @@ def _at(value: Any, path: tuple[Any, ...]) -> Any:
     return value
 
 
+@settings(deadline=None)  # a shared machine can stall any one example
 @given(ROOTS, STYLES, VALUES, st.data())
 def test_add_then_remove_gives_back_the_bytes(
     root: dict[str, Any], style: dict[str, Any], new: Any, data: st.DataObject

@@ -259,7 +259,13 @@ def _put_statusline(doc: JsonText, path: Path, command: str, force: bool) -> Cha
         doc.add(doc.root(), wanted, key="statusLine")
         return Change("statusLine", "added", command)
     if _is_statusline(current.value):
-        return Change("statusLine", "unchanged", _command_of(current.value))
+        found = _command_of(current.value)
+        if found == command or gearshift_args(found) != ["statusline"]:
+            return Change("statusLine", "unchanged", found)  # as it is, or as you made it
+        at = doc.find("statusLine", "command")  # another gearshift, plain: this one
+        assert at is not None
+        doc.replace(at, command)
+        return Change("statusLine", "updated", command)
     if not force:
         shown = _command_of(current.value) or json.dumps(current.value)
         raise ConfigError(

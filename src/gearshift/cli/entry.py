@@ -4,9 +4,9 @@ Every command goes through the Typer app (:mod:`gearshift.cli.main`) except ``--
 three that run often and want to answer at once: ``ingest claude-code`` (from a Claude Code hook
 or a cron job), ``statusline`` (Claude Code runs it after every message) and ``spend``. With
 plain arguments they run directly: no Typer, and on an existing SQLite ledger no SQLAlchemy --
-half a second or more less per call. Anything the direct
-parser does not recognise (``--help``, an unknown, abbreviated or malformed option) goes to the
-Typer app, which gives its usual help and errors. Both paths run the same functions
+half a second or more less per call. Anything the direct parser does not recognise (``--help``,
+an unknown, abbreviated or malformed option) goes to the Typer app, which gives its usual help
+and errors. Both paths run the same functions
 (:mod:`gearshift.cli.ingest_run`, :mod:`gearshift.cli.statusline_run`,
 :mod:`gearshift.cli.spend_run`).
 """

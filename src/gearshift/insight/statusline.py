@@ -20,13 +20,12 @@ This module is on the path of every status line: it loads nothing it does not ne
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gearshift import _json
-from gearshift.budgets.glance import BudgetGlance
 
-TYPE_CHECKING = False  # not typing's: this module is on the path of every status line
 if TYPE_CHECKING:
-    from typing import Any
-
+    from gearshift.budgets.glance import BudgetGlance
     from gearshift.ledger.glance import AgentSpend, Glance
 
 __all__ = [

@@ -10,8 +10,9 @@ ledger, and never hang. :func:`open_glance` therefore opens the ledger strictly 
   ``wait_ms`` instead of waiting for it.
 * PostgreSQL through psycopg in a read-only session with a ``statement_timeout`` of ``wait_ms``.
 
-The reads are the few a display needs (:class:`Glance`); each is one indexed query. They read
-whatever schema the ledger has and never check its migrations: a ledger an older or newer
+The reads are the few a display needs (:class:`Glance`); each is one query on an index
+(``ix_executions_session`` holds what a session's reads need: they do not touch the table). They
+read whatever schema the ledger has and never check its migrations: a ledger an older or newer
 gearshift wrote answers as long as these columns exist.
 """
 

@@ -93,9 +93,10 @@ executions = Table(
         "dedup_key IS NULL OR dedup_group IS NOT NULL", name="ck_executions_dedup_group"
     ),
     Index("ix_executions_ts", "ts_us"),
-    # A live display (the Claude Code status line) sums one session's records many times a
-    # minute; without it each look scans the whole table.
-    Index("ix_executions_session", "session"),
+    # A live display (the Claude Code status line) sums one session's spend by agent and looks
+    # for its proxy records many times a minute: from the index alone (it holds every column
+    # those reads need but the proxy record's tier), not the table's rows.
+    Index("ix_executions_session", "session", "agent", "source", "cost_nanos"),
     # Partial indexes: most rows have no dedup key, chain or run, and cost nothing to index.
     Index(
         "ix_executions_dedup_group",
@@ -394,9 +395,14 @@ END"""
 
 
 def _session_index(conn: Connection) -> None:
-    """An index on ``session``, for reads of one session's spend (a new ledger has it from
-    its table definition)."""
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_executions_session ON executions (session)"))
+    """The index that reads of one session's spend use (a new ledger has it from its table
+    definition)."""
+    conn.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_executions_session"
+            " ON executions (session, agent, source, cost_nanos)"
+        )
+    )
 
 
 #: Named migrations, applied in order. Later issues append here.

@@ -43,15 +43,15 @@ CREATE TABLE executions (
 	CONSTRAINT ck_executions_dedup_group CHECK (dedup_key IS NULL OR dedup_group IS NOT NULL)
 );
 
-CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
-
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
-CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
-
-CREATE INDEX ix_executions_session ON executions (session);
-
 CREATE INDEX ix_executions_ts ON executions (ts_us);
+
+CREATE INDEX ix_executions_session ON executions (session, agent, source, cost_nanos);
+
+CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
+
+CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
 
 CREATE TABLE ingest_files (
 	path TEXT NOT NULL, 
