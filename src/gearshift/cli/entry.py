@@ -56,6 +56,7 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
             "-m": "model",
             "--tier": "tier",
             "--tag": "tag",
+            "--source": "source",
             "--tz": "tz",
         },
     ),
@@ -189,6 +190,7 @@ def _run(direct: Direct) -> None:
         model=text("model"),
         tier=text("tier"),
         tag=text("tag"),
+        source=text("source"),
     )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXECUTION_COLUMNS",
     "FLAG_BATCH",
+    "FLAG_ESTIMATED",
     "FLAG_FAST",
     "MIGRATION_NAMES",
     "dedup_group",
@@ -27,6 +28,8 @@ __all__ = [
 #: Bits of the ``flags`` column.
 FLAG_BATCH = 1
 FLAG_FAST = 2
+#: The usage is an estimate, not what the API reported (a stream cut before its final usage).
+FLAG_ESTIMATED = 4
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -73,6 +76,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0005_dedup_key_bytewise",
     "0006_ingest_agents",
     "0007_dedup_group",
+    "0008_proxy_routes",
 )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "ingest_agents",
     "ingest_files",
     "metadata",
+    "proxy_routes",
     "migrate",
 ]
 
@@ -209,6 +210,21 @@ response_cache = Table(
     Column("expires_us", BigInteger, nullable=False),
 )
 
+#: The proxy's sticky routes (see :mod:`gearshift.ledger.routes`): which model one conversation
+#: (a keyed hash of session, agent and requested model) was routed to, so every worker and host
+#: sharing the ledger keeps it there.
+proxy_routes = Table(
+    "proxy_routes",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("policy", String(50), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_proxy_routes_created", "created_us"),
+)
+
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
@@ -308,6 +324,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
     ("0006_ingest_agents", _create(ingest_agents)),
     ("0007_dedup_group", _dedup_group),
+    ("0008_proxy_routes", _create(proxy_routes)),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

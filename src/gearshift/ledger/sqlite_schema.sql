@@ -131,3 +131,15 @@ CREATE TABLE ingest_agents (
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
+
+CREATE TABLE proxy_routes (
+	"key" VARCHAR(64) NOT NULL,
+	model VARCHAR(200) NOT NULL,
+	tier VARCHAR(20) NOT NULL,
+	policy VARCHAR(50) NOT NULL,
+	reason TEXT NOT NULL,
+	created_us BIGINT NOT NULL,
+	PRIMARY KEY ("key")
+);
+
+CREATE INDEX ix_proxy_routes_created ON proxy_routes (created_us);
