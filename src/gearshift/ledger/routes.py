@@ -20,6 +20,14 @@ from gearshift.ledger.schema import proxy_routes
 if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
 
+_COLUMNS = (
+    proxy_routes.c.model,
+    proxy_routes.c.tier,
+    proxy_routes.c.policy,
+    proxy_routes.c.reason,
+    proxy_routes.c.since_message,
+)
+
 __all__ = ["StoredRoute", "claim_route", "find_route", "move_route", "prune_routes"]
 
 
@@ -30,15 +38,14 @@ class StoredRoute(NamedTuple):
     tier: str
     policy: str
     reason: str
+    since_message: int = 0
 
 
 def find_route(ledger: Ledger, key: str) -> StoredRoute | None:
     """The stored route of conversation ``key``, if any."""
     t = proxy_routes
     with ledger.read() as conn:
-        row = conn.execute(
-            select(t.c.model, t.c.tier, t.c.policy, t.c.reason).where(t.c.key == key)
-        ).first()
+        row = conn.execute(select(*_COLUMNS).where(t.c.key == key)).first()
     return None if row is None else StoredRoute(*row)
 
 
@@ -49,9 +56,7 @@ def claim_route(ledger: Ledger, key: str, route: StoredRoute, now_us: int) -> St
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         values = {"key": key, "created_us": now_us, **route._asdict()}
         conn.execute(insert(t).values(**values).on_conflict_do_nothing(index_elements=["key"]))
-        row = conn.execute(
-            select(t.c.model, t.c.tier, t.c.policy, t.c.reason).where(t.c.key == key)
-        ).one()
+        row = conn.execute(select(*_COLUMNS).where(t.c.key == key)).one()
     return StoredRoute(*row)
 
 

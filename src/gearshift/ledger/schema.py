@@ -221,6 +221,8 @@ proxy_routes = Table(
     Column("tier", String(20), nullable=False),
     Column("policy", String(50), nullable=False),
     Column("reason", Text, nullable=False),
+    # earlier assistant turns came from another model: their thinking blocks are dropped
+    Column("since_message", Integer, nullable=False, default=0),
     Column("created_us", BigInteger, nullable=False),
     Index("ix_proxy_routes_created", "created_us"),
 )

@@ -138,6 +138,7 @@ CREATE TABLE proxy_routes (
 	tier VARCHAR(20) NOT NULL,
 	policy VARCHAR(50) NOT NULL,
 	reason TEXT NOT NULL,
+	since_message INTEGER NOT NULL,
 	created_us BIGINT NOT NULL,
 	PRIMARY KEY ("key")
 );
