@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "gearshift.cli.run",
     "gearshift.cli.plan",
     "gearshift.cli.replay",
+    "gearshift.cli.proxy",
     "gearshift.cli.demo",
 )
 

@@ -123,7 +123,9 @@ class ProxyMetrics:
         )
 
     def request(self, endpoint: str, agent: str, model: str, tier: str, status: int) -> None:
-        self.requests.labels(endpoint, self.agent(agent), self.model(model), tier, str(status)).inc()
+        self.requests.labels(
+            endpoint, self.agent(agent), self.model(model), tier, str(status)
+        ).inc()
 
     def usage(
         self, agent: str, model: str, tier: str, counts: tuple[int, ...], cost_nanos: int
@@ -153,6 +155,6 @@ class ProxyMetrics:
         share ``$PROMETHEUS_MULTIPROC_DIR``."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(merged))
         return bytes(generate_latest(self.registry))
