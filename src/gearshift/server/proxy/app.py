@@ -116,13 +116,15 @@ class ProxyApp:
 
     async def shutdown(self) -> None:
         sh = self.shared
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        meter_task, budgets_task = self._tasks or (None, None)
+        if budgets_task is not None:
+            budgets_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await budgets_task
+        await sh.meter.close()  # waits for a write in progress, then writes the rest
+        if meter_task is not None:
+            await meter_task
         self._tasks = []
-        await sh.meter.close()
         await sh.upstream.close()
 
     # -- requests ----------------------------------------------------------------------------

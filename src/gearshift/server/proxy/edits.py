@@ -87,12 +87,12 @@ def adapt(doc: dict[str, Any], target: Model, *, strip_before: int = 0) -> list[
     edits made (``model`` always first)."""
     doc["model"] = target.id
     edits = ["model"]
+    _max_tokens(doc, target, edits)
     _thinking(doc, target, edits)
     _effort(doc, target, edits)
     if doc.get("speed") == "fast" and target.accepts("fast") is False:
         del doc["speed"]
         edits.append("speed")
-    _max_tokens(doc, target, edits)
     if strip_before and _strip_thinking(doc, strip_before):
         edits.append("thinking-blocks")
     return edits

@@ -53,6 +53,7 @@ class Meter:
         self._rows: list[Execution] = []
         self._held: list[Reservation] = []
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()
         self._closed = False
         self.written = 0
         self.dropped = 0
@@ -78,7 +79,12 @@ class Meter:
             await self.flush()
 
     async def flush(self) -> bool:
-        """Write what is queued; ``False`` (rows kept for the next try) when the ledger fails."""
+        """Write what is queued (after any write in progress); ``False`` (rows kept for the
+        next try) when the ledger fails."""
+        async with self._writing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         if not self._rows and not self._held:
             return True
         rows, held = self._rows, self._held

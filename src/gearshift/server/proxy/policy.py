@@ -65,11 +65,14 @@ class RoutePolicy(msgspec.Struct, frozen=True, kw_only=True):
     budget_aware: bool
     floor: Tier | None
 
-    def explicit(self, session: str, agent: str, kind: str) -> str | None:
-        """The model the maps name for a request (session first, then agent, then kind)."""
-        for table, key in ((self.sessions, session), (self.agents, agent), (self.kinds, kind)):
+    def explicit(self, session: str, agent: str, kind: str) -> tuple[str, str] | None:
+        """The model the maps name for a request (session first, then agent, then kind) and
+        the entry that names it (``agents.Explore``)."""
+        tables = (("sessions", session), ("agents", agent), ("kinds", kind))
+        for name, key in tables:
+            table: dict[str, str] = getattr(self, name)
             if key and key in table:
-                return table[key]
+                return table[key], f"{name}.{key}"
         return None
 
 

@@ -202,11 +202,13 @@ async def _admit(
             tags=who.tags(),
         )
         admission = await sh.gate.admit(call, priced, len(body), head.max_tokens)
-        step = admission.decision.step_to if admission.decision is not None else None
+        decision = admission.decision
+        step = decision.step_to if decision is not None else None
         if admission.action != "step-down" or step is None or conv is None or sh.router is None:
             return admission, route, served
+        assert decision is not None
         current = route or Route(head.model, head.model, call.tier, "requested", "")
-        why = f"step-down budget: {admission.decision.reason}" if admission.decision else ""
+        why = f"budget: step down to {step.value}; {decision.reason}"
         route = await asyncio.to_thread(
             sh.router.step_down, conv, current, step, why, _history_of(body)
         )
@@ -241,7 +243,7 @@ def _our_headers(requested: str, served: str, route: Route | None) -> Headers:
         (b"x-gearshift-served-model", clean(served.encode()).encode()),
     ]
     if route is not None:
-        reason = f"{route.policy}: {route.reason}" if route.reason else route.policy
+        reason = route.reason or route.policy
         out.append((b"x-gearshift-route-reason", clean(reason[:200].encode()).encode()))
     return [(k, v) for k, v in out if v]
 
@@ -340,9 +342,7 @@ async def _refuse(
 ) -> None:
     request_id = local_request_id()
     status, headers, body = refusal(admission, request_id)
-    await respond(send, status, headers, body)
     reason = "budget" if admission.decision is not None else "budget-unavailable"
-    sh.metrics.refused(who.agent, reason)
     served_name = served.id if served is not None else head.model
     outcome = Outcome(
         status="blocked",
@@ -354,8 +354,10 @@ async def _refuse(
         error=f"billing_error: {admission.decision.reason if admission.decision else reason}",
     )
     rows = rows_for(sh.catalog, who, outcome, None, project=sh.settings.project)
-    sh.meter.add(rows)
+    sh.meter.add(rows)  # before answering: a client told "refused" finds the row
+    sh.metrics.refused(who.agent, reason)
     sh.metrics.request("messages", who.agent, served_name, rows[0].tier, status)
+    await respond(send, status, headers, body)
 
 
 def _record(

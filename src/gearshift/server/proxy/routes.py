@@ -23,6 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from pathlib import Path
+
 import msgspec
 
 from gearshift.catalog import Catalog, Model, Tier
@@ -174,10 +176,11 @@ class ProxyRouter:
 
     def _route(self, conv: Conversation, doc: dict[str, Any], prompt_bytes: int) -> Route:
         explicit = self.policy.explicit(conv.session, conv.agent, conv.kind)
+        wanted = explicit[0] if explicit is not None else None
         task = Task(
             _first_text(doc) or "(no text)",
             agent=conv.agent,
-            model=conv.requested.id if explicit == KEEP else explicit,
+            model=conv.requested.id if wanted == KEEP else wanted,
             type=conv.kind or None,
             tags=(f"agent={conv.agent}", f"request_class={conv.kind}"),
             token_estimate=None,
@@ -187,7 +190,11 @@ class ProxyRouter:
             self._requested = conv.requested
             decision = self._router.route(task)
         target = self.catalog.resolve(decision.model)
-        reason = "; ".join(decision.reasons) or f"decided by {decision.decided_by}"
+        reasons = decision.reasons
+        if explicit is not None and decision.decided_by == "override":
+            where = Path(self.policy.source).name
+            reasons[0] = f"override: {explicit[1]} in {where} -> {explicit[0]}"
+        reason = "; ".join(reasons) or f"decided by {decision.decided_by}"
         model = conv.requested.id if target.id == conv.requested.id else target.id
         if model != conv.requested.id:
             blocker = switch_blocker(doc, target, prompt_bytes)
