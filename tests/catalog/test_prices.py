@@ -190,7 +190,8 @@ def test_bad_limits_name_the_key(tmp_path: Path, line: str, problem: str) -> Non
 def test_an_overlay_keeps_limits_it_does_not_name(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text(
-        'schema = 1\nname = "p"\nrevision = "1"\n[[model]]\nid = "claude-opus-4-7"\nmax_output = 1000\n'
+        'schema = 1\nname = "p"\nrevision = "1"\n'
+        '[[model]]\nid = "claude-opus-4-7"\nmax_output = 1000\n'
     )
     model = load_catalog(str(path)).resolve("claude-opus-4-7")
     assert (model.context_window, model.max_output) == (1_000_000, 1000)

@@ -25,7 +25,9 @@ from gearshift.testing.fake_anthropic import FakeAnthropic
 SESSION = "9f1c2d3e-0000-4000-8000-00000000c0de"
 CC_HEADERS = {
     "anthropic-version": "2023-06-01",
-    "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14,brand-new-beta-2027-01-01",
+    "anthropic-beta": (
+        "claude-code-20250219,interleaved-thinking-2025-05-14,brand-new-beta-2027-01-01"
+    ),
     "x-api-key": "sk-ant-test-key-0123456789",
     "x-claude-code-session-id": SESSION,
     "user-agent": "claude-cli/2.1.280 (external, cli)",

@@ -198,7 +198,7 @@ def test_a_client_leaving_mid_stream_cancels_upstream_and_is_recorded(
     assert row.status == "cancelled" and row.flags & FLAG_ESTIMATED
     assert row.input_tokens > 0  # message_start's usage was read before the client left
     wait_for(lambda: not fake._conns)  # the upstream connection was closed, not left streaming
-    assert proxy.call(lambda: proxy.app.shared.metrics.in_flight._value.get()) == 0
+    assert proxy.idle()
     time.sleep(0.4)
     assert fake.statuses[200] == 1
 

@@ -35,8 +35,8 @@ __all__ = [
     "ingest_agents",
     "ingest_files",
     "metadata",
-    "proxy_routes",
     "migrate",
+    "proxy_routes",
 ]
 
 metadata = MetaData()
