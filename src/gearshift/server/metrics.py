@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -63,6 +64,7 @@ class ProxyMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.agent = Folder(max_names)
         self.model = Folder(max_names)
+        self._children: dict[tuple[Any, ...], Any] = {}
         r = self.registry
         self.requests = Counter(
             "gearshift_proxy_requests",
@@ -122,10 +124,18 @@ class ProxyMetrics:
             registry=r,
         )
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: looking a child up by its labels validates them
+        and takes a lock on every call, and a request touches several."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def request(self, endpoint: str, agent: str, model: str, tier: str, status: int) -> None:
-        self.requests.labels(
-            endpoint, self.agent(agent), self.model(model), tier, str(status)
-        ).inc()
+        agent, model = self.agent(agent), self.model(model)
+        self._child(self.requests, endpoint, agent, model, tier, str(status)).inc()
 
     def usage(
         self, agent: str, model: str, tier: str, counts: tuple[int, ...], cost_nanos: int
@@ -134,21 +144,21 @@ class ProxyMetrics:
         agent, model = self.agent(agent), self.model(model)
         for kind, count in zip(_TOKEN_KINDS, counts, strict=True):
             if count:
-                self.tokens.labels(agent, model, tier, kind).inc(count)
+                self._child(self.tokens, agent, model, tier, kind).inc(count)
         if cost_nanos:
-            self.cost.labels(agent, model, tier).inc(cost_nanos / 1e9)
+            self._child(self.cost, agent, model, tier).inc(cost_nanos / 1e9)
 
     def refused(self, agent: str, reason: str) -> None:
-        self.blocked.labels(self.agent(agent), reason).inc()
+        self._child(self.blocked, self.agent(agent), reason).inc()
 
     def routed(self, tier: str, policy: str, *, changed: bool) -> None:
-        self.routes.labels(tier, policy, "true" if changed else "false").inc()
+        self._child(self.routes, tier, policy, "true" if changed else "false").inc()
 
     def timing(self, endpoint: str, model: str, seconds: float, ttft: float | None) -> None:
         model = self.model(model)
-        self.latency.labels(endpoint, model).observe(seconds)
+        self._child(self.latency, endpoint, model).observe(seconds)
         if ttft is not None:
-            self.ttft.labels(model).observe(ttft)
+            self._child(self.ttft, model).observe(ttft)
 
     def render(self) -> bytes:
         """The exposition text: this process's instruments, or every worker's when several

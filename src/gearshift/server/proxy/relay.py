@@ -91,6 +91,7 @@ class Exchange:
         self.cancelled = False
         self.failed = ""
         self.error_type = ""
+        self.finished = False
 
 
 async def messages(sh: Shared, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
@@ -127,30 +128,40 @@ async def messages(sh: Shared, scope: Scope, receive: Receive, send: Send, body:
     ours = _our_headers(head.model, served_name, route)
     ex = Exchange(t0)
     fwd = forward_headers(headers, sh.upstream_key, oauth=oauth)
-    relay = asyncio.ensure_future(_relay(sh, scope, send, fwd, send_body, ours, ex))
+    handler = asyncio.current_task()
+    assert handler is not None
     watch = asyncio.ensure_future(_client_gone(receive))
+    watch.add_done_callback(lambda _: _gone(ex, handler))
     sh.metrics.in_flight.inc()
     try:
-        await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not relay.done():
+        await _relay(sh, scope, send, fwd, send_body, ours, ex)
+    except asyncio.CancelledError:
+        if not ex.cancelled:  # cancelled from outside (the server is stopping): record, stop
             ex.cancelled = True
-            relay.cancel()
+            raise
+        handler.uncancel()  # our own cancellation: the client left; the task goes on
+    except Exception as exc:  # a bug must not lose the record, nor the connection
+        ex.failed = f"{type(exc).__name__}: {exc}"[:500]
+        log.exception("proxy error relaying a request")
+    finally:
+        ex.finished = True
         watch.cancel()
-        try:
-            await relay
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # a bug must not lose the record, nor the connection
-            ex.failed = f"{type(exc).__name__}: {exc}"[:500]
-            log.exception("proxy error relaying a request")
         sh.metrics.in_flight.dec()
         _record(sh, who, head, route, served_name, edits, ex, admission, oauth)
 
 
 async def _client_gone(receive: Receive) -> None:
+    """Returns when the client disconnects (or, once the answer is complete, at once)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def _gone(ex: Exchange, handler: asyncio.Task[object]) -> None:
+    """The client went away before its answer was finished: stop relaying (which closes the
+    upstream connection)."""
+    if not ex.finished:
+        ex.cancelled = True
+        handler.cancel()
 
 
 def _conversation(
@@ -291,23 +302,30 @@ async def _relay(
 
 async def _pump(send: Send, resp: aiohttp.ClientResponse, ex: Exchange, is_sse: bool) -> None:
     """Relay the body as it arrives and read its usage on the side."""
+    content = resp.content
     if is_sse and resp.status == 200:
         tracker = StreamUsage()
         ex.usage = tracker
-        async for chunk in resp.content.iter_any():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        async for chunk in content.iter_any():
+            last = content.at_eof()
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
             tracker.feed(chunk)
+            if last:
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     kept: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_any():
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    last = False
+    async for chunk in content.iter_any():
+        last = content.at_eof()
+        await send({"type": "http.response.body", "body": chunk, "more_body": not last})
         size += len(chunk)
         if size <= _JSON_KEEP:
             kept.append(chunk)
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-    whole = b"".join(kept)
+    if not last:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    whole = kept[0] if len(kept) == 1 else b"".join(kept)
     if resp.status == 200:
         ex.usage = json_usage(whole)
     else:

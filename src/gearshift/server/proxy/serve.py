@@ -162,6 +162,8 @@ def uvicorn_options(settings: ProxySettings) -> dict[str, Any]:
         "http": "httptools",
         "lifespan": "on",
         "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": int(settings.drain_timeout_s),
         "timeout_keep_alive": 30,
