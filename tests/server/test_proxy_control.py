@@ -3,6 +3,7 @@ refusals in Anthropic's shape, step-downs, access tokens, body limits, disconnec
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from gearshift.budgets import CallScope
 from gearshift.config import BudgetSpec, Config
 from gearshift.errors import ConfigError
 from gearshift.ledger.record import FLAG_ESTIMATED
@@ -270,3 +272,28 @@ def test_rows_wait_in_memory_while_the_ledger_is_down(proxy: RunningProxy) -> No
     wait_for(lambda: meter.written == 1)
     assert calls["n"] == 2
     assert [r.id for r in proxy.rows()] == [row.id]
+
+
+@pytest.mark.postgres
+def test_proxies_sharing_a_postgresql_ledger_share_routes_and_budgets(
+    make_proxy: ProxyFactory,
+    fake: FakeAnthropic,
+    client: httpx2.Client,
+    tmp_path: Path,
+    pg_url: str,
+) -> None:
+    policy = _policy(tmp_path, "agents:\n  Explore: claude-haiku-4-5\n")
+    first = make_proxy(ledger=pg_url, policy=policy, config=_budget("0.9"))
+    second = make_proxy(ledger=pg_url, policy=_policy(tmp_path, "agents: {}\n"),
+                        config=_budget("0.9"))  # fmt: skip
+    post(client, first, turn("a", max_tokens=4000), **EXPLORE)
+    post(client, second, turn("b", history=1, max_tokens=4000), **EXPLORE)
+    assert [b["model"] for b in fake.bodies()] == ["claude-haiku-4-5-20251001"] * 2
+    # opus 4.8 with 32k output has a worst case of ~$0.8: one fits the $0.9, two at once do not
+    scope = CallScope(agent="main", model="claude-opus-4-8", tier="opus")
+    opus = first.app.shared.catalog.resolve("claude-opus-4-8")
+    gates = [first.app.shared.gate, second.app.shared.gate]
+    for gate in gates:
+        gate.refresh()
+    assert asyncio.run(gates[0].admit(scope, opus, 1000, 32000)).admitted
+    assert asyncio.run(gates[1].admit(scope, opus, 1000, 32000)).action == "block"
