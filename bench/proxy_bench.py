@@ -33,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 LITELLM_VENV = CACHE / "litellm-venv"
 MODEL = "claude-sonnet-4-5"
+#: The key clients send (LiteLLM's proxy refuses to start without a master key; it is this).
+KEY = "sk-bench-6f1d0c2a9b8e7d6c5b4a39281706f5e4"
 
 # -- the fake upstream ---------------------------------------------------------------------------
 
@@ -49,7 +51,20 @@ def _sse_body() -> bytes:
               ("content_block_start", {"type": "content_block_start", "index": 0,
                                        "content_block": {"type": "text", "text": ""}}),
               ("ping", {"type": "ping"})]  # fmt: skip
-    for word in "Listed 14 files; the entry point is cli.py and tests mirror src.".split():
+    for word in [
+        "Listed",
+        "14",
+        "files;",
+        "the",
+        "entry",
+        "point",
+        "is",
+        "cli.py",
+        "and",
+        "tests",
+        "mirror",
+        "src.",
+    ]:
         delta = {"type": "text_delta", "text": word + " "}
         events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                "delta": delta}))  # fmt: skip
@@ -61,8 +76,10 @@ def _sse_body() -> bytes:
 
 
 def _response(status: str, ctype: bytes, body: bytes, *, chunked: bool) -> bytes:
-    head = (b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + ctype
-            + b"\r\nrequest-id: req_bench_1\r\nanthropic-ratelimit-requests-remaining: 3999\r\n")  # fmt: skip
+    head = (
+        b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + ctype
+        + b"\r\nrequest-id: req_bench_1\r\nanthropic-ratelimit-requests-remaining: 3999\r\n"
+    )  # fmt: skip
     if not chunked:
         return head + b"content-length: %d\r\n\r\n" % len(body) + body
     return head + b"transfer-encoding: chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
@@ -128,8 +145,12 @@ def run_load(url: str, stream: bool, count: int, concurrency: int) -> None:
     import uvloop
 
     body = _request_body(stream)
-    headers = {"content-type": "application/json", "x-api-key": "sk-bench",
-               "anthropic-version": "2023-06-01", "x-claude-code-session-id": "bench-session"}  # fmt: skip
+    headers = {
+        "content-type": "application/json",
+        "x-api-key": KEY,
+        "anthropic-version": "2023-06-01",
+        "x-claude-code-session-id": "bench-session",
+    }
 
     async def main() -> dict[str, float]:
         latencies: list[int] = []
@@ -169,9 +190,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, seconds: float = 60) -> None:
+def _wait_port(
+    port: int, seconds: float = 60, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server on {port} exited with {process.returncode}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -205,7 +230,7 @@ def start_gearshift(upstream: str, workdir: Path) -> tuple[subprocess.Popen[byte
          "--port", str(port), "--upstream", upstream, "--agents-dir", str(workdir)],
         env=env, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    _wait_port(port)
+    _wait_port(port, 60, process)
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -232,6 +257,7 @@ def start_litellm(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes]
         f"      api_base: {upstream}\n"
         "      api_key: sk-bench\n"
         "litellm_settings:\n  telemetry: false\n  drop_params: false\n"
+        f"general_settings:\n  master_key: {KEY}\n"
     )
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
            "ANTHROPIC_API_BASE": upstream, "ANTHROPIC_API_KEY": "sk-bench"}  # fmt: skip
@@ -241,14 +267,14 @@ def start_litellm(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes]
         [str(binary), "--config", str(config), "--port", str(port), "--num_workers", "1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    _wait_port(port, 180)
+    _wait_port(port, 300, process)
     time.sleep(2)
     return process, f"http://127.0.0.1:{port}"
 
 
-def latency_rounds(direct: str, proxied: str, *, stream: bool, count: int, rounds: int) -> dict[
-    str, float
-]:
+def latency_rounds(
+    direct: str, proxied: str, *, stream: bool, count: int, rounds: int
+) -> dict[str, float]:
     """Median over paired rounds of the proxy's added p50 and p99 (ms)."""
     add50, add99, p50s = [], [], []
     for _ in range(rounds):
@@ -267,14 +293,14 @@ def throughput(direct: str, proxied: str, *, stream: bool, count: int) -> tuple[
     return d["rps"], p["rps"]
 
 
-def measure(name: str, base: str, upstream: str, args: argparse.Namespace) -> list[str]:
+def measure(name: str, base: str, upstream: str, rounds: int, count: int) -> list[str]:
     rows = []
     for stream in (False, True):
         kind = "SSE" if stream else "JSON"
         lat = latency_rounds(f"{upstream}/v1/messages", f"{base}/v1/messages", stream=stream,
-                             count=args.requests, rounds=args.rounds)  # fmt: skip
+                             count=count, rounds=rounds)  # fmt: skip
         direct_rps, proxy_rps = throughput(f"{upstream}/v1/messages", f"{base}/v1/messages",
-                                           stream=stream, count=args.requests * 4)  # fmt: skip
+                                           stream=stream, count=count * 4)  # fmt: skip
         rows.append(
             f"| {name} | {kind} | {lat['add_p50']:.2f} | {lat['add_p99']:.2f} | "
             f"{direct_rps:,.0f} | {proxy_rps:,.0f} | {proxy_rps / direct_rps:.2f} |"
@@ -297,6 +323,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per latency run")
     parser.add_argument("--rounds", type=int, default=5, help="paired latency rounds")
+    parser.add_argument(
+        "--litellm-requests",
+        type=int,
+        default=300,
+        help="requests per LiteLLM latency run (it serves ~40/s)",
+    )
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--quick", action="store_true", help="500 requests, 3 rounds, no LiteLLM")
@@ -316,12 +348,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             gs, gs_url = start_gearshift(upstream, Path(tmp))
             procs.append(gs)
-            rows = measure("gearshift", gs_url, upstream, args)
+            rows = measure("gearshift", gs_url, upstream, args.rounds, args.requests)
             series = memory(gs_url, gs.pid, args.memory_requests)
             if not args.no_litellm:
                 ll, ll_url = start_litellm(upstream, Path(tmp))
                 procs.append(ll)
-                rows += measure("LiteLLM", ll_url, upstream, args)
+                rows += measure("LiteLLM", ll_url, upstream, args.rounds, args.litellm_requests)
         print()
         print("| proxy | answer | added p50 ms | added p99 ms | direct req/s | proxied req/s"
               " | ratio |")  # fmt: skip
@@ -329,8 +361,9 @@ def main() -> None:
         print("\n".join(rows))
         print()
         growth = series[-1] - series[1] if len(series) > 2 else 0.0
+        shown = ", ".join(f"{v:.1f}" for v in series)
         print(f"gearshift proxy RSS over {args.memory_requests:,} requests (MB, every 10k): "
-              + ", ".join(f"{v:.1f}" for v in series) + f"; growth after warm-up {growth:+.1f} MB")  # fmt: skip
+              f"{shown}; growth after warm-up {growth:+.1f} MB")  # fmt: skip
     finally:
         for proc in reversed(procs):
             proc.terminate()
