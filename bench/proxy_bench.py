@@ -33,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 LITELLM_VENV = CACHE / "litellm-venv"
 MODEL = "claude-sonnet-4-5"
+#: wrk (C, epoll) as the load generator when it can be had; an aiohttp client otherwise.
+WRK = False
 #: The key clients send (LiteLLM's proxy refuses to start without a master key; it is this).
 KEY = "sk-bench-6f1d0c2a9b8e7d6c5b4a39281706f5e4"
 
@@ -204,7 +206,68 @@ def _wait_port(
     raise RuntimeError(f"nothing listens on {port}")
 
 
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = io.open("{body}", "rb"):read("*a")
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-api-key"] = "{key}"
+wrk.headers["anthropic-version"] = "2023-06-01"
+wrk.headers["x-claude-code-session-id"] = "bench-session"
+"""
+
+
+def ensure_wrk() -> str | None:
+    """wrk (Debian's package; installed here when running as root), else ``None``."""
+    import shutil
+
+    found = shutil.which("wrk")
+    if found is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True)
+        found = shutil.which("wrk")
+    return found
+
+
+def _ms(text: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+def wrk_load(url: str, *, stream: bool, seconds: float, concurrency: int) -> dict[str, float]:
+    """One wrk run: requests/s and the p50/p99 latency (ms)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body = Path(tmp) / "body.json"
+        body.write_bytes(_request_body(stream))
+        script = Path(tmp) / "post.lua"
+        script.write_text(_WRK_SCRIPT.format(body=body, key=KEY))
+        threads = 1 if concurrency == 1 else 2
+        out = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", "-s",
+             str(script), url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    result: dict[str, float] = {"errors": 0.0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(parts[1])
+        elif parts[:1] == ["50.000%"] or parts[:1] == ["50%"]:
+            result["p50"] = _ms(parts[1])
+        elif parts[:1] == ["99.000%"] or parts[:1] == ["99%"]:
+            result["p99"] = _ms(parts[1])
+        elif " requests in " in line:
+            result["requests"] = float(parts[0])
+        elif line.strip().startswith("Non-2xx"):
+            result["errors"] = float(parts[-1])
+    return result
+
+
 def load(url: str, *, stream: bool, count: int, concurrency: int) -> dict[str, float]:
+    if WRK:
+        rate = 600.0 if concurrency == 1 else 2000.0
+        return wrk_load(url, stream=stream, seconds=max(3, round(count / rate)),
+                        concurrency=concurrency)  # fmt: skip
     out = subprocess.run(
         [sys.executable, __file__, "_load", url, "1" if stream else "0", str(count),
          str(concurrency)],
@@ -309,13 +372,19 @@ def measure(name: str, base: str, upstream: str, rounds: int, count: int) -> lis
     return rows
 
 
-def memory(base: str, pid: int, total: int) -> list[float]:
-    series = [rss_mb(pid)]
-    step = 10_000
-    for _ in range(total // step):
-        load(f"{base}/v1/messages", stream=False, count=step, concurrency=32)
-        series.append(rss_mb(pid))
-        print(f"  rss after {len(series) - 1}0k: {series[-1]:.1f} MB", file=sys.stderr)
+def memory(base: str, pid: int, total: int) -> list[tuple[int, float]]:
+    """(requests served, resident MB) samples until ``total`` requests have been served."""
+    series = [(0, rss_mb(pid))]
+    done = 0
+    while done < total:
+        if WRK:
+            done += int(wrk_load(f"{base}/v1/messages", stream=False, seconds=10,
+                                 concurrency=32).get("requests", 0))  # fmt: skip
+        else:
+            load(f"{base}/v1/messages", stream=False, count=10_000, concurrency=32)
+            done += 10_000
+        series.append((done, rss_mb(pid)))
+        print(f"  rss after {done:,} requests: {series[-1][1]:.1f} MB", file=sys.stderr)
     return series
 
 
@@ -332,7 +401,11 @@ def main() -> None:
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--quick", action="store_true", help="500 requests, 3 rounds, no LiteLLM")
+    parser.add_argument("--python-load", action="store_true", help="aiohttp, even with wrk")
     args = parser.parse_args()
+    global WRK
+    WRK = not args.python_load and ensure_wrk() is not None
+    print(f"load generator: {'wrk' if WRK else 'aiohttp (python)'}")
     if args.quick:
         args.requests, args.rounds, args.no_litellm, args.memory_requests = 500, 3, True, 20_000
     port = _free_port()
@@ -360,10 +433,12 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         print("\n".join(rows))
         print()
-        growth = series[-1] - series[1] if len(series) > 2 else 0.0
-        shown = ", ".join(f"{v:.1f}" for v in series)
-        print(f"gearshift proxy RSS over {args.memory_requests:,} requests (MB, every 10k): "
-              f"{shown}; growth after warm-up {growth:+.1f} MB")  # fmt: skip
+        growth = series[-1][1] - series[1][1] if len(series) > 2 else 0.0
+        shown = ", ".join(f"{n // 1000}k: {mb:.1f}" for n, mb in series)
+        print(
+            f"gearshift proxy resident MB by requests served: {shown}; "
+            f"growth after the first sample {growth:+.1f} MB"
+        )
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -130,6 +130,23 @@ class ProxyApp:
     # -- requests ----------------------------------------------------------------------------
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request; an unexpected error still gets an answer in Anthropic's shape
+        (when nothing was sent yet) and never reaches the server."""
+        started = False
+
+        async def tracked(message: dict[str, object]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._http(scope, receive, tracked)
+        except Exception:
+            log.exception("gearshift proxy error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await respond_error(send, 500, "api_error", "internal error in the proxy")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         sh = self.shared
         if sh.token is not None and not self._authorised(scope["headers"], sh.token):
             await respond_error(

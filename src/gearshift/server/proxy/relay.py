@@ -25,6 +25,7 @@ import msgspec
 
 from gearshift.budgets import CallScope
 from gearshift.catalog import Model, Tier
+from gearshift.errors import GearshiftError
 from gearshift.server.proxy.attribution import Attribution, attribute, clean, credential_hash
 from gearshift.server.proxy.attribution import session_from as _session_from
 from gearshift.server.proxy.edits import adapt, splice_model
@@ -114,7 +115,12 @@ async def messages(sh: Shared, scope: Scope, receive: Receive, send: Send, body:
     oauth = is_oauth(headers)
     requested = sh.catalog.find(head.model)
     conv = _conversation(sh, who, head, requested)
-    route = await _route(sh, conv, body) if conv is not None else None
+    route = None
+    if conv is not None:
+        try:
+            route = await _route(sh, conv, body)
+        except GearshiftError as exc:  # the ledger is down: serve what was asked for
+            log.warning("cannot route (the requested model is served): %s", exc)
     served_name = route.model if route is not None else head.model
     served = sh.catalog.find(served_name)
     admission = FREE

@@ -17,6 +17,7 @@ only a budget stepping it down moves a kept route (and it stays moved).
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from typing import Any
 import msgspec
 
 from gearshift.catalog import Catalog, Model, Tier
+from gearshift.errors import GearshiftError
 from gearshift.ledger import Ledger
 from gearshift.ledger.routes import StoredRoute, claim_route, find_route, move_route
 from gearshift.routing import (
@@ -44,7 +46,9 @@ from gearshift.routing import (
 from gearshift.server.proxy.edits import switch_blocker
 from gearshift.server.proxy.policy import KEEP, RoutePolicy
 
-__all__ = ["Conversation", "ProxyRouter", "RequestedPolicy", "Route"]
+__all__ = ["Conversation", "ProxyRouter", "RequestedPolicy", "Route", "conversation_key"]
+
+log = logging.getLogger("gearshift.proxy")
 
 _TASK_CHARS = 4000
 
@@ -219,7 +223,10 @@ class ProxyRouter:
             at if model != route.model else route.since_message,
         )
         if self.ledger is not None:
-            move_route(self.ledger, conv.key, _to_stored(moved))
+            try:
+                move_route(self.ledger, conv.key, _to_stored(moved))
+            except GearshiftError as exc:  # this process keeps it; others step down themselves
+                log.warning("cannot store a stepped-down route: %s", exc)
         return self._keep(conv.key, moved)
 
 

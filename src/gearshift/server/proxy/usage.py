@@ -22,13 +22,12 @@ import msgspec
 __all__ = ["ResponseUsage", "StreamUsage", "json_usage"]
 
 _CHARS_PER_TOKEN = 4
+#: Bytes of a ``content_block_delta`` data line that are not content:
+#: ``data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}``.
+_DELTA_WRAPPING = 80
 
 
 class _Delta(msgspec.Struct):
-    type: str = ""
-    text: str = ""
-    thinking: str = ""
-    partial_json: str = ""
     stop_reason: str | None = None
 
 
@@ -112,6 +111,13 @@ class StreamUsage(ResponseUsage):
         if at < 0:
             return
         name = raw[:at]
+        if b"content_block_delta" in name:
+            # Counted, not decoded (most events of a stream are deltas): what an estimate needs
+            # is the length of the text, thinking or JSON sent, less the event's own wrapping.
+            self._chars += max(0, len(raw) - at - _DELTA_WRAPPING)
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            return
         if b"ping" in name or b"content_block_st" in name:
             return
         try:
@@ -119,12 +125,7 @@ class StreamUsage(ResponseUsage):
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
         kind = event.type
-        if kind == "content_block_delta" and event.delta is not None:
-            d = event.delta
-            self._chars += len(d.text) + len(d.thinking) + len(d.partial_json)
-            if self.first_token_at is None:
-                self.first_token_at = time.perf_counter()
-        elif kind == "message_start" and event.message is not None:
+        if kind == "message_start" and event.message is not None:
             m = event.message
             self.model, self.message_id = m.model, m.id
             self.usage = dict(m.usage)
