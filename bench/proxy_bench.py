@@ -258,6 +258,8 @@ def wrk_load(url: str, *, stream: bool, seconds: float, concurrency: int) -> dic
             result["p99"] = _ms(parts[1])
         elif " requests in " in line:
             result["requests"] = float(parts[0])
+        elif line.strip().startswith("Socket errors:"):
+            result["timeouts"] = float(parts[-1])
         elif line.strip().startswith("Non-2xx"):
             result["errors"] = float(parts[-1])
     return result
@@ -353,6 +355,12 @@ def latency_rounds(
 def throughput(direct: str, proxied: str, *, stream: bool, count: int) -> tuple[float, float]:
     d = load(direct, stream=stream, count=count, concurrency=64)
     p = load(proxied, stream=stream, count=count, concurrency=64)
+    if p.get("timeouts") or p.get("errors"):
+        print(
+            f"  {proxied}: {p.get('timeouts', 0):.0f} answers over wrk's 2 s timeout, "
+            f"{p.get('errors', 0):.0f} errors (not counted)",
+            file=sys.stderr,
+        )
     return d["rps"], p["rps"]
 
 
