@@ -155,3 +155,44 @@ def test_loading_the_bundled_catalog_imports_no_toml_parser() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_models_carry_their_limits_and_features() -> None:
+    catalog = load_catalog()
+    haiku45 = catalog.resolve("claude-haiku-4-5")
+    assert (haiku45.context_window, haiku45.max_output) == (200_000, 64_000)
+    assert haiku45.accepts("enabled-thinking") is True
+    assert haiku45.accepts("adaptive-thinking") is False
+    assert haiku45.accepts("effort") is False
+    opus47 = catalog.resolve("claude-opus-4-7")
+    assert opus47.accepts("enabled-thinking") is False and opus47.accepts("fast") is False
+    assert catalog.resolve("claude-haiku-5-5").accepts("effort") is None  # not known
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("context_window = 0", "positive token count"),
+        ("max_output = true", "positive token count"),
+        ('features = ["telepathy"]', "unknown feature 'telepathy'"),
+        ('features = "fast"', "list of strings"),
+    ],
+)
+def test_bad_limits_name_the_key(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'schema = 1\nname = "p"\nrevision = "1"\n[[model]]\nid = "claude-opus-4-7"\n{line}\n'
+    )
+    with pytest.raises(PriceFileError, match=problem):
+        load_catalog(str(path))
+
+
+def test_an_overlay_keeps_limits_it_does_not_name(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'schema = 1\nname = "p"\nrevision = "1"\n'
+        '[[model]]\nid = "claude-opus-4-7"\nmax_output = 1000\n'
+    )
+    model = load_catalog(str(path)).resolve("claude-opus-4-7")
+    assert (model.context_window, model.max_output) == (1_000_000, 1000)
+    assert model.features == ("adaptive-thinking", "effort")

@@ -177,7 +177,7 @@ def test_reprs_are_the_dataclass_ones() -> None:
     )
     assert repr(Model("x", Tier.OPUS, "X", "x")) == (
         "Model(id='x', tier=<Tier.OPUS: 'opus'>, name='X', family='x', aliases=(), periods=(),"
-        " deprecated=None)"
+        " deprecated=None, context_window=None, max_output=None, features=None)"
     )
 
 

@@ -42,11 +42,11 @@ ING = ("ingest", "claude-code")
         (
             ["--ledger=l", "spend", "--by", "agent", "-p", "web", "--since", "-7d", "--json",
              "--tag=k=v", "-a", "Explore", "-m", "claude-x", "--tier", "opus", "--tz", "UTC",
-             "--until", "today"],
+             "--until", "today", "--source", "proxy"],
             Direct(("spend",), "l", options={
                 "by": "agent", "project": "web", "since": "-7d", "as_json": True, "tag": "k=v",
                 "agent": "Explore", "model": "claude-x", "tier": "opus", "tz": "UTC",
-                "until": "today"}),
+                "until": "today", "source": "proxy"}),
         ),
     ],
 )  # fmt: skip

@@ -225,6 +225,20 @@ class Reservations:
                 self.ledger.add_in(conn, [execution])
             return not reservation.budgets or store.delete_reservation(conn, reservation.id) > 0
 
+    def settle_many(
+        self, executions: Sequence[Execution], reservations: Sequence[Reservation]
+    ) -> int:
+        """Record ``executions`` and drop ``reservations``, all in one transaction (a batch of
+        finished calls settled at once, as the proxy writes them); returns the rows added."""
+        held = [r for r in reservations if r.budgets]
+        if not held:
+            return self.ledger.add_many(executions) if executions else 0
+        with self.ledger.write() as conn:
+            added = self.ledger.add_in(conn, executions)
+            for reservation in held:
+                store.delete_reservation(conn, reservation.id)
+        return added
+
     def release(self, reservation: Reservation) -> bool:
         """Drop a reservation whose call did not happen (or was recorded already)."""
         return self.settle(reservation, None)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
     from fractions import Fraction
 
-__all__ = ["Catalog", "LongContext", "Model", "PricePeriod"]
+__all__ = ["FEATURES", "Catalog", "LongContext", "Model", "PricePeriod"]
 
 
 @functools.cache
@@ -82,12 +82,50 @@ class PricePeriod(Frozen):
         return self.base
 
 
-class Model(Frozen):
-    """One model: canonical id, tier, family, aliases and its effective-dated prices."""
+#: What a model's ``features`` may name: request fields it accepts (see docs/pricing.md).
+FEATURES = (
+    "adaptive-thinking",  # thinking: {type: "adaptive"}
+    "enabled-thinking",  # thinking: {type: "enabled", budget_tokens: N}
+    "thinking-required",  # thinking cannot be turned off ({type: "disabled"} is refused)
+    "effort",  # output_config.effort
+    "fast",  # speed: "fast"
+    "system-messages",  # role "system" messages inside the conversation
+)
 
-    __slots__ = ("aliases", "deprecated", "family", "id", "name", "periods", "tier")
+
+class Model(Frozen):
+    """One model: canonical id, tier, family, aliases and its effective-dated prices.
+
+    ``context_window`` (prompt tokens) and ``max_output`` (tokens) are its limits, ``features``
+    the request fields it accepts (names from :data:`FEATURES`); ``None`` where unknown, which
+    callers must treat as "do not assume either way".
+    """
+
+    __slots__ = (
+        "aliases",
+        "context_window",
+        "deprecated",
+        "family",
+        "features",
+        "id",
+        "max_output",
+        "name",
+        "periods",
+        "tier",
+    )
     #: The constructor's fields, in order (``__slots__`` is sorted).
-    __match_args__ = ("id", "tier", "name", "family", "aliases", "periods", "deprecated")
+    __match_args__ = (
+        "id",
+        "tier",
+        "name",
+        "family",
+        "aliases",
+        "periods",
+        "deprecated",
+        "context_window",
+        "max_output",
+        "features",
+    )
     _fields = __match_args__
 
     id: str
@@ -97,6 +135,9 @@ class Model(Frozen):
     aliases: tuple[str, ...]
     periods: tuple[PricePeriod, ...]
     deprecated: dt.date | None
+    context_window: int | None
+    max_output: int | None
+    features: tuple[str, ...] | None
 
     def __init__(
         self,
@@ -107,6 +148,9 @@ class Model(Frozen):
         aliases: tuple[str, ...] = (),
         periods: tuple[PricePeriod, ...] = (),
         deprecated: dt.date | None = None,
+        context_window: int | None = None,
+        max_output: int | None = None,
+        features: tuple[str, ...] | None = None,
     ) -> None:
         _set(self, "id", id)
         _set(self, "tier", tier)
@@ -115,6 +159,14 @@ class Model(Frozen):
         _set(self, "aliases", aliases)
         _set(self, "periods", periods)
         _set(self, "deprecated", deprecated)
+        _set(self, "context_window", context_window)
+        _set(self, "max_output", max_output)
+        _set(self, "features", features)
+
+    def accepts(self, feature: str) -> bool | None:
+        """Whether the model accepts ``feature`` (one of :data:`FEATURES`); ``None`` when its
+        features are not known."""
+        return None if self.features is None else feature in self.features
 
     def period_at(self, day: dt.date | None) -> PricePeriod:
         """The price period in force on ``day`` (latest when ``None``)."""

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 from gearshift._files import read_package_file
 from gearshift.catalog.cost import PriceSet
-from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
+from gearshift.catalog.models import FEATURES, Catalog, LongContext, Model, PricePeriod
 from gearshift.catalog.sources import PROFILES, price_spec, texts_digest
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import PriceFileError
@@ -42,7 +42,18 @@ _TOP_KEYS = {
     "model",
     "tier_price",
 }
-_MODEL_KEYS = {"id", "aliases", "tier", "name", "family", "deprecated", "price"}
+_MODEL_KEYS = {
+    "id",
+    "aliases",
+    "tier",
+    "name",
+    "family",
+    "deprecated",
+    "price",
+    "context_window",
+    "max_output",
+    "features",
+}
 _PRICE_KEYS = {
     "since",
     "input",
@@ -349,7 +360,33 @@ class _Builder:
             aliases=tuple(aliases),
             periods=periods,
             deprecated=deprecated,
+            context_window=self._limit(where, raw, "context_window", known),
+            max_output=self._limit(where, raw, "max_output", known),
+            features=self._features(where, raw, known),
         )
+
+    def _limit(self, where: str, raw: dict[str, Any], key: str, known: Model | None) -> int | None:
+        if key not in raw:
+            return getattr(known, key) if known is not None else None
+        value = raw[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 100_000_000:
+            raise self.fail(f"{where}.{key}", "must be a positive token count")
+        return value
+
+    def _features(
+        self, where: str, raw: dict[str, Any], known: Model | None
+    ) -> tuple[str, ...] | None:
+        if "features" not in raw:
+            return known.features if known is not None else None
+        value = raw["features"]
+        if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
+            raise self.fail(f"{where}.features", "must be a list of strings")
+        unknown = sorted(set(value) - set(FEATURES))
+        if unknown:
+            raise self.fail(
+                f"{where}.features", f"unknown feature {unknown[0]!r} (use: {', '.join(FEATURES)})"
+            )
+        return tuple(sorted(set(value)))
 
     def _periods(self, where: str, raw: Any) -> tuple[PricePeriod, ...]:
         if raw is None:

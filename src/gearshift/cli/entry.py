@@ -59,6 +59,7 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
             "-m": "model",
             "--tier": "tier",
             "--tag": "tag",
+            "--source": "source",
             "--tz": "tz",
         },
     ),
@@ -205,6 +206,7 @@ def _run(direct: Direct) -> None:
         model=text("model"),
         tier=text("tier"),
         tag=text("tag"),
+        source=text("source"),
     )
 
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "gearshift.cli.plan",
     "gearshift.cli.replay",
     "gearshift.cli.schema",
+    "gearshift.cli.proxy",
     "gearshift.cli.demo",
     "gearshift.cli.setup_cmd",
     "gearshift.cli.statusline",

@@ -52,6 +52,10 @@ def spend_cmd(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Exact model id.")] = None,
     tier: Annotated[str | None, typer.Option("--tier")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="api, claude-code, proxy, manual, import or sim."),
+    ] = None,
     tz: TzOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -59,7 +63,7 @@ def spend_cmd(
     from gearshift.cli.spend_run import run_spend
 
     run_spend(by, since, until, tz, as_json, project=project, agent=agent, model=model,
-              tier=tier, tag=tag)  # fmt: skip
+              tier=tier, tag=tag, source=source)  # fmt: skip
 
 
 def report_cmd(

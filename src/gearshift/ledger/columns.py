@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXECUTION_COLUMNS",
     "FLAG_BATCH",
+    "FLAG_ESTIMATED",
     "FLAG_FAST",
     "MIGRATION_NAMES",
     "dedup_group",
@@ -27,6 +28,8 @@ __all__ = [
 #: Bits of the ``flags`` column.
 FLAG_BATCH = 1
 FLAG_FAST = 2
+#: The usage is an estimate, not what the API reported (a stream cut before its final usage).
+FLAG_ESTIMATED = 4
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -76,6 +79,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0008_reconciliations",
     "0009_session_index",
     "0010_learning",
+    "0011_proxy_routes",
 )
 
 

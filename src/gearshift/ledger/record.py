@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
-from gearshift.ledger.columns import FLAG_BATCH, FLAG_FAST, tags_json
+from gearshift.ledger.columns import FLAG_BATCH, FLAG_ESTIMATED, FLAG_FAST, tags_json
 from gearshift.ledger.ids import new_id, new_ids
 
 __all__ = [
     "FLAG_BATCH",
+    "FLAG_ESTIMATED",
     "FLAG_FAST",
     "SOURCES",
     "STATUSES",
@@ -26,7 +27,9 @@ __all__ = [
     "us_from_ts",
 ]
 
-STATUSES = ("success", "failure", "error")
+#: ``blocked``: refused before it was sent (a budget), recorded at no cost; ``cancelled``: the
+#: client went away mid-answer, recorded with what was used.
+STATUSES = ("success", "failure", "error", "blocked", "cancelled")
 SOURCES = ("api", "claude-code", "proxy", "manual", "import", "sim")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

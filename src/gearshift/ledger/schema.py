@@ -40,6 +40,7 @@ __all__ = [
     "learned_models",
     "metadata",
     "migrate",
+    "proxy_routes",
     "reconciliation_rows",
     "reconciliation_runs",
 ]
@@ -304,6 +305,23 @@ learned_models = Table(
     Column("blob", LargeBinary, nullable=False),
 )
 
+#: The proxy's sticky routes (see :mod:`gearshift.ledger.routes`): which model one conversation
+#: (a keyed hash of session, agent and requested model) was routed to, so every worker and host
+#: sharing the ledger keeps it there.
+proxy_routes = Table(
+    "proxy_routes",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("policy", String(50), nullable=False),
+    Column("reason", Text, nullable=False),
+    # earlier assistant turns came from another model: their thinking blocks are dropped
+    Column("since_message", Integer, nullable=False, default=0),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_proxy_routes_created", "created_us"),
+)
+
 
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
@@ -417,6 +435,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0008_reconciliations", _create(reconciliation_runs, reconciliation_rows)),
     ("0009_session_index", _session_index),
     ("0010_learning", _create(learn_outcomes, learned_models)),
+    ("0011_proxy_routes", _create(proxy_routes)),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

@@ -45,11 +45,11 @@ CREATE TABLE executions (
 
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
-CREATE INDEX ix_executions_ts ON executions (ts_us);
-
 CREATE INDEX ix_executions_session ON executions (session, agent, source, cost_nanos);
 
 CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
+
+CREATE INDEX ix_executions_ts ON executions (ts_us);
 
 CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
 
@@ -189,9 +189,9 @@ CREATE TABLE learn_outcomes (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_learn_outcomes_import ON learn_outcomes (import_id);
-
 CREATE INDEX ix_learn_outcomes_ts ON learn_outcomes (ts_us);
+
+CREATE INDEX ix_learn_outcomes_import ON learn_outcomes (import_id);
 
 CREATE TABLE learned_models (
 	id VARCHAR(26) NOT NULL, 
@@ -202,3 +202,16 @@ CREATE TABLE learned_models (
 	blob BLOB NOT NULL, 
 	PRIMARY KEY (id)
 );
+
+CREATE TABLE proxy_routes (
+	"key" VARCHAR(64) NOT NULL, 
+	model VARCHAR(200) NOT NULL, 
+	tier VARCHAR(20) NOT NULL, 
+	policy VARCHAR(50) NOT NULL, 
+	reason TEXT NOT NULL, 
+	since_message INTEGER NOT NULL, 
+	created_us BIGINT NOT NULL, 
+	PRIMARY KEY ("key")
+);
+
+CREATE INDEX ix_proxy_routes_created ON proxy_routes (created_us);

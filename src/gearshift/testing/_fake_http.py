@@ -127,6 +127,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(400, "invalid_request_error", "messages: field required")
                 return
             self._json(200, {"input_tokens": self.fake.cache.prompt_tokens(body)})
+        elif method == "GET" and path == "/v1/models":
+            self._json(200, self.fake.models_page())
         elif method == "POST" and path == "/v1/messages/batches":
             self._json(200, self.fake._create_batch(body or {}))
         elif parts[:3] == ["v1", "messages", "batches"] and len(parts) in (4, 5):
@@ -203,8 +205,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self._common_headers()
         self.end_headers()
-        events = sse_events(message)
+        events = (self.fake.stream_events or sse_events)(message)
         for i, (event, data) in enumerate(events):
+            if i and self.fake.stream_delay:
+                self.fake._closing.wait(self.fake.stream_delay)
             if fault is not None and i == 4:
                 if fault.kind == "drop":
                     self._cut()

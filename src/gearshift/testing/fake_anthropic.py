@@ -70,6 +70,8 @@ __all__ = [
     "RateLimits",
     "RecordedRequest",
     "Reply",
+    "claude_code_events",
+    "models_page",
 ]
 
 ReplyFn = Callable[[Mapping[str, Any]], "str | Reply"]
@@ -194,6 +196,12 @@ class FakeAnthropic:
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.cache = CacheBook()
+        #: Gateway tests: the SSE events of a streamed message (default: text only, see
+        #: :func:`claude_code_events` for thinking and tool use) and a pause between events.
+        self.stream_events: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = (
+            None
+        )
+        self.stream_delay = 0.0
         self._queue: list[Fault] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -280,6 +288,10 @@ class FakeAnthropic:
     def bodies(self, path: str = "/v1/messages") -> list[Any]:
         """The JSON bodies received on ``path``, in order."""
         return [r.body for r in self.requests if r.path == path]
+
+    def models_page(self) -> dict[str, Any]:
+        """``GET /v1/models``: a few models in the API's list shape."""
+        return models_page()
 
     # -- internals used by the handler -----------------------------------------------------
     def _record(self, request: RecordedRequest) -> str:
@@ -416,3 +428,68 @@ def _rfc3339(moment: dt.datetime) -> str:
     """RFC 3339 in UTC, rounded *up* to the millisecond so a client never wakes too early."""
     rounded = moment + dt.timedelta(microseconds=(-moment.microsecond) % 1000)
     return rounded.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- gateway tests: Claude Code shaped streams and model discovery ---------------------------
+
+
+def models_page() -> dict[str, Any]:
+    """The ``GET /v1/models`` answer: ``data[]`` with ``id``, ``display_name``, ``created_at``."""
+    ids = ("claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5-20251001")
+    data = [
+        {"type": "model", "id": i, "display_name": i.replace("-", " ").title(),
+         "created_at": "2026-01-01T00:00:00Z"}
+        for i in ids
+    ]  # fmt: skip
+    return {"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]}
+
+
+def claude_code_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events of a turn as Claude Code gets them: a thinking block (thinking deltas, then a
+    signature), a text block, a ``tool_use`` block streamed as partial JSON, pings between, and
+    a ``message_delta`` whose cumulative usage ends the turn with ``stop_reason: tool_use``.
+    Use as ``server.stream_events = claude_code_events``."""
+    usage = dict(message["usage"])
+    start = dict(message, content=[], stop_reason=None, stop_sequence=None)
+    start["usage"] = dict(usage, output_tokens=1)
+    text = message["content"][0]["text"]
+
+    def delta(index: int, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "content_block_delta", {"type": "content_block_delta", "index": index,
+                                       "delta": payload}  # fmt: skip
+
+    def block(index: int, content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "content_block_start", {"type": "content_block_start", "index": index,
+                                       "content_block": content}  # fmt: skip
+
+    def stop(index: int) -> tuple[str, dict[str, Any]]:
+        return "content_block_stop", {"type": "content_block_stop", "index": index}
+
+    tool_input = '{"command": "ls -la src/", "description": "List the sources"}'
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        block(0, {"type": "thinking", "thinking": "", "signature": ""}),
+        delta(0, {"type": "thinking_delta", "thinking": "The user wants the files listed. "}),
+        ("ping", {"type": "ping"}),
+        delta(0, {"type": "thinking_delta", "thinking": "I will run ls."}),
+        delta(0, {"type": "signature_delta", "signature": "EqQBCkYIBxgCKkD" + "x" * 40}),
+        stop(0),
+        block(1, {"type": "text", "text": ""}),
+        delta(1, {"type": "text_delta", "text": text}),
+        stop(1),
+        block(2, {"type": "tool_use", "id": "toolu_01Fake", "name": "Bash", "input": {}}),
+        delta(2, {"type": "input_json_delta", "partial_json": ""}),
+        delta(2, {"type": "input_json_delta", "partial_json": tool_input[:20]}),
+        delta(2, {"type": "input_json_delta", "partial_json": tool_input[20:]}),
+        stop(2),
+        ("ping", {"type": "ping"}),
+    ]
+    final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
+    final["output_tokens"] = usage["output_tokens"] + 40
+    events += [
+        ("message_delta", {"type": "message_delta",
+                           "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                           "usage": final}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    return events
