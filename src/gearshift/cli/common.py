@@ -33,12 +33,24 @@ class State:
     """Global options, resolved lazily so that `--help` imports nothing heavy (nor does this
     module: no dataclasses, typing or JSON until a command needs them)."""
 
-    __slots__ = ("_catalog", "_config", "_ledger", "_lite", "debug", "ledger_url", "prices")
+    __slots__ = (
+        "_catalog",
+        "_config",
+        "_ledger",
+        "_lite",
+        "debug",
+        "ledger_from_env",
+        "ledger_url",
+        "prices",
+    )
 
     def __init__(
         self, ledger_url: str | None = None, prices: str | None = None, debug: bool = False
     ) -> None:
         self.ledger_url = ledger_url
+        #: the URL came from ``GEARSHIFT_LEDGER``: a command printed for the user to re-run
+        #: leaves it out (it may hold a password, and the environment still has it)
+        self.ledger_from_env = False
         self.prices = prices
         self.debug = debug
         self._catalog: Catalog | None = None
@@ -47,7 +59,17 @@ class State:
         self._lite: LiteLedger | None = None
 
     def __repr__(self) -> str:
-        return f"State(ledger_url={self.ledger_url!r}, prices={self.prices!r}, debug={self.debug})"
+        return (
+            f"State(ledger={self.ledger_display()!r}, prices={self.prices!r}, debug={self.debug})"
+        )
+
+    def ledger_display(self) -> str | None:
+        """``--ledger`` as given, with any password masked: safe to print."""
+        if not self.ledger_url:
+            return self.ledger_url
+        from gearshift.redact import mask_password
+
+        return mask_password(self.ledger_url)
 
     def catalog(self) -> Catalog:
         if self._catalog is None:

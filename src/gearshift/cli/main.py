@@ -55,6 +55,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     ledger: Annotated[
         str | None,
         typer.Option(
@@ -80,7 +81,10 @@ def _global(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
+    source = ctx.get_parameter_source("ledger")
     state.ledger_url = ledger
+    # by name: Typer carries its own copy of click, whose enum is not click's
+    state.ledger_from_env = source is not None and source.name == "ENVIRONMENT"
     state.prices = prices
     state.debug = debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
 

@@ -240,9 +240,13 @@ async def _execute(ctx: RunContext, jobs: list[Job]) -> RunReport:
 
 
 def _resume_command(file: Path, provider: str, run_id: str) -> str:
+    """The command that resumes this run. A ledger URL from ``GEARSHIFT_LEDGER`` is left out
+    (the environment still holds it); one given with ``--ledger`` is repeated with its password
+    masked, for the user to fill in."""
     words = ["gearshift"]
-    if state.ledger_url:
-        words += ["--ledger", state.ledger_url]
+    display = state.ledger_display()
+    if display and not state.ledger_from_env:
+        words += ["--ledger", display]
     if state.prices:
         words += ["--prices", state.prices]
     words += ["run", str(file), "--provider", provider, "--run-id", run_id]
