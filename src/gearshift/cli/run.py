@@ -178,6 +178,9 @@ def _provider(name: str, *, seed: int, time_scale: float, catalog: Catalog) -> P
                 "--provider anthropic needs an API key in ANTHROPIC_API_KEY",
                 hint="export ANTHROPIC_API_KEY=..., or run offline with --provider sim",
             )
+        from gearshift.providers.endpoint import base_url
+
+        base_url(None)  # a malformed ANTHROPIC_BASE_URL stops the run before any job starts
         inner = get_provider("anthropic", catalog=catalog)
     elif name == "claude-code":
         binary = os.environ.get("GEARSHIFT_CLAUDE_BIN") or "claude"
