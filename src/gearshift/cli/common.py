@@ -86,24 +86,15 @@ class State:
             self._config = load_config()
         return self._config
 
-    def ledger(self, *, create: bool = True) -> Ledger:
-        """The ledger; ``create=False`` (for commands that only read) refuses to create a new
-        SQLite file, so a typo in ``--ledger`` is an error rather than an empty report."""
+    def ledger(self, *, create: bool = False) -> Ledger:
+        """The ledger. Only commands that write pass ``create=True``, which creates a missing
+        ledger and migrates an older one; for the others a missing file, a file that is not a
+        gearshift ledger (another program's SQLite database) or one that needs migrating is an
+        error naming it, and nothing is written to it."""
         if self._ledger is None:
             from gearshift.ledger import Ledger
 
-            if not create:
-                from gearshift.errors import LedgerError
-                from gearshift.ledger.urls import resolve_location
-
-                location = resolve_location(self.ledger_url)
-                if location.path is not None and not location.path.exists():
-                    raise LedgerError(
-                        f"no ledger at {location.path}",
-                        hint="record, ingest or run something first, or check --ledger / "
-                        "GEARSHIFT_LEDGER",
-                    )
-            self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog())
+            self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog(), create=create)
         return self._ledger
 
     def reader(self) -> Reader:

@@ -61,7 +61,7 @@ def record(
         )
     if fast:
         _check_fast(model)
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
     execution = ledger.record(
         agent=agent,
         model=model,
@@ -194,7 +194,7 @@ def import_cmd(
     """Import a JSONL export; records already in the ledger are skipped."""
     from gearshift.ledger.transfer import import_jsonl
 
-    read, inserted = import_jsonl(state.ledger(), file)
+    read, inserted = import_jsonl(state.ledger(create=True), file)
     if as_json:
         print_json({"read": read, "inserted": inserted, "skipped": read - inserted})
         return

@@ -129,7 +129,7 @@ def run(
     if enforce_budgets if enforce_budgets is not None else not sim:
         from gearshift.budgets.reservations import Reservations
 
-        ctx.guard = Reservations(state.ledger(), config=state.config())
+        ctx.guard = Reservations(state.ledger(create=True), config=state.config())
     resume = _resume_command(file, provider, ctx.run_id)
     done_before = _succeeded(ctx, pipeline)
     if not as_json:
@@ -148,7 +148,7 @@ def run(
     except KeyboardInterrupt:
         _interrupted(ctx, pipeline, resume)
         raise typer.Exit(130) from None
-    _counterfactual_resumed(report, state.ledger(), catalog)
+    _counterfactual_resumed(report, state.ledger(create=True), catalog)
     if as_json:
         print_json({"pipeline": str(file), "provider": provider, "resume": resume,
                     **report.to_dict()})  # fmt: skip
@@ -209,7 +209,7 @@ def _context(
     from gearshift.engine.store import RunStore
     from gearshift.ledger.record import new_id
 
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
     # budget-aware routing: low-priority tasks under a budget in trouble step down a tier
     pressure = over_budget_check(ledger, config=state.config(), project=project)
     return RunContext(

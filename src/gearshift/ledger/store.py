@@ -35,6 +35,7 @@ from gearshift.ledger.dedup_sql import (
     recorded_keys,
 )
 from gearshift.ledger.lite import full_rows, insert_sql
+from gearshift.ledger.probe import require_current, require_current_file
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
@@ -88,20 +89,29 @@ class Ledger:
         *,
         catalog: Catalog | None = None,
         privacy: bool | None = None,
+        create: bool = True,
     ) -> Ledger:
         """Open (creating and migrating as needed) the ledger at ``spec``.
 
         ``spec`` is a path, ``sqlite:///PATH``, ``sqlite://`` or ``postgresql://...``; ``None``
         means ``$GEARSHIFT_LEDGER`` or the default file. ``privacy`` (default
-        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text.
+        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text. ``create=False`` (for
+        readers) creates and migrates nothing: a missing file, a database that is not a
+        gearshift ledger, or one that needs migrating, is a LedgerError naming it.
         """
         location = resolve_location(spec)
         if privacy is None:
             privacy = os.environ.get("GEARSHIFT_PRIVACY", "") not in ("", "0", "false")
+        if not create and location.file is not None:
+            require_current_file(location)  # before connecting: that would switch it to WAL
         engine = _make_engine(location)
         ledger = cls(engine, location, catalog or load_catalog(), privacy=privacy)
         try:
-            ledger._migrate()
+            if create:
+                ledger._migrate()
+            else:
+                with engine.connect() as conn:
+                    require_current(conn, location)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise _open_error(location, exc) from None
