@@ -41,6 +41,7 @@ class State:
         "debug",
         "ledger_from_env",
         "ledger_url",
+        "lock_timeout",
         "prices",
     )
 
@@ -51,6 +52,7 @@ class State:
         #: the URL came from ``GEARSHIFT_LEDGER``: a command printed for the user to re-run
         #: leaves it out (it may hold a password, and the environment still has it)
         self.ledger_from_env = False
+        self.lock_timeout = 60.0  # seconds a write waits for another writer
         self.prices = prices
         self.debug = debug
         self._catalog: Catalog | None = None
@@ -94,7 +96,13 @@ class State:
         if self._ledger is None:
             from gearshift.ledger import Ledger
 
-            self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog(), create=create)
+            self._ledger = Ledger.open(
+                self.ledger_url,
+                catalog=self.catalog(),
+                create=create,
+                lock_timeout=self.lock_timeout,
+                on_lock_wait=_say_waiting,
+            )
         return self._ledger
 
     def reader(self) -> Reader:
@@ -118,6 +126,10 @@ class State:
             self._lite.close()
             self._lite = None
         self._config = None
+
+
+def _say_waiting(message: str) -> None:
+    err_console().print(message, style="yellow", markup=False)
 
 
 state = State()

@@ -75,6 +75,15 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0.0,
+            metavar="SECONDS",
+            help="How long a write waits for another writer of a SQLite ledger.",
+        ),
+    ] = 60.0,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
@@ -86,6 +95,7 @@ def _global(
     # by name: Typer carries its own copy of click, whose enum is not click's
     state.ledger_from_env = source is not None and source.name == "ENVIRONMENT"
     state.prices = prices
+    state.lock_timeout = lock_timeout
     state.debug = debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
 
 
