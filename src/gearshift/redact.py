@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-__all__ = ["host_only", "scrub"]
+__all__ = ["host_only", "mask_password", "scrub"]
 
 
 def host_only(url: str) -> str:
@@ -26,6 +26,20 @@ def host_only(url: str) -> str:
     tail = "/…" if (parts.path not in ("", "/") or parts.query or parts.fragment) else ""
     port = f":{parts.port}" if _port(parts) is not None else ""
     return f"{parts.scheme}://{host}{port}{tail}"
+
+
+def mask_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``; any other
+    text unchanged. The rest of the URL stays, so the text still says which database."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not at or not colon:
+        return url
+    return f"{head}://{user}:***@{host}{slash}{tail}"
 
 
 def scrub(text: str, *secrets: str | None) -> str:

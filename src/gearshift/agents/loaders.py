@@ -56,12 +56,15 @@ class AgentSet(Mapping[str, AgentDefinition]):
     """Definitions by name, first location winning (project over user, as Claude Code does).
 
     ``shadowed`` keeps the definitions hidden by an earlier one of the same name; ``skipped``
-    lists files that are not agent definitions (``.md`` files without frontmatter).
+    lists files that are not agent definitions (``.md`` files without frontmatter); ``broken``
+    holds the error of each file that could not be read, when :func:`discover` was asked to
+    keep going.
     """
 
     agents: dict[str, AgentDefinition] = field(default_factory=dict)
     shadowed: list[AgentDefinition] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    broken: list[ConfigError] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> AgentDefinition:
         return self.agents[name]
@@ -114,13 +117,18 @@ def default_agent_dirs(cwd: Path | None = None, home: Path | None = None) -> lis
 
 
 def discover(
-    paths: Iterable[Path | str] | None = None, options: LoadOptions | None = None
+    paths: Iterable[Path | str] | None = None,
+    options: LoadOptions | None = None,
+    *,
+    keep_going: bool = False,
 ) -> AgentSet:
     """Load every definition under ``paths`` (files or directories, searched recursively).
 
     With ``paths=None`` the Claude Code locations are searched; missing directories are
     skipped. Two definitions with one name in the same location are an error; across
-    locations the first wins and the other is kept in :attr:`AgentSet.shadowed`.
+    locations the first wins and the other is kept in :attr:`AgentSet.shadowed`. A file that
+    cannot be read raises its error (naming file and line), or with ``keep_going`` is left out
+    and its error kept in :attr:`AgentSet.broken`, so one bad file does not hide the others.
     """
     options = options or LoadOptions()
     result = AgentSet()
@@ -128,7 +136,13 @@ def discover(
     for root in roots:
         seen_here: dict[str, AgentDefinition] = {}
         for file in _files_under(root):
-            defs = load_file(file, options)
+            try:
+                defs = load_file(file, options)
+            except ConfigError as error:
+                if not keep_going:
+                    raise
+                result.broken.append(error)
+                continue
             if defs is None:
                 result.skipped.append(file)
                 continue

@@ -33,12 +33,26 @@ class State:
     """Global options, resolved lazily so that `--help` imports nothing heavy (nor does this
     module: no dataclasses, typing or JSON until a command needs them)."""
 
-    __slots__ = ("_catalog", "_config", "_ledger", "_lite", "debug", "ledger_url", "prices")
+    __slots__ = (
+        "_catalog",
+        "_config",
+        "_ledger",
+        "_lite",
+        "debug",
+        "ledger_from_env",
+        "ledger_url",
+        "lock_timeout",
+        "prices",
+    )
 
     def __init__(
         self, ledger_url: str | None = None, prices: str | None = None, debug: bool = False
     ) -> None:
         self.ledger_url = ledger_url
+        #: the URL came from ``GEARSHIFT_LEDGER``: a command printed for the user to re-run
+        #: leaves it out (it may hold a password, and the environment still has it)
+        self.ledger_from_env = False
+        self.lock_timeout = 60.0  # seconds a write waits for another writer
         self.prices = prices
         self.debug = debug
         self._catalog: Catalog | None = None
@@ -47,7 +61,17 @@ class State:
         self._lite: LiteLedger | None = None
 
     def __repr__(self) -> str:
-        return f"State(ledger_url={self.ledger_url!r}, prices={self.prices!r}, debug={self.debug})"
+        return (
+            f"State(ledger={self.ledger_display()!r}, prices={self.prices!r}, debug={self.debug})"
+        )
+
+    def ledger_display(self) -> str | None:
+        """``--ledger`` as given, with any password masked: safe to print."""
+        if not self.ledger_url:
+            return self.ledger_url
+        from gearshift.redact import mask_password
+
+        return mask_password(self.ledger_url)
 
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -64,24 +88,21 @@ class State:
             self._config = load_config()
         return self._config
 
-    def ledger(self, *, create: bool = True) -> Ledger:
-        """The ledger; ``create=False`` (for commands that only read) refuses to create a new
-        SQLite file, so a typo in ``--ledger`` is an error rather than an empty report."""
+    def ledger(self, *, create: bool = False) -> Ledger:
+        """The ledger. Only commands that write pass ``create=True``, which creates a missing
+        ledger and migrates an older one; for the others a missing file, a file that is not a
+        gearshift ledger (another program's SQLite database) or one that needs migrating is an
+        error naming it, and nothing is written to it."""
         if self._ledger is None:
             from gearshift.ledger import Ledger
 
-            if not create:
-                from gearshift.errors import LedgerError
-                from gearshift.ledger.urls import resolve_location
-
-                location = resolve_location(self.ledger_url)
-                if location.path is not None and not location.path.exists():
-                    raise LedgerError(
-                        f"no ledger at {location.path}",
-                        hint="record, ingest or run something first, or check --ledger / "
-                        "GEARSHIFT_LEDGER",
-                    )
-            self._ledger = Ledger.open(self.ledger_url, catalog=self.catalog())
+            self._ledger = Ledger.open(
+                self.ledger_url,
+                catalog=self.catalog(),
+                create=create,
+                lock_timeout=self.lock_timeout,
+                on_lock_wait=_say_waiting,
+            )
         return self._ledger
 
     def reader(self) -> Reader:
@@ -105,6 +126,10 @@ class State:
             self._lite.close()
             self._lite = None
         self._config = None
+
+
+def _say_waiting(message: str) -> None:
+    err_console().print(message, style="yellow", markup=False)
 
 
 state = State()

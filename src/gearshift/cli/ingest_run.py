@@ -91,7 +91,7 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     location = resolve_location(state.ledger_url)
     lite = LiteLedger.open_or_create(location, state.catalog, staged=True)
     if lite is None:
-        return run(state.ledger())
+        return run(state.ledger(create=True))
     try:
         summary = run(lite)
     except BaseException:
@@ -103,7 +103,7 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     # go into that one instead (its dedup keys keep whatever it has once).
     other = LiteLedger.open_current(location, state.catalog)
     if other is None:
-        return run(state.ledger())
+        return run(state.ledger(create=True))
     with other:
         return run(other)
 

@@ -62,7 +62,7 @@ def import_cmd(
     from gearshift.learn.files import parse_ladder, parse_where
     from gearshift.learn.outcomes import import_file
 
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
     result = import_file(
         ledger,
         file,
@@ -101,7 +101,7 @@ def fit_cmd(
     from gearshift.timespec import parse_when
 
     start = parse_when(since, dt.UTC)
-    stored, predictor = fit_ledger(state.ledger(), since=start, progress=_say)
+    stored, predictor = fit_ledger(state.ledger(create=True), since=start, progress=_say)
     meta = predictor.meta
     if as_json:
         print_json({"model_id": stored.id, **_fit_summary(meta)})

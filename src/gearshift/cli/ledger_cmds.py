@@ -61,7 +61,8 @@ def record(
         )
     if fast:
         _check_fast(model)
-    execution = state.ledger().record(
+    ledger = state.ledger(create=True)
+    execution = ledger.record(
         agent=agent,
         model=model,
         input_tokens=input_tokens,
@@ -80,6 +81,8 @@ def record(
         tags=_parse_tags(tag),
         source="manual",
     )
+    if ledger.privacy:  # show what was stored: the task's hash, never its text
+        execution.task = None
     if as_json:
         print_json(execution.to_dict())
         return
@@ -191,7 +194,7 @@ def import_cmd(
     """Import a JSONL export; records already in the ledger are skipped."""
     from gearshift.ledger.transfer import import_jsonl
 
-    read, inserted = import_jsonl(state.ledger(), file)
+    read, inserted = import_jsonl(state.ledger(create=True), file)
     if as_json:
         print_json({"read": read, "inserted": inserted, "skipped": read - inserted})
         return

@@ -57,6 +57,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     ledger: Annotated[
         str | None,
         typer.Option(
@@ -76,14 +77,27 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0.0,
+            metavar="SECONDS",
+            help="How long a write waits for another writer of a SQLite ledger.",
+        ),
+    ] = 60.0,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
+    source = ctx.get_parameter_source("ledger")
     state.ledger_url = ledger
+    # by name: Typer carries its own copy of click, whose enum is not click's
+    state.ledger_from_env = source is not None and source.name == "ENVIRONMENT"
     state.prices = prices
+    state.lock_timeout = lock_timeout
     state.debug = debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
 
 

@@ -244,7 +244,7 @@ def _store(rec: Reconciliation, config: Config) -> None:
     from gearshift.budgets.alerts import sinks_from_config
     from gearshift.insight.drift import save, send_drift_alerts
 
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
     save(ledger, rec)
     if config.reconcile.alerts:
         sinks = sinks_from_config(config.alerts, err_console())

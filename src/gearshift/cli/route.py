@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gearshift.cli.common import console, dumps, print_json, state
+from gearshift.cli.common import console, dumps, err_console, print_json, printable_text, state
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentSet, FileEdit
@@ -163,7 +163,7 @@ def route(
         _print_decision(decisions[0], explain=explain, evidence=evidence)
 
 
-def _agents(dirs: list[Path] | None) -> AgentSet:
+def _agents(dirs: list[Path] | None, *, keep_going: bool = False) -> AgentSet:
     from gearshift.agents import LoadOptions, discover
     from gearshift.errors import ConfigError
 
@@ -173,7 +173,7 @@ def _agents(dirs: list[Path] | None) -> AgentSet:
                 f"agents folder {folder} does not exist", hint="name a folder of agents"
             )
 
-    return discover(dirs or None, LoadOptions(catalog=state.catalog()))
+    return discover(dirs or None, LoadOptions(catalog=state.catalog()), keep_going=keep_going)
 
 
 def _router(agents: AgentSet | None, rules: Path | None, learned: Policy | None) -> Router:
@@ -343,14 +343,21 @@ def audit(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recommend a tier for every agent definition, with the monthly saving; --apply fixes files."""
+    """Recommend a tier for every agent definition, with the monthly saving; --apply fixes files.
+
+    A file that cannot be read is reported (file:line) and left out; the others are audited,
+    and the command then exits with the error's code (2)."""
     from gearshift.agents import apply_edit
     from gearshift.errors import ConfigError
     from gearshift.insight.audit import audit_agents
 
     if apply and dry_run:
         raise ConfigError("--apply and --dry-run exclude each other")
-    agents = _agents(dirs)
+    agents = _agents(dirs, keep_going=True)
+    for error in agents.broken:
+        err_console().print(
+            f"error: {printable_text(error.message)}", style="red", markup=False, soft_wrap=True
+        )
     found = agents.all()
     catalog = state.catalog()
     report = audit_agents(found, catalog, observed=_observed_from_ledger())
@@ -365,14 +372,21 @@ def audit(
                 "diff": "".join(e.diff() for e in edits),
                 "applied": apply,
                 "files": [str(e.path) for e in edits],
+                "errors": [e.message for e in agents.broken],
             }
         )
-        return
-    if not found:
+    elif not found:
         where = ", ".join(str(d) for d in dirs) if dirs else ".claude/agents, ~/.claude/agents"
         console().print(f"no agent definitions found in {where}", markup=False)
-        return
-    _print_audit(report, edits, applied=apply)
+    else:
+        _print_audit(report, edits, applied=apply)
+    if agents.broken:
+        err_console().print(
+            f"{len(agents.broken)} agent file(s) could not be read (above); the rest were audited",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(max(e.exit_code for e in agents.broken))
 
 
 def _observed_from_ledger() -> dict[str, AgentObservation]:

@@ -130,7 +130,7 @@ def run(
     if enforce_budgets if enforce_budgets is not None else not sim:
         from gearshift.budgets.reservations import Reservations
 
-        ctx.guard = Reservations(state.ledger(), config=state.config())
+        ctx.guard = Reservations(state.ledger(create=True), config=state.config())
     resume = _resume_command(file, provider, ctx.run_id)
     done_before = _succeeded(ctx, pipeline)
     if not as_json:
@@ -149,7 +149,7 @@ def run(
     except KeyboardInterrupt:
         _interrupted(ctx, pipeline, resume)
         raise typer.Exit(130) from None
-    _counterfactual_resumed(report, state.ledger(), catalog)
+    _counterfactual_resumed(report, state.ledger(create=True), catalog)
     if as_json:
         print_json({"pipeline": str(file), "provider": provider, "resume": resume,
                     **report.to_dict()})  # fmt: skip
@@ -179,6 +179,9 @@ def _provider(name: str, *, seed: int, time_scale: float, catalog: Catalog) -> P
                 "--provider anthropic needs an API key in ANTHROPIC_API_KEY",
                 hint="export ANTHROPIC_API_KEY=..., or run offline with --provider sim",
             )
+        from gearshift.providers.endpoint import base_url
+
+        base_url(None)  # a malformed ANTHROPIC_BASE_URL stops the run before any job starts
         inner = get_provider("anthropic", catalog=catalog)
     elif name == "claude-code":
         binary = os.environ.get("GEARSHIFT_CLAUDE_BIN") or "claude"
@@ -207,7 +210,7 @@ def _context(
     from gearshift.engine.store import RunStore
     from gearshift.ledger.record import new_id
 
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
     # budget-aware routing: low-priority tasks under a budget in trouble step down a tier
     pressure = over_budget_check(ledger, config=state.config(), project=project)
     return RunContext(
@@ -253,9 +256,13 @@ async def _execute(ctx: RunContext, jobs: list[Job]) -> RunReport:
 
 
 def _resume_command(file: Path, provider: str, run_id: str) -> str:
+    """The command that resumes this run. A ledger URL from ``GEARSHIFT_LEDGER`` is left out
+    (the environment still holds it); one given with ``--ledger`` is repeated with its password
+    masked, for the user to fill in."""
     words = ["gearshift"]
-    if state.ledger_url:
-        words += ["--ledger", state.ledger_url]
+    display = state.ledger_display()
+    if display and not state.ledger_from_env:
+        words += ["--ledger", display]
     if state.prices:
         words += ["--prices", state.prices]
     words += ["run", str(file), "--provider", provider, "--run-id", run_id]

@@ -193,11 +193,13 @@ class LiteLedger:
             return None
         try:
             conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA cache_size = -65536")
-            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+            # asked first: the pragmas below change the file, and it may be another program's
             done = {r[0] for r in conn.execute("SELECT name FROM gearshift_migrations")}
+            if done == set(MIGRATION_NAMES):
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA cache_size = -65536")
+                conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         except sqlite3.Error:
             conn.close()
             return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -35,6 +35,8 @@ from gearshift.ledger.dedup_sql import (
     recorded_keys,
 )
 from gearshift.ledger.lite import full_rows, insert_sql
+from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT, begin_immediate
+from gearshift.ledger.probe import require_current, require_current_file
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
@@ -88,20 +90,33 @@ class Ledger:
         *,
         catalog: Catalog | None = None,
         privacy: bool | None = None,
+        create: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_lock_wait: Callable[[str], object] | None = None,
     ) -> Ledger:
         """Open (creating and migrating as needed) the ledger at ``spec``.
 
         ``spec`` is a path, ``sqlite:///PATH``, ``sqlite://`` or ``postgresql://...``; ``None``
         means ``$GEARSHIFT_LEDGER`` or the default file. ``privacy`` (default
-        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text.
+        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text. ``create=False`` (for
+        readers) creates and migrates nothing: a missing file, a database that is not a
+        gearshift ledger, or one that needs migrating, is a LedgerError naming it. A SQLite
+        write waits up to ``lock_timeout`` seconds for another writer, telling ``on_lock_wait``
+        after the first second (see :mod:`gearshift.ledger.locking`).
         """
         location = resolve_location(spec)
         if privacy is None:
             privacy = os.environ.get("GEARSHIFT_PRIVACY", "") not in ("", "0", "false")
-        engine = _make_engine(location)
+        if not create and location.file is not None:
+            require_current_file(location)  # before connecting: that would switch it to WAL
+        engine = _make_engine(location, lock_timeout, on_lock_wait)
         ledger = cls(engine, location, catalog or load_catalog(), privacy=privacy)
         try:
-            ledger._migrate()
+            if create:
+                ledger._migrate()
+            else:
+                with engine.connect() as conn:
+                    require_current(conn, location)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise _open_error(location, exc) from None
@@ -507,7 +522,11 @@ def _validate(e: Execution) -> None:
             )
 
 
-def _make_engine(location: LedgerLocation) -> Engine:
+def _make_engine(
+    location: LedgerLocation,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: Callable[[str], object] | None = None,
+) -> Engine:
     if location.dialect == "postgresql":
         try:
             import psycopg  # noqa: F401
@@ -523,7 +542,7 @@ def _make_engine(location: LedgerLocation) -> Engine:
         )
     else:
         engine = create_engine(
-            location.url, connect_args={"timeout": 60, "check_same_thread": False}
+            location.url, connect_args={"timeout": lock_timeout, "check_same_thread": False}
         )
     memory = location.path is None
 
@@ -531,7 +550,7 @@ def _make_engine(location: LedgerLocation) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute(f"PRAGMA busy_timeout = {round(lock_timeout * 1000)}")
         if not memory:
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
@@ -541,7 +560,10 @@ def _make_engine(location: LedgerLocation) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("gs_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if write and not memory:
+            begin_immediate(conn, lock_timeout, on_lock_wait, location.display)
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 

@@ -45,6 +45,7 @@ from gearshift.providers.admin_types import (
     parse_page,
 )
 from gearshift.providers.anthropic import map_error
+from gearshift.providers.endpoint import BASE_URL_ENV, base_url
 from gearshift.providers.retry import RetryEvent, RetryPolicy, call_with_retry
 
 __all__ = [
@@ -125,11 +126,12 @@ class AdminClient:
         self._client: anthropic.AsyncAnthropic | None = None
 
     def __repr__(self) -> str:  # never the key
-        return f"AdminClient(base_url={self.base_url!r})"
+        return f"AdminClient(base_url={self._base_url or os.environ.get(BASE_URL_ENV)!r})"
 
     @property
     def base_url(self) -> str:
-        return self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+        """The chosen base URL; raises ConfigError when it is malformed."""
+        return base_url(self._base_url, "https://api.anthropic.com") or "https://api.anthropic.com"
 
     def _admin_key(self) -> str:
         key = self._key or os.environ.get(ADMIN_KEY_ENV, "").strip()

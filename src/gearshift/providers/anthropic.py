@@ -39,6 +39,7 @@ from gearshift.providers import batches
 from gearshift.providers._wire import message_text, usage_from_api
 from gearshift.providers.base import ModelRequest, ModelResult
 from gearshift.providers.batches import BatchOutcome, BatchStatus
+from gearshift.providers.endpoint import base_url
 from gearshift.providers.pacing import Pacer, RateLimitSnapshot, parse_ratelimit
 from gearshift.providers.sdk import build_params, map_error, sdk_kwargs
 
@@ -50,7 +51,9 @@ class AnthropicProvider:
 
     ``api_key`` defaults to ``$ANTHROPIC_API_KEY`` and ``base_url`` to ``$ANTHROPIC_BASE_URL``
     (then the SDK's default). The client is built on first use, so constructing the provider
-    never fails or touches the network. ``stream=True`` uses SSE (advisable for long outputs).
+    never fails or touches the network; building it checks the base URL (a malformed one is a
+    :class:`~gearshift.errors.ConfigError`, never retried). ``stream=True`` uses SSE (advisable
+    for long outputs).
     ``pacer=None`` with ``pace=False`` turns pacing off; pass a shared :class:`Pacer` when
     several providers use the same key.
     """
@@ -85,7 +88,7 @@ class AnthropicProvider:
                 raise AuthError("no Anthropic API key", hint="set ANTHROPIC_API_KEY")
             self._client = anthropic.AsyncAnthropic(
                 api_key=key,
-                base_url=self._base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+                base_url=base_url(self._base_url),
                 max_retries=0,
                 timeout=self.timeout,
             )
