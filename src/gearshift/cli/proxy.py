@@ -105,10 +105,13 @@ def proxy(
         raise ConfigError(
             f"the proxy needs {exc.name}", hint="pip install -U gearshift (it depends on it)"
         ) from None
+    from gearshift.server.security import require_safe_bind
+
     if auth_token:
         import os
 
         os.environ["GEARSHIFT_PROXY_TOKEN"] = auth_token  # read by every worker
+    require_safe_bind(host, auth_token)
     config = state.config()
     settings = ProxySettings(
         host=host,
