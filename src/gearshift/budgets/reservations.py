@@ -229,6 +229,25 @@ class Reservations:
         """Drop a reservation whose call did not happen (or was recorded already)."""
         return self.settle(reservation, None)
 
+    def settle_in(self, conn: Connection, reservations: Sequence[Reservation]) -> None:
+        """Drop ``reservations`` inside the caller's write transaction -- the one that records
+        their executions (the engine's group commit), so each call counts exactly once."""
+        for reservation in reservations:
+            if reservation.budgets:
+                store.delete_reservation(conn, reservation.id)
+
+    def shrink(self, reservation: Reservation, nanos: int) -> Reservation:
+        """Lower a hold to ``nanos`` -- the call's real cost, once its usage is known -- so the
+        rest of the worst case goes back to the budget at once rather than when the attempt is
+        recorded (after validation, which may take minutes or call a judge). A hold never grows
+        here, and one already at or below ``nanos`` is left as it is."""
+        if not reservation.budgets or nanos >= reservation.nanos:
+            return reservation
+        nanos = max(0, nanos)
+        with self.ledger.write() as conn:
+            store.shrink_reservation(conn, reservation.id, nanos)
+        return Reservation(reservation.id, nanos, reservation.budgets, reservation.expires)
+
 
 def _committed(
     conn: Connection, budget: Budget, now: dt.datetime, now_us: int, tz: dt.tzinfo | None

@@ -18,6 +18,7 @@ __all__ = [
     "EXECUTION_COLUMNS",
     "FLAG_BATCH",
     "FLAG_FAST",
+    "FLAG_UNPRICED",
     "MIGRATION_NAMES",
     "dedup_group",
     "dedup_groups",
@@ -27,6 +28,9 @@ __all__ = [
 #: Bits of the ``flags`` column.
 FLAG_BATCH = 1
 FLAG_FAST = 2
+#: Recorded at $0 because the catalog had no price for the model (``gearshift ledger reprice``
+#: prices it once the price file knows the model).
+FLAG_UNPRICED = 4
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -73,6 +77,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0005_dedup_key_bytewise",
     "0006_ingest_agents",
     "0007_dedup_group",
+    "0008_runs",
 )
 
 

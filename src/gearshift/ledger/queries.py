@@ -26,6 +26,7 @@ __all__ = [
     "SpendReport",
     "SpendRow",
     "agent_summary",
+    "run_costs",
     "spend",
     "spend_by_bucket",
     "spent_and_held",
@@ -203,6 +204,14 @@ def spent_and_held(ledger: Reader, filters: Filters, budget: str, now_us: int) -
     params.update(gs_budget=budget, gs_now=now_us)
     spent, held = ledger.query(sql, params)[0]
     return int(spent), int(held)
+
+
+def run_costs(ledger: Reader, run_id: str) -> dict[str | None, int]:
+    """Recorded spend of an engine run, per task key (job id; ``None`` for rows without)."""
+    sql = (
+        "SELECT task_key, SUM(cost_nanos) FROM executions WHERE run_id = :run_id GROUP BY task_key"
+    )
+    return {key: int(total or 0) for key, total in ledger.query(sql, {"run_id": run_id})}
 
 
 def _period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:

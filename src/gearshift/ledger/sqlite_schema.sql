@@ -112,6 +112,7 @@ CREATE TABLE run_jobs (
 	cost_nanos BIGINT NOT NULL,
 	tier_path VARCHAR(100) NOT NULL,
 	finished_at VARCHAR(40) NOT NULL,
+	progress TEXT,
 	PRIMARY KEY (run_id, job_id)
 );
 
@@ -130,4 +131,13 @@ CREATE TABLE ingest_agents (
 	ref VARCHAR(200) NOT NULL, 
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
+);
+
+CREATE TABLE runs (
+	run_id VARCHAR(64) NOT NULL, 
+	pipeline TEXT NOT NULL, 
+	options TEXT NOT NULL, 
+	created_at VARCHAR(40) NOT NULL, 
+	updated_at VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (run_id)
 );
