@@ -21,7 +21,9 @@ Faults, for ``/v1/messages`` unless a :class:`Fault` names another path, come fr
 Replies come from ``reply``, a callable taking the request body and returning text or a
 :class:`Reply`; the default is deterministic. ``server.requests`` records every request
 (method, path, headers, JSON body), ``server.counts`` counts them by path and
-``server.statuses`` counts the statuses sent. Other knobs: ``latency`` (seconds added to every
+``server.statuses`` counts the statuses sent and ``server.billed`` lists every message the
+server made -- what the real API would bill, a response cut off mid-body included (see
+:class:`Billed`). Other knobs: ``latency`` (seconds added to every
 response), ``batch_polls`` (how many retrieves still see a new batch ``in_progress``),
 ``fail_custom_ids`` (batch items that come back ``errored``), ``cache.min_tokens``.
 """
@@ -52,6 +54,7 @@ from gearshift.testing._fake_messages import (
 
 __all__ = [
     "RATE_FAULT_KINDS",
+    "Billed",
     "FakeAnthropic",
     "Fault",
     "RateLimits",
@@ -118,6 +121,17 @@ class Fault:
         return cls("stream_error", status_for_error_type(error_type), error_type, "Overloaded")
 
 
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """One message the server made: its request id, its usage as sent, and whether the client
+    got all of it (``False``: the body or stream was cut off -- still billable)."""
+
+    request_id: str
+    model: str
+    usage: Mapping[str, Any]
+    delivered: bool
+
+
 #: The fault kinds ``fault_rates`` accepts.
 RATE_FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "drop", "slow")
 
@@ -168,6 +182,7 @@ class FakeAnthropic:
         self.requests: list[RecordedRequest] = []
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.billed: list[Billed] = []
         self.cache = CacheBook()
         self._queue: list[Fault] = []
         self._rng = random.Random(seed)
@@ -297,6 +312,11 @@ class FakeAnthropic:
             w.requests += 1
             w.input_tokens += input_tokens
             return None
+
+    def _bill(self, request_id: str, message: Mapping[str, Any], delivered: bool) -> None:
+        with self._lock:
+            usage = dict(message["usage"])
+            self.billed.append(Billed(request_id, str(message.get("model")), usage, delivered))
 
     def _spend_output(self, output_tokens: int) -> None:
         with self._lock:
