@@ -127,8 +127,7 @@ def blocked_share(ledger_url: str, wait_s: float, runs: int = 6) -> tuple[float,
     )
     # each job's worst case (4,000 tokens out on sonnet) is ~10x what it costs (a short answer)
     jobs = [
-        Job(f"j{i}", Task(f"summarise note {i}", model="sonnet"), max_tokens=4000)
-        for i in range(8)
+        Job(f"j{i}", Task(f"summarise note {i}", model="sonnet"), max_tokens=4000) for i in range(8)
     ]
 
     class Short(Dense):

@@ -46,6 +46,14 @@ class State:
             self._catalog = load_catalog(self.prices)
         return self._catalog
 
+    def use_prices(self, spec: str) -> None:
+        """Price with ``spec`` from now on (a resumed run's own price file): the catalog is
+        loaded again, and an open ledger prices with it."""
+        self.prices = spec
+        self._catalog = None
+        if self._ledger is not None:
+            self._ledger.catalog = self.catalog()
+
     def config(self) -> Config:
         """The user's config file, read once per command."""
         if self._config is None:
