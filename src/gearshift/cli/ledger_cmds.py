@@ -160,6 +160,43 @@ def stats_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     con.print(f"sources    {listed}")
 
 
+@ledger_app.command("reprice")
+def reprice_cmd(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only executions from this day (YYYY-MM-DD, 7d, today)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Price the executions recorded without a price (a model the prices did not know then)
+    with the prices in use now (--prices); the others are left as they are."""
+    from gearshift.cli.spend_run import build_filters
+    from gearshift.fmt import usd_nanos
+    from gearshift.ledger.reprice import reprice
+
+    filters, _ = build_filters(since, None, None)
+    ledger = state.ledger(create=False)
+    done = reprice(ledger, since=filters.since)
+    if as_json:
+        print_json({**done.to_dict(), "prices": ledger.catalog.price_version})
+        return
+    con = console()
+    noun = "execution" if done.repriced == 1 else "executions"
+    con.print(
+        f"repriced {done.repriced:,} {noun} with prices {ledger.catalog.price_version}: "
+        f"{usd_nanos(done.added_nanos)} added",
+        markup=False,
+    )
+    if done.still_unpriced:
+        names = ", ".join(f"{m} ({n:,})" for m, n in sorted(done.still_unpriced.items()))
+        con.print(
+            f"still no price for {names}: add the models to a price file and run again with "
+            "--prices FILE",
+            style="yellow",
+            markup=False,
+        )
+
+
 @ledger_app.command("export")
 def export_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",

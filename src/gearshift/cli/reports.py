@@ -105,10 +105,14 @@ def report_cmd(
         template["cost-analysis"]["recommendations"] = [r.message for r in recs]
         typer.echo(yaml.safe_dump(template, sort_keys=False, width=100), nl=False)
     else:
+        from gearshift.cli.spend_run import print_unpriced
+        from gearshift.ledger.reprice import unpriced_models
+
         _print_analysis(analysis)
         if analysis.agents:
             _print_true_cost(costs)
             _print_recommendations(recs)
+        print_unpriced(unpriced_models(ledger, filters))
     if html_out is not None:
         err_console().print(f"wrote {html_out}", markup=False)
 

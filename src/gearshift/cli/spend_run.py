@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from gearshift.ledger import Filters, SpendReport
 
-__all__ = ["build_filters", "print_spend", "run_spend"]
+__all__ = ["build_filters", "print_spend", "print_unpriced", "run_spend"]
 
 
 def run_spend(
@@ -26,15 +26,42 @@ def run_spend(
 ) -> None:
     from gearshift.errors import ConfigError
     from gearshift.ledger.queries import GROUPS, spend
+    from gearshift.ledger.reprice import unpriced_models
 
     if by not in GROUPS:
         raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
     filters, zone = build_filters(since, until, tz, **exact)
-    report = spend(state.reader(), by, filters, zone)
+    reader = state.reader()
+    report = spend(reader, by, filters, zone)
+    unpriced = unpriced_models(reader, filters)
     if as_json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if unpriced:
+            data["unpriced"] = unpriced
+        print_json(data)
         return
     print_spend(report)
+    print_unpriced(unpriced)
+
+
+def print_unpriced(unpriced: dict[str, int]) -> None:
+    """Say which executions were recorded without a price, and how to price them."""
+    if not unpriced:
+        return
+    count = sum(unpriced.values())
+    noun = "execution has" if count == 1 else "executions have"
+    known = [m for m in unpriced if state.catalog().find(m) is not None]
+    how = (
+        f"the prices in use know {', '.join(sorted(known))}: run `gearshift ledger reprice`"
+        if known
+        else "once a price file knows the model, run `gearshift --prices FILE ledger reprice`"
+    )
+    console().print(
+        f"note: {count:,} {noun} no price ({', '.join(sorted(unpriced))}), counted at $0; {how}",
+        style="yellow",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def build_filters(

@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
-from gearshift.errors import ConfigError, LedgerError
+from gearshift.errors import ConfigError, LedgerError, UnknownModel
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
@@ -39,6 +39,7 @@ from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
+    FLAG_UNPRICED,
     SOURCES,
     STATUSES,
     Execution,
@@ -171,7 +172,9 @@ class Ledger:
         ts: dt.datetime | None = None,
         **fields: Any,
     ) -> Execution:
-        """Price a usage on ``model`` and record it; returns the stored execution."""
+        """Price a usage on ``model`` and record it; returns the stored execution. A model the
+        catalog does not know is recorded all the same, at $0 and flagged (:meth:`unpriced`):
+        the call happened, and was paid for."""
         try:
             usage = Usage(
                 input_tokens,
@@ -185,14 +188,49 @@ class Ledger:
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        execution = self.price(
-            agent=agent,
-            model=model,
-            usage=usage,
-            ts=ts,
-            **fields,
-        )
+        try:
+            execution = self.price(agent=agent, model=model, usage=usage, ts=ts, **fields)
+        except UnknownModel:
+            execution = self.unpriced(agent=agent, model=model, usage=usage, ts=ts, **fields)
         self.add(execution)
+        return execution
+
+    def unpriced(
+        self,
+        *,
+        agent: str,
+        model: str,
+        usage: Usage,
+        ts: dt.datetime | None = None,
+        **fields: Any,
+    ) -> Execution:
+        """An :class:`Execution` for a call on a model the catalog does not know: recorded
+        at $0, flagged unpriced with a note, so the call is kept until ``gearshift ledger
+        reprice`` prices it with a price file that knows the model."""
+        from gearshift.ledger.reprice import guess_tier
+
+        extra: dict[str, Any] = dict(fields)
+        if ts is not None:
+            extra["ts"] = ts
+        flags = (FLAG_BATCH if usage.batch else 0) | (FLAG_FAST if usage.fast else 0)
+        execution = Execution(
+            model=model.strip() or "(none)",
+            tier=guess_tier(model),
+            agent=agent,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            flags=flags | FLAG_UNPRICED,
+            **extra,
+        )
+        execution.tags = dict(execution.tags)
+        execution.tags["unpriced"] = (
+            f"no price for {model!r} in prices {self.catalog.price_version}: recorded at $0"
+        )
+        if usage.geo:
+            execution.tags.setdefault("geo", usage.geo)
         return execution
 
     def price(

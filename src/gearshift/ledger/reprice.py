@@ -1,0 +1,123 @@
+"""Unpriced executions: calls on a model the catalog did not know when they were recorded.
+
+They are kept at $0 rather than lost -- a paid call must be in the ledger even when its price is
+not -- and marked: :data:`~gearshift.ledger.columns.FLAG_UNPRICED` with a note in the ``unpriced``
+tag (``Ledger.record``, ``Ledger.track``), or an empty ``price_version`` on a call that did not
+fail (transcript ingest). Once a price file knows the model, :func:`reprice` prices them with it,
+in place, each at its own day's price; ``gearshift ledger reprice`` runs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gearshift.catalog import Catalog, Tier, Usage
+from gearshift.ledger.columns import FLAG_BATCH, FLAG_FAST, FLAG_UNPRICED, tags_json
+from gearshift.ledger.record import ts_from_us, us_from_ts
+
+if TYPE_CHECKING:
+    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.queries import Filters
+    from gearshift.ledger.store import Ledger
+
+__all__ = ["UNPRICED_SQL", "Repriced", "guess_tier", "reprice", "unpriced_models"]
+
+#: The executions recorded without a price.
+UNPRICED_SQL = f"((flags & {FLAG_UNPRICED}) <> 0 OR (price_version = '' AND status <> 'error'))"
+
+_UPDATE = (
+    "UPDATE executions SET model = :model, tier = :tier, cost_nanos = :cost_nanos, "
+    "price_version = :price_version, flags = :flags, tags = :tags WHERE id = :id"
+)
+
+
+@dataclass(slots=True)
+class Repriced:
+    """What :func:`reprice` did: executions priced, what they now cost, and the models still
+    without a price (with how many executions each)."""
+
+    repriced: int = 0
+    added_nanos: int = 0
+    still_unpriced: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from gearshift.catalog.cost import usd_text
+
+        return {
+            "repriced": self.repriced,
+            "added_usd": usd_text(self.added_nanos),
+            "still_unpriced": dict(sorted(self.still_unpriced.items())),
+        }
+
+
+def guess_tier(model: str) -> str:
+    """The tier a model id names (``claude-sonnet-9`` -> ``sonnet``), else ``unknown``."""
+    lowered = model.lower()
+    return next((t.value for t in Tier.ordered() if t.value in lowered), "unknown")
+
+
+def unpriced_models(ledger: Reader, filters: Filters | None = None) -> dict[str, int]:
+    """Executions without a price that ``filters`` selects, per model."""
+    where, params = filters.sql() if filters is not None else ("1=1", {})
+    sql = f"SELECT model, COUNT(*) FROM executions WHERE {UNPRICED_SQL} AND {where} GROUP BY model"
+    return {str(model): int(n) for model, n in ledger.query(sql, params)}
+
+
+def reprice(ledger: Ledger, *, since: dt.datetime | None = None) -> Repriced:
+    """Price every unpriced execution (from ``since``) whose model ``ledger.catalog`` knows now,
+    in one transaction; the rest stay as they are."""
+    catalog = ledger.catalog
+    sql = (
+        "SELECT id, ts_us, model, input_tokens, output_tokens, cache_write_5m_tokens, "
+        f"cache_write_1h_tokens, cache_read_tokens, flags, tags FROM executions "
+        f"WHERE {UNPRICED_SQL}"
+    )
+    params: dict[str, Any] = {}
+    if since is not None:
+        sql += " AND ts_us >= :since"
+        params["since"] = us_from_ts(since)
+    done = Repriced()
+    updates: list[dict[str, Any]] = []
+    for row in ledger.query(sql, params):
+        update = _priced(catalog, row)
+        if update is None:
+            done.still_unpriced[str(row[2])] = done.still_unpriced.get(str(row[2]), 0) + 1
+            continue
+        updates.append(update)
+        done.added_nanos += update["cost_nanos"]
+    if updates:
+        ledger.execute_many([(_UPDATE, updates)])
+    done.repriced = len(updates)
+    return done
+
+
+def _priced(catalog: Catalog, row: tuple[Any, ...]) -> dict[str, Any] | None:
+    row_id, ts_us, name, i, o, w5, w1, r, flags, tags_text = row
+    model = catalog.find(str(name))
+    if model is None:
+        return None
+    tags: dict[str, str] = json.loads(tags_text or "{}")
+    tags.pop("unpriced", None)
+    usage = Usage(
+        int(i),
+        int(o),
+        int(w5),
+        int(w1),
+        int(r),
+        batch=bool(flags & FLAG_BATCH),
+        fast=bool(flags & FLAG_FAST),
+        geo=tags.get("geo"),
+    )
+    cost = catalog.cost(model, usage, at=ts_from_us(int(ts_us)))
+    return {
+        "id": row_id,
+        "model": model.id,
+        "tier": model.tier.value,
+        "cost_nanos": cost.nanos,
+        "price_version": cost.price_version,
+        "flags": int(flags) & ~FLAG_UNPRICED,
+        "tags": tags_json(tags) if tags else "{}",
+    }
