@@ -80,6 +80,17 @@ def record(
         tags=_parse_tags(tag),
         source="manual",
     )
+    from gearshift.ledger.record import FLAG_UNPRICED
+
+    if execution.flags & FLAG_UNPRICED:
+        from gearshift.cli.common import err_console
+
+        err_console().print(
+            f"warning: no price for {model!r}: recorded at $0 and flagged unpriced; once a price "
+            "file knows the model, `gearshift --prices FILE ledger reprice` prices it",
+            style="yellow",
+            markup=False,
+        )
     if as_json:
         print_json(execution.to_dict())
         return

@@ -102,7 +102,7 @@ def print_spend(report: SpendReport) -> None:
         ("output", tokens(total.output_tokens), "right"),
         ("cache write", tokens(total.cache_creation_tokens), "right"),
         ("cache read", tokens(total.cache_read_tokens), "right"),
-        ("cost", usd(total.cost_usd, places=2), "right"),
+        ("cost", usd(total.cost_usd), "right"),
     ]
     wide = (
         console().width >= 100 or len(max((r.key for r in report.rows), key=len, default="")) < 12
@@ -119,7 +119,7 @@ def print_spend(report: SpendReport) -> None:
             tokens(row.output_tokens),
             tokens(row.cache_creation_tokens),
             tokens(row.cache_read_tokens),
-            usd(row.cost_usd, places=2),
+            usd(row.cost_usd),
         )
         table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
     if not report.rows:
