@@ -48,8 +48,13 @@ def test_spend_and_record_show_the_same_small_cost(tmp_path: Path) -> None:
     )  # fmt: skip
     assert recorded.returncode == 0, recorded.stderr
     exact = json.loads(
-        subprocess.run([*gs, "spend", "--by", "agent", "--json"], capture_output=True, text=True,
-                       env=env, timeout=120).stdout  # fmt: skip
+        subprocess.run(
+            [*gs, "spend", "--by", "agent", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        ).stdout  # fmt: skip
     )["total"]["cost_usd"]
     assert exact == "0.000156000"
     assert "$0.000156 " in recorded.stdout

@@ -52,13 +52,21 @@ def spend_cmd(
     tier: Annotated[str | None, typer.Option("--tier")] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
     tz: TzOpt = None,
+    reprice: Annotated[
+        bool,
+        typer.Option(
+            "--reprice",
+            help="Price every execution with the prices in use (--prices) instead of showing "
+            "its stored cost; labelled as such.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Spend grouped by a period or a column."""
+    """Spend grouped by a period or a column (stored costs, or --reprice)."""
     from gearshift.cli.spend_run import run_spend
 
-    run_spend(by, since, until, tz, as_json, project=project, agent=agent, model=model,
-              tier=tier, tag=tag)  # fmt: skip
+    run_spend(by, since, until, tz, as_json, reprice=reprice, project=project, agent=agent,
+              model=model, tier=tier, tag=tag)  # fmt: skip
 
 
 def report_cmd(

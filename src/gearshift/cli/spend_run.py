@@ -22,16 +22,28 @@ def run_spend(
     until: str | None,
     tz: str | None,
     as_json: bool,
+    *,
+    reprice: bool = False,
     **exact: str | None,
 ) -> None:
+    """``gearshift spend``: stored costs, or with ``reprice`` every execution priced with the
+    prices in use (``--prices``), labelled as such."""
     from gearshift.errors import ConfigError
     from gearshift.ledger.queries import GROUPS, spend
-    from gearshift.ledger.reprice import unpriced_models
+    from gearshift.ledger.reprice import repriced_spend, unpriced_models
 
     if by not in GROUPS:
         raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
     filters, zone = build_filters(since, until, tz, **exact)
     reader = state.reader()
+    if reprice:
+        what_if = repriced_spend(reader, by, state.catalog(), filters, zone)
+        if as_json:
+            print_json(what_if.to_dict())
+            return
+        print_spend(what_if.report, repriced_with=what_if.price_version)
+        _print_repriced_footer(what_if.stored_nanos, what_if.unknown)
+        return
     report = spend(reader, by, filters, zone)
     unpriced = unpriced_models(reader, filters)
     if as_json:
@@ -42,6 +54,25 @@ def run_spend(
         return
     print_spend(report)
     print_unpriced(unpriced)
+    if state.prices:
+        console().print(
+            "costs as recorded (stored costs); --prices applies to them with --reprice",
+            style="dim",
+            markup=False,
+        )
+
+
+def _print_repriced_footer(stored_nanos: int, unknown: dict[str, int]) -> None:
+    from gearshift.fmt import usd_nanos
+
+    console().print(f"stored costs of the same executions: {usd_nanos(stored_nanos)}", markup=False)
+    if unknown:
+        names = ", ".join(f"{m} ({n:,})" for m, n in sorted(unknown.items()))
+        console().print(
+            f"these prices do not know {names}: their stored costs are counted",
+            style="yellow",
+            markup=False,
+        )
 
 
 def print_unpriced(unpriced: dict[str, int]) -> None:
@@ -89,11 +120,12 @@ def build_filters(
     return Filters(since=start, until=end, tag=tag, **exact), tz
 
 
-def print_spend(report: SpendReport) -> None:
+def print_spend(report: SpendReport, *, repriced_with: str | None = None) -> None:
     from gearshift.cli.common import plain_table
     from gearshift.fmt import tokens, usd
 
-    table = plain_table(title=f"spend by {report.by}", show_footer=True)
+    title = f"spend by {report.by}" + (", repriced" if repriced_with is not None else "")
+    table = plain_table(title=title, show_footer=True)
     total = report.total
     cols = [
         (report.by, "total", "left"),
@@ -125,4 +157,8 @@ def print_spend(report: SpendReport) -> None:
     if not report.rows:
         console().print("no executions recorded for this selection")
         return
+    if repriced_with is not None:
+        console().print(
+            f"costs repriced with prices {repriced_with}, not the stored costs", markup=False
+        )
     console().print(table)

@@ -26,6 +26,7 @@ __all__ = [
     "SpendReport",
     "SpendRow",
     "agent_summary",
+    "period_key",
     "run_costs",
     "spend",
     "spend_by_bucket",
@@ -148,7 +149,7 @@ def spend(
             f"WHERE {where} GROUP BY ts_us / {BUCKET_US}"
         )
         for bucket, *values in ledger.query(sql, params):
-            key = _period_key(int(bucket), by, tz)
+            key = period_key(int(bucket), by, tz)
             rows.setdefault(key, SpendRow(key)).add(tuple(values))
         ordered = [rows[k] for k in sorted(rows)]
     else:
@@ -214,7 +215,8 @@ def run_costs(ledger: Reader, run_id: str) -> dict[str | None, int]:
     return {key: int(total or 0) for key, total in ledger.query(sql, {"run_id": run_id})}
 
 
-def _period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+def period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+    """The day, ISO week or month (in ``tz``) a 15-minute UTC bucket falls in."""
     day = ts_from_us(bucket * BUCKET_US).astimezone(tz).date()
     if by == "day":
         return day.isoformat()

@@ -14,16 +14,34 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gearshift.catalog import Catalog, Tier, Usage
+from gearshift.catalog.cost import Usage
+from gearshift.catalog.tiers import Tier
 from gearshift.ledger.columns import FLAG_BATCH, FLAG_FAST, FLAG_UNPRICED, tags_json
+from gearshift.ledger.queries import (
+    BUCKET_US,
+    GROUPS,
+    TIME_GROUPS,
+    Filters,
+    SpendReport,
+    SpendRow,
+    period_key,
+)
 from gearshift.ledger.record import ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
+    from gearshift.catalog import Catalog
     from gearshift.ledger.lite import Reader
-    from gearshift.ledger.queries import Filters
     from gearshift.ledger.store import Ledger
 
-__all__ = ["UNPRICED_SQL", "Repriced", "guess_tier", "reprice", "unpriced_models"]
+__all__ = [
+    "UNPRICED_SQL",
+    "Repriced",
+    "RepricedSpend",
+    "guess_tier",
+    "reprice",
+    "repriced_spend",
+    "unpriced_models",
+]
 
 #: The executions recorded without a price.
 UNPRICED_SQL = f"((flags & {FLAG_UNPRICED}) <> 0 OR (price_version = '' AND status <> 'error'))"
@@ -61,7 +79,7 @@ def guess_tier(model: str) -> str:
 
 def unpriced_models(ledger: Reader, filters: Filters | None = None) -> dict[str, int]:
     """Executions without a price that ``filters`` selects, per model."""
-    where, params = filters.sql() if filters is not None else ("1=1", {})
+    where, params = (filters or Filters()).sql()
     sql = f"SELECT model, COUNT(*) FROM executions WHERE {UNPRICED_SQL} AND {where} GROUP BY model"
     return {str(model): int(n) for model, n in ledger.query(sql, params)}
 
@@ -121,3 +139,86 @@ def _priced(catalog: Catalog, row: tuple[Any, ...]) -> dict[str, Any] | None:
         "flags": int(flags) & ~FLAG_UNPRICED,
         "tags": tags_json(tags) if tags else "{}",
     }
+
+
+@dataclass(slots=True)
+class RepricedSpend:
+    """Spend as :func:`~gearshift.ledger.queries.spend` reports it, but every execution priced
+    with ``price_version`` instead of its stored cost; ``stored_nanos`` is what the same
+    executions cost as recorded, and ``unknown`` the models those prices do not know (their
+    executions keep their stored cost)."""
+
+    report: SpendReport
+    price_version: str
+    stored_nanos: int
+    unknown: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        from gearshift.catalog.cost import usd_text
+
+        return {
+            **self.report.to_dict(),
+            "repriced_with": self.price_version,
+            "stored_total_usd": usd_text(self.stored_nanos),
+            "kept_stored_cost": dict(sorted(self.unknown.items())),
+        }
+
+
+def repriced_spend(
+    ledger: Reader,
+    by: str,
+    catalog: Catalog,
+    filters: Filters | None = None,
+    tz: dt.tzinfo = dt.UTC,
+) -> RepricedSpend:
+    """Spend grouped ``by`` a period or a column, each execution priced with ``catalog`` at its
+    own day's prices (what-if: nothing is written). One row per execution is priced, so this
+    reads the whole selection -- a few seconds for millions of executions."""
+    if by not in GROUPS:
+        from gearshift.errors import ConfigError
+
+        raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
+    where, params = (filters or Filters()).sql()
+    key = "ts_us" if by in TIME_GROUPS else by
+    sql = (
+        f"SELECT {key}, ts_us, model, input_tokens, output_tokens, cache_write_5m_tokens, "
+        "cache_write_1h_tokens, cache_read_tokens, flags, tags, cost_nanos "
+        f"FROM executions WHERE {where}"
+    )
+    rows: dict[str, SpendRow] = {}
+    stored = 0
+    unknown: dict[str, int] = {}
+    for group, ts_us, name, i, o, w5, w1, r, flags, tags, cost_nanos in ledger.query(sql, params):
+        stored += int(cost_nanos)
+        model = catalog.find(str(name))
+        if model is None:
+            unknown[str(name)] = unknown.get(str(name), 0) + 1
+            nanos = int(cost_nanos)
+        else:
+            usage = Usage(int(i), int(o), int(w5), int(w1), int(r), batch=bool(flags & FLAG_BATCH),
+                          fast=bool(flags & FLAG_FAST), geo=json.loads(tags or "{}").get("geo"))  # fmt: skip
+            nanos = catalog.cost(model, usage, at=ts_from_us(int(ts_us))).nanos
+        if by in TIME_GROUPS:
+            label = period_key(int(group) // BUCKET_US, by, tz)
+        else:
+            label = str(group) if group not in (None, "") else "(none)"
+        row = rows.setdefault(label, SpendRow(label))
+        row.add((1, i, o, int(w5) + int(w1), r, nanos))
+    ordered = (
+        [rows[k] for k in sorted(rows)]
+        if by in TIME_GROUPS
+        else sorted(rows.values(), key=lambda row: (-row.cost_nanos, row.key))
+    )
+    report = SpendReport(by, ordered)
+    for row in ordered:
+        report.total.add(
+            (
+                row.executions,
+                row.input_tokens,
+                row.output_tokens,
+                row.cache_creation_tokens,
+                row.cache_read_tokens,
+                row.cost_nanos,
+            )  # fmt: skip
+        )
+    return RepricedSpend(report, catalog.price_version, stored, unknown)
