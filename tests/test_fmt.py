@@ -54,7 +54,7 @@ def test_spend_and_record_show_the_same_small_cost(tmp_path: Path) -> None:
             text=True,
             env=env,
             timeout=120,
-        ).stdout  # fmt: skip
+        ).stdout
     )["total"]["cost_usd"]
     assert exact == "0.000156000"
     assert "$0.000156 " in recorded.stdout

@@ -195,8 +195,9 @@ def repriced_spend(
             unknown[str(name)] = unknown.get(str(name), 0) + 1
             nanos = int(cost_nanos)
         else:
-            usage = Usage(int(i), int(o), int(w5), int(w1), int(r), batch=bool(flags & FLAG_BATCH),
-                          fast=bool(flags & FLAG_FAST), geo=json.loads(tags or "{}").get("geo"))  # fmt: skip
+            geo = json.loads(tags or "{}").get("geo")
+            batch, fast = bool(flags & FLAG_BATCH), bool(flags & FLAG_FAST)
+            usage = Usage(int(i), int(o), int(w5), int(w1), int(r), batch=batch, fast=fast, geo=geo)
             nanos = catalog.cost(model, usage, at=ts_from_us(int(ts_us))).nanos
         if by in TIME_GROUPS:
             label = period_key(int(group) // BUCKET_US, by, tz)
@@ -219,6 +220,6 @@ def repriced_spend(
                 row.cache_creation_tokens,
                 row.cache_read_tokens,
                 row.cost_nanos,
-            )  # fmt: skip
+            )
         )
     return RepricedSpend(report, catalog.price_version, stored, unknown)
