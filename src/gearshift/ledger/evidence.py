@@ -16,7 +16,15 @@ from gearshift.ledger.queries import Filters
 if TYPE_CHECKING:
     from gearshift.ledger.lite import Reader
 
-__all__ = ["ChainStats", "Outcomes", "TaskRun", "chain_stats", "outcomes", "task_runs"]
+__all__ = [
+    "ChainStats",
+    "Outcomes",
+    "TaskRun",
+    "agent_sources",
+    "chain_stats",
+    "outcomes",
+    "task_runs",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +125,13 @@ def task_runs(ledger: Reader, filters: Filters) -> list[TaskRun]:
         TaskRun(str(a), str(h), str(c), int(ts), str(st), int(cost), int(prompt))
         for a, h, c, ts, st, cost, prompt in ledger.query(sql, params)
     ]
+
+
+def agent_sources(ledger: Reader, filters: Filters) -> dict[str, set[str]]:
+    """Where each agent's executions came from (``claude-code``, ``api``, ...)."""
+    where, params = filters.sql(tiered=True)
+    sql = f"SELECT DISTINCT agent, source FROM executions WHERE {where}"
+    out: dict[str, set[str]] = {}
+    for agent, source in ledger.query(sql, params):
+        out.setdefault(str(agent), set()).add(str(source))
+    return out
