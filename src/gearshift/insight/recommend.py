@@ -168,7 +168,7 @@ def recommend(
             if agent.agent == MAIN_AGENT:
                 change.how = (
                     f"the main thread runs on the session's model: choose {change.to_tier} with "
-                    "/model, or set \"model\" in .claude/settings.json"
+                    '/model, or set "model" in .claude/settings.json'
                 )
             found.append(change)
         if not sources.get(agent.agent, set()) & INTERACTIVE_SOURCES:
@@ -259,7 +259,8 @@ class _Judge:
             saving = now - expected
             if saving <= 0:
                 continue
-            monthly, basis = self.saving(tasks, cost, saving)
+            # the estimate's share of a task's expected cost, on what the tasks moved did cost
+            monthly, basis = self.saving(tasks, cost, cost / tasks * saving / now)
             return Recommendation(
                 "move-down",
                 agent.agent,
