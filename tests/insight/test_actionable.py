@@ -23,7 +23,7 @@ def fill(ledger: Ledger, agent: str, model: str, n: int, source: str, task_type:
             source=source,
             latency_ms=5000,
             ts=T0 + dt.timedelta(days=i % 28, minutes=i),
-        )  # fmt: skip
+        )
         for i in range(n)
     )
 

@@ -284,7 +284,7 @@ def audit_agents(
                 decided_by,
                 by_rubric,
                 move if decided_by == "ledger" else None,
-            )  # fmt: skip
+            )
         )
     return AuditReport(tuple(rows))
 

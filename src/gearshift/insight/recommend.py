@@ -19,10 +19,11 @@ ones already on other tiers -- and never exceeds what those tasks cost (``basis_
 Advice must be actionable. Claude Code's built-in subagents (``Explore``, ``Plan``,
 ``general-purpose``, ...) have no definition a user edits, so they get no tier advice; the main
 thread (``main``) does, saying how (its model is the session's). Work that runs inside an
-interactive Claude Code session is never sent to the Message Batches API. Success rates are Beta posteriors with a 90%
-credible interval; a recommendation resting on fewer than ``min_executions`` runs, or on an
-interval wider than ``max_interval_width``, is still shown -- marked as lacking evidence, with what
-would settle it.
+interactive Claude Code session is never sent to the Message Batches API.
+
+Success rates are Beta posteriors with a 90% credible interval; a recommendation resting on
+fewer than ``min_executions`` runs, or on an interval wider than ``max_interval_width``, is
+still shown -- marked as lacking evidence, with what would settle it.
 """
 
 from __future__ import annotations
