@@ -250,18 +250,25 @@ class AgentModelStats:
     last_us: int = 0
 
 
+#: A row that is a retried or dropped HTTP attempt: money, not an outcome (not counted as a run).
+_RETRY = "status IN ('retried', 'dropped')"
+
+
 def agent_summary(ledger: Reader, filters: Filters | None = None) -> list[AgentModelStats]:
-    """Per (agent, model) statistics, the raw material of reports and recommendations."""
+    """Per (agent, model) statistics, the raw material of reports and recommendations.
+    ``executions`` are runs -- retried and dropped HTTP attempts are left out of the counts
+    (their cost and latency are in the sums)."""
     where, params = (filters or Filters()).sql()
     sql = (
-        "SELECT agent, model, tier, COUNT(*), "
+        f"SELECT agent, model, tier, SUM(CASE WHEN {_RETRY} THEN 0 ELSE 1 END), "
         "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN escalation_reason IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(input_tokens), SUM(output_tokens), "
         "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), "
-        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), COUNT(latency_ms), "
+        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), "
+        f"SUM(CASE WHEN latency_ms IS NULL OR {_RETRY} THEN 0 ELSE 1 END), "
         "COUNT(DISTINCT task_hash), MIN(ts_us), MAX(ts_us) "
         f"FROM executions WHERE {where} GROUP BY agent, model, tier"
     )
