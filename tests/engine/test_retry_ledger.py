@@ -76,10 +76,15 @@ def test_every_http_attempt_is_a_ledger_row(
     statuses = Counter(r.status for r in rows)
     assert statuses["retried"] > 0 and statuses["dropped"] > 0  # the faults happened
 
-    # one row per HTTP attempt the server saw
+    # one row per HTTP attempt the server saw, each with the request id the server gave it
     assert len(rows) == server.counts["/v1/messages"]
+    sent = {
+        f"req_fake_{i:06d}" for i, r in enumerate(server.requests, 1) if r.path == "/v1/messages"
+    }
+    assert {r.tags["request_id"] for r in rows} == sent
     # every message the server made (and would bill) is a row that is paid for
     paid = [r for r in rows if r.status in ("success", "failure", "dropped")]
+    assert {r.tags["request_id"] for r in paid} == {b.request_id for b in server.billed}
     assert len(paid) == len(server.billed)
     delivered = [b for b in server.billed if b.delivered]
     assert sum(r.output_tokens for r in rows if r.status != "dropped") == sum(

@@ -259,6 +259,7 @@ class RunContext:
         provider error is recorded as an ``error`` attempt that cost nothing -- or, for a
         response dropped mid-body, as ``dropped`` with the usage it carried.
         """
+        attempt.request_id = result.request_id
         if isinstance(result, ProviderError):
             attempt.status, attempt.error = "error", f"{type(result).__name__}: {result}"
             attempt.usage = dropped_usage(result)
@@ -435,6 +436,7 @@ class RunContext:
             role=attempt.role,
             tags={**attempt.tags, "http_attempt": str(event.attempt)},
         )
+        retry.request_id = error.request_id
         status = "dropped" if isinstance(error, ResponseDropped) else "retried"
         execution = self._execution(job, retry, usage, chain_id, strategy, False, status)
         extra, refused = holds.reserve_more(self, job, model, scope_tags, execution.cost_nanos)
@@ -480,6 +482,8 @@ class RunContext:
         tags = {**attempt.tags, "role": attempt.role}
         if attempt.cached:
             tags["cache"] = "hit"
+        elif attempt.request_id:  # the provider's own id for the call, as its console shows it
+            tags["request_id"] = attempt.request_id
         fields: dict[str, Any] = {
             "task": job.task.text,
             "task_type": job.task.type,
@@ -563,6 +567,7 @@ class _MeteredProvider:
                 result = await ctx.provider.complete(request)
         except ProviderError as exc:  # the judge's last HTTP attempt is recorded too
             judge.status, judge.error = "error", f"{type(exc).__name__}: {exc}"
+            judge.request_id = exc.request_id
             status = "dropped" if isinstance(exc, ResponseDropped) else "error"
             try:
                 await ctx._record(
@@ -580,7 +585,7 @@ class _MeteredProvider:
         reservation = holds.release_excess(ctx, reservation, model.id, result.usage)
         self.seen.append(result)
         judge.model, judge.usage, judge.latency_ms = result.model, result.usage, result.latency_ms
-        judge.tags = self.attempt.tags
+        judge.tags, judge.request_id = self.attempt.tags, result.request_id
         try:
             await ctx._record(
                 self.job, judge, result.usage, self.chain_id, self.strategy, reservation, judge=True

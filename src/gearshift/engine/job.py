@@ -55,7 +55,8 @@ class Attempt:
     """One model call of a job (validator calls are folded into their attempt's cost).
 
     ``stop_reason`` is the provider's (``max_tokens`` means the output was cut off); ``tags``
-    are copied onto the attempt's ledger record (the batch strategies put the item id there).
+    are copied onto the attempt's ledger record (the batch strategies put the item id there),
+    with the provider's ``request_id`` for the call.
     """
 
     number: int
@@ -73,6 +74,7 @@ class Attempt:
     role: str = "generate"
     stop_reason: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    request_id: str | None = None
 
     @property
     def evidence(self) -> str:
