@@ -167,6 +167,15 @@ class Reservations:
         names = {b.name for b in self._config}
         return [*self._config, *(b for b in stored if b.name not in names)]
 
+    def covering(self, call: CallScope, now: dt.datetime | None = None) -> list[Budget]:
+        """The budgets in force that cover ``call``, by name (none: nothing to reserve, and no
+        need to work out the call's worst case)."""
+        now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        return sorted(
+            (b for b in self.budgets() if b.covers(call) and b.active(now, self.tz)),
+            key=lambda b: b.name,
+        )
+
     def reserve(
         self, call: CallScope, worst_case_nanos: int, *, now: dt.datetime | None = None
     ) -> Decision:
@@ -174,10 +183,7 @@ class Reservations:
         if worst_case_nanos < 0:
             raise ValueError("worst_case_nanos must not be negative")
         now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        covering = sorted(
-            (b for b in self.budgets() if b.covers(call) and b.active(now, self.tz)),
-            key=lambda b: b.name,
-        )
+        covering = self.covering(call, now)
         reservation = Reservation(
             new_id(), worst_case_nanos, tuple(b.name for b in covering), now + self.ttl
         )

@@ -51,8 +51,10 @@ if TYPE_CHECKING:
 __all__ = ["Marker", "RunContext", "RunStats", "corruption"]
 
 #: What a strategy hands :meth:`RunContext.call` as ``mark``: given the attempt once it is
-#: checked and priced, the job state to commit with its row (or ``None``).
-Marker = Callable[[Attempt], "FinishedJob | None"]
+#: checked and priced, the job state to commit with its row (or ``None``); given ``None``, the
+#: state to commit with the row of one of its HTTP attempts that is being retried (the attempt
+#: is still under way: a resume makes it again, in the same chain).
+Marker = Callable[["Attempt | None"], "FinishedJob | None"]
 
 #: Seconds a call refused by a budget waits, at most, for holds in flight to settle.
 DEFAULT_BUDGET_WAIT_S = 30.0
@@ -184,7 +186,7 @@ class RunContext:
             self.stats.calls += 1
 
             def retried(event: RetryEvent) -> None:
-                self._record_retry(job, attempt, event, chain_id, strategy, model, scope_tags)
+                self._record_retry(job, attempt, event, chain_id, strategy, model, scope_tags, mark)
 
             try:
                 with observe_retries(retried):
@@ -419,10 +421,12 @@ class RunContext:
         strategy: str,
         model: Model,
         scope_tags: Mapping[str, str],
+        mark: Marker | None = None,
     ) -> None:
         """Record an HTTP attempt the retry loop is about to retry (``retried``, or ``dropped``
-        with the usage a cut-off response carried), its cost folded into ``attempt``'s. One that
-        cost money must fit the budgets with the retry still held, or the retries stop."""
+        with the usage a cut-off response carried), its cost folded into ``attempt``'s, with the
+        job state ``mark(None)`` gives. One that cost money must fit the budgets with the retry
+        still held, or the retries stop."""
         error = event.error
         usage = dropped_usage(error)
         retry = Attempt(
@@ -440,9 +444,10 @@ class RunContext:
         status = "dropped" if isinstance(error, ResponseDropped) else "retried"
         execution = self._execution(job, retry, usage, chain_id, strategy, False, status)
         extra, refused = holds.reserve_more(self, job, model, scope_tags, execution.cost_nanos)
-        self._group().enqueue(execution, settles=extra)
         self._count(job, retry, execution)
         attempt.cost_nanos += retry.cost_nanos
+        state = mark(None) if mark is not None else None
+        self._group().enqueue(execution, mark=state, settles=extra)
         self.stats.retries += 1
         self.stats.retry_cost_nanos += execution.cost_nanos
         if refused is not None:

@@ -72,8 +72,8 @@ async def reserve(
     BudgetExceeded. The reservation runs in this thread: handing it to another one could commit
     it after a cancellation had lost its handle."""
     guard = ctx.guard
-    if guard is None:
-        return None, model
+    if guard is None or not guard.covering(scope_of(ctx, job, model, tags)):
+        return None, model  # no budget covers it: nothing to hold, no tokens to count
     tokens = await counted_bound(ctx, request)
     waited, pause = 0.0, FIRST_WAIT_S
     while True:

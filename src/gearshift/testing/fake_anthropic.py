@@ -34,6 +34,7 @@ import contextlib
 import datetime as dt
 import random
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -400,6 +401,13 @@ class _Server(ThreadingHTTPServer):
     """Handler threads are joined on close, so no test leaks a thread or a socket."""
 
     daemon_threads = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that went away mid-request (killed, or timed out): what a real
+        server shrugs off; anything else is reported as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _now() -> dt.datetime:

@@ -250,8 +250,8 @@ class Items:
         """The state an item's attempt commits with its row: the item finished, when it passed
         (a re-run of the run id then skips it)."""
 
-        def finished(attempt: Attempt) -> FinishedJob | None:
-            if attempt.status != "success" or self.ctx.store is None:
+        def finished(attempt: Attempt | None) -> FinishedJob | None:
+            if attempt is None or attempt.status != "success" or self.ctx.store is None:
                 return None
             from gearshift.engine.store import FinishedJob
 

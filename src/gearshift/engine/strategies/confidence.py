@@ -52,8 +52,8 @@ async def run(ctx: RunContext, job: Job, plan: Plan) -> JobOutcome:
         high = stated is not None and stated >= accept and attempt.status == "success"
         return attempt.status != "error" and (high or up is None)
 
-    def first_done(attempt: Attempt) -> FinishedJob | None:
-        if accepted(attempt) and attempt.status == "success":
+    def first_done(attempt: Attempt | None) -> FinishedJob | None:
+        if attempt is not None and accepted(attempt) and attempt.status == "success":
             return _finished(job, [], attempt, attempt.text)
         return None
 
@@ -78,8 +78,8 @@ async def run(ctx: RunContext, job: Job, plan: Plan) -> JobOutcome:
         reason = f"confidence {shown} in [{review}, {accept}): review on {up}"
         ctx.stats.escalations += 1
 
-        def reviewed(attempt: Attempt) -> FinishedJob | None:
-            if attempt.status == "error":
+        def reviewed(attempt: Attempt | None) -> FinishedJob | None:
+            if attempt is None or attempt.status == "error":
                 return None
             ok, revised = _review_verdict(attempt.text)
             return _finished(job, [first], attempt, first.text if ok else revised)
@@ -118,7 +118,7 @@ async def run(ctx: RunContext, job: Job, plan: Plan) -> JobOutcome:
         role="regenerate",
         escalation_reason=reason,
         complexity=plan.complexity,
-        mark=lambda a: _finished(job, [first], a, a.text) if a.status == "success" else None,
+        mark=lambda a: _finished(job, [first], a, a.text) if a and a.status == "success" else None,
     )
     attempts.append(again)
     return _marked(close(job.id, plan, attempts, again))

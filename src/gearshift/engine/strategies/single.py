@@ -9,8 +9,8 @@ from gearshift.engine.strategies.base import Plan, close
 
 
 async def run(ctx: RunContext, job: Job, plan: Plan) -> JobOutcome:
-    def finished(attempt: Attempt) -> FinishedJob | None:
-        if attempt.status != "success":
+    def finished(attempt: Attempt | None) -> FinishedJob | None:
+        if attempt is None or attempt.status != "success":
             return None
         return FinishedJob(
             job.id, "succeeded", attempt.text, attempt.cost_nanos, attempt.tier.value

@@ -103,8 +103,14 @@ class Chain:
             return replace(base, reason=reason, top_retries=self.top_retries - 1)
         return replace(base, tier=up, reason=evidence)
 
-    def state(self, job: Job, attempt: Attempt) -> FinishedJob:
-        """The job's state once ``attempt`` is in the ledger (committed with its row)."""
+    def state(self, job: Job, attempt: Attempt | None) -> FinishedJob:
+        """The job's state once ``attempt`` is in the ledger (committed with its row); with
+        ``None``, while this chain's attempt is under way (one of its HTTP attempts is being
+        retried): a resume makes the same attempt, in the same chain."""
+        if attempt is None:
+            return FinishedJob(
+                job.id, "running", None, self.cost_nanos, self.path, self.to_progress()
+            )
         paid = self.recorded(attempt)
         if attempt.status == "success":
             return FinishedJob(job.id, "succeeded", attempt.text, paid.cost_nanos, paid.path)
