@@ -26,7 +26,7 @@ from gearshift.ledger.queries import (
     SpendRow,
     period_key,
 )
-from gearshift.ledger.record import ts_from_us, us_from_ts
+from gearshift.ledger.record import Execution, ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
@@ -40,6 +40,7 @@ __all__ = [
     "guess_tier",
     "reprice",
     "repriced_spend",
+    "unpriced_execution",
     "unpriced_models",
 ]
 
@@ -75,6 +76,42 @@ def guess_tier(model: str) -> str:
     """The tier a model id names (``claude-sonnet-9`` -> ``sonnet``), else ``unknown``."""
     lowered = model.lower()
     return next((t.value for t in Tier.ordered() if t.value in lowered), "unknown")
+
+
+def unpriced_execution(
+    catalog: Catalog,
+    *,
+    agent: str,
+    model: str,
+    usage: Usage,
+    ts: dt.datetime | None = None,
+    **fields: Any,
+) -> Execution:
+    """An :class:`Execution` for a call on a model ``catalog`` does not know: at $0, flagged
+    :data:`FLAG_UNPRICED`, with a note in its ``unpriced`` tag and the tier its name says."""
+    extra: dict[str, Any] = dict(fields)
+    if ts is not None:
+        extra["ts"] = ts
+    flags = (FLAG_BATCH if usage.batch else 0) | (FLAG_FAST if usage.fast else 0)
+    execution = Execution(
+        model=model.strip() or "(none)",
+        tier=guess_tier(model),
+        agent=agent,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_5m_tokens=usage.cache_write_5m_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        flags=flags | FLAG_UNPRICED,
+        **extra,
+    )
+    execution.tags = dict(execution.tags)
+    execution.tags["unpriced"] = (
+        f"no price for {model!r} in prices {catalog.price_version}: recorded at $0"
+    )
+    if usage.geo:
+        execution.tags.setdefault("geo", usage.geo)
+    return execution
 
 
 def unpriced_models(ledger: Reader, filters: Filters | None = None) -> dict[str, int]:

@@ -39,7 +39,6 @@ from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
-    FLAG_UNPRICED,
     SOURCES,
     STATUSES,
     Execution,
@@ -47,6 +46,7 @@ from gearshift.ledger.record import (
     ts_from_us,
     us_from_ts,
 )
+from gearshift.ledger.reprice import unpriced_execution
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
@@ -173,8 +173,9 @@ class Ledger:
         **fields: Any,
     ) -> Execution:
         """Price a usage on ``model`` and record it; returns the stored execution. A model the
-        catalog does not know is recorded all the same, at $0 and flagged (:meth:`unpriced`):
-        the call happened, and was paid for."""
+        catalog does not know is recorded all the same, at $0 and flagged
+        (:func:`gearshift.ledger.reprice.unpriced_execution`): the call happened, and was paid
+        for."""
         try:
             usage = Usage(
                 input_tokens,
@@ -191,46 +192,10 @@ class Ledger:
         try:
             execution = self.price(agent=agent, model=model, usage=usage, ts=ts, **fields)
         except UnknownModel:
-            execution = self.unpriced(agent=agent, model=model, usage=usage, ts=ts, **fields)
+            execution = unpriced_execution(
+                self.catalog, agent=agent, model=model, usage=usage, ts=ts, **fields
+            )
         self.add(execution)
-        return execution
-
-    def unpriced(
-        self,
-        *,
-        agent: str,
-        model: str,
-        usage: Usage,
-        ts: dt.datetime | None = None,
-        **fields: Any,
-    ) -> Execution:
-        """An :class:`Execution` for a call on a model the catalog does not know: recorded
-        at $0, flagged unpriced with a note, so the call is kept until ``gearshift ledger
-        reprice`` prices it with a price file that knows the model."""
-        from gearshift.ledger.reprice import guess_tier
-
-        extra: dict[str, Any] = dict(fields)
-        if ts is not None:
-            extra["ts"] = ts
-        flags = (FLAG_BATCH if usage.batch else 0) | (FLAG_FAST if usage.fast else 0)
-        execution = Execution(
-            model=model.strip() or "(none)",
-            tier=guess_tier(model),
-            agent=agent,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_write_5m_tokens=usage.cache_write_5m_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            flags=flags | FLAG_UNPRICED,
-            **extra,
-        )
-        execution.tags = dict(execution.tags)
-        execution.tags["unpriced"] = (
-            f"no price for {model!r} in prices {self.catalog.price_version}: recorded at $0"
-        )
-        if usage.geo:
-            execution.tags.setdefault("geo", usage.geo)
         return execution
 
     def price(
