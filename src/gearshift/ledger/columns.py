@@ -115,13 +115,14 @@ _TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
 
 def tags_json(tags: dict[str, str]) -> str:
     """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
-    stores; memoised because most rows of a batch share their tags."""
+    stores; memoised because most rows of a batch share their tags (not those with a
+    provider's ``request_id``, which no other row shares)."""
     key = tuple(sorted(tags.items()))
     cached = _TAGS_CACHE.get(key)
     if cached is None:
         from gearshift._json import dumps  # not json's: see gearshift._json
 
         cached = dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
-        if len(_TAGS_CACHE) < 10_000:
+        if len(_TAGS_CACHE) < 10_000 and "request_id" not in tags:
             _TAGS_CACHE[key] = cached
     return cached

@@ -25,11 +25,10 @@ exception propagates to the caller instead of the provider's error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -81,14 +80,23 @@ _observer: ContextVar[Callable[[RetryEvent], object] | None] = ContextVar(
 )
 
 
-@contextlib.contextmanager
-def observe_retries(callback: Callable[[RetryEvent], object]) -> Iterator[None]:
-    """Report to ``callback`` every retry of the calls this task makes inside the block."""
-    token = _observer.set(callback)
-    try:
-        yield
-    finally:
-        _observer.reset(token)
+class observe_retries:
+    """``with observe_retries(callback):`` reports to ``callback`` every retry of the calls this
+    task makes inside the block. (A class rather than a generator: the engine enters one per
+    model call.)"""
+
+    __slots__ = ("_callback", "_token")
+
+    def __init__(self, callback: Callable[[RetryEvent], object]) -> None:
+        self._callback = callback
+        self._token: Token[Callable[[RetryEvent], object] | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _observer.set(self._callback)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _observer.reset(self._token)
 
 
 def backoff_delay(

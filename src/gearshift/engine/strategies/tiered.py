@@ -48,7 +48,8 @@ class Chain:
     @classmethod
     def start(cls, plan: Plan, job: Job) -> Chain:
         if plan.progress:
-            return replace(cls.from_progress(plan.progress), chain_id=plan.chain_id)
+            chain = cls.from_progress(plan.progress)
+            return replace(chain, chain_id=plan.chain_id)
         top_retries = max(0, int(job.options.get("top_retries", 1)))
         return cls(plan.tier, plan.chain_id, top_retries=top_retries)
 
@@ -83,25 +84,35 @@ class Chain:
 
     def recorded(self, attempt: Attempt) -> Chain:
         """This chain with ``attempt`` paid for."""
-        tiers = [t for t in self.path.split(" -> ") if t]
-        if not tiers or tiers[-1] != attempt.tier.value:
-            tiers.append(attempt.tier.value)
-        return replace(
-            self, path=" -> ".join(tiers), cost_nanos=self.cost_nanos + attempt.cost_nanos
-        )
+        path, cost = self._paid(attempt)
+        return Chain(self.tier, self.chain_id, self.number, self.reason, self.evidence,
+                     self.top_retries, path, cost)  # fmt: skip
+
+    def _paid(self, attempt: Attempt) -> tuple[str, int]:
+        """The tier path and cost of this chain once ``attempt`` is paid for."""
+        tier = attempt.tier.value
+        if not self.path:
+            path = tier
+        elif self.path == tier or self.path.endswith(" -> " + tier):
+            path = self.path
+        else:
+            path = f"{self.path} -> {tier}"
+        return path, self.cost_nanos + attempt.cost_nanos
 
     def after_failure(self, attempt: Attempt, job: Job) -> Chain | None:
-        """The next step after ``attempt`` failed validation: one tier up, or the top again
-        with the evidence; ``None`` when nothing is left."""
+        """The next step after ``attempt`` failed validation (this chain with it paid for):
+        one tier up, or the top again with the evidence; ``None`` when nothing is left."""
         evidence = f"validation failed on {self.tier}: {attempt.evidence[:200]}".rstrip(": ")
         up = self.tier.up()
-        base = replace(self, number=self.number + 1, evidence=attempt.evidence[:_EVIDENCE_CHARS])
+        kept = attempt.evidence[:_EVIDENCE_CHARS]
         if up is None or up > job.ladder_top:
             if self.top_retries == 0:
                 return None
             reason = f"{evidence} (top of the ladder: retry with the evidence)"
-            return replace(base, reason=reason, top_retries=self.top_retries - 1)
-        return replace(base, tier=up, reason=evidence)
+            return Chain(self.tier, self.chain_id, self.number + 1, reason, kept,
+                         self.top_retries - 1, self.path, self.cost_nanos)  # fmt: skip
+        return Chain(up, self.chain_id, self.number + 1, evidence, kept, self.top_retries,
+                     self.path, self.cost_nanos)  # fmt: skip
 
     def state(self, job: Job, attempt: Attempt | None) -> FinishedJob:
         """The job's state once ``attempt`` is in the ledger (committed with its row); with
@@ -111,19 +122,19 @@ class Chain:
             return FinishedJob(
                 job.id, "running", None, self.cost_nanos, self.path, self.to_progress()
             )
-        paid = self.recorded(attempt)
+        path, cost = self._paid(attempt)
         if attempt.status == "success":
-            return FinishedJob(job.id, "succeeded", attempt.text, paid.cost_nanos, paid.path)
+            return FinishedJob(job.id, "succeeded", attempt.text, cost, path)
+        paid = self.recorded(attempt)
         if attempt.status == "error":  # a resume tries this tier again
             why = f"resumed after {attempt.error or 'a provider error'}"[:300]
-            again = replace(paid, number=self.number + 1, reason=why)
-            return FinishedJob(
-                job.id, "error", None, paid.cost_nanos, paid.path, again.to_progress()
-            )
+            again = Chain(self.tier, self.chain_id, self.number + 1, why, self.evidence,
+                          self.top_retries, path, cost)  # fmt: skip
+            return FinishedJob(job.id, "error", None, cost, path, again.to_progress())
         step = paid.after_failure(attempt, job)
         if step is None:
-            return FinishedJob(job.id, "failed", attempt.text, paid.cost_nanos, paid.path)
-        return FinishedJob(job.id, "running", None, paid.cost_nanos, paid.path, step.to_progress())
+            return FinishedJob(job.id, "failed", attempt.text, cost, path)
+        return FinishedJob(job.id, "running", None, cost, path, step.to_progress())
 
 
 def _marker(chain: Chain, job: Job) -> Marker:
