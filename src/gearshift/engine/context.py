@@ -389,8 +389,9 @@ class RunContext:
         """:meth:`_record` without waiting (for a path being cancelled)."""
         execution = self._execution(job, attempt, usage, chain_id, strategy, False)
         self._count(job, attempt, execution)
-        state = mark(attempt) if mark is not None else None
-        self._group().enqueue(execution, mark=state, settles=reservation)
+        if self.ledger is not None:
+            state = mark(attempt) if mark is not None and self.store is not None else None
+            self._group().enqueue(execution, mark=state, settles=reservation)
 
     async def _record(
         self,
@@ -407,8 +408,10 @@ class RunContext:
     ) -> None:
         execution = self._execution(job, attempt, usage, chain_id, strategy, judge, status)
         self._count(job, attempt, execution)
-        state = mark(attempt) if mark is not None and not judge else None
-        await self._group().record(execution, mark=state, settles=reservation)
+        if self.ledger is not None:  # without one, nothing is recorded (nor held: no budgets)
+            marked = mark is not None and not judge and self.store is not None
+            state = mark(attempt) if marked and mark is not None else None
+            await self._group().record(execution, mark=state, settles=reservation)
         if self.on_attempt is not None and not judge:
             self.on_attempt(job, attempt)
 
@@ -446,8 +449,9 @@ class RunContext:
         extra, refused = holds.reserve_more(self, job, model, scope_tags, execution.cost_nanos)
         self._count(job, retry, execution)
         attempt.cost_nanos += retry.cost_nanos
-        state = mark(None) if mark is not None else None
-        self._group().enqueue(execution, mark=state, settles=extra)
+        if self.ledger is not None:
+            state = mark(None) if mark is not None and self.store is not None else None
+            self._group().enqueue(execution, mark=state, settles=extra)
         self.stats.retries += 1
         self.stats.retry_cost_nanos += execution.cost_nanos
         if refused is not None:
