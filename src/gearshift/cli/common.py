@@ -21,6 +21,7 @@ __all__ = [
     "console",
     "dumps",
     "err_console",
+    "global_prices",
     "plain_table",
     "print_json",
     "printable",
@@ -80,6 +81,38 @@ class State:
             self._catalog = load_catalog(self.prices)
         return self._catalog
 
+    def check_prices(self, spec: str | None = None) -> None:
+        """Load the prices now when they come from a price file of the user's (``spec``, else
+        ``--prices``, else ``$GEARSHIFT_PRICES``), so that a bad file fails every command the
+        same way and before any work -- also the commands that would otherwise never load
+        prices (``spend``, an ingest whose rate cards are saved). The bundled profiles need no
+        check."""
+        from gearshift.catalog.sources import PROFILES, price_spec
+
+        name = price_spec(spec if spec is not None else self.prices)
+        if name in PROFILES:
+            return
+        from gearshift.catalog import load_catalog
+        from gearshift.errors import PriceFileError
+
+        try:
+            load_catalog(name)  # kept by load_catalog: the command's own load reuses it
+        except PriceFileError as exc:
+            if exc.hint is None:
+                exc.hint = (
+                    "fix the price file named by --prices or GEARSHIFT_PRICES (see "
+                    "docs/pricing.md), or use a bundled profile: anthropic, article"
+                )
+            raise
+
+    def use_prices(self, spec: str) -> None:
+        """Price with ``spec`` from now on (a resumed run's own price file): the catalog is
+        loaded again, and an open ledger prices with it."""
+        self.prices = spec
+        self._catalog = None
+        if self._ledger is not None:
+            self._ledger.catalog = self.catalog()
+
     def config(self) -> Config:
         """The user's config file, read once per command."""
         if self._config is None:
@@ -133,6 +166,26 @@ def _say_waiting(message: str) -> None:
 
 
 state = State()
+
+
+def global_prices(args: list[str]) -> tuple[str | None, bool]:
+    """``(the --prices value among the global options of args, whether a command runs)``: no
+    command runs for ``--help``/``-h``, ``--version`` or a bare ``gearshift``."""
+    prices: str | None = None
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        name, eq, value = args[i].partition("=")
+        if name in ("--help", "-h", "--version"):
+            return prices, False
+        if name in ("--ledger", "--prices") and not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+            i += 1
+        if name == "--prices":
+            prices = value
+        i += 1
+    runs = i < len(args) and not any(a in ("--help", "-h") for a in args[i:])
+    return prices, runs
+
 
 _console: Console | None = None
 _err: Console | None = None

@@ -46,7 +46,7 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
         counts=frozenset({"workers"}),
     ),
     _SPEND: _Spec(
-        flags={"--json": "as_json"},
+        flags={"--json": "as_json", "--reprice": "reprice"},
         values={
             "--by": "by",
             "--since": "since",
@@ -139,7 +139,12 @@ def main(argv: list[str] | None = None, *, leave: bool = False) -> None:
     state.ledger_url = direct.ledger
     state.prices = direct.prices
     state.debug = direct.debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
-    run_guarded(lambda: _run(direct))
+
+    def command() -> None:
+        state.check_prices()  # as the Typer path does (gearshift.cli.main.main)
+        _run(direct)
+
+    run_guarded(command)
     if leave:
         _leave()
 
@@ -201,6 +206,7 @@ def _run(direct: Direct) -> None:
         text("until"),
         text("tz"),
         bool(opts.get("as_json", False)),
+        reprice=bool(opts.get("reprice", False)),
         project=text("project"),
         agent=text("agent"),
         model=text("model"),

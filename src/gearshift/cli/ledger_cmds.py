@@ -83,6 +83,17 @@ def record(
     )
     if ledger.privacy:  # show what was stored: the task's hash, never its text
         execution.task = None
+    from gearshift.ledger.record import FLAG_UNPRICED
+
+    if execution.flags & FLAG_UNPRICED:
+        from gearshift.cli.common import err_console
+
+        err_console().print(
+            f"warning: no price for {model!r}: recorded at $0 and flagged unpriced; once a price "
+            "file knows the model, `gearshift --prices FILE ledger reprice` prices it",
+            style="yellow",
+            markup=False,
+        )
     if as_json:
         print_json(execution.to_dict())
         return
@@ -161,6 +172,43 @@ def stats_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     con.print(f"days       {days}")
     listed = ", ".join(f"{k} {v:,}" for k, v in sources.items()) or "none"
     con.print(f"sources    {listed}")
+
+
+@ledger_app.command("reprice")
+def reprice_cmd(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only executions from this day (YYYY-MM-DD, 7d, today)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Price the executions recorded without a price (a model the prices did not know then)
+    with the prices in use now (--prices); the others are left as they are."""
+    from gearshift.cli.spend_run import build_filters
+    from gearshift.fmt import usd_nanos
+    from gearshift.ledger.reprice import reprice
+
+    filters, _ = build_filters(since, None, None)
+    ledger = state.ledger(create=False)
+    done = reprice(ledger, since=filters.since)
+    if as_json:
+        print_json({**done.to_dict(), "prices": ledger.catalog.price_version})
+        return
+    con = console()
+    noun = "execution" if done.repriced == 1 else "executions"
+    con.print(
+        f"repriced {done.repriced:,} {noun} with prices {ledger.catalog.price_version}: "
+        f"{usd_nanos(done.added_nanos)} added",
+        markup=False,
+    )
+    if done.still_unpriced:
+        names = ", ".join(f"{m} ({n:,})" for m, n in sorted(done.still_unpriced.items()))
+        con.print(
+            f"still no price for {names}: add the models to a price file and run again with "
+            "--prices FILE",
+            style="yellow",
+            markup=False,
+        )
 
 
 @ledger_app.command("export")

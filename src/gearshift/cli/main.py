@@ -106,10 +106,23 @@ for _name in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; turn gearshift errors into a message, a hint and an exit code."""
+    """Run the CLI; turn gearshift errors into a message, a hint and an exit code. A price
+    file named by ``--prices`` or ``GEARSHIFT_PRICES`` is checked before the command runs
+    (:meth:`State.check_prices`), the one place a bad one fails."""
+    import sys
+
+    from gearshift.cli.common import global_prices
     from gearshift.cli.guard import run_guarded
 
-    run_guarded(lambda: app(args=argv, prog_name="gearshift"))
+    args = list(sys.argv[1:] if argv is None else argv)
+    prices, runs = global_prices(args)
+
+    def command() -> None:
+        if runs:
+            state.check_prices(prices)
+        app(args=args, prog_name="gearshift")
+
+    run_guarded(command)
 
 
 if __name__ == "__main__":

@@ -57,13 +57,21 @@ def spend_cmd(
         typer.Option("--source", help="api, claude-code, proxy, manual, import or sim."),
     ] = None,
     tz: TzOpt = None,
+    reprice: Annotated[
+        bool,
+        typer.Option(
+            "--reprice",
+            help="Price every execution with the prices in use (--prices) instead of showing "
+            "its stored cost; labelled as such.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Spend grouped by a period or a column."""
+    """Spend grouped by a period or a column (stored costs, or --reprice)."""
     from gearshift.cli.spend_run import run_spend
 
-    run_spend(by, since, until, tz, as_json, project=project, agent=agent, model=model,
-              tier=tier, tag=tag, source=source)  # fmt: skip
+    run_spend(by, since, until, tz, as_json, reprice=reprice, project=project, agent=agent,
+              model=model, tier=tier, tag=tag, source=source)  # fmt: skip
 
 
 def report_cmd(
@@ -115,12 +123,16 @@ def report_cmd(
             template["cost-analysis"]["ledger_vs_bill"] = bill.to_dict()
         typer.echo(yaml.safe_dump(template, sort_keys=False, width=100), nl=False)
     else:
+        from gearshift.cli.spend_run import print_unpriced
+        from gearshift.ledger.reprice import unpriced_models
+
         _print_analysis(analysis)
         if analysis.agents:
             _print_true_cost(costs)
             _print_recommendations(recs)
         if bill is not None:
             _print_ledger_vs_bill(bill)
+        print_unpriced(unpriced_models(ledger, filters))
     if html_out is not None:
         err_console().print(f"wrote {html_out}", markup=False)
 

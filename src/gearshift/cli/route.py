@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from gearshift.cli.common import console, dumps, err_console, print_json, printa
 if TYPE_CHECKING:
     from gearshift.agents import AgentSet, FileEdit
     from gearshift.insight.audit import AgentObservation, AuditReport
+    from gearshift.insight.recommend import Recommendation
     from gearshift.routing import Policy, RouteDecision, Router, Task
     from gearshift.routing.learned import LearnedPolicy
 
@@ -335,6 +337,13 @@ def audit(
             show_default=False,
         ),
     ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="The ledger evidence to weigh: from this day (YYYY-MM-DD, 7d, today).",
+        ),
+    ] = "30d",
     apply: Annotated[
         bool, typer.Option("--apply", help="Rewrite the model line of each changed file.")
     ] = False,
@@ -343,7 +352,9 @@ def audit(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recommend a tier for every agent definition, with the monthly saving; --apply fixes files.
+    """Recommend a tier for every agent definition -- from the ledger's outcome evidence where
+    it has enough (as `report` does), from the rubric elsewhere -- with the monthly saving;
+    --apply fixes files.
 
     A file that cannot be read is reported (file:line) and left out; the others are audited,
     and the command then exits with the error's code (2)."""
@@ -360,7 +371,9 @@ def audit(
         )
     found = agents.all()
     catalog = state.catalog()
-    report = audit_agents(found, catalog, observed=_observed_from_ledger())
+    window = _Window.of(since)
+    observed, advice = _ledger_evidence(window)
+    report = audit_agents(found, catalog, observed=observed, advice=advice)
     edits = report.edits()
     if apply:
         for edit in edits:
@@ -369,6 +382,7 @@ def audit(
         print_json(
             {
                 **report.to_dict(),
+                "window": window.to_dict(),
                 "diff": "".join(e.diff() for e in edits),
                 "applied": apply,
                 "files": [str(e.path) for e in edits],
@@ -380,6 +394,7 @@ def audit(
         console().print(f"no agent definitions found in {where}", markup=False)
     else:
         _print_audit(report, edits, applied=apply)
+        console().print(window.text(), markup=False)
     if agents.broken:
         err_console().print(
             f"{len(agents.broken)} agent file(s) could not be read (above); the rest were audited",
@@ -389,34 +404,67 @@ def audit(
         raise typer.Exit(max(e.exit_code for e in agents.broken))
 
 
-def _observed_from_ledger() -> dict[str, AgentObservation]:
-    """Per-agent executions and cost over the last 30 days, for the audit's savings column.
+class _Window:
+    """The stretch of the ledger the audit weighs: from ``since`` to now."""
+
+    def __init__(self, option: str, since: dt.datetime) -> None:
+        self.option = option
+        self.since = since
+        now = dt.datetime.now(dt.UTC)
+        self.days = max(1, round((now - since).total_seconds() / 86_400))
+
+    @classmethod
+    def of(cls, option: str) -> _Window:
+        from gearshift.cli.spend_run import build_filters
+        from gearshift.errors import ConfigError
+
+        filters, _ = build_filters(option, None, None)
+        if filters.since is None:
+            raise ConfigError("--since: give a day", hint="e.g. --since 30d or 2026-03-01")
+        return cls(option, filters.since)
+
+    def text(self) -> str:
+        day = self.since.astimezone().date().isoformat()
+        if self.option == "30d":
+            return f"ledger window: the last 30 days (since {day}; --since to change)"
+        return f"ledger window: since {day} ({self.days} days)"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"since": self.since.isoformat(), "until": None, "days": self.days}
+
+
+def _ledger_evidence(
+    window: _Window,
+) -> tuple[dict[str, AgentObservation], dict[str, Recommendation]]:
+    """Per-agent executions and cost over the window (the savings column), and the report's
+    tier moves over the same window (the evidence that decides where it is enough).
 
     An audit must not create a ledger as a side effect: with no ledger file there is nothing
     observed, and the audit still assesses every definition.
     """
-    import datetime as dt
-
     from gearshift.insight.audit import observations_from_stats
+    from gearshift.insight.expected import TrueCostRates
+    from gearshift.insight.recommend import recommend, tier_moves
+    from gearshift.insight.truecost import true_cost
     from gearshift.ledger import Filters, agent_summary
     from gearshift.ledger.urls import resolve_location
 
     location = resolve_location(state.ledger_url)
     if location.path is not None and not location.path.exists():
-        return {}
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    stats = agent_summary(state.ledger(), Filters(since=since))
-    return observations_from_stats(stats, days=30)
+        return {}, {}
+    ledger = state.ledger()
+    filters = Filters(since=window.since)
+    stats = agent_summary(ledger, filters)
+    rates = TrueCostRates.from_config(state.config().true_cost)
+    costs = true_cost(ledger, filters, rates, stats=stats)
+    moves = tier_moves(recommend(ledger, filters, report=costs))
+    return observations_from_stats(stats, days=window.days), moves
 
 
 def _money(nanos: int | None) -> str:
-    from decimal import Decimal
+    from gearshift.fmt import usd_nanos
 
-    from gearshift.catalog import nanos_to_decimal
-
-    if nanos is None:
-        return "-"
-    return f"${nanos_to_decimal(nanos).quantize(Decimal('0.01'))}"
+    return "-" if nanos is None else usd_nanos(nanos)
 
 
 def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -> None:
@@ -424,7 +472,7 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
 
     con = console()
     table = plain_table(title="agent audit (m/j/s: multi-step/judgment/stakes)")
-    for col in ("agent", "model", "m/j/s", "runs", "$/month", "saving", "note"):
+    for col in ("agent", "model", "m/j/s", "runs", "$/month", "saving", "decided by", "note"):
         table.add_column(col, overflow="fold", no_wrap=col != "note")
     for row in report.rows:
         s = row.assessment.scores
@@ -436,6 +484,7 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
             str(obs.executions) if obs else "-",
             _money(row.monthly_cost_nanos),
             _money(row.monthly_saving_nanos),
+            row.decided_by,
             row.note,
         )
     con.print(table)
@@ -444,6 +493,12 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
         return
     for edit in edits:
         sys.stdout.write(edit.diff())  # raw: a wrapped diff is not a diff
+    if any(r.decided_by == "ledger" and r.change for r in report.rows):
+        con.print(
+            "savings the ledger decided are true cost (tokens, rework, waiting) of the tasks "
+            "moved, as `gearshift report` counts them",
+            markup=False,
+        )
     total = (
         _money(report.monthly_saving_nanos) if any(r.observation for r in report.changes) else None
     )

@@ -19,6 +19,7 @@ __all__ = [
     "FLAG_BATCH",
     "FLAG_ESTIMATED",
     "FLAG_FAST",
+    "FLAG_UNPRICED",
     "MIGRATION_NAMES",
     "dedup_group",
     "dedup_groups",
@@ -30,6 +31,9 @@ FLAG_BATCH = 1
 FLAG_FAST = 2
 #: The usage is an estimate, not what the API reported (a stream cut before its final usage).
 FLAG_ESTIMATED = 4
+#: Recorded at $0 because the catalog had no price for the model (``gearshift ledger reprice``
+#: prices it once the price file knows the model).
+FLAG_UNPRICED = 8
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -80,6 +84,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0009_session_index",
     "0010_learning",
     "0011_proxy_routes",
+    "0012_runs",
 )
 
 
@@ -117,13 +122,14 @@ _TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
 
 def tags_json(tags: dict[str, str]) -> str:
     """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
-    stores; memoised because most rows of a batch share their tags."""
+    stores; memoised because most rows of a batch share their tags (not those with a
+    provider's ``request_id``, which no other row shares)."""
     key = tuple(sorted(tags.items()))
     cached = _TAGS_CACHE.get(key)
     if cached is None:
         from gearshift._json import dumps  # not json's: see gearshift._json
 
         cached = dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
-        if len(_TAGS_CACHE) < 10_000:
+        if len(_TAGS_CACHE) < 10_000 and "request_id" not in tags:
             _TAGS_CACHE[key] = cached
     return cached

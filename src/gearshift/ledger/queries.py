@@ -30,6 +30,8 @@ __all__ = [
     "agent_summary",
     "claude_code_sessions",
     "daily_model_totals",
+    "period_key",
+    "run_costs",
     "spend",
     "spend_by_bucket",
     "spent_and_held",
@@ -152,7 +154,7 @@ def spend(
             f"WHERE {where} GROUP BY ts_us / {BUCKET_US}"
         )
         for bucket, *values in ledger.query(sql, params):
-            key = _period_key(int(bucket), by, tz)
+            key = period_key(int(bucket), by, tz)
             rows.setdefault(key, SpendRow(key)).add(tuple(values))
         ordered = [rows[k] for k in sorted(rows)]
     else:
@@ -210,7 +212,16 @@ def spent_and_held(ledger: Reader, filters: Filters, budget: str, now_us: int) -
     return int(spent), int(held)
 
 
-def _period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+def run_costs(ledger: Reader, run_id: str) -> dict[str | None, int]:
+    """Recorded spend of an engine run, per task key (job id; ``None`` for rows without)."""
+    sql = (
+        "SELECT task_key, SUM(cost_nanos) FROM executions WHERE run_id = :run_id GROUP BY task_key"
+    )
+    return {key: int(total or 0) for key, total in ledger.query(sql, {"run_id": run_id})}
+
+
+def period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+    """The day, ISO week or month (in ``tz``) a 15-minute UTC bucket falls in."""
     day = ts_from_us(bucket * BUCKET_US).astimezone(tz).date()
     if by == "day":
         return day.isoformat()
@@ -244,18 +255,25 @@ class AgentModelStats:
     last_us: int = 0
 
 
+#: A row that is a retried or dropped HTTP attempt: money, not an outcome (not counted as a run).
+_RETRY = "status IN ('retried', 'dropped')"
+
+
 def agent_summary(ledger: Reader, filters: Filters | None = None) -> list[AgentModelStats]:
-    """Per (agent, model) statistics, the raw material of reports and recommendations."""
+    """Per (agent, model) statistics, the raw material of reports and recommendations.
+    ``executions`` are runs -- retried and dropped HTTP attempts are left out of the counts
+    (their cost and latency are in the sums)."""
     where, params = (filters or Filters()).sql()
     sql = (
-        "SELECT agent, model, tier, COUNT(*), "
+        f"SELECT agent, model, tier, SUM(CASE WHEN {_RETRY} THEN 0 ELSE 1 END), "
         "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN escalation_reason IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(input_tokens), SUM(output_tokens), "
         "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), "
-        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), COUNT(latency_ms), "
+        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), "
+        f"SUM(CASE WHEN latency_ms IS NULL OR {_RETRY} THEN 0 ELSE 1 END), "
         "COUNT(DISTINCT task_hash), MIN(ts_us), MAX(ts_us) "
         f"FROM executions WHERE {where} GROUP BY agent, model, tier"
     )

@@ -43,6 +43,8 @@ __all__ = [
     "proxy_routes",
     "reconciliation_rows",
     "reconciliation_runs",
+    "run_jobs",
+    "runs",
 ]
 
 metadata = MetaData()
@@ -207,6 +209,20 @@ run_jobs = Table(
     Column("cost_nanos", BigInteger, nullable=False, default=0),
     Column("tier_path", String(100), nullable=False, default=""),
     Column("finished_at", String(40), nullable=False),
+    # where an unfinished job's escalation chain stopped (JSON), so a resume continues it
+    Column("progress", Text),
+)
+
+#: One row per engine run: the pipeline and the options it was started with, so resuming the run
+#: id reuses them (project, budgets, seed, agents, provider, ...). ``options`` is JSON.
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("pipeline", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )
 
 response_cache = Table(
@@ -423,6 +439,14 @@ def _session_index(conn: Connection) -> None:
     )
 
 
+def _runs(conn: Connection) -> None:
+    """The ``runs`` table, and ``run_jobs.progress`` on a ledger made before it."""
+    runs.create(conn, checkfirst=True)
+    names = {c["name"] for c in inspect(conn).get_columns("run_jobs")}
+    if "progress" not in names:
+        conn.execute(text("ALTER TABLE run_jobs ADD COLUMN progress TEXT"))
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
@@ -436,6 +460,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0009_session_index", _session_index),
     ("0010_learning", _create(learn_outcomes, learned_models)),
     ("0011_proxy_routes", _create(proxy_routes)),
+    ("0012_runs", _runs),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

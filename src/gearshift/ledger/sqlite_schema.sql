@@ -45,13 +45,13 @@ CREATE TABLE executions (
 
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
-CREATE INDEX ix_executions_session ON executions (session, agent, source, cost_nanos);
-
 CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
 
 CREATE INDEX ix_executions_ts ON executions (ts_us);
 
 CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
+
+CREATE INDEX ix_executions_session ON executions (session, agent, source, cost_nanos);
 
 CREATE TABLE ingest_files (
 	path TEXT NOT NULL, 
@@ -114,6 +114,7 @@ CREATE TABLE run_jobs (
 	cost_nanos BIGINT NOT NULL, 
 	tier_path VARCHAR(100) NOT NULL, 
 	finished_at VARCHAR(40) NOT NULL, 
+	progress TEXT, 
 	PRIMARY KEY (run_id, job_id)
 );
 
@@ -189,9 +190,9 @@ CREATE TABLE learn_outcomes (
 	PRIMARY KEY (id)
 );
 
-CREATE INDEX ix_learn_outcomes_ts ON learn_outcomes (ts_us);
-
 CREATE INDEX ix_learn_outcomes_import ON learn_outcomes (import_id);
+
+CREATE INDEX ix_learn_outcomes_ts ON learn_outcomes (ts_us);
 
 CREATE TABLE learned_models (
 	id VARCHAR(26) NOT NULL, 
@@ -215,3 +216,12 @@ CREATE TABLE proxy_routes (
 );
 
 CREATE INDEX ix_proxy_routes_created ON proxy_routes (created_us);
+
+CREATE TABLE runs (
+	run_id VARCHAR(64) NOT NULL, 
+	pipeline TEXT NOT NULL, 
+	options TEXT NOT NULL, 
+	created_at VARCHAR(40) NOT NULL, 
+	updated_at VARCHAR(40) NOT NULL, 
+	PRIMARY KEY (run_id)
+);

@@ -24,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
-from gearshift.errors import ConfigError, LedgerError
+from gearshift.errors import ConfigError, LedgerError, UnknownModel
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
@@ -48,6 +48,7 @@ from gearshift.ledger.record import (
     ts_from_us,
     us_from_ts,
 )
+from gearshift.ledger.reprice import unpriced_execution
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
@@ -186,7 +187,10 @@ class Ledger:
         ts: dt.datetime | None = None,
         **fields: Any,
     ) -> Execution:
-        """Price a usage on ``model`` and record it; returns the stored execution."""
+        """Price a usage on ``model`` and record it; returns the stored execution. A model the
+        catalog does not know is recorded all the same, at $0 and flagged
+        (:func:`gearshift.ledger.reprice.unpriced_execution`): the call happened, and was paid
+        for."""
         try:
             usage = Usage(
                 input_tokens,
@@ -200,13 +204,12 @@ class Ledger:
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        execution = self.price(
-            agent=agent,
-            model=model,
-            usage=usage,
-            ts=ts,
-            **fields,
-        )
+        try:
+            execution = self.price(agent=agent, model=model, usage=usage, ts=ts, **fields)
+        except UnknownModel:
+            execution = unpriced_execution(
+                self.catalog, agent=agent, model=model, usage=usage, ts=ts, **fields
+            )
         self.add(execution)
         return execution
 

@@ -26,6 +26,7 @@ from gearshift.providers.base import (
     Provider,
     SyncProvider,
     estimate_tokens,
+    input_token_bound,
 )
 from gearshift.providers.pacing import Bucket, Pacer, RateLimitSnapshot, parse_ratelimit
 from gearshift.providers.registry import (
@@ -40,6 +41,7 @@ from gearshift.providers.retry import (
     RetryPolicy,
     backoff_delay,
     call_with_retry,
+    observe_retries,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +75,8 @@ __all__ = [
     "default_registry",
     "estimate_tokens",
     "get_provider",
+    "input_token_bound",
+    "observe_retries",
     "parse_ratelimit",
     "register_provider",
 ]

@@ -184,7 +184,11 @@ class Handler(BaseHTTPRequestHandler):
         message = message_body(body, self.fake._make_reply(body), self.fake.cache)
         message["id"] = "msg_" + self.request_id
         self.fake._spend_output(message["usage"]["output_tokens"])
-        if body.get("stream"):
+        streamed = bool(body.get("stream"))
+        if not (fault is not None and fault.kind == "stream_error" and not streamed):
+            cut = fault is not None and fault.kind in ("drop", "stream_error")
+            self.fake._bill(self.request_id, message, delivered=not cut)  # a 200 goes out
+        if streamed:
             self._stream(message, fault)
             return
         data = json.dumps(message).encode()

@@ -23,7 +23,9 @@ Faults, for ``/v1/messages`` unless a :class:`Fault` names another path, come fr
 Replies come from ``reply``, a callable taking the request body and returning text or a
 :class:`Reply`; the default is deterministic. ``server.requests`` records every request
 (method, path, headers, JSON body), ``server.counts`` counts them by path and
-``server.statuses`` counts the statuses sent. Other knobs: ``latency`` (seconds added to every
+``server.statuses`` counts the statuses sent and ``server.billed`` lists every message the
+server made -- what the real API would bill, a response cut off mid-body included (see
+:class:`Billed`). Other knobs: ``latency`` (seconds added to every
 response), ``batch_polls`` (how many retrieves still see a new batch ``in_progress``),
 ``fail_custom_ids`` (batch items that come back ``errored``), ``cache.min_tokens``.
 """
@@ -35,6 +37,7 @@ import dataclasses
 import datetime as dt
 import random
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -61,6 +64,7 @@ from gearshift.testing._fake_messages import (
 
 __all__ = [
     "RATE_FAULT_KINDS",
+    "Billed",
     "Call",
     "ClaudeCodeUse",
     "CodeExecution",
@@ -137,6 +141,17 @@ class Fault:
         return cls("stream_error", status_for_error_type(error_type), error_type, "Overloaded")
 
 
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """One message the server made: its request id, its usage as sent, and whether the client
+    got all of it (``False``: the body or stream was cut off -- still billable)."""
+
+    request_id: str
+    model: str
+    usage: Mapping[str, Any]
+    delivered: bool
+
+
 #: The fault kinds ``fault_rates`` accepts.
 RATE_FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "drop", "slow")
 
@@ -195,6 +210,7 @@ class FakeAnthropic:
         self.requests: list[RecordedRequest] = []
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.billed: list[Billed] = []
         self.cache = CacheBook()
         #: Gateway tests: the SSE events of a streamed message (default: text only, see
         #: :func:`claude_code_events` for thinking and tool use) and a pause between events.
@@ -336,6 +352,11 @@ class FakeAnthropic:
             w.input_tokens += input_tokens
             return None
 
+    def _bill(self, request_id: str, message: Mapping[str, Any], delivered: bool) -> None:
+        with self._lock:
+            usage = dict(message["usage"])
+            self.billed.append(Billed(request_id, str(message.get("model")), usage, delivered))
+
     def _spend_output(self, output_tokens: int) -> None:
         with self._lock:
             self._window.output_tokens += output_tokens
@@ -418,6 +439,13 @@ class _Server(ThreadingHTTPServer):
     """Handler threads are joined on close, so no test leaks a thread or a socket."""
 
     daemon_threads = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that went away mid-request (killed, or timed out): what a real
+        server shrugs off; anything else is reported as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _now() -> dt.datetime:
