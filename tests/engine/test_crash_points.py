@@ -9,6 +9,7 @@ in-process and checks the ledger.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -46,8 +47,10 @@ class Ladder:
     counts_tokens = True
 
     async def complete(self, request: ModelRequest) -> ModelResult:
+        job_id = str(request.metadata["task_id"])
+        await asyncio.sleep(0.003 * (1 + int(job_id[-1]) % 2))  # the two workers' commits apart
         model = CATALOG.resolve(request.model)
-        need = NEEDS[str(request.metadata["task_id"])]
+        need = NEEDS[job_id]
         verdict = "PASS" if RANK[model.tier.value] >= RANK[need] else "FAIL"
         return ModelResult(f"{verdict} on {model.tier.value}", Usage(700, 300), model.id, 5)
 

@@ -171,7 +171,7 @@ def test_human_output_has_the_final_table(
                                "--time-scale", "0")  # fmt: skip
     assert code == 0, err
     for words in ("test-pipeline · run ", "tier path", "check", "call time", "succeeded",
-                  "of all-sonnet", "of all-opus", "run id "):  # fmt: skip
+                  "of all-sonnet", "of all-opus", "run id ", "wall time "):  # fmt: skip
         assert words in out
     assert err.startswith("run ") and "1 job from" in err
 

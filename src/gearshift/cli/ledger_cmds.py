@@ -61,6 +61,9 @@ def record(
         )
     if fast:
         _check_fast(model)
+    # typed by hand: a model the prices do not know is most likely a typo, so say so (code that
+    # records calls it made, through Ledger.record or track, keeps them unpriced instead)
+    state.catalog().resolve(model)
     ledger = state.ledger(create=True)
     execution = ledger.record(
         agent=agent,
@@ -83,17 +86,6 @@ def record(
     )
     if ledger.privacy:  # show what was stored: the task's hash, never its text
         execution.task = None
-    from gearshift.ledger.record import FLAG_UNPRICED
-
-    if execution.flags & FLAG_UNPRICED:
-        from gearshift.cli.common import err_console
-
-        err_console().print(
-            f"warning: no price for {model!r}: recorded at $0 and flagged unpriced; once a price "
-            "file knows the model, `gearshift --prices FILE ledger reprice` prices it",
-            style="yellow",
-            markup=False,
-        )
     if as_json:
         print_json(execution.to_dict())
         return
