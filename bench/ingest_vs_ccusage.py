@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest_vs_ccusage.py [--size 1GB] [--seed 42] [--skip-ts]
 
 It installs both ccusage versions with npm into bench/.cache, generates a synthetic corpus with
-`gearshift.ingest.sample` (cached by size and seed), copies it to a work folder, and measures wall
+`gearshift.samples.claude_logs` (cached by size and seed), copies it to a work folder, and measures wall
 time (the best of --runs runs) and peak memory (summed PSS of the whole process tree, sampled
 every 10 ms in one more run: sampling reads the process's memory map, which slows it, so timed
 runs are not sampled) of:
@@ -106,7 +106,7 @@ def compile_gearshift() -> None:
 def corpus(size: int, seed: int) -> Path:
     out = CACHE / f"corpus-{size}-{seed}"
     if not (out / "manifest.json").exists():
-        from gearshift.ingest.sample import generate_corpus
+        from gearshift.samples.claude_logs import generate_corpus
 
         shutil.rmtree(out, ignore_errors=True)
         t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from gearshift.ingest.cards import MISSING, SavedCards, cards_path, identity
 from gearshift.ingest.claude_code import ingest_claude_code
 from gearshift.ingest.parse import NATIVE
 from gearshift.ingest.pricing import EntryPricer
-from gearshift.ingest.sample import generate_corpus
+from gearshift.samples.claude_logs import generate_corpus
 from gearshift.ledger.lite import LiteLedger
 from gearshift.ledger.urls import resolve_location
 

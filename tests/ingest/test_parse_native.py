@@ -25,7 +25,7 @@ from gearshift.catalog import load_catalog
 from gearshift.ingest import parse
 from gearshift.ingest.parse import FileResult, parse_file_pure
 from gearshift.ingest.pricing import EntryPricer
-from gearshift.ingest.sample import generate_corpus
+from gearshift.samples.claude_logs import generate_corpus
 
 try:
     from gearshift.ingest import _scan

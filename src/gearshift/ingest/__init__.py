@@ -1,1 +1,1 @@
-"""Usage sources for the ledger: Claude Code transcripts, and a synthetic corpus of them."""
+"""Usage sources for the ledger: Claude Code transcripts."""

@@ -2,10 +2,10 @@
 
 A :class:`Thread` keeps a clock, a token context and a parent-uuid chain, and writes API calls
 as Claude Code does: one JSONL line per content block, all sharing the message id, request id
-and usage. Token counts follow the magnitudes of reference §1.8 (a first turn writes 15-25k to
-the cache, later turns read a context that grows until it is compacted), and the context is
-compacted before a prompt (input + cache writes + cache reads) could pass ~168k, so no request
-reaches the 200k long-context threshold of Sonnet 4/4.5.
+and usage. Token counts follow the magnitudes seen in real transcripts (a first turn writes
+15-25k to the cache, later turns read a context that grows until it is compacted), and the
+context is compacted before a prompt (input + cache writes + cache reads) could pass ~168k, so
+no request reaches the 200k long-context threshold of Sonnet 4/4.5.
 
 Every copy of one call gets a timestamp on the same UTC day as its first copy, so the day a
 call is counted on does not depend on which copy a reader keeps.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gearshift.ingest.sample_corpus import Corpus, Sink
-from gearshift.ingest.sample_lines import (
+from gearshift.samples.corpus import Corpus, Sink
+from gearshift.samples.lines import (
     COST_MARK,
     FAST_MODELS,
     HAIKU_45,
@@ -30,8 +30,8 @@ from gearshift.ingest.sample_lines import (
     message,
     usage_dict,
 )
-from gearshift.ingest.sample_text import DAY_MS, day_end, iso, iso_day
-from gearshift.ingest.sample_truth import UsageCopy
+from gearshift.samples.text import DAY_MS, day_end, iso, iso_day
+from gearshift.samples.truth import UsageCopy
 
 __all__ = ["Session", "Thread", "Written"]
 
@@ -488,7 +488,7 @@ def _compact_meta(u: Usage) -> Json:
 
 
 def _null_field(block: Json, usage: Json) -> None:
-    """Make a line that ccusage drops (reference §2.2): a ``"id":null`` in a tool input, or a
+    """Make a line that ccusage 20.0.24 drops: a ``"id":null`` in a tool input, or a
     ``"speed":null`` in the usage. A faithful reader still counts the call."""
     if block["type"] == "tool_use":
         block["input"] = {**block["input"], "filter": {"id": None, "state": "open"}}

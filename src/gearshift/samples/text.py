@@ -21,7 +21,7 @@ _EPOCH = dt.date(1970, 1, 1).toordinal()
 _B62 = string.ascii_letters + string.digits
 _B64 = _B62 + "+/"
 
-#: Per-file size quantiles of ccusage's "real-world profile" (reference §1.9), interpolated in
+#: Per-file size quantiles of ccusage's "real-world profile", interpolated in
 #: log space and frozen here as (basis points, bytes) so sampling needs no ``exp``/``log``.
 _SIZE_QUANTILES = (
     (0, 236), (200, 301), (400, 384), (600, 491), (800, 626), (1000, 799), (1200, 1020),

@@ -1,11 +1,11 @@
-"""The shapes of Claude Code transcript lines, per CLI generation (reference §1.2-§1.8).
+"""The shapes of Claude Code transcript lines, per CLI generation.
 
 Each :class:`Era` describes one generation of the CLI: its field order (1.0.x/2.0.x write the
 envelope first, 2.1.2xx the message first), which optional fields exist, where subagent
 transcripts go, and which models it ran. :class:`Envelope` builds the threaded records (user,
 assistant, progress, attachment, system) of one thread as ``dict``s whose insertion order is the
 field order written; the flat sidecars are plain functions. Nothing here decides *what* happens
-in a session (that is :mod:`gearshift.ingest.sample_session`), only how it is spelt.
+in a session (that is :mod:`gearshift.samples.session`), only how it is spelt.
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ def summary_line(text: str, leaf: str) -> str:
 def snapshot_line(message_id: str, tracked: str, ts: str, update: bool) -> str:
     """A ``file-history-snapshot`` line; ``tracked`` is the pre-encoded body of its backups map.
 
-    These lines carry no usage but can make a transcript hundreds of MB (reference §1.3), so they
+    These lines carry no usage but can make a transcript hundreds of MB, so they
     are assembled from a growing pre-encoded fragment rather than re-encoded each time.
     """
     flag = "true" if update else "false"

@@ -3,7 +3,7 @@
 :class:`Sink` writes one transcript with large buffered writes and keeps its last line pending
 until the file is closed, because only then is it known whether that line is torn (written
 half, with no newline, as a live file being appended to looks). A pending line's usage copies
-reach the :class:`~gearshift.ingest.sample_truth.Truth` only once the line is complete.
+reach the :class:`~gearshift.samples.truth.Truth` only once the line is complete.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gearshift.ingest.sample_text import Ids, TextPool
-from gearshift.ingest.sample_truth import Truth, UsageCopy
+from gearshift.samples.text import Ids, TextPool
+from gearshift.samples.truth import Truth, UsageCopy
 
 __all__ = ["DIVERGENT_QUIRKS", "FORCED_QUIRKS", "Corpus", "Sink"]
 
@@ -102,7 +102,7 @@ class Corpus:
         self.pending.discard(quirk)
 
     def pad(self, small: bool = False, overhead: int = 900) -> str:
-        """Filler for the next content line, sized so lines follow the reference profile (§1.9):
+        """Filler for the next content line, sized so lines follow a real-world profile:
         most lines 1.8-4.2 KB, every 37th 8-16 KB, every 997th 48-80 KB."""
         rng = self.rng
         if small:

@@ -21,8 +21,13 @@ from typer.testing import CliRunner
 
 from gearshift.catalog import load_catalog
 from gearshift.errors import ConfigError
-from gearshift.ingest.sample import DEFAULT_START, CorpusManifest, generate_corpus, project_key
-from gearshift.ingest.sample_corpus import DIVERGENT_QUIRKS, FORCED_QUIRKS
+from gearshift.samples.claude_logs import (
+    DEFAULT_START,
+    CorpusManifest,
+    generate_corpus,
+    project_key,
+)
+from gearshift.samples.corpus import DIVERGENT_QUIRKS, FORCED_QUIRKS
 
 CCUSAGE_NULL = re.compile(
     rb'"(id|cwd|model|speed|costUSD|version|sessionId|requestId|isApiErrorMessage|'

@@ -5,7 +5,7 @@ the nested record of a ``type:"progress"`` line) to :class:`Truth` as a :class:`
 torn last line is never handed over: a reader must not count a half-written line, so the expected
 totals exclude it (its call still counts if another complete copy of it exists).
 
-Dedup rules (the ones ingestion must implement, reference §2.2 and issue 3 item 3):
+Dedup rules (the ones ingestion must implement):
 
 1. Copies with the same ``(message.id, requestId)`` are one API call; a copy without a
    ``requestId`` is keyed by ``message.id`` alone.

@@ -1,10 +1,11 @@
-"""A synthetic Claude Code transcript corpus with exactly known expected usage (issue 3, item 7).
+"""A synthetic Claude Code transcript corpus with exactly known expected usage.
 
 ``generate_corpus(out, size_bytes=..., seed=...)`` writes ``out/projects/<project-key>/...`` as
 Claude Code lays it out (so ``out`` works as ``CLAUDE_CONFIG_DIR``) and ``out/manifest.json``,
-the :class:`CorpusManifest` of what a correct ingest must find. The tree follows reference §1:
+the :class:`CorpusManifest` of what a correct ingest must find. The tree follows Claude Code's
+layout:
 
-- several projects, keyed from their cwd (§1.1, including the >200-character hash suffix);
+- several projects, keyed from their cwd (including the >200-character hash suffix);
 - four CLI generations: 1.0.x (envelope first, ``costUSD``, no cache TTL split), 2.0.x (legacy
   top-level ``agent-<7hex>.jsonl`` subagents, ``Task``), early 2.1.x (``subagents/`` with
   ``.meta.json``, ``progress`` mirrors of subagent lines) and 2.1.2xx (message first, ``Agent``,
@@ -13,7 +14,7 @@ the :class:`CorpusManifest` of what a correct ingest must find. The tree follows
 - multi-line responses, streaming snapshots with a smaller ``output_tokens``, missing request
   ids, ``<synthetic>`` API errors, non-monotonic timestamps, torn last lines, 5m/1h cache
   writes, huge ``file-history-snapshot`` transcripts, and usage-free sidecar lines;
-- per-file sizes drawn from the §1.9 quantiles and line sizes padded to its profile.
+- per-file sizes drawn from the quantiles of a real-world profile and line sizes padded to it.
 
 Output is byte-identical for the same arguments. Rare quirks are forced at their first
 opportunity, so any corpus of 2 MB or more holds every one of them (counted in
@@ -34,12 +35,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from gearshift.errors import ConfigError
-from gearshift.ingest.sample_corpus import Corpus
-from gearshift.ingest.sample_lines import ERAS, OPUS_5
-from gearshift.ingest.sample_manifest import CorpusManifest, SessionInfo
-from gearshift.ingest.sample_session import Plan, run_session
-from gearshift.ingest.sample_text import DAY_MS, epoch_ms, file_size
-from gearshift.ingest.sample_thread import Session
+from gearshift.samples.corpus import Corpus
+from gearshift.samples.lines import ERAS, OPUS_5
+from gearshift.samples.manifest import CorpusManifest, SessionInfo
+from gearshift.samples.session import Plan, run_session
+from gearshift.samples.text import DAY_MS, epoch_ms, file_size
+from gearshift.samples.thread import Session
 
 __all__ = ["DEFAULT_START", "CorpusManifest", "SessionInfo", "generate_corpus", "project_key"]
 
@@ -134,7 +135,7 @@ def generate_corpus(
 
 
 def project_key(cwd: str) -> str:
-    """Claude Code's project directory name for ``cwd`` (reference §1.1): every character
+    """Claude Code's project directory name for ``cwd``: every character
     outside ``[A-Za-z0-9]`` becomes ``-``; past 200 characters the name is cut and suffixed with
     the base-36 absolute value of the JavaScript 32-bit string hash of the original cwd."""
     key = re.sub(r"[^A-Za-z0-9]", "-", cwd)

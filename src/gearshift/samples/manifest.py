@@ -1,6 +1,6 @@
 """What a generated corpus is expected to ingest into: :class:`CorpusManifest`.
 
-The manifest is computed while the corpus is written (see :mod:`gearshift.ingest.sample_truth`
+The manifest is computed while the corpus is written (see :mod:`gearshift.samples.truth`
 for the exact dedup rules) and saved as ``manifest.json`` next to ``projects/``. Ingest tests and
 the ccusage parity benchmark compare against it, so every number in it is exact: token counts are
 integers, and the only money (the legacy ``costUSD`` that old lines carry) is a ``Decimal``.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gearshift.ingest.sample_truth import DedupResult, GroupKey, TokenTotals, group_calls
+from gearshift.samples.truth import DedupResult, GroupKey, TokenTotals, group_calls
 
 __all__ = ["CorpusManifest", "SessionInfo"]
 
@@ -23,7 +23,7 @@ SCHEMA = 1
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """One session as a correct ingest attributes it (issue 3 item 4)."""
+    """One session as a correct ingest attributes it."""
 
     session: str
     project: str

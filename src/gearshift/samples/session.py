@@ -1,6 +1,6 @@
 """One Claude Code session on disk: the main transcript and every transcript it spawns.
 
-Subagents are written where their CLI generation put them (reference §1.2): 2.0.x as legacy
+Subagents are written where their CLI generation put them: 2.0.x as legacy
 ``<project>/agent-<7hex>.jsonl`` files linked only through the parent's ``toolUseResult``; 2.1.x
 under ``<session>/subagents/`` with an ``agent-<id>.meta.json`` whose ``toolUseId`` is the id of
 the parent's ``Task``/``Agent`` tool call; workflow agents under ``subagents/workflows/wf_<run>/``
@@ -16,8 +16,8 @@ import heapq
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gearshift.ingest.sample_corpus import Corpus, Sink
-from gearshift.ingest.sample_lines import (
+from gearshift.samples.corpus import Corpus, Sink
+from gearshift.samples.lines import (
     HAIKU_45,
     Envelope,
     Era,
@@ -29,9 +29,9 @@ from gearshift.ingest.sample_lines import (
     tracked_entry,
     usage_dict,
 )
-from gearshift.ingest.sample_manifest import SessionInfo
-from gearshift.ingest.sample_text import day_end, file_size, iso
-from gearshift.ingest.sample_thread import Session, Thread, Written
+from gearshift.samples.manifest import SessionInfo
+from gearshift.samples.text import day_end, file_size, iso
+from gearshift.samples.thread import Session, Thread, Written
 
 __all__ = ["Plan", "run_session"]
 
@@ -298,7 +298,7 @@ def run_subagent(t: Thread, prompt: str, cap: int, *, nest: bool) -> None:
 
 
 def _progress_copy(parent: Thread, child: Thread, w: Written, tool_use_id: str) -> None:
-    """Mirror one subagent line into the parent as ``progress``/``agent_progress`` (§1.2)."""
+    """Mirror one subagent line into the parent as ``progress``/``agent_progress``."""
     c = parent.c
     nested: Json = {"type": "assistant", "timestamp": iso(w.ts), "message": w.msg}
     nested |= {"requestId": w.request_id, "uuid": w.uuid}
@@ -313,7 +313,7 @@ def _progress_copy(parent: Thread, child: Thread, w: Written, tool_use_id: str) 
 
 
 def _agent_result(parent: Thread, child: Thread, w: Written) -> None:
-    """The parent's tool result for a subagent, with its ``toolUseResult`` summary (§1.6).
+    """The parent's tool result for a subagent, with its ``toolUseResult`` summary.
 
     Never torn: for 2.0.x legacy agents it is the only link from the agent file to its type.
     """
