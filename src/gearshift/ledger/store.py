@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError
+from gearshift.ledger.bulk import full_rows, insert_sql
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
@@ -34,7 +35,6 @@ from gearshift.ledger.dedup_sql import (
     recorded_ids,
     recorded_keys,
 )
-from gearshift.ledger.lite import full_rows, insert_sql
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
@@ -51,7 +51,7 @@ from gearshift.ledger.urls import LedgerLocation, resolve_location
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gearshift.ledger.lite import Params, Settle, Statement
+    from gearshift.ledger.bulk import Params, Settle, Statement
     from gearshift.ledger.track import Tracker
 
 __all__ = ["Ledger"]

@@ -13,9 +13,10 @@ import pytest
 from gearshift.catalog import load_catalog
 from gearshift.errors import LedgerError
 from gearshift.ledger import Ledger
+from gearshift.ledger.bulk import full_rows, insert_sql, sql_literal
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
-from gearshift.ledger.lite import LiteLedger, full_rows, insert_sql, sql_literal
 from gearshift.ledger.record import new_id, new_ids
+from gearshift.ledger.sqlite3_ledger import LiteLedger
 from gearshift.ledger.urls import resolve_location
 
 COLUMNS = ("id", "ts_us", "agent", "model", "tier", "cost_nanos", "dedup_key", "tags")
@@ -209,7 +210,7 @@ def test_a_new_ledger_gets_exactly_the_schema_the_migrations_make(tmp_path: Path
 
 _CREATE = """
 import sys
-from gearshift.ledger.lite import LiteLedger
+from gearshift.ledger.sqlite3_ledger import LiteLedger
 from gearshift.ledger.urls import resolve_location
 from gearshift.catalog import load_catalog
 lite = LiteLedger.open_or_create(resolve_location(sys.argv[1]), load_catalog)
@@ -263,7 +264,7 @@ def test_a_large_first_write_builds_the_indexes_after_the_rows(
 ) -> None:
     """Into an empty table, a big batch is written without the secondary indexes, which are
     then rebuilt: the same rows, the same schema, and a repeated dedup key still counts once."""
-    from gearshift.ledger import lite as lite_module
+    from gearshift.ledger import sqlite3_ledger as lite_module
 
     monkeypatch.setattr(lite_module, "BULK_MIN_ROWS", 50)
     rows = _rows(200)
@@ -293,7 +294,7 @@ def test_without_hard_links_creation_is_left_to_the_full_ledger(
     def no_links(src: object, dst: object) -> None:
         raise PermissionError("operation not permitted")
 
-    monkeypatch.setattr("gearshift.ledger.lite.os.link", no_links)
+    monkeypatch.setattr("gearshift.ledger.sqlite3_ledger.os.link", no_links)
     location = resolve_location(tmp_path / "l.db")
     assert LiteLedger.open_or_create(location, load_catalog) is None
     assert list(tmp_path.iterdir()) == []  # nothing half-made left behind
@@ -381,7 +382,7 @@ _CHAIN = "CREATE INDEX a ON executions (chain_id) WHERE chain_id IS NOT NULL"
 def test_only_partial_indexes_no_row_enters_stay_during_a_fill(
     sql: str, fixed: dict[str, object], stays: bool
 ) -> None:
-    from gearshift.ledger.lite import _stays_empty
+    from gearshift.ledger.sqlite3_ledger import _stays_empty
 
     assert _stays_empty(sql, fixed) is stays
 

@@ -1,11 +1,11 @@
-"""Bulk imports into a SQLite ledger with the standard library alone.
+"""The lean SQLite ledger: an existing, fully migrated SQLite ledger opened with the standard
+library's :mod:`sqlite3`, without SQLAlchemy (whose import costs more than an incremental
+transcript ingest has work to do).
 
-Importing SQLAlchemy costs a few hundred milliseconds, more than an incremental transcript
-ingest has work to do. :class:`LiteLedger` opens an existing, fully migrated SQLite ledger with
-:mod:`sqlite3` and offers exactly what a bulk importer needs -- :class:`BulkLedger`: plain SQL
-reads, statements in one write transaction, and bulk inserts of execution rows. It sets the same
-connection options as :class:`gearshift.ledger.store.Ledger` (WAL, ``BEGIN IMMEDIATE`` for
-writes, a 60 s busy timeout), so both can write to one file at the same time.
+:class:`LiteLedger` offers what a bulk importer needs (:class:`~gearshift.ledger.bulk.BulkLedger`:
+plain SQL reads, statements in one write transaction, bulk inserts of execution rows) and sets
+the same connection options as :class:`gearshift.ledger.store.Ledger` (WAL, ``BEGIN IMMEDIATE``
+for writes, a 60 s busy timeout), so both can write to one file at the same time.
 
 :meth:`LiteLedger.open_or_create` also creates a new SQLite ledger, from ``sqlite_schema.sql``
 (the schema SQLAlchemy's migrations produce, kept identical by a test), optionally *staged*: a
@@ -16,11 +16,17 @@ ledger that lacks a migration is not opened here (``None``): migrating stays wit
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from gearshift.errors import LedgerError
 from gearshift.ledger import staging
+from gearshift.ledger.bulk import Params, Row, Settle, Statement, insert_sql
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
 from gearshift.ledger.dedup import (
     DELETE_BY_KEY,
@@ -29,74 +35,18 @@ from gearshift.ledger.dedup import (
     unrecorded,
     with_groups,
 )
+from gearshift.ledger.ids import new_ids_now
 
-TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-    from typing import Any, Protocol
-
     from gearshift.catalog import Catalog
     from gearshift.ledger.urls import LedgerLocation
 
-    Row = tuple[Any, ...]
-    #: One SQL statement with ``:name`` parameters and the parameter sets it runs with.
-    Statement = tuple[str, Sequence[Mapping[str, Any]]]
-    #: Query parameters: ``:name`` ones as a mapping, ``?`` ones as a list or tuple.
-    Params = Mapping[str, Any] | list[Any] | tuple[Any, ...] | None
-
-    class Reader(Protocol):
-        """What a report needs of a ledger: plain SQL reads."""
-
-        def query(self, sql: str, params: Params = None) -> list[Row]:
-            """Rows of a read-only statement: ``:name`` parameters given as a mapping, or ``?``
-            ones as a sequence (cheaper for a long ``IN`` list: SQLite looks each name up)."""
-            ...
-
-    class BulkLedger(Protocol):
-        """What a bulk importer needs of a ledger (both ledger classes have it)."""
-
-        @property
-        def location(self) -> LedgerLocation: ...
-
-        @property
-        def catalog(self) -> Catalog: ...
-
-        def query(self, sql: str, params: Params = None) -> list[Row]:
-            """As :meth:`Reader.query`."""
-            ...
-
-        def execute_many(self, statements: Sequence[Statement]) -> None:
-            """Run each statement once per parameter set, all in one write transaction."""
-            ...
-
-        def write_rows(
-            self,
-            rows: Sequence[Row],
-            *,
-            replace_keys: Sequence[str] = (),
-            columns: Sequence[str] | None = None,
-            fixed: Mapping[str, Any] | None = None,
-            then: Sequence[Statement] = (),
-            settle: Settle | None = None,
-        ) -> int:
-            """Insert execution rows (see :func:`insert_sql`), then run ``then`` (as
-            :meth:`execute_many` does) in the same transaction; return how many rows were new.
-
-            ``settle(reader)``, when given, runs first in the write transaction (one writer of
-            dedup keys at a time) and returns the rows to insert and the dedup keys whose records
-            they replace, decided from what ``reader`` shows is recorded: the rows it returns
-            hold distinct keys, none of them recorded but those it replaces (a writer need not
-            look them up again)."""
-            ...
-
-    #: See :meth:`BulkLedger.write_rows`: ``settle(reader) -> (rows, replace_keys)``.
-    Settle = Callable[[Reader], tuple[Sequence[Row], Sequence[str]]]
-
-__all__ = ["BulkLedger", "LiteLedger", "Reader", "full_rows", "insert_sql", "sql_literal"]
+__all__ = ["LiteLedger"]
 
 
 class _ConnReader:
-    """A :class:`Reader` on the connection of a write transaction in progress."""
+    """A :class:`~gearshift.ledger.bulk.Reader` on the connection of a write transaction in
+    progress."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -109,59 +59,6 @@ def _params(params: Params) -> Mapping[str, Any] | Sequence[Any]:
     if params is None:
         return ()
     return params if isinstance(params, list | tuple) else dict(params)
-
-
-def sql_literal(value: object) -> str:
-    """``value`` as an SQL literal, for the constant columns of a bulk insert."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        raise TypeError("a bulk insert constant cannot be a bool; use 0 or 1")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("a bulk insert constant cannot contain NUL")
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"a bulk insert constant must be None, int or str, not {type(value).__name__}")
-
-
-def _split(columns: Sequence[str] | None, fixed: Mapping[str, Any] | None) -> list[str]:
-    names = list(columns if columns is not None else EXECUTION_COLUMNS)
-    given = names + list(fixed or {})
-    if sorted(given) != sorted(EXECUTION_COLUMNS):
-        missing = sorted(set(EXECUTION_COLUMNS) - set(given))
-        extra = sorted(set(given) - set(EXECUTION_COLUMNS))
-        raise ValueError(f"bulk insert columns: missing {missing}, unknown or repeated {extra}")
-    return names
-
-
-def insert_sql(
-    columns: Sequence[str] | None = None,
-    fixed: Mapping[str, Any] | None = None,
-    verb: str = "INSERT OR IGNORE",
-) -> str:
-    """The SQLite insert for rows holding ``columns`` (default: all, in
-    :data:`EXECUTION_COLUMNS` order), with ``fixed`` columns the same in every row written as
-    literals -- fewer bound parameters per row is most of a bulk insert's speed."""
-    names = _split(columns, fixed)
-    constants = dict(fixed or {})
-    cols = ", ".join(f'"{c}"' for c in [*names, *constants])
-    values = ", ".join(["?"] * len(names) + [sql_literal(v) for v in constants.values()])
-    return f"{verb} INTO executions ({cols}) VALUES ({values})"
-
-
-def full_rows(
-    rows: Sequence[Row], columns: Sequence[str] | None, fixed: Mapping[str, Any] | None
-) -> Sequence[Row]:
-    """Rows of ``columns`` plus ``fixed`` as whole rows in :data:`EXECUTION_COLUMNS` order."""
-    names = _split(columns, fixed)
-    if names == list(EXECUTION_COLUMNS):
-        return rows
-    constants = dict(fixed or {})
-    at = {name: i for i, name in enumerate(names)}
-    picks = [(at[c], None) if c in at else (-1, constants[c]) for c in EXECUTION_COLUMNS]
-    return [tuple(row[i] if i >= 0 else value for i, value in picks) for row in rows]
 
 
 class LiteLedger:
@@ -273,10 +170,8 @@ class LiteLedger:
                 os.link(tmp, path)
             except FileExistsError:
                 return False
-            try:  # noqa: SIM105 - the new name is durable too (no contextlib: see _Transaction)
+            with contextlib.suppress(OSError):  # the new name durable too, where allowed
                 staging.fsync(os.path.dirname(path) or ".")
-            except OSError:  # as SQLite, which some filesystems refuse
-                pass
             return True
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(
@@ -365,8 +260,7 @@ class LiteLedger:
 
 class _Transaction:
     """``with`` it: a write transaction (``BEGIN IMMEDIATE``), committed at the end of the block
-    or rolled back if it raises; an SQLite error becomes a :class:`LedgerError`. (A class, not
-    a contextlib.contextmanager: contextlib costs a hook-run ingest ~0.5 ms to load.)"""
+    or rolled back if it raises; an SQLite error becomes a :class:`LedgerError`."""
 
     __slots__ = ("conn", "location")
 
@@ -382,7 +276,7 @@ class _Transaction:
         return self.conn
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conn = self.conn
         try:
@@ -441,8 +335,6 @@ def _insert_passed_over(
 ) -> int:
     """Insert again, under new ids, the ``rows`` whose id belonged to another record (the
     record with that id does not hold the row's key); return how many."""
-    from gearshift.ledger.ids import new_ids_now
-
     id_at, key_at = names.index("id"), names.index("dedup_key")
     inserted = 0
     while True:
@@ -530,7 +422,5 @@ _PARTIAL = r'WHERE\s+"?(\w+)"?\s+IS\s+NOT\s+NULL\s*$'
 def _stays_empty(index_sql: str, fixed: Mapping[str, Any]) -> bool:
     """Whether a partial index ``... WHERE col IS NOT NULL`` gets none of the rows (their
     ``col`` is a fixed NULL): it costs nothing to keep during the fill, a table scan to rebuild."""
-    import re  # here: on a first fill only (an incremental run loads no pattern)
-
     m = re.search(_PARTIAL, index_sql, re.IGNORECASE)
     return m is not None and m.group(1) in fixed and fixed[m.group(1)] is None
