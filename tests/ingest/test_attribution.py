@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from gearshift.ingest.attribution import Attributor, KnownAgents
-from gearshift.ingest.claude_code import COLUMNS, FIXED
-from gearshift.ingest.discovery import Discovery
+from gearshift.ingest.attribute import Attributor, KnownAgents
+from gearshift.ingest.write import COLUMNS, FIXED
 from gearshift.ledger import Ledger
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.record import new_ids
@@ -28,8 +25,7 @@ def test_only_the_named_agents_records_change(ledger_url: str) -> None:
     with Ledger.open(ledger_url) as ledger:
         ledger.write_rows(rows, columns=COLUMNS, fixed=FIXED)
         known = KnownAgents(pending={"abc": "", "xyz": "toolu_9", "zzz": ""})
-        attribute = Attributor(Discovery(roots=[Path(".")]), {"toolu_9": "Explore"},
-                               {"abc": "Plan"})  # fmt: skip
+        attribute = Attributor({}, {"toolu_9": "Explore"}, {"abc": "Plan"})
         statements, resolved = known.statements(attribute, ledger.location.dialect)
         assert resolved == 2
         ledger.execute_many(statements)

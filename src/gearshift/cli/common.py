@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
     from gearshift.catalog import Catalog
     from gearshift.ledger import Ledger
-    from gearshift.ledger.lite import LiteLedger, Reader
+    from gearshift.ledger.bulk import Reader
+    from gearshift.ledger.sqlite3_ledger import LiteLedger
 
 __all__ = ["State", "console", "dumps", "err_console", "plain_table", "print_json", "state"]
 
@@ -69,7 +70,7 @@ class State:
         through the standard library (no SQLAlchemy to import, a report starts faster); else
         :meth:`ledger` with ``create=False``."""
         if self._lite is None and self._ledger is None:
-            from gearshift.ledger.lite import LiteLedger
+            from gearshift.ledger.sqlite3_ledger import LiteLedger
             from gearshift.ledger.urls import resolve_location
 
             self._lite = LiteLedger.open_current(resolve_location(self.ledger_url), self.catalog)
@@ -131,11 +132,10 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any, *, indent: int | None = 2) -> str:
-    """JSON with decimals as strings (money stays exact) and dates in ISO 8601 (written by
-    :mod:`gearshift._json`, as :func:`json.dumps` writes it, without json's import cost)."""
-    from gearshift._json import dumps as _dumps
+    """JSON with decimals as strings (money stays exact) and dates in ISO 8601."""
+    import json
 
-    return _dumps(obj, default=_default, indent=indent, ensure_ascii=False)
+    return json.dumps(obj, default=_default, indent=indent, ensure_ascii=False)
 
 
 def print_json(obj: Any) -> None:

@@ -13,24 +13,20 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
+
+from gearshift.cli.common import state
+from gearshift.cli.guard import run_guarded
 
 __all__ = ["Direct", "main", "parse_direct", "run"]
 
 
+@dataclass(frozen=True)
 class _Spec:
-    __slots__ = ("counts", "flags", "positional", "values")
-
-    def __init__(
-        self,
-        flags: dict[str, str],  # spelling -> field
-        values: dict[str, str],  # spelling -> field
-        positional: bool = False,
-        counts: frozenset[str] = frozenset(),  # fields that must be integers >= 1
-    ) -> None:
-        self.flags = flags
-        self.values = values
-        self.positional = positional
-        self.counts = counts
+    flags: dict[str, str]  # spelling -> field
+    values: dict[str, str]  # spelling -> field
+    positional: bool = False
+    counts: frozenset[str] = frozenset()  # fields that must be integers >= 1
 
 
 _INGEST = ("ingest", "claude-code")
@@ -63,103 +59,45 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
 _GLOBAL_VALUES = {"--ledger": "ledger", "--prices": "prices"}
 
 
+@dataclass
 class Direct:
-    """A command line the direct entry runs: the command, global options, its options.
+    """A command line the direct entry runs: the command, global options, its options."""
 
-    (Plain classes here, not dataclasses: this is the path of every hook-run ingest, and
-    importing dataclasses costs it ~7 ms.)"""
-
-    __slots__ = ("command", "debug", "ledger", "options", "paths", "prices")
-
-    def __init__(
-        self,
-        command: tuple[str, ...],
-        ledger: str | None = None,
-        prices: str | None = None,
-        debug: bool = False,
-        options: dict[str, str | int | bool] | None = None,
-        paths: list[str] | None = None,
-    ) -> None:
-        self.command = command
-        self.ledger = ledger
-        self.prices = prices
-        self.debug = debug
-        self.options = {} if options is None else options
-        self.paths = [] if paths is None else paths
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Direct):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
-        return f"Direct({shown})"
+    command: tuple[str, ...]
+    ledger: str | None = None
+    prices: str | None = None
+    debug: bool = False
+    options: dict[str, str | int | bool] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
 
 
 def run() -> None:
-    """The ``gearshift`` command (and ``python -m gearshift``): :func:`main`, except that a
-    command that ran directly then leaves the process at once (see :func:`_leave`)."""
-    main(leave=True)
+    """The ``gearshift`` command (and ``python -m gearshift``)."""
+    main()
 
 
-def main(argv: list[str] | None = None, *, leave: bool = False) -> None:
+def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["--version"]:  # as the Typer app prints it, without loading it (~0.1 s)
-        from importlib.metadata import version
+    if args == ["--version"]:  # as the Typer app prints it, without loading it
+        from importlib.metadata import version  # (it loads the email and zip modules)
 
         print(f"gearshift {version('gearshift')}")
         return
     direct = parse_direct(args)
     if direct is None:
-        from gearshift.cli.main import main as typer_main
+        from gearshift.cli.main import main as typer_main  # the full CLI: Typer, every command
 
         typer_main(args)
         return
-    if leave:
-        # A direct command is short and makes no reference cycles worth collecting; the
-        # collector would rescan every module's objects as the imports allocate them (~1-2 ms),
-        # and the process ends without the interpreter's teardown anyway.
-        import gc
-
-        gc.disable()
-    from gearshift.cli.common import state
-    from gearshift.cli.guard import run_guarded
-
     state.ledger_url = direct.ledger
     state.prices = direct.prices
     state.debug = direct.debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
     run_guarded(lambda: _run(direct))
-    if leave:
-        _leave()
-
-
-def _leave() -> None:
-    """End the process now that a direct command is done: its ledger is closed (run_guarded
-    closes it) and its output written. The output is flushed and the exit handlers run; what
-    is skipped is the interpreter's teardown of every module and object, ~5 ms of a re-run's
-    ~0.1 s on a small machine."""
-    import atexit
-
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # the reader went away (| head): as run_guarded treats it
-        pass
-    atexit._run_exitfuncs()
-    os._exit(0)
 
 
 def _run(direct: Direct) -> None:
     opts = direct.options
     if direct.command == _INGEST:
-        from gearshift.ingest.discovery import start_discover
-
-        # The walk of the transcript folders (in C, without the GIL) runs while the modules
-        # the run needs are imported.
-        pending = start_discover(direct.paths or None)
         from gearshift.cli.ingest_run import run_claude_code
 
         workers = opts.get("workers")
@@ -169,7 +107,6 @@ def _run(direct: Direct) -> None:
             bool(opts.get("strict", False)),
             int(workers) if workers is not None else None,
             bool(opts.get("as_json", False)),
-            pending=pending,
         )
         return
     from gearshift.cli.spend_run import run_spend

@@ -1,4 +1,4 @@
-"""The global Deduper against a plain reference of its rules, on random streams of copies."""
+"""The Deduper against a plain reference of the rules, on random streams of copies."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gearshift.ingest.dedup import Deduper
-from gearshift.ingest.parse import Entry
+from gearshift.ingest.copies import Deduper
+from gearshift.ingest.usage_line import Entry
 
 
 def _entry(mid: str, req: str | None, side: bool, prog: bool, out: int, tag: int) -> Entry:
     return Entry(
         mid, req, side, prog, f"s{tag}", None, None, "", "", "m", 1, out, 0, 0, 0, False,
-        False, tag, "", "m", "sonnet", out, "v", True,
+        False, tag, "", None,
     )  # fmt: skip
 
 
