@@ -99,7 +99,7 @@ def compile_gearshift() -> None:
     """Byte-compile the gearshift package, as ``pip install`` of a wheel does. An editable
     install from source leaves that to the first import, which cannot write the cache when
     ``PYTHONDONTWRITEBYTECODE`` is set (it is on some machines): every run would then compile
-    every module again, ~20 ms a process that no installed copy pays."""
+    every module again, in every process, which no installed copy does."""
     import compileall
 
     import gearshift
@@ -152,9 +152,8 @@ def run_measured(
     exit code, stdout.
 
     The wall time ends when the process exits (a waiting thread notes it), not at the next
-    memory sample. Sampling reads the process's memory map every 10 ms, which slows a run of a
-    tenth of a second measurably (~10 ms here): :func:`best_of` times runs without it and
-    samples a separate one."""
+    memory sample. Sampling reads the process's memory map every 10 ms, which slows a short
+    run measurably: timed runs are not sampled."""
     if not sample:
         t0 = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)

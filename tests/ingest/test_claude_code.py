@@ -658,8 +658,7 @@ def test_a_transcript_that_is_no_regular_file_is_reported_not_waited_on(
 ) -> None:
     """A ``*.jsonl`` FIFO with no writer (opening it would block), a link to a device that never
     ends, and a link to a directory: each is reported as unreadable and the run goes on with
-    the other files -- on either parser (the ingest suite also runs with
-    GEARSHIFT_PURE_PYTHON=1)."""
+    the other files."""
     import os
     import threading
 

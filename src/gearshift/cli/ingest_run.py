@@ -8,17 +8,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from gearshift.cli.common import console, is_terminal, print_json, state
 from gearshift.errors import ConfigError, IngestError
-from gearshift.fmt import usd_nanos
-from gearshift.ingest.claude_code import CostMode, ingest_claude_code
+from gearshift.ingest.claude_code import ingest_claude_code
 from gearshift.ingest.discover import discover
 from gearshift.ingest.summary import IngestSummary
 from gearshift.ledger.bulk import BulkLedger
 from gearshift.ledger.sqlite3_ledger import LiteLedger
 from gearshift.ledger.urls import resolve_location
+
+if TYPE_CHECKING:
+    from gearshift.ingest.price import CostMode
 
 __all__ = ["run_claude_code"]
 
@@ -45,7 +47,7 @@ def run_claude_code(
         def ingest(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
             return ingest_claude_code(
                 ledger,
-                mode=cast(CostMode, mode),
+                mode=cast("CostMode", mode),
                 strict=strict,
                 workers=workers,
                 discovery=found,
@@ -90,6 +92,8 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
 
 
 def _print(summary: IngestSummary) -> None:
+    from gearshift.fmt import usd_nanos  # (decimal and the catalog's cost math; --json needs none)
+
     con = console()
     con.print(
         f"{summary.files:,} files ({summary.files_parsed:,} read, {summary.files_unchanged:,} "

@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gearshift.ingest import SOURCE
-from gearshift.ingest.parse import FileResult
 from gearshift.ingest.plan import Plan
-from gearshift.ingest.usage_line import Entry
 from gearshift.ledger.bulk import Reader, Statement
 from gearshift.ledger.ingest_queries import agent_fact_statements, agent_facts, pending_agents
+
+if TYPE_CHECKING:
+    from gearshift.ingest.parse import FileResult
+    from gearshift.ingest.usage_line import Entry
 
 __all__ = [
     "FALLBACK",

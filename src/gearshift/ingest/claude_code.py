@@ -22,21 +22,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gearshift.errors import ConfigError, IngestError
 from gearshift.ingest import SOURCE
 from gearshift.ingest.attribute import ParentFacts, attributor, resolve_pending
 from gearshift.ingest.copies import Deduper
 from gearshift.ingest.discover import Discovery, discover
-from gearshift.ingest.parse import FileResult, parse_files
 from gearshift.ingest.plan import Plan, plan_files, state_after
-from gearshift.ingest.price import CostMode, EntryPricer
 from gearshift.ingest.summary import IngestSummary
-from gearshift.ingest.write import build_rows, write_records
 from gearshift.ledger.bulk import BulkLedger
 from gearshift.ledger.ingest_queries import file_state_statements, file_states
 
-__all__ = ["CostMode", "IngestSummary", "ingest_claude_code"]
+if TYPE_CHECKING:
+    from gearshift.ingest.parse import FileResult
+    from gearshift.ingest.price import CostMode
+
+__all__ = ["IngestSummary", "ingest_claude_code"]
 
 _MODES = ("auto", "calculate", "display")
 _MALFORMED_EXAMPLES = 20
@@ -69,6 +71,27 @@ def ingest_claude_code(
             ledger.write_rows([], then=then)
         summary.seconds = time.perf_counter() - started
         return summary
+    _read_and_record(ledger, found, plans, summary, mode, strict, workers, progress)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _read_and_record(
+    ledger: BulkLedger,
+    found: Discovery,
+    plans: list[Plan],
+    summary: IngestSummary,
+    mode: CostMode,
+    strict: bool,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """The stages from parse on, for the files that changed."""
+    # Imported here: a run with nothing new (most runs from a hook) needs none of them, nor
+    # what they load (msgspec, the price catalog, a process pool).
+    from gearshift.ingest.parse import parse_files
+    from gearshift.ingest.price import EntryPricer
+    from gearshift.ingest.write import build_rows, write_records
 
     responses, facts = Deduper(), ParentFacts()
     parsed: list[tuple[Plan, FileResult]] = []
@@ -99,8 +122,6 @@ def ingest_claude_code(
     ]
     then = learned + file_state_statements(SOURCE, states)
     summary.new_records, summary.cost_added_nanos = write_records(ledger, rows, then)
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _count(summary: IngestSummary, plan: Plan, result: FileResult) -> None:

@@ -20,9 +20,10 @@ the copies earlier runs recorded (:mod:`gearshift.ingest.write`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gearshift.ingest.usage_line import Entry
+if TYPE_CHECKING:
+    from gearshift.ingest.usage_line import Entry
 
 __all__ = ["Deduper", "Slot", "better", "same_call"]
 

@@ -21,7 +21,6 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from gearshift.ingest.copies import Deduper
@@ -73,6 +72,8 @@ def parse_files(
     total = sum(p.file.size - p.start for p in jobs)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
+        from concurrent.futures import ProcessPoolExecutor  # (only large runs start processes)
+
         with ProcessPoolExecutor(min(count, len(jobs))) as pool:
             yield from _reported(jobs, pool.map(parse_plan, jobs), progress)
     else:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from gearshift.catalog import Catalog, Model, PricePeriod
 from gearshift.catalog.cost import femto_to_nanos
+
+if TYPE_CHECKING:
+    from gearshift.catalog import Catalog, Model, PricePeriod
 
 __all__ = ["CostMode", "EntryPricer", "Priced"]
 

@@ -269,17 +269,19 @@ class LineDecoder:
             return
         model = msg.model or ""
         intern = self._interned.setdefault
+        session, branch = line.sessionId or "", line.gitBranch or ""
+        entrypoint = line.entrypoint or ""
         self.entries.append(
             Entry(
                 msg.id,
                 request_id,
                 sidechain,
                 from_progress,
-                intern(line.sessionId or "", line.sessionId or ""),
+                intern(session, session),
                 agent_id,
                 line.attributionAgent,
-                intern(line.gitBranch or "", line.gitBranch or ""),
-                intern(line.entrypoint or "", line.entrypoint or ""),
+                intern(branch, branch),
+                intern(entrypoint, entrypoint),
                 model,
                 i,
                 o,

@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import os
 import re
-import secrets
 import sqlite3
 import time
 
@@ -28,7 +27,7 @@ def build(path: str) -> str | None:
     statements = [s.strip().removesuffix(";") for s in code.split("\n\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()
     folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.new")
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
