@@ -322,6 +322,7 @@ def main() -> None:
     source = corpus(size, args.seed)
     compile_gearshift()
     manifest = json.loads((source / "manifest.json").read_text())
+    load_before = os.getloadavg()[0]  # other work on the machine slows every command
     with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp_name:
         tmp = Path(tmp_name)
         work = tmp / "claude"
@@ -435,6 +436,7 @@ def main() -> None:
     )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f", load average {load_before:.1f} before the runs, {os.getloadavg()[0]:.1f} after"
     )
     print(f"{'command':46} {'median s':>9}  {'runs (s)':24} {'peak MB':>8}")
     for name, seconds, peak in table:
