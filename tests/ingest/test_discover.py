@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gearshift.errors import IngestError
-from gearshift.ingest.discover import discover
+from gearshift.ingest.discover import discover, transcript_file
 
 
 def touch(path: Path | str, data: bytes = b"{}\n") -> None:
@@ -115,7 +115,9 @@ def test_every_transcript_and_sidecar_once_in_path_order(mixed: Path) -> None:
 
 def test_the_path_says_project_session_agent_and_workflow(mixed: Path) -> None:
     for root in (mixed, mixed.parent):  # the projects/ folder, or the config folder above it
-        by_name = {os.path.relpath(f.path, mixed): f[1:5] for f in discover([root]).files}
+        by_name = {
+            os.path.relpath(f.path, mixed): transcript_file(f)[1:5] for f in discover([root]).files
+        }
         assert by_name["-home-u-app/sess1.jsonl"] == ("-home-u-app", "sess1", None, None)
         assert by_name["-home-u-app/agent-legacy.jsonl"] == ("-home-u-app", None, "legacy", None)
         assert by_name["-home-u-app/sess1/subagents/agent-x.jsonl"] == (
@@ -144,7 +146,7 @@ def test_roots_are_absolute_and_a_file_reached_twice_is_listed_once(
     (mixed.parent / "top-link").symlink_to(mixed)  # a root that is a link is followed
     assert len(discover([mixed.parent / "top-link"]).files) == len(whole.files)
     one = discover([mixed / "-home-u-app" / "sess1.jsonl"])
-    assert [(f.project_key, f.session) for f in one.files] == [("-home-u-app", "sess1")]
+    assert [transcript_file(f)[1:3] for f in one.files] == [("-home-u-app", "sess1")]
 
 
 def test_a_missing_root_is_an_error_only_when_named(
@@ -164,7 +166,7 @@ def test_a_missing_root_is_an_error_only_when_named(
 
 _AS_NOBODY = r"""
 import json, os, sys
-from gearshift.ingest.discover import discover
+from gearshift.ingest.discover import discover, transcript_file
 if os.geteuid() == 0:  # root reads any directory: walk as nobody
     os.setgroups([])
     os.setgid(65534)

@@ -21,10 +21,30 @@ from typing import NamedTuple
 
 from gearshift.errors import IngestError
 
-__all__ = ["Discovery", "TranscriptFile", "default_roots", "discover", "transcript_file"]
+__all__ = [
+    "Discovery",
+    "FoundFile",
+    "TranscriptFile",
+    "default_roots",
+    "discover",
+    "transcript_file",
+]
 
 #: Directories never entered: Claude Code keeps large tool outputs there, never transcripts.
 SKIPPED_DIR = "tool-results"
+
+
+class FoundFile(NamedTuple):
+    """A transcript as the walk found it: its path and ``stat``. ``under``: where its path below
+    ``projects/`` starts (0: there is no ``projects/`` above it). A run needs nothing more of a
+    file that did not change; :func:`transcript_file` reads the rest from the path."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    device: int
+    inode: int
+    under: int
 
 
 class TranscriptFile(NamedTuple):
@@ -47,7 +67,7 @@ class Discovery:
     the ``agent-<id>.meta.json`` sidecar of each subagent that has one (agent id -> path)."""
 
     roots: list[str]
-    files: list[TranscriptFile] = field(default_factory=list)
+    files: list[FoundFile] = field(default_factory=list)
     sidecars: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -98,7 +118,16 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
         for path, file_st in sorted(transcripts):
             if (file_st.st_dev, file_st.st_ino) not in seen:
                 seen.add((file_st.st_dev, file_st.st_ino))
-                found.files.append(transcript_file(path, under, file_st))
+                found.files.append(
+                    FoundFile(
+                        path,
+                        file_st.st_size,
+                        file_st.st_mtime_ns,
+                        file_st.st_dev,
+                        file_st.st_ino,
+                        under,
+                    )
+                )
         for path in sorted(sidecars):
             agent_id = os.path.basename(path)[len("agent-") : -len(".meta.json")]
             found.sidecars[agent_id] = path
@@ -135,9 +164,10 @@ def _walk(top: str) -> tuple[list[tuple[str, os.stat_result]], list[str]]:
     return transcripts, sidecars
 
 
-def transcript_file(path: str, under: int, st: os.stat_result) -> TranscriptFile:
-    """The :class:`TranscriptFile` of ``path``: project, session, agent and workflow read from
-    the path (below ``projects/`` from character ``under`` on; 0: no ``projects/`` above it)."""
+def transcript_file(found: FoundFile) -> TranscriptFile:
+    """The :class:`TranscriptFile` of a found file: its project, session, agent and workflow
+    read from its path."""
+    path, size, mtime_ns, device, inode, under = found
     parts = path[under:].split(os.sep) if under else path.split(os.sep)
     name = parts[-1]
     agent_id = name[len("agent-") : -len(".jsonl")] if name.startswith("agent-") else None
@@ -157,8 +187,8 @@ def transcript_file(path: str, under: int, st: os.stat_result) -> TranscriptFile
         session,
         agent_id,
         workflow,
-        st.st_size,
-        st.st_mtime_ns,
-        st.st_dev,
-        st.st_ino,
+        size,
+        mtime_ns,
+        device,
+        inode,
     )

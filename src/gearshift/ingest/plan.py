@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from gearshift.ingest.discover import TranscriptFile
+from gearshift.ingest.discover import FoundFile, TranscriptFile, transcript_file
 
 __all__ = ["Action", "FileState", "Plan", "plan_file", "plan_files", "state_after"]
 
@@ -53,21 +53,27 @@ class Plan(NamedTuple):
 
 
 def plan_files(
-    files: Sequence[TranscriptFile], states: Mapping[str, Sequence[Any]]
+    files: Sequence[FoundFile], states: Mapping[str, Sequence[Any]]
 ) -> tuple[list[Plan], int]:
     """The plans of the files that changed since their saved state (``states``: rows in
     :class:`FileState` order, by path), in order, and how many did not (``skip``)."""
     plans = []
     unchanged = 0
-    for file in files:
-        row = states.get(file.path)
-        state = None if row is None else FileState(*row)
-        plan = plan_file(file, state)
-        if plan.action == "skip":
+    for found in files:
+        row = states.get(found.path)
+        if row is not None and _unchanged(found, row):
             unchanged += 1
         else:
-            plans.append(plan)
+            state = None if row is None else FileState(*row)
+            plans.append(plan_file(transcript_file(found), state))
     return plans, unchanged
+
+
+def _unchanged(found: FoundFile, row: Sequence[Any]) -> bool:
+    """Same device, inode, size and mtime as saved: nothing was written (``skip``)."""
+    _, device, inode, size, mtime_ns, *_ = row
+    saved = (device, inode, size, mtime_ns)
+    return (found.device, found.inode, found.size, found.mtime_ns) == saved
 
 
 def plan_file(file: TranscriptFile, state: FileState | None) -> Plan:
