@@ -30,7 +30,7 @@ from gearshift.ingest.usage_line import Entry, LineDecoder
 
 __all__ = ["CHUNK", "FileResult", "parse_file", "parse_files"]
 
-CHUNK = 8 * 1024 * 1024
+CHUNK = 1024 * 1024
 #: Below this many bytes to parse, one process does it all: starting parser processes and
 #: sending their results back costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024

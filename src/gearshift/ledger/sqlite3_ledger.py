@@ -135,7 +135,9 @@ class LiteLedger:
                 conn = sqlite3.connect(tmp, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode = MEMORY")  # a failed write still rolls back
                 conn.execute("PRAGMA synchronous = OFF")  # publish() syncs the whole file once
-                conn.execute("PRAGMA cache_size = -131072")
+                # A small page cache: a first fill writes each page once anyway, and a large
+                # cache would hold the whole new file in memory until the commit.
+                conn.execute("PRAGMA cache_size = -8192")
             except BaseException:
                 staging.discard(tmp)
                 raise
