@@ -84,7 +84,7 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
             builder.source = f"{spec}.toml (bundled profile)"
             builder.apply(_read_bundled(spec), base=False)
         else:
-            path = str(Path(spec).expanduser())
+            path = str(Path(spec).expanduser())  # normalised: the name errors show
             builder.source = path
             builder.apply(_read_file(path), base=False)
     catalog = builder.build()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gearshift.errors import LedgerError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["LedgerLocation", "default_path", "resolve_location"]
 
@@ -23,7 +26,11 @@ class LedgerLocation:
 
     @property
     def path(self) -> Path | None:
-        return None if self.file is None else Path(self.file)
+        if self.file is None:
+            return None
+        from pathlib import Path  # here: it loads urllib.parse, which a hook run never needs
+
+        return Path(self.file)
 
     @property
     def display(self) -> str:
@@ -35,6 +42,8 @@ class LedgerLocation:
 
 def default_path() -> Path:
     """``$XDG_DATA_HOME/gearshift/ledger.db`` (``~/.local/share`` when unset)."""
+    from pathlib import Path
+
     return Path(_default_file())
 
 
