@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     state.prices = direct.prices
     state.debug = direct.debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
     run_guarded(lambda: _run(direct))
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (| head): done, as run_guarded has it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
 
 
 def _run(direct: Direct) -> None:
