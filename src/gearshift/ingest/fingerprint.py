@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from hashlib import blake2b
 
-__all__ = ["HEAD", "SPAN", "VERSION", "fingerprint", "matches", "matches_fd"]
+__all__ = ["HEAD", "SPAN", "VERSION", "fingerprint", "fingerprint_fd", "matches", "matches_fd"]
 
 #: The version fingerprints are made in, and the bytes it hashes at the start of the file and
 #: just before the offset.
@@ -37,6 +37,11 @@ def fingerprint(path: str, offset: int, *, version: str = VERSION) -> str:
         return _of_fd(fd, offset, version)
     finally:
         os.close(fd)
+
+
+def fingerprint_fd(fd: int, offset: int) -> str:
+    """:func:`fingerprint` of a file already open (the parser's, once it has read it)."""
+    return _of_fd(fd, offset, VERSION) if offset else ""
 
 
 def matches(path: str, offset: int, saved: str) -> bool:

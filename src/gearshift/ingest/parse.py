@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from gearshift.ingest.copies import Deduper
-from gearshift.ingest.fingerprint import fingerprint, matches_fd
+from gearshift.ingest.fingerprint import fingerprint_fd, matches_fd
 from gearshift.ingest.plan import Plan
 from gearshift.ingest.usage_line import Entry, LineDecoder
 
@@ -133,29 +133,37 @@ def _read(
             result.reread = True
         line_no = first_line - 1
         fh.seek(start)
-        carry = b""
-        offset = start
+        carry: list[bytes] = []  # the start of a line the reads so far did not finish
+        read_to = start
         while data := fh.read(CHUNK):
-            buf = carry + data if carry else data
-            last_nl = buf.rfind(b"\n")
-            if last_nl < 0:
-                carry = buf
+            read_to += len(data)
+            first_nl = data.find(b"\n")
+            if first_nl < 0:
+                carry.append(data)
                 continue
-            line_no = _scan(buf, last_nl + 1, line_no, decoder)
-            offset += last_nl + 1
-            carry = buf[last_nl + 1 :]
-        result.offset = offset
-        result.pending_bytes = len(carry)
+            done = 0
+            if carry:  # that line, completed: the only bytes copied
+                line = b"".join([*carry, data[: first_nl + 1]])
+                line_no = _scan(line, 0, len(line), line_no, decoder)
+                done = first_nl + 1
+            last_nl = data.rfind(b"\n")
+            line_no = _scan(data, done, last_nl + 1, line_no, decoder)
+            carry = [data[last_nl + 1 :]]
+        pending = sum(len(part) for part in carry)
+        result.offset = read_to - pending
+        result.pending_bytes = pending
         result.lines = line_no - (first_line - 1)
-    result.fingerprint = fingerprint(path, offset) if offset else ""
+        if result.offset:
+            result.fingerprint = fingerprint_fd(fh.fileno(), result.offset)
 
 
-def _scan(buf: bytes, end: int, line_no: int, decoder: LineDecoder) -> int:
-    """Decode the usage lines among ``buf[:end]``; return the line number reached."""
+def _scan(buf: bytes, start: int, end: int, line_no: int, decoder: LineDecoder) -> int:
+    """Decode the usage lines among the complete lines ``buf[start:end]``; return the line
+    number reached."""
     view = memoryview(buf)
-    pos = counted_to = 0
+    pos = counted_to = start
     while (hit := buf.find(_USAGE, pos, end)) >= 0:
-        line_start = buf.rfind(b"\n", 0, hit) + 1
+        line_start = buf.rfind(b"\n", start, hit) + 1 or start
         line_end = buf.find(b"\n", hit, end)
         line_no += buf.count(b"\n", counted_to, line_start) + 1
         counted_to = line_end + 1
