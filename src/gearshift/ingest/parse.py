@@ -74,8 +74,11 @@ def parse_files(
     if count > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
         from concurrent.futures import ProcessPoolExecutor  # (only large runs start processes)
 
-        with ProcessPoolExecutor(min(count, len(jobs))) as pool:
+        pool = ProcessPoolExecutor(min(count, len(jobs)))
+        try:
             yield from _reported(jobs, pool.map(parse_plan, jobs), progress)
+        finally:  # a run that stops early (an error, ^C) does not wait for the files left
+            pool.shutdown(cancel_futures=True)
     else:
         yield from _reported(jobs, map(parse_plan, jobs), progress)
 
