@@ -18,7 +18,6 @@ import os
 import tomllib
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from gearshift._files import read_package_file
@@ -84,6 +83,8 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
             builder.source = f"{spec}.toml (bundled profile)"
             builder.apply(_read_bundled(spec), base=False)
         else:
+            from pathlib import Path  # (a user's price file: not the usual run's path)
+
             path = str(Path(spec).expanduser())  # normalised: the name errors show
             builder.source = path
             builder.apply(_read_file(path), base=False)
