@@ -27,7 +27,7 @@ ING = ("ingest", "claude-code")
         (
             ["--ledger", "x.db", "--debug", "ingest", "claude-code", "a", "--json", "b"],
             Direct(ING, "x.db", debug=True, options={"as_json": True},
-                   paths=["a", "b"]),
+                   paths=("a", "b")),
         ),
         (
             ["--prices=article", "ingest", "claude-code", "--mode=calculate", "--workers", "3"],
@@ -36,7 +36,7 @@ ING = ("ingest", "claude-code")
         (
             ["ingest", "claude-code", "--strict", "--mode", "display", "--workers=1", "p"],
             Direct(ING, options={"strict": True, "mode": "display", "workers": 1},
-                   paths=["p"]),
+                   paths=("p",)),
         ),
         (["spend"], Direct(("spend",))),
         (

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from gearshift.cli.common import state
 from gearshift.cli.guard import run_guarded
@@ -21,8 +23,7 @@ from gearshift.cli.guard import run_guarded
 __all__ = ["Direct", "main", "parse_direct", "run"]
 
 
-@dataclass(frozen=True)
-class _Spec:
+class _Spec(NamedTuple):
     flags: dict[str, str]  # spelling -> field
     values: dict[str, str]  # spelling -> field
     positional: bool = False
@@ -59,16 +60,15 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
 _GLOBAL_VALUES = {"--ledger": "ledger", "--prices": "prices"}
 
 
-@dataclass
-class Direct:
+class Direct(NamedTuple):
     """A command line the direct entry runs: the command, global options, its options."""
 
     command: tuple[str, ...]
     ledger: str | None = None
     prices: str | None = None
     debug: bool = False
-    options: dict[str, str | int | bool] = field(default_factory=dict)
-    paths: list[str] = field(default_factory=list)
+    options: Mapping[str, str | int | bool] = MappingProxyType({})
+    paths: tuple[str, ...] = ()
 
 
 def run() -> None:
@@ -106,7 +106,7 @@ def _run(direct: Direct) -> None:
 
         workers = opts.get("workers")
         run_claude_code(
-            direct.paths or None,
+            list(direct.paths) or None,
             str(opts.get("mode", "auto")),
             bool(opts.get("strict", False)),
             int(workers) if workers is not None else None,
@@ -154,31 +154,32 @@ def parse_direct(args: list[str]) -> Direct | None:
     if command is None:
         return None
     spec = _SPECS[command]
-    out = Direct(command, ledger, prices, debug)
+    options: dict[str, str | int | bool] = {}
+    paths: list[str] = []
     i += len(command)
     while i < len(args):
         arg = args[i]
         if not arg.startswith("-"):
             if not spec.positional:
                 return None
-            out.paths.append(arg)
+            paths.append(arg)
             i += 1
             continue
         name, value, used = _option(args, i, spec.values)
         if name in spec.flags:
-            out.options[spec.flags[name]] = True
+            options[spec.flags[name]] = True
         elif name in spec.values and value is not None:
             key = spec.values[name]
             if key in spec.counts:
                 if not (value.isascii() and value.isdigit() and int(value) >= 1):
                     return None
-                out.options[key] = int(value)
+                options[key] = int(value)
             else:
-                out.options[key] = value
+                options[key] = value
         else:
             return None
         i += used
-    return out
+    return Direct(command, ledger, prices, debug, options, tuple(paths))
 
 
 def _option(args: list[str], i: int, valued: dict[str, str]) -> tuple[str, str | None, int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from gearshift.ingest import SOURCE
@@ -84,18 +84,18 @@ def _read_meta(path: str | None) -> AgentMeta | None:
     )
 
 
-@dataclass(slots=True)
 class ParentFacts:
     """What the parsed files say about agents together, fed one file at a time as files finish:
     the ``Agent``/``Task`` calls' types (by tool-use id), the types tool results name (by agent
     id), the results that name only the call (``pending_tools``), and every agent id seen."""
 
-    tool_types: dict[str, str] = field(default_factory=dict)
-    result_types: dict[str, str] = field(default_factory=dict)
-    pending_tools: dict[str, str] = field(default_factory=dict)
-    #: result types taken from a call, not named by a result (a named one outranks them)
-    derived: set[str] = field(default_factory=set)
-    agent_ids: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.tool_types: dict[str, str] = {}
+        self.result_types: dict[str, str] = {}
+        self.pending_tools: dict[str, str] = {}
+        #: result types taken from a call, not named by a result (a named one outranks them)
+        self.derived: set[str] = set()
+        self.agent_ids: set[str] = set()
 
     def add(self, result: FileResult) -> None:
         self.agent_ids.update(e.agent_id for e in result.entries if e.agent_id)
@@ -111,22 +111,21 @@ class ParentFacts:
                 self.derived.add(agent_id)
 
 
-@dataclass(slots=True)
-class KnownAgents:
+class KnownAgents(NamedTuple):
     """What earlier runs learned that this run may need: the types of the ``Agent``/``Task``
     calls and tool results that concern this run's agents, and every agent recorded as
     :data:`FALLBACK` (``pending``: agent id -> the id of the call that spawned it, or ``''``)."""
 
-    tool_types: dict[str, str] = field(default_factory=dict)
-    result_types: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, str] = field(default_factory=dict)
+    tool_types: Mapping[str, str] = MappingProxyType({})
+    result_types: Mapping[str, str] = MappingProxyType({})
+    pending: Mapping[str, str] = MappingProxyType({})
 
     @classmethod
     def load(
         cls,
         ledger: Reader,
         metas: Mapping[str, AgentMeta | None],
-        pending: dict[str, str],
+        pending: Mapping[str, str],
         agent_ids: set[str],
         tool_ids: set[str],
     ) -> KnownAgents:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from gearshift.errors import IngestError
@@ -61,14 +60,13 @@ class TranscriptFile(NamedTuple):
     inode: int
 
 
-@dataclass(slots=True)
-class Discovery:
+class Discovery(NamedTuple):
     """The transcripts found under ``roots`` (absolute paths), each once, sorted by path, and
     the ``agent-<id>.meta.json`` sidecar of each subagent that has one (agent id -> path)."""
 
     roots: list[str]
-    files: list[FoundFile] = field(default_factory=list)
-    sidecars: dict[str, str] = field(default_factory=dict)
+    files: list[FoundFile]
+    sidecars: dict[str, str]
 
     @property
     def total_bytes(self) -> int:
@@ -96,7 +94,7 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
     that has it; of two sidecars of one agent, the later root's wins."""
     explicit = bool(paths)
     given = paths if paths else default_roots()
-    found = Discovery([os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given])
+    found = Discovery([os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given], [], {})
     seen: set[tuple[int, int]] = set()
     for root in found.roots:
         try:

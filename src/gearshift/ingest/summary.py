@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from gearshift.catalog.units import nanos_text
 
 __all__ = ["IngestSummary"]
 
 
-@dataclass(slots=True)
 class IngestSummary:
-    """What a run did. Money in integer nano-dollars. ``reattributed_agents``: subagents
-    recorded as ``subagent`` by earlier runs whose type this run learned (their records now
-    carry it)."""
+    """What a run did, counted as it goes. Money in integer nano-dollars.
+    ``reattributed_agents``: subagents recorded as ``subagent`` by earlier runs whose type this
+    run learned (their records now carry it)."""
 
-    files: int = 0
-    files_parsed: int = 0
-    files_unchanged: int = 0
-    files_reread: int = 0
-    bytes_parsed: int = 0
-    lines: int = 0
-    usage_lines: int = 0
-    duplicates: int = 0
-    api_errors: int = 0
-    malformed: int = 0
-    new_records: int = 0
-    cost_added_nanos: int = 0
-    pending_bytes: int = 0
-    reattributed_agents: int = 0
-    seconds: float = 0.0
-    malformed_examples: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-    unpriced_models: dict[str, int] = field(default_factory=dict)
+    def __init__(self, files: int = 0) -> None:
+        self.files = files
+        self.files_parsed = self.files_unchanged = self.files_reread = 0
+        self.bytes_parsed = self.lines = self.usage_lines = self.duplicates = 0
+        self.api_errors = self.malformed = self.new_records = self.cost_added_nanos = 0
+        self.pending_bytes = self.reattributed_agents = 0
+        self.seconds = 0.0
+        self.malformed_examples: list[str] = []
+        self.unreadable: list[str] = []
+        self.unpriced_models: dict[str, int] = {}
 
     def to_dict(self) -> dict[str, object]:
         return {

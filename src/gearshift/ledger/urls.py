@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gearshift.errors import LedgerError
 
@@ -15,8 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["LedgerLocation", "default_path", "resolve_location"]
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerLocation:
+class LedgerLocation(NamedTuple):
     """A resolved ledger: the SQLAlchemy URL, the dialect (``"sqlite"`` or ``"postgresql"``),
     and the file for SQLite (``file``, a string; ``path``, the same as a :class:`~pathlib.Path`)."""
 
