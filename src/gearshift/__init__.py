@@ -15,9 +15,10 @@ README's "Use it from Python" shows them together.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gearshift._lazy import lazy_names
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog, Tier, Usage, load_catalog
     from gearshift.engine.api import run_tasks

@@ -107,56 +107,6 @@ def test_env_selects_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_catalog().resolve("haiku").id == "claude-3-5-haiku-20241022"
 
 
-def test_every_bundled_price_file_has_a_current_json_twin() -> None:
-    """The JSON twins are what a run reads: each must be the compile of the TOML beside it."""
-    import tomllib
-
-    from gearshift.catalog import prices
-
-    data = Path(prices.__file__).parent / "data"
-    for name in prices.PROFILES:
-        twin = data / f"{name}.json"
-        assert twin.read_text("utf-8") == prices.compile_bundled(name), (
-            f"{twin.name} is out of date: run scripts/compile_prices.py"
-        )
-        toml = tomllib.loads((data / f"{name}.toml").read_text("utf-8"))
-        assert prices._read_bundled(name) == toml
-
-
-def test_a_stale_twin_is_passed_over_for_the_toml(monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-
-    from gearshift.catalog import prices
-
-    real = prices.read_package_file
-
-    def edited(package: str, module_file: str, *parts: str) -> str:
-        text = real(package, module_file, *parts)
-        if parts[-1] == "anthropic.toml":
-            return text.replace('revision = "', 'revision = "edited-', 1)
-        return text
-
-    monkeypatch.setattr(prices, "read_package_file", edited)
-    doc = prices._read_bundled("anthropic")
-    assert doc["revision"].startswith("edited-")  # read from the TOML, not the stale twin
-    twin = json.loads(real("gearshift.catalog", prices.__file__, "data", "anthropic.json"))
-    assert not twin["document"]["revision"].startswith("edited-")
-
-
-def test_loading_the_bundled_catalog_imports_no_toml_parser() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from gearshift.catalog import load_catalog; load_catalog(None);"
-        "load_catalog('article');"
-        "print(sorted(m for m in ('tomllib', 'typing', 'dataclasses', 'pathlib') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_models_carry_their_limits_and_features() -> None:
     catalog = load_catalog()
     haiku45 = catalog.resolve("claude-haiku-4-5")

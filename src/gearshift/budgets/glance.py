@@ -15,10 +15,10 @@ password masked), never a secret.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from gearshift import _json
 
-TYPE_CHECKING = False  # not typing's: this module is on the path of every status line
 if TYPE_CHECKING:
     from typing import Any
 

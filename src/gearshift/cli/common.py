@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run command ~4 ms
 if TYPE_CHECKING:
     from typing import Any
 
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from gearshift.catalog import Catalog
     from gearshift.config import Config
     from gearshift.ledger import Ledger
-    from gearshift.ledger.lite import LiteLedger, Reader
+    from gearshift.ledger.bulk import Reader
+    from gearshift.ledger.sqlite3_ledger import LiteLedger
 
 __all__ = [
     "State",
@@ -87,7 +88,7 @@ class State:
         same way and before any work -- also the commands that would otherwise never load
         prices (``spend``, an ingest whose rate cards are saved). The bundled profiles need no
         check."""
-        from gearshift.catalog.sources import PROFILES, price_spec
+        from gearshift.catalog.prices import PROFILES, price_spec
 
         name = price_spec(spec if spec is not None else self.prices)
         if name in PROFILES:
@@ -143,7 +144,7 @@ class State:
         through the standard library (no SQLAlchemy to import, a report starts faster); else
         :meth:`ledger` with ``create=False``."""
         if self._lite is None and self._ledger is None:
-            from gearshift.ledger.lite import LiteLedger
+            from gearshift.ledger.sqlite3_ledger import LiteLedger
             from gearshift.ledger.urls import resolve_location
 
             self._lite = LiteLedger.open_current(resolve_location(self.ledger_url), self.catalog)
@@ -230,11 +231,10 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any, *, indent: int | None = 2) -> str:
-    """JSON with decimals as strings (money stays exact) and dates in ISO 8601 (written by
-    :mod:`gearshift._json`, as :func:`json.dumps` writes it, without json's import cost)."""
-    from gearshift._json import dumps as _dumps
+    """JSON with decimals as strings (money stays exact) and dates in ISO 8601."""
+    import json
 
-    return _dumps(obj, default=_default, indent=indent, ensure_ascii=False)
+    return json.dumps(obj, default=_default, indent=indent, ensure_ascii=False)
 
 
 def print_json(obj: Any) -> None:

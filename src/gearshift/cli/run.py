@@ -294,7 +294,7 @@ def _price_option(prices: str | None) -> str | None:
     """``--prices`` as saved with a run: a profile as is, a price file as an absolute path."""
     if not prices:
         return None
-    from gearshift.catalog.sources import PROFILES
+    from gearshift.catalog.prices import PROFILES
 
     return prices if prices in PROFILES else str(Path(prices).expanduser().resolve())
 

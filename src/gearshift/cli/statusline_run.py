@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from gearshift.budgets.glance import GlanceFile
 from gearshift.cli.common import state
@@ -31,7 +32,6 @@ from gearshift.insight.statusline import (
 from gearshift.ledger.glance import open_glance
 from gearshift.ledger.urls import resolve_location
 
-TYPE_CHECKING = False  # not typing's: this module is on the path of every status line
 if TYPE_CHECKING:
     from gearshift.budgets.glance import BudgetGlance
     from gearshift.ledger.urls import LedgerLocation

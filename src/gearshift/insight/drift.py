@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from gearshift.config import ReconcileConfig
     from gearshift.insight.reconcile import Reconciliation
     from gearshift.insight.reconcile_rows import Row
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
     from gearshift.ledger.store import Ledger
 
 __all__ = [

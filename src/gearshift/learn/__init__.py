@@ -14,9 +14,10 @@ the ledger, routing and the catalog. scikit-learn is the optional extra ``gearsh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gearshift._lazy import lazy_names
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from gearshift.learn.api import fit_ledger, learned_policy, learned_router, status
     from gearshift.learn.artefact import FORMAT_VERSION, from_blob, load_latest, store, to_blob

@@ -1,18 +1,16 @@
 """The ledger's table layout as plain names, importable without SQLAlchemy.
 
 :mod:`gearshift.ledger.schema` defines the tables and checks at import that they match these
-names, so the standard-library SQLite path (:mod:`gearshift.ledger.lite`) and the SQLAlchemy
-path can never disagree about column order or the migrations a current ledger has.
+names, so the standard-library SQLite path (:mod:`gearshift.ledger.sqlite3_ledger`) and the
+SQLAlchemy path can never disagree about column order or the migrations a current ledger has.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import overload
 from zlib import crc32
-
-TYPE_CHECKING = False  # not typing's: on the path of every hook-run ingest
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import overload
 
 __all__ = [
     "EXECUTION_COLUMNS",
@@ -88,12 +86,10 @@ MIGRATION_NAMES: tuple[str, ...] = (
 )
 
 
-if TYPE_CHECKING:
-
-    @overload
-    def dedup_group(key: str) -> int: ...
-    @overload
-    def dedup_group(key: None) -> None: ...
+@overload
+def dedup_group(key: str) -> int: ...
+@overload
+def dedup_group(key: None) -> None: ...
 
 
 def dedup_group(key: str | None) -> int | None:
@@ -127,9 +123,7 @@ def tags_json(tags: dict[str, str]) -> str:
     key = tuple(sorted(tags.items()))
     cached = _TAGS_CACHE.get(key)
     if cached is None:
-        from gearshift._json import dumps  # not json's: see gearshift._json
-
-        cached = dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
+        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
         if len(_TAGS_CACHE) < 10_000 and "request_id" not in tags:
             _TAGS_CACHE[key] = cached
     return cached

@@ -1,7 +1,7 @@
 """What the ledger knows about outcomes: the evidence behind true cost, advice and replays.
 
 Each function is one aggregate query over ``executions`` (through a
-:class:`~gearshift.ledger.lite.Reader`), returning plain rows for the read side
+:class:`~gearshift.ledger.bulk.Reader`), returning plain rows for the read side
 (:mod:`gearshift.insight`) to interpret. Errors (``status = 'error'``) are left out of success
 counts: a failed call says nothing about whether the tier could do the task.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gearshift.ledger.queries import Filters
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
 
 __all__ = [
     "ChainStats",

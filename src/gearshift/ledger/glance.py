@@ -19,11 +19,11 @@ gearshift wrote answers as long as these columns exist.
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from gearshift.errors import LedgerError
 from gearshift.ledger.columns import MIGRATION_NAMES
 
-TYPE_CHECKING = False  # not typing's: this module is on the path of every status line
 if TYPE_CHECKING:
     from typing import Any
 

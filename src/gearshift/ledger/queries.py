@@ -17,7 +17,7 @@ from gearshift.errors import ConfigError
 from gearshift.ledger.record import ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
 
 __all__ = [
     "BUCKET_US",

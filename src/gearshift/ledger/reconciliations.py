@@ -3,7 +3,7 @@
 Each ``gearshift reconcile`` run is one row of ``reconciliation_runs`` and one row per group in
 ``reconciliation_rows`` (tables in :mod:`gearshift.ledger.schema`, migration
 ``0008_reconciliations``), so drift can be followed over time by ``gearshift report`` and the
-alerts. Reads are plain SQL through a :class:`~gearshift.ledger.lite.Reader` (either ledger);
+alerts. Reads are plain SQL through a :class:`~gearshift.ledger.bulk.Reader` (either ledger);
 writes go through :meth:`gearshift.ledger.store.Ledger.write`.
 """
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gearshift.ledger.schema import reconciliation_rows, reconciliation_runs
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
     from gearshift.ledger.store import Ledger
 
 __all__ = ["StoredRow", "StoredRun", "latest_rows", "recent_runs", "save_run"]

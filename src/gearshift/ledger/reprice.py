@@ -30,7 +30,7 @@ from gearshift.ledger.record import Execution, ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
     from gearshift.ledger.store import Ledger
 
 __all__ = [

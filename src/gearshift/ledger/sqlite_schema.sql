@@ -1,6 +1,6 @@
 -- The ledger's SQLite schema after every migration in gearshift.ledger.columns.MIGRATION_NAMES,
--- exactly as SQLAlchemy creates it (tests/ledger/test_lite.py checks they stay identical).
--- gearshift.ledger.lite uses it to create a new SQLite ledger without importing SQLAlchemy.
+-- exactly as SQLAlchemy creates it (tests/ledger/test_sqlite3_ledger.py checks they stay identical).
+-- gearshift.ledger.sqlite3_ledger uses it to create a new SQLite ledger without importing SQLAlchemy.
 CREATE TABLE gearshift_migrations (
 	name VARCHAR(100) NOT NULL, 
 	applied_at VARCHAR(40) NOT NULL, 

@@ -4,7 +4,7 @@ Writes are batched. On SQLite every write transaction is ``BEGIN IMMEDIATE`` und
 long busy timeout, so concurrent writer processes queue instead of failing; on PostgreSQL bulk
 writes go through ``COPY`` into a staging table and one ``INSERT .. ON CONFLICT DO NOTHING``.
 Either way a record is inserted once: ids are ULIDs and importers set ``dedup_key``, which
-writers keep unique themselves (:func:`gearshift.ledger.lite.unrecorded`, under SQLite's write
+writers keep unique themselves (:func:`gearshift.ledger.dedup.unrecorded`, under SQLite's write
 lock or a PostgreSQL advisory lock) with the help of a small ``dedup_group`` index. Code that
 inserts into the ``executions`` table directly bypasses that check: write through
 :meth:`Ledger.write_rows` or :meth:`Ledger.add_many`.
@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError, UnknownModel
+from gearshift.ledger.bulk import full_rows, insert_sql
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
@@ -34,7 +35,6 @@ from gearshift.ledger.dedup_sql import (
     recorded_ids,
     recorded_keys,
 )
-from gearshift.ledger.lite import full_rows, insert_sql
 from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT, begin_immediate
 from gearshift.ledger.probe import require_current, require_current_file
 from gearshift.ledger.queries import Filters
@@ -56,7 +56,7 @@ from gearshift.ledger.urls import LedgerLocation, resolve_location
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gearshift.ledger.lite import Params, Settle, Statement
+    from gearshift.ledger.bulk import Params, Settle, Statement
 
 __all__ = ["Ledger"]
 
@@ -350,7 +350,7 @@ class Ledger:
 
         Rows hold ``columns`` (default: every column, in :data:`EXECUTION_COLUMNS` order);
         ``fixed`` gives the columns that are the same in every row (see
-        :func:`gearshift.ledger.lite.insert_sql`). ``replace_keys`` are dedup keys whose rows
+        :func:`gearshift.ledger.bulk.insert_sql`). ``replace_keys`` are dedup keys whose rows
         are deleted in the same transaction first: an importer that found a better copy of a
         record replaces it atomically. ``then`` runs after the rows, in the same transaction
         (as :meth:`execute_many` does): an importer's note of what it has read commits with what
