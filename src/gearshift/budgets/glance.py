@@ -14,10 +14,9 @@ password masked), never a secret.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
-
-from gearshift import _json
 
 if TYPE_CHECKING:
     from typing import Any
@@ -144,7 +143,7 @@ class GlanceFile:
     def _load(self) -> dict[str, Any]:
         try:
             with open(self.path, "rb") as fh:
-                doc = _json.loads(fh.read(65_536))
+                doc = json.loads(fh.read(65_536))
         except (OSError, ValueError, RecursionError):
             return {}
         return doc if isinstance(doc, dict) else {}
@@ -156,7 +155,7 @@ class GlanceFile:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(_json.dumps(doc, ensure_ascii=False))
+                fh.write(json.dumps(doc, ensure_ascii=False))
             os.replace(tmp, self.path)
         except OSError:
             try:  # noqa: SIM105 - contextlib is not loaded on this path

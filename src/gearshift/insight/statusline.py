@@ -20,9 +20,8 @@ This module is on the path of every status line: it loads nothing it does not ne
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
-
-from gearshift import _json
 
 if TYPE_CHECKING:
     from gearshift.budgets.glance import BudgetGlance
@@ -112,7 +111,7 @@ def read_payload(data: bytes | str) -> Payload:
     """The payload in ``data``; anything missing, unknown or of the wrong type is left out (an
     empty or unreadable input gives an empty payload): a status line never fails on its input."""
     try:
-        doc = _json.loads(data) if data.strip() else None
+        doc = json.loads(data) if data.strip() else None
     except (ValueError, RecursionError):  # json's errors (decoding ones are ValueErrors too)
         doc = None
     if not isinstance(doc, dict):
