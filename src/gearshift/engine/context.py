@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from gearshift.catalog import Catalog, Model, Tier, Usage
 from gearshift.engine import holds
 from gearshift.engine.job import Attempt, Job
+from gearshift.engine.stats import RunStats
 from gearshift.errors import ProviderError, ResponseDropped
 from gearshift.ledger.record import Execution, new_id
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
@@ -58,26 +59,6 @@ Marker = Callable[["Attempt | None"], "FinishedJob | None"]
 
 #: Seconds a call refused by a budget waits, at most, for holds in flight to settle.
 DEFAULT_BUDGET_WAIT_S = 30.0
-
-
-@dataclass(slots=True)
-class RunStats:
-    """Live counters for progress displays and the run's summary. ``call_ms`` sums the latency
-    of every call (retries and judges included); ``retries`` counts retried HTTP attempts and
-    ``retry_cost_nanos`` what they cost; ``budget_wait_s`` is time spent waiting for budget
-    holds to settle."""
-
-    calls: int = 0
-    cache_hits: int = 0
-    escalations: int = 0
-    cost_nanos: int = 0
-    jobs_done: int = 0
-    blocked: int = 0
-    retries: int = 0
-    retry_cost_nanos: int = 0
-    call_ms: int = 0
-    budget_waits: int = 0
-    budget_wait_s: float = 0.0
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gearshift.budgets.model import CallScope
 from gearshift.budgets.reservations import Decision, Reservation, worst_case_nanos
@@ -30,12 +30,25 @@ from gearshift.errors import ProviderError
 from gearshift.providers.base import input_token_bound
 
 if TYPE_CHECKING:
-    from gearshift.catalog import Model, Usage
-    from gearshift.engine.context import RunContext
+    from gearshift.budgets.reservations import Reservations
+    from gearshift.catalog import Catalog, Model, Usage
     from gearshift.engine.job import Job
-    from gearshift.providers.base import ModelRequest
+    from gearshift.engine.stats import RunStats
+    from gearshift.providers.base import ModelRequest, Provider
 
 __all__ = ["counted_bound", "release_excess", "reserve", "reserve_more"]
+
+
+class RunContext(Protocol):
+    """What holds need of a run (:class:`gearshift.engine.context.RunContext` has it)."""
+
+    provider: Provider
+    catalog: Catalog
+    guard: Reservations | None
+    project: str
+    stats: RunStats
+    budget_wait_s: float
+
 
 #: The first pause of a call waiting for holds to settle, and the longest.
 FIRST_WAIT_S = 0.05

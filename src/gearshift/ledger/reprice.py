@@ -30,8 +30,8 @@ from gearshift.ledger.record import Execution, ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
-    from gearshift.ledger.bulk import Reader
-    from gearshift.ledger.store import Ledger
+    from gearshift.ledger.bulk import BulkLedger, Reader
+
 
 __all__ = [
     "UNPRICED_SQL",
@@ -121,7 +121,7 @@ def unpriced_models(ledger: Reader, filters: Filters | None = None) -> dict[str,
     return {str(model): int(n) for model, n in ledger.query(sql, params)}
 
 
-def reprice(ledger: Ledger, *, since: dt.datetime | None = None) -> Repriced:
+def reprice(ledger: BulkLedger, *, since: dt.datetime | None = None) -> Repriced:
     """Price every unpriced execution (from ``since``) whose model ``ledger.catalog`` knows now,
     in one transaction; the rest stay as they are."""
     catalog = ledger.catalog
