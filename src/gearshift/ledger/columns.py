@@ -73,6 +73,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0005_dedup_key_bytewise",
     "0006_ingest_agents",
     "0007_dedup_group",
+    "0008_spend_rollup",
 )
 
 

@@ -29,6 +29,7 @@ from gearshift.ledger.dedup import (
     unrecorded,
     with_groups,
 )
+from gearshift.ledger.rollup import REBUILD, SQLITE_LAST_ROWID, sqlite_fold
 
 TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
 if TYPE_CHECKING:
@@ -92,7 +93,15 @@ if TYPE_CHECKING:
     #: See :meth:`BulkLedger.write_rows`: ``settle(reader) -> (rows, replace_keys)``.
     Settle = Callable[[Reader], tuple[Sequence[Row], Sequence[str]]]
 
-__all__ = ["BulkLedger", "LiteLedger", "Reader", "full_rows", "insert_sql", "sql_literal"]
+__all__ = [
+    "BulkLedger",
+    "LiteLedger",
+    "Reader",
+    "fold_rollups",
+    "full_rows",
+    "insert_sql",
+    "sql_literal",
+]
 
 
 class _ConnReader:
@@ -351,12 +360,17 @@ class LiteLedger:
                 empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
                 if empty and len(rows) >= BULK_MIN_ROWS:
                     inserted = _fill_empty(conn, rows, columns, fixed, keyed)
-                elif keyed:
-                    inserted = _insert_keyed(conn, rows, columns, fixed, settled=settle is not None)
                 else:
-                    before = conn.total_changes
-                    conn.executemany(insert_sql(columns, fixed), rows)
-                    inserted = conn.total_changes - before
+                    last = conn.execute(SQLITE_LAST_ROWID).fetchone()[0]
+                    if keyed:
+                        settled = settle is not None
+                        inserted = _insert_keyed(conn, rows, columns, fixed, settled=settled)
+                    else:
+                        before = conn.total_changes
+                        conn.executemany(insert_sql(columns, fixed), rows)
+                        inserted = conn.total_changes - before
+                    if inserted:  # before ``then``: an update there moves folded sums
+                        fold_rollups(conn, last)
             for sql, params in then:
                 if params:
                     conn.executemany(sql, [dict(p) for p in params])
@@ -517,7 +531,16 @@ def _fill_empty(
     inserted = conn.total_changes - before
     for _, _, sql in objects:
         conn.execute(sql)
+    for statement in REBUILD:  # the rollups' triggers were dropped with the others
+        conn.execute(statement)
     return inserted
+
+
+def fold_rollups(conn: sqlite3.Connection, last_rowid: int) -> None:
+    """Add the rows inserted after ``last_rowid`` (in the caller's write transaction) to the
+    spend rollups (see :mod:`gearshift.ledger.rollup`)."""
+    for statement, params in sqlite_fold(last_rowid):
+        conn.execute(statement, params)
 
 
 #: Reads map the file rather than copy each page (an incremental ingest looks up and updates a few

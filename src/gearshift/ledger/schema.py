@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 
+from gearshift.ledger import rollup
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES, dedup_group
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "ingest_files",
     "metadata",
     "migrate",
+    "spend_rollup_day",
+    "spend_rollup_quarter",
 ]
 
 metadata = MetaData()
@@ -210,6 +214,32 @@ response_cache = Table(
 )
 
 
+def _rollup_table(name: str, *time_keys: str) -> Table:
+    """A spend rollup (see :mod:`gearshift.ledger.rollup`): its key, then one sum per column.
+    On SQLite the rows live in the primary key's B-tree (no rowid): a range of keys is one
+    contiguous read."""
+    lengths = {"tier": 20, "agent": 200, "model": 200, "project": 500, "source": 30}
+    return Table(
+        name,
+        metadata,
+        *(Column(k, BigInteger, nullable=False) for k in time_keys),
+        *(Column(d, String(lengths[d]), nullable=False) for d in rollup.DIMENSIONS),
+        *(Column(s, BigInteger, nullable=False) for s in rollup.SUM_NAMES),
+        PrimaryKeyConstraint(*time_keys, *rollup.DIMENSIONS),
+        sqlite_with_rowid=False,
+    )
+
+
+#: Spend per UTC day and per 15-minute bucket, kept in step with ``executions``.
+spend_rollup_day = _rollup_table("spend_rollup_day", "day")
+spend_rollup_quarter = _rollup_table("spend_rollup_quarter", "quarter", "bucket")
+_ROLLUPS = (spend_rollup_day, spend_rollup_quarter)
+if {t: rollup.keys(t) for t in rollup.TABLES} != {  # pragma: no cover
+    t.name: [c.name for c in t.primary_key.columns] for t in _ROLLUPS
+}:
+    raise RuntimeError("gearshift.ledger.rollup.TABLES is out of date")
+
+
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
         for table in tables:
@@ -299,6 +329,18 @@ BEGIN
 END"""
 
 
+def _spend_rollup(conn: Connection) -> None:
+    """The spend rollups, filled from the rows already recorded, and the triggers that keep
+    them (see :mod:`gearshift.ledger.rollup`): one pass over the table."""
+    spend_rollup_day.create(conn, checkfirst=True)
+    spend_rollup_quarter.create(conn, checkfirst=True)
+    for statement in rollup.REBUILD:
+        conn.exec_driver_sql(statement)
+    pg = conn.dialect.name == "postgresql"
+    for statement in rollup.postgres_triggers() if pg else rollup.sqlite_triggers():
+        conn.exec_driver_sql(statement)
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
@@ -308,6 +350,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
     ("0006_ingest_agents", _create(ingest_agents)),
     ("0007_dedup_group", _dedup_group),
+    ("0008_spend_rollup", _spend_rollup),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

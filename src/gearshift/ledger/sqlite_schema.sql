@@ -131,3 +131,76 @@ CREATE TABLE ingest_agents (
 	value VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (kind, ref)
 );
+
+CREATE TABLE spend_rollup_day (
+	day BIGINT NOT NULL,
+	tier VARCHAR(20) NOT NULL,
+	agent VARCHAR(200) NOT NULL,
+	model VARCHAR(200) NOT NULL,
+	project VARCHAR(500) NOT NULL,
+	source VARCHAR(30) NOT NULL,
+	executions BIGINT NOT NULL,
+	first_attempts BIGINT NOT NULL,
+	successes BIGINT NOT NULL,
+	failures BIGINT NOT NULL,
+	errors BIGINT NOT NULL,
+	blocked BIGINT NOT NULL,
+	escalations BIGINT NOT NULL,
+	input_tokens BIGINT NOT NULL,
+	output_tokens BIGINT NOT NULL,
+	cache_write_5m_tokens BIGINT NOT NULL,
+	cache_write_1h_tokens BIGINT NOT NULL,
+	cache_read_tokens BIGINT NOT NULL,
+	cost_nanos BIGINT NOT NULL,
+	latency_ms BIGINT NOT NULL,
+	latencies BIGINT NOT NULL,
+	PRIMARY KEY (day, tier, agent, model, project, source)
+)
+ WITHOUT ROWID
+;
+
+CREATE TABLE spend_rollup_quarter (
+	quarter BIGINT NOT NULL,
+	bucket BIGINT NOT NULL,
+	tier VARCHAR(20) NOT NULL,
+	agent VARCHAR(200) NOT NULL,
+	model VARCHAR(200) NOT NULL,
+	project VARCHAR(500) NOT NULL,
+	source VARCHAR(30) NOT NULL,
+	executions BIGINT NOT NULL,
+	first_attempts BIGINT NOT NULL,
+	successes BIGINT NOT NULL,
+	failures BIGINT NOT NULL,
+	errors BIGINT NOT NULL,
+	blocked BIGINT NOT NULL,
+	escalations BIGINT NOT NULL,
+	input_tokens BIGINT NOT NULL,
+	output_tokens BIGINT NOT NULL,
+	cache_write_5m_tokens BIGINT NOT NULL,
+	cache_write_1h_tokens BIGINT NOT NULL,
+	cache_read_tokens BIGINT NOT NULL,
+	cost_nanos BIGINT NOT NULL,
+	latency_ms BIGINT NOT NULL,
+	latencies BIGINT NOT NULL,
+	PRIMARY KEY (quarter, bucket, tier, agent, model, project, source)
+)
+ WITHOUT ROWID
+;
+
+CREATE TRIGGER tr_spend_rollup_delete AFTER DELETE ON executions
+BEGIN
+  UPDATE spend_rollup_day SET executions = executions - (1), first_attempts = first_attempts - (CASE WHEN OLD.attempt = 1 THEN 1 ELSE 0 END), successes = successes - (CASE WHEN OLD.status = 'success' THEN 1 ELSE 0 END), failures = failures - (CASE WHEN OLD.status = 'failure' THEN 1 ELSE 0 END), errors = errors - (CASE WHEN OLD.status = 'error' THEN 1 ELSE 0 END), blocked = blocked - (CASE WHEN OLD.status = 'blocked' THEN 1 ELSE 0 END), escalations = escalations - (CASE WHEN OLD.escalation_reason IS NOT NULL THEN 1 ELSE 0 END), input_tokens = input_tokens - (OLD.input_tokens), output_tokens = output_tokens - (OLD.output_tokens), cache_write_5m_tokens = cache_write_5m_tokens - (OLD.cache_write_5m_tokens), cache_write_1h_tokens = cache_write_1h_tokens - (OLD.cache_write_1h_tokens), cache_read_tokens = cache_read_tokens - (OLD.cache_read_tokens), cost_nanos = cost_nanos - (OLD.cost_nanos), latency_ms = latency_ms - (COALESCE(OLD.latency_ms, 0)), latencies = latencies - (CASE WHEN OLD.latency_ms IS NOT NULL THEN 1 ELSE 0 END) WHERE day = OLD.ts_us / 86400000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source;
+  DELETE FROM spend_rollup_day WHERE day = OLD.ts_us / 86400000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source AND executions = 0;
+  UPDATE spend_rollup_quarter SET executions = executions - (1), first_attempts = first_attempts - (CASE WHEN OLD.attempt = 1 THEN 1 ELSE 0 END), successes = successes - (CASE WHEN OLD.status = 'success' THEN 1 ELSE 0 END), failures = failures - (CASE WHEN OLD.status = 'failure' THEN 1 ELSE 0 END), errors = errors - (CASE WHEN OLD.status = 'error' THEN 1 ELSE 0 END), blocked = blocked - (CASE WHEN OLD.status = 'blocked' THEN 1 ELSE 0 END), escalations = escalations - (CASE WHEN OLD.escalation_reason IS NOT NULL THEN 1 ELSE 0 END), input_tokens = input_tokens - (OLD.input_tokens), output_tokens = output_tokens - (OLD.output_tokens), cache_write_5m_tokens = cache_write_5m_tokens - (OLD.cache_write_5m_tokens), cache_write_1h_tokens = cache_write_1h_tokens - (OLD.cache_write_1h_tokens), cache_read_tokens = cache_read_tokens - (OLD.cache_read_tokens), cost_nanos = cost_nanos - (OLD.cost_nanos), latency_ms = latency_ms - (COALESCE(OLD.latency_ms, 0)), latencies = latencies - (CASE WHEN OLD.latency_ms IS NOT NULL THEN 1 ELSE 0 END) WHERE quarter = OLD.ts_us / 900000000 - OLD.ts_us / 86400000000 * 96 AND bucket = OLD.ts_us / 900000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source;
+  DELETE FROM spend_rollup_quarter WHERE quarter = OLD.ts_us / 900000000 - OLD.ts_us / 86400000000 * 96 AND bucket = OLD.ts_us / 900000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source AND executions = 0;
+END;
+
+CREATE TRIGGER tr_spend_rollup_update AFTER UPDATE OF ts_us, attempt, status, escalation_reason, latency_ms, tier, agent, model, project, source, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_nanos ON executions
+BEGIN
+  UPDATE spend_rollup_day SET executions = executions - (1), first_attempts = first_attempts - (CASE WHEN OLD.attempt = 1 THEN 1 ELSE 0 END), successes = successes - (CASE WHEN OLD.status = 'success' THEN 1 ELSE 0 END), failures = failures - (CASE WHEN OLD.status = 'failure' THEN 1 ELSE 0 END), errors = errors - (CASE WHEN OLD.status = 'error' THEN 1 ELSE 0 END), blocked = blocked - (CASE WHEN OLD.status = 'blocked' THEN 1 ELSE 0 END), escalations = escalations - (CASE WHEN OLD.escalation_reason IS NOT NULL THEN 1 ELSE 0 END), input_tokens = input_tokens - (OLD.input_tokens), output_tokens = output_tokens - (OLD.output_tokens), cache_write_5m_tokens = cache_write_5m_tokens - (OLD.cache_write_5m_tokens), cache_write_1h_tokens = cache_write_1h_tokens - (OLD.cache_write_1h_tokens), cache_read_tokens = cache_read_tokens - (OLD.cache_read_tokens), cost_nanos = cost_nanos - (OLD.cost_nanos), latency_ms = latency_ms - (COALESCE(OLD.latency_ms, 0)), latencies = latencies - (CASE WHEN OLD.latency_ms IS NOT NULL THEN 1 ELSE 0 END) WHERE day = OLD.ts_us / 86400000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source;
+  DELETE FROM spend_rollup_day WHERE day = OLD.ts_us / 86400000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source AND executions = 0;
+  UPDATE spend_rollup_quarter SET executions = executions - (1), first_attempts = first_attempts - (CASE WHEN OLD.attempt = 1 THEN 1 ELSE 0 END), successes = successes - (CASE WHEN OLD.status = 'success' THEN 1 ELSE 0 END), failures = failures - (CASE WHEN OLD.status = 'failure' THEN 1 ELSE 0 END), errors = errors - (CASE WHEN OLD.status = 'error' THEN 1 ELSE 0 END), blocked = blocked - (CASE WHEN OLD.status = 'blocked' THEN 1 ELSE 0 END), escalations = escalations - (CASE WHEN OLD.escalation_reason IS NOT NULL THEN 1 ELSE 0 END), input_tokens = input_tokens - (OLD.input_tokens), output_tokens = output_tokens - (OLD.output_tokens), cache_write_5m_tokens = cache_write_5m_tokens - (OLD.cache_write_5m_tokens), cache_write_1h_tokens = cache_write_1h_tokens - (OLD.cache_write_1h_tokens), cache_read_tokens = cache_read_tokens - (OLD.cache_read_tokens), cost_nanos = cost_nanos - (OLD.cost_nanos), latency_ms = latency_ms - (COALESCE(OLD.latency_ms, 0)), latencies = latencies - (CASE WHEN OLD.latency_ms IS NOT NULL THEN 1 ELSE 0 END) WHERE quarter = OLD.ts_us / 900000000 - OLD.ts_us / 86400000000 * 96 AND bucket = OLD.ts_us / 900000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source;
+  DELETE FROM spend_rollup_quarter WHERE quarter = OLD.ts_us / 900000000 - OLD.ts_us / 86400000000 * 96 AND bucket = OLD.ts_us / 900000000 AND tier = OLD.tier AND agent = OLD.agent AND model = OLD.model AND project = OLD.project AND source = OLD.source AND executions = 0;
+  INSERT INTO spend_rollup_day (day, tier, agent, model, project, source, executions, first_attempts, successes, failures, errors, blocked, escalations, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_nanos, latency_ms, latencies) VALUES (NEW.ts_us / 86400000000, NEW.tier, NEW.agent, NEW.model, NEW.project, NEW.source, 1, CASE WHEN NEW.attempt = 1 THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'success' THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'failure' THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'error' THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'blocked' THEN 1 ELSE 0 END, CASE WHEN NEW.escalation_reason IS NOT NULL THEN 1 ELSE 0 END, NEW.input_tokens, NEW.output_tokens, NEW.cache_write_5m_tokens, NEW.cache_write_1h_tokens, NEW.cache_read_tokens, NEW.cost_nanos, COALESCE(NEW.latency_ms, 0), CASE WHEN NEW.latency_ms IS NOT NULL THEN 1 ELSE 0 END) ON CONFLICT (day, tier, agent, model, project, source) DO UPDATE SET executions = spend_rollup_day.executions + excluded.executions, first_attempts = spend_rollup_day.first_attempts + excluded.first_attempts, successes = spend_rollup_day.successes + excluded.successes, failures = spend_rollup_day.failures + excluded.failures, errors = spend_rollup_day.errors + excluded.errors, blocked = spend_rollup_day.blocked + excluded.blocked, escalations = spend_rollup_day.escalations + excluded.escalations, input_tokens = spend_rollup_day.input_tokens + excluded.input_tokens, output_tokens = spend_rollup_day.output_tokens + excluded.output_tokens, cache_write_5m_tokens = spend_rollup_day.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = spend_rollup_day.cache_write_1h_tokens + excluded.cache_write_1h_tokens, cache_read_tokens = spend_rollup_day.cache_read_tokens + excluded.cache_read_tokens, cost_nanos = spend_rollup_day.cost_nanos + excluded.cost_nanos, latency_ms = spend_rollup_day.latency_ms + excluded.latency_ms, latencies = spend_rollup_day.latencies + excluded.latencies;
+  INSERT INTO spend_rollup_quarter (quarter, bucket, tier, agent, model, project, source, executions, first_attempts, successes, failures, errors, blocked, escalations, input_tokens, output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, cost_nanos, latency_ms, latencies) VALUES (NEW.ts_us / 900000000 - NEW.ts_us / 86400000000 * 96, NEW.ts_us / 900000000, NEW.tier, NEW.agent, NEW.model, NEW.project, NEW.source, 1, CASE WHEN NEW.attempt = 1 THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'success' THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'failure' THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'error' THEN 1 ELSE 0 END, CASE WHEN NEW.status = 'blocked' THEN 1 ELSE 0 END, CASE WHEN NEW.escalation_reason IS NOT NULL THEN 1 ELSE 0 END, NEW.input_tokens, NEW.output_tokens, NEW.cache_write_5m_tokens, NEW.cache_write_1h_tokens, NEW.cache_read_tokens, NEW.cost_nanos, COALESCE(NEW.latency_ms, 0), CASE WHEN NEW.latency_ms IS NOT NULL THEN 1 ELSE 0 END) ON CONFLICT (quarter, bucket, tier, agent, model, project, source) DO UPDATE SET executions = spend_rollup_quarter.executions + excluded.executions, first_attempts = spend_rollup_quarter.first_attempts + excluded.first_attempts, successes = spend_rollup_quarter.successes + excluded.successes, failures = spend_rollup_quarter.failures + excluded.failures, errors = spend_rollup_quarter.errors + excluded.errors, blocked = spend_rollup_quarter.blocked + excluded.blocked, escalations = spend_rollup_quarter.escalations + excluded.escalations, input_tokens = spend_rollup_quarter.input_tokens + excluded.input_tokens, output_tokens = spend_rollup_quarter.output_tokens + excluded.output_tokens, cache_write_5m_tokens = spend_rollup_quarter.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = spend_rollup_quarter.cache_write_1h_tokens + excluded.cache_write_1h_tokens, cache_read_tokens = spend_rollup_quarter.cache_read_tokens + excluded.cache_read_tokens, cost_nanos = spend_rollup_quarter.cost_nanos + excluded.cost_nanos, latency_ms = spend_rollup_quarter.latency_ms + excluded.latency_ms, latencies = spend_rollup_quarter.latencies + excluded.latencies;
+END;

@@ -46,6 +46,7 @@ from gearshift.ledger.record import (
     ts_from_us,
     us_from_ts,
 )
+from gearshift.ledger.rollup import SQLITE_LAST_ROWID, sqlite_fold
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
@@ -384,11 +385,15 @@ class Ledger:
             )
         inserted = 0
         if rows and self.location.dialect == "postgresql":
-            inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
+            inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))  # triggers roll up
         elif rows:
+            last = conn.exec_driver_sql(SQLITE_LAST_ROWID).scalar_one()
             before = _changes(conn)
             conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
             inserted = _changes(conn) - before
+            if inserted:  # before ``then``: an update there moves folded sums
+                for statement, values in sqlite_fold(last):
+                    conn.exec_driver_sql(statement, values)
         for sql, params in then:
             if params:
                 conn.execute(text(sql), [dict(p) for p in params])
