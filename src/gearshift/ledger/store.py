@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -109,6 +109,40 @@ class Ledger:
         except LedgerError:
             engine.dispose()
             raise
+        return ledger
+
+    @classmethod
+    def open_read_only(
+        cls, spec: str | os.PathLike[str] | None = None, *, catalog: Catalog | None = None
+    ) -> Ledger:
+        """Open an existing, current ledger only to read it: nothing is created or migrated,
+        and the database refuses writes on these connections (SQLite ``query_only``,
+        PostgreSQL read-only transactions). For services that show the ledger to others."""
+        location = resolve_location(spec)
+        if location.dialect == "sqlite" and (location.path is None or not location.path.exists()):
+            raise LedgerError(
+                f"no ledger at {location.display}",
+                hint="record, ingest or run something first, or check --ledger / "
+                "GEARSHIFT_LEDGER",
+            )
+        engine = _make_engine(location, read_only=True)
+        ledger = cls(engine, location, catalog or load_catalog(), privacy=True)
+        try:
+            with engine.connect() as conn:
+                current = _all_applied(conn)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise _open_error(location, exc) from None
+        except LedgerError:
+            engine.dispose()
+            raise
+        if not current:
+            engine.dispose()
+            raise LedgerError(
+                f"ledger {location.display} was made by an older gearshift and is opened "
+                "read-only here, so it is not upgraded",
+                hint=f"upgrade it once: gearshift --ledger {location.display} ledger stats",
+            )
         return ledger
 
     def _migrate(self) -> None:
@@ -512,7 +546,7 @@ def _validate(e: Execution) -> None:
             )
 
 
-def _make_engine(location: LedgerLocation) -> Engine:
+def _make_engine(location: LedgerLocation, *, read_only: bool = False) -> Engine:
     if location.dialect == "postgresql":
         try:
             import psycopg  # noqa: F401
@@ -521,7 +555,12 @@ def _make_engine(location: LedgerLocation) -> Engine:
                 "PostgreSQL support is not installed",
                 hint="pip install 'gearshift[postgres]'",
             ) from None
-        return create_engine(location.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        args: dict[str, Any] = {"connect_timeout": 5}
+        if read_only:  # added to the URL's own options (a search_path, say), not instead
+            given = make_url(location.url).query.get("options")
+            given = given if isinstance(given, str) else " ".join(given or ())
+            args["options"] = f"{given} -c default_transaction_read_only=on".strip()
+        return create_engine(location.url, pool_pre_ping=True, connect_args=args)
     if location.path is None:
         engine = create_engine(
             location.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -541,6 +580,8 @@ def _make_engine(location: LedgerLocation) -> Engine:
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk index updates stay in memory
+        if read_only:
+            cur.execute("PRAGMA query_only = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
