@@ -18,7 +18,7 @@ from gearshift.ledger import Filters, Ledger, spend
 from gearshift.ledger import lite as lite_module
 from gearshift.ledger.columns import tags_json
 from gearshift.ledger.lite import LiteLedger
-from gearshift.ledger.record import new_id
+from gearshift.ledger.record import new_id, ts_from_us
 from gearshift.ledger.rollup import SUM_NAMES, SUMS, TABLES, keys
 from gearshift.ledger.urls import resolve_location
 from gearshift.ledger.views import period_totals, range_totals, spend_report
@@ -152,10 +152,8 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 WHEN = st.one_of(
     st.none(),
-    st.integers(-5, 75).map(
-        lambda d: dt.datetime.fromtimestamp(START_US / 1e6, dt.UTC) + dt.timedelta(days=d)
-    ),
-    st.integers(0, SPAN_US).map(lambda us: dt.datetime.fromtimestamp((START_US + us) / 1e6, dt.UTC)),
+    st.integers(-5, 75).map(lambda d: ts_from_us(START_US) + dt.timedelta(days=d)),
+    st.integers(0, SPAN_US).map(lambda us: ts_from_us(START_US + us)),
 )
 
 
@@ -182,9 +180,10 @@ def test_spend_from_the_rollups_equals_spend(
     filters = Filters(since=since, until=until, agent=agent, project=project, tier=tier)
     tz = ZoneInfo(zone)
     with Ledger.open(filled) as ledger:
-        assert spend_report(ledger, by, filters, tz).to_dict() == spend(
-            ledger, by, filters, tz
-        ).to_dict()
+        assert (
+            spend_report(ledger, by, filters, tz).to_dict()
+            == spend(ledger, by, filters, tz).to_dict()
+        )
 
 
 def test_what_the_rollups_cannot_answer_reads_the_table(filled: Path) -> None:

@@ -55,6 +55,7 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
             "--model": "model",
             "-m": "model",
             "--tier": "tier",
+            "--source": "source",
             "--tag": "tag",
             "--tz": "tz",
         },
@@ -188,6 +189,7 @@ def _run(direct: Direct) -> None:
         agent=text("agent"),
         model=text("model"),
         tier=text("tier"),
+        source=text("source"),
         tag=text("tag"),
     )
 

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "gearshift.cli.plan",
     "gearshift.cli.replay",
     "gearshift.cli.demo",
+    "gearshift.cli.serve",
 )
 
 app = typer.Typer(

@@ -50,6 +50,9 @@ def spend_cmd(
     agent: Annotated[str | None, typer.Option("--agent", "-a")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Exact model id.")] = None,
     tier: Annotated[str | None, typer.Option("--tier")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="api, claude-code, proxy, manual, import, sim.")
+    ] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
     tz: TzOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -58,7 +61,7 @@ def spend_cmd(
     from gearshift.cli.spend_run import run_spend
 
     run_spend(by, since, until, tz, as_json, project=project, agent=agent, model=model,
-              tier=tier, tag=tag)  # fmt: skip
+              tier=tier, source=source, tag=tag)  # fmt: skip
 
 
 def report_cmd(

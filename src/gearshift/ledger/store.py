@@ -122,8 +122,7 @@ class Ledger:
         if location.dialect == "sqlite" and (location.path is None or not location.path.exists()):
             raise LedgerError(
                 f"no ledger at {location.display}",
-                hint="record, ingest or run something first, or check --ledger / "
-                "GEARSHIFT_LEDGER",
+                hint="record, ingest or run something first, or check --ledger / GEARSHIFT_LEDGER",
             )
         engine = _make_engine(location, read_only=True)
         ledger = cls(engine, location, catalog or load_catalog(), privacy=True)

@@ -1,0 +1,1 @@
+"""HTTP services over the ledger: the proxy (gateway), the dashboard and their metrics."""
