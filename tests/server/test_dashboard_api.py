@@ -79,6 +79,24 @@ def test_stacked_spend_adds_up_to_the_periods(client: TestClient) -> None:
         assert parts == int(row["cost_usd"].replace(".", ""))
 
 
+def test_the_overview_is_its_endpoints(client: TestClient) -> None:
+    params = {"since": days_ago(12), "tz": "Asia/Kolkata", "project": "acme-api"}
+    overview = client.get("/api/overview", params={**params, "stack": "agent"}).json()
+    stacked = {**params, "by": "day", "stack": "agent"}
+    assert overview["spend"] == client.get("/api/spend", params=stacked).json()
+    for part, by in (("tiers", "tier"), ("agents", "agent"), ("models", "model")):
+        assert overview[part] == client.get("/api/spend", params={**params, "by": by}).json()
+    assert overview["summary"] == client.get("/api/summary", params=params).json()
+    budgets = client.get("/api/budgets", params=params).json()["budgets"]
+    steady = ("budget", "spent_usd", "amount_usd", "history")  # the rest moves with the clock
+    assert [{k: b[k] for k in steady} for b in overview["budgets"]["budgets"]] == [
+        {k: b[k] for k in steady} for b in budgets
+    ]
+    unfiltered = client.get("/api/overview").json()["spend"]["total"]
+    month = client.get("/api/spend", params={"since": "30d"}).json()["total"]
+    assert unfiltered == month  # the page's default window
+
+
 def test_summary_counts_outcomes(client: TestClient, reader: Ledger) -> None:
     got = client.get("/api/summary").json()
     (n, ok, bad, blocked, esc) = reader.query(

@@ -187,6 +187,14 @@ class Ledger:
                 hint="check that the database is reachable",
             ) from None
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[ConnReader]:
+        """A :class:`~gearshift.ledger.lite.Reader` whose queries share one connection and one
+        read transaction: a page of several reads sees one state of the ledger, and pays for
+        one connection and one ``BEGIN``."""
+        with self.read() as conn:
+            yield ConnReader(conn)
+
     # -- recording ----------------------------------------------------------------------------
 
     def record(

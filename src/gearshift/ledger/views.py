@@ -50,6 +50,7 @@ __all__ = [
     "data_span",
     "period_totals",
     "range_totals",
+    "report_of",
     "spend_report",
 ]
 
@@ -140,16 +141,25 @@ def spend_report(
     filters = filters or Filters()
     if by not in (*TIME_GROUPS, *DIMENSIONS) or not _rollup_can(filters):
         return spend(ledger, by, filters, tz)
-    rows: list[SpendRow]
     if by in TIME_GROUPS:
         periods = period_totals(ledger, by, (), filters, tz, sums=SPEND_SUMS)
         rows = [grouped[()].spend_row(key) for key, grouped in periods.items() if () in grouped]
-    else:
-        found: dict[str, SpendRow] = {}
-        for (value,), totals in range_totals(ledger, (by,), filters, sums=SPEND_SUMS).items():
-            label = value if value != "" else "(none)"
-            found.setdefault(label, SpendRow(label)).add(_sums(totals.spend_row(label)))
-        rows = sorted(found.values(), key=lambda r: (-r.cost_nanos, r.key))
+        return _report(by, rows)
+    return report_of(range_totals(ledger, (by,), filters, sums=SPEND_SUMS), (by,), by)
+
+
+def report_of(grouped: Grouped, dims: Sequence[str], by: str) -> SpendReport:
+    """The spend report by one of ``dims`` from totals grouped by ``dims`` (one read of the
+    rollups answers several reports): rows as ``spend`` orders and names them."""
+    at = list(dims).index(by)
+    found: dict[str, SpendRow] = {}
+    for key, totals in grouped.items():
+        label = key[at] if key[at] != "" else "(none)"
+        found.setdefault(label, SpendRow(label)).add(_sums(totals.spend_row(label)))
+    return _report(by, sorted(found.values(), key=lambda r: (-r.cost_nanos, r.key)))
+
+
+def _report(by: str, rows: list[SpendRow]) -> SpendReport:
     report = SpendReport(by, rows)
     for row in rows:
         report.total.add(_sums(row))
@@ -237,9 +247,12 @@ def _span(ledger: Reader, filters: Filters) -> tuple[int, int] | None:
     known = data_span(ledger)
     if known is None:
         return None
-    start = us_from_ts(filters.since) if filters.since is not None else known[0]
-    end = us_from_ts(filters.until) if filters.until is not None else known[1] + 1
-    start, end = max(start, known[0]), min(end, known[1] + 1)
+    # the data's bounds widened to whole buckets (nothing lies outside them): no part of a
+    # bucket to read from the table
+    first, after = _floor(known[0], QUARTER_US), _ceil(known[1] + 1, QUARTER_US)
+    start = us_from_ts(filters.since) if filters.since is not None else first
+    end = us_from_ts(filters.until) if filters.until is not None else after
+    start, end = max(start, first), min(end, after)
     return (start, end) if start < end else None
 
 
@@ -438,15 +451,31 @@ class _Question:
                 put(text, key, row[1 + n :], sign)
 
     def _read_days(self, ledger: Reader, plan: _Plan, put: Put) -> None:
+        """Whole days: a run of days that all go to the same intervals (a range, a week, a
+        month) is summed by the database in one row per key; the other days are read day by
+        day."""
         if not plan.days:
             return
-        where, params = self._where()
-        params.update(gs_d0=min(plan.days), gs_d1=max(plan.days) + 1)
-        sql = (
-            f"SELECT day, {self._select(False)} FROM spend_rollup_day "
-            f"WHERE day >= :gs_d0 AND day < :gs_d1{where}{_group(('day', *self.dims))}"
-        )
-        self._emit(ledger.query(sql, params), lambda day: plan.days.get(int(day), ()), put)
+        single: dict[int, list[tuple[str, int]]] = {}
+        for first, last in _runs(sorted(plan.days), same=plan.days.get):
+            if last - first + 1 < _LONG_RUN:
+                single.update((d, plan.days[d]) for d in range(first, last + 1))
+                continue
+            where, params = self._where()
+            params.update(gs_d0=first, gs_d1=last + 1)
+            sql = (
+                f"SELECT 0, {self._select(False)} FROM spend_rollup_day "
+                f"WHERE day >= :gs_d0 AND day < :gs_d1{where}{_group(self.dims)}"
+            )
+            self._emit(ledger.query(sql, params), _always(plan.days[first]), put)
+        if single:
+            where, params = self._where()
+            params.update(gs_d0=min(single), gs_d1=max(single) + 1)
+            sql = (
+                f"SELECT day, {self._select(False)} FROM spend_rollup_day "
+                f"WHERE day >= :gs_d0 AND day < :gs_d1{where}{_group(('day', *self.dims))}"
+            )
+            self._emit(ledger.query(sql, params), lambda day: single.get(int(day), ()), put)
 
     def _read_run(
         self,
@@ -501,11 +530,22 @@ class _Question:
         self._emit(ledger.query(sql, params), lookup, put)
 
 
-def _runs(days: list[int]) -> Iterator[tuple[int, int]]:
-    """``(first, last)`` of each run of consecutive days in sorted ``days``."""
+def _always(entries: list[tuple[str, int]]) -> Callable[[Any], list[tuple[str, int]]]:
+    return lambda _: entries
+
+
+#: From this many consecutive days going to the same intervals, the database sums them.
+_LONG_RUN = 3
+
+
+def _runs(
+    days: list[int], same: Callable[[int], object] = lambda _: None
+) -> Iterator[tuple[int, int]]:
+    """``(first, last)`` of each run of consecutive days in sorted ``days`` that ``same``
+    gives equal values."""
     first = 0
     for i in range(1, len(days) + 1):
-        if i == len(days) or days[i] != days[i - 1] + 1:
+        if i == len(days) or days[i] != days[i - 1] + 1 or same(days[i]) != same(days[i - 1]):
             yield days[first], days[i - 1]
             first = i
 

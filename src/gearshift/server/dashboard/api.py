@@ -22,7 +22,14 @@ from gearshift.insight.expected import TrueCostRates
 from gearshift.insight.roster import Predictor, roster
 from gearshift.ledger.browse import chain, find, recent
 from gearshift.ledger.queries import SpendReport, SpendRow
-from gearshift.ledger.views import SPEND_SUMS, Totals, period_totals, range_totals, spend_report
+from gearshift.ledger.views import (
+    SPEND_SUMS,
+    Totals,
+    period_totals,
+    range_totals,
+    report_of,
+    spend_report,
+)
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
@@ -38,6 +45,7 @@ __all__ = [
     "dumps",
     "execution_payload",
     "executions_payload",
+    "overview_payload",
     "routing_of",
     "spend_payload",
     "summary_payload",
@@ -62,9 +70,10 @@ class Dashboard:
 def spend_payload(d: Dashboard, q: Query, by: str, stack: str | None = None) -> dict[str, Any]:
     """``gearshift spend --by BY --json`` for the query, and with ``stack`` each period's spend
     per value of that column (keys ordered by spend, biggest first)."""
-    if stack is None:
-        return spend_report(d.ledger, by, q.filters, q.tz).to_dict()
-    periods = period_totals(d.ledger, by, (stack,), q.filters, q.tz, sums=SPEND_SUMS)
+    with d.ledger.reading() as reader:
+        if stack is None:
+            return spend_report(reader, by, q.filters, q.tz).to_dict()
+        periods = period_totals(reader, by, (stack,), q.filters, q.tz, sums=SPEND_SUMS)
     rows = []
     overall: dict[str, int] = {}
     for key, groups in periods.items():
@@ -76,11 +85,10 @@ def spend_payload(d: Dashboard, q: Query, by: str, stack: str | None = None) -> 
     report = SpendReport(by, rows)
     for row in rows:
         report.total.add(_row_sums(row))
-    keys = sorted(overall, key=lambda k: (-overall[k], k))
     out = report.to_dict()
     out["stack"] = {
         "by": stack,
-        "keys": keys,
+        "keys": sorted(overall, key=lambda k: (-overall[k], k)),
         "periods": [
             {
                 "key": key,
@@ -107,12 +115,40 @@ def _row_sums(row: SpendRow) -> tuple[int, ...]:
 def summary_payload(d: Dashboard, q: Query) -> dict[str, Any]:
     """Everything the rollups count for the query: executions by outcome, escalations,
     tokens by kind, cost, latency."""
-    totals = range_totals(d.ledger, (), q.filters).get((), Totals())
+    with d.ledger.reading() as reader:
+        totals = range_totals(reader, (), q.filters).get((), Totals())
+    return _summary(totals)
+
+
+def _summary(totals: Totals) -> dict[str, Any]:
     out = totals.to_dict()
     ended = totals.successes + totals.failures
     out["success_rate"] = _ratio(totals.successes, ended)
     out["mean_latency_ms"] = totals.latency_ms // totals.latencies if totals.latencies else None
     return out
+
+
+#: The columns the overview splits spend by, besides time.
+_SPLITS = ("tier", "agent", "model")
+
+
+def overview_payload(d: Dashboard, q: Query, by: str, stack: str) -> dict[str, Any]:
+    """What the Overview page shows, each part as its own endpoint gives it: ``spend`` (by
+    period, stacked), ``tiers``, ``agents``, ``models`` (``/api/spend?by=...``), ``summary``
+    and ``budgets`` -- the splits and the summary from one read of the rollups."""
+    with d.ledger.reading() as reader:
+        grouped = range_totals(reader, _SPLITS, q.filters)
+    total = Totals()
+    for totals in grouped.values():
+        total.merge(totals)
+    return {
+        "spend": spend_payload(d, q, by, stack),
+        "tiers": report_of(grouped, _SPLITS, "tier").to_dict(),
+        "agents": report_of(grouped, _SPLITS, "agent").to_dict(),
+        "models": report_of(grouped, _SPLITS, "model").to_dict(),
+        "summary": _summary(total),
+        "budgets": budgets_payload(d, q),
+    }
 
 
 def budgets_payload(d: Dashboard, q: Query, now: dt.datetime | None = None) -> dict[str, Any]:

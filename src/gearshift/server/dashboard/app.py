@@ -4,7 +4,7 @@ links follow the ASGI ``root_path``).
 
 Routes (every one ``GET``/``HEAD``; see docs/api.md for the API)::
 
-    /                      Overview        /api/spend  /api/summary  /api/budgets
+    /                      Overview        /api/overview (/api/spend, /api/summary, /api/budgets)
     /agents                Agents          /api/agents
     /executions[/{id}]     Executions      /api/executions[/{id}]
     /live                  Live            /api/live (server-sent events; ?once=1: one snapshot)
@@ -112,18 +112,8 @@ def _routes(board: Dashboard, live: LiveFeed, registry: CollectorRegistry) -> li
         by = read_by(request.query_params)
         stack = read_stack(request.query_params, by) or "tier"
 
-        def build() -> str:
-            return pages.overview_page(
-                _base(request), q, by, stack,
-                api.spend_payload(board, q, by, stack),
-                api.spend_payload(board, q, "tier"),
-                api.spend_payload(board, q, "agent"),
-                api.spend_payload(board, q, "model"),
-                api.summary_payload(board, q),
-                api.budgets_payload(board, q),
-            )  # fmt: skip
-
-        return HTMLResponse(await run_in_threadpool(build))
+        data = await run_in_threadpool(api.overview_payload, board, q, by, stack)
+        return HTMLResponse(pages.overview_page(_base(request), q, by, stack, data))
 
     async def agents(request: Request) -> Response:
         q = query(request)
@@ -152,6 +142,12 @@ def _routes(board: Dashboard, live: LiveFeed, registry: CollectorRegistry) -> li
         by = read_by(request.query_params)
         stack = read_stack(request.query_params, by)
         return _json(await run_in_threadpool(api.spend_payload, board, q, by, stack))
+
+    async def api_overview(request: Request) -> Response:
+        q = query(request, since=OVERVIEW_SINCE)
+        by = read_by(request.query_params)
+        stack = read_stack(request.query_params, by) or "tier"
+        return _json(await run_in_threadpool(api.overview_payload, board, q, by, stack))
 
     async def api_summary(request: Request) -> Response:
         return _json(await run_in_threadpool(api.summary_payload, board, query(request)))
@@ -208,6 +204,7 @@ def _routes(board: Dashboard, live: LiveFeed, registry: CollectorRegistry) -> li
         ("/executions", executions),
         ("/executions/{id}", execution),
         ("/live", live_view),
+        ("/api/overview", api_overview),
         ("/api/spend", api_spend),
         ("/api/summary", api_summary),
         ("/api/budgets", api_budgets),

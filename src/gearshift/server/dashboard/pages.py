@@ -57,18 +57,9 @@ def _rate(rate: str | None) -> str:
 # -- overview -----------------------------------------------------------------------------------
 
 
-def overview_page(
-    base: str,
-    q: Query,
-    by: str,
-    stack: str,
-    spend: Mapping[str, Any],
-    tiers: Mapping[str, Any],
-    agents: Mapping[str, Any],
-    models: Mapping[str, Any],
-    summary: Mapping[str, Any],
-    budgets: Mapping[str, Any],
-) -> str:
+def overview_page(base: str, q: Query, by: str, stack: str, data: Mapping[str, Any]) -> str:
+    """From :func:`~gearshift.server.dashboard.api.overview_payload`."""
+    spend, tiers, summary = data["spend"], data["tiers"], data["summary"]
     total = spend["total"]
     form = filter_form(
         base,
@@ -100,12 +91,12 @@ def overview_page(
         f"stacked by {esc(stack)}</figcaption>{chart}</figure>",
         f"<figure class='card' data-chart='tier-split'><figcaption>Tier split</figcaption>"
         f"{split}</figure>",
-        _models(models),
-        _drivers(base, q, agents),
-        _budgets(budgets),
+        _models(data["models"]),
+        _drivers(base, q, data["agents"]),
+        _budgets(data["budgets"]),
         "</section>",
     ]
-    return shell("Overview", "/", "".join(body), base, api="/api/spend?" + _query(q, by, stack))
+    return shell("Overview", "/", "".join(body), base, api="/api/overview?" + _query(q, by, stack))
 
 
 def _query(q: Query, by: str, stack: str | None) -> str:
