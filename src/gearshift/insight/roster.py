@@ -1,9 +1,10 @@
 """Every agent at a glance: how often it ran on which tier and how that went, what it truly
 costs, what to change -- the Agents page of the dashboard, as data.
 
-Counts and spend per tier come from the spend rollups (:mod:`gearshift.ledger.views`); true
-cost and recommendations from :mod:`~gearshift.insight.truecost` and
-:mod:`~gearshift.insight.recommend`, which read the executions. A learned tier predictor, when
+Counts and spend per tier come from the spend rollups (:mod:`gearshift.ledger.views`, quick:
+:func:`tiers_of`); true cost and recommendations from :mod:`~gearshift.insight.truecost` and
+:mod:`~gearshift.insight.recommend`, which read the executions (slow on a large ledger:
+:func:`with_insight`). A learned tier predictor, when
 one is trained, is asked for each agent's chance of success per tier through a
 :data:`Predictor` (none by default: the roster then says so rather than guess).
 """
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
     from gearshift.ledger.views import Totals
 
-__all__ = ["AgentView", "Predictor", "TierRecord", "roster"]
+__all__ = ["AgentView", "Predictor", "TierRecord", "roster", "tiers_of", "with_insight"]
 
 #: An agent's name -> its probability of success per tier (``"haiku"`` -> 0.93), or ``None``
 #: when the predictor knows nothing about it. Supplied by whoever trained one.
@@ -115,27 +116,43 @@ def roster(
     *,
     predictor: Predictor | None = None,
 ) -> tuple[list[AgentView], Callable[[Fraction], Fraction]]:
-    """Every agent the executions ``filters`` selects, biggest spender first, and the function
-    that scales an amount over the window to a 30-day month."""
+    """Every agent the executions ``filters`` selects, biggest spender first, with its true
+    cost, advice and predictions (:func:`with_insight`), and the function that scales an amount
+    over the window to a 30-day month."""
+    views = tiers_of(ledger, filters)
+    return views, with_insight(views, ledger, filters, rates, predictor=predictor)
+
+
+def tiers_of(ledger: Ledger, filters: Filters) -> list[AgentView]:
+    """Every agent with its executions per tier, from the spend rollups: quick on any ledger
+    (true cost and advice are left empty)."""
     per_tier: dict[str, list[TierRecord]] = {}
     for (agent, tier), totals in sorted(range_totals(ledger, ("agent", "tier"), filters).items()):
         per_tier.setdefault(agent, []).append(TierRecord(tier, totals))
+    views = [AgentView(agent, sorted(records, key=_tier_order)) for agent, records in
+             per_tier.items()]  # fmt: skip
+    views.sort(key=lambda v: (-v.cost_nanos, v.agent))
+    return views
+
+
+def with_insight(
+    views: list[AgentView],
+    ledger: Ledger,
+    filters: Filters,
+    rates: TrueCostRates,
+    *,
+    predictor: Predictor | None = None,
+) -> Callable[[Fraction], Fraction]:
+    """Fill in each view's true cost, recommendations and predicted success; returns the
+    monthly scale. Reads every execution of the window (chains, repeated tasks): seconds on a
+    large ledger."""
     report = true_cost(ledger, filters, rates)
     advice = recommend(ledger, filters, report=report)
-    views = []
-    for agent, records in per_tier.items():
-        records.sort(key=_tier_order)
-        views.append(
-            AgentView(
-                agent,
-                records,
-                report.agent(agent),
-                [r for r in advice if r.agent == agent],
-                predictor(agent) if predictor is not None else None,
-            )
-        )
-    views.sort(key=lambda v: (-v.cost_nanos, v.agent))
-    return views, report.monthly
+    for view in views:
+        view.true_cost = report.agent(view.agent)
+        view.recommendations = [r for r in advice if r.agent == view.agent]
+        view.predicted = predictor(view.agent) if predictor is not None else None
+    return report.monthly
 
 
 _RANKS = {t.value: t.rank for t in Tier}

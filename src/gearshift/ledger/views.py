@@ -48,6 +48,7 @@ __all__ = [
     "SPEND_SUMS",
     "Totals",
     "data_span",
+    "data_version",
     "period_totals",
     "range_totals",
     "report_of",
@@ -224,6 +225,17 @@ def _sum_names(sums: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"not a sum: {sorted(unknown)}")
     return ("executions", *(s for s in sums if s != "executions"))
+
+
+def data_version(ledger: Reader) -> tuple[int, ...]:
+    """A fingerprint of what the ledger holds, read from the daily rollup (a few thousand
+    rows): it changes when an execution is written, replaced or re-attributed. For keeping a
+    slow answer until the ledger changes."""
+    row = ledger.query(
+        "SELECT COUNT(*), SUM(executions), SUM(cost_nanos), SUM(input_tokens + output_tokens), "
+        "SUM(LENGTH(agent) * executions) FROM spend_rollup_day"
+    )[0]
+    return tuple(int(v or 0) for v in row)
 
 
 def data_span(ledger: Reader) -> tuple[int, int] | None:
@@ -486,15 +498,21 @@ class _Question:
         by_day: dict[int, list[tuple[str, int]]],
         put: Put,
     ) -> None:
-        """The same quarters of consecutive days, summed per day."""
+        """The same quarters of consecutive days. Grouped by the key's leading columns when the
+        dims are them (the rows come in that order: no sort), else by day (fewer rows back)."""
         where, params = self._where()
         params.update(gs_b0=first_day * QUARTERS_PER_DAY, gs_b1=(last_day + 1) * QUARTERS_PER_DAY)
         wanted = ", ".join(str(q) for q in range(*quarters))  # integers: safe to inline
-        day = f"bucket / {QUARTERS_PER_DAY}"
+        if self.dims == DIMENSIONS[: len(self.dims)]:
+            group: tuple[str, ...] = ("quarter", "bucket", *self.dims)
+            day = f"bucket / {QUARTERS_PER_DAY}"
+        else:
+            day = f"bucket / {QUARTERS_PER_DAY}"
+            group = (day, *self.dims)
         sql = (
             f"SELECT {day}, {self._select(False)} FROM spend_rollup_quarter "
             f"WHERE quarter IN ({wanted}) AND bucket >= :gs_b0 AND bucket < :gs_b1{where}"
-            f"{_group((day, *self.dims))}"
+            f"{_group(group)}"
         )
         self._emit(ledger.query(sql, params), lambda d: by_day.get(int(d), ()), put)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,13 @@ from gearshift.budgets.forecast import forecast
 from gearshift.budgets.model import load_budgets
 from gearshift.catalog.cost import usd_text
 from gearshift.insight.expected import TrueCostRates
-from gearshift.insight.roster import Predictor, roster
+from gearshift.insight.roster import Predictor, roster, tiers_of
 from gearshift.ledger.browse import chain, find, recent
 from gearshift.ledger.queries import SpendReport, SpendRow
 from gearshift.ledger.views import (
     SPEND_SUMS,
     Totals,
+    data_version,
     period_totals,
     range_totals,
     report_of,
@@ -36,10 +38,12 @@ if TYPE_CHECKING:
     from gearshift.config import Config
     from gearshift.ledger.record import Execution
     from gearshift.ledger.store import Ledger
+    from gearshift.server.dashboard.background import Background
     from gearshift.server.dashboard.params import Query
 
 __all__ = [
     "Dashboard",
+    "agents_page_payload",
     "agents_payload",
     "budgets_payload",
     "dumps",
@@ -183,6 +187,41 @@ def agents_payload(d: Dashboard, q: Query) -> dict[str, Any]:
         "agents": [v.to_dict(monthly) for v in views],
         "predictor": d.predictor is not None,
         "rates": rates.to_dict(),
+    }
+
+
+def agents_page_payload(
+    d: Dashboard, q: Query, background: Background, wait: float
+) -> dict[str, Any]:
+    """What the Agents page shows: each agent's tiers read now (quick), with its true cost,
+    advice and predictions from :func:`agents_payload` as worked out in the background --
+    for the ledger as it is, or the last answer while a new one is worked out (``insight``
+    says which)."""
+    with d.ledger.reading() as reader:
+        version = data_version(reader)
+    views = tiers_of(d.ledger, q.filters)
+    f = q.filters
+    key = ("agents", f.since, f.until, f.project, f.agent, f.model, f.tier, f.source, f.tag)
+    answer = background.get(key, version, lambda: agents_payload(d, q), wait=wait)
+    known = {a["agent"]: a for a in (answer.value or {}).get("agents", [])}
+    agents = []
+    for view in views:
+        row = view.to_dict(lambda amount: amount)
+        slow = known.get(view.agent)
+        for part in ("true_cost", "recommendations", "p_success"):
+            row[part] = slow[part] if slow is not None else row[part]
+        agents.append(row)
+    return {
+        "agents": agents,
+        "predictor": d.predictor is not None,
+        "insight": {
+            "ready": answer.value is not None,
+            "fresh": answer.fresh,
+            "working_for_s": None
+            if answer.running is None
+            else round(time.monotonic() - answer.running, 1),
+            "error": answer.error,
+        },
     }
 
 

@@ -33,6 +33,7 @@ from gearshift.errors import ConfigError, GearshiftError, LedgerError
 from gearshift.ledger.browse import parse_cursor
 from gearshift.server.dashboard import api, pages
 from gearshift.server.dashboard.api import Dashboard, dumps
+from gearshift.server.dashboard.background import Background
 from gearshift.server.dashboard.collector import LedgerCollector
 from gearshift.server.dashboard.guard import Guard
 from gearshift.server.dashboard.layout import esc, shell
@@ -56,6 +57,8 @@ __all__ = ["DashboardApp", "create_app"]
 
 #: The overview's window when the page is opened without one.
 OVERVIEW_SINCE = "30d"
+#: How long the Agents page waits for true cost and advice before it shows them as coming.
+AGENTS_WAIT = 3.0
 _STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 
 
@@ -104,6 +107,8 @@ class DashboardApp(Guard):
 
 
 def _routes(board: Dashboard, live: LiveFeed, registry: CollectorRegistry) -> list[Route]:
+    background = Background()
+
     def query(request: Request, **defaults: str) -> Query:
         return read_query(request.query_params, default_tz=board.tz, defaults=defaults)
 
@@ -117,7 +122,7 @@ def _routes(board: Dashboard, live: LiveFeed, registry: CollectorRegistry) -> li
 
     async def agents(request: Request) -> Response:
         q = query(request)
-        data = await run_in_threadpool(api.agents_payload, board, q)
+        data = await run_in_threadpool(api.agents_page_payload, board, q, background, AGENTS_WAIT)
         return HTMLResponse(pages.agents_page(_base(request), q, data))
 
     async def executions(request: Request) -> Response:

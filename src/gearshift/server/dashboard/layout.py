@@ -26,9 +26,12 @@ def href(base: str, path: str, params: Mapping[str, str] | None = None) -> str:
     return esc(f"{base}{path}" + (f"?{query}" if query else ""))
 
 
-def shell(title: str, page: str, body: str, base: str, *, api: str = "") -> str:
+def shell(
+    title: str, page: str, body: str, base: str, *, api: str = "", refresh: int | None = None
+) -> str:
     """A whole page: head, navigation (``page`` marked current) and ``body``. ``api`` names
-    the JSON endpoint the page shows (a link for people, ``data-api`` for tests)."""
+    the JSON endpoint the page shows (a link for people, ``data-api`` for tests); ``refresh``
+    reloads it after that many seconds (no script needed)."""
     nav = "".join(
         f"<a href='{href(base, path)}'"
         + (" aria-current='page'" if path == page else "")
@@ -42,7 +45,8 @@ def shell(title: str, page: str, body: str, base: str, *, api: str = "") -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{esc(title)} · gearshift</title><link rel='icon' href='data:,'>"
-        f"<link rel='stylesheet' href='{esc(base)}/static/app.css'>"
+        + (f"<meta http-equiv='refresh' content='{int(refresh)}'>" if refresh else "")
+        + f"<link rel='stylesheet' href='{esc(base)}/static/app.css'>"
         f"<script src='{esc(base)}/static/app.js' defer></script></head>"
         f"<body data-page='{esc(page)}' data-base='{esc(base)}'>"
         f"<header><a class='brand' href='{href(base, '/')}'>gearshift</a><nav>{nav}</nav>"

@@ -263,9 +263,22 @@ def agents_page(base: str, q: Query, data: Mapping[str, Any]) -> str:
         if data["predictor"]
         else "<p class='muted'>P(success) per tier appears once a tier predictor is trained.</p>"
     )
+    insight = data.get("insight") or {"ready": True, "fresh": True}
+    status, refresh = "", None
+    if insight.get("error"):
+        failed = f"True cost and advice failed: {insight['error']}"
+        status = f"<p class='error' id='insight'>{esc(failed)}</p>"
+    elif not insight["ready"] or not insight["fresh"]:
+        what = "Working out" if not insight["ready"] else "Updating"
+        status = (
+            f"<p class='muted' id='insight' data-state='working'>{what} true cost and advice "
+            "from every execution of the window; this page reloads until they are ready.</p>"
+        )
+        refresh = 5
     body = (
         filter_form(base, "/agents", q.given)
         + "<section class='card wide'><h2>Agents</h2>"
+        + status
         + table(
             ("agent", "executions", "spend", "tiers used", "true cost", "P(success)", "advice"),
             rows,
@@ -275,7 +288,7 @@ def agents_page(base: str, q: Query, data: Mapping[str, Any]) -> str:
         + note
         + "</section>"
     )
-    return shell("Agents", "/agents", body, base, api="/api/agents")
+    return shell("Agents", "/agents", body, base, api="/api/agents", refresh=refresh)
 
 
 def _advice(recs: Sequence[Mapping[str, Any]]) -> str:
