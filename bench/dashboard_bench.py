@@ -179,7 +179,8 @@ def postgres_ledger(base: str, n: int) -> str:
         fill(ledger, n, _end(dt.date.today()))
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE TABLE "{schema}".gearshift_bench_done (done int)')
-        conn.execute(f'ANALYZE "{schema}".executions')
+        for table in ("executions", "spend_rollup_day", "spend_rollup_quarter"):
+            conn.execute(f'ANALYZE "{schema}".{table}')
     return url
 
 

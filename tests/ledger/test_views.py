@@ -19,7 +19,7 @@ from gearshift.ledger import lite as lite_module
 from gearshift.ledger.columns import tags_json
 from gearshift.ledger.lite import LiteLedger
 from gearshift.ledger.record import new_id, ts_from_us
-from gearshift.ledger.rollup import SUM_NAMES, SUMS, TABLES, keys
+from gearshift.ledger.rollup import SHIFTS, SUM_NAMES, SUMS, TABLES, keys
 from gearshift.ledger.urls import resolve_location
 from gearshift.ledger.views import period_totals, range_totals, spend_report
 
@@ -74,20 +74,27 @@ def _rows(ledger: Ledger, n: int, seed: int, spread: int = SPAN_US) -> list[tupl
 
 
 def assert_rollups_match(ledger: Ledger | LiteLedger) -> None:
-    """Each rollup holds exactly the sums of the table, key by key."""
+    """Each rollup holds exactly the sums of the table, key by key (the day rollup once per
+    shift)."""
+    sums = ", ".join(f"SUM({expr.format(r='')})" for _, expr in SUMS)
     for table, time_keys in TABLES.items():
-        key_exprs = [expr.format(r="") for _, expr in time_keys] + keys(table)[len(time_keys) :]
-        sums = ", ".join(f"SUM({expr.format(r='')})" for _, expr in SUMS)
-        positions = ", ".join(str(i + 1) for i in range(len(key_exprs)))
-        expected = ledger.query(
-            f"SELECT {', '.join(key_exprs)}, {sums} FROM executions GROUP BY {positions} "
-            f"ORDER BY {positions}"
-        )
-        got = ledger.query(
-            f"SELECT {', '.join(keys(table))}, {', '.join(SUM_NAMES)} FROM {table} "
-            f"ORDER BY {positions}"
-        )
-        assert [tuple(map(_plain, r)) for r in got] == [tuple(map(_plain, r)) for r in expected]
+        shifts = SHIFTS if table == "spend_rollup_day" else (0,)
+        names = keys(table)
+        for shift in shifts:
+            key_exprs = [e.format(r="", s=shift) for _, e in time_keys] + names[len(time_keys) :]
+            positions = ", ".join(str(i + 1) for i in range(len(key_exprs)))
+            expected = ledger.query(
+                f"SELECT {', '.join(key_exprs)}, {sums} FROM executions GROUP BY {positions} "
+                f"ORDER BY {positions}"
+            )
+            where = f" WHERE shift = {shift}" if table == "spend_rollup_day" else ""
+            got = ledger.query(
+                f"SELECT {', '.join(names)}, {', '.join(SUM_NAMES)} FROM {table}{where} "
+                f"ORDER BY {positions}"
+            )
+            assert [tuple(map(_plain, r)) for r in got] == [
+                tuple(map(_plain, r)) for r in expected
+            ], (table, shift)
 
 
 def _plain(value: object) -> object:

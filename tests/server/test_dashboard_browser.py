@@ -139,7 +139,7 @@ def test_the_dashboard_in_chromium(served: tuple[str, Path], tmp_path: Path, dem
             check_overview_and_filter(page, base)
             if os.environ.get("GEARSHIFT_DOCS_SCREENSHOT"):
                 page.goto(base + "/")
-                page.screenshot(path=str(DOCS / "dashboard.png"), full_page=False)
+                page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
             check_chain(page, base)
             check_hostile_name(page, base, demo.hostile)
             check_live_counter(page, base, path)

@@ -6,7 +6,9 @@ rows by time sorts them all (seconds on SQLite). Two small tables hold the same 
 the columns reports filter and stack on (tier, agent, model, project, source), with statuses,
 escalations, tokens of every kind, cost and latency as sums:
 
-* ``spend_rollup_day`` -- per UTC day: any range of whole days is a few rows per day;
+* ``spend_rollup_day`` -- per day, four times: days starting at 00:00, 06:00, 12:00 and 18:00
+  UTC (``shift``), so that any range of whole days -- in any zone, give or take three hours --
+  is a few rows per day;
 * ``spend_rollup_quarter`` -- per 15-minute bucket (every real zone's offset is a multiple of
   one), keyed by the quarter of the day first, so that the same hours of many days -- the hours
   a local day shares with a neighbouring UTC day -- are read as ranges.
@@ -32,9 +34,11 @@ from __future__ import annotations
 __all__ = [
     "DAY_US",
     "DIMENSIONS",
+    "HOUR_US",
     "QUARTERS_PER_DAY",
     "QUARTER_US",
     "REBUILD",
+    "SHIFTS",
     "SQLITE_LAST_ROWID",
     "SUMS",
     "SUM_NAMES",
@@ -73,15 +77,32 @@ SUMS: tuple[tuple[str, str], ...] = (
 )
 SUM_NAMES: tuple[str, ...] = tuple(name for name, _ in SUMS)
 
-#: table -> its time key columns, each with how it is computed from ``ts_us``.
+#: The day rollup is kept four times, its days starting at 00:00, 06:00, 12:00 and 18:00 UTC
+#: (``shift`` hours later): a local day of any zone is then within three hours of whole days
+#: of one of them, and only those hours are read from the 15-minute rollup.
+SHIFTS = (0, 6, 12, 18)
+HOUR_US = 3_600_000_000
+
+#: table -> its time key columns, each with how it is computed from ``ts_us`` (``{r}``: the
+#: row's prefix, ``{s}``: the shift in hours).
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "spend_rollup_day": (("day", f"{{r}}ts_us / {DAY_US}"),),
+    "spend_rollup_day": (
+        ("shift", "{s}"),
+        ("day", f"({{r}}ts_us + {{s}} * {HOUR_US}) / {DAY_US}"),
+    ),
     "spend_rollup_quarter": (
         # the quarter of the UTC day, without %: psycopg reads a bare % as a placeholder
         ("quarter", f"{{r}}ts_us / {QUARTER_US} - {{r}}ts_us / {DAY_US} * {QUARTERS_PER_DAY}"),
         ("bucket", f"{{r}}ts_us / {QUARTER_US}"),
     ),
 }
+_SHIFTED = "spend_rollup_day"
+#: Every row once per shift, for the day rollup's statements.
+_EACH_SHIFT = (
+    " CROSS JOIN ("
+    + " UNION ALL ".join(f"SELECT {h} AS gs_shift" for h in SHIFTS)
+    + ") AS gs_shifts"
+)
 
 
 def keys(table: str) -> list[str]:
@@ -89,8 +110,9 @@ def keys(table: str) -> list[str]:
     return [name for name, _ in TABLES[table]] + list(DIMENSIONS)
 
 
-def _key_exprs(table: str, r: str) -> list[str]:
-    return [expr.format(r=r) for _, expr in TABLES[table]] + [f"{r}{d}" for d in DIMENSIONS]
+def _key_exprs(table: str, r: str, s: str = "gs_shifts.gs_shift") -> list[str]:
+    times = [expr.format(r=r, s=s) for _, expr in TABLES[table]]
+    return times + [f"{r}{d}" for d in DIMENSIONS]
 
 
 def _grouped(table: str, source: str, where: str = "") -> str:
@@ -98,8 +120,9 @@ def _grouped(table: str, source: str, where: str = "") -> str:
     exprs = _key_exprs(table, "")
     sums = ", ".join(f"SUM({expr.format(r='')})" for _, expr in SUMS)
     positions = ", ".join(str(i + 1) for i in range(len(exprs)))
+    rows = source + (_EACH_SHIFT if table == _SHIFTED else "")
     return (
-        f"SELECT {', '.join(exprs)}, {sums} FROM {source}{where} "
+        f"SELECT {', '.join(exprs)}, {sums} FROM {rows}{where} "
         f"GROUP BY {positions} ORDER BY {positions}"
     )
 
@@ -143,14 +166,21 @@ def sqlite_fold(last_rowid: int) -> list[tuple[str, tuple[int, ...]]]:
         ("DELETE FROM temp.gs_fold", ()),
         (collect, (last_rowid,)),
     ]
-    time_of = {"spend_rollup_day": ["bucket / 96"], "spend_rollup_quarter": [_QUARTER, "bucket"]}
-    for table, exprs in time_of.items():
-        summed = ", ".join(f"SUM({s})" for s in SUM_NAMES)
-        group = ", ".join([*exprs, *DIMENSIONS])
+    summed = ", ".join(f"SUM({s})" for s in SUM_NAMES)
+    dims_list = ", ".join(DIMENSIONS)
+    from_fold = {
+        "spend_rollup_day": (
+            f"gs_shift, (bucket * {QUARTER_US} + gs_shift * {HOUR_US}) / {DAY_US}",
+            f"temp.gs_fold{_EACH_SHIFT}",
+        ),
+        "spend_rollup_quarter": (f"{_QUARTER}, bucket", "temp.gs_fold"),
+    }
+    for table, (times, rows) in from_fold.items():
+        group = f"{times}, {dims_list}"
         out.append(
             (
                 # WHERE true: without a WHERE, SQLite would read ON CONFLICT as a join's ON
-                f"{_insert(table)} SELECT {group}, {summed} FROM temp.gs_fold WHERE true "
+                f"{_insert(table)} SELECT {group}, {summed} FROM {rows} WHERE true "
                 f"GROUP BY {group} {_upsert(table)}",
                 (),
             )
@@ -161,20 +191,29 @@ def sqlite_fold(last_rowid: int) -> list[tuple[str, tuple[int, ...]]]:
 _QUARTER = f"bucket - bucket / {QUARTERS_PER_DAY} * {QUARTERS_PER_DAY}"
 
 
+def _literal_shifts(table: str) -> tuple[str, ...]:
+    return tuple(str(h) for h in SHIFTS) if table == _SHIFTED else ("0",)
+
+
 def _sqlite_add(table: str, r: str) -> str:
-    values = ", ".join(_key_exprs(table, r) + [expr.format(r=r) for _, expr in SUMS])
-    return f"{_insert(table)} VALUES ({values}) {_upsert(table)};"
+    out = []
+    for shift in _literal_shifts(table):
+        values = ", ".join(_key_exprs(table, r, shift) + [e.format(r=r) for _, e in SUMS])
+        out.append(f"{_insert(table)} VALUES ({values}) {_upsert(table)};")
+    return "\n  ".join(out)
 
 
 def _sqlite_subtract(table: str, r: str) -> str:
-    match = " AND ".join(
-        f"{k} = {e}" for k, e in zip(keys(table), _key_exprs(table, r), strict=True)
-    )
-    subs = ", ".join(f"{name} = {name} - ({expr.format(r=r)})" for name, expr in SUMS)
-    return (
-        f"UPDATE {table} SET {subs} WHERE {match};\n"
-        f"  DELETE FROM {table} WHERE {match} AND executions = 0;"
-    )
+    out = []
+    for shift in _literal_shifts(table):
+        exprs = _key_exprs(table, r, shift)
+        match = " AND ".join(f"{k} = {e}" for k, e in zip(keys(table), exprs, strict=True))
+        subs = ", ".join(f"{name} = {name} - ({expr.format(r=r)})" for name, expr in SUMS)
+        out.append(
+            f"UPDATE {table} SET {subs} WHERE {match};\n"
+            f"  DELETE FROM {table} WHERE {match} AND executions = 0;"
+        )
+    return "\n  ".join(out)
 
 
 #: The columns whose change moves a row's sums (an UPDATE of others fires no trigger).

@@ -231,7 +231,7 @@ def _rollup_table(name: str, *time_keys: str) -> Table:
 
 
 #: Spend per UTC day and per 15-minute bucket, kept in step with ``executions``.
-spend_rollup_day = _rollup_table("spend_rollup_day", "day")
+spend_rollup_day = _rollup_table("spend_rollup_day", "shift", "day")
 spend_rollup_quarter = _rollup_table("spend_rollup_quarter", "quarter", "bucket")
 _ROLLUPS = (spend_rollup_day, spend_rollup_quarter)
 if {t: rollup.keys(t) for t in rollup.TABLES} != {  # pragma: no cover

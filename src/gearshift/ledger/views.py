@@ -34,8 +34,10 @@ from gearshift.ledger.record import ts_from_us, us_from_ts
 from gearshift.ledger.rollup import (
     DAY_US,
     DIMENSIONS,
+    HOUR_US,
     QUARTER_US,
     QUARTERS_PER_DAY,
+    SHIFTS,
     SUM_NAMES,
     SUMS,
 )
@@ -233,7 +235,7 @@ def data_version(ledger: Reader) -> tuple[int, ...]:
     slow answer until the ledger changes."""
     row = ledger.query(
         "SELECT COUNT(*), SUM(executions), SUM(cost_nanos), SUM(input_tokens + output_tokens), "
-        "SUM(LENGTH(agent) * executions) FROM spend_rollup_day"
+        "SUM(LENGTH(agent) * executions) FROM spend_rollup_day WHERE shift = 0"
     )[0]
     return tuple(int(v or 0) for v in row)
 
@@ -331,11 +333,12 @@ def _ceil(us: int, unit: int) -> int:
 
 @dataclass(slots=True)
 class _Plan:
-    """Where each interval's sums come from: whole UTC days, runs of buckets (added to or
-    taken from a day), and raw ranges of the table."""
+    """Where each interval's sums come from: whole days of one of the day rollups (keyed by
+    ``(shift, day)``), runs of 15-minute buckets added to or taken from such a day (keyed by
+    ``(shift, first quarter, end quarter)`` of the shifted day), and raw ranges of the table."""
 
-    days: dict[int, list[tuple[str, int]]]
-    quarters: dict[tuple[int, int], dict[int, list[tuple[str, int]]]]
+    days: dict[tuple[int, int], list[tuple[str, int]]]
+    quarters: dict[tuple[int, int, int], dict[int, list[tuple[str, int]]]]
     raw: list[tuple[int, int, str]]
 
 
@@ -355,11 +358,32 @@ def _plan(intervals: Iterable[Interval]) -> _Plan:
 
 
 Segment = tuple[int, int, int, int]  # (day, first quarter, end quarter, sign)
+Option = tuple[int, int, list[Segment]]  # days [first, last), and the segments
 
 
 def _plan_aligned(plan: _Plan, lo: int, hi: int, text: str) -> None:
-    """``[lo, hi)`` (whole buckets) as whole days plus the fewest buckets: at each end, the
-    part of the end's day inside the interval, or the whole day less the part outside."""
+    """``[lo, hi)`` (whole buckets) as whole days of the day rollup whose days fit it best,
+    plus the fewest buckets: at each end, the part of the end's day inside the interval, or
+    the whole day less the part outside."""
+    best: tuple[tuple[int, int, int], int, Option] | None = None
+    for shift in SHIFTS:
+        offset = shift * HOUR_US
+        option = _best_option(lo + offset, hi + offset)
+        first, last, segments = option
+        cost = (sum(s[2] - s[1] for s in segments), last - first, len(segments))
+        if best is None or cost < best[0]:
+            best = (cost, shift, option)
+    assert best is not None
+    _, shift, (first, last, segments) = best
+    for day in range(first, last):
+        plan.days[(shift, day)].append((text, 1))
+    for day, q0, q1, sign in segments:
+        plan.quarters[(shift, q0, q1)][day].append((text, sign))
+
+
+def _best_option(lo: int, hi: int) -> Option:
+    """The cheapest decomposition of ``[lo, hi)`` into days and buckets, on a grid of days
+    starting at multiples of a day."""
     day_lo, q_lo = divmod(lo, DAY_US)
     day_hi, q_hi = divmod(hi, DAY_US)
     q_lo //= QUARTER_US
@@ -375,16 +399,10 @@ def _plan_aligned(plan: _Plan, lo: int, hi: int, text: str) -> None:
         if q_hi == 0
         else [(day_hi, [(day_hi, 0, q_hi, 1)]), (day_hi + 1, [(day_hi, q_hi, full, -1)])]
     )
-    options = [(a, b, sa + sb) for a, sa in starts for b, sb in ends if a <= b]
+    options: list[Option] = [(a, b, sa + sb) for a, sa in starts for b, sb in ends if a <= b]
     if day_lo == day_hi:
         options.append((day_lo, day_lo, [(day_lo, q_lo, q_hi, 1)]))
-    first, last, segments = min(
-        options, key=lambda o: (sum(s[2] - s[1] for s in o[2]), o[1] - o[0], len(o[2]))
-    )
-    for day in range(first, last):
-        plan.days[day].append((text, 1))
-    for day, q0, q1, sign in segments:
-        plan.quarters[(q0, q1)][day].append((text, sign))
+    return min(options, key=lambda o: (sum(s[2] - s[1] for s in o[2]), o[1] - o[0], len(o[2])))
 
 
 # -- answering ----------------------------------------------------------------------------------
@@ -466,48 +484,55 @@ class _Question:
         """Whole days: a run of days that all go to the same intervals (a range, a week, a
         month) is summed by the database in one row per key; the other days are read day by
         day."""
-        if not plan.days:
-            return
-        single: dict[int, list[tuple[str, int]]] = {}
-        for first, last in _runs(sorted(plan.days), same=plan.days.get):
-            if last - first + 1 < _LONG_RUN:
-                single.update((d, plan.days[d]) for d in range(first, last + 1))
-                continue
-            where, params = self._where()
-            params.update(gs_d0=first, gs_d1=last + 1)
-            sql = (
-                f"SELECT 0, {self._select(False)} FROM spend_rollup_day "
-                f"WHERE day >= :gs_d0 AND day < :gs_d1{where}{_group(self.dims)}"
-            )
-            self._emit(ledger.query(sql, params), _always(plan.days[first]), put)
-        if single:
-            where, params = self._where()
-            params.update(gs_d0=min(single), gs_d1=max(single) + 1)
-            sql = (
-                f"SELECT day, {self._select(False)} FROM spend_rollup_day "
-                f"WHERE day >= :gs_d0 AND day < :gs_d1{where}{_group(('day', *self.dims))}"
-            )
-            self._emit(ledger.query(sql, params), lambda day: single.get(int(day), ()), put)
+        for shift in sorted({shift for shift, _ in plan.days}):
+            days = {day: entries for (h, day), entries in plan.days.items() if h == shift}
+            single: dict[int, list[tuple[str, int]]] = {}
+            for first, last in _runs(sorted(days), same=days.get):
+                if last - first + 1 < _LONG_RUN:
+                    single.update((d, days[d]) for d in range(first, last + 1))
+                    continue
+                where, params = self._where()
+                params.update(gs_shift=shift, gs_d0=first, gs_d1=last + 1)
+                sql = (
+                    f"SELECT 0, {self._select(False)} FROM spend_rollup_day WHERE shift = "
+                    f":gs_shift AND day >= :gs_d0 AND day < :gs_d1{where}{_group(self.dims)}"
+                )
+                self._emit(ledger.query(sql, params), _always(days[first]), put)
+            if single:
+                where, params = self._where()
+                params.update(gs_shift=shift, gs_d0=min(single), gs_d1=max(single) + 1)
+                sql = (
+                    f"SELECT day, {self._select(False)} FROM spend_rollup_day WHERE shift = "
+                    f":gs_shift AND day >= :gs_d0 AND day < :gs_d1{where}"
+                    f"{_group(('day', *self.dims))}"
+                )
+                self._emit(ledger.query(sql, params), _by_day(single), put)
 
     def _read_run(
         self,
         ledger: Reader,
-        quarters: tuple[int, int],
+        quarters: tuple[int, int, int],
         first_day: int,
         last_day: int,
         by_day: dict[int, list[tuple[str, int]]],
         put: Put,
     ) -> None:
-        """The same quarters of consecutive days. Grouped by the key's leading columns when the
-        dims are them (the rows come in that order: no sort), else by day (fewer rows back)."""
+        """The same quarters of consecutive (shifted) days. Grouped by the key's leading
+        columns when the dims are them (SQLite's rows come in that order: no sort), else by
+        day (fewer rows back)."""
+        shift, q0, q1 = quarters
+        lead = shift * HOUR_US // QUARTER_US  # buckets the shifted days start before UTC's
         where, params = self._where()
-        params.update(gs_b0=first_day * QUARTERS_PER_DAY, gs_b1=(last_day + 1) * QUARTERS_PER_DAY)
-        wanted = ", ".join(str(q) for q in range(*quarters))  # integers: safe to inline
+        params.update(
+            gs_b0=first_day * QUARTERS_PER_DAY - lead,
+            gs_b1=(last_day + 1) * QUARTERS_PER_DAY - lead,
+        )
+        # integers: safe to inline
+        wanted = ", ".join(str((q - lead) % QUARTERS_PER_DAY) for q in range(q0, q1))
+        day = f"(bucket + {lead}) / {QUARTERS_PER_DAY}"
         if self.dims == DIMENSIONS[: len(self.dims)]:
             group: tuple[str, ...] = ("quarter", "bucket", *self.dims)
-            day = f"bucket / {QUARTERS_PER_DAY}"
         else:
-            day = f"bucket / {QUARTERS_PER_DAY}"
             group = (day, *self.dims)
         sql = (
             f"SELECT {day}, {self._select(False)} FROM spend_rollup_quarter "
@@ -550,6 +575,12 @@ class _Question:
 
 def _always(entries: list[tuple[str, int]]) -> Callable[[Any], list[tuple[str, int]]]:
     return lambda _: entries
+
+
+def _by_day(
+    days: dict[int, list[tuple[str, int]]],
+) -> Callable[[Any], Sequence[tuple[str, int]]]:
+    return lambda day: days.get(int(day), ())
 
 
 #: From this many consecutive days going to the same intervals, the database sums them.
