@@ -240,7 +240,22 @@ def sqlite_triggers() -> list[str]:
 
 
 def _pg_add(source: str) -> str:
-    return "\n".join(f"  {_insert(t)} {_grouped(t, source)}\n  {_upsert(t)};" for t in TABLES)
+    """One statement: the rows summed once per bucket (``f``), both rollups upserted from those
+    sums in key order (summing the rows once per rollup and shift cost a bulk write half its
+    speed)."""
+    dims = ", ".join(DIMENSIONS)
+    sums = ", ".join(f"SUM({e.format(r='')}) AS {n}" for n, e in SUMS)
+    summed = ", ".join(f"SUM({n})" for n in SUM_NAMES)
+    plain = ", ".join(SUM_NAMES)
+    day_keys = f"gs_shift, (bucket * {QUARTER_US} + gs_shift * {HOUR_US}) / {DAY_US}, {dims}"
+    return (
+        f"  WITH f AS (SELECT ts_us / {QUARTER_US} AS bucket, {dims}, {sums} FROM {source} "
+        f"GROUP BY 1, {dims}),\n"
+        f"  q AS ({_insert('spend_rollup_quarter')} SELECT {_QUARTER}, bucket, {dims}, {plain} "
+        f"FROM f ORDER BY 1, 2, {dims}\n  {_upsert('spend_rollup_quarter')})\n"
+        f"  {_insert('spend_rollup_day')} SELECT {day_keys}, {summed} FROM f{_EACH_SHIFT} "
+        f"GROUP BY {day_keys} ORDER BY {day_keys}\n  {_upsert('spend_rollup_day')};"
+    )
 
 
 def _pg_subtract(source: str) -> str:
