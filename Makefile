@@ -3,10 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt clean bench asan
+.PHONY: demo test lint fmt clean bench
 
-# setup.py builds the optional C extensions (src/gearshift/ingest/_scan.c, _walk.c) in place.
-$(STAMP): pyproject.toml setup.py src/gearshift/ingest/_scan.c src/gearshift/ingest/_walk.c
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -21,19 +20,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The whole suite, then the ingest suite again on the pure-Python parser (the fallback used
-# where the C parser cannot be compiled), then the C parser's tests on an AddressSanitizer build.
 test: lint
 	$(BIN)/python -m pytest -q
-	GEARSHIFT_PURE_PYTHON=1 $(BIN)/python -m pytest -q tests/ingest
-	scripts/asan.sh
-
-asan: $(STAMP)
-	scripts/asan.sh
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info src/gearshift/ingest/*.so
+	rm -rf $(VENV) build dist *.egg-info

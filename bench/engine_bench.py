@@ -19,8 +19,9 @@ is shared). Each row is the best of ``--repeat`` runs, the least disturbed by ot
 Part (b) runs ``--fake-tasks`` (1,000) tasks through the real ``anthropic`` SDK against the fake
 Anthropic server on 127.0.0.1 (``ANTHROPIC_BASE_URL`` pointed at it, a dummy key), with 20% of
 ``/v1/messages`` answers replaced by 429 (10%) or 529 (10%), and a retry policy shortened to
-milliseconds. It then checks the ledger: every task has exactly one row per attempt number,
-ending ``success`` or ``error`` with its reason recorded; none lost, none recorded twice.
+milliseconds. It then checks the ledger: every task has exactly one row per attempt number
+(besides a ``retried`` row per HTTP attempt the retry loop tried again), ending ``success`` or
+``error`` with its reason recorded; none lost, none recorded twice.
 """
 
 from __future__ import annotations
@@ -211,6 +212,8 @@ def audit(ledger: Ledger, jobs: list[Job]) -> dict[str, Any]:
     per_attempt: Counter[tuple[str, int]] = Counter()
     final: dict[str, tuple[int, str, str | None]] = {}
     for e in ledger.executions():
+        if e.status in ("retried", "dropped"):  # HTTP attempts the retry loop tried again
+            continue
         key = e.task_key or "?"
         per_attempt[key, e.attempt] += 1
         if key not in final or e.attempt > final[key][0]:
@@ -290,7 +293,7 @@ def _print_fake(fake: dict[str, Any], n: int) -> None:
         ("share of requests faulted", f"{faults / max(sent, 1):.1%}"),
         ("jobs succeeded / failed / error", "{} / {} / {}".format(
             report.count("succeeded"), report.count("failed"), report.count("error"))),
-        ("ledger rows", f"{fake['rows']:,}"),
+        ("ledger rows (besides retried HTTP attempts)", f"{fake['rows']:,}"),
         ("final row status per task", _counts(fake["final"])),
         ("tasks with no ledger row (lost)", str(len(fake["lost"]))),
         ("task attempts recorded twice", str(len(fake["doubled"]))),

@@ -1,28 +1,32 @@
 """Claude Code ingest: gearshift vs ccusage 20.0.24 (native) and 18.0.11 (TypeScript), side by side.
 
-    .venv/bin/python bench/ingest_vs_ccusage.py [--size 1GB] [--seed 42] [--skip-ts]
+    .venv/bin/python bench/ingest_vs_ccusage.py [--size 1GB] [--seed 42] [--runs 3] [--skip-ts]
 
 It installs both ccusage versions with npm into bench/.cache, generates a synthetic corpus with
-`gearshift.ingest.sample` (cached by size and seed), copies it to a work folder, and measures wall
-time (the best of --runs runs) and peak memory (summed PSS of the whole process tree, sampled
-every 10 ms in one more run: sampling reads the process's memory map, which slows it, so timed
-runs are not sampled) of:
+`gearshift.samples.claude_logs` (cached by size and seed), copies it to a work folder, and runs
+each command as a separate process, in *pairs*: a gearshift command and the ccusage command it
+is compared with run one right after the other (in alternating order), so both see the same
+machine; a ratio is taken within each pair and the table quotes the median of the pairs.
 
-  1. ccusage 20 `claude daily --offline --json` and ccusage 18 `daily --offline --json`
-     (HOME isolated, TZ=UTC, CLAUDE_CONFIG_DIR = the corpus);
-  2. gearshift's first ingest into a fresh SQLite ledger, then `spend --by day --json`
-     (best of --runs, each into a new ledger, as ccusage 20 is best of --runs);
-  3. gearshift re-run with nothing new;
-  4. after appending 1% new lines: gearshift's incremental re-run (best of --runs, each from a
-     copy of the ledger as it was before the append) vs ccusage 20's full re-read.
+  1. first ingest: gearshift `ingest claude-code` into a fresh SQLite ledger then `spend --by day
+     --json`, paired with ccusage 20 `claude daily --offline --json` (HOME isolated, TZ=UTC,
+     CLAUDE_CONFIG_DIR = the corpus);
+  2. gearshift re-run with nothing new (an absolute floor: no pair);
+  3. after appending 1% new lines: gearshift's incremental re-run (each from a copy of the
+     ledger as it was before the append), paired with ccusage 20's full re-read;
+  4. peak memory (summed PSS of the whole process tree, sampled every 10 ms) of one more first
+     ingest of each: sampling reads the process's memory map, which slows a run, so timed runs
+     are not sampled;
+  5. ccusage 18 once, for reference (unless --skip-ts).
 
 Parity: per-day token totals from ccusage 20 and gearshift must be identical and per-day costs
 must agree to the cent. The default corpus leaves out what ccusage 20.0.24 is known to miscount
 (lines with "<key>":null, duplicated lines without a requestId; see docs/benchmarks.md), and both
 are also checked against the generator's manifest.
 
-Goals (issue 3): first ingest no slower than ccusage native; >= 10x faster than ccusage 18; an
-incremental re-run >= 20x faster than ccusage's full re-read; peak memory below ccusage's.
+Floors: first ingest within 2x of ccusage 20's time; a re-run with nothing new under 0.15 s; a
+re-run after 1% appended lines at least 10x faster than ccusage 20's full re-read; peak memory
+below ccusage 20's; per-day parity.
 """
 
 from __future__ import annotations
@@ -35,12 +39,12 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -95,7 +99,7 @@ def compile_gearshift() -> None:
     """Byte-compile the gearshift package, as ``pip install`` of a wheel does. An editable
     install from source leaves that to the first import, which cannot write the cache when
     ``PYTHONDONTWRITEBYTECODE`` is set (it is on some machines): every run would then compile
-    every module again, ~20 ms a process that no installed copy pays."""
+    every module again, in every process, which no installed copy does."""
     import compileall
 
     import gearshift
@@ -106,7 +110,7 @@ def compile_gearshift() -> None:
 def corpus(size: int, seed: int) -> Path:
     out = CACHE / f"corpus-{size}-{seed}"
     if not (out / "manifest.json").exists():
-        from gearshift.ingest.sample import generate_corpus
+        from gearshift.samples.claude_logs import generate_corpus
 
         shutil.rmtree(out, ignore_errors=True)
         t0 = time.perf_counter()
@@ -148,9 +152,8 @@ def run_measured(
     exit code, stdout.
 
     The wall time ends when the process exits (a waiting thread notes it), not at the next
-    memory sample. Sampling reads the process's memory map every 10 ms, which slows a run of a
-    tenth of a second measurably (~10 ms here): :func:`best_of` times runs without it and
-    samples a separate one."""
+    memory sample. Sampling reads the process's memory map every 10 ms, which slows a short
+    run measurably: timed runs are not sampled."""
     if not sample:
         t0 = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
@@ -205,30 +208,16 @@ def run_measured(
     }
 
 
-def best_of(
-    n: int,
-    cmd: list[str],
-    env: dict[str, str],
-    timeout: float = 900,
-    prepare: Callable[[], None] | None = None,
-    *,
-    sample_apart: bool = True,
-) -> dict[str, Any]:
-    """The fastest of ``n`` runs timed without memory sampling, with the peak memory of one
-    more run that is sampled; ``prepare()`` runs before each (outside the timing). With
-    ``sample_apart=False`` the timed runs are sampled themselves (for a command that takes half
-    a minute, where the sampler's cost is lost in the noise)."""
-    runs = []
-    for i in range(n + sample_apart):
-        if prepare is not None:
-            prepare()
-        runs.append(run_measured(cmd, env, timeout, sample=i == n or not sample_apart))
-    for r in runs:
-        if r["rc"] != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed ({r['rc']}): {r['stderr']}")
-    best = min(runs[:n], key=lambda r: r["seconds"])
-    best["peak_mb"] = max(r["peak_mb"] for r in runs)
-    return best
+def timed(cmd: list[str], env: dict[str, str], timeout: float = 900) -> dict[str, Any]:
+    """One unsampled run of ``cmd`` that must succeed."""
+    r = run_measured(cmd, env, timeout, sample=False)
+    if r["rc"] != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({r['rc']}): {r['stderr']}")
+    return r
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 # -- the corpus grows by 1% -----------------------------------------------------------------
@@ -314,17 +303,17 @@ def parity(ccusage_json: str, gearshift_json: str, manifest: dict[str, Any]) -> 
     return problems
 
 
+FIRST_FLOOR = 2.0  # first ingest + spend, times ccusage 20's time
+NOOP_FLOOR = 0.15  # seconds
+INCREMENTAL_FLOOR = 10.0  # speed-up over ccusage 20's full re-read
+MEMORY_FLOOR = 1.0  # peak memory, times ccusage 20's
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GB")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument(
-        "--runs",
-        type=int,
-        default=10,
-        help="best of N for every command but ccusage 18 (one run); this machine's timings vary "
-        "by 20-30%% run to run, so the best of many is what a comparison can rest on",
-    )
+    parser.add_argument("--runs", type=int, default=3, help="pairs of runs per comparison")
     parser.add_argument("--skip-ts", action="store_true", help="skip ccusage 18 (slow)")
     args = parser.parse_args()
     size = parse_size(args.size)
@@ -333,7 +322,7 @@ def main() -> None:
     source = corpus(size, args.seed)
     compile_gearshift()
     manifest = json.loads((source / "manifest.json").read_text())
-    rows: list[tuple[str, dict[str, Any]]] = []
+    load_before = os.getloadavg()[0]  # other work on the machine slows every command
     with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp_name:
         tmp = Path(tmp_name)
         work = tmp / "claude"
@@ -347,112 +336,131 @@ def main() -> None:
             "LOG_LEVEL": "0",
             "CLAUDE_CONFIG_DIR": str(work),
             "XDG_DATA_HOME": str(tmp / "xdg"),
-            "XDG_CACHE_HOME": str(
-                tmp / "cache"
-            ),  # gearshift's saved rate cards (made by its first run)
+            "XDG_CACHE_HOME": str(tmp / "cache"),
         }
         cc_cmd = [str(cc20), "claude", "daily", "--offline", "--json"]
+        ledgers = iter(range(10**6))
 
-        print("ccusage 20 ...", flush=True)
-        r20 = best_of(args.runs, cc_cmd, env)
-        rows.append(("ccusage 20.0.24 claude daily (native)", r20))
-        if cc18 is not None:
-            print("ccusage 18 ...", flush=True)
-            r18 = best_of(
-                1,
-                [str(cc18), "daily", "--offline", "--json"],
-                env,
-                timeout=1800,
-                sample_apart=False,
-            )
-            rows.append(("ccusage 18.0.11 daily (TypeScript)", r18))
-
-        print("gearshift first ingest ...", flush=True)
-        # Best of N like ccusage's runs, each into a fresh ledger; the last one is kept for the
-        # re-run measurements below.
-        tries = []
-        for attempt in range(args.runs + 1):  # the last one sampled for memory (see best_of)
-            ledger = str(tmp / f"bench{attempt}.db")
+        def gearshift_first(sample: bool = False) -> tuple[dict[str, Any], dict[str, Any], str]:
+            ledger = str(tmp / f"bench{next(ledgers)}.db")
             gs = [*GEARSHIFT, "--ledger", ledger]
-            sample = attempt == args.runs
-            first = run_measured(
+            ingest = run_measured(
                 [*gs, "ingest", "claude-code", str(work), "--json"], env, sample=sample
             )
             spend = run_measured(
                 [*gs, "spend", "--by", "day", "--tz", "UTC", "--json"], env, sample=sample
             )
-            for r in (first, spend):
+            for r in (ingest, spend):
                 if r["rc"] != 0:
                     raise SystemExit(f"gearshift failed ({r['rc']}): {r['stderr']}")
-            tries.append((first["seconds"] + spend["seconds"], first, spend))
-        _, first, spend = min(tries[:-1], key=lambda t: t[0])
-        first["peak_mb"] = tries[-1][1]["peak_mb"]
-        combined = {
-            "seconds": first["seconds"] + spend["seconds"],
-            "peak_mb": max(tries[-1][1]["peak_mb"], tries[-1][2]["peak_mb"]),
-        }
-        rows.append(("gearshift ingest (first) + spend --by day", combined))
-        rows.append(("  of which ingest", first))
-        summary = json.loads(first["stdout"])
+            return ingest, spend, ledger
 
-        print("gearshift re-run, nothing new ...", flush=True)
-        noop = best_of(args.runs, [*gs, "ingest", "claude-code", str(work), "--json"], env)
-        rows.append(("gearshift re-run, nothing new", noop))
+        print(f"first ingest, {args.runs} pairs ...", flush=True)
+        first_pairs = []
+        for i in range(args.runs):
+            if i % 2:
+                ingest, spend, ledger = gearshift_first()
+                cc = timed(cc_cmd, env)
+            else:
+                cc = timed(cc_cmd, env)
+                ingest, spend, ledger = gearshift_first()
+            first_pairs.append((cc, ingest, spend))
+        print("peak memory ...", flush=True)
+        cc_memory = run_measured(cc_cmd, env, sample=True)
+        memory_ingest, memory_spend, _ = gearshift_first(sample=True)
+        gs_peak = max(memory_ingest["peak_mb"], memory_spend["peak_mb"])
+        summary = json.loads(first_pairs[0][1]["stdout"])
+
+        print(f"re-run with nothing new, {args.runs} runs ...", flush=True)
+        rerun = [*GEARSHIFT, "--ledger", ledger, "ingest", "claude-code", str(work), "--json"]
+        noop = [timed(rerun, env)["seconds"] for _ in range(args.runs)]
 
         added = append_one_percent(work, args.seed)
-        print(f"appended {added:,} lines; re-running ...", flush=True)
-        # Best of N too: each run starts from a copy of the ledger as it was before the lines
-        # were appended (its state says which bytes are new).
+        print(f"appended {added:,} lines; {args.runs} pairs of re-runs ...", flush=True)
+        # Each incremental run starts from a copy of the ledger as it was before the lines were
+        # appended (its file states say which bytes are new).
         snapshot = tmp / "before-append.db"
         if Path(ledger + "-wal").exists():  # every run closed it, so there should be none
             raise SystemExit(f"{ledger} has a write-ahead log left: cannot copy it whole")
         shutil.copyfile(ledger, snapshot)
         inc_ledger = str(tmp / "incremental.db")
+        inc_cmd = [*GEARSHIFT, "--ledger", inc_ledger, "ingest", "claude-code", str(work), "--json"]
 
-        def fresh_copy() -> None:
+        def incremental() -> dict[str, Any]:
             for leftover in (inc_ledger, inc_ledger + "-wal", inc_ledger + "-shm"):
                 if os.path.exists(leftover):
                     os.remove(leftover)
             shutil.copyfile(snapshot, inc_ledger)
             os.sync()
+            return timed(inc_cmd, env)
 
-        inc_cmd = [*GEARSHIFT, "--ledger", inc_ledger, "ingest", "claude-code", str(work), "--json"]
-        inc = best_of(args.runs, inc_cmd, env, prepare=fresh_copy)
-        rows.append((f"gearshift re-run, +{added:,} lines (~1%)", inc))
-        r20b = best_of(args.runs, cc_cmd, env)
-        rows.append(("ccusage 20 full re-read after +1%", r20b))
-        inc_summary = json.loads(inc["stdout"])
+        inc_pairs = []
+        for i in range(args.runs):
+            if i % 2:
+                inc = incremental()
+                cc = timed(cc_cmd, env)
+            else:
+                cc = timed(cc_cmd, env)
+                inc = incremental()
+            inc_pairs.append((cc, inc))
+        inc_summary = json.loads(inc_pairs[0][1]["stdout"])
 
-        problems = parity(r20["stdout"], spend["stdout"], manifest)
+        r18 = None
+        if cc18 is not None:
+            print("ccusage 18, once ...", flush=True)
+            r18 = timed([str(cc18), "daily", "--offline", "--json"], env, timeout=1800)
 
+        problems = parity(first_pairs[0][0]["stdout"], first_pairs[0][2]["stdout"], manifest)
+
+    first_s = [ingest["seconds"] + spend["seconds"] for _, ingest, spend in first_pairs]
+    ratios = {
+        "first": [f / cc["seconds"] for f, (cc, _, _) in zip(first_s, first_pairs, strict=True)],
+        "inc": [cc["seconds"] / inc["seconds"] for cc, inc in inc_pairs],
+    }
+    table = [
+        ("ccusage 20.0.24 claude daily (native)", [cc["seconds"] for cc, _, _ in first_pairs],
+         cc_memory["peak_mb"]),
+        ("gearshift ingest (first) + spend --by day", first_s, gs_peak),
+        ("  of which ingest", [i["seconds"] for _, i, _ in first_pairs], memory_ingest["peak_mb"]),
+        ("gearshift re-run, nothing new", noop, None),
+        (f"gearshift re-run, +{added:,} lines (~1%)", [i["seconds"] for _, i in inc_pairs], None),
+        ("ccusage 20 full re-read after +1%", [cc["seconds"] for cc, _ in inc_pairs], None),
+    ]  # fmt: skip
+    if r18 is not None:
+        table.append(("ccusage 18.0.11 daily (TypeScript, one run)", [r18["seconds"]], None))
     print()
     print(
         f"Claude Code ingest benchmark, {manifest['bytes'] / 1e9:.2f} GB corpus, "
-        f"{manifest['files']['transcripts']:,} transcripts, seed {args.seed}"
+        f"{manifest['files']['transcripts']:,} transcripts, seed {args.seed}, "
+        f"{args.runs} paired runs"
     )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f", load average {load_before:.1f} before the runs, {os.getloadavg()[0]:.1f} after"
     )
-    print(f"{'command':46} {'seconds':>8} {'peak MB':>8}")
-    for name, r in rows:
-        print(f"{name:46} {r['seconds']:8.3f} {r['peak_mb']:8.0f}")
+    print(f"{'command':46} {'median s':>9}  {'runs (s)':24} {'peak MB':>8}")
+    for name, seconds, peak in table:
+        runs = " ".join(f"{s:.3f}" for s in seconds)
+        shown = f"{peak:8.0f}" if peak is not None else f"{'-':>8}"
+        print(f"{name:46} {median(seconds):9.3f}  {runs:24} {shown}")
     print()
-    t20 = r20["seconds"]
-    ratios = [
-        ("first ingest+spend vs ccusage 20 (goal <= 1.0x time)", combined["seconds"] / t20),
-        (
-            "incremental re-run speed-up vs ccusage 20 re-read (goal >= 20x)",
-            r20b["seconds"] / inc["seconds"],
-        ),
-        ("no-op re-run speed-up vs ccusage 20 (goal >= 20x)", t20 / noop["seconds"]),
-        ("peak memory vs ccusage 20 (goal < 1.0x)", combined["peak_mb"] / r20["peak_mb"]),
-    ]
-    if cc18 is not None:
-        ratios.insert(
-            1, ("speed-up vs ccusage 18 (goal >= 10x)", rows[1][1]["seconds"] / combined["seconds"])
-        )
-    for name, value in ratios:
-        print(f"{name:66} {value:8.2f}")
+    memory = gs_peak / cc_memory["peak_mb"]
+    floors = [
+        ("first ingest+spend / ccusage 20 (median of pairs)", median(ratios["first"]),
+         ratios["first"], f"<= {FIRST_FLOOR}x", median(ratios["first"]) <= FIRST_FLOOR),
+        ("re-run with nothing new, seconds (median)", median(noop), noop,
+         f"< {NOOP_FLOOR} s", median(noop) < NOOP_FLOOR),
+        ("ccusage 20 re-read / incremental re-run (median of pairs)", median(ratios["inc"]),
+         ratios["inc"], f">= {INCREMENTAL_FLOOR}x", median(ratios["inc"]) >= INCREMENTAL_FLOOR),
+        ("peak memory / ccusage 20's", memory, [memory], f"< {MEMORY_FLOOR}x",
+         memory < MEMORY_FLOOR),
+    ]  # fmt: skip
+    print(f"{'floor':58} {'median':>7}  {'pairs':20} {'floor':>8}  verdict")
+    for name, value, each, floor, met in floors:
+        pairs = " ".join(f"{v:.2f}" for v in each)
+        print(f"{name:58} {value:7.2f}  {pairs:20} {floor:>8}  {'met' if met else 'MISSED'}")
+    if r18 is not None:
+        print(f"ccusage 18 / gearshift first ingest+spend: {r18['seconds'] / median(first_s):.1f}x")
     print()
     print(
         f"gearshift first ingest: {summary['new_records']:,} records, "

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ledger_write.py [--rows 200000] [--postgres URL]
 
-Goals (issue 2): >= 100,000 rows/s into SQLite and >= 50,000 rows/s into PostgreSQL on the
+Goals: >= 100,000 rows/s into SQLite and >= 50,000 rows/s into PostgreSQL on the
 2-core reference machine. Rows are realistic executions (priced, tagged, with task text); the
 time covers building rows from Execution objects and the writes, batched 20,000 per transaction.
 """

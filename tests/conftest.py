@@ -29,6 +29,8 @@ def _isolated_home(
         "GEARSHIFT_PRIVACY",
         "CLAUDE_CONFIG_DIR",
         "ANTHROPIC_API_KEY",
+        "ANTHROPIC_ADMIN_KEY",
+        "ANTHROPIC_BASE_URL",
         "GEARSHIFT_CONFIG",
     ):
         monkeypatch.delenv(var, raising=False)

@@ -13,7 +13,7 @@ from gearshift._files import read_package_file
 
 
 def test_read_beside_the_module() -> None:
-    from gearshift.ledger import lite
+    from gearshift.ledger import sqlite3_ledger as lite
 
     text = read_package_file("gearshift.ledger", lite.__file__, "sqlite_schema.sql")
     assert "CREATE TABLE executions" in text

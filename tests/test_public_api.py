@@ -17,6 +17,7 @@ PACKAGES = [
     "gearshift.ingest.claude_code",
     "gearshift.agents",
     "gearshift.routing",
+    "gearshift.learn",
     "gearshift.providers",
     "gearshift.engine.validators",
     "gearshift.budgets.reservations",
@@ -34,8 +35,10 @@ def test_all_names_exist(name: str) -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, gearshift, gearshift.ledger, gearshift.providers, gearshift.cli.main;"
-        "heavy = [m for m in ('sqlalchemy', 'anthropic', 'psycopg', 'rich', 'httpx') "
+        "import sys, gearshift, gearshift.ledger, gearshift.providers, gearshift.cli.main,"
+        " gearshift.learn;"
+        "heavy = [m for m in ('sqlalchemy', 'anthropic', 'psycopg', 'rich', 'httpx', 'sklearn',"
+        " 'numpy') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

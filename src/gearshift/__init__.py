@@ -7,16 +7,23 @@ driver, SDK or CLI framework until a name that needs one is touched)::
 
     ledger = Ledger.open()
     ledger.record(agent="reviewer", model="sonnet", input_tokens=2000, output_tokens=1500)
+
+Routing with what the ledger has learned (:func:`learned_router`, trained by
+:func:`fit_ledger`) and running tasks with a strategy (:func:`run_tasks`) are one call each; the
+README's "Use it from Python" shows them together.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gearshift._lazy import lazy_names
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog, Tier, Usage, load_catalog
+    from gearshift.engine.api import run_tasks
     from gearshift.errors import GearshiftError
+    from gearshift.learn.api import fit_ledger, learned_router
     from gearshift.ledger import Execution, Filters, Ledger, spend
     from gearshift.routing.router import Router
     from gearshift.routing.task import Task
@@ -35,6 +42,9 @@ _WHERE = {
     "spend": "gearshift.ledger",
     "Router": "gearshift.routing.router",
     "Task": "gearshift.routing.task",
+    "fit_ledger": "gearshift.learn.api",
+    "learned_router": "gearshift.learn.api",
+    "run_tasks": "gearshift.engine.api",
 }
 
 __all__ = [
@@ -48,7 +58,10 @@ __all__ = [
     "Tier",
     "Usage",
     "__version__",
+    "fit_ledger",
+    "learned_router",
     "load_catalog",
+    "run_tasks",
     "spend",
 ]
 

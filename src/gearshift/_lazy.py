@@ -4,8 +4,8 @@ submodules that import heavy things (SQLAlchemy, the price files, the Anthropic 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-TYPE_CHECKING = False  # not typing's: every `import gearshift` runs this module
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from typing import Any

@@ -28,8 +28,21 @@ key, because a config file is edited by hand and a bare "invalid value" sends pe
     minutes_to_investigate = 30
     blocking_factor = "0.25"
 
-Sections this module does not know are kept as raw tables for their owners: :func:`section`.
-Budgets are parsed by :mod:`gearshift.budgets.model`, imported only when a file has budgets.
+    [reconcile]                     # gearshift reconcile: the ledger beside Anthropic's bill
+    tolerance_pct = "1"             # a row is within tolerance at 1% of the bill ...
+    tolerance_usd = "0.01"          # ... or $0.01
+    alert_pct = "5"                 # alert when a row drifts by 5% of the bill ...
+    alert_usd = "1"                 # ... and by $1 at least
+    alerts = true
+
+    [reconcile.users]               # the folders of each Claude Code user (reconcile claude-code)
+    "alice@example.com" = ["/home/alice/", "/Users/alice/"]
+
+The file's format is declared by the Structs below (``gearshift schema config`` prints it as JSON
+Schema). Sections this module does not know are kept as raw tables for their owners
+(:meth:`Config.section`). Budget tables are checked for their keys here and turned into budgets
+by :func:`gearshift.budgets.config_budgets`. Library code never reads this file itself: it takes
+the :class:`Config` its caller loaded.
 """
 
 from __future__ import annotations
@@ -40,12 +53,13 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
 from gearshift.errors import ConfigError
 from gearshift.formats.structs import convert
+from gearshift.redact import host_only
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -53,6 +67,7 @@ __all__ = [
     "BudgetSpec",
     "Config",
     "ConfigFile",
+    "ReconcileConfig",
     "TrueCostConfig",
     "config_path",
     "default_alert_log",
@@ -61,6 +76,7 @@ __all__ = [
 ]
 
 DEFAULT_LEVELS: tuple[int, ...] = (50, 80, 100)
+T = TypeVar("T")
 
 
 def _data_home() -> Path:
@@ -108,12 +124,22 @@ class _TrueCostFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     blocking_factor: _Money | None = None
 
 
+class _ReconcileFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    tolerance_pct: _Money | None = None
+    tolerance_usd: _Money | None = None
+    alert_pct: _Money | None = None
+    alert_usd: _Money | None = None
+    alerts: bool = True
+    users: dict[str, Any] = {}  # each checked on its own, so errors name the user
+
+
 class ConfigFile(msgspec.Struct, kw_only=True):
     """The config file. Top-level tables it does not name belong to other owners and are kept."""
 
     budgets: dict[str, Any] = {}
     alerts: _AlertsFile = msgspec.field(default_factory=_AlertsFile)
     true_cost: _TrueCostFile = msgspec.field(default_factory=_TrueCostFile)
+    reconcile: _ReconcileFile = msgspec.field(default_factory=_ReconcileFile)
 
 
 class _SchemaFile(ConfigFile, kw_only=True):
@@ -151,6 +177,20 @@ class TrueCostConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcileConfig:
+    """``[reconcile]``: the default tolerance of ``gearshift reconcile``, when ledger-vs-bill
+    drift sends an alert (both ``alert_pct`` of the bill and ``alert_usd``), and ``users``: for
+    each Claude Code user (an email or an API key name), the project folders that are theirs."""
+
+    tolerance_pct: Decimal = Decimal("1")
+    tolerance_usd: Decimal = Decimal("0.01")
+    alert_pct: Decimal = Decimal("5")
+    alert_usd: Decimal = Decimal("1")
+    alerts: bool = True
+    users: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A loaded configuration; ``path`` is ``None`` when no file exists (all defaults)."""
 
@@ -158,6 +198,7 @@ class Config:
     budgets: dict[str, BudgetSpec] = field(default_factory=dict)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     true_cost: TrueCostConfig = field(default_factory=TrueCostConfig)
+    reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -196,14 +237,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"cannot read config file {file}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    parsed = convert(raw, ConfigFile, source=str(file))
+    parsed = _check(raw, ConfigFile, file)
     return Config(
         path=file,
         budgets={name: _budget(file, name, table) for name, table in parsed.budgets.items()},
         alerts=_alerts(file, parsed.alerts),
         true_cost=_true_cost(file, parsed.true_cost),
+        reconcile=_reconcile(file, parsed.reconcile),
         raw=raw,
     )
+
+
+def _check(data: Any, type_: type[T], file: Path, prefix: str = "") -> T:
+    """``data`` as ``type_``, read as this file always was (msgspec's lax rules: ``"3"`` may be
+    a number), its tables called tables."""
+    return convert(data, type_, source=str(file), prefix=prefix, strict=False,
+                   mapping="a table of keys")  # fmt: skip
 
 
 def schema() -> type[msgspec.Struct]:
@@ -260,8 +309,17 @@ def _decimal(file: Path, key: str, value: _Money | None, default: Decimal) -> De
 
 
 def _alerts(file: Path, data: _AlertsFile) -> AlertsConfig:
-    if data.webhook is not None and not data.webhook.startswith(("http://", "https://")):
-        raise ConfigError(f"{file}: alerts.webhook must be an http:// or https:// URL")
+    webhook = data.webhook
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{file}: alerts.webhook must be an http:// or https:// URL, not {host_only(webhook)}"
+        )
+    if webhook is not None and any(c.isspace() or not c.isprintable() for c in webhook):
+        raise ConfigError(
+            f"{file}: alerts.webhook ({host_only(webhook)}) contains a space or a control "
+            "character",
+            hint="copy the URL again; percent-encode characters that are not allowed in URLs",
+        )
     return AlertsConfig(
         levels=_levels(file, "alerts.levels", data.levels) or DEFAULT_LEVELS,
         forecast=data.forecast,
@@ -293,8 +351,28 @@ def _true_cost(file: Path, data: _TrueCostFile) -> TrueCostConfig:
 
 
 def _budget(file: Path, name: str, table: dict[str, Any]) -> BudgetSpec:
-    spec = convert(table, BudgetSpec, source=str(file), prefix=f"budgets.{name}")
+    spec = _check(table, BudgetSpec, file, f"budgets.{name}")
     if isinstance(spec.amount_usd, float):
         _decimal(file, f"budgets.{name}.amount_usd", spec.amount_usd, Decimal(0))
     _levels(file, f"budgets.{name}.alert_levels", spec.alert_levels)
     return spec
+
+
+def _reconcile(file: Path, data: _ReconcileFile) -> ReconcileConfig:
+    d = ReconcileConfig()
+    numbers = {
+        name: _decimal(file, f"reconcile.{name}", getattr(data, name), getattr(d, name))
+        for name in ("tolerance_pct", "tolerance_usd", "alert_pct", "alert_usd")
+    }
+    users: dict[str, tuple[str, ...]] = {}
+    for user, value in data.users.items():
+        where = f"reconcile.users.{user}"
+        listed = _check(value, str | list[str], file, where)  # type: ignore[arg-type]
+        folders = (listed,) if isinstance(listed, str) else tuple(listed)
+        users[user] = folders
+        if not folders or not all(folders):
+            raise ConfigError(
+                f"{file}: reconcile.users.{user} must be a folder or a list of folders",
+                hint='e.g. "alice@example.com" = ["/home/alice/"]',
+            )
+    return ReconcileConfig(**numbers, alerts=data.alerts, users=users)

@@ -20,6 +20,7 @@ exits non-zero; only ``--debug`` shows a traceback.
         ├── RateLimited             429; ``retry_after`` seconds when the server said so
         ├── Overloaded              529 / 5xx
         ├── ProviderTimeout         no answer in time, or the connection dropped
+        │   └── ResponseDropped     a 200 whose body broke off: made, and billed, by the provider
         ├── AuthError               401 / 403, or no key
         ├── BadRequest              400 / 404 / 413: the request itself is wrong
         └── SpendLimit              the provider's own spend limit: never retried
@@ -41,6 +42,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
+    "ResponseDropped",
     "SpendLimit",
     "UnknownModel",
     "ValidationFailed",
@@ -147,6 +149,24 @@ class ProviderTimeout(ProviderError):
     """The call timed out or its connection dropped."""
 
     retryable = True
+
+
+class ResponseDropped(ProviderTimeout):
+    """A response that started (HTTP 200) and broke off before its end: the provider made it and
+    bills it. ``usage`` is what arrived of its usage, in the API's shape (a stream's
+    ``message_start`` says the input tokens), or ``None`` when none did."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        usage: dict[str, object] | None = None,
+        hint: str | None = None,
+        status: int | None = 200,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, status=status, request_id=request_id)
+        self.usage = usage
 
 
 class AuthError(ProviderError):

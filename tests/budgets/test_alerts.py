@@ -26,7 +26,8 @@ from gearshift.budgets.alerts import (
 )
 from gearshift.budgets.forecast import Forecast, forecast
 from gearshift.budgets.model import make_budget
-from gearshift.config import AlertsConfig
+from gearshift.config import AlertsConfig, load_config
+from gearshift.errors import ConfigError
 from gearshift.ledger import Execution, Ledger
 
 USD = 10**9
@@ -230,6 +231,37 @@ def test_webhook_timeout_and_refused_connections_are_reported(ledger: Ledger) ->
     refused = WebhookSink(f"http://127.0.0.1:{port}/", retries=1, sleep=lambda _: None)
     delivery = refused.send(alert)
     assert not delivery.ok and delivery.attempts == 2 and "Connection" in delivery.detail
+
+
+SECRET_PATH = "/services/T0SECRET/B0SECRET/xyzSECRETtoken"
+
+
+@pytest.mark.parametrize("bad", [" ", "\x07", "\n"])
+def test_a_bad_webhook_url_never_shows_its_secret_path(
+    ledger: Ledger, tmp_path: Path, bad: str
+) -> None:
+    """A space or control character in the URL used to make the error quote the whole path
+    (the credential) to the terminal and alerts.log."""
+    url = f"https://hooks.example.com{SECRET_PATH[:20]}{bad}{SECRET_PATH[20:]}"
+    delivery = WebhookSink(url, retries=2, sleep=lambda _: None).send(_alert(ledger))
+    assert not delivery.ok and delivery.attempts == 1  # not retried: the URL cannot heal
+    assert "SECRET" not in delivery.detail and "InvalidURL" in delivery.detail
+    assert "SECRET" not in repr(WebhookSink(url))
+    log = tmp_path / "alerts.log"
+    out = io.StringIO()
+    config = AlertsConfig(webhook=url, retries=0, log=log, console=True)
+    send_due(
+        ledger,
+        [acme_forecast(ledger)],
+        sinks_from_config(config, Console(file=out, width=300)),
+        on_forecast=True,
+    )
+    assert "SECRET" not in log.read_text() + out.getvalue()
+    path = tmp_path / "config.toml"
+    path.write_text(f"[alerts]\nwebhook = {json.dumps(url)}\n")
+    with pytest.raises(ConfigError, match=r"hooks\.example\.com/…\) contains") as info:
+        load_config(path)
+    assert "SECRET" not in info.value.message + (info.value.hint or "")
 
 
 def test_a_failed_webhook_is_retried_at_the_next_check(ledger: Ledger, tmp_path: Path) -> None:

@@ -312,3 +312,23 @@ def test_200_concurrent_calls_with_cheaper_actuals_never_overspend(ledger_url: s
     assert spent <= amount
     assert admitted >= ADMITS  # settled calls hand back the unused part of their worst case
     assert len(keys) == admitted and left == 0
+
+
+def test_settle_many_records_and_releases_in_one_go(tmp_path: Path) -> None:
+    from gearshift.budgets import make_budget
+    from gearshift.ledger import Execution
+
+    with Ledger.open(tmp_path / "l.db") as ledger:
+        budget = make_budget(
+            name="all", scope="global", value="", period="day", amount_usd="1", action="block"
+        )
+        guard = Reservations(ledger, [budget])
+        call = CallScope(agent="a")
+        first = guard.reserve(call, 400_000_000)
+        second = guard.reserve(call, 400_000_000)
+        assert first.reservation and second.reservation
+        assert not guard.reserve(call, 400_000_000).admitted  # 0.8 held + 0.4 > 1
+        rows = [Execution(model="m", tier="haiku", agent="a", cost_nanos=100_000_000) for _ in "ab"]
+        assert guard.settle_many(rows, [first.reservation, second.reservation]) == 2
+        assert guard.reserve(call, 700_000_000).admitted  # 0.2 spent, nothing held
+        assert guard.settle_many([], []) == 0

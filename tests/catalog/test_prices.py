@@ -107,51 +107,42 @@ def test_env_selects_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_catalog().resolve("haiku").id == "claude-3-5-haiku-20241022"
 
 
-def test_every_bundled_price_file_has_a_current_json_twin() -> None:
-    """The JSON twins are what a run reads: each must be the compile of the TOML beside it."""
-    import tomllib
-
-    from gearshift.catalog import prices
-
-    data = Path(prices.__file__).parent / "data"
-    for name in prices.PROFILES:
-        twin = data / f"{name}.json"
-        assert twin.read_text("utf-8") == prices.compile_bundled(name), (
-            f"{twin.name} is out of date: run scripts/compile_prices.py"
-        )
-        toml = tomllib.loads((data / f"{name}.toml").read_text("utf-8"))
-        assert prices._read_bundled(name) == toml
+def test_models_carry_their_limits_and_features() -> None:
+    catalog = load_catalog()
+    haiku45 = catalog.resolve("claude-haiku-4-5")
+    assert (haiku45.context_window, haiku45.max_output) == (200_000, 64_000)
+    assert haiku45.accepts("enabled-thinking") is True
+    assert haiku45.accepts("adaptive-thinking") is False
+    assert haiku45.accepts("effort") is False
+    opus47 = catalog.resolve("claude-opus-4-7")
+    assert opus47.accepts("enabled-thinking") is False and opus47.accepts("fast") is False
+    assert catalog.resolve("claude-haiku-5-5").accepts("effort") is None  # not known
 
 
-def test_a_stale_twin_is_passed_over_for_the_toml(monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-
-    from gearshift.catalog import prices
-
-    real = prices.read_package_file
-
-    def edited(package: str, module_file: str, *parts: str) -> str:
-        text = real(package, module_file, *parts)
-        if parts[-1] == "anthropic.toml":
-            return text.replace('revision = "', 'revision = "edited-', 1)
-        return text
-
-    monkeypatch.setattr(prices, "read_package_file", edited)
-    doc = prices._read_bundled("anthropic")
-    assert doc["revision"].startswith("edited-")  # read from the TOML, not the stale twin
-    twin = json.loads(real("gearshift.catalog", prices.__file__, "data", "anthropic.json"))
-    assert not twin["document"]["revision"].startswith("edited-")
-
-
-def test_loading_the_bundled_catalog_imports_no_toml_parser() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from gearshift.catalog import load_catalog; load_catalog(None);"
-        "load_catalog('article');"
-        "print(sorted(m for m in ('tomllib', 'typing', 'dataclasses', 'pathlib') "
-        "if m in sys.modules))"
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("context_window = 0", "positive token count"),
+        ("max_output = true", "positive token count"),
+        ('features = ["telepathy"]', "unknown feature 'telepathy'"),
+        ('features = "fast"', "list of strings"),
+    ],
+)
+def test_bad_limits_name_the_key(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f'schema = 1\nname = "p"\nrevision = "1"\n[[model]]\nid = "claude-opus-4-7"\n{line}\n'
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    with pytest.raises(PriceFileError, match=problem):
+        load_catalog(str(path))
+
+
+def test_an_overlay_keeps_limits_it_does_not_name(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'schema = 1\nname = "p"\nrevision = "1"\n'
+        '[[model]]\nid = "claude-opus-4-7"\nmax_output = 1000\n'
+    )
+    model = load_catalog(str(path)).resolve("claude-opus-4-7")
+    assert (model.context_window, model.max_output) == (1_000_000, 1000)
+    assert model.features == ("adaptive-thinking", "effort")

@@ -97,3 +97,20 @@ def test_audit_json_defaults_and_errors(tmp_path: Path, monkeypatch: object) -> 
     )
     assert broken.returncode == 2
     assert f"{bad / 'x.md'}:3: agent 'x': unknown model 'gpt-9'" in broken.stderr
+
+
+BROKEN = "---\nname: broken\ndescription: [unclosed\nmodel: opus\n---\nbody\n"
+
+
+def test_a_broken_file_is_reported_and_the_rest_audited(tmp_path: Path) -> None:
+    agents = setup(tmp_path)
+    (agents / "aaa-broken.md").write_text(BROKEN)
+    result = CliRunner().invoke(app, ["audit", str(agents)])
+    assert result.exit_code == 2, result.output
+    assert f"{agents / 'aaa-broken.md'}:4: invalid YAML" in result.stderr
+    assert "formatter" in result.stdout  # the others were audited
+    as_json = CliRunner().invoke(app, ["audit", str(agents), "--json"])
+    assert as_json.exit_code == 2
+    data = json.loads(as_json.stdout)
+    assert len(data["errors"]) == 1 and "aaa-broken.md:4" in data["errors"][0]
+    assert any(row["agent"] == "formatter" for row in data["agents"])

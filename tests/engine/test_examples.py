@@ -4,7 +4,6 @@ real Anthropic SDK against the fake server."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,17 +28,13 @@ from gearshift.testing.fake_anthropic import FakeAnthropic
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CAT = load_catalog()
 FINAL = {"succeeded", "failed", "skipped"}
-_HAS_EXEMPLAR = importlib.util.find_spec("gearshift.engine.strategies.exemplar") is not None
 PIPELINES = [
     "dispatch",
     "test-pipeline",
     "feature-implementation",
     "batch-optimization",
     "confidence-escalation",
-    pytest.param(
-        "pipeline",
-        marks=pytest.mark.skipif(not _HAS_EXEMPLAR, reason="the exemplar strategy is not built"),
-    ),
+    "pipeline",
 ]
 
 
@@ -175,8 +170,8 @@ def test_human_output_has_the_final_table(
                                str(EXAMPLES / "test-pipeline.yaml"), "--provider", "sim",
                                "--time-scale", "0")  # fmt: skip
     assert code == 0, err
-    for words in ("test-pipeline · run ", "tier path", "check", "latency", "succeeded",
-                  "of all-sonnet", "of all-opus", "run id "):  # fmt: skip
+    for words in ("test-pipeline · run ", "tier path", "check", "call time", "succeeded",
+                  "of all-sonnet", "of all-opus", "run id ", "wall time "):  # fmt: skip
         assert words in out
     assert err.startswith("run ") and "1 job from" in err
 

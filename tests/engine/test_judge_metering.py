@@ -99,7 +99,12 @@ def test_a_later_validator_failing_loses_no_recorded_judge_call(tmp_path: Path) 
     report = run_jobs(_ctx(provider, ledger), [_job("j", (both,))])
     recorded = list(ledger.executions())
     assert provider.calls == ["haiku", "opus", "opus"]
-    assert sorted(e.tags.get("role") for e in recorded) == ["generate", "judge"]
+    # every HTTP attempt is recorded: the judge call that failed too, at no cost
+    assert sorted((e.tags.get("role"), e.status) for e in recorded) == [
+        ("generate", "failure"), ("judge", "error"), ("judge", "success"),
+    ]  # fmt: skip
+    failed = next(e for e in recorded if e.status == "error")
+    assert failed.cost_nanos == 0 and "Overloaded" in str(failed.validation)
     assert report.outcomes[0].cost_nanos == sum(e.cost_nanos for e in recorded)
 
 

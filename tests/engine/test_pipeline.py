@@ -346,8 +346,8 @@ def test_estimate_routes_and_prices_without_calling(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ("tasks: [{task: x}]\nmystery: 1\n", 2, "unknown key 'mystery'"),
-        ("tasks:\n  - task: x\n    colour: red\n", 3, "unknown task field 'colour'"),
+        ("tasks: [{task: x}]\nmystery: 1\n", 2, "mystery is not a known key"),
+        ("tasks:\n  - task: x\n    colour: red\n", 3, "tasks[0].colour is not a known key"),
         ("tasks:\n  - {id: a, task: x}\n  - id: b\n    task: y\n    depends_on: zz\n", 5,
          "depends on unknown job 'zz'"),
         ("tasks:\n  - {id: a, task: x, depends_on: b}\n  - {id: b, task: y, depends_on: a}\n", 2,
@@ -355,21 +355,21 @@ def test_estimate_routes_and_prices_without_calling(tmp_path: Path) -> None:
         ("tasks:\n  - task: x\n    agent: ghost\n", 3, "unknown agent 'ghost'"),
         ("tasks:\n  - task: x\n    model: gpt-5\n", 3, "unknown model 'gpt-5'"),
         ("tasks:\n  - id: a\n    task: x\n    validators:\n      - type: regexp\n", 5,
-         "a.validators[0].type: unknown validator type 'regexp'"),
+         "tasks[0].validators[0].type cannot be 'regexp'"),
         ("tasks:\n  - id: a\n    task: x\n    validators:\n      - type: regex\n"
          "        must_match: '('\n", 6, "a.validators[0].must_match: bad pattern"),
         ("tasks:\n  - id: a\n    task: x\n    validators: [{type: judge, model: gpt}]\n", 4,
          "unknown model 'gpt'"),
         ("tasks:\n  - {id: a, task: x}\n  - {id: a, task: y}\n", 3, "id 'a' is already used"),
         ("tasks:\n  - task: x\n    priority: urgentish\n", 3, "priority: unknown priority"),
-        ("tasks:\n  - task: x\n    strategy: yolo\n", 3, "unknown strategy 'yolo'"),
+        ("tasks:\n  - task: x\n    strategy: yolo\n", 3, "tasks[0].strategy cannot be 'yolo'"),
         ("tasks:\n  - task: x\n    strategy: batch\n", 3, "needs a list of items"),
         ("tasks:\n  - task: x\n    cache_ttl: soon\n", 3, "cache_ttl: expected seconds"),
-        ("tasks:\n  - task: x\n    temperature: 3\n", 3, "temperature: expected a number"),
+        ("tasks:\n  - task: x\n    temperature: 3\n", 3, "tasks[0].temperature must be a number"),
         ("tasks:\n  - task: x\n    mode: loose\n", 3, "unknown mode 'loose'"),
         ("tasks:\n  - id: a\n  - task: y\n", 2, "a task needs its text"),
         ("tasks:\n  - task: [x\n", 3, "invalid YAML"),
-        ("defaults: {id: x}\ntasks: [{task: y}]\n", 1, "'id' cannot be a default"),
+        ("defaults: {id: x}\ntasks: [{task: y}]\n", 1, "defaults.id is not a known key"),
         ("agents: nowhere\ntasks: [{task: y}]\n", 1, "agent path 'nowhere' does not exist"),
         ("name: empty\n", 1, "no tasks in this pipeline"),
         ("batch-optimization:\n  task: Fix things\n", 2, "needs its items"),
@@ -381,7 +381,7 @@ def test_estimate_routes_and_prices_without_calling(tmp_path: Path) -> None:
          "    - if: quality is good\n", 4, "cannot read a threshold"),
         ("test-pipeline:\n  only: {task: x}\n", 2, "needs 2 or 3 stages"),
         ("test-pipeline:\n  gen: {task: x}\n  check: {task: y, colour: red}\n", 3,
-         "unknown key 'colour' in the validate stage"),
+         "test-pipeline.check.colour is not a known key"),
         ("feature-implementation:\n  feature: x\n  step: 3\n", 3, "must be a stage"),
     ],
 )  # fmt: skip
@@ -399,7 +399,7 @@ def test_agent_validator_errors_name_the_agent_file(tmp_path: Path) -> None:
         "---\nname: x\nmodel: haiku\nvalidators:\n  - {type: nope}\n---\nbody\n"
     )
     path = write(tmp_path, "agents: agents\ntasks: [{task: y, agent: x}]\n")
-    with pytest.raises(DefinitionError, match=r"x\.md:1: .*unknown validator type 'nope'"):
+    with pytest.raises(DefinitionError, match=r"x\.md:1: .*type cannot be 'nope'"):
         load_pipeline(path, catalog=CAT)
 
 

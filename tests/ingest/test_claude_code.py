@@ -1,4 +1,6 @@
-"""Ingest of Claude Code transcripts: the reference's example lines and every trap of §1.7."""
+"""Ingest of Claude Code transcripts: the reference lines (tests/data) and every trap of the
+format -- multi-line responses, progress copies, /btw replays, missing request ids, torn last
+lines, rewritten files, unknown models."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from gearshift.errors import IngestError
 from gearshift.ingest.claude_code import IngestSummary
 from gearshift.ingest.claude_code import ingest_claude_code as _ingest
 from gearshift.ledger import Execution, Ledger, spend
-from gearshift.ledger.lite import LiteLedger
+from gearshift.ledger.sqlite3_ledger import LiteLedger
 
 REFERENCE = Path(__file__).parents[1] / "data" / "claude_code" / "reference"
 SESSION = "7d3f1c2a-5b8e-4f0a-9c61-2e4d8a9b0c13"
@@ -31,9 +33,9 @@ def _store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> A
     """Every test runs twice: writing through the SQLAlchemy ledger, and through the
     standard-library SQLite path the CLI takes (there with every first write into an empty
     ledger taking the build-indexes-afterwards path, whatever its size)."""
-    from gearshift.ledger import lite
+    from gearshift.ledger import sqlite3_ledger
 
-    monkeypatch.setattr(lite, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(sqlite3_ledger, "BULK_MIN_ROWS", 1)
     _STORE["kind"] = request.param
     yield
     _STORE["kind"] = "sqlalchemy"
@@ -334,10 +336,9 @@ def test_missing_path_is_a_clear_error(ledger: Ledger, tmp_path: Path) -> None:
 
 
 def test_parallel_and_serial_parsing_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gearshift.ingest import claude_code
+    from gearshift.ingest import parse
 
-    monkeypatch.setattr(claude_code, "_THREADS_MIN_BYTES", 0)
-    monkeypatch.setattr(claude_code, "_PROCESSES_MIN_BYTES", 0)
+    monkeypatch.setattr(parse, "PARALLEL_MIN_BYTES", 0)
     proj = tmp_path / "projects" / "-w-proj"
     for f in range(6):
         _write(proj / f"s{f}.jsonl", [_line(f"m{f}-{i}", f"r{f}-{i}") for i in range(300)])
@@ -349,14 +350,13 @@ def test_parallel_and_serial_parsing_agree(tmp_path: Path, monkeypatch: pytest.M
     assert totals[0] == totals[1] == totals[2] and totals[0]["total"]["executions"] == 1800
 
 
-def test_a_parser_thread_that_fails_fails_the_run(
+def test_a_parser_process_that_fails_fails_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bug in a parser thread (never bad data: that is counted) is raised, not lost."""
-    from gearshift.ingest import claude_code, parse
+    """A bug in a parser process (never bad data: that is counted) is raised, not lost."""
+    from gearshift.ingest import parse
 
-    monkeypatch.setattr(claude_code, "_THREADS_MIN_BYTES", 0)
-    monkeypatch.setattr(parse, "NATIVE", True)
+    monkeypatch.setattr(parse, "PARALLEL_MIN_BYTES", 0)
     proj = tmp_path / "projects" / "-w-proj"
     for f in range(4):
         _write(proj / f"s{f}.jsonl", [_line(f"m{f}", f"r{f}")])
@@ -416,11 +416,10 @@ def test_equal_copies_in_two_files_keep_the_same_one_every_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     """A resumed session repeats earlier responses in a new file: of two equal copies, every
-    run keeps the one from the same file, however the parser threads finish."""
-    import gearshift.ingest.claude_code as cc
+    run keeps the one from the same file, however the parser processes finish."""
+    from gearshift.ingest import parse
 
-    monkeypatch.setattr(cc, "_THREADS_MIN_BYTES", 0)
-    monkeypatch.setattr(cc, "_PROCESSES_MIN_BYTES", 0)
+    monkeypatch.setattr(parse, "PARALLEL_MIN_BYTES", 0)
     proj = tmp_path / "projects" / "-w-proj"
     shared = [_line(f"m{i}", f"r{i}") for i in range(40)]
     _write(proj / "old.jsonl", shared)
@@ -659,8 +658,7 @@ def test_a_transcript_that_is_no_regular_file_is_reported_not_waited_on(
 ) -> None:
     """A ``*.jsonl`` FIFO with no writer (opening it would block), a link to a device that never
     ends, and a link to a directory: each is reported as unreadable and the run goes on with
-    the other files -- on either parser (the ingest suite also runs with
-    GEARSHIFT_PURE_PYTHON=1)."""
+    the other files."""
     import os
     import threading
 

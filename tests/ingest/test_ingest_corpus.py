@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from gearshift.ingest.claude_code import ingest_claude_code
-from gearshift.ingest.sample import generate_corpus
 from gearshift.ledger import Ledger
+from gearshift.samples.claude_logs import generate_corpus
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gearshift.ingest.claude_code import COLUMNS, FIXED
 from gearshift.ingest.reconcile import _recorded
+from gearshift.ingest.write import COLUMNS, FIXED
 from gearshift.ledger import Ledger
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.record import new_ids

@@ -86,13 +86,16 @@ TASK = """\
     ("text", "needle"),
     [
         (workload(TASK.replace("sonnet}", "gpt}")), "w.yaml:7: tasks[0].before.tier: unknown tier"),
-        (workload(TASK + "    colour: red\n"), "w.yaml:8: tasks[0].colour: unknown key"),
-        (workload(TASK.replace("    input_tokens: 1000\n", "")), "w.yaml:3: tasks[0]: missing"),
+        (workload(TASK + "    colour: red\n"), "w.yaml:8: tasks[0].colour is not a known key"),
+        (
+            workload(TASK.replace("    input_tokens: 1000\n", "")),
+            "w.yaml:3: tasks[0].input_tokens is missing",
+        ),
         (workload(TASK.replace("10\n", "-3\n")), "executions_per_day: -3 is out of range"),
-        (workload(TASK.replace("1000\n", "1.5\n", 1)), "tasks[0].input_tokens: expected a whole"),
-        (workload(TASK + "    name: u\n"), "w.yaml:8: tasks[0].name: appears twice"),
-        ("tasks: [\n  {name: t\n", "w.yaml:3: not valid YAML"),
-        ("tasks: []\n", "w.yaml:1: tasks: needs a list"),
+        (workload(TASK.replace("1000\n", "1.5\n", 1)), "tasks[0].input_tokens must be a whole"),
+        (workload(TASK + "    name: u\n"), "w.yaml:8: duplicate key 'name'"),
+        ("tasks: [\n  {name: t\n", "w.yaml:3: invalid YAML"),
+        ("tasks: []\n", "w.yaml:1: tasks must be a non-empty list"),
         (
             workload(TASK + "    after: {strategy: tiered, tiers: [sonnet, haiku]}\n"),
             "w.yaml:8: tasks[0].after.tiers: escalation only goes up",
@@ -107,7 +110,7 @@ TASK = """\
         ),
         (
             workload(TASK + "    after: {strategy: cached, tier: haiku}\n"),
-            "tasks[0].after.strategy: 'cached' is not one of static, tiered, hybrid",
+            "w.yaml:8: tasks[0].after.strategy cannot be 'cached'",
         ),
     ],
 )

@@ -18,8 +18,8 @@ from gearshift.ledger import Ledger
 from gearshift.ledger import dedup as dedup_module
 from gearshift.ledger import store as store_module
 from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group, dedup_groups
-from gearshift.ledger.lite import LiteLedger
 from gearshift.ledger.record import new_ids
+from gearshift.ledger.sqlite3_ledger import LiteLedger
 from gearshift.ledger.urls import resolve_location
 
 COLUMNS = ("id", "ts_us", "agent", "model", "tier", "dedup_key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,7 +42,7 @@ def test_run_batch_collects_every_item_at_batch_prices(fake: FakeAnthropic, with
     assert ok.result.usage.batch is True
     catalog = load_catalog()
     batch_cost = catalog.cost(ok.result.model, ok.result.usage).nanos
-    live_cost = catalog.cost(ok.result.model, ok.result.usage.replace(batch=False)).nanos
+    live_cost = catalog.cost(ok.result.model, replace(ok.result.usage, batch=False)).nanos
     assert batch_cost * 2 == live_cost
     created = fake.bodies("/v1/messages/batches")[0]["requests"]
     assert [r["custom_id"] for r in created] == ["item-0", "item-1", "item-2"]

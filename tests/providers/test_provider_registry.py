@@ -14,11 +14,17 @@ from gearshift.providers.base import ModelRequest
 
 
 def test_importing_the_package_imports_no_sdk() -> None:
+    # The SDK and jsonschema load only when a provider or validator that needs them is made;
+    # the second half shows the probe sees them once they are loaded.
     code = (
         "import sys, gearshift.providers, gearshift.testing.fake_anthropic, "
         "gearshift.engine.validators\n"
-        "bad = [m for m in ('anthropic', 'httpx2', 'jsonschema') if m in sys.modules]\n"
+        "heavy = ('anthropic', 'jsonschema')\n"
+        "bad = [m for m in heavy if m in sys.modules]\n"
         "assert not bad, bad\n"
+        "gearshift.providers.get_provider('anthropic')\n"
+        "gearshift.engine.validators.JsonSchemaValidator({'type': 'object'})\n"
+        "assert all(m in sys.modules for m in heavy), [m for m in heavy if m not in sys.modules]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

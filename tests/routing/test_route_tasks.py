@@ -55,7 +55,7 @@ def test_task_from_mapping_accepts_the_documented_fields() -> None:
     [
         ('{"text": "x", "priority": "asap"}', "unknown priority"),
         ('{"text": ""}', "non-empty 'text'"),
-        ('{"text": "x", "colour": "red"}', "unknown task field(s) colour"),
+        ('{"text": "x", "colour": "red"}', "colour is not a known key"),
         ('{"text": "x", "scores": [4, 1, 1]}', "score multi_step must be 1, 2 or 3"),
         ("[1, 2]", "must be a JSON object"),
         ("{not json", "invalid JSON"),

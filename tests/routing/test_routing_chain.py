@@ -124,15 +124,15 @@ rules:
         (
             "logic:\n  - if: 'true'\n    then: {agent: x}\n",
             "r.yaml:3",
-            "needs 'then:' with a 'model'",
+            "logic[0].then.model is missing",
         ),
         (
             "logic:\n  - if: 'true'\n    then: {model: haiku}\n    else: {model: opus}\n",
             "r.yaml:4",
-            "unknown rule key 'else'",
+            "logic[0].else is not a known key",
         ),
         ("task-router:\n  description: x\n", "r.yaml:2", "no rules found"),
-        ("logic:\n  - then: {model: haiku}\n", "r.yaml:2", "needs an 'if' condition"),
+        ("logic:\n  - then: {model: haiku}\n", "r.yaml:2", "logic[0].if is missing"),
     ],
 )
 def test_rules_file_errors_name_file_and_line(text: str, where: str, words: str) -> None:

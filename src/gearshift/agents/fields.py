@@ -1,8 +1,13 @@
 """Build one :class:`AgentDefinition` from the fields of any format, validating each.
 
-The three ecosystems spell fields differently (``max_tokens``, ``maxTokens``, ``max-tokens``;
-``prompt``, ``instructions``, ``systemPrompt``), so names are matched after dropping ``-``/``_``
-and case. Every error names the file and the line of the offending key.
+The fields are declared by :class:`AgentFields` (a msgspec Struct, checked by
+:func:`gearshift.formats.structs.convert`). The three ecosystems spell fields differently
+(``max_tokens``, ``maxTokens``, ``max-tokens``; ``prompt``, ``instructions``, ``systemPrompt``),
+so names are matched after dropping ``-``/``_`` and case, and the fields are checked under
+gearshift's names. Fields gearshift does not read (Claude Code's ``permissionMode``, ``hooks``...)
+are kept as they are, never refused. What a type cannot say -- a known model, tiers going up, a
+name Claude Code accepts -- is checked after. Every error names the file and the line of the
+offending key.
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
 
 from gearshift.agents.definition import INHERIT, AgentDefinition, Mode, SourceFormat
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import ConfigError, DefinitionError, UnknownModel
-from gearshift.formats.yamlsrc import YamlMap
+from gearshift.formats.structs import convert
+from gearshift.formats.yamlsrc import YamlMap, derive
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
 
-__all__ = ["LoadOptions", "build_definition"]
+__all__ = ["AgentFields", "LoadOptions", "build_definition"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _CANON = {
@@ -44,6 +52,29 @@ _CANON = {
     "validators": "validators",
     "validator": "validators",
 }
+
+
+_Text = str | int | float  # a text that YAML may read as a number
+_TIERS = ["haiku", "sonnet", "opus"]
+
+
+class AgentFields(msgspec.Struct, kw_only=True):
+    """An agent definition's fields, under gearshift's names (``prompt`` and ``systemPrompt``
+    are read as ``instructions``, ``maxTokens`` as ``max_tokens``, ``ladder`` as ``escalation``).
+    Other fields are kept as they are: Claude Code and the Agent SDK define more."""
+
+    name: str | None = None
+    description: _Text | None = None
+    role: _Text | None = None
+    instructions: _Text | None = None
+    tools: str | list[str] | None = None
+    model: Annotated[str, msgspec.Meta(examples=[*_TIERS, INHERIT])] | None = None
+    color: str | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    mode: Annotated[str, msgspec.Meta(examples=["tight", "creative"])] | None = None
+    escalation: str | list[str] | None = None
+    validators: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,48 +119,45 @@ def build_definition(
             return data.at(key) if key is not None and key in data else data.at()
         return src
 
-    fields: dict[str, tuple[Any, Any]] = {}
+    written: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    for key, value in data.items():
+    for key in data:
         canon = _CANON.get(re.sub(r"[-_]", "", str(key)).lower())
         if canon is None:
-            extra[str(key)] = value
-        elif canon in fields:
-            raise DefinitionError(f"{at(key)}: {key!r} repeats field {fields[canon][0]!r}")
+            extra[str(key)] = data[key]
+        elif canon in written:
+            raise DefinitionError(f"{at(key)}: {key!r} repeats field {written[canon]!r}")
         else:
-            fields[canon] = (key, value)
+            written[canon] = key
+    canonical = derive(data, {canon: data[key] for canon, key in written.items()}, written)
+    prefix = str(header[0]) if header is not None else ""
+    fields = convert(canonical, AgentFields, source=src, error=DefinitionError, prefix=prefix)
 
-    def get(name: str) -> Any:
-        return fields[name][1] if name in fields else None
-
-    def key_of(name: str) -> Any:
-        return fields[name][0] if name in fields else None
-
-    name = _name(header, get("name"), at(key_of("name")) if "name" in fields else at(), src)
+    name = _name(header, fields.name, at(written.get("name")), src)
     line = header[1] if header and header[1] else (data.line if isinstance(data, YamlMap) else None)
     if fmt is SourceFormat.CLAUDE_MD:
         line = 1
-    model_key = key_of("model")
+    model_key = written.get("model")
     if model_key is not None:
-        model = _model(get("model"), at(model_key), name, options)
+        model = _model(fields.model, at(model_key), name, options)
         model_line = data.line_of(model_key) if isinstance(data, YamlMap) else None
     else:
         model, model_line = options.default_model, None
-    instructions = body if body is not None and body else _text(get("instructions"), at, fields)
+    instructions = body if body else _text(fields.instructions)
     return AgentDefinition(
         name=name,
-        description=_text(get("description"), at, fields, "description"),
-        role=_text(get("role"), at, fields, "role"),
+        description=_text(fields.description),
+        role=_text(fields.role),
         instructions=instructions,
-        tools=_tools(get("tools"), at(key_of("tools"))),
+        tools=_tools(fields.tools),
         model=model,
         model_declared=model_key is not None,
-        color=_opt_str(get("color"), at(key_of("color")), "color"),
-        temperature=_temperature(get("temperature"), at(key_of("temperature"))),
-        max_tokens=_max_tokens(get("max_tokens"), at(key_of("max_tokens"))),
-        mode=_mode(get("mode"), at(key_of("mode"))),
-        escalation=_ladder(get("escalation"), at(key_of("escalation"))),
-        validators=_validators(get("validators"), at(key_of("validators"))),
+        color=fields.color.strip() if fields.color is not None else None,
+        temperature=fields.temperature,
+        max_tokens=fields.max_tokens,
+        mode=_mode(fields.mode, at(written.get("mode"))),
+        escalation=_ladder(fields.escalation, at(written.get("escalation"))),
+        validators=_validators(fields.validators),
         extra=extra,
         source=path,
         line=line,
@@ -138,7 +166,8 @@ def build_definition(
     )
 
 
-def _name(header: tuple[Any, int | None] | None, value: Any, where: str, src: str) -> str:
+def _name(header: tuple[Any, int | None] | None, value: str | None, where: str, src: str) -> str:
+    name: Any
     if header is not None:
         name = header[0]
         if value is not None and value != name:
@@ -159,8 +188,8 @@ def _name(header: tuple[Any, int | None] | None, value: Any, where: str, src: st
     return name
 
 
-def _model(value: Any, where: str, agent: str, options: LoadOptions) -> Tier | str:
-    if not isinstance(value, str) or not value.strip():
+def _model(value: str | None, where: str, agent: str, options: LoadOptions) -> Tier | str:
+    if value is None or not value.strip():
         raise DefinitionError(
             f"{where}: agent {agent!r}: model must be haiku, sonnet, opus, inherit or a model id"
         )
@@ -179,74 +208,42 @@ def _model(value: Any, where: str, agent: str, options: LoadOptions) -> Tier | s
     return text
 
 
-def _text(value: Any, at: Any, fields: Mapping[str, Any], name: str = "instructions") -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str | int | float):
-        raise DefinitionError(f"{at(fields[name][0])}: {name} must be text")
-    return str(value).strip()
+def _text(value: str | int | float | None) -> str:
+    return "" if value is None else str(value).strip()
 
 
-def _opt_str(value: Any, where: str, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise DefinitionError(f"{where}: {name} must be text")
-    return value.strip()
-
-
-def _tools(value: Any, where: str) -> tuple[str, ...] | None:
+def _tools(value: str | list[str] | None) -> tuple[str, ...] | None:
     """A comma list (parentheses respected: ``Bash(git add:*, git commit:*)``) or a list."""
     if value is None:
         return None
-    if isinstance(value, str):
-        parts, depth, start = [], 0, 0
-        for i, ch in enumerate(value):
-            depth += (ch == "(") - (ch == ")")
-            if ch == "," and depth == 0:
-                parts.append(value[start:i])
-                start = i + 1
-        parts.append(value[start:])
-        return tuple(p.strip() for p in parts if p.strip())
-    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+    if isinstance(value, list):
         return tuple(t.strip() for t in value)
-    raise DefinitionError(f"{where}: tools must be a comma-separated string or a list of names")
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(value):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(value[start:i])
+            start = i + 1
+    parts.append(value[start:])
+    return tuple(p.strip() for p in parts if p.strip())
 
 
-def _temperature(value: Any, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise DefinitionError(f"{where}: temperature must be a number from 0 to 1, not {value!r}")
-    return float(value)
-
-
-def _max_tokens(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise DefinitionError(f"{where}: max_tokens must be a positive integer, not {value!r}")
-    return value
-
-
-def _mode(value: Any, where: str) -> Mode | None:
+def _mode(value: str | None, where: str) -> Mode | None:
     if value is None:
         return None
     try:
-        return Mode.parse(str(value))
+        return Mode.parse(value)
     except ConfigError as exc:
         raise DefinitionError(f"{where}: {exc.message}", hint=exc.hint) from None
 
 
-def _ladder(value: Any, where: str) -> tuple[Tier, ...]:
+def _ladder(value: str | list[str] | None, where: str) -> tuple[Tier, ...]:
     """An escalation ladder: tiers from cheapest to strongest (escalation only goes up)."""
     if value is None:
         return ()
     items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        raise DefinitionError(f"{where}: escalation must be a list of tiers, e.g. [haiku, sonnet]")
     try:
-        ladder = tuple(Tier.parse(str(t)) for t in items)
+        ladder = tuple(Tier.parse(t) for t in items)
     except ConfigError as exc:
         raise DefinitionError(f"{where}: escalation: {exc.message}", hint=exc.hint) from None
     if any(b <= a for a, b in itertools.pairwise(ladder)):
@@ -257,11 +254,8 @@ def _ladder(value: Any, where: str) -> tuple[Tier, ...]:
     return ladder
 
 
-def _validators(value: Any, where: str) -> tuple[Any, ...]:
+def _validators(value: str | dict[str, Any] | list[str | dict[str, Any]] | None) -> tuple[Any, ...]:
+    """The raw validator specs, each checked by the engine when a task uses the agent."""
     if value is None:
         return ()
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if not isinstance(item, str | Mapping):
-            raise DefinitionError(f"{where}: each validator must be a string or a mapping")
-    return tuple(dict(v) if isinstance(v, Mapping) else v for v in items)
+    return tuple(value) if isinstance(value, list) else (value,)

@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from gearshift.agents.definition import AgentDefinition, SourceFormat
-from gearshift.agents.fields import LoadOptions, build_definition
+from gearshift.agents.fields import AgentFields, LoadOptions, build_definition
 from gearshift.errors import ConfigError, DefinitionError
 from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
@@ -41,6 +43,7 @@ __all__ = [
     "parse_agents_json",
     "parse_markdown",
     "parse_yaml_specs",
+    "schema",
 ]
 
 _FRONTMATTER_OPEN = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
@@ -53,12 +56,15 @@ class AgentSet(Mapping[str, AgentDefinition]):
     """Definitions by name, first location winning (project over user, as Claude Code does).
 
     ``shadowed`` keeps the definitions hidden by an earlier one of the same name; ``skipped``
-    lists files that are not agent definitions (``.md`` files without frontmatter).
+    lists files that are not agent definitions (``.md`` files without frontmatter); ``broken``
+    holds the error of each file that could not be read, when :func:`discover` was asked to
+    keep going.
     """
 
     agents: dict[str, AgentDefinition] = field(default_factory=dict)
     shadowed: list[AgentDefinition] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    broken: list[ConfigError] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> AgentDefinition:
         return self.agents[name]
@@ -85,6 +91,24 @@ class AgentSet(Mapping[str, AgentDefinition]):
         return agent
 
 
+class NamedAgent(AgentFields, kw_only=True):
+    """One agent whose fields hold its name: Claude Code frontmatter, or a YAML file of one."""
+
+    name: str
+
+
+class AgentsFile(msgspec.Struct, kw_only=True):
+    """Agents under an ``agents:`` key: a mapping of name -> fields, or a list of agents."""
+
+    agents: dict[str, AgentFields] | list[NamedAgent]
+
+
+def schema() -> tuple[Any, ...]:
+    """The forms an agents file takes, for its JSON Schema: name -> fields (the article's YAML
+    specs, ``--agents`` JSON), an ``agents:`` key, or one agent (Claude Code frontmatter)."""
+    return (dict[str, AgentFields], AgentsFile, NamedAgent)
+
+
 def default_agent_dirs(cwd: Path | None = None, home: Path | None = None) -> list[Path]:
     """Claude Code's locations in precedence order: project ``.claude/agents``, then user's."""
     cwd = cwd or Path.cwd()
@@ -93,13 +117,18 @@ def default_agent_dirs(cwd: Path | None = None, home: Path | None = None) -> lis
 
 
 def discover(
-    paths: Iterable[Path | str] | None = None, options: LoadOptions | None = None
+    paths: Iterable[Path | str] | None = None,
+    options: LoadOptions | None = None,
+    *,
+    keep_going: bool = False,
 ) -> AgentSet:
     """Load every definition under ``paths`` (files or directories, searched recursively).
 
     With ``paths=None`` the Claude Code locations are searched; missing directories are
     skipped. Two definitions with one name in the same location are an error; across
-    locations the first wins and the other is kept in :attr:`AgentSet.shadowed`.
+    locations the first wins and the other is kept in :attr:`AgentSet.shadowed`. A file that
+    cannot be read raises its error (naming file and line), or with ``keep_going`` is left out
+    and its error kept in :attr:`AgentSet.broken`, so one bad file does not hide the others.
     """
     options = options or LoadOptions()
     result = AgentSet()
@@ -107,7 +136,13 @@ def discover(
     for root in roots:
         seen_here: dict[str, AgentDefinition] = {}
         for file in _files_under(root):
-            defs = load_file(file, options)
+            try:
+                defs = load_file(file, options)
+            except ConfigError as error:
+                if not keep_going:
+                    raise
+                result.broken.append(error)
+                continue
             if defs is None:
                 result.skipped.append(file)
                 continue
@@ -187,8 +222,7 @@ def parse_markdown(
     start, end, body_at = find_frontmatter(text, source)
     data = load_yaml(text[start:end], source=str(source), line_offset=1, index_offset=start)
     if data is None:
-        data = YamlMap()
-        data.source, data.line = str(source), 1
+        data = YamlMap.empty(str(source))
     if not isinstance(data, YamlMap):
         raise DefinitionError(f"{source}:2: frontmatter must be a mapping of fields")
     body = text[body_at:].strip()

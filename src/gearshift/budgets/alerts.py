@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gearshift.budgets import store
 from gearshift.budgets.forecast import Forecast, money
 from gearshift.catalog.cost import usd_text
+from gearshift.redact import scrub
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,6 +48,7 @@ __all__ = [
     "ConsoleSink",
     "Delivery",
     "LogSink",
+    "Notice",
     "Sink",
     "WebhookSink",
     "due_alerts",
@@ -103,10 +105,23 @@ class Delivery:
     detail: str = ""
 
 
+class Notice(Protocol):
+    """What a sink delivers: a budget :class:`Alert`, or another alert (ledger-vs-bill drift)
+    with the same three parts."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def severity(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class Sink(Protocol):
     name: str
 
-    def send(self, alert: Alert) -> Delivery: ...
+    def send(self, alert: Notice) -> Delivery: ...
 
 
 def due_alerts(fc: Forecast, levels: Sequence[int], *, on_forecast: bool = True) -> list[Alert]:
@@ -202,7 +217,7 @@ class ConsoleSink:
             console = Console(stderr=True, highlight=False)
         self.console = console
 
-    def send(self, alert: Alert) -> Delivery:
+    def send(self, alert: Notice) -> Delivery:
         style = "bold red" if alert.severity == "critical" else "yellow"
         self.console.print(f"⚠ {alert.text}", style=style, markup=False, soft_wrap=True)
         return Delivery(self.name, True)
@@ -214,17 +229,17 @@ class WebhookSink:
     ``backoff_s * 2**n`` (capped at 30 s) before retry ``n``; each attempt gives up after
     ``timeout_s``. ``sleep`` is injectable for tests."""
 
-    url: str
+    url: str = field(repr=False)  # its path is the credential: never shown
     timeout_s: float = 5.0
     retries: int = 3
     backoff_s: float = 0.5
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     name: str = "webhook"
 
-    def payload(self, alert: Alert) -> bytes:
+    def payload(self, alert: Notice) -> bytes:
         return json.dumps({"text": alert.text, "gearshift": alert.to_dict()}).encode()
 
-    def send(self, alert: Alert) -> Delivery:
+    def send(self, alert: Notice) -> Delivery:
         body = self.payload(alert)
         detail = ""
         for attempt in range(1, self.retries + 2):
@@ -237,22 +252,26 @@ class WebhookSink:
 
     def _post(self, body: bytes) -> tuple[bool, str]:
         """One attempt: (worth retrying, error text -- empty on success)."""
-        request = urllib.request.Request(
-            self.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "gearshift-alerts"},
-        )
         try:
+            request = urllib.request.Request(
+                self.url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "gearshift-alerts"},
+            )
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()
             return False, ""
         except urllib.error.HTTPError as exc:
             exc.close()
             return exc.code >= 500 or exc.code == 429, f"HTTP {exc.code}"
+        except (ValueError, http.client.InvalidURL) as exc:  # the URL itself: retrying is useless
+            # (the exception's own text quotes the URL's path, which is the credential)
+            return False, f"{type(exc).__name__}: the webhook URL is not valid"
         except (OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
-            return True, f"{type(reason).__name__}: {reason}".rstrip(": ")
+            text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+            return True, scrub(f"{type(reason).__name__}: {text}".rstrip(": "), self.url)
 
 
 class LogSink:
@@ -263,7 +282,7 @@ class LogSink:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def send(self, alert: Alert, deliveries: Sequence[Delivery] = ()) -> Delivery:
+    def send(self, alert: Notice, deliveries: Sequence[Delivery] = ()) -> Delivery:
         record = {
             "at": dt.datetime.now(dt.UTC).isoformat(),
             **alert.to_dict(),

@@ -34,7 +34,7 @@ from gearshift.ledger.queries import Filters, spent_nanos
 from gearshift.timespec import local_zone
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
     from gearshift.ledger.store import Ledger
 
 __all__ = [

@@ -167,6 +167,15 @@ class Reservations:
         names = {b.name for b in self._config}
         return [*self._config, *(b for b in stored if b.name not in names)]
 
+    def covering(self, call: CallScope, now: dt.datetime | None = None) -> list[Budget]:
+        """The budgets in force that cover ``call``, by name (none: nothing to reserve, and no
+        need to work out the call's worst case)."""
+        now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        return sorted(
+            (b for b in self.budgets() if b.covers(call) and b.active(now, self.tz)),
+            key=lambda b: b.name,
+        )
+
     def reserve(
         self, call: CallScope, worst_case_nanos: int, *, now: dt.datetime | None = None
     ) -> Decision:
@@ -174,10 +183,7 @@ class Reservations:
         if worst_case_nanos < 0:
             raise ValueError("worst_case_nanos must not be negative")
         now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        covering = sorted(
-            (b for b in self.budgets() if b.covers(call) and b.active(now, self.tz)),
-            key=lambda b: b.name,
-        )
+        covering = self.covering(call, now)
         reservation = Reservation(
             new_id(), worst_case_nanos, tuple(b.name for b in covering), now + self.ttl
         )
@@ -225,9 +231,42 @@ class Reservations:
                 self.ledger.add_in(conn, [execution])
             return not reservation.budgets or store.delete_reservation(conn, reservation.id) > 0
 
+    def settle_many(
+        self, executions: Sequence[Execution], reservations: Sequence[Reservation]
+    ) -> int:
+        """Record ``executions`` and drop ``reservations``, all in one transaction (a batch of
+        finished calls settled at once, as the proxy writes them); returns the rows added."""
+        held = [r for r in reservations if r.budgets]
+        if not held:
+            return self.ledger.add_many(executions) if executions else 0
+        with self.ledger.write() as conn:
+            added = self.ledger.add_in(conn, executions)
+            for reservation in held:
+                store.delete_reservation(conn, reservation.id)
+        return added
+
     def release(self, reservation: Reservation) -> bool:
         """Drop a reservation whose call did not happen (or was recorded already)."""
         return self.settle(reservation, None)
+
+    def settle_in(self, conn: Connection, reservations: Sequence[Reservation]) -> None:
+        """Drop ``reservations`` inside the caller's write transaction -- the one that records
+        their executions (the engine's group commit), so each call counts exactly once."""
+        for reservation in reservations:
+            if reservation.budgets:
+                store.delete_reservation(conn, reservation.id)
+
+    def shrink(self, reservation: Reservation, nanos: int) -> Reservation:
+        """Lower a hold to ``nanos`` -- the call's real cost, once its usage is known -- so the
+        rest of the worst case goes back to the budget at once rather than when the attempt is
+        recorded (after validation, which may take minutes or call a judge). A hold never grows
+        here, and one already at or below ``nanos`` is left as it is."""
+        if not reservation.budgets or nanos >= reservation.nanos:
+            return reservation
+        nanos = max(0, nanos)
+        with self.ledger.write() as conn:
+            store.shrink_reservation(conn, reservation.id, nanos)
+        return Reservation(reservation.id, nanos, reservation.budgets, reservation.expires)
 
 
 def _committed(

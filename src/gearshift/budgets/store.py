@@ -31,6 +31,7 @@ __all__ = [
     "lock_budgets",
     "purge_expired",
     "select_budgets",
+    "shrink_reservation",
     "unclaim_alert",
     "upsert_budget",
 ]
@@ -118,6 +119,15 @@ def insert_reservation(
             }
             for name in sorted(budget_names)
         ],
+    )
+
+
+def shrink_reservation(conn: Connection, reservation_id: str, amount_nanos: int) -> None:
+    r = budget_reservations
+    conn.execute(
+        r.update()
+        .where(r.c.id == reservation_id, r.c.amount_nanos > amount_nanos)
+        .values(amount_nanos=amount_nanos)
     )
 
 

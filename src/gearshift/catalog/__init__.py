@@ -6,9 +6,10 @@ Names load on first use (PEP 562), so importing one light submodule such as
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gearshift._lazy import lazy_names
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
     from gearshift.catalog.cost import Cost, PriceSet, Usage, nanos_to_decimal
     from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod

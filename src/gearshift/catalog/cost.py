@@ -13,15 +13,12 @@ is reported two ways:
 from __future__ import annotations
 
 import decimal
+from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
+from typing import Any
 
-from gearshift._frozen import Frozen, _set
 from gearshift.catalog.units import FEMTO_PER_MTOK_DOLLAR, MAX_TOKENS, nanos_text, round_half_even
-
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
-if TYPE_CHECKING:
-    from fractions import Fraction
-    from typing import Any
 
 __all__ = [
     "FEMTO_PER_MTOK_DOLLAR",
@@ -29,6 +26,7 @@ __all__ = [
     "Cost",
     "PriceSet",
     "Usage",
+    "femto_to_nanos",
     "nanos_to_decimal",
     "round_half_even",
     "usd_text",
@@ -43,11 +41,18 @@ _TOKEN_FIELDS = (
     "cache_write_1h_tokens",
     "cache_read_tokens",
 )
+_PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 
 
 def nanos_to_decimal(nanos: int) -> Decimal:
     """Integer nano-dollars as an exact ``Decimal`` in USD."""
     return Decimal(nanos).scaleb(-9)
+
+
+def femto_to_nanos(femto: int, numerator: int = 1, denominator: int = 1) -> int:
+    """``femto`` femto-dollars times ``numerator / denominator``, rounded half-to-even to the
+    nano-dollars the ledger stores."""
+    return round_half_even(femto * numerator, denominator * _FEMTO_PER_NANO)
 
 
 def usd_text(amount: int | Decimal) -> str:
@@ -58,76 +63,30 @@ def usd_text(amount: int | Decimal) -> str:
     return format(amount, "f")
 
 
-class Usage(Frozen):
+@dataclass(frozen=True, slots=True)
+class Usage:
     """Token counts of one model call (or a sum of calls made under the same flags).
 
     ``input_tokens`` are the uncached input tokens, as the API reports them; cache writes are split
     by TTL, since a 1-hour write costs more than a 5-minute one.
     """
 
-    __slots__ = (
-        "batch",
-        "cache_read_tokens",
-        "cache_write_1h_tokens",
-        "cache_write_5m_tokens",
-        "fast",
-        "geo",
-        "input_tokens",
-        "output_tokens",
-    )
-    #: The constructor's fields, in order (``__slots__`` is sorted).
-    __match_args__ = (
-        "input_tokens",
-        "output_tokens",
-        "cache_write_5m_tokens",
-        "cache_write_1h_tokens",
-        "cache_read_tokens",
-        "batch",
-        "fast",
-        "geo",
-    )
-    _fields = __match_args__
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    batch: bool = False
+    fast: bool = False
+    geo: str | None = None
 
-    input_tokens: int
-    output_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_read_tokens: int
-    batch: bool
-    fast: bool
-    geo: str | None
-
-    def __init__(
-        self,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cache_write_5m_tokens: int = 0,
-        cache_write_1h_tokens: int = 0,
-        cache_read_tokens: int = 0,
-        batch: bool = False,
-        fast: bool = False,
-        geo: str | None = None,
-    ) -> None:
-        counts = (
-            input_tokens,
-            output_tokens,
-            cache_write_5m_tokens,
-            cache_write_1h_tokens,
-            cache_read_tokens,
-        )
-        for name, value in zip(_TOKEN_FIELDS, counts, strict=True):
+    def __post_init__(self) -> None:
+        for name in _TOKEN_FIELDS:
+            value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
             if value > MAX_TOKENS:
                 raise ValueError(f"{name} {value} is beyond any real call (at most {MAX_TOKENS:,})")
-        _set(self, "input_tokens", input_tokens)
-        _set(self, "output_tokens", output_tokens)
-        _set(self, "cache_write_5m_tokens", cache_write_5m_tokens)
-        _set(self, "cache_write_1h_tokens", cache_write_1h_tokens)
-        _set(self, "cache_read_tokens", cache_read_tokens)
-        _set(self, "batch", batch)
-        _set(self, "fast", fast)
-        _set(self, "geo", geo)
 
     @classmethod
     def from_api(cls, usage: Any, *, batch: bool = False) -> Usage:
@@ -186,37 +145,21 @@ class Usage(Frozen):
         )
 
 
-class PriceSet(Frozen):
-    """Five per-million-token prices in USD, kept as exact decimals."""
-
-    __slots__ = ("cache_read", "cache_write_1h", "cache_write_5m", "femto", "input", "output")
-    #: The constructor's fields, in order; ``femto`` (the prices in femto-dollars per token,
-    #: derived from them) is not compared, hashed, shown or copied.
-    __match_args__ = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
-    _fields = __match_args__
+@dataclass(frozen=True, slots=True)
+class PriceSet:
+    """Five per-million-token prices in USD, kept as exact decimals; ``femto`` holds them in
+    femto-dollars per token, derived (not compared, shown or given)."""
 
     input: Decimal
     output: Decimal
     cache_write_5m: Decimal
     cache_write_1h: Decimal
     cache_read: Decimal
-    femto: tuple[int, int, int, int, int]
+    femto: tuple[int, int, int, int, int] = field(init=False, repr=False, compare=False)
 
-    def __init__(
-        self,
-        input: Decimal,
-        output: Decimal,
-        cache_write_5m: Decimal,
-        cache_write_1h: Decimal,
-        cache_read: Decimal,
-    ) -> None:
-        _set(self, "input", input)
-        _set(self, "output", output)
-        _set(self, "cache_write_5m", cache_write_5m)
-        _set(self, "cache_write_1h", cache_write_1h)
-        _set(self, "cache_read", cache_read)
+    def __post_init__(self) -> None:
         rates = []
-        for name in self._fields:
+        for name in _PRICE_FIELDS:
             value: Decimal = getattr(self, name)
             scaled = value * FEMTO_PER_MTOK_DOLLAR
             if value < 0:
@@ -224,18 +167,25 @@ class PriceSet(Frozen):
             if scaled != scaled.to_integral_value():
                 raise ValueError(f"{name} price {value} has more than 9 decimal places")
             rates.append(int(scaled))
-        _set(self, "femto", tuple(rates))
+        object.__setattr__(self, "femto", tuple(rates))  # a frozen dataclass's derived field
 
     def femto_cost(self, usage: Usage) -> int:
         """The cost of ``usage`` at these prices, in femto-dollars, before any multiplier."""
-        i, o, w5, w1, r = self.femto
-        return (
-            usage.input_tokens * i
-            + usage.output_tokens * o
-            + usage.cache_write_5m_tokens * w5
-            + usage.cache_write_1h_tokens * w1
-            + usage.cache_read_tokens * r
+        return self.femto_of(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_write_5m_tokens,
+                usage.cache_write_1h_tokens,
+                usage.cache_read_tokens,
+            )
         )
+
+    def femto_of(self, tokens: tuple[int, int, int, int, int]) -> int:
+        """:meth:`femto_cost` of (input, output, 5m writes, 1h writes, cache reads)."""
+        i, o, w5, w1, r = self.femto
+        i_n, o_n, w5_n, w1_n, r_n = tokens
+        return i_n * i + o_n * o + w5_n * w5 + w1_n * w1 + r_n * r
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -247,29 +197,18 @@ class PriceSet(Frozen):
         }
 
 
-class Cost(Frozen):
+@dataclass(frozen=True, slots=True)
+class Cost:
     """An exact cost: ``femto * multiplier`` femto-dollars, with the price version used."""
-
-    __slots__ = ("femto", "model", "multiplier", "price_version")
-    #: The constructor's fields, in order (``__slots__`` is sorted).
-    __match_args__ = ("femto", "multiplier", "price_version", "model")
-    _fields = __match_args__
 
     femto: int
     multiplier: Fraction
     price_version: str
     model: str
 
-    def __init__(self, femto: int, multiplier: Fraction, price_version: str, model: str) -> None:
-        _set(self, "femto", femto)
-        _set(self, "multiplier", multiplier)
-        _set(self, "price_version", price_version)
-        _set(self, "model", model)
-
     @property
     def nanos(self) -> int:
-        num = self.femto * self.multiplier.numerator
-        return round_half_even(num, self.multiplier.denominator * _FEMTO_PER_NANO)
+        return femto_to_nanos(self.femto, self.multiplier.numerator, self.multiplier.denominator)
 
     @property
     def exact(self) -> Decimal:

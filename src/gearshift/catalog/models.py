@@ -3,118 +3,98 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
-from gearshift._frozen import Frozen, _set
 from gearshift.catalog.cost import Cost, PriceSet, Usage
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import UnknownModel
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
-if TYPE_CHECKING:
-    import re
-    from collections.abc import Iterator, Mapping
-    from decimal import Decimal
-    from fractions import Fraction
-
-__all__ = ["Catalog", "LongContext", "Model", "PricePeriod"]
+__all__ = ["FEATURES", "Catalog", "LongContext", "Model", "PricePeriod"]
 
 
-@functools.cache
-def _name_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """``(vendor prefix, version suffix, date suffix)``, compiled on first use: compiling them at
-    import cost every run ~1 ms, and a name the index holds as written needs none of them (nor
-    re, ~2 ms to load)."""
-    import re
-
-    return (
-        re.compile(r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)"),
-        re.compile(r"-v\d+(?::\d+)?$"),
-        re.compile(r"[-@]\d{8}$"),
-    )
+_VENDOR_PREFIX = re.compile(
+    r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)"
+)
+_VERSION_SUFFIX = re.compile(r"-v\d+(?::\d+)?$")
+_DATE_SUFFIX = re.compile(r"[-@]\d{8}$")
 
 
-class LongContext(Frozen):
+@dataclass(frozen=True, slots=True)
+class LongContext:
     """Whole-request repricing above ``threshold`` prompt tokens."""
-
-    __slots__ = ("prices", "threshold")
-    #: The constructor's fields, in order (``__slots__`` is sorted).
-    __match_args__ = ("threshold", "prices")
-    _fields = __match_args__
 
     threshold: int
     prices: PriceSet
 
-    def __init__(self, threshold: int, prices: PriceSet) -> None:
-        _set(self, "threshold", threshold)
-        _set(self, "prices", prices)
 
-
-class PricePeriod(Frozen):
+@dataclass(frozen=True, slots=True)
+class PricePeriod:
     """The prices of one model from ``since`` (UTC date) until the next period."""
-
-    __slots__ = ("base", "fast", "long_context", "since")
-    #: The constructor's fields, in order (``__slots__`` is sorted).
-    __match_args__ = ("since", "base", "long_context", "fast")
-    _fields = __match_args__
 
     since: dt.date
     base: PriceSet
-    long_context: LongContext | None
-    fast: Decimal | None
-
-    def __init__(
-        self,
-        since: dt.date,
-        base: PriceSet,
-        long_context: LongContext | None = None,
-        fast: Decimal | None = None,
-    ) -> None:
-        _set(self, "since", since)
-        _set(self, "base", base)
-        _set(self, "long_context", long_context)
-        _set(self, "fast", fast)
+    long_context: LongContext | None = None
+    fast: Decimal | None = None
 
     def prices_for(self, usage: Usage) -> PriceSet:
+        return self.prices_at(usage.prompt_tokens)
+
+    def prices_at(self, prompt_tokens: int) -> PriceSet:
+        """The prices of a request of ``prompt_tokens`` (input, cache writes and reads): the
+        long-context ones for the whole request above its threshold."""
         lc = self.long_context
-        if lc is not None and usage.prompt_tokens > lc.threshold:
+        if lc is not None and prompt_tokens > lc.threshold:
             return lc.prices
         return self.base
 
+    def fast_ratio(self, fast: bool) -> tuple[int, int]:
+        """The multiplier of a request in fast mode (``fast``) as an exact ratio in lowest
+        terms; ``(1, 1)`` when the model has none."""
+        if fast and self.fast is not None:
+            return self.fast.as_integer_ratio()
+        return 1, 1
 
-class Model(Frozen):
-    """One model: canonical id, tier, family, aliases and its effective-dated prices."""
 
-    __slots__ = ("aliases", "deprecated", "family", "id", "name", "periods", "tier")
-    #: The constructor's fields, in order (``__slots__`` is sorted).
-    __match_args__ = ("id", "tier", "name", "family", "aliases", "periods", "deprecated")
-    _fields = __match_args__
+#: What a model's ``features`` may name: request fields it accepts (see docs/pricing.md).
+FEATURES = (
+    "adaptive-thinking",  # thinking: {type: "adaptive"}
+    "enabled-thinking",  # thinking: {type: "enabled", budget_tokens: N}
+    "thinking-required",  # thinking cannot be turned off ({type: "disabled"} is refused)
+    "effort",  # output_config.effort
+    "fast",  # speed: "fast"
+    "system-messages",  # role "system" messages inside the conversation
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One model: canonical id, tier, family, aliases and its effective-dated prices.
+
+    ``context_window`` (prompt tokens) and ``max_output`` (tokens) are its limits, ``features``
+    the request fields it accepts (names from :data:`FEATURES`); ``None`` where unknown, which
+    callers must treat as "do not assume either way".
+    """
 
     id: str
     tier: Tier
     name: str
     family: str
-    aliases: tuple[str, ...]
-    periods: tuple[PricePeriod, ...]
-    deprecated: dt.date | None
+    aliases: tuple[str, ...] = ()
+    periods: tuple[PricePeriod, ...] = ()
+    deprecated: dt.date | None = None
+    context_window: int | None = None
+    max_output: int | None = None
+    features: tuple[str, ...] | None = None
 
-    def __init__(
-        self,
-        id: str,
-        tier: Tier,
-        name: str,
-        family: str,
-        aliases: tuple[str, ...] = (),
-        periods: tuple[PricePeriod, ...] = (),
-        deprecated: dt.date | None = None,
-    ) -> None:
-        _set(self, "id", id)
-        _set(self, "tier", tier)
-        _set(self, "name", name)
-        _set(self, "family", family)
-        _set(self, "aliases", aliases)
-        _set(self, "periods", periods)
-        _set(self, "deprecated", deprecated)
+    def accepts(self, feature: str) -> bool | None:
+        """Whether the model accepts ``feature`` (one of :data:`FEATURES`); ``None`` when its
+        features are not known."""
+        return None if self.features is None else feature in self.features
 
     def period_at(self, day: dt.date | None) -> PricePeriod:
         """The price period in force on ``day`` (latest when ``None``)."""
@@ -138,7 +118,6 @@ class Catalog:
         "models",
         "name",
         "revision",
-        "sources",
         "tier_defaults",
     )
     _SHOWN = ("name", "revision", "models", "tier_defaults", "batch_multiplier", "geo_multipliers")
@@ -151,9 +130,6 @@ class Catalog:
     geo_multipliers: Mapping[str, Decimal]
     _index: dict[str, str]
     _cache: dict[str, Model]
-    #: A digest of the price files' bytes it was made from, when ``load_catalog`` made it (saved
-    #: rate cards are kept only under the identity of the same bytes); ``""`` otherwise.
-    sources: str
 
     def __init__(
         self,
@@ -170,7 +146,6 @@ class Catalog:
         self.tier_defaults = tier_defaults
         self.batch_multiplier = batch_multiplier
         self.geo_multipliers = geo_multipliers
-        self.sources = ""
         self._cache = {}
         self._index = {}
         for model in models.values():
@@ -205,8 +180,6 @@ class Catalog:
             return cached
         model = self._lookup(name)
         if model is None:
-            import difflib
-
             close = difflib.get_close_matches(name.lower(), list(self._index), n=3, cutoff=0.6)
             hint = f"did you mean {', '.join(close)}?" if close else None
             raise UnknownModel(
@@ -234,11 +207,10 @@ class Catalog:
             return self.models[self.tier_defaults[Tier(key)]]
         model_id = self._index.get(key)
         if model_id is None:
-            vendor_prefix, version_suffix, date_suffix = _name_patterns()
-            stripped = version_suffix.sub("", vendor_prefix.sub("", key))
+            stripped = _VERSION_SUFFIX.sub("", _VENDOR_PREFIX.sub("", key))
             model_id = self._index.get(stripped)
             if model_id is None:
-                model_id = self._index.get(date_suffix.sub("", stripped))
+                model_id = self._index.get(_DATE_SUFFIX.sub("", stripped))
                 if model_id is None:
                     return None
         return self.models[model_id]
@@ -248,11 +220,7 @@ class Catalog:
         return self.models[self.tier_defaults[tier]]
 
     def multiplier(self, model: Model, period: PricePeriod, usage: Usage) -> Fraction:
-        from fractions import Fraction  # here: an ingest never multiplies (~1.5 ms to load)
-
-        factor = Fraction(1)
-        if usage.fast and period.fast is not None:
-            factor *= Fraction(period.fast)
+        factor = Fraction(*period.fast_ratio(usage.fast))
         if usage.batch:
             factor *= Fraction(self.batch_multiplier)
         if usage.geo:

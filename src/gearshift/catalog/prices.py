@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tomllib
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from gearshift._files import read_package_file
 from gearshift.catalog.cost import PriceSet
-from gearshift.catalog.models import Catalog, LongContext, Model, PricePeriod
-from gearshift.catalog.sources import PROFILES, price_spec, texts_digest
+from gearshift.catalog.models import FEATURES, Catalog, LongContext, Model, PricePeriod
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import PriceFileError
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
-if TYPE_CHECKING:
-    from typing import Any
+__all__ = ["PROFILES", "load_catalog", "price_spec"]
 
-__all__ = ["PROFILES", "compile_bundled", "load_catalog"]
+#: Named price profiles bundled with gearshift.
+PROFILES = ("anthropic", "article")
 
 
 _TOP_KEYS = {
@@ -42,7 +43,18 @@ _TOP_KEYS = {
     "model",
     "tier_price",
 }
-_MODEL_KEYS = {"id", "aliases", "tier", "name", "family", "deprecated", "price"}
+_MODEL_KEYS = {
+    "id",
+    "aliases",
+    "tier",
+    "name",
+    "family",
+    "deprecated",
+    "price",
+    "context_window",
+    "max_output",
+    "features",
+}
 _PRICE_KEYS = {
     "since",
     "input",
@@ -59,6 +71,13 @@ _RATIO_KEYS = {"cache_write_5m", "cache_write_1h", "cache_read"}
 _CACHE: dict[str, Catalog] = {}
 
 
+def price_spec(prices: str | os.PathLike[str] | None) -> str:
+    """The price profile or file ``prices`` names: itself, else ``$GEARSHIFT_PRICES``, else
+    the bundled ``anthropic`` catalog."""
+    spec = os.fspath(prices) if prices is not None else os.environ.get("GEARSHIFT_PRICES", "")
+    return spec or "anthropic"
+
+
 def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
     """The bundled catalog, with a profile name or a user price file laid over it.
 
@@ -68,102 +87,41 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
     cached = _CACHE.get(spec)
     if cached is not None:
         return cached
-    texts: list[bytes] = []  # the bytes it is made from (see Catalog.sources)
-    base_doc = _read_bundled("anthropic", texts)
     builder = _Builder("anthropic.toml (bundled)")
-    builder.apply(base_doc, base=True)
+    builder.apply(_read_bundled("anthropic"), base=True)
     if spec != "anthropic":
         if spec in PROFILES:
             builder.source = f"{spec}.toml (bundled profile)"
-            builder.apply(_read_bundled(spec, texts), base=False)
+            builder.apply(_read_bundled(spec), base=False)
         else:
-            from pathlib import Path  # a price file of the user's: not the usual run's path
+            from pathlib import Path  # (a user's price file: not the usual run's path)
 
-            path = str(Path(spec).expanduser())
+            path = str(Path(spec).expanduser())  # normalised: the name errors show
             builder.source = path
-            builder.apply(_read_file(path, texts), base=False)
+            builder.apply(_read_file(path), base=False)
     catalog = builder.build()
-    catalog.sources = texts_digest(texts)
     _CACHE[spec] = catalog
     return catalog
 
 
-def _read_bundled(name: str, texts: list[bytes] | None = None) -> dict[str, Any]:
-    """A bundled price file's document: from its compiled twin ``data/<name>.json`` when that
-    was made from this very TOML text (JSON parses in C; tomllib, and the typing module it
-    imports, cost every run ~9 ms here), else from the TOML. The TOML's bytes are added to
-    ``texts``."""
-    text = read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml")
-    if texts is not None:
-        texts.append(text.encode())
-    try:
-        compiled = read_package_file("gearshift.catalog", __file__, "data", f"{name}.json")
-    except FileNotFoundError:
-        compiled = ""
-    if compiled:
-        from gearshift._json import loads  # not json's: see gearshift._json
-
-        twin = loads(compiled, object_hook=_revive)
-        if twin.get("source") == _source_digest(text):
-            document: dict[str, Any] = twin["document"]
-            return document
-    import tomllib
-
-    return tomllib.loads(text)
+def _read_bundled(name: str) -> dict[str, Any]:
+    return tomllib.loads(read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml"))
 
 
-def compile_bundled(name: str) -> str:
-    """The JSON twin of the bundled ``data/<name>.toml`` (``scripts/compile_prices.py`` writes
-    it; a test checks every twin is current): the parsed document, dates as
-    ``{"$date": "YYYY-MM-DD"}``, and a digest of the TOML text it was made from."""
-    import json
-    import tomllib
-
-    text = read_package_file("gearshift.catalog", __file__, "data", f"{name}.toml")
-
-    def encode(value: object) -> object:
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return {"$date": value.isoformat()}
-        raise TypeError(f"{name}.toml: a bundled price file holds no {type(value).__name__}")
-
-    twin = {"source": _source_digest(text), "document": tomllib.loads(text)}
-    return json.dumps(twin, default=encode, indent=1, ensure_ascii=False) + "\n"
-
-
-def _source_digest(text: str) -> str:
-    from gearshift._hash import blake2b
-
-    return blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def _revive(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1 and "$date" in obj:
-        return dt.date.fromisoformat(obj["$date"])
-    return obj
-
-
-def _read_file(path: str, texts: list[bytes] | None = None) -> dict[str, Any]:
-    """A user's price file's document; its bytes are added to ``texts``."""
+def _read_file(path: str) -> dict[str, Any]:
+    """A user's price file's document."""
     if not os.path.exists(path):
         raise PriceFileError(
             f"price file {path} does not exist",
             hint=f"--prices takes a profile ({', '.join(PROFILES)}) or a TOML price file",
         )
-    import tomllib
-
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        # As a text-mode read has it (universal newlines), from the bytes the digest is of.
-        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-        document = tomllib.loads(text)
+        with open(path, encoding="utf-8") as fh:  # text mode: any line ending reads as one
+            return tomllib.loads(fh.read())
     except tomllib.TOMLDecodeError as exc:
         raise PriceFileError(f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PriceFileError(f"{path}: cannot be read: {exc}") from None
-    if texts is not None:
-        texts.append(raw)
-    return document
 
 
 class _Builder:
@@ -215,8 +173,8 @@ class _Builder:
         for tier, prices in self.tier_prices.items():
             for model_id, model in models.items():
                 if model.tier is tier:
-                    flat = tuple(p.replace(base=prices, long_context=None) for p in model.periods)
-                    models[model_id] = model.replace(periods=flat[-1:])
+                    flat = tuple(replace(p, base=prices, long_context=None) for p in model.periods)
+                    models[model_id] = replace(model, periods=flat[-1:])
         for tier in Tier.ordered():
             target = self.tiers.get(tier)
             if target is None:
@@ -349,7 +307,33 @@ class _Builder:
             aliases=tuple(aliases),
             periods=periods,
             deprecated=deprecated,
+            context_window=self._limit(where, raw, "context_window", known),
+            max_output=self._limit(where, raw, "max_output", known),
+            features=self._features(where, raw, known),
         )
+
+    def _limit(self, where: str, raw: dict[str, Any], key: str, known: Model | None) -> int | None:
+        if key not in raw:
+            return getattr(known, key) if known is not None else None
+        value = raw[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 100_000_000:
+            raise self.fail(f"{where}.{key}", "must be a positive token count")
+        return value
+
+    def _features(
+        self, where: str, raw: dict[str, Any], known: Model | None
+    ) -> tuple[str, ...] | None:
+        if "features" not in raw:
+            return known.features if known is not None else None
+        value = raw["features"]
+        if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
+            raise self.fail(f"{where}.features", "must be a list of strings")
+        unknown = sorted(set(value) - set(FEATURES))
+        if unknown:
+            raise self.fail(
+                f"{where}.features", f"unknown feature {unknown[0]!r} (use: {', '.join(FEATURES)})"
+            )
+        return tuple(sorted(set(value)))
 
     def _periods(self, where: str, raw: Any) -> tuple[PricePeriod, ...]:
         if raw is None:

@@ -1,6 +1,5 @@
-"""The integer units of cost, and exact rounding between them, without :mod:`decimal`: what an
-ingest needs of :mod:`gearshift.catalog.cost` when it prices from saved rate cards and loads no
-catalog (``decimal`` costs such a run ~1.5 ms to load). :mod:`gearshift.catalog.cost` re-exports
+"""The integer units of cost and exact rounding between them, in integers only (a price is
+femto-dollars per token, a stored cost nano-dollars). :mod:`gearshift.catalog.cost` re-exports
 them."""
 
 from __future__ import annotations

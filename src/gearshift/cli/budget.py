@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from gearshift.budgets.forecast import Forecast
+    from gearshift.ledger import Ledger
 
 budget_app = typer.Typer(
     help="Budgets per project, agent, model, tier or tag: set them, see the forecast, check them.",
@@ -97,7 +98,7 @@ def set_cmd(
         alert_levels=alert_levels,
         tz=budget_tz,
     )
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
     save_budget(ledger, budget, state.config())
     if as_json:
         print_json(budget.to_dict())
@@ -200,7 +201,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     from gearshift.cli.common import plain_table
     from gearshift.fmt import usd
 
-    budgets = load_budgets(state.ledger(), state.config())
+    budgets = load_budgets(_reading_ledger(), state.config())
     if as_json:
         print_json([b.to_dict() for b in budgets])
         return
@@ -225,7 +226,7 @@ def rm_cmd(
     """Remove a budget from the ledger (config-file budgets are removed from the file)."""
     from gearshift.budgets.model import remove_budget
 
-    remove_budget(state.ledger(), name, state.config())
+    remove_budget(state.ledger(create=True), name, state.config())
     if as_json:
         print_json({"removed": name})
         return
@@ -265,7 +266,7 @@ def check_cmd(
     if alerts and current:
         sinks = sinks_from_config(config.alerts, err_console())
         sent = send_due(
-            state.ledger(),
+            state.ledger(create=True),
             current,
             sinks,
             levels=config.alerts.levels,
@@ -312,6 +313,18 @@ def check_cmd(
     raise typer.Exit(code)
 
 
+def _reading_ledger() -> Ledger:
+    """The ledger for a command that only reads budgets; with no ledger file yet, an empty
+    one in memory (the config file's budgets, nothing spent), so reading creates no file."""
+    from gearshift.ledger import Ledger
+    from gearshift.ledger.urls import resolve_location
+
+    location = resolve_location(state.ledger_url)
+    if location.path is not None and not location.path.exists():
+        return Ledger.open("sqlite://", catalog=state.catalog())
+    return state.ledger()
+
+
 def _forecasts(tz_name: str | None) -> list[Forecast]:
     import datetime as dt
 
@@ -320,7 +333,7 @@ def _forecasts(tz_name: str | None) -> list[Forecast]:
     from gearshift.timespec import parse_zone
 
     zone: dt.tzinfo = parse_zone(tz_name)
-    ledger = state.ledger()
+    ledger = _reading_ledger()
     now = dt.datetime.now(dt.UTC)
     return [forecast(ledger, b, now, zone) for b in load_budgets(ledger, state.config())]
 

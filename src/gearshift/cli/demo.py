@@ -165,7 +165,7 @@ def _claude_code_tree(out: Path, seed: int) -> Path:
     import datetime as dt
     import shutil
 
-    from gearshift.ingest.sample import generate_corpus
+    from gearshift.samples.claude_logs import generate_corpus
 
     shutil.rmtree(out, ignore_errors=True)
     start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=30)

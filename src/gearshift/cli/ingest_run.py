@@ -5,19 +5,22 @@ of the time."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from gearshift.cli.common import console, is_terminal, print_json, state
+from gearshift.errors import ConfigError, IngestError
+from gearshift.ingest.claude_code import ingest_claude_code
+from gearshift.ingest.discover import discover
+from gearshift.ingest.summary import IngestSummary
+from gearshift.ledger.bulk import BulkLedger
+from gearshift.ledger.sqlite3_ledger import LiteLedger
+from gearshift.ledger.urls import resolve_location
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
 if TYPE_CHECKING:
-    import os
-    from collections.abc import Sequence
-
-    from gearshift.ingest.discovery import PendingDiscovery
-    from gearshift.ingest.summary import IngestSummary
-    from gearshift.ledger.lite import BulkLedger
+    from gearshift.ingest.price import CostMode
 
 __all__ = ["run_claude_code"]
 
@@ -28,29 +31,13 @@ def run_claude_code(
     strict: bool,
     workers: int | None,
     as_json: bool,
-    *,
-    pending: PendingDiscovery | None = None,
 ) -> None:
-    """``pending``: the discovery of ``paths`` under way (see
-    :func:`gearshift.ingest.discovery.start_discover`), when the caller started it."""
-    from gearshift.catalog.sources import price_spec
-    from gearshift.errors import ConfigError, IngestError
-    from gearshift.ingest.cards import SavedCards
-    from gearshift.ingest.claude_code import ingest_claude_code
-    from gearshift.ingest.discovery import start_discover
-
     started = time.perf_counter()
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
-    walking = pending if pending is not None else start_discover(list(paths) if paths else None)
-    # The rate cards earlier runs made from these prices: a run that needs no others loads no
-    # price catalog.
-    cards = SavedCards(price_spec(state.prices), mode)
 
     def run(ledger: BulkLedger) -> IngestSummary:
-        if not walking.ready and cards.version is None:
-            ledger.catalog  # noqa: B018  # the prices a run needs, loaded while the walk finishes
-        found = walking()
+        found = discover(list(paths) if paths else None)
         if not found.roots:  # a new ledger is discarded with the error
             raise IngestError(
                 "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
@@ -60,16 +47,15 @@ def run_claude_code(
         def ingest(progress: Callable[[int, int], None] | None = None) -> IngestSummary:
             return ingest_claude_code(
                 ledger,
-                mode=mode,  # type: ignore[arg-type]  # checked above
+                mode=cast("CostMode", mode),
                 strict=strict,
                 workers=workers,
                 discovery=found,
                 progress=progress,
-                rate_cards=cards,
             )
 
         if is_terminal() and not as_json:
-            return _with_progress(ingest, found.total_bytes, len(found.listing))
+            return _with_progress(ingest, found.total_bytes, len(found.files))
         return ingest()
 
     summary = _run_on_ledger(run)
@@ -85,13 +71,10 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     file, current or new (a new one staged, so a first import is written once and the file
     appears complete); else the full one (which migrates an older file, or connects to
     PostgreSQL)."""
-    from gearshift.ledger.lite import LiteLedger
-    from gearshift.ledger.urls import resolve_location
-
     location = resolve_location(state.ledger_url)
     lite = LiteLedger.open_or_create(location, state.catalog, staged=True)
     if lite is None:
-        return run(state.ledger())
+        return run(state.ledger(create=True))
     try:
         summary = run(lite)
     except BaseException:
@@ -103,13 +86,13 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     # go into that one instead (its dedup keys keep whatever it has once).
     other = LiteLedger.open_current(location, state.catalog)
     if other is None:
-        return run(state.ledger())
+        return run(state.ledger(create=True))
     with other:
         return run(other)
 
 
 def _print(summary: IngestSummary) -> None:
-    from gearshift.fmt import usd_nanos
+    from gearshift.fmt import usd_nanos  # (decimal and the catalog's cost math; --json needs none)
 
     con = console()
     con.print(

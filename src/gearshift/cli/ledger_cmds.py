@@ -61,7 +61,11 @@ def record(
         )
     if fast:
         _check_fast(model)
-    execution = state.ledger().record(
+    # typed by hand: a model the prices do not know is most likely a typo, so say so (code that
+    # records calls it made, through Ledger.record or track, keeps them unpriced instead)
+    state.catalog().resolve(model)
+    ledger = state.ledger(create=True)
+    execution = ledger.record(
         agent=agent,
         model=model,
         input_tokens=input_tokens,
@@ -80,6 +84,8 @@ def record(
         tags=_parse_tags(tag),
         source="manual",
     )
+    if ledger.privacy:  # show what was stored: the task's hash, never its text
+        execution.task = None
     if as_json:
         print_json(execution.to_dict())
         return
@@ -160,6 +166,43 @@ def stats_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
     con.print(f"sources    {listed}")
 
 
+@ledger_app.command("reprice")
+def reprice_cmd(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only executions from this day (YYYY-MM-DD, 7d, today)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Price the executions recorded without a price (a model the prices did not know then)
+    with the prices in use now (--prices); the others are left as they are."""
+    from gearshift.cli.spend_run import build_filters
+    from gearshift.fmt import usd_nanos
+    from gearshift.ledger.reprice import reprice
+
+    filters, _ = build_filters(since, None, None)
+    ledger = state.ledger(create=False)
+    done = reprice(ledger, since=filters.since)
+    if as_json:
+        print_json({**done.to_dict(), "prices": ledger.catalog.price_version})
+        return
+    con = console()
+    noun = "execution" if done.repriced == 1 else "executions"
+    con.print(
+        f"repriced {done.repriced:,} {noun} with prices {ledger.catalog.price_version}: "
+        f"{usd_nanos(done.added_nanos)} added",
+        markup=False,
+    )
+    if done.still_unpriced:
+        names = ", ".join(f"{m} ({n:,})" for m, n in sorted(done.still_unpriced.items()))
+        con.print(
+            f"still no price for {names}: add the models to a price file and run again with "
+            "--prices FILE",
+            style="yellow",
+            markup=False,
+        )
+
+
 @ledger_app.command("export")
 def export_cmd(
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",
@@ -191,7 +234,7 @@ def import_cmd(
     """Import a JSONL export; records already in the ledger are skipped."""
     from gearshift.ledger.transfer import import_jsonl
 
-    read, inserted = import_jsonl(state.ledger(), file)
+    read, inserted = import_jsonl(state.ledger(create=True), file)
     if as_json:
         print_json({"read": read, "inserted": inserted, "skipped": read - inserted})
         return

@@ -21,14 +21,20 @@ COMMAND_MODULES = (
     "gearshift.cli.ingest",
     "gearshift.cli.sample",
     "gearshift.cli.reports",
+    "gearshift.cli.reconcile",
     "gearshift.cli.prices_cmd",
     "gearshift.cli.budget",
     "gearshift.cli.route",
+    "gearshift.cli.learn",
     "gearshift.cli.run",
     "gearshift.cli.plan",
     "gearshift.cli.replay",
+    "gearshift.cli.schema",
+    "gearshift.cli.proxy",
     "gearshift.cli.demo",
     "gearshift.cli.serve",
+    "gearshift.cli.setup_cmd",
+    "gearshift.cli.statusline",
 )
 
 app = typer.Typer(
@@ -52,6 +58,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     ledger: Annotated[
         str | None,
         typer.Option(
@@ -71,14 +78,27 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            min=0.0,
+            metavar="SECONDS",
+            help="How long a write waits for another writer of a SQLite ledger.",
+        ),
+    ] = 60.0,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
+    source = ctx.get_parameter_source("ledger")
     state.ledger_url = ledger
+    # by name: Typer carries its own copy of click, whose enum is not click's
+    state.ledger_from_env = source is not None and source.name == "ENVIRONMENT"
     state.prices = prices
+    state.lock_timeout = lock_timeout
     state.debug = debug or bool(os.environ.get("GEARSHIFT_DEBUG"))
 
 
@@ -87,10 +107,23 @@ for _name in COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; turn gearshift errors into a message, a hint and an exit code."""
+    """Run the CLI; turn gearshift errors into a message, a hint and an exit code. A price
+    file named by ``--prices`` or ``GEARSHIFT_PRICES`` is checked before the command runs
+    (:meth:`State.check_prices`), the one place a bad one fails."""
+    import sys
+
+    from gearshift.cli.common import global_prices
     from gearshift.cli.guard import run_guarded
 
-    run_guarded(lambda: app(args=argv, prog_name="gearshift"))
+    args = list(sys.argv[1:] if argv is None else argv)
+    prices, runs = global_prices(args)
+
+    def command() -> None:
+        if runs:
+            state.check_prices(prices)
+        app(args=args, prog_name="gearshift")
+
+    run_guarded(command)
 
 
 if __name__ == "__main__":

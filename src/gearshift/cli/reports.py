@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gearshift.cli.common import console, err_console, print_json, state
+from gearshift.cli.common import console, err_console, print_json, printable_text, state
 from gearshift.cli.spend_run import build_filters
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from gearshift.config import Config
     from gearshift.insight.analysis import CostAnalysis
+    from gearshift.insight.drift import LedgerVsBill
     from gearshift.insight.recommend import Recommendation
     from gearshift.insight.truecost import TrueCostReport
     from gearshift.ledger import Filters, Ledger
@@ -54,14 +55,26 @@ def spend_cmd(
         str | None, typer.Option("--source", help="api, claude-code, proxy, manual, import, sim.")
     ] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="api, claude-code, proxy, manual, import or sim."),
+    ] = None,
     tz: TzOpt = None,
+    reprice: Annotated[
+        bool,
+        typer.Option(
+            "--reprice",
+            help="Price every execution with the prices in use (--prices) instead of showing "
+            "its stored cost; labelled as such.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Spend grouped by a period or a column."""
+    """Spend grouped by a period or a column (stored costs, or --reprice)."""
     from gearshift.cli.spend_run import run_spend
 
-    run_spend(by, since, until, tz, as_json, project=project, agent=agent, model=model,
-              tier=tier, source=source, tag=tag)  # fmt: skip
+    run_spend(by, since, until, tz, as_json, reprice=reprice, project=project, agent=agent,
+              model=model, tier=tier, tag=tag, source=source)  # fmt: skip
 
 
 def report_cmd(
@@ -93,12 +106,15 @@ def report_cmd(
     config = state.config()
     costs = true_cost(ledger, filters, TrueCostRates.from_config(config.true_cost))
     recs = recommend(ledger, filters, report=costs)
+    bill = _ledger_vs_bill(ledger, filters)
     if html_out is not None:
         _write_html(html_out, ledger, filters, zone, config, analysis, costs, recs, project)
     if fmt == "json":
         data = analysis.to_dict()
         data["true_cost"] = costs.to_dict()
         data["recommendations"] = [r.to_dict() for r in recs]
+        if bill is not None:
+            data["ledger_vs_bill"] = bill.to_dict()
         print_json(data)
     elif fmt == "yaml":
         import yaml
@@ -106,14 +122,65 @@ def report_cmd(
         template = analysis.to_template()
         template["cost-analysis"]["true_cost"] = _true_cost_template(costs)
         template["cost-analysis"]["recommendations"] = [r.message for r in recs]
+        if bill is not None:
+            template["cost-analysis"]["ledger_vs_bill"] = bill.to_dict()
         typer.echo(yaml.safe_dump(template, sort_keys=False, width=100), nl=False)
     else:
+        from gearshift.cli.spend_run import print_unpriced
+        from gearshift.ledger.reprice import unpriced_models
+
         _print_analysis(analysis)
         if analysis.agents:
             _print_true_cost(costs)
             _print_recommendations(recs)
+        if bill is not None:
+            _print_ledger_vs_bill(bill)
+        print_unpriced(unpriced_models(ledger, filters))
     if html_out is not None:
         err_console().print(f"wrote {html_out}", markup=False)
+
+
+def _ledger_vs_bill(ledger: Ledger, filters: Filters) -> LedgerVsBill | None:
+    """The stored comparisons with Anthropic's bill of the report's days (UTC days, as the
+    bill's); ``None`` when ``gearshift reconcile`` never stored one."""
+    import datetime as dt
+
+    from gearshift.insight.drift import ledger_vs_bill
+
+    since = filters.since.astimezone(dt.UTC).date() if filters.since else None
+    until = None
+    if filters.until is not None:
+        end = filters.until.astimezone(dt.UTC)
+        until = end.date() + dt.timedelta(days=end.time() != dt.time())
+    return ledger_vs_bill(ledger, ledger.catalog, since, until)
+
+
+def _print_ledger_vs_bill(bill: LedgerVsBill) -> None:
+    from gearshift.cli.common import plain_table
+    from gearshift.fmt import usd_nanos
+
+    con = console()
+    if not bill.models:
+        con.print("ledger vs bill: no stored comparison covers these days", markup=False)
+        return
+    table = plain_table(title="ledger vs bill (newest `gearshift reconcile` of each UTC day)")
+    for col in ("model", "days", "beyond", "ledger", "bill", "difference", "drift", "why"):
+        table.add_column(col, justify="left" if col in ("model", "why") else "right")
+    for m in bill.models:
+        pct = m.drift_pct
+        table.add_row(
+            m.model,
+            str(m.days),
+            str(m.beyond_days),
+            usd_nanos(m.ledger_nanos),
+            usd_nanos(m.bill_nanos),
+            usd_nanos(m.difference_nanos),
+            f"{pct}%" if pct is not None else "",
+            ", ".join(sorted(m.reasons)),
+        )
+    con.print(table)
+    for note in bill.notes():
+        con.print(f"! {note}", markup=False, soft_wrap=True)
 
 
 def _write_html(
@@ -220,7 +287,7 @@ def _print_true_cost(costs: TrueCostReport) -> None:
     con = wide_console()
     con.print(table)
     for flag in costs.flags:
-        con.print(f"! {flag.message}", markup=False, soft_wrap=True)
+        con.print(f"! {printable_text(flag.message, flag.agent)}", markup=False, soft_wrap=True)
 
 
 def _print_recommendations(recs: list[Recommendation]) -> None:
@@ -229,9 +296,10 @@ def _print_recommendations(recs: list[Recommendation]) -> None:
         return
     con.print("recommendations:")
     for rec in recs:
-        con.print(f"• [{rec.kind}] {rec.message}", markup=False, soft_wrap=True)
+        message = printable_text(rec.message, rec.agent)
+        con.print(f"• [{rec.kind}] {message}", markup=False, soft_wrap=True)
         for line in rec.evidence:
-            con.print(f"    - {line}", markup=False, soft_wrap=True)
+            con.print(f"    - {printable_text(line, rec.agent)}", markup=False, soft_wrap=True)
 
 
 def _print_analysis(analysis: object) -> None:
@@ -274,4 +342,4 @@ def _print_analysis(analysis: object) -> None:
         f"tier split (cost): {split}"
     )
     for opp in analysis.opportunities:
-        con.print(f"• {opp.message}", markup=False)
+        con.print(f"• {printable_text(opp.message, opp.agent)}", markup=False, soft_wrap=True)

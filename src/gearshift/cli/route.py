@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,12 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gearshift.cli.common import console, dumps, print_json, state
+from gearshift.cli.common import console, dumps, err_console, print_json, printable_text, state
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentSet, FileEdit
     from gearshift.insight.audit import AgentObservation, AuditReport
-    from gearshift.routing import RouteDecision, Router, Task
+    from gearshift.insight.recommend import Recommendation
+    from gearshift.routing import Policy, RouteDecision, Router, Task
+    from gearshift.routing.learned import LearnedPolicy
 
 
 def register(app: typer.Typer) -> None:
@@ -90,9 +93,32 @@ def route(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show the evidence and every policy step.")
     ] = False,
+    failure_cost: Annotated[
+        str,
+        typer.Option(
+            "--failure-cost",
+            metavar="USD",
+            help="Learned routing: what a failed attempt costs you beyond its tokens (rework).",
+        ),
+    ] = "0.10",
+    explore: Annotated[
+        float,
+        typer.Option(
+            "--explore",
+            min=0.0,
+            max=1.0,
+            metavar="SHARE",
+            help="Learned routing: share of tasks considered for one tier down (exploration).",
+        ),
+    ] = 0.0,
+    learned: Annotated[
+        bool,
+        typer.Option("--learned/--no-learned", help="Use the trained model when there is one."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Put a task on a model tier and show why: scores, evidence and the policy chain."""
+    """Put a task on a model tier and show why: scores, evidence, P(success) per tier when a
+    model is trained (`gearshift learn fit`), and the policy chain."""
     from gearshift.errors import ConfigError
     from gearshift.routing import Objective, Priority, Task, load_tasks, parse_tasks_jsonl
 
@@ -124,17 +150,22 @@ def route(
     agents = _agents(agents_dir) if needs_agents else None
     if agents is not None and agent is not None:
         agents.require(agent)
-    router = _router(agents, rules)
-    decisions = [router.route(t, queue_depth=queue_depth) for t in tasks]
+    policy = _learned(failure_cost, explore) if learned else None
+    router = _router(agents, rules, policy)
+    decisions = router.route_many(tasks, queue_depth=queue_depth)
     if batch is not None:
         _print_batch(tasks, decisions, as_json=as_json, explain=explain)
     elif as_json:
-        print_json({"text": tasks[0].text, **decisions[0].to_dict()})
+        out = {"text": tasks[0].text, **decisions[0].to_dict()}
+        if explain and policy is not None:
+            out["evidence"] = _evidence(policy, tasks[0])
+        print_json(out)
     else:
-        _print_decision(decisions[0], explain=explain)
+        evidence = _evidence(policy, tasks[0]) if explain and policy is not None else []
+        _print_decision(decisions[0], explain=explain, evidence=evidence)
 
 
-def _agents(dirs: list[Path] | None) -> AgentSet:
+def _agents(dirs: list[Path] | None, *, keep_going: bool = False) -> AgentSet:
     from gearshift.agents import LoadOptions, discover
     from gearshift.errors import ConfigError
 
@@ -144,16 +175,63 @@ def _agents(dirs: list[Path] | None) -> AgentSet:
                 f"agents folder {folder} does not exist", hint="name a folder of agents"
             )
 
-    return discover(dirs or None, LoadOptions(catalog=state.catalog()))
+    return discover(dirs or None, LoadOptions(catalog=state.catalog()), keep_going=keep_going)
 
 
-def _router(agents: AgentSet | None, rules: Path | None) -> Router:
+def _router(agents: AgentSet | None, rules: Path | None, learned: Policy | None) -> Router:
     from gearshift.routing import Router, default_chain, load_rules
 
     catalog = state.catalog()
     ruleset = load_rules(rules, catalog) if rules is not None else None
-    chain = default_chain(catalog, rules=ruleset, over_budget=_budget_pressure())
+    chain = default_chain(catalog, rules=ruleset, over_budget=_budget_pressure(), learned=learned)
     return Router(catalog, agents=agents, policies=chain)
+
+
+def _learned(failure_cost: str, explore: float) -> LearnedPolicy | None:
+    """The learned policy on the ledger's newest model: ``None`` without a ledger or a model
+    (routing a task must not create a ledger), and with a note when scikit-learn is missing."""
+    import random
+    from decimal import Decimal, InvalidOperation
+
+    from gearshift.errors import ConfigError
+    from gearshift.ledger.urls import resolve_location
+
+    try:
+        cost = Decimal(failure_cost)
+    except InvalidOperation:
+        raise ConfigError(f"--failure-cost: {failure_cost!r} is not an amount in USD") from None
+    location = resolve_location(state.ledger_url)
+    if location.path is not None and not location.path.exists():
+        return None
+    from gearshift.routing.features import sklearn_available
+
+    if not sklearn_available():
+        from gearshift.cli.common import err_console
+
+        err_console().print(
+            "note: scikit-learn is not installed, so no trained model is used "
+            "(pip install 'gearshift[learn]')",
+            markup=False,
+        )
+        return None
+    from gearshift.learn.api import learned_policy
+
+    return learned_policy(
+        state.ledger(), state.catalog(), failure_cost_usd=cost, explore=explore, rng=random.Random()
+    )
+
+
+def _evidence(policy: LearnedPolicy, task: Task) -> list[str]:
+    """The known outcomes behind a prediction: the task's agent and type groups, and the
+    known tasks worded most like it."""
+    from gearshift.routing.learned import task_text
+
+    row = task_text(task)
+    lines = [g.describe() for g in policy.predictor.evidence(row)]
+    near = policy.predictor.neighbours(row)
+    if near is not None:
+        lines.append(near.describe())
+    return lines
 
 
 def _budget_pressure() -> Callable[[Task], bool] | None:
@@ -176,7 +254,9 @@ def _scores_text(decision: RouteDecision) -> str:
     return f"multi-step {s.multi_step} · judgment {s.judgment} · stakes {s.stakes} = {s.total}"
 
 
-def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
+def _print_decision(
+    decision: RouteDecision, *, explain: bool, evidence: list[str] | None = None
+) -> None:
     from gearshift.cli.common import plain_table
 
     con = console()
@@ -184,6 +264,10 @@ def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
     con.print(f"[bold]{decision.tier.value}[/bold]  {decision.model}")
     source = f" ({a.source})" if a else ""
     con.print(f"scores   {_scores_text(decision)}{source}", markup=False)
+    p = decision.p_success_dict()
+    if p is not None:
+        shown = ", ".join(f"{t} {'-' if v is None else f'{v:.0%}'}" for t, v in p.items())
+        con.print(f"P(pass)  {shown} (learned)", markup=False)
     for reason in decision.reasons:
         con.print(f"because  {reason}", markup=False)
     if not explain:
@@ -192,6 +276,10 @@ def _print_decision(decision: RouteDecision, *, explain: bool) -> None:
         con.print("evidence", style="bold")
         for dim, notes in a.evidence.items():
             con.print(f"  {dim}: {'; '.join(notes)}", markup=False)
+    if evidence:
+        con.print("known outcomes", style="bold")
+        for line in evidence:
+            con.print(f"  {line}", markup=False)
     table = plain_table(title="policy chain", title_justify="left")
     for col in ("#", "policy", "action", "tier", "reason", "inputs"):
         table.add_column(col, overflow="fold")
@@ -217,6 +305,7 @@ def _print_batch(
                 "model": full["model"],
                 "decided_by": full["decided_by"],
                 "scores": full["scores"],
+                "p_success": full["p_success"],
                 "reasons": full["reasons"],
             }
             if explain:
@@ -248,6 +337,13 @@ def audit(
             show_default=False,
         ),
     ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="The ledger evidence to weigh: from this day (YYYY-MM-DD, 7d, today).",
+        ),
+    ] = "30d",
     apply: Annotated[
         bool, typer.Option("--apply", help="Rewrite the model line of each changed file.")
     ] = False,
@@ -256,17 +352,28 @@ def audit(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recommend a tier for every agent definition, with the monthly saving; --apply fixes files."""
+    """Recommend a tier for every agent definition -- from the ledger's outcome evidence where
+    it has enough (as `report` does), from the rubric elsewhere -- with the monthly saving;
+    --apply fixes files.
+
+    A file that cannot be read is reported (file:line) and left out; the others are audited,
+    and the command then exits with the error's code (2)."""
     from gearshift.agents import apply_edit
     from gearshift.errors import ConfigError
     from gearshift.insight.audit import audit_agents
 
     if apply and dry_run:
         raise ConfigError("--apply and --dry-run exclude each other")
-    agents = _agents(dirs)
+    agents = _agents(dirs, keep_going=True)
+    for error in agents.broken:
+        err_console().print(
+            f"error: {printable_text(error.message)}", style="red", markup=False, soft_wrap=True
+        )
     found = agents.all()
     catalog = state.catalog()
-    report = audit_agents(found, catalog, observed=_observed_from_ledger())
+    window = _Window.of(since)
+    observed, advice = _ledger_evidence(window)
+    report = audit_agents(found, catalog, observed=observed, advice=advice)
     edits = report.edits()
     if apply:
         for edit in edits:
@@ -275,47 +382,89 @@ def audit(
         print_json(
             {
                 **report.to_dict(),
+                "window": window.to_dict(),
                 "diff": "".join(e.diff() for e in edits),
                 "applied": apply,
                 "files": [str(e.path) for e in edits],
+                "errors": [e.message for e in agents.broken],
             }
         )
-        return
-    if not found:
+    elif not found:
         where = ", ".join(str(d) for d in dirs) if dirs else ".claude/agents, ~/.claude/agents"
         console().print(f"no agent definitions found in {where}", markup=False)
-        return
-    _print_audit(report, edits, applied=apply)
+    else:
+        _print_audit(report, edits, applied=apply)
+        console().print(window.text(), markup=False)
+    if agents.broken:
+        err_console().print(
+            f"{len(agents.broken)} agent file(s) could not be read (above); the rest were audited",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(max(e.exit_code for e in agents.broken))
 
 
-def _observed_from_ledger() -> dict[str, AgentObservation]:
-    """Per-agent executions and cost over the last 30 days, for the audit's savings column.
+class _Window:
+    """The stretch of the ledger the audit weighs: from ``since`` to now."""
+
+    def __init__(self, option: str, since: dt.datetime) -> None:
+        self.option = option
+        self.since = since
+        now = dt.datetime.now(dt.UTC)
+        self.days = max(1, round((now - since).total_seconds() / 86_400))
+
+    @classmethod
+    def of(cls, option: str) -> _Window:
+        from gearshift.cli.spend_run import build_filters
+        from gearshift.errors import ConfigError
+
+        filters, _ = build_filters(option, None, None)
+        if filters.since is None:
+            raise ConfigError("--since: give a day", hint="e.g. --since 30d or 2026-03-01")
+        return cls(option, filters.since)
+
+    def text(self) -> str:
+        day = self.since.astimezone().date().isoformat()
+        if self.option == "30d":
+            return f"ledger window: the last 30 days (since {day}; --since to change)"
+        return f"ledger window: since {day} ({self.days} days)"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"since": self.since.isoformat(), "until": None, "days": self.days}
+
+
+def _ledger_evidence(
+    window: _Window,
+) -> tuple[dict[str, AgentObservation], dict[str, Recommendation]]:
+    """Per-agent executions and cost over the window (the savings column), and the report's
+    tier moves over the same window (the evidence that decides where it is enough).
 
     An audit must not create a ledger as a side effect: with no ledger file there is nothing
     observed, and the audit still assesses every definition.
     """
-    import datetime as dt
-
     from gearshift.insight.audit import observations_from_stats
+    from gearshift.insight.expected import TrueCostRates
+    from gearshift.insight.recommend import recommend, tier_moves
+    from gearshift.insight.truecost import true_cost
     from gearshift.ledger import Filters, agent_summary
     from gearshift.ledger.urls import resolve_location
 
     location = resolve_location(state.ledger_url)
     if location.path is not None and not location.path.exists():
-        return {}
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    stats = agent_summary(state.ledger(), Filters(since=since))
-    return observations_from_stats(stats, days=30)
+        return {}, {}
+    ledger = state.ledger()
+    filters = Filters(since=window.since)
+    stats = agent_summary(ledger, filters)
+    rates = TrueCostRates.from_config(state.config().true_cost)
+    costs = true_cost(ledger, filters, rates, stats=stats)
+    moves = tier_moves(recommend(ledger, filters, report=costs))
+    return observations_from_stats(stats, days=window.days), moves
 
 
 def _money(nanos: int | None) -> str:
-    from decimal import Decimal
+    from gearshift.fmt import usd_nanos
 
-    from gearshift.catalog import nanos_to_decimal
-
-    if nanos is None:
-        return "-"
-    return f"${nanos_to_decimal(nanos).quantize(Decimal('0.01'))}"
+    return "-" if nanos is None else usd_nanos(nanos)
 
 
 def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -> None:
@@ -323,7 +472,7 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
 
     con = console()
     table = plain_table(title="agent audit (m/j/s: multi-step/judgment/stakes)")
-    for col in ("agent", "model", "m/j/s", "runs", "$/month", "saving", "note"):
+    for col in ("agent", "model", "m/j/s", "runs", "$/month", "saving", "decided by", "note"):
         table.add_column(col, overflow="fold", no_wrap=col != "note")
     for row in report.rows:
         s = row.assessment.scores
@@ -335,6 +484,7 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
             str(obs.executions) if obs else "-",
             _money(row.monthly_cost_nanos),
             _money(row.monthly_saving_nanos),
+            row.decided_by,
             row.note,
         )
     con.print(table)
@@ -343,6 +493,12 @@ def _print_audit(report: AuditReport, edits: list[FileEdit], *, applied: bool) -
         return
     for edit in edits:
         sys.stdout.write(edit.diff())  # raw: a wrapped diff is not a diff
+    if any(r.decided_by == "ledger" and r.change for r in report.rows):
+        con.print(
+            "savings the ledger decided are true cost (tokens, rework, waiting) of the tasks "
+            "moved, as `gearshift report` counts them",
+            markup=False,
+        )
     total = (
         _money(report.monthly_saving_nanos) if any(r.observation for r in report.changes) else None
     )

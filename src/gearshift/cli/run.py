@@ -6,8 +6,9 @@ reads the file, :class:`gearshift.engine.runner.Engine` runs the jobs through a
 this module only builds the provider and the context and handles resuming; what is shown
 lives in :mod:`gearshift.cli.run_view`.
 
-Runs are resumable: every run has an id (printed first), each job that succeeds is saved under
-it, and ``--run-id ID`` runs the same file again skipping what already succeeded -- after a
+Runs are resumable: every run has an id (printed first), its options are saved with it, each job
+that succeeds is saved under it, and ``--run-id ID`` runs the same file again with the same
+options, skipping what already succeeded and continuing interrupted escalation chains -- after a
 crash, ``kill -9`` or Ctrl-C nothing is paid twice. ``--dry-run`` routes and prices the jobs
 without calling a provider or opening the ledger.
 """
@@ -18,6 +19,7 @@ import asyncio
 import os
 import shlex
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,9 +35,12 @@ if TYPE_CHECKING:
     from gearshift.engine.runner import RunReport
     from gearshift.ledger import Ledger
     from gearshift.providers import Provider
+    from gearshift.routing.policies import Policy
 
 #: simulated latency multiplier: a demo of a few dozen calls finishes in seconds
 DEFAULT_TIME_SCALE = 0.02
+#: as gearshift.engine.context.DEFAULT_BUDGET_WAIT_S (not imported: --help stays light)
+DEFAULT_BUDGET_WAIT_S = 30.0
 
 
 def register(app: typer.Typer) -> None:
@@ -45,17 +50,24 @@ def register(app: typer.Typer) -> None:
 def run(
     file: Annotated[Path, typer.Argument(help="A pipeline YAML file.", show_default=False)],
     provider: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--provider",
             envvar="GEARSHIFT_PROVIDER",
             help="sim (offline simulator), anthropic (API, needs ANTHROPIC_API_KEY) or "
-            "claude-code (claude -p).",
+            "claude-code (claude -p). [default: anthropic]",
+            show_default=False,
         ),
-    ] = "anthropic",
+    ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Jobs and model calls at once.")
-    ] = 8,
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Jobs and model calls at once. [default: 8]",
+            show_default=False,
+        ),
+    ] = None,
     provider_concurrency: Annotated[
         int | None,
         typer.Option(
@@ -71,16 +83,25 @@ def run(
     run_id: Annotated[
         str | None,
         typer.Option(
-            "--run-id", help="Resume this run: skip its jobs that succeeded.", show_default=False
+            "--run-id",
+            help="Resume this run: skip its jobs that succeeded, continue its interrupted "
+            "chains, with the options it was started with.",
+            show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="sim: the random seed.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="sim: the random seed. [default: 0]", show_default=False),
+    ] = None,
     time_scale: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--time-scale", min=0.0, help="sim: latency multiplier (0 instant, 1 real time)."
+            "--time-scale",
+            min=0.0,
+            help="sim: latency multiplier (0 instant, 1 real time). [default: 0.02]",
+            show_default=False,
         ),
-    ] = DEFAULT_TIME_SCALE,
+    ] = None,
     enforce_budgets: Annotated[
         bool | None,
         typer.Option(
@@ -89,9 +110,24 @@ def run(
             show_default=False,
         ),
     ] = None,
+    budget_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--budget-wait",
+            min=0.0,
+            help="Seconds a call a budget refuses waits, at most, for calls in flight to settle "
+            "their holds. [default: 30]",
+            show_default=False,
+        ),
+    ] = None,
     load_aware: Annotated[
-        bool, typer.Option("--load-aware", help="Let the queue depth move tiers (load routing).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--load-aware/--no-load-aware",
+            help="Let the queue depth move tiers (load routing). [default: off]",
+            show_default=False,
+        ),
+    ] = None,
     agents_dir: Annotated[
         list[Path] | None,
         typer.Option(
@@ -101,36 +137,60 @@ def run(
         ),
     ] = None,
     project: Annotated[
-        str, typer.Option("--project", help="The project recorded on every attempt.")
-    ] = "",
+        str | None,
+        typer.Option(
+            "--project", help="The project recorded on every attempt.", show_default=False
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run a pipeline file: every task routed, validated, escalated and metered in the ledger."""
     from gearshift.cli.run_view import plural, print_report, progress
     from gearshift.engine.pipeline import load_pipeline
 
-    catalog = state.catalog()
-    sim = provider == "sim"
-    pipeline = load_pipeline(file, catalog=catalog, agent_dirs=agents_dir or (), sim=sim)
-    if dry_run:
-        _dry_run(pipeline, catalog, as_json=as_json)
-        return
+    given = RunOptions(
+        provider=provider,
+        concurrency=concurrency,
+        provider_concurrency=provider_concurrency,
+        seed=seed,
+        time_scale=time_scale,
+        enforce_budgets=enforce_budgets,
+        budget_wait=budget_wait,
+        load_aware=load_aware,
+        agents_dir=[str(p.resolve()) for p in agents_dir] if agents_dir else None,
+        project=project,
+        prices=_price_option(state.prices),
+    )
     if run_id is not None and not 0 < len(run_id) <= 64:
         from gearshift.errors import ConfigError
 
         raise ConfigError("--run-id must be 1 to 64 characters")
-    model_provider = _provider(provider, seed=seed, time_scale=time_scale, catalog=catalog)
-    if provider_concurrency is not None:
+    options = given if dry_run or run_id is None else _resumed_options(run_id, file, given)
+    catalog = state.catalog()
+    chosen = options.filled()
+    sim = chosen.provider == "sim"
+    agent_dirs = [Path(p) for p in chosen.agents_dir or ()]
+    pipeline = load_pipeline(file, catalog=catalog, agent_dirs=agent_dirs, sim=sim)
+    if dry_run:
+        _dry_run(pipeline, catalog, as_json=as_json)
+        return
+    name = str(chosen.provider)
+    model_provider = _provider(
+        name, seed=int(chosen.seed or 0), time_scale=float(chosen.time_scale or 0), catalog=catalog
+    )
+    if chosen.provider_concurrency is not None:
         from gearshift.providers.limit import LimitedProvider
 
-        model_provider = LimitedProvider(model_provider, provider_concurrency)
-    ctx = _context(pipeline, model_provider, catalog, run_id, provider, concurrency, project)
-    ctx.load_aware = load_aware
-    if enforce_budgets if enforce_budgets is not None else not sim:
+        model_provider = LimitedProvider(model_provider, chosen.provider_concurrency)
+    ctx = _context(pipeline, model_provider, catalog, run_id, chosen)
+    enforce = chosen.enforce_budgets if chosen.enforce_budgets is not None else not sim
+    if enforce:
         from gearshift.budgets.reservations import Reservations
 
-        ctx.guard = Reservations(state.ledger(), config=state.config())
-    resume = _resume_command(file, provider, ctx.run_id)
+        ctx.guard = Reservations(state.ledger(create=True), config=state.config())
+    assert ctx.store is not None
+    ctx.store.save_run(ctx.run_id, str(file.resolve()), options.stored(enforce))
+    resume = _resume_command(file, ctx.run_id)
     done_before = _succeeded(ctx, pipeline)
     if not as_json:
         jobs = plural(len(pipeline.jobs), "job")
@@ -138,7 +198,7 @@ def run(
         if run_id is not None and not done_before:
             skipped += " (nothing of this run id was finished before: starting it)"
         err_console().print(
-            f"run {ctx.run_id}: {jobs} from {file} on {provider}{skipped}",
+            f"run {ctx.run_id}: {jobs} from {file} on {name}{skipped}",
             markup=False,
         )
     show = not as_json and is_terminal()
@@ -148,9 +208,9 @@ def run(
     except KeyboardInterrupt:
         _interrupted(ctx, pipeline, resume)
         raise typer.Exit(130) from None
-    _counterfactual_resumed(report, state.ledger(), catalog)
+    _counterfactual_resumed(report, state.ledger(create=True), catalog)
     if as_json:
-        print_json({"pipeline": str(file), "provider": provider, "resume": resume,
+        print_json({"pipeline": str(file), "provider": name, "resume": resume,
                     **report.to_dict()})  # fmt: skip
     else:
         print_report(report, pipeline)
@@ -163,6 +223,99 @@ def run(
             markup=False,
         )
         raise typer.Exit(1)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The options a run is started with: saved with its run id (the ledger's ``runs`` table)
+    and used again when the run is resumed. ``None`` means not given."""
+
+    provider: str | None = None
+    concurrency: int | None = None
+    provider_concurrency: int | None = None
+    seed: int | None = None
+    time_scale: float | None = None
+    enforce_budgets: bool | None = None
+    budget_wait: float | None = None
+    load_aware: bool | None = None
+    agents_dir: list[str] | None = None
+    project: str | None = None
+    prices: str | None = None
+
+    def filled(self) -> RunOptions:
+        """These options, the defaults where none was given."""
+        defaults = {
+            "provider": "anthropic",
+            "concurrency": 8,
+            "seed": 0,
+            "time_scale": DEFAULT_TIME_SCALE,
+            "budget_wait": DEFAULT_BUDGET_WAIT_S,
+            "load_aware": False,
+            "agents_dir": [],
+            "project": "",
+        }
+        given = {k: v for k, v in asdict(self).items() if v is not None}
+        return RunOptions(**{**defaults, **given})
+
+    def stored(self, enforce_budgets: bool) -> dict[str, Any]:
+        """What is saved with the run: every option as it took effect."""
+        data = asdict(self.filled())
+        data["enforce_budgets"] = enforce_budgets
+        return data
+
+    def over(self, stored: dict[str, Any]) -> tuple[RunOptions, list[str]]:
+        """``stored`` options with these given ones on top, and a note per option given with a
+        value other than the stored one."""
+        known = {k: v for k, v in stored.items() if k in RunOptions.__dataclass_fields__}
+        notes = []
+        merged = dict(known)
+        for key, value in asdict(self).items():
+            if value is None:
+                continue
+            before = known.get(key)
+            if before is not None and before != value:
+                flag = "--" + key.replace("_", "-")
+                notes.append(f"{flag} {_plain(value)} (the run was started with {_shown(before)})")
+            merged[key] = value
+        return RunOptions(**merged), notes
+
+
+def _plain(value: Any) -> str:
+    return ", ".join(map(str, value)) or "none" if isinstance(value, list) else str(value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _price_option(prices: str | None) -> str | None:
+    """``--prices`` as saved with a run: a profile as is, a price file as an absolute path."""
+    if not prices:
+        return None
+    from gearshift.catalog.prices import PROFILES
+
+    return prices if prices in PROFILES else str(Path(prices).expanduser().resolve())
+
+
+def _resumed_options(run_id: str, file: Path, given: RunOptions) -> RunOptions:
+    """The options ``run_id`` was started with, with those given now on top (each difference
+    said on stderr); the run's price file is used again unless ``--prices`` names one."""
+    from gearshift.engine.store import RunStore
+
+    saved = RunStore(state.ledger(create=True)).run(run_id)
+    if saved is None:
+        return given
+    pipeline, stored = saved
+    options, notes = given.over(stored)
+    if pipeline != str(file.resolve()):
+        notes.append(f"this file is not the one run {run_id} was started from ({pipeline})")
+    if options.prices and options.prices != state.prices:
+        state.use_prices(options.prices)
+    for note in notes:
+        err_console().print(f"note: {note}", style="yellow", markup=False)
+    return options
 
 
 def _provider(name: str, *, seed: int, time_scale: float, catalog: Catalog) -> Provider:
@@ -178,6 +331,9 @@ def _provider(name: str, *, seed: int, time_scale: float, catalog: Catalog) -> P
                 "--provider anthropic needs an API key in ANTHROPIC_API_KEY",
                 hint="export ANTHROPIC_API_KEY=..., or run offline with --provider sim",
             )
+        from gearshift.providers.endpoint import base_url
+
+        base_url(None)  # a malformed ANTHROPIC_BASE_URL stops the run before any job starts
         inner = get_provider("anthropic", catalog=catalog)
     elif name == "claude-code":
         binary = os.environ.get("GEARSHIFT_CLAUDE_BIN") or "claude"
@@ -197,29 +353,44 @@ def _context(
     provider: Provider,
     catalog: Catalog,
     run_id: str | None,
-    provider_name: str,
-    concurrency: int,
-    project: str,
+    options: RunOptions,
 ) -> RunContext:
     from gearshift.budgets.pressure import over_budget_check
     from gearshift.engine.context import RunContext
     from gearshift.engine.store import RunStore
     from gearshift.ledger.record import new_id
 
-    ledger = state.ledger()
+    ledger = state.ledger(create=True)
+    project = options.project or ""
     # budget-aware routing: low-priority tasks under a budget in trouble step down a tier
     pressure = over_budget_check(ledger, config=state.config(), project=project)
     return RunContext(
         provider=provider,
         catalog=catalog,
-        router=pipeline.router(catalog, over_budget=pressure),
+        router=pipeline.router(catalog, over_budget=pressure, learned=_learned(ledger, catalog)),
         ledger=ledger,
         run_id=run_id or new_id(),
         store=RunStore(ledger),
         project=project,
-        source="sim" if provider_name == "sim" else "api",
-        concurrency=concurrency,
+        source="sim" if options.provider == "sim" else "api",
+        concurrency=options.concurrency or 8,
+        load_aware=bool(options.load_aware),
+        budget_wait_s=float(
+            options.budget_wait if options.budget_wait is not None else DEFAULT_BUDGET_WAIT_S
+        ),
     )
+
+
+def _learned(ledger: Ledger, catalog: Catalog) -> Policy | None:
+    """The learned policy when the ledger holds a trained model and scikit-learn is installed:
+    the tiered strategy then starts each job where it says."""
+    from gearshift.routing.features import sklearn_available
+
+    if not sklearn_available():
+        return None
+    from gearshift.learn.api import learned_policy
+
+    return learned_policy(ledger, catalog)
 
 
 def _succeeded(ctx: RunContext, pipeline: Pipeline) -> set[str]:
@@ -239,13 +410,15 @@ async def _execute(ctx: RunContext, jobs: list[Job]) -> RunReport:
         await ctx.provider.close()
 
 
-def _resume_command(file: Path, provider: str, run_id: str) -> str:
+def _resume_command(file: Path, run_id: str) -> str:
+    """``gearshift run FILE --run-id R``: the run's options are saved with it. A ledger URL
+    from ``GEARSHIFT_LEDGER`` is left out (the environment still holds it); one given with
+    ``--ledger`` is repeated with its password masked, for the user to fill in."""
     words = ["gearshift"]
-    if state.ledger_url:
-        words += ["--ledger", state.ledger_url]
-    if state.prices:
-        words += ["--prices", state.prices]
-    words += ["run", str(file), "--provider", provider, "--run-id", run_id]
+    display = state.ledger_display()
+    if display and not state.ledger_from_env:
+        words += ["--ledger", display]
+    words += ["run", str(file), "--run-id", run_id]
     return shlex.join(words)
 
 

@@ -94,7 +94,7 @@ _COLUMNS: dict[str, _Column] = {
     "tier path": ("left", 24, "fold"),
     "check": ("left", 22, "ellipsis"),
     "cost": ("right", None, "ellipsis"),
-    "latency": ("right", None, "ellipsis"),
+    "call time": ("right", None, "ellipsis"),
     "status": ("left", None, "ellipsis"),
 }
 
@@ -153,8 +153,9 @@ def _share(wanted: list[int], room: int) -> list[int]:
 
 
 def print_report(report: RunReport, pipeline: Pipeline) -> None:
-    """The final table: per job its tier path, check, cost, latency and status; then totals
-    against the all-sonnet and all-opus counterfactual and the run id."""
+    """The final table: per job its tier path, check, cost, summed call time and status; then
+    totals against the all-sonnet and all-opus counterfactual, wall time beside the calls'
+    summed time, retries, what budgets refused and why, and the run id."""
     from rich.markup import escape
 
     from gearshift.fmt import pct, usd_nanos
@@ -168,7 +169,7 @@ def print_report(report: RunReport, pipeline: Pipeline) -> None:
         job = by_id[o.job_id]
         style = _STATUS_STYLE.get(o.status, "yellow")
         status = f"[{style}]{o.status}[/{style}]" + (" (earlier)" if o.resumed else "")
-        latency = f"{o.latency_ms / 1000:.1f}s" if o.attempts else "-"
+        call_time = f"{o.latency_ms / 1000:.1f}s" if o.attempts else "-"
         who = [job.agent, job.strategy] if wide else []
         cells = [
             o.job_id,
@@ -176,27 +177,56 @@ def print_report(report: RunReport, pipeline: Pipeline) -> None:
             o.tier_path or "-",
             check_text(o),
             usd_nanos(o.cost_nanos),
-            latency,
+            call_time,
         ]
         rows.append([*map(escape, cells), status])
     sonnet = report.counterfactual_nanos.get("sonnet", 0)
     opus = report.counterfactual_nanos.get("opus", 0)
     cost = report.cost_nanos
+    s = report.stats
     ok = f"{report.count('succeeded')}/{len(report.outcomes)} ok"
-    footer = ["total", *([""] * (len(columns) - 4)), usd_nanos(cost), f"{report.seconds:.1f}s", ok]
+    summed = f"{s.call_ms / 1000:.1f}s"
+    footer = ["total", *([""] * (len(columns) - 4)), usd_nanos(cost), summed, ok]
     title = f"{pipeline.name} · run {report.run_id}"
     con.print(fitted_table(title, columns, rows, footer, width=con.width))
-    s = report.stats
-    con.print(
+    lines = [
         f"cost {usd_nanos(cost)}: {pct(cost, sonnet)} of all-sonnet ({usd_nanos(sonnet)}), "
-        f"{pct(cost, opus)} of all-opus ({usd_nanos(opus)}) for the same tokens\n"
+        f"{pct(cost, opus)} of all-opus ({usd_nanos(opus)}) for the same tokens",
+        f"wall time {report.seconds:.1f}s · summed call time {summed} "
+        f"({plural(s.calls, 'call')}, retries and judges included)",
         f"{plural(s.calls, 'call')} · {plural(s.escalations, 'escalation')} · "
         f"{plural(s.cache_hits, 'cache hit')} · run id {report.run_id}",
-        markup=False,
-    )
+    ]
+    if s.retries:
+        lines.insert(2, f"{plural(s.retries, 'HTTP attempt')} retried (429, 529, timeouts, "
+                     f"dropped responses): {usd_nanos(s.retry_cost_nanos)}")  # fmt: skip
+    con.print("\n".join(lines), markup=False)
+    _print_budget_refusals(report)
     for o in report.outcomes:
-        if o.status != "succeeded":
+        if o.status not in ("succeeded", "blocked"):
             con.print(f"{o.job_id}: {o.status}: {o.reason}", markup=False, style="yellow")
+
+
+def _print_budget_refusals(report: RunReport) -> None:
+    """What budgets refused and why (each reason once), and how long calls waited for holds."""
+    s = report.stats
+    blocked = report.blocked
+    con = console()
+    if s.budget_waits or s.budget_wait_s:
+        con.print(
+            f"budgets: calls waited {s.budget_wait_s:.1f}s in all for holds in flight to settle "
+            f"({plural(s.budget_waits, 'call')} admitted after waiting)",
+            markup=False,
+        )
+    if not blocked:
+        return
+    reasons: dict[str, list[str]] = {}
+    for job_id, why in blocked:
+        reasons.setdefault(why, []).append(job_id)
+    con.print(f"budgets refused {plural(len(blocked), 'job')}:", markup=False, style="yellow")
+    for why, jobs in reasons.items():
+        shown = ", ".join(jobs[:8]) + (" ..." if len(jobs) > 8 else "")
+        con.print(f"  {shown}: {why}", markup=False, style="yellow", soft_wrap=True)
 
 
 def print_estimates(

@@ -1,6 +1,6 @@
 """`gearshift sample claude-logs`: write a synthetic Claude Code transcript tree.
 
-Used by tests, the demo and the ingest benchmark; see :mod:`gearshift.ingest.sample`.
+Used by tests, the demo and the ingest benchmark; see :mod:`gearshift.samples.claude_logs`.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def claude_logs(
     import time
 
     from gearshift.errors import ConfigError
-    from gearshift.ingest.sample import CorpusManifest, generate_corpus
+    from gearshift.samples.claude_logs import CorpusManifest, generate_corpus
 
     target = parse_size(size)
     try:

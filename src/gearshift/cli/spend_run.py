@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from gearshift.ledger import Filters, SpendReport
 
-__all__ = ["build_filters", "print_spend", "run_spend"]
+__all__ = ["build_filters", "print_spend", "print_unpriced", "run_spend"]
 
 
 def run_spend(
@@ -22,19 +22,77 @@ def run_spend(
     until: str | None,
     tz: str | None,
     as_json: bool,
+    *,
+    reprice: bool = False,
     **exact: str | None,
 ) -> None:
+    """``gearshift spend``: stored costs, or with ``reprice`` every execution priced with the
+    prices in use (``--prices``), labelled as such."""
     from gearshift.errors import ConfigError
     from gearshift.ledger.queries import GROUPS, spend
+    from gearshift.ledger.reprice import repriced_spend, unpriced_models
 
     if by not in GROUPS:
         raise ConfigError(f"--by: cannot group by {by!r}", hint=f"use one of: {', '.join(GROUPS)}")
     filters, zone = build_filters(since, until, tz, **exact)
-    report = spend(state.reader(), by, filters, zone)
+    reader = state.reader()
+    if reprice:
+        what_if = repriced_spend(reader, by, state.catalog(), filters, zone)
+        if as_json:
+            print_json(what_if.to_dict())
+            return
+        print_spend(what_if.report, repriced_with=what_if.price_version)
+        _print_repriced_footer(what_if.stored_nanos, what_if.unknown)
+        return
+    report = spend(reader, by, filters, zone)
+    unpriced = unpriced_models(reader, filters)
     if as_json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if unpriced:
+            data["unpriced"] = unpriced
+        print_json(data)
         return
     print_spend(report)
+    print_unpriced(unpriced)
+    if state.prices:
+        console().print(
+            "costs as recorded (stored costs); --prices applies to them with --reprice",
+            style="dim",
+            markup=False,
+        )
+
+
+def _print_repriced_footer(stored_nanos: int, unknown: dict[str, int]) -> None:
+    from gearshift.fmt import usd_nanos
+
+    console().print(f"stored costs of the same executions: {usd_nanos(stored_nanos)}", markup=False)
+    if unknown:
+        names = ", ".join(f"{m} ({n:,})" for m, n in sorted(unknown.items()))
+        console().print(
+            f"these prices do not know {names}: their stored costs are counted",
+            style="yellow",
+            markup=False,
+        )
+
+
+def print_unpriced(unpriced: dict[str, int]) -> None:
+    """Say which executions were recorded without a price, and how to price them."""
+    if not unpriced:
+        return
+    count = sum(unpriced.values())
+    noun = "execution has" if count == 1 else "executions have"
+    known = [m for m in unpriced if state.catalog().find(m) is not None]
+    how = (
+        f"the prices in use know {', '.join(sorted(known))}: run `gearshift ledger reprice`"
+        if known
+        else "once a price file knows the model, run `gearshift --prices FILE ledger reprice`"
+    )
+    console().print(
+        f"note: {count:,} {noun} no price ({', '.join(sorted(unpriced))}), counted at $0; {how}",
+        style="yellow",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def build_filters(
@@ -62,11 +120,12 @@ def build_filters(
     return Filters(since=start, until=end, tag=tag, **exact), tz
 
 
-def print_spend(report: SpendReport) -> None:
+def print_spend(report: SpendReport, *, repriced_with: str | None = None) -> None:
     from gearshift.cli.common import plain_table
     from gearshift.fmt import tokens, usd
 
-    table = plain_table(title=f"spend by {report.by}", show_footer=True)
+    title = f"spend by {report.by}" + (", repriced" if repriced_with is not None else "")
+    table = plain_table(title=title, show_footer=True)
     total = report.total
     cols = [
         (report.by, "total", "left"),
@@ -75,7 +134,7 @@ def print_spend(report: SpendReport) -> None:
         ("output", tokens(total.output_tokens), "right"),
         ("cache write", tokens(total.cache_creation_tokens), "right"),
         ("cache read", tokens(total.cache_read_tokens), "right"),
-        ("cost", usd(total.cost_usd, places=2), "right"),
+        ("cost", usd(total.cost_usd), "right"),
     ]
     wide = (
         console().width >= 100 or len(max((r.key for r in report.rows), key=len, default="")) < 12
@@ -92,10 +151,14 @@ def print_spend(report: SpendReport) -> None:
             tokens(row.output_tokens),
             tokens(row.cache_creation_tokens),
             tokens(row.cache_read_tokens),
-            usd(row.cost_usd, places=2),
+            usd(row.cost_usd),
         )
         table.add_row(*(c for c, kept in zip(cells, keep, strict=True) if kept))
     if not report.rows:
         console().print("no executions recorded for this selection")
         return
+    if repriced_with is not None:
+        console().print(
+            f"costs repriced with prices {repriced_with}, not the stored costs", markup=False
+        )
     console().print(table)

@@ -6,13 +6,20 @@ goes the same way:
 1. an exact response-cache lookup when the job asks for reuse (``Job.cache_ttl_s``): a hit costs
    $0, is recorded with the tag ``cache=hit`` and needs no reservation; only complete outputs
    that passed validation are stored;
-2. a worst-case budget reservation (when budgets are enforced); a ``step-down`` budget moves the
-   call one tier cheaper, a ``block`` budget refuses it;
-3. the provider call inside the one retry loop (:mod:`gearshift.providers.retry`);
+2. a worst-case budget reservation (when budgets are enforced; see :mod:`gearshift.engine.holds`):
+   a ``step-down`` budget moves the call one tier cheaper, a ``block`` budget refuses it once the
+   holds in flight cannot make room;
+3. the provider call inside the one retry loop (:mod:`gearshift.providers.retry`): every retried
+   HTTP attempt is recorded as it happens (status ``retried``, or ``dropped`` for a response cut
+   off mid-body, with the usage it carried); once the answer is in, the hold drops to its cost;
 4. the job's validators (an LLM judge's own calls are recorded as their own executions);
 5. one ledger record with run id, job key, chain id, attempt number, strategy, validator result
-   and escalation reason -- settled against the reservation in the same transaction, or, without
-   a reservation, group-committed with the other rows of the same event-loop turn.
+   and escalation reason -- group-committed with the release of its hold and, when the strategy
+   passes ``mark``, the state of its job (finished, or how far its chain got), in one
+   transaction (:class:`~gearshift.engine.store.GroupCommit`).
+
+Whatever a job costs -- retries and judges included -- is summed per job in
+:attr:`RunContext.job_costs`, so a run's report adds up to its ledger rows.
 
 :meth:`RunContext.accept` is the second half of that path on its own, for results obtained
 another way (Message Batches).
@@ -27,24 +34,38 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Catalog, Model, Tier, Usage
+from gearshift.engine import holds
 from gearshift.engine.job import Attempt, Job
-from gearshift.errors import ProviderError
+from gearshift.errors import ProviderError, ResponseDropped
 from gearshift.ledger.record import Execution, new_id
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
+from gearshift.providers.retry import RetryEvent, observe_retries
 
 if TYPE_CHECKING:
-    from gearshift.budgets.reservations import Reservations
+    from gearshift.budgets.reservations import Reservation, Reservations
     from gearshift.engine.store import FinishedJob, GroupCommit, RunStore
     from gearshift.engine.validators import ValidationResult
     from gearshift.ledger.store import Ledger
     from gearshift.routing.router import Router
 
-__all__ = ["RunContext", "RunStats", "corruption"]
+__all__ = ["Marker", "RunContext", "RunStats", "corruption"]
+
+#: What a strategy hands :meth:`RunContext.call` as ``mark``: given the attempt once it is
+#: checked and priced, the job state to commit with its row (or ``None``); given ``None``, the
+#: state to commit with the row of one of its HTTP attempts that is being retried (the attempt
+#: is still under way: a resume makes it again, in the same chain).
+Marker = Callable[["Attempt | None"], "FinishedJob | None"]
+
+#: Seconds a call refused by a budget waits, at most, for holds in flight to settle.
+DEFAULT_BUDGET_WAIT_S = 30.0
 
 
 @dataclass(slots=True)
 class RunStats:
-    """Live counters for progress displays."""
+    """Live counters for progress displays and the run's summary. ``call_ms`` sums the latency
+    of every call (retries and judges included); ``retries`` counts retried HTTP attempts and
+    ``retry_cost_nanos`` what they cost; ``budget_wait_s`` is time spent waiting for budget
+    holds to settle."""
 
     calls: int = 0
     cache_hits: int = 0
@@ -52,13 +73,19 @@ class RunStats:
     cost_nanos: int = 0
     jobs_done: int = 0
     blocked: int = 0
+    retries: int = 0
+    retry_cost_nanos: int = 0
+    call_ms: int = 0
+    budget_waits: int = 0
+    budget_wait_s: float = 0.0
 
 
 @dataclass(slots=True)
 class RunContext:
     """Everything a strategy needs. ``ledger`` may be ``None`` (nothing recorded: dry runs and
-    library users who meter elsewhere); ``guard`` enforces budgets when given; ``load_aware``
-    hands the queue depth to the router (the article's load-based routing)."""
+    library users who meter elsewhere); ``guard`` enforces budgets when given, a refused call
+    waiting up to ``budget_wait_s`` for holds in flight; ``load_aware`` hands the queue depth
+    to the router (the article's load-based routing)."""
 
     provider: Provider
     catalog: Catalog
@@ -74,6 +101,8 @@ class RunContext:
     stats: RunStats = field(default_factory=RunStats)
     on_attempt: Callable[[Job, Attempt], None] | None = None
     queue_depth: Callable[[], int] | None = None
+    budget_wait_s: float = DEFAULT_BUDGET_WAIT_S
+    job_costs: dict[str, int] = field(default_factory=dict)
     _calls: asyncio.Semaphore | None = None
     _commits: GroupCommit | None = None
 
@@ -106,11 +135,13 @@ class RunContext:
         complexity: int | None = None,
         require_complete: bool = False,
         tags: Mapping[str, str] | None = None,
+        mark: Marker | None = None,
     ) -> Attempt:
         """Make, validate, meter and record one attempt of ``job`` on ``tier``.
 
         ``require_complete`` makes an empty or cut-off (``max_tokens``) output a failed
-        attempt before any validator runs; ``tags`` go onto the ledger record.
+        attempt before any validator runs; ``tags`` go onto the ledger record; ``mark`` gives
+        the job state committed with the attempt's row.
         """
         request = self.request_for(
             job,
@@ -141,18 +172,25 @@ class RunContext:
                 strategy=strategy,
                 validate=validate,
                 require_complete=require_complete,
+                mark=mark,
             )
         async with self.semaphore():
-            reservation, model = await self._reserve(
-                job, self.model_for(tier, job), request, {**attempt.tags, "role": role}
+            scope_tags = {**attempt.tags, "role": role}
+            reservation, model = await holds.reserve(
+                self, job, self.model_for(tier, job), request, scope_tags
             )
             if model.id != request.model:
                 request = _with_model(request, model.id)
                 attempt.model, attempt.tier = model.id, model.tier
             started = time.perf_counter()
             self.stats.calls += 1
+
+            def retried(event: RetryEvent) -> None:
+                self._record_retry(job, attempt, event, chain_id, strategy, model, scope_tags, mark)
+
             try:
-                result: ModelResult | ProviderError = await self.provider.complete(request)
+                with observe_retries(retried):
+                    result: ModelResult | ProviderError = await self.provider.complete(request)
             except ProviderError as exc:
                 result = exc
                 attempt.latency_ms = int((time.perf_counter() - started) * 1000)
@@ -160,6 +198,8 @@ class RunContext:
                 if reservation is not None and self.guard is not None:
                     self.guard.release(reservation)
                 raise
+            if isinstance(result, ModelResult):
+                reservation = holds.release_excess(self, reservation, attempt.model, result.usage)
         return await self.accept(
             job,
             attempt,
@@ -170,6 +210,7 @@ class RunContext:
             cache_key=self._cache_key(job, request),
             validate=validate,
             require_complete=require_complete,
+            mark=mark,
         )
 
     def request_for(
@@ -209,18 +250,25 @@ class RunContext:
         strategy: str,
         validate: bool = True,
         require_complete: bool = False,
-        reservation: Any = None,
+        reservation: Reservation | None = None,
         cache_key: str | None = None,
+        mark: Marker | None = None,
     ) -> Attempt:
         """Check, validate and record ``result`` as ``attempt``: the second half of :meth:`call`.
 
         Public so a result obtained another way -- a Message Batches result, priced by its own
         usage (``batch=True``) -- goes through exactly the same checks and ledger path. A
-        provider error is recorded as an ``error`` attempt that cost nothing.
+        provider error is recorded as an ``error`` attempt that cost nothing -- or, for a
+        response dropped mid-body, as ``dropped`` with the usage it carried.
         """
+        attempt.request_id = result.request_id
         if isinstance(result, ProviderError):
             attempt.status, attempt.error = "error", f"{type(result).__name__}: {result}"
-            await self._record(job, attempt, Usage(), chain_id, strategy, reservation)
+            attempt.usage = dropped_usage(result)
+            await self._record(
+                job, attempt, attempt.usage, chain_id, strategy, reservation, mark=mark,
+                status="dropped" if isinstance(result, ResponseDropped) else None,
+            )  # fmt: skip
             return attempt
         attempt.text, attempt.usage = result.text, result.usage
         attempt.latency_ms, attempt.stop_reason = result.latency_ms, result.stop_reason
@@ -236,57 +284,29 @@ class RunContext:
             except BaseException:
                 # cancelled (Ctrl-C) while validating: the call was paid, so it is recorded
                 attempt.status, attempt.error = "error", "interrupted while validating"
-                self._record_now(job, attempt, result.usage, chain_id, strategy, reservation)
+                self._record_now(job, attempt, result.usage, chain_id, strategy, reservation, mark)
                 raise
             attempt.validation = verdict
             attempt.status = "success" if verdict.passed else "failure"
         if cache_key is not None and problem is None and attempt.status == "success":
             self._cache_put(job, cache_key, result)
-        await self._record(job, attempt, result.usage, chain_id, strategy, reservation)
+        await self._record(job, attempt, result.usage, chain_id, strategy, reservation, mark=mark)
         return attempt
 
     def save_finished(self, finished: FinishedJob) -> None:
-        """Remember under this run id that a job (or a batch item) finished, so a re-run of the
-        run id skips it; written with the next group commit, after the rows queued before it
-        (see :class:`~gearshift.engine.store.GroupCommit`)."""
+        """Remember under this run id how a job (or a batch item) ended, so a re-run of the run
+        id skips it; written with the next group commit, after the rows queued before it (see
+        :class:`~gearshift.engine.store.GroupCommit`). A strategy that knows the state when an
+        attempt is recorded passes ``mark`` to :meth:`call` instead: then the state commits
+        with the row."""
         if self.store is not None:
-            self._group().mark_finished(finished)
+            self._group().mark(finished)
 
     def flush(self) -> None:
         """Write what waits for the next group commit now (the runner calls it on the way out,
         so a cancelled run still records every attempt that finished)."""
         if self._commits is not None:
             self._commits.flush()
-
-    async def _reserve(
-        self, job: Job, model: Model, request: ModelRequest, tags: Mapping[str, str]
-    ) -> tuple[Any, Model]:
-        """Reserve the call's worst case against every budget covering it (stepping down a tier
-        when a budget says so); BudgetExceeded when refused. The reservation runs in this thread:
-        handing it to another one could commit it after a cancellation had lost its handle."""
-        if self.guard is None:
-            return None, model
-        from gearshift.budgets.model import CallScope
-        from gearshift.budgets.reservations import worst_case_nanos
-
-        while True:
-            scope = CallScope(
-                project=self.project,
-                agent=job.agent,
-                model=model.id,
-                tier=model.tier.value,
-                tags=dict(tags),
-            )
-            estimate = request.estimated_input_tokens() * 5 // 4 + 64
-            worst = worst_case_nanos(self.catalog, model, estimate, request.max_tokens)
-            decision = self.guard.reserve(scope, worst)
-            if decision.admitted:
-                return decision.reservation, model
-            lower = model.tier.down() if decision.action == "step-down" else None
-            if lower is None:
-                self.stats.blocked += 1
-                raise decision.error()
-            model = self.catalog.default_for(lower)
 
     def _cache_key(self, job: Job, request: ModelRequest) -> str | None:
         if job.cache_ttl_s <= 0 or self.store is None:
@@ -363,18 +383,15 @@ class RunContext:
         usage: Usage,
         chain_id: str,
         strategy: str,
-        reservation: Any,
+        reservation: Reservation | None,
+        mark: Marker | None = None,
     ) -> None:
         """:meth:`_record` without waiting (for a path being cancelled)."""
         execution = self._execution(job, attempt, usage, chain_id, strategy, False)
-        attempt.cost_nanos += execution.cost_nanos
-        self.stats.cost_nanos += execution.cost_nanos
-        if self.ledger is None:
-            return
-        if self.guard is not None and reservation is not None:
-            self.guard.settle(reservation, execution)
-        else:
-            self._group().enqueue(execution)
+        self._count(job, attempt, execution)
+        if self.ledger is not None:
+            state = mark(attempt) if mark is not None and self.store is not None else None
+            self._group().enqueue(execution, mark=state, settles=reservation)
 
     async def _record(
         self,
@@ -383,30 +400,85 @@ class RunContext:
         usage: Usage,
         chain_id: str,
         strategy: str,
-        reservation: Any,
+        reservation: Reservation | None,
         *,
         judge: bool = False,
+        mark: Marker | None = None,
+        status: str | None = None,
     ) -> None:
-        execution = self._execution(job, attempt, usage, chain_id, strategy, judge)
-        attempt.cost_nanos += execution.cost_nanos
-        self.stats.cost_nanos += execution.cost_nanos
-        if self.ledger is not None:
-            if self.guard is not None and reservation is not None:
-                self.guard.settle(reservation, execution)
-            else:
-                await self._group().record(execution)
+        execution = self._execution(job, attempt, usage, chain_id, strategy, judge, status)
+        self._count(job, attempt, execution)
+        if self.ledger is not None:  # without one, nothing is recorded (nor held: no budgets)
+            marked = mark is not None and not judge and self.store is not None
+            state = mark(attempt) if marked and mark is not None else None
+            await self._group().record(execution, mark=state, settles=reservation)
         if self.on_attempt is not None and not judge:
             self.on_attempt(job, attempt)
+
+    def _record_retry(
+        self,
+        job: Job,
+        attempt: Attempt,
+        event: RetryEvent,
+        chain_id: str,
+        strategy: str,
+        model: Model,
+        scope_tags: Mapping[str, str],
+        mark: Marker | None = None,
+    ) -> None:
+        """Record an HTTP attempt the retry loop is about to retry (``retried``, or ``dropped``
+        with the usage a cut-off response carried), its cost folded into ``attempt``'s, with the
+        job state ``mark(None)`` gives. One that cost money must fit the budgets with the retry
+        still held, or the retries stop."""
+        error = event.error
+        usage = dropped_usage(error)
+        retry = Attempt(
+            attempt.number,
+            attempt.tier,
+            attempt.model,
+            usage=usage,
+            latency_ms=event.latency_ms,
+            status="error",
+            error=f"{type(error).__name__}: {error}",
+            role=attempt.role,
+            tags={**attempt.tags, "http_attempt": str(event.attempt)},
+        )
+        retry.request_id = error.request_id
+        status = "dropped" if isinstance(error, ResponseDropped) else "retried"
+        execution = self._execution(job, retry, usage, chain_id, strategy, False, status)
+        extra, refused = holds.reserve_more(self, job, model, scope_tags, execution.cost_nanos)
+        self._count(job, retry, execution)
+        attempt.cost_nanos += retry.cost_nanos
+        if self.ledger is not None:
+            state = mark(None) if mark is not None and self.store is not None else None
+            self._group().enqueue(execution, mark=state, settles=extra)
+        self.stats.retries += 1
+        self.stats.retry_cost_nanos += execution.cost_nanos
+        if refused is not None:
+            raise refused
+
+    def _count(self, job: Job, attempt: Attempt, execution: Execution) -> None:
+        attempt.cost_nanos += execution.cost_nanos
+        self.stats.cost_nanos += execution.cost_nanos
+        self.stats.call_ms += execution.latency_ms or 0
+        self.job_costs[job.id] = self.job_costs.get(job.id, 0) + execution.cost_nanos
 
     def _group(self) -> GroupCommit:
         if self._commits is None:
             from gearshift.engine.store import GroupCommit
 
-            self._commits = GroupCommit(self.ledger, self.store, self.run_id)
+            self._commits = GroupCommit(self.ledger, self.store, self.run_id, self.guard)
         return self._commits
 
     def _execution(
-        self, job: Job, attempt: Attempt, usage: Usage, chain_id: str, strategy: str, judge: bool
+        self,
+        job: Job,
+        attempt: Attempt,
+        usage: Usage,
+        chain_id: str,
+        strategy: str,
+        judge: bool,
+        status: str | None = None,
     ) -> Execution:
         validation = None
         if attempt.validation is not None:
@@ -419,18 +491,20 @@ class RunContext:
         tags = {**attempt.tags, "role": attempt.role}
         if attempt.cached:
             tags["cache"] = "hit"
+        elif attempt.request_id:  # the provider's own id for the call, as its console shows it
+            tags["request_id"] = attempt.request_id
         fields: dict[str, Any] = {
             "task": job.task.text,
             "task_type": job.task.type,
             "project": self.project,
             "session": job.task.session or "",
             "latency_ms": attempt.latency_ms,
-            "status": "success" if judge else attempt.status,
+            "status": status or ("success" if judge else attempt.status),
             "attempt": attempt.number,
             "chain_id": chain_id,
             "strategy": strategy,
             "source": self.source,
-            "validation": None if judge else validation,
+            "validation": None if judge and not attempt.error else validation,
             "escalation_reason": None if judge else attempt.escalation_reason,
             "run_id": self.run_id,
             "task_key": job.id,
@@ -459,6 +533,13 @@ def corruption(text: str, stop_reason: str | None) -> str | None:
     return None
 
 
+def dropped_usage(error: ProviderError) -> Usage:
+    """What a failed call is billed for: the usage a dropped response carried, else nothing."""
+    if isinstance(error, ResponseDropped) and error.usage:
+        return Usage.from_api(error.usage)
+    return Usage()
+
+
 def _with_model(request: ModelRequest, model: str) -> ModelRequest:
     from dataclasses import replace
 
@@ -475,31 +556,45 @@ class _MeteredProvider:
         self.ctx, self.job, self.attempt = ctx, job, attempt
         self.chain_id, self.strategy = chain_id, strategy
         self.name = ctx.provider.name
+        self.counts_tokens = bool(getattr(ctx.provider, "counts_tokens", False))
         self.seen: list[ModelResult] = []
 
     async def complete(self, request: ModelRequest) -> ModelResult:
         ctx = self.ctx
         model = ctx.catalog.resolve(request.model)
         tags = {**self.attempt.tags, "role": "judge"}
-        reservation, model = await ctx._reserve(self.job, model, request, tags)
+        reservation, model = await holds.reserve(ctx, self.job, model, request, tags)
         if model.id != request.model:
             request = _with_model(request, model.id)
+        judge = Attempt(self.attempt.number, model.tier, model.id, role="judge", tags=tags)
+
+        def retried(event: RetryEvent) -> None:
+            ctx._record_retry(self.job, judge, event, self.chain_id, self.strategy, model, tags)
+
         try:
-            result = await ctx.provider.complete(request)
+            with observe_retries(retried):
+                result = await ctx.provider.complete(request)
+        except ProviderError as exc:  # the judge's last HTTP attempt is recorded too
+            judge.status, judge.error = "error", f"{type(exc).__name__}: {exc}"
+            judge.request_id = exc.request_id
+            status = "dropped" if isinstance(exc, ResponseDropped) else "error"
+            try:
+                await ctx._record(
+                    self.job, judge, dropped_usage(exc), self.chain_id, self.strategy,
+                    reservation, judge=True, status=status,
+                )  # fmt: skip
+            finally:
+                self.attempt.cost_nanos += judge.cost_nanos
+            raise
         except BaseException:
+            self.attempt.cost_nanos += judge.cost_nanos  # retried attempts it paid for
             if reservation is not None and ctx.guard is not None:
                 ctx.guard.release(reservation)
             raise
+        reservation = holds.release_excess(ctx, reservation, model.id, result.usage)
         self.seen.append(result)
-        judge = Attempt(
-            self.attempt.number,
-            model.tier,
-            result.model,
-            usage=result.usage,
-            latency_ms=result.latency_ms,
-            role="judge",
-            tags=self.attempt.tags,
-        )
+        judge.model, judge.usage, judge.latency_ms = result.model, result.usage, result.latency_ms
+        judge.tags, judge.request_id = self.attempt.tags, result.request_id
         try:
             await ctx._record(
                 self.job, judge, result.usage, self.chain_id, self.strategy, reservation, judge=True

@@ -55,7 +55,8 @@ class Attempt:
     """One model call of a job (validator calls are folded into their attempt's cost).
 
     ``stop_reason`` is the provider's (``max_tokens`` means the output was cut off); ``tags``
-    are copied onto the attempt's ledger record (the batch strategies put the item id there).
+    are copied onto the attempt's ledger record (the batch strategies put the item id there),
+    with the provider's ``request_id`` for the call.
     """
 
     number: int
@@ -73,6 +74,7 @@ class Attempt:
     role: str = "generate"
     stop_reason: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    request_id: str | None = None
 
     @property
     def evidence(self) -> str:
@@ -83,7 +85,14 @@ class Attempt:
 
 @dataclass(slots=True)
 class JobOutcome:
-    """How a job ended: its status, its attempts (the tier path) and its final output."""
+    """How a job ended: its status, its attempts (the tier path) and its final output.
+
+    ``earlier_cost_nanos`` and ``earlier_tier_path`` are what earlier sessions of the same run
+    id paid for this job and where they ran it (a resumed job, or one whose chain continued);
+    ``recorded_nanos`` is what this session recorded for it, retries and judges included (the
+    runner sets it from :attr:`RunContext.job_costs`; without it, the attempts' costs).
+    ``marked``: its state was committed with its last attempt's row.
+    """
 
     job_id: str
     status: JobStatus
@@ -93,14 +102,19 @@ class JobOutcome:
     route: RouteDecision | None = None
     chain_id: str = ""
     resumed: bool = False
-    resumed_cost_nanos: int = 0
-    resumed_tier_path: str = ""
+    earlier_cost_nanos: int = 0
+    earlier_tier_path: str = ""
+    recorded_nanos: int | None = None
+    marked: bool = False
 
     @property
     def cost_nanos(self) -> int:
-        if self.resumed:
-            return self.resumed_cost_nanos
-        return sum(a.cost_nanos for a in self.attempts)
+        session = (
+            self.recorded_nanos
+            if self.recorded_nanos is not None
+            else sum(a.cost_nanos for a in self.attempts)
+        )
+        return self.earlier_cost_nanos + session
 
     @property
     def latency_ms(self) -> int:
@@ -108,9 +122,7 @@ class JobOutcome:
 
     @property
     def tier_path(self) -> str:
-        if self.resumed:
-            return self.resumed_tier_path
-        path: list[str] = []
+        path = [t for t in self.earlier_tier_path.split(" -> ") if t]
         for a in self.attempts:
             if not path or path[-1] != a.tier.value:
                 path.append(a.tier.value)

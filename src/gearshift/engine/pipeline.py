@@ -16,10 +16,12 @@ job in :mod:`gearshift.engine.pipeline_fields`), plus what they share::
     dispatch: [...]                 # and test-pipeline:, feature-implementation:,
                                     # batch-optimization:, confidence-escalation:
 
-Every error is a :class:`~gearshift.errors.DefinitionError` that starts with ``file:line`` of
-the offending key, because pipeline files are written by hand. ``docs/pipelines.md`` documents
-every key. Values resolve in this order: the task's own field, then its agent's definition (model,
-system prompt, temperature / ``max_tokens`` / ``mode``, escalation ladder, validators), then
+The file is declared by :class:`~gearshift.engine.pipeline_format.PipelineFile` (msgspec
+Structs) and checked against it first. Every error is a
+:class:`~gearshift.errors.DefinitionError` that starts with ``file:line`` of the offending key,
+because pipeline files are written by hand. ``docs/pipelines.md`` documents every key. Values
+resolve in this order: the task's own field, then its agent's definition (model, system prompt,
+temperature / ``max_tokens`` / ``mode``, escalation ladder, validators), then
 ``defaults:``, then the built-in default (strategy ``tiered``, ladder top opus).
 
 Job ids are the ``id`` given, else a slug of the task text (the article's shapes use their stage
@@ -36,12 +38,15 @@ from typing import TYPE_CHECKING, Any
 from gearshift.catalog import Catalog, load_catalog
 from gearshift.engine.job import Job
 from gearshift.engine.pipeline_fields import JobBuilder, JobInfo, defaults_of
+from gearshift.engine.pipeline_format import PipelineFile
 from gearshift.engine.pipeline_shapes import SHAPES, Entry, duplicate_then_hint, entries_of
 from gearshift.errors import DefinitionError
+from gearshift.formats.structs import convert
 from gearshift.formats.yamlsrc import YamlMap, load_yaml
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentDefinition, AgentSet
+    from gearshift.routing.policies import Policy
     from gearshift.routing.router import Router
     from gearshift.routing.rules import RuleSet
     from gearshift.routing.task import Task
@@ -54,9 +59,8 @@ __all__ = [
     "for_sim",
     "load_jobs",
     "load_pipeline",
+    "schema",
 ]
-
-TOP_KEYS = frozenset(SHAPES) | {"agents", "defaults", "rules", "task-router", "name", "description"}
 
 
 @dataclass(slots=True)
@@ -71,13 +75,20 @@ class Pipeline:
     name: str = ""
 
     def router(
-        self, catalog: Catalog, *, over_budget: Callable[[Task], bool] | None = None
+        self,
+        catalog: Catalog,
+        *,
+        over_budget: Callable[[Task], bool] | None = None,
+        learned: Policy | None = None,
     ) -> Router:
-        """The router for these jobs: the default chain, with the file's rules when it has any
-        and budget-aware routing when ``over_budget`` says which tasks are under pressure."""
+        """The router for these jobs: the default chain, with the file's rules when it has any,
+        budget-aware routing when ``over_budget`` says which tasks are under pressure, and the
+        ``learned`` policy (a trained model's) when given."""
         from gearshift.routing.router import Router, default_chain
 
-        policies = default_chain(catalog, rules=self.rules, over_budget=over_budget)
+        policies = default_chain(
+            catalog, rules=self.rules, over_budget=over_budget, learned=learned
+        )
         return Router(catalog, agents=self.agents, policies=policies)
 
 
@@ -108,9 +119,7 @@ def load_pipeline(
         raise DefinitionError(exc.message, hint=duplicate_then_hint(exc) or exc.hint) from None
     if not isinstance(data, YamlMap):
         raise DefinitionError(f"{path}:1: a pipeline file must be a mapping", hint=_SHAPES_HINT)
-    for key in data:
-        if key not in TOP_KEYS:
-            raise DefinitionError(f"{data.at(key)}: unknown key {key!r}", hint=_SHAPES_HINT)
+    convert(data, PipelineFile, source=str(path), error=DefinitionError)
     if not any(key in SHAPES for key in data):
         raise DefinitionError(f"{path}:1: no tasks in this pipeline", hint=_SHAPES_HINT)
     agents = _agents(data, path, catalog, [Path(p) for p in agent_dirs])
@@ -121,8 +130,13 @@ def load_pipeline(
     if sim:
         jobs = for_sim(jobs)
     name = data.get("name")
-    return Pipeline(path, jobs, agents, _rules(data, path, text, catalog), builder.info,
+    return Pipeline(path, jobs, agents, _rules(data, path, catalog), builder.info,
                     str(name) if name else path.stem)  # fmt: skip
+
+
+def schema() -> type[PipelineFile]:
+    """The Struct whose JSON Schema describes a pipeline file."""
+    return PipelineFile
 
 
 _SHAPES_HINT = (
@@ -176,22 +190,15 @@ def _agents(data: YamlMap, path: Path, catalog: Catalog, extra: list[Path]) -> A
     for item in [] if value is None else value if isinstance(value, list) else [value]:
         if isinstance(item, YamlMap):
             for name, fields in item.items():
-                if not isinstance(fields, Mapping):
-                    raise DefinitionError(f"{item.at(name)}: agent {name!r} must be a mapping")
                 header = (name, item.line_of(name))
                 inline.append(
                     build_definition(fields, header, path, SourceFormat.YAML_SPEC, options)
                 )
-        elif isinstance(item, str) and item:
+        else:
             root = path.parent / Path(item).expanduser()
             if not root.exists():
                 raise DefinitionError(f"{data.at('agents')}: agent path {item!r} does not exist")
             roots.append(root)
-        else:
-            raise DefinitionError(
-                f"{data.at('agents')}: agents holds paths (directories or files of agent "
-                "definitions) and inline definitions (name: {model, instructions, ...})"
-            )
     roots += extra
     if value is None and not extra:
         roots = default_agent_dirs()
@@ -205,17 +212,13 @@ def _agents(data: YamlMap, path: Path, catalog: Catalog, extra: list[Path]) -> A
     return merged
 
 
-def _rules(data: YamlMap, path: Path, text: str, catalog: Catalog) -> RuleSet | None:
-    from gearshift.routing.rules import load_rules, parse_rules
+def _rules(data: YamlMap, path: Path, catalog: Catalog) -> RuleSet | None:
+    from gearshift.routing.rules import load_rules, rules_from
 
     if "task-router" in data:
-        return parse_rules(text, catalog, source=str(path))
+        return rules_from(data["task-router"], catalog, source=str(path), prefix="task-router")
     value = data.get("rules")
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise DefinitionError(f"{data.at('rules')}: rules must be the path of a rules file")
-    return load_rules(path.parent / value, catalog)
+    return None if value is None else load_rules(path.parent / value, catalog)
 
 
 def _check_graph(jobs: Sequence[Job], entries: Sequence[Entry]) -> None:

@@ -1,14 +1,16 @@
 """How each field of a pipeline task is read: one entry -> one :class:`~gearshift.engine.job.Job`.
 
 Every value resolves in the same order -- the task's own field, then its agent's definition,
-then the file's ``defaults:`` -- and every bad value raises a
-:class:`~gearshift.errors.DefinitionError` at the ``file:line`` of the key that holds it. The
-shapes of :mod:`gearshift.engine.pipeline_shapes` all end here, so a field means the same thing
-in every shape.
+then the file's ``defaults:``. The kinds of the values were checked against
+:mod:`gearshift.engine.pipeline_format` when the file was read; what is checked here is what a
+type cannot say (an agent or a model that must exist, a priority or a mode in any case, a
+duration), each bad value raising a :class:`~gearshift.errors.DefinitionError` at the
+``file:line`` of the key that holds it. The shapes of :mod:`gearshift.engine.pipeline_shapes`
+all end here, so a field means the same thing in every shape.
 
 Validator specs accept the shorthands agent files use (``"pytest -q"``, ``{command: pytest
 -q}``, ``{regex: PATTERN}``, ``{judge: opus}``) besides ``{type: ..., ...}``
-(:func:`gearshift.engine.validator_specs.validator_from_spec`).
+(:func:`gearshift.engine.validator_specs.build`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from gearshift.catalog import Catalog, Tier
 from gearshift.engine.job import Job
 from gearshift.engine.pipeline_shapes import NOTE_KEYS, Entry, task_text
+from gearshift.engine.validator_specs import build as build_validator
 from gearshift.errors import ConfigError, DefinitionError
-from gearshift.formats.yamlsrc import YamlMap
+from gearshift.formats.yamlsrc import YamlMap, derive
 
 if TYPE_CHECKING:
     from gearshift.agents import AgentDefinition, AgentSet, Sampling
@@ -31,8 +34,6 @@ if TYPE_CHECKING:
     from gearshift.routing.task import Task
 
 __all__ = [
-    "DEFAULT_KEYS",
-    "TASK_KEYS",
     "JobBuilder",
     "JobInfo",
     "defaults_of",
@@ -40,13 +41,6 @@ __all__ = [
     "parse_duration",
 ]
 
-TASK_KEYS = frozenset(
-    {"id", "task", "text", "prompt", "description", "agent", "model", "priority", "complexity",
-     "scores", "type", "tags", "tokens", "token_estimate", "objective", "session", "strategy",
-     "validators", "depends_on", "max_tokens", "temperature", "mode", "ladder_top", "options",
-     "items", "files", "cache_ttl", "cache_system", "system", "workdir"}
-) | NOTE_KEYS  # fmt: skip
-DEFAULT_KEYS = TASK_KEYS - {"id", "task", "text", "prompt", "description", "depends_on", "items"}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -63,18 +57,10 @@ class JobInfo:
 
 
 def defaults_of(data: YamlMap) -> Entry:
-    """The file's ``defaults:`` as an entry (empty when absent); only task fields may be set."""
+    """The file's ``defaults:`` as an entry (empty when absent)."""
     value = data.get("defaults")
     if value is None:
         return Entry(data.source, 1, shape="defaults")
-    if not isinstance(value, YamlMap):
-        raise DefinitionError(f"{data.at('defaults')}: defaults must be a mapping of task fields")
-    for key in value:
-        if key not in DEFAULT_KEYS:
-            raise DefinitionError(
-                f"{value.at(key)}: {key!r} cannot be a default",
-                hint=f"defaults may set: {', '.join(sorted(DEFAULT_KEYS - NOTE_KEYS))}",
-            )
     return Entry.of(value, data.source, "defaults")
 
 
@@ -107,29 +93,23 @@ class JobBuilder:
             raise DefinitionError(f"{where}: {key}: {exc.message}", hint=exc.hint) from None
 
     def build(self, entry: Entry) -> Job:
-        for key in entry.fields:
-            if key not in TASK_KEYS:
-                raise DefinitionError(
-                    f"{entry.at(key)}: unknown task field {key!r}",
-                    hint=f"task fields: {', '.join(sorted(TASK_KEYS - NOTE_KEYS))}",
-                )
         agent = self.agent(entry)
         sampling, given = self.sampling(entry, agent)
         job = Job(
             id=entry.fields["id"],
             task=self.task(entry, agent),
             system=self.system(entry, agent),
-            strategy=self.get(entry, "strategy", _strategy, "tiered"),
+            strategy=self.get(entry, "strategy", str, "tiered"),
             validators=self.validators(entry, agent),
             ladder_top=self.ladder_top(entry, agent),
             max_tokens=sampling.max_tokens or 4096,
             temperature=sampling.temperature,
             depends_on=self.depends_on(entry),
             options=self.options(entry),
-            files=self.get(entry, "files", _files, {}),
-            workdir=self.get(entry, "workdir", lambda v: self.base / _text_of(v)),
+            files=self.get(entry, "files", dict, {}),
+            workdir=self.get(entry, "workdir", lambda v: self.base / str(v)),
             cache_ttl_s=self.get(entry, "cache_ttl", parse_duration, 0),
-            cache_system=self.get(entry, "cache_system", _flag, False),
+            cache_system=self.get(entry, "cache_system", bool, False),
         )
         notes = {
             **entry.notes,
@@ -170,16 +150,16 @@ class JobBuilder:
             model=model,
             scores=self.get(entry, "scores", Scores.parse),
             complexity=self.get(entry, "complexity", Label.parse),
-            type=self.get(entry, "type", _text_of),
+            type=self.get(entry, "type", str),
             tags=self.get(entry, "tags", _tags, ()),
-            token_estimate=self.get(entry, tokens, _count),
-            session=self.get(entry, "session", _text_of),
+            token_estimate=self.get(entry, tokens, int),
+            session=self.get(entry, "session", str),
             objective=self.get(entry, "objective", Objective.parse),
             id=entry.fields["id"],
         )
 
     def model(self, value: Any) -> str:
-        name = _text_of(value)
+        name = str(value)
         if known_tier(name) is None and self.catalog.find(name) is None:
             raise ConfigError(
                 f"unknown model {name!r}", hint="use haiku, sonnet, opus or a catalog model id"
@@ -221,8 +201,8 @@ class JobBuilder:
 
         mode = read("mode", Mode.parse)
         preset = DEFAULT_PRESETS.for_mode(mode) if mode is not None else Sampling()
-        temperature = read("temperature", _temperature)
-        max_tokens = read("max_tokens", _positive)
+        temperature = read("temperature", float)
+        max_tokens = read("max_tokens", int)
         sampling = Sampling(
             temperature if temperature is not None else preset.temperature,
             max_tokens if max_tokens is not None else preset.max_tokens,
@@ -231,10 +211,10 @@ class JobBuilder:
 
     def system(self, entry: Entry, agent: AgentDefinition | None) -> str | None:
         if entry.fields.get("system") is not None:
-            return self.get(entry, "system", _text_of)  # type: ignore[no-any-return]
+            return str(entry.fields["system"])
         if agent is not None and agent.instructions:
             return agent.instructions
-        return self.get(self.defaults, "system", _text_of)  # type: ignore[no-any-return]
+        return self.get(self.defaults, "system", str)  # type: ignore[no-any-return]
 
     def ladder_top(self, entry: Entry, agent: AgentDefinition | None) -> Tier:
         if entry.fields.get("ladder_top") is None and agent is not None and agent.escalation:
@@ -244,20 +224,15 @@ class JobBuilder:
     def depends_on(self, entry: Entry) -> tuple[str, ...]:
         value = entry.fields.get("depends_on")
         items = [] if value is None else value if isinstance(value, list) else [value]
-        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in items):
-            raise DefinitionError(f"{entry.at('depends_on')}: depends_on lists job ids")
         return tuple(str(v) for v in items)
 
     def options(self, entry: Entry) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         for layer in (self.defaults, entry):
-            value = layer.fields.get("options")
-            if value is not None and not isinstance(value, Mapping):
-                raise DefinitionError(f"{layer.at('options')}: options must be a mapping")
-            merged.update(dict(value or {}))
+            merged.update(dict(layer.fields.get("options") or {}))
         if entry.fields.get("items") is not None:
             merged["items"] = entry.fields["items"]
-        strategy = self.get(entry, "strategy", _strategy, "tiered")
+        strategy = self.get(entry, "strategy", str, "tiered")
         if strategy in ("batch", "exemplar") and not isinstance(merged.get("items"), list):
             raise DefinitionError(
                 f"{entry.at('strategy')}: the {strategy} strategy needs a list of items",
@@ -289,16 +264,13 @@ class JobBuilder:
         return tuple(self.validator(s, w, f"{label}[{i}]") for i, (s, w) in enumerate(specs))
 
     def validator(self, spec: Any, where: str, label: str) -> Validator:
-        from gearshift.engine.validator_specs import validator_from_spec
+        """Build one spec; its errors name the line of the key in the spec when it came from
+        the file, else ``where`` (the ``validators`` key, or the agent's definition)."""
         from gearshift.engine.validators import JudgeValidator
 
-        try:
-            made = validator_from_spec(_spec(spec), where=label)
-        except DefinitionError as exc:
-            key = exc.message[len(label) :].lstrip(".").split(":")[0].split(".")[0].split("[")[0]
-            if isinstance(spec, YamlMap):
-                where = spec.at(key if key in spec else None)
-            raise DefinitionError(f"{where}: {exc.message}", hint=exc.hint) from None
+        expanded = _spec(spec)
+        source = expanded.source if isinstance(expanded, YamlMap) else where
+        made = build_validator(expanded, source=source, prefix=label)
         if isinstance(made, JudgeValidator):
             try:
                 self.model(made.model)
@@ -329,71 +301,21 @@ def _spec(spec: Any) -> Any:
         kind, main = _SHORT[short[0]]
         value, rest = spec[short[0]], {k: v for k, v in spec.items() if k != short[0]}
         if isinstance(value, Mapping):
-            return {"type": kind, **value, **rest}
-        return {"type": kind, **({} if value is None else {main: value}), **rest}
+            return derive(spec, {"type": kind, **value, **rest})
+        items = {"type": kind, **({} if value is None else {main: value}), **rest}
+        return derive(spec, items, {main: short[0]})
     implied = {_IMPLIED[k] for k in spec if k in _IMPLIED}
-    return {"type": implied.pop(), **spec} if len(implied) == 1 else spec
+    return derive(spec, {"type": implied.pop(), **spec}) if len(implied) == 1 else spec
 
 
-def _strategy(value: Any) -> str:
-    from gearshift.engine.strategies import STRATEGIES
-
-    name = _text_of(value)
-    if name not in STRATEGIES:
-        raise ConfigError(
-            f"unknown strategy {name!r}", hint=f"use one of: {', '.join(sorted(STRATEGIES))}"
-        )
-    return name
-
-
-def _text_of(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float) or str(value) == "":
-        raise ConfigError(f"expected a text, not {value!r}")
-    return str(value)
-
-
-def _tags(value: Any) -> tuple[str, ...]:
+def _tags(value: str | list[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(t.strip() for t in value.split(",") if t.strip())
-    if isinstance(value, list) and all(isinstance(t, str) for t in value):
-        return tuple(value)
-    raise ConfigError("expected a list of tags")
+    return tuple(value)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _count(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ConfigError(f"expected a whole number, not {value!r}")
-    return value
-
-
-def _positive(value: Any) -> int:
-    if _count(value) == 0:
-        raise ConfigError("must be positive")
-    return int(value)
-
-
-def _temperature(value: Any) -> float:
-    if not _is_number(value) or not 0 <= value <= 1:
-        raise ConfigError(f"expected a number from 0 to 1, not {value!r}")
-    return float(value)
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"expected true or false, not {value!r}")
-    return value
-
-
-def _files(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ConfigError("expected a mapping of relative path -> file content")
-    return dict(value)
 
 
 def parse_duration(value: Any) -> int:

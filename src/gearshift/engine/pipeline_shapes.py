@@ -20,6 +20,11 @@ wherever it is written, and a shape only says what is particular to it:
 * ``confidence-escalation``: one ``confidence`` job; the ``if: confidence_score > 0.9`` /
   ``else_if: confidence_score > 0.6`` conditions become its accept / review thresholds and the
   tiers named in the actions its ladder top.
+
+The file was checked against :class:`~gearshift.engine.pipeline_format.PipelineFile` before it
+gets here; a shape only narrows its stages by position (the validate stage of a test-pipeline
+takes fewer keys than the generate stage) against the Structs of
+:mod:`gearshift.engine.pipeline_format`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gearshift.catalog import Tier
+from gearshift.engine.pipeline_format import (
+    EscalateStage,
+    GenerationStage,
+    RouteBranch,
+    TaskSpec,
+    Thresholds,
+    ValidateStage,
+)
 from gearshift.errors import ConfigError, DefinitionError
+from gearshift.formats.structs import convert
 from gearshift.formats.yamlsrc import YamlMap
 
 __all__ = ["NOTE_KEYS", "SHAPES", "Entry", "entries_of", "slug", "task_text"]
@@ -88,25 +102,20 @@ def _where(data: Any, source: str, key: Any = None) -> str:
     return data.at(key) if isinstance(data, YamlMap) else source
 
 
-def _mapping(data: Any, source: str, what: str, hint: str) -> YamlMap:
-    if not isinstance(data, YamlMap):
-        raise DefinitionError(f"{_where(data, source)}: {what} must be a mapping", hint=hint)
-    return data
+def _narrow(data: Any, type_: type[Any], path: str, source: str) -> None:
+    """Check a stage against the Struct of its position (``path`` is its key path)."""
+    convert(data, type_, source=source, prefix=path, error=DefinitionError)
 
 
-def _check_keys(data: YamlMap, allowed: set[str], what: str) -> None:
-    for key in data:
-        if str(key) not in allowed:
-            raise DefinitionError(
-                f"{data.at(key)}: unknown key {key!r} in {what}",
-                hint=f"allowed keys: {', '.join(sorted(allowed))}",
-            )
-
-
-def _stages(data: YamlMap, extra: set[str], what: str) -> list[tuple[str, YamlMap]]:
-    """The mapping-valued keys of ``data`` in file order; other keys must be in ``extra``."""
+def _stages(
+    data: YamlMap, extra: set[str], what: str, skip: frozenset[str] = frozenset()
+) -> list[tuple[str, YamlMap]]:
+    """The mapping-valued keys of ``data`` in file order, but ``skip``; other keys must be in
+    ``extra``."""
     stages: list[tuple[str, YamlMap]] = []
     for key, value in data.items():
+        if str(key) in skip:
+            continue
         if isinstance(value, YamlMap):
             stages.append((str(key), value))
         elif str(key) not in extra:
@@ -136,41 +145,28 @@ def _copy_shape_keys(entry: Entry, data: YamlMap, keys: tuple[str, ...]) -> None
 # -- dispatch -----------------------------------------------------------------------------------
 def dispatch(data: Any, source: str, line: int) -> list[Entry]:
     """``dispatch:`` (and native ``tasks:``): a list of task mappings."""
-    if not isinstance(data, list):
-        raise DefinitionError(
-            f"{source}:{line}: expected a list of tasks",
-            hint="e.g. dispatch: [{task: 'Write unit tests', agent: test-engineer, model: haiku}]",
-        )
-    entries = []
-    for index, item in enumerate(data, start=1):
-        if not isinstance(item, Mapping):
-            where = f"{source}:{line}"
-            raise DefinitionError(f"{where}: task {index} must be a mapping of fields")
-        entries.append(Entry.of(item, source, "dispatch", line))
-    return entries
+    return [Entry.of(item, source, "dispatch", line) for item in data]
 
 
 # -- test-pipeline ------------------------------------------------------------------------------
 _STAGE_HEAD = {"id", "depends_on", "description"}
-_VALIDATE_KEYS = {"agent", "model", "task", "description", "condition", "validators", "criteria"}
-_ESCALATE_KEYS = {"agent", "model", "task", "description", "condition"}
 
 
-def test_pipeline(data: Any, source: str, line: int) -> list[Entry]:
+def test_pipeline(data: YamlMap, source: str, line: int) -> list[Entry]:
     """generate -> validate -> escalate-on-failure: one tiered job (see the module docstring)."""
-    data = _mapping(data, source, "test-pipeline", "give stage-1-generate, stage-2-validate, ...")
     stages = _stages(data, _STAGE_HEAD, "test-pipeline")
     if not 2 <= len(stages) <= 3:
         raise DefinitionError(
             f"{data.at()}: test-pipeline needs 2 or 3 stages (generate, validate[, escalate])",
             hint="e.g. stage-1-generate on haiku, stage-2-validate, stage-3 on sonnet",
         )
-    (_, gen), (_, check) = stages[0], stages[1]
+    (name, gen), (check_name, check) = stages[0], stages[1]
+    _narrow(gen, TaskSpec, f"test-pipeline.{name}", source)
+    _narrow(check, ValidateStage, f"test-pipeline.{check_name}", source)
     entry = Entry.of(gen, source, "test-pipeline")
     entry.put("id", data.get("id", "test-pipeline"), data.line_of("id"))
     _copy_shape_keys(entry, data, ("depends_on",))
     entry.default("strategy", "tiered")
-    _check_keys(check, _VALIDATE_KEYS, "the validate stage")
     if "validators" in check:
         entry.put("validators", check["validators"], check.line_of("validators"))
     else:
@@ -180,10 +176,8 @@ def test_pipeline(data: Any, source: str, line: int) -> list[Entry]:
         entry.notes["validator_agent"] = str(check.get("agent", ""))
     entry.keep_agent_validators = True
     if len(stages) == 3:
-        _, up = stages[2]
-        _check_keys(up, _ESCALATE_KEYS, "the escalation stage")
-        if "model" not in up:
-            raise DefinitionError(f"{up.at()}: the escalation stage needs a 'model'")
+        up_name, up = stages[2]
+        _narrow(up, EscalateStage, f"test-pipeline.{up_name}", source)
         entry.put("ladder_top", up["model"], up.line_of("model"))
         if "task" in up:
             entry.notes["escalation_task"] = str(up["task"])
@@ -193,9 +187,8 @@ def test_pipeline(data: Any, source: str, line: int) -> list[Entry]:
 
 
 # -- feature-implementation ---------------------------------------------------------------------
-def feature_implementation(data: Any, source: str, line: int) -> list[Entry]:
+def feature_implementation(data: YamlMap, source: str, line: int) -> list[Entry]:
     """Subtasks in file order, each after the previous: the hybrid decomposition DAG."""
-    data = _mapping(data, source, "feature-implementation", "give subtask-1-design, ...")
     head = {"feature", "task", "description"}
     stages = _stages(data, head, "feature-implementation")
     if not stages:
@@ -220,12 +213,8 @@ def feature_implementation(data: Any, source: str, line: int) -> list[Entry]:
 
 
 # -- batch-optimization -------------------------------------------------------------------------
-_CHECKS = {"check_all_files_processed", "check_no_files_corrupted", "check_all_items_processed"}
-
-
-def batch_optimization(data: Any, source: str, line: int) -> list[Entry]:
+def batch_optimization(data: YamlMap, source: str, line: int) -> list[Entry]:
     """One ``batch`` job: the task once per item, validated, failures re-run one tier up."""
-    data = _mapping(data, source, "batch-optimization", "give task, agent, model, files: N, ...")
     entry = Entry.of(data, source, "batch-optimization")
     entry.default("id", "batch-optimization", data.line)
     entry.put("strategy", "batch", data.line)
@@ -241,13 +230,14 @@ def batch_optimization(data: Any, source: str, line: int) -> list[Entry]:
                 hint='e.g. parallelization: "10 concurrent"',
             )
         options["concurrency"] = int(found.group())
+    files = entry.fields.get("files")
+    if files is not None and not isinstance(files, Mapping):
+        raise DefinitionError(
+            f"{entry.at('files')}: with items: given, files is a mapping of relative path -> "
+            "file content"
+        )
     if "validation" in entry.fields:
-        checks = entry.fields.pop("validation")
-        if not isinstance(checks, Mapping) or not set(map(str, checks)) <= _CHECKS | {"validators"}:
-            raise DefinitionError(
-                f"{entry.at('validation')}: validation holds check_all_files_processed, "
-                "check_no_files_corrupted (always done by the batch strategy) and validators"
-            )
+        checks = entry.fields.pop("validation") or {}
         if "validators" in checks:
             entry.put("validators", checks["validators"], _line(checks, "validators", line))
     if "if_validation_fails" in entry.fields:
@@ -255,14 +245,10 @@ def batch_optimization(data: Any, source: str, line: int) -> list[Entry]:
         tier = _tier_in(action, entry.at("if_validation_fails"), "if_validation_fails")
         options["retry_tier"] = tier.value
     for key in ("use_batch_api", "batch_api"):
-        if key in entry.fields:
-            flag = entry.fields.pop(key)
-            if not isinstance(flag, bool):
-                raise DefinitionError(f"{entry.at(key)}: {key} must be true or false")
+        flag = entry.fields.pop(key, None)
+        if flag is not None:
             options["use_batch_api"] = flag
     given = entry.fields.pop("options", None) or {}
-    if not isinstance(given, Mapping):
-        raise DefinitionError(f"{entry.at('options')}: options must be a mapping")
     entry.put("options", {**options, **given}, entry.lines.get("options"))
     return [entry]
 
@@ -273,17 +259,9 @@ def _items(entry: Entry) -> list[Any]:
         if key not in entry.fields:
             continue
         value = entry.fields.pop(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int):
             return _synthetic(value, "file" if key == "files" else "item")
-        if isinstance(value, list) and value:
-            for item in value:
-                ok = isinstance(item, str) or (
-                    isinstance(item, Mapping) and isinstance(item.get("text"), str)
-                )
-                if not ok:
-                    raise DefinitionError(
-                        f"{entry.at(key)}: each of {key} must be a text or {{id, text}}"
-                    )
+        if isinstance(value, list):
             return [dict(v) if isinstance(v, Mapping) else v for v in value]
         raise DefinitionError(f"{entry.at(key)}: {key} must be a positive count or a list")
     text = str(entry.fields.get("task") or entry.fields.get("text") or "")
@@ -313,15 +291,16 @@ _DUPLICATE_THEN_HINT = (
 )
 
 
-def confidence_escalation(data: Any, source: str, line: int) -> list[Entry]:
+def confidence_escalation(data: YamlMap, source: str, line: int) -> list[Entry]:
     """Stage 1 generates and states a confidence; stage 2's thresholds route the answer."""
-    data = _mapping(data, source, "confidence-escalation", "give stage-1 and stage-2 mappings")
     routing = [(k, v) for k, v in data.items() if isinstance(v, list)]
     listed = {str(k) for k, _ in routing}
-    stages = _stages(data, _STAGE_HEAD | {"thresholds"} | listed, "confidence-escalation")
+    head = _STAGE_HEAD | listed | {"thresholds"}
+    stages = _stages(data, head, "confidence-escalation", skip=frozenset({"thresholds"}))
     if not stages:
         raise DefinitionError(f"{data.at()}: confidence-escalation needs a generation stage")
-    _, gen = stages[0]
+    name, gen = stages[0]
+    _narrow(gen, GenerationStage, f"confidence-escalation.{name}", source)
     entry = Entry.of(gen, source, "confidence-escalation")
     entry.fields.pop("output_includes", None)
     entry.put("id", data.get("id", "confidence-escalation"), data.line_of("id"))
@@ -329,7 +308,8 @@ def confidence_escalation(data: Any, source: str, line: int) -> list[Entry]:
     entry.put("strategy", "confidence", data.line)
     rules: list[tuple[Any, int]] = []
     if len(stages) > 1:
-        _, route = stages[1]
+        route_name, route = stages[1]
+        _narrow(route, RouteBranch, f"confidence-escalation.{route_name}", source)
         rules = [(route, route.line)]
     for key, items in routing:
         rules += [(item, _line(item, "if", data.line_of(key))) for item in items]
@@ -377,16 +357,21 @@ def _thresholds(rules: list[tuple[Any, int]], data: YamlMap) -> dict[str, float]
                 value = float(match.group(2)) / (100 if match.group(3) else 1)
                 found.append(value)
     given = data.get("thresholds") or {}
-    if not isinstance(given, Mapping) or not set(given) <= {"accept", "review"}:
-        raise DefinitionError(f"{data.at('thresholds')}: thresholds holds accept and review")
-    accept = float(given.get("accept", found[0] if found else 0.9))
-    review = float(given.get("review", found[1] if len(found) > 1 else 0.6))
+    if given:
+        _narrow(given, Thresholds, "confidence-escalation.thresholds", data.source)
+    accept = float(_given(given, "accept", found[0] if found else 0.9))
+    review = float(_given(given, "review", found[1] if len(found) > 1 else 0.6))
     if not 0 <= review <= accept <= 1:
         raise DefinitionError(
             f"{data.at('thresholds' if given else None)}: thresholds must satisfy "
             f"0 <= review ({review}) <= accept ({accept}) <= 1"
         )
     return {"accept": accept, "review": review}
+
+
+def _given(data: Any, key: str, default: float) -> Any:
+    value = data.get(key)
+    return default if value is None else value
 
 
 def duplicate_then_hint(error: ConfigError) -> str | None:

@@ -5,8 +5,12 @@
   succeed is ``skipped`` with that reason.
 * Ready jobs wait in a :class:`~gearshift.engine.queue.WorkQueue`; the router reads its depth
   for load-aware routing.
-* Every finished job is saved under the run id. Running the same run id again skips jobs that
-  already succeeded (reusing their outputs), so a crash or ``kill -9`` costs nothing twice.
+* Every finished job is saved under the run id -- by the strategies that can, in the same
+  transaction as its last attempt's row. Running the same run id again skips jobs that already
+  succeeded (reusing their outputs) and continues interrupted escalation chains where they
+  stopped, so a crash or ``kill -9`` costs nothing twice.
+* The report's cost is the ledger's for the run id: each job's is what earlier sessions recorded
+  for it plus what this one did (retries and judges included).
 * Cancellation (Ctrl-C) stops the workers; what finished is recorded, the rest is ``cancelled``.
 """
 
@@ -22,6 +26,7 @@ from gearshift.catalog import Tier, Usage
 from gearshift.engine.context import RunContext, RunStats
 from gearshift.engine.job import Attempt, Job, JobOutcome
 from gearshift.engine.queue import InProcessQueue, WorkQueue
+from gearshift.engine.store import FinishedJob
 from gearshift.engine.strategies import get_strategy
 from gearshift.engine.strategies.base import Plan
 from gearshift.errors import BudgetExceeded, DefinitionError
@@ -32,15 +37,25 @@ __all__ = ["Engine", "RunReport", "check_graph", "run_jobs"]
 
 @dataclass(slots=True)
 class RunReport:
+    """What a run did. ``seconds`` is wall time; ``stats.call_ms`` the calls' summed latency.
+    ``other_cost_nanos`` is what earlier sessions of the run id recorded for jobs no longer in
+    the pipeline: with it, :attr:`cost_nanos` is the ledger's total for the run id."""
+
     run_id: str
     outcomes: list[JobOutcome]
     seconds: float
     stats: RunStats
     counterfactual_nanos: dict[str, int] = field(default_factory=dict)
+    other_cost_nanos: int = 0
 
     @property
     def cost_nanos(self) -> int:
-        return sum(o.cost_nanos for o in self.outcomes)
+        return sum(o.cost_nanos for o in self.outcomes) + self.other_cost_nanos
+
+    @property
+    def blocked(self) -> list[tuple[str, str]]:
+        """(job id, why) of every job a budget refused."""
+        return [(o.job_id, o.reason) for o in self.outcomes if o.status == "blocked"]
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -63,10 +78,22 @@ class RunReport:
                 "calls": self.stats.calls,
                 "escalations": self.stats.escalations,
                 "cache_hits": self.stats.cache_hits,
+                "retries": self.stats.retries,
+                "retry_cost_usd": usd_text(self.stats.retry_cost_nanos),
                 "cost_usd": usd_text(self.cost_nanos),
+                "earlier_sessions_usd": usd_text(
+                    sum(o.earlier_cost_nanos for o in self.outcomes) + self.other_cost_nanos
+                ),
                 "all_sonnet_usd": usd_text(self.counterfactual_nanos.get("sonnet", 0)),
                 "all_opus_usd": usd_text(self.counterfactual_nanos.get("opus", 0)),
                 "seconds": round(self.seconds, 3),
+                "wall_seconds": round(self.seconds, 3),
+                "call_seconds": round(self.stats.call_ms / 1000, 3),
+            },
+            "budgets": {
+                "blocked": [{"job": job, "reason": why} for job, why in self.blocked],
+                "waits": self.stats.budget_waits,
+                "waited_seconds": round(self.stats.budget_wait_s, 3),
             },
         }
 
@@ -117,8 +144,11 @@ class Engine:
         by_id = {job.id: job for job in jobs}
         outcomes: dict[str, JobOutcome] = {}
         outputs: dict[str, str] = {}
+        done: dict[str, FinishedJob] = {}
+        earlier: dict[str | None, int] = {}
         if self.ctx.store is not None:
             done = await asyncio.to_thread(self.ctx.store.finished, self.ctx.run_id)
+            earlier = await asyncio.to_thread(self.ctx.store.costs, self.ctx.run_id)
             for job_id, finished in done.items():
                 if job_id in by_id and finished.status == "succeeded":
                     outcomes[job_id] = JobOutcome(
@@ -127,8 +157,8 @@ class Engine:
                         output=finished.output,
                         reason="finished earlier",
                         resumed=True,
-                        resumed_cost_nanos=finished.cost_nanos,
-                        resumed_tier_path=finished.tier_path,
+                        earlier_cost_nanos=earlier.get(job_id, 0),
+                        earlier_tier_path=finished.tier_path,
                     )
                     outputs[job_id] = finished.output or ""
         waiting = {j.id: set(j.depends_on) - set(outcomes) for j in jobs if j.id not in outcomes}
@@ -180,10 +210,17 @@ class Engine:
                 if job_id is None:
                     return
                 job = by_id[job_id]
-                outcome = await self._run_one(job, outputs)
-                if self.ctx.store is not None and outcome.status == "succeeded":
-                    from gearshift.engine.store import FinishedJob
-
+                state = done.get(job_id)
+                outcome = await self._run_one(job, outputs, state)
+                outcome.earlier_cost_nanos = earlier.get(job_id, 0)
+                outcome.recorded_nanos = self.ctx.job_costs.get(job_id, 0)
+                if state is not None and state.progress:
+                    outcome.earlier_tier_path = state.tier_path
+                if (
+                    self.ctx.store is not None
+                    and outcome.status == "succeeded"
+                    and not outcome.marked
+                ):
                     record = FinishedJob(
                         job_id,
                         outcome.status,
@@ -213,16 +250,23 @@ class Engine:
             time.perf_counter() - started,
             self.ctx.stats,
             self._counterfactual(ordered),
+            sum(nanos for key, nanos in earlier.items() if key not in by_id),
         )
 
-    async def _run_one(self, job: Job, outputs: dict[str, str]) -> JobOutcome:
+    async def _run_one(
+        self, job: Job, outputs: dict[str, str], state: FinishedJob | None = None
+    ) -> JobOutcome:
+        """Route and run one job; ``state`` is how far an earlier session got with it (an
+        interrupted chain continues)."""
         ctx = self.ctx
         depth = ctx.queue_depth() if ctx.load_aware and ctx.queue_depth else None
         decision = ctx.router.route(job.task, queue_depth=depth)
         prompt = job.task.text
         for dep in job.depends_on:
             prompt += f"\n\n--- output of {dep} ---\n{outputs.get(dep, '')}"
-        plan = Plan(decision, prompt, new_id())
+        progress = state.progress if state is not None else None
+        chain_id = str(progress.get("chain_id") or new_id()) if progress else new_id()
+        plan = Plan(decision, prompt, chain_id, progress)
         try:
             return await get_strategy(job.strategy)(ctx, job, plan)
         except BudgetExceeded as exc:

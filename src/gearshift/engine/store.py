@@ -1,10 +1,15 @@
-"""The engine's tables in the ledger database: run outputs (for resuming) and a response cache.
+"""The engine's tables in the ledger database: runs, job states (for resuming) and a response cache.
 
-``run_jobs`` remembers, per run id and job id, how a job ended and its output, so re-running a
-run id skips what already succeeded (after a crash or ``kill -9`` nothing is paid twice) and hands
-finished outputs to the jobs that depend on them. ``response_cache`` maps a content hash of a
-request to the response text and usage, with an expiry, for exact-repeat reuse.
-:class:`GroupCommit` is the engine's write path into the ledger and ``run_jobs``.
+``runs`` keeps the pipeline and options a run was started with, so resuming its id reuses them.
+``run_jobs`` remembers, per run id and job id, how far a job got: ``succeeded`` with its output
+(re-running the run id skips it and hands the output to its dependants), or ``running`` /
+``error`` with the ``progress`` of its escalation chain (a resume continues the chain where it
+stopped), or ``failed``. ``response_cache`` maps a content hash of a request to the response
+text and usage, with an expiry, for exact-repeat reuse.
+
+:class:`GroupCommit` is the engine's one write path: an attempt's ledger row, the release of its
+budget hold and the state of its job commit in **one** transaction, so a ``kill -9`` can never
+leave a paid attempt without its job's state (paid twice on resume) or a state without its row.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Connection, delete, select, text
 
-from gearshift.ledger.schema import response_cache, run_jobs
+from gearshift.ledger.queries import run_costs
+from gearshift.ledger.schema import response_cache, run_jobs, runs
 
 if TYPE_CHECKING:
+    from gearshift.budgets.reservations import Reservation, Reservations
     from gearshift.ledger.record import Execution
     from gearshift.ledger.store import Ledger
 
@@ -34,11 +41,19 @@ __all__ = [
 ]
 
 _UPSERT_RUN_JOB = text(
-    "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, finished_at) "
-    "VALUES (:run_id, :job_id, :status, :output, :cost_nanos, :tier_path, :finished_at) "
+    "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, finished_at, "
+    "progress) VALUES (:run_id, :job_id, :status, :output, :cost_nanos, :tier_path, "
+    ":finished_at, :progress) "
     "ON CONFLICT (run_id, job_id) DO UPDATE SET status = excluded.status, "
     "output = excluded.output, cost_nanos = excluded.cost_nanos, "
-    "tier_path = excluded.tier_path, finished_at = excluded.finished_at"
+    "tier_path = excluded.tier_path, finished_at = excluded.finished_at, "
+    "progress = excluded.progress"
+)
+_UPSERT_RUN = text(
+    "INSERT INTO runs (run_id, pipeline, options, created_at, updated_at) "
+    "VALUES (:run_id, :pipeline, :options, :now, :now) "
+    "ON CONFLICT (run_id) DO UPDATE SET pipeline = excluded.pipeline, "
+    "options = excluded.options, updated_at = excluded.updated_at"
 )
 
 
@@ -52,11 +67,17 @@ def request_key(
 
 @dataclass(frozen=True, slots=True)
 class FinishedJob:
+    """A job's (or a batch item's) state under a run id: ``succeeded`` with its ``output``;
+    ``running`` or ``error`` with the ``progress`` of its chain (see
+    :mod:`gearshift.engine.strategies.tiered`); ``failed``. ``cost_nanos`` and ``tier_path``
+    are what it had cost and where it had run when the state was written."""
+
     job_id: str
     status: str
     output: str | None
     cost_nanos: int
     tier_path: str
+    progress: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +98,29 @@ class RunStore:
         self.ledger = ledger
 
     def finished(self, run_id: str) -> dict[str, FinishedJob]:
-        query = select(
-            run_jobs.c.job_id,
-            run_jobs.c.status,
-            run_jobs.c.output,
-            run_jobs.c.cost_nanos,
-            run_jobs.c.tier_path,
-        ).where(run_jobs.c.run_id == run_id)
+        """Every job state saved under ``run_id``, by job id."""
+        c = run_jobs.c
+        query = select(c.job_id, c.status, c.output, c.cost_nanos, c.tier_path, c.progress).where(
+            c.run_id == run_id
+        )
         with self.ledger.read() as conn:
-            return {row[0]: FinishedJob(*row) for row in conn.execute(query)}
+            return {
+                row[0]: FinishedJob(*row[:5], json.loads(row[5]) if row[5] else None)
+                for row in conn.execute(query)
+            }
 
     def save(self, run_id: str, job: FinishedJob) -> None:
         self.save_many(run_id, [job])
 
     def save_many(self, run_id: str, jobs: Sequence[FinishedJob]) -> None:
-        """Record finished jobs in one transaction (the engine's group commit); a job saved
-        again replaces its record. One upsert statement, the same on SQLite and PostgreSQL."""
+        """Record job states in one transaction of their own."""
+        if jobs:
+            with self.ledger.write() as conn:
+                self.save_in(conn, run_id, jobs)
+
+    def save_in(self, conn: Connection, run_id: str, jobs: Sequence[FinishedJob]) -> None:
+        """Record job states inside the caller's write transaction; a job saved again replaces
+        its state. One upsert statement, the same on SQLite and PostgreSQL."""
         if not jobs:
             return
         now = dt.datetime.now(dt.UTC).isoformat()
@@ -103,13 +131,39 @@ class RunStore:
                 "status": job.status,
                 "output": job.output,
                 "cost_nanos": job.cost_nanos,
-                "tier_path": job.tier_path,
+                "tier_path": job.tier_path[:100],
                 "finished_at": now,
+                "progress": json.dumps(dict(job.progress)) if job.progress else None,
             }
             for job in {job.job_id: job for job in jobs}.values()
         ]
+        conn.execute(_UPSERT_RUN_JOB, rows)
+
+    def costs(self, run_id: str) -> dict[str | None, int]:
+        """What the ledger holds for ``run_id``, per job id (task key): a resumed run's report
+        counts every attempt an earlier session paid for."""
+        return run_costs(self.ledger, run_id)
+
+    def save_run(self, run_id: str, pipeline: str, options: Mapping[str, Any]) -> None:
+        """Remember the pipeline and options ``run_id`` runs with (replacing earlier ones)."""
+        params = {
+            "run_id": run_id,
+            "pipeline": pipeline,
+            "options": json.dumps(dict(options), sort_keys=True),
+            "now": dt.datetime.now(dt.UTC).isoformat(),
+        }
         with self.ledger.write() as conn:
-            conn.execute(_UPSERT_RUN_JOB, rows)
+            conn.execute(_UPSERT_RUN, params)
+
+    def run(self, run_id: str) -> tuple[str, dict[str, Any]] | None:
+        """The pipeline and options ``run_id`` was started with, or ``None``."""
+        query = select(runs.c.pipeline, runs.c.options).where(runs.c.run_id == run_id)
+        with self.ledger.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        options: dict[str, Any] = json.loads(row[1])
+        return str(row[0]), options
 
     def cache_get(self, key: str) -> CachedResponse | None:
         query = select(response_cache.c.text, response_cache.c.usage, response_cache.c.model).where(
@@ -142,47 +196,73 @@ class RunStore:
 @dataclass(slots=True)
 class _Pending:
     rows: list[Execution] = field(default_factory=list)
+    held: list[Reservation] = field(default_factory=list)
+    marks: list[FinishedJob] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
-    finished: list[FinishedJob] = field(default_factory=list)
     written: bool = False
 
 
 class GroupCommit:
-    """The engine's write path: ledger rows and finished-job marks, batched per event-loop turn.
+    """The engine's write path: ledger rows, the budget holds they settle and job states, all
+    queued in one event-loop turn written in ONE transaction.
 
-    Every row queued while the loop runs other work is written in one transaction, scheduled
-    with ``call_soon``, so a thousand concurrent attempts cost a few transactions rather than a
+    Everything queued while the loop runs other work is written together, scheduled with
+    ``call_soon``, so a thousand concurrent attempts cost a few transactions rather than a
     thousand (one SQLite transaction per row cost ~250 µs; see docs/benchmarks.md).
 
     * :meth:`record` returns only once its row is written: a caller never goes on to pay for
-      more work before the last attempt is in the ledger.
-    * :meth:`mark_finished` is not awaited; marks are written after the rows queued before them,
-      so no job is marked done whose attempts are missing. Losing a mark in a crash costs a
-      re-run, never an unrecorded attempt.
+      more work before the last attempt is in the ledger. The job state passed with a row (its
+      job finished, or how far its chain got) and the hold it settles commit with it, so a crash
+      leaves either all of them or none.
+    * :meth:`mark` (a state without a row) is not awaited; it is written with the rows queued
+      before it.
     * A failed write raises in every waiting :meth:`record`; with nobody waiting, in the next
       call. Everything runs on the event loop's thread, so writes never contend for the
       database lock with each other.
     """
 
-    def __init__(self, ledger: Ledger | None, store: RunStore | None, run_id: str) -> None:
-        self.ledger, self.store, self.run_id = ledger, store, run_id
+    def __init__(
+        self,
+        ledger: Ledger | None,
+        store: RunStore | None,
+        run_id: str,
+        guard: Reservations | None = None,
+    ) -> None:
+        self.ledger, self.store, self.run_id, self.guard = ledger, store, run_id, guard
         self._pending: _Pending | None = None
         self._failed: Exception | None = None
 
-    async def record(self, execution: Execution) -> None:
+    async def record(
+        self,
+        execution: Execution,
+        *,
+        mark: FinishedJob | None = None,
+        settles: Reservation | None = None,
+    ) -> None:
+        """Write ``execution`` -- with ``mark`` and the release of ``settles`` -- and wait."""
         waiter = asyncio.get_running_loop().create_future()
-        pending = self._queue()
-        pending.rows.append(execution)
-        pending.waiters.append(waiter)
+        self.enqueue(execution, mark=mark, settles=settles)
+        self._queue().waiters.append(waiter)
         await waiter
 
-    def enqueue(self, execution: Execution) -> None:
-        """Queue a row without waiting for it (for paths being cancelled: the row is written
-        with the next group commit, or by :meth:`flush` on the way out)."""
-        self._queue().rows.append(execution)
+    def enqueue(
+        self,
+        execution: Execution,
+        *,
+        mark: FinishedJob | None = None,
+        settles: Reservation | None = None,
+    ) -> None:
+        """Queue a row without waiting for it (for paths being cancelled, and retried attempts:
+        the row is written with the next group commit, or by :meth:`flush` on the way out)."""
+        pending = self._queue()
+        pending.rows.append(execution)
+        if settles is not None:
+            pending.held.append(settles)
+        if mark is not None:
+            pending.marks.append(mark)
 
-    def mark_finished(self, finished: FinishedJob) -> None:
-        self._queue().finished.append(finished)
+    def mark(self, state: FinishedJob) -> None:
+        self._queue().marks.append(state)
 
     def flush(self) -> None:
         """Write what is queued now; raise if that fails."""
@@ -214,10 +294,7 @@ class GroupCommit:
         pending.written = True
         error: Exception | None = None
         try:
-            if pending.rows and self.ledger is not None:
-                self.ledger.add_many(pending.rows)
-            if pending.finished and self.store is not None:
-                self.store.save_many(self.run_id, pending.finished)
+            self._commit(pending)
         except Exception as exc:
             error = exc
         for waiter in pending.waiters:
@@ -228,3 +305,22 @@ class GroupCommit:
             else:
                 waiter.set_exception(error)
         return error
+
+    def _commit(self, pending: _Pending) -> None:
+        ledger, guard = self.ledger, self.guard
+        if ledger is None:
+            if pending.held and guard is not None:
+                for held in pending.held:
+                    guard.release(held)
+            return
+        shared = guard is not None and guard.ledger is ledger
+        with ledger.write() as conn:
+            if pending.rows:
+                ledger.add_in(conn, pending.rows)
+            if pending.held and guard is not None and shared:
+                guard.settle_in(conn, pending.held)
+            if pending.marks and self.store is not None:
+                self.store.save_in(conn, self.run_id, pending.marks)
+        if pending.held and guard is not None and not shared:  # budgets kept elsewhere
+            for held in pending.held:
+                guard.release(held)

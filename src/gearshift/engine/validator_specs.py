@@ -1,14 +1,23 @@
 """Validators from YAML-shaped specs (``{type: command, run: "pytest -q", timeout: 60}``).
 
-Every problem raises DefinitionError naming the offending key, so a pipeline file's author
-sees which validator of which task is wrong.
+A spec is one of the Structs below, chosen by its ``type`` (a tagged union, so the JSON Schema
+tells editors which keys each type takes); aliases such as ``jsonschema`` or ``llm_judge`` are
+renamed first. :class:`WrittenValidator` is a spec as a file may write it, shorthands included
+(``{command: pytest -q}``, ``{regex: PATTERN}``, ``{judge: opus}``): the first check of a
+pipeline file and the completion an editor offers. What a type cannot say -- patterns that must
+compile, at least one of ``must_match`` / ``must_not_match`` -- is checked when the validator is
+built. Every problem raises DefinitionError naming the offending key, and its file and line
+when the spec came from a file.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from gearshift.engine.validators import (
     AllValidator,
@@ -21,152 +30,219 @@ from gearshift.engine.validators import (
     Validator,
 )
 from gearshift.errors import ConfigError, DefinitionError
+from gearshift.formats.structs import convert, key_path, locate
+from gearshift.formats.yamlsrc import derive
 
-__all__ = ["build", "validator_from_spec"]
-
+__all__ = ["ValidatorSpec", "WrittenValidator", "build", "validator_from_spec"]
 
 _ALIASES = {"jsonschema": "json_schema", "json-schema": "json_schema", "schema": "json_schema",
             "python": "callable", "llm_judge": "judge", "llm-judge": "judge"}  # fmt: skip
-_KEYS: dict[str, tuple[set[str], set[str]]] = {
-    "command": ({"run"}, {"timeout", "files", "from_output", "default_file", "shell", "env"}),
-    "json_schema": ({"schema"}, set()),
-    "regex": (set(), {"must_match", "must_not_match", "flags"}),
-    "callable": ({"function"}, set()),
-    "confidence": (set(), {"min"}),
-    "judge": (set(), {"model", "criteria", "min_score", "max_tokens"}),
-    "all": ({"of"}, set()),
-}
+
+_Patterns = str | list[str]
+_Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
-def build(spec: Any, *, where: str = "validator") -> Validator:
-    """A validator from a YAML-shaped dict such as ``{type: command, run: "pytest -q"}``.
+class CommandSpec(msgspec.Struct, tag_field="type", tag="command", forbid_unknown_fields=True,
+                  kw_only=True):  # fmt: skip
+    """Run a command where the output's files (and ``files``) were written; exit 0 passes."""
 
-    Raises DefinitionError whose message starts with the offending key (``where`` prefixes it,
-    e.g. ``tasks[2].validator``), so file loaders can point at the line.
+    run: str | Annotated[list[str], msgspec.Meta(min_length=1)]
+    timeout: _Seconds = 60.0
+    files: dict[str, str] = {}
+    from_output: bool = True
+    default_file: str | None = None
+    shell: bool = False
+    env: dict[str, str] | None = None
+
+
+class JsonSchemaSpec(msgspec.Struct, tag_field="type", tag="json_schema",
+                     forbid_unknown_fields=True, kw_only=True):  # fmt: skip
+    """The output (or its first JSON block) validates against ``schema``."""
+
+    schema: dict[str, Any]
+
+
+class RegexSpec(msgspec.Struct, tag_field="type", tag="regex", forbid_unknown_fields=True,
+                kw_only=True):  # fmt: skip
+    """Patterns the output must match and must not match."""
+
+    must_match: _Patterns = []
+    must_not_match: _Patterns = []
+    flags: str = ""
+
+
+class CallableSpec(msgspec.Struct, tag_field="type", tag="callable", forbid_unknown_fields=True,
+                   kw_only=True):  # fmt: skip
+    """A Python function ``module:function`` decides."""
+
+    function: str
+
+
+class ConfidenceSpec(msgspec.Struct, tag_field="type", tag="confidence",
+                     forbid_unknown_fields=True, kw_only=True):  # fmt: skip
+    """The confidence the model states is at least ``min``."""
+
+    min: float = 0.9
+
+
+class JudgeSpec(msgspec.Struct, tag_field="type", tag="judge", forbid_unknown_fields=True,
+                kw_only=True):  # fmt: skip
+    """A reviewer model on ``model`` (a tier or model id) judges the output by ``criteria``."""
+
+    model: str = "opus"
+    criteria: str = ""
+    min_score: float | None = None
+    max_tokens: int = 1024
+
+
+class AllSpec(msgspec.Struct, tag_field="type", tag="all", forbid_unknown_fields=True,
+              kw_only=True):  # fmt: skip
+    """Every validator in ``of`` passes (checked in order, stopping at the first failure)."""
+
+    of: Annotated[list[ValidatorSpec], msgspec.Meta(min_length=1)]
+
+
+ValidatorSpec = (
+    CommandSpec | JsonSchemaSpec | RegexSpec | CallableSpec | ConfidenceSpec | JudgeSpec | AllSpec
+)
+
+_Kind = Literal[
+    "command", "json_schema", "regex", "callable", "confidence", "judge", "all",
+    "jsonschema", "json-schema", "schema", "python", "llm_judge", "llm-judge",
+]  # fmt: skip
+
+
+class WrittenValidator(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A validator as a file writes it: ``{type: ..., ...}`` with the keys of its type, or a
+    shorthand whose one key names the type and holds its main value (``command: pytest -q``,
+    ``regex: PATTERN``, ``json_schema: {...}``, ``callable: mod:fn``, ``confidence: 0.8``,
+    ``judge: opus``). A bare string is a command."""
+
+    type: _Kind | None = None
+    command: str | list[str] | dict[str, Any] | None = None
+    regex: _Patterns | dict[str, Any] | None = None
+    json_schema: dict[str, Any] | None = None
+    callable: str | dict[str, Any] | None = None
+    python: str | dict[str, Any] | None = None
+    confidence: float | dict[str, Any] | None = None
+    judge: str | dict[str, Any] | None = None
+    run: str | list[str] | None = None
+    timeout: _Seconds | None = None
+    files: dict[str, str] | None = None
+    from_output: bool | None = None
+    default_file: str | None = None
+    shell: bool | None = None
+    env: dict[str, str] | None = None
+    schema: dict[str, Any] | None = None
+    must_match: _Patterns | None = None
+    must_not_match: _Patterns | None = None
+    flags: str | None = None
+    function: str | None = None
+    min: float | None = None
+    model: str | None = None
+    criteria: str | None = None
+    min_score: float | None = None
+    max_tokens: int | None = None
+    of: list[WrittenValidator] | None = None
+
+
+#: What a task's or an agent's ``validators:`` may hold.
+Validators = str | WrittenValidator | list[str | WrittenValidator]
+
+
+def build(spec: Any, *, source: str = "", prefix: str = "validator") -> Validator:
+    """A validator from a YAML-shaped spec such as ``{type: command, run: "pytest -q"}``.
+
+    Raises DefinitionError whose message names the offending key under ``prefix`` (e.g.
+    ``tasks[2].validators[0].run``), preceded by ``source`` and the line when the spec came from
+    a file (a YamlMap knows its lines; for a plain mapping, ``source`` may carry one).
     """
-    if not isinstance(spec, Mapping):
-        raise DefinitionError(f"{where}: a validator must be a mapping with a 'type'")
-    raw_kind = spec.get("type")
-    kind = _ALIASES.get(str(raw_kind), str(raw_kind))
-    if kind not in _KEYS:
-        raise DefinitionError(
-            f"{where}.type: unknown validator type {raw_kind!r}",
-            hint=f"use one of: {', '.join(sorted(_KEYS))}",
-        )
-    required, optional = _KEYS[kind]
-    for key in spec:
-        if key != "type" and key not in required | optional:
-            allowed = ", ".join(sorted(required | optional))
-            raise DefinitionError(
-                f"{where}.{key}: unknown key for a {kind} validator",
-                hint=f"allowed keys: {allowed}",
-            )
-    for key in sorted(required - spec.keys()):
-        raise DefinitionError(f"{where}.{key}: required for a {kind} validator")
-    try:
-        return _BUILDERS[kind](spec, where)
-    except DefinitionError:
-        raise
-    except ConfigError as err:
-        raise DefinitionError(f"{where}: {err.message}", hint=err.hint) from None
-
-
-_REQUIRED: Any = object()
-
-
-def _get(spec: Mapping[str, Any], key: str, kind: Any, where: str, default: Any = _REQUIRED) -> Any:
-    """``spec[key]`` checked against ``kind`` (a type or tuple; booleans only where asked)."""
-    if key not in spec and default is not _REQUIRED:
-        return default
-    value = spec[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        expected = " or ".join(k.__name__ for k in kinds)
-        raise DefinitionError(f"{where}.{key}: expected {expected}, got {type(value).__name__}")
-    return value
-
-
-def _strings(spec: Mapping[str, Any], key: str, where: str) -> list[str]:
-    if key not in spec:
-        return []
-    value = spec[key]
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        raise DefinitionError(f"{where}.{key}: expected a string or a list of strings")
-    return items
-
-
-def _number(spec: Mapping[str, Any], key: str, where: str, default: float | None) -> Any:
-    value = _get(spec, key, (int, float), where, default)
-    return None if value is None else float(value)
-
-
-def _command(spec: Mapping[str, Any], where: str) -> Validator:
-    run = spec["run"]
-    if not isinstance(run, str) and not (
-        isinstance(run, list) and run and all(isinstance(v, str) for v in run)
-    ):
-        raise DefinitionError(f"{where}.run: expected a command string or a list of strings")
-    timeout = _number(spec, "timeout", where, 60.0)
-    if timeout <= 0:
-        raise DefinitionError(f"{where}.timeout: must be positive seconds")
-    files = _get(spec, "files", dict, where, {})
-    env = _get(spec, "env", dict, where, None)
-    for key, mapping in (("files", files), ("env", env or {})):
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-            raise DefinitionError(f"{where}.{key}: expected a mapping of strings to strings")
-    return CommandValidator(
-        run,
-        timeout=timeout,
-        files=files,
-        from_output=_get(spec, "from_output", bool, where, True),
-        default_file=_get(spec, "default_file", str, where, None),
-        shell=_get(spec, "shell", bool, where, False),
-        env=env,
+    typed = convert(
+        _canonical(spec), ValidatorSpec, source=source, prefix=prefix, error=DefinitionError
     )
-
-
-def _regex(spec: Mapping[str, Any], where: str) -> Validator:
-    must, must_not = _strings(spec, "must_match", where), _strings(spec, "must_not_match", where)
-    if not must and not must_not:
-        raise DefinitionError(f"{where}.must_match: give must_match and/or must_not_match")
-    for key, patterns in (("must_match", must), ("must_not_match", must_not)):
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise DefinitionError(f"{where}.{key}: bad pattern {pattern!r}: {err}") from None
-    return RegexValidator(must, must_not, flags=_get(spec, "flags", str, where, ""))
-
-
-def _judge(spec: Mapping[str, Any], where: str) -> Validator:
-    return JudgeValidator(
-        _get(spec, "model", str, where, "opus"),
-        criteria=_get(spec, "criteria", str, where, ""),
-        min_score=_number(spec, "min_score", where, None),
-        max_tokens=_get(spec, "max_tokens", int, where, 1024),
-    )
-
-
-def _all(spec: Mapping[str, Any], where: str) -> Validator:
-    items = _get(spec, "of", list, where)
-    if not items:
-        raise DefinitionError(f"{where}.of: list at least one validator")
-    return AllValidator([build(v, where=f"{where}.of[{i}]") for i, v in enumerate(items)])
-
-
-_BUILDERS: dict[str, Callable[[Mapping[str, Any], str], Validator]] = {
-    "command": _command,
-    "json_schema": lambda s, w: JsonSchemaValidator(_get(s, "schema", dict, w)),
-    "regex": _regex,
-    "callable": lambda s, w: CallableValidator(_get(s, "function", str, w)),
-    "confidence": lambda s, w: ConfidenceValidator(_number(s, "min", w, 0.9)),
-    "judge": _judge,
-    "all": _all,
-}
+    return _make(typed, _Site(source, spec, prefix))
 
 
 def validator_from_spec(spec: Any, *, where: str = "validator") -> Validator:
     """Build a validator from a YAML-shaped spec; problems raise DefinitionError naming
     ``where`` and the key."""
-    return build(spec, where=where)
+    return build(spec, prefix=where)
+
+
+def _canonical(spec: Any) -> Any:
+    """``spec`` with an alias ``type`` renamed (in ``of`` too), positions kept."""
+    if not isinstance(spec, Mapping):
+        return spec
+    items = dict(spec)
+    kind = items.get("type")
+    if isinstance(kind, str) and kind in _ALIASES:
+        items["type"] = _ALIASES[kind]
+    if isinstance(items.get("of"), list):
+        items["of"] = [_canonical(item) for item in items["of"]]
+    return derive(spec, items)
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """Where a spec sits, for the errors a type cannot catch."""
+
+    source: str
+    data: Any
+    prefix: str
+    parts: tuple[str | int, ...] = ()
+
+    def inner(self, *parts: str | int) -> _Site:
+        return _Site(self.source, self.data, self.prefix, (*self.parts, *parts))
+
+    def fail(self, problem: str, key: str | None = None, hint: str | None = None) -> Exception:
+        parts = (*self.parts, key) if key else self.parts
+        where = locate(self.source, self.data, parts)
+        text = f"{key_path(self.prefix, parts)}: {problem}"
+        return DefinitionError(f"{where}: {text}" if where else text, hint=hint)
+
+
+def _make(spec: ValidatorSpec, site: _Site) -> Validator:
+    try:
+        return _made(spec, site)
+    except DefinitionError:
+        raise
+    except ConfigError as err:
+        raise site.fail(err.message, hint=err.hint) from None
+
+
+def _made(spec: ValidatorSpec, site: _Site) -> Validator:
+    match spec:
+        case CommandSpec():
+            return CommandValidator(spec.run, timeout=spec.timeout, files=spec.files,
+                                    from_output=spec.from_output, default_file=spec.default_file,
+                                    shell=spec.shell, env=spec.env)  # fmt: skip
+        case RegexSpec():
+            return _regex(spec, site)
+        case JsonSchemaSpec():
+            return JsonSchemaValidator(spec.schema)
+        case CallableSpec():
+            return CallableValidator(spec.function)
+        case ConfidenceSpec():
+            return ConfidenceValidator(spec.min)
+        case JudgeSpec():
+            return JudgeValidator(spec.model, criteria=spec.criteria, min_score=spec.min_score,
+                                  max_tokens=spec.max_tokens)  # fmt: skip
+        case AllSpec():
+            return AllValidator([_make(v, site.inner("of", i)) for i, v in enumerate(spec.of)])
+
+
+def _regex(spec: RegexSpec, site: _Site) -> Validator:
+    must, must_not = _listed(spec.must_match), _listed(spec.must_not_match)
+    if not must and not must_not:
+        raise site.fail("give must_match and/or must_not_match", "must_match")
+    for key, patterns in (("must_match", must), ("must_not_match", must_not)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise site.fail(f"bad pattern {pattern!r}: {err}", key) from None
+    return RegexValidator(must, must_not, flags=spec.flags)
+
+
+def _listed(patterns: _Patterns) -> list[str]:
+    return [patterns] if isinstance(patterns, str) else patterns

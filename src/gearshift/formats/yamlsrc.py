@@ -13,6 +13,7 @@ Duplicate keys are an error (YAML silently keeps the last one, which hides typos
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import yaml
 
 from gearshift.errors import DefinitionError
 
-__all__ = ["KeyInfo", "YamlMap", "load_yaml", "where"]
+__all__ = ["KeyInfo", "YamlMap", "derive", "load_yaml", "where"]
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -58,6 +59,13 @@ class YamlMap(dict[Any, Any]):
         self.start = 0
         self.flow = False
         self.keys_at = {}
+
+    @classmethod
+    def empty(cls, source: str, line: int = 1) -> YamlMap:
+        """An empty mapping at ``source:line`` (an empty document, or frontmatter)."""
+        made = cls()
+        made.source, made.line = source, line
+        return made
 
     def line_of(self, key: Any) -> int:
         """The line of ``key``, or of the mapping itself when the key is absent."""
@@ -149,6 +157,24 @@ def load_yaml(text: str, *, source: str, line_offset: int = 0, index_offset: int
         raise DefinitionError(f"{source}:{line_offset + 1}: invalid YAML: {exc}") from None
     finally:
         loader.dispose()
+
+
+def derive(data: Any, items: Mapping[Any, Any], origin: Mapping[Any, Any] | None = None) -> Any:
+    """``items`` placed where mapping ``data`` is, for data rewritten before it is checked
+    (shorthands expanded, spellings of one field merged), so that errors still point at what was
+    written. When ``data`` is a :class:`YamlMap` the result is one at its position, each key
+    keeping the position of the key of ``data`` it came from (``origin[new] = old``, else the
+    same key; a key from nowhere takes the mapping's line); otherwise a plain dict."""
+    if not isinstance(data, YamlMap):
+        return dict(items)
+    made = YamlMap.empty(data.source, data.line)
+    made.column, made.start, made.flow = data.column, data.start, data.flow
+    for key, value in items.items():
+        made[key] = value
+        old = (origin or {}).get(key, key)
+        if old in data.keys_at:
+            made.keys_at[key] = data.keys_at[old]
+    return made
 
 
 def where(data: Any, source: str, key: Any = None) -> str:

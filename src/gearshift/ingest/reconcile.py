@@ -1,25 +1,23 @@
-"""Reconciling a run's copies of API responses with what earlier runs recorded.
+"""Reconciling a run's copies of API responses with what earlier runs recorded (part of the
+write stage: it runs inside the write transaction).
 
 Each recorded response carries a dedup key that names the copy it came from:
 ``cc:<message id>|<request id>|<m|s|p>`` (main thread, sidechain, or a ``progress`` copy in a
 parent file). The key depends only on the copy, never on the order files were read, so every run
 names the same copy the same way. A new copy is compared with the recorded copies of its message
-by the in-run rules (:mod:`gearshift.ingest.dedup`): the same request, or either side a sidechain,
-makes it a duplicate; the better copy (non-sidechain, then more tokens, then not a progress copy)
-is the one the ledger keeps.
+by the rules of :mod:`gearshift.ingest.copies`, and the ledger keeps the better one.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
-from gearshift._frozen import NamedTuple
-
-TYPE_CHECKING = False  # not typing's: this module is on the path of every hook-run ingest
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-
-    from gearshift.ledger.lite import Reader, Row
+from gearshift.ingest.copies import better, same_call
+from gearshift.ledger.bulk import Reader, Row
+from gearshift.ledger.columns import dedup_groups
+from gearshift.ledger.ingest_queries import recorded_copies
 
 __all__ = ["Copy", "reconcile"]
 
@@ -47,14 +45,17 @@ class Copy(NamedTuple):
         return cls(parts[0], parts[1], parts[2], tokens)
 
     def duplicates(self, other: Copy) -> bool:
-        return self.request_id == other.request_id or self.sidechain or other.sidechain
+        return same_call(self.request_id, self.sidechain, other.request_id, other.sidechain)
 
     def better_than(self, other: Copy) -> bool:
-        if self.sidechain != other.sidechain:
-            return not self.sidechain
-        if self.tokens != other.tokens:
-            return self.tokens > other.tokens
-        return other.kind == "p" and self.kind != "p"
+        return better(
+            self.sidechain,
+            self.tokens,
+            self.kind == "p",
+            other.sidechain,
+            other.tokens,
+            other.kind == "p",
+        )
 
 
 def reconcile(
@@ -137,19 +138,10 @@ def _recorded(
     are passed over)."""
     wanted = message_ids if isinstance(message_ids, set) else set(message_ids)
     if groups is None:
-        from gearshift.ledger.columns import dedup_groups
-
         groups = sorted(set(dedup_groups([f"cc:{mid}|" for mid in wanted])))
     found: dict[str, list[tuple[Copy, int]]] = defaultdict(list)
-    sql_head = (
-        "SELECT dedup_key, input_tokens + output_tokens + cache_write_5m_tokens"
-        " + cache_write_1h_tokens + cache_read_tokens, cost_nanos FROM executions"
-        " WHERE dedup_group IN "
-    )
-    for i in range(0, len(groups), 500):
-        part = groups[i : i + 500]  # ? parameters: SQLite looks up every :name one by one
-        for key, tokens, cost in ledger.query(f"{sql_head}({', '.join('?' * len(part))})", part):
-            copy = Copy.parse(str(key), int(tokens or 0))
-            if copy is not None and copy.message_id in wanted:
-                found[copy.message_id].append((copy, int(cost or 0)))
+    for key, tokens, cost in recorded_copies(ledger, groups):
+        copy = Copy.parse(key, tokens)
+        if copy is not None and copy.message_id in wanted:
+            found[copy.message_id].append((copy, cost))
     return found

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
+from gearshift.catalog.units import nanos_text
+
 __all__ = ["IngestSummary"]
 
 
 class IngestSummary:
-    """What a run did. Money in integer nano-dollars. ``reattributed_agents``: subagents
-    recorded as ``subagent`` by earlier runs whose type this run learned (their records now
-    carry it). Counts start at zero; any can be given by keyword."""
+    """What a run did, counted as it goes. Money in integer nano-dollars.
+    ``reattributed_agents``: subagents recorded as ``subagent`` by earlier runs whose type this
+    run learned (their records now carry it)."""
 
-    __slots__ = (
-        "api_errors",
-        "bytes_parsed",
-        "cost_added_nanos",
-        "duplicates",
-        "files",
-        "files_parsed",
-        "files_reread",
-        "files_unchanged",
-        "lines",
-        "malformed",
-        "malformed_examples",
-        "new_records",
-        "pending_bytes",
-        "reattributed_agents",
-        "seconds",
-        "unpriced_models",
-        "unreadable",
-        "usage_lines",
-    )
-
-    def __init__(self, **counts: int) -> None:
-        self.files = self.files_parsed = self.files_unchanged = self.files_reread = 0
+    def __init__(self, files: int = 0) -> None:
+        self.files = files
+        self.files_parsed = self.files_unchanged = self.files_reread = 0
         self.bytes_parsed = self.lines = self.usage_lines = self.duplicates = 0
         self.api_errors = self.malformed = self.new_records = self.cost_added_nanos = 0
         self.pending_bytes = self.reattributed_agents = 0
@@ -40,25 +22,8 @@ class IngestSummary:
         self.malformed_examples: list[str] = []
         self.unreadable: list[str] = []
         self.unpriced_models: dict[str, int] = {}
-        for name, value in counts.items():
-            if name not in self.__slots__:
-                raise TypeError(f"IngestSummary has no count {name!r}")
-            setattr(self, name, value)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"IngestSummary({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, IngestSummary):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def to_dict(self) -> dict[str, object]:
-        from gearshift.catalog.units import nanos_text  # as usd_text has it, without decimal
-
         return {
             "files": self.files,
             "files_parsed": self.files_parsed,

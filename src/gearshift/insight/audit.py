@@ -2,8 +2,18 @@
 
 This is the article's "Week 2: reassess and classify" step as a command. For every definition,
 the audit assesses the agent's role and description with the rubric (the same estimator that
-routes tasks), recommends a tier and, when the ledger has seen the agent run, prices the
-recommendation: the agent's monthly cost now, on the recommended tier, and the difference.
+routes tasks) and weighs it against what the ledger has seen the agent do: one source of advice
+with ``gearshift report``. Per agent, in order:
+
+1. the report's tier move for it (:func:`gearshift.insight.recommend.tier_moves`), when that
+   rests on enough outcome evidence, decides -- the same move and the same saving;
+2. an agent the ledger has seen run ``min_runs`` times or more, with no such move, stays: its
+   record gives no reason to move it, whatever the rubric says (noted);
+3. otherwise the rubric decides (the note says what evidence the ledger lacked).
+
+``decided_by`` says which (``ledger`` or ``rubric``). Where the rubric decides and the ledger
+has seen the agent run, the audit prices the recommendation: the agent's monthly cost now, on
+the recommended tier, and the difference.
 
 Observed numbers come in as :class:`AgentObservation` values keyed by agent name, so the audit
 does not depend on how they were collected (the ledger, a CSV, a test). A month is
@@ -29,6 +39,7 @@ from gearshift.agents.loaders import LoadOptions
 from gearshift.agents.rewrite import FileEdit, plan_edits
 from gearshift.catalog import Catalog, Tier, Usage, nanos_to_decimal
 from gearshift.catalog.cost import round_half_even
+from gearshift.insight.recommend import Recommendation
 from gearshift.routing.estimator import KeywordEstimator
 from gearshift.routing.rubric import Assessment, Rubric
 
@@ -131,10 +142,16 @@ class AuditRow:
     observation: AgentObservation | None = None
     monthly_cost_nanos: int | None = None
     monthly_recommended_nanos: int | None = None
+    decided_by: str = "rubric"
+    rubric_tier: Tier | None = None
+    advice: Recommendation | None = None
 
     @property
     def monthly_saving_nanos(self) -> int | None:
-        """Positive when the recommendation is cheaper; ``None`` without observations."""
+        """Positive when the recommendation is cheaper; ``None`` without observations. When the
+        ledger decided, the report's saving for the move."""
+        if self.decided_by == "ledger" and self.advice is not None and self.change:
+            return self.advice.monthly_saving_nanos
         if self.monthly_cost_nanos is None or self.monthly_recommended_nanos is None:
             return None
         return self.monthly_cost_nanos - self.monthly_recommended_nanos
@@ -152,6 +169,9 @@ class AuditRow:
             "scores": self.assessment.scores.to_dict(),
             "evidence": {k: list(v) for k, v in self.assessment.evidence.items()},
             "recommended_tier": self.recommended.value,
+            "rubric_tier": (self.rubric_tier or self.recommended).value,
+            "decided_by": self.decided_by,
+            "ledger_evidence": list(self.advice.evidence) if self.advice else [],
             "change": self.change,
             "note": self.note,
             "executions": obs.executions if obs else None,
@@ -210,11 +230,16 @@ def audit_agents(
     catalog: Catalog,
     *,
     observed: Mapping[str, AgentObservation] | None = None,
+    advice: Mapping[str, Recommendation] | None = None,
+    min_runs: int = 30,
     rubric: Rubric | None = None,
     estimator: KeywordEstimator | None = None,
     days_per_month: int = 30,
 ) -> AuditReport:
-    """Assess each agent, recommend a tier and price the change with ``observed`` data.
+    """Assess each agent, recommend a tier -- with the ledger's ``advice`` (the report's tier
+    moves, by agent) where it has enough evidence, the rubric elsewhere; see the module
+    docstring -- and price the change with ``observed`` data. Without ``advice`` (no outcome
+    evidence weighed) the rubric decides for every agent.
 
     Agents that ``inherit`` their parent's model are assessed but never marked for change:
     their tier is the caller's, not the file's.
@@ -222,25 +247,88 @@ def audit_agents(
     rubric = rubric or Rubric()
     estimator = estimator or KeywordEstimator()
     observed = observed or {}
+    weighed = advice is not None
+    advice = advice or {}
     rows = []
     for agent in agents:
         assessment = assess_agent(agent, estimator)
-        recommended = rubric.tier_for(assessment)
+        by_rubric = rubric.tier_for(assessment)
         current = agent.tier(catalog)
         obs = observed.get(agent.name)
+        move = advice.get(agent.name)
+        recommended, decided_by = _decide(
+            current, by_rubric, obs if weighed else None, move, min_runs
+        )
         change = current is not None and current is not recommended
         note = _note(agent, current, recommended, obs, catalog)
+        if weighed:
+            note = _with_evidence(note, decided_by, by_rubric, recommended, obs, move)
         monthly = rec_monthly = None
         if obs is not None:
             monthly = monthly_nanos(obs.cost_nanos, obs.days, days_per_month)
             rec_cost = _reprice(obs, agent, recommended, catalog) if change else obs.cost_nanos
             rec_monthly = monthly_nanos(rec_cost, obs.days, days_per_month)
+            if decided_by == "ledger" and move is not None and change:
+                rec_monthly = monthly - (move.monthly_saving_nanos or 0)
         rows.append(
             AuditRow(
-                agent, current, assessment, recommended, change, note, obs, monthly, rec_monthly
+                agent,
+                current,
+                assessment,
+                recommended,
+                change,
+                note,
+                obs,
+                monthly,
+                rec_monthly,
+                decided_by,
+                by_rubric,
+                move if decided_by == "ledger" else None,
             )
         )
     return AuditReport(tuple(rows))
+
+
+def _decide(
+    current: Tier | None,
+    by_rubric: Tier,
+    obs: AgentObservation | None,
+    move: Recommendation | None,
+    min_runs: int,
+) -> tuple[Tier, str]:
+    """(the recommended tier, what decided it): see the module docstring."""
+    if current is None:
+        return by_rubric, "rubric"
+    if move is not None and move.enough_evidence and move.to_tier is not None:
+        return Tier.parse(move.to_tier), "ledger"
+    if move is None and obs is not None and obs.executions >= min_runs:
+        return current, "ledger"
+    return by_rubric, "rubric"
+
+
+def _with_evidence(
+    note: str,
+    decided_by: str,
+    by_rubric: Tier,
+    recommended: Tier,
+    obs: AgentObservation | None,
+    move: Recommendation | None,
+) -> str:
+    """``note`` with what decided, and what the other source said."""
+    if decided_by == "ledger" and move is not None:
+        extra = f"ledger: {move.action}"
+    elif decided_by == "ledger":
+        runs = obs.executions if obs else 0
+        extra = f"ledger: {runs} runs give no reason to move it"
+    elif move is not None:
+        extra = f"ledger suggests {move.to_tier}, but not enough evidence ({move.needs})"
+    elif obs is not None:
+        extra = f"rubric (the ledger has only {obs.executions} runs)"
+    else:
+        extra = "rubric (the ledger has not seen it run)"
+    if decided_by == "ledger" and by_rubric is not recommended:
+        extra += f"; the rubric says {by_rubric}"
+    return f"{note}; {extra}" if note else extra
 
 
 def _note(

@@ -12,10 +12,18 @@ Kinds, in the order of the article's playbook:
 * ``cost-driver`` -- the top five agents by spend (no saving: where to look first).
 
 Savings are monthly true cost (see :mod:`gearshift.insight.truecost`), each estimated on its own:
-two recommendations on the same agent overlap. Success rates are Beta posteriors with a 90%
-credible interval; a recommendation resting on fewer than ``min_executions`` runs, or on an
-interval wider than ``max_interval_width``, is still shown -- marked as lacking evidence, with what
-would settle it.
+two recommendations on the same agent overlap. A saving is computed on the tasks the
+recommendation acts on -- moving an agent off a tier moves the tasks that start there, not the
+ones already on other tiers -- and never exceeds what those tasks cost (``basis_nanos``).
+
+Advice must be actionable. Claude Code's built-in subagents (``Explore``, ``Plan``,
+``general-purpose``, ...) have no definition a user edits, so they get no tier advice; the main
+thread (``main``) does, saying how (its model is the session's). Work that runs inside an
+interactive Claude Code session is never sent to the Message Batches API.
+
+Success rates are Beta posteriors with a 90% credible interval; a recommendation resting on
+fewer than ``min_executions`` runs, or on an interval wider than ``max_interval_width``, is
+still shown -- marked as lacking evidence, with what would settle it.
 """
 
 from __future__ import annotations
@@ -37,14 +45,32 @@ from gearshift.insight.expected import (
     tiered_cost,
 )
 from gearshift.insight.truecost import AgentTrueCost, TrueCostReport, outlook, true_cost
-from gearshift.ledger.evidence import outcomes, task_runs
+from gearshift.ledger.evidence import agent_sources, outcomes, task_runs
 from gearshift.ledger.queries import Filters
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
     from gearshift.ledger.store import Ledger
 
-__all__ = ["Recommendation", "Settings", "recommend"]
+__all__ = ["BUILTIN_AGENTS", "Recommendation", "Settings", "recommend", "tier_moves"]
+
+#: Claude Code's built-in subagent types (and the ingest's fallback label): no definition file a
+#: user could edit, so no tier advice.
+BUILTIN_AGENTS = frozenset(
+    {
+        "Explore",
+        "Plan",
+        "general-purpose",
+        "statusline-setup",
+        "output-style-setup",
+        "claude-code-guide",
+        "subagent",
+    }
+)
+#: The main thread of Claude Code sessions: its model is the session's.
+MAIN_AGENT = "main"
+#: Sources whose work runs in an interactive session (nobody can wait a day for a batch).
+INTERACTIVE_SOURCES = frozenset({"claude-code"})
 
 _HOUR_US = 3_600_000_000
 _DAY_US = 24 * _HOUR_US
@@ -69,7 +95,12 @@ class Settings:
 
 @dataclass(slots=True)
 class Recommendation:
-    """One thing to do, why (``evidence``), and what it saves a month."""
+    """One thing to do, why (``evidence``), and what it saves a month.
+
+    A tier change names ``from_tier`` and ``to_tier``; ``basis_nanos`` is the monthly true cost
+    of the tasks the recommendation acts on (the saving never exceeds it); ``how`` says how to
+    act where it is not a definition's ``model`` line.
+    """
 
     kind: str
     agent: str | None
@@ -78,6 +109,10 @@ class Recommendation:
     monthly_saving_nanos: int | None = None
     enough_evidence: bool = True
     needs: str | None = None
+    from_tier: str | None = None
+    to_tier: str | None = None
+    basis_nanos: int | None = None
+    how: str | None = None
 
     @property
     def message(self) -> str:
@@ -87,7 +122,8 @@ class Recommendation:
             else ""
         )
         doubt = f" [not enough evidence: {self.needs}]" if not self.enough_evidence else ""
-        return f"{self.action}{saving}{doubt}"
+        how = f" ({self.how})" if self.how else ""
+        return f"{self.action}{how}{saving}{doubt}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +137,12 @@ class Recommendation:
             ),
             "enough_evidence": self.enough_evidence,
             "needs": self.needs,
+            "from_tier": self.from_tier,
+            "to_tier": self.to_tier,
+            "tasks_cost_monthly_usd": (
+                str(Decimal(self.basis_nanos).scaleb(-9)) if self.basis_nanos is not None else None
+            ),
+            "how": self.how,
             "evidence": list(self.evidence),
         }
 
@@ -118,13 +160,33 @@ def recommend(
     settings = settings or Settings()
     report = report or true_cost(ledger, filters, rates)
     judge = _Judge(report, ledger.catalog, settings, _task_type_evidence(ledger, filters))
+    sources = agent_sources(ledger, filters)
     found: list[Recommendation] = []
     for agent in report.agents:
-        found += judge.tier_changes(agent)
-        found += judge.batch(agent)
+        if agent.agent in BUILTIN_AGENTS:
+            continue  # nothing a user can edit
+        for change in judge.tier_changes(agent):
+            if agent.agent == MAIN_AGENT:
+                change.how = (
+                    f"the main thread runs on the session's model: choose {change.to_tier} with "
+                    '/model, or set "model" in .claude/settings.json'
+                )
+            found.append(change)
+        if not sources.get(agent.agent, set()) & INTERACTIVE_SOURCES:
+            found += judge.batch(agent)
     found += _cache(ledger, filters, report, settings)
     found.sort(key=lambda r: (-(r.monthly_saving_nanos or 0), r.kind, r.agent or ""))
     return found + _drivers(report, settings)
+
+
+def tier_moves(recommendations: list[Recommendation]) -> dict[str, Recommendation]:
+    """The model changes among ``recommendations`` (move down, move up), by agent: what an
+    agent definition's ``model`` line would act on."""
+    return {
+        r.agent: r
+        for r in recommendations
+        if r.kind in ("move-down", "move-up") and r.agent is not None and r.to_tier is not None
+    }
 
 
 @dataclass(slots=True)
@@ -151,8 +213,11 @@ class _Judge:
             f"({self.settings.level:.0%} interval {low:.1%}-{high:.1%})"
         )
 
-    def monthly(self, agent: AgentTrueCost, per_task_saving: Fraction) -> int:
-        return nanos(self.report.monthly(per_task_saving * agent.tasks))
+    def saving(self, tasks: int, cost: Fraction, per_task_saving: Fraction) -> tuple[int, int]:
+        """``(monthly saving, monthly cost of the tasks moved)``: ``per_task_saving`` on the
+        ``tasks`` moved, never more than the ``cost`` they have."""
+        basis = nanos(self.report.monthly(cost))
+        return min(nanos(self.report.monthly(per_task_saving * tasks)), basis), basis
 
     def tier_changes(self, agent: AgentTrueCost) -> list[Recommendation]:
         home = agent.home
@@ -167,10 +232,11 @@ class _Judge:
         home, rates = agent.home, self.report.rates
         task = home.task_type or agent.agent
         kept = Beta(home.executions - home.terminal_failures, home.terminal_failures)
+        tasks, cost = agent.moved(home.tier)
 
         def now_at(rate: Fraction) -> Fraction:
             if home.redone:
-                return agent.per_task
+                return cost / tasks
             return static_cost(outlook(agent, home.tier, self.catalog, rates, rate), rates)
 
         candidates = [t for t in Tier.ordered() if t < home.tier]
@@ -194,6 +260,8 @@ class _Judge:
             saving = now - expected
             if saving <= 0:
                 continue
+            # the estimate's share of a task's expected cost, on what the tasks moved did cost
+            monthly, basis = self.saving(tasks, cost, cost / tasks * saving / now)
             return Recommendation(
                 "move-down",
                 agent.agent,
@@ -202,10 +270,14 @@ class _Judge:
                     self.rate(beta, what),
                     self.rate(kept, f"{agent.agent} on {home.tier}"),
                     f"expected true cost per task {_usd(now)} now, {_usd(expected)} on {lower}",
+                    _moved_text(tasks, home.tier, basis),
                 ],
-                self.monthly(agent, saving),
+                monthly,
                 gap is None,
                 gap,
+                home.tier.value,
+                lower.value,
+                basis,
             )
         flag = next(
             (f for f in self.report.flags if f.agent == agent.agent and f.kind == "overkill-tax"),
@@ -215,16 +287,24 @@ class _Judge:
             return None
         beta = self.by_type.get((task, flag.alternative)) or Beta(0, 0)
         gap = self.evidence_gap(beta, f"{task} on {flag.alternative}")
+        basis = nanos(self.report.monthly(cost))
         return Recommendation(
             "move-down",
             agent.agent,
             f"move {agent.agent} from {home.tier} to {flag.alternative} (Opus overkill tax)",
-            [flag.message, "assumes the cheaper tier matches Opus on these tasks"],
-            flag.monthly_nanos,
+            [
+                flag.message,
+                "assumes the cheaper tier matches Opus on these tasks",
+                _moved_text(tasks, home.tier, basis),
+            ],
+            min(flag.monthly_nanos, basis),
             gap is None,
             f"{gap}: trial {self.settings.min_executions} runs on {flag.alternative}"
             if gap
             else None,
+            home.tier.value,
+            flag.alternative.value,
+            basis,
         )
 
     def move_up(self, agent: AgentTrueCost) -> Recommendation | None:
@@ -236,23 +316,30 @@ class _Judge:
         better = outlook(agent, up, self.catalog, rates, max(probe.success, home.success_rate))
         static = static_cost(better, rates)
         source = "observed" if probe.observed else "assumed"
+        tasks, cost = agent.moved(home.tier)
+        per_task = cost / tasks
         if home.redone:
             kept = Beta(home.executions - home.redone, home.redone)
-            if 1 - kept.mean < self.settings.escalation_rate or agent.per_task <= static:
+            if 1 - kept.mean < self.settings.escalation_rate or per_task <= static:
                 return None
             gap = self.evidence_gap(kept, f"{agent.agent} on {home.tier}")
+            monthly, basis = self.saving(tasks, cost, per_task - static)
             return Recommendation(
                 "move-up",
                 agent.agent,
                 f"move {agent.agent} from tiered {home.tier}->{up} to {up} alone",
                 [
                     f"{pct_text(home.redone, home.executions)} of tasks escalate: both tiers paid",
-                    f"true cost per task {_usd(agent.per_task)} now, {_usd(static)} on {up} "
+                    f"true cost per task {_usd(per_task)} now, {_usd(static)} on {up} "
                     f"({source} {pct_text(better.success, 1)} success)",
+                    _moved_text(tasks, home.tier, basis),
                 ],
-                self.monthly(agent, agent.per_task - static),
+                monthly,
                 gap is None,
                 gap,
+                home.tier.value,
+                up.value,
+                basis,
             )
         kept = Beta(home.executions - home.terminal_failures, home.terminal_failures)
         if 1 - kept.mean < self.settings.rework_rate:
@@ -261,9 +348,10 @@ class _Judge:
         first = outlook(agent, home.tier, self.catalog, rates, 1 - escalation)
         tiered = tiered_cost(first, better, escalation, rates)
         best, kind = (tiered, "tiered") if tiered <= static else (static, "move-up")
-        if best >= agent.per_task:
+        if best >= per_task:
             return None
         gap = self.evidence_gap(kept, f"{agent.agent} on {home.tier}")
+        monthly, basis = self.saving(tasks, cost, per_task - best)
         action = (
             f"put {agent.agent} on tiered execution: {home.tier} first, {up} when validation fails"
             if kind == "tiered"
@@ -277,15 +365,19 @@ class _Judge:
                 self.rate(kept, f"{agent.agent} on {home.tier}"),
                 f"{home.terminal_failures} failures in the window, each investigated "
                 f"({_usd(rates.rework_per_failure)})",
-                f"true cost per task {_usd(agent.per_task)} now; tiered {_usd(tiered)}, "
+                f"true cost per task {_usd(per_task)} now; tiered {_usd(tiered)}, "
                 f"{up} alone {_usd(static)} ({source} {pct_text(better.success, 1)} success)",
+                _moved_text(tasks, home.tier, basis),
             ]
             + (
                 ["tiered assumes a validator that catches the failures"] if kind == "tiered" else []
             ),
-            self.monthly(agent, agent.per_task - best),
+            monthly,
             gap is None,
             gap,
+            home.tier.value,
+            up.value,
+            basis,
         )
 
     def batch(self, agent: AgentTrueCost) -> list[Recommendation]:
@@ -302,6 +394,11 @@ class _Judge:
             return []
         discount = 1 - Fraction(self.catalog.batch_multiplier)
         saving = nanos(self.report.monthly(Fraction(unbatched, 10**9) * discount))
+        basis = nanos(
+            self.report.monthly(
+                sum((r.total for r in agent.rows if r.batch_executions < r.executions), Fraction(0))
+            )
+        )
         executions = sum(r.executions for r in agent.rows)
         gap = (
             None
@@ -319,11 +416,19 @@ class _Judge:
                     f"(task type {home.task_type or 'unknown'})",
                     "assumes nobody waits for the results (batches finish within 24 hours)",
                 ],
-                saving,
+                min(saving, basis),
                 gap is None,
                 gap,
+                basis_nanos=basis,
             )
         ]
+
+
+def _moved_text(tasks: int, tier: Tier, basis: int) -> str:
+    return (
+        f"applies to the {tasks:,} tasks that start on {tier}, whose true cost is "
+        f"{usd_nanos(basis)}/month"
+    )
 
 
 def _task_type_evidence(ledger: Ledger, filters: Filters) -> dict[tuple[str, Tier], Beta]:

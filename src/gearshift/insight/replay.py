@@ -27,12 +27,14 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
 
 from gearshift.catalog import Tier, Usage
 from gearshift.insight.expected import DEFAULT_SUCCESS, Beta, nanos
 from gearshift.insight.plan import exact
-from gearshift.insight.workload import YamlDoc, read_definition
+from gearshift.insight.workload import Definition, read_definition
 from gearshift.ledger.evidence import outcomes
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import FLAG_BATCH, FLAG_FAST, Execution
@@ -41,11 +43,19 @@ if TYPE_CHECKING:
     from gearshift.catalog import Catalog
     from gearshift.ledger.store import Ledger
 
-__all__ = ["MIN_RUNS", "AgentReplay", "Policy", "ReplayReport", "Rule", "load_policy", "replay"]
+__all__ = [
+    "MIN_RUNS",
+    "AgentReplay",
+    "Policy",
+    "PolicyFile",
+    "ReplayReport",
+    "Rule",
+    "load_policy",
+    "replay",
+]
 
 #: Runs of a task type (or agent) on a tier before its own success rate replaces the default.
 MIN_RUNS = 10
-_RULE = {"agent", "task_type", "tier", "tiers"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,49 +85,60 @@ class Policy:
         return self.default
 
 
+_Pattern = str | int | float  # a name or fnmatch pattern; YAML may read a name as a number
+_Tier = Annotated[str, msgspec.Meta(examples=["haiku", "sonnet", "opus"])]
+
+
+class PolicyRule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Tasks of ``agent`` and/or ``task_type`` (fnmatch patterns) run on ``tier``, or on the
+    ladder ``tiers`` (cheapest first, escalating on failure)."""
+
+    agent: _Pattern | None = None
+    task_type: _Pattern | None = None
+    tier: _Tier | None = None
+    tiers: Annotated[list[_Tier], msgspec.Meta(min_length=1)] | None = None
+
+
+class PolicyFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A replay policy: rules tried in order; ``default`` (``keep``, or a tier) for the rest."""
+
+    default: Annotated[str, msgspec.Meta(examples=["keep", "haiku", "sonnet", "opus"])] = "keep"
+    rules: list[PolicyRule] = []
+
+
+def schema() -> type[PolicyFile]:
+    """The Struct whose JSON Schema describes a replay policy file."""
+    return PolicyFile
+
+
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate a policy file; errors name the file, the line and the key."""
     return parse_policy(read_definition(path, "policy"), str(path))
 
 
 def parse_policy(content: str, source: str = "<policy>") -> Policy:
-    doc = YamlDoc(content, source)
-    doc.hint = "see docs/replay.md and examples/replay-policy.yaml"
-    top = doc.table(doc.data if doc.data is not None else {}, (), {"default", "rules"})
-    raw_rules = top.get("rules", [])
-    if not isinstance(raw_rules, list):
-        raise doc.fail(("rules",), "must be a list of rules")
+    doc = Definition.parse(content, source, "see docs/replay.md and examples/replay-policy.yaml")
+    spec: PolicyFile = doc.check(PolicyFile)
     rules = []
-    for i, raw in enumerate(raw_rules):
+    for i, rule in enumerate(spec.rules):
         path = ("rules", i)
-        entry = doc.table(raw, path, _RULE)
-        if "agent" not in entry and "task_type" not in entry:
+        if rule.agent is None and rule.task_type is None:
             raise doc.fail(path, "a rule needs an 'agent' or a 'task_type' to match")
-        agent, task_type = _text(doc, entry, "agent", path), _text(doc, entry, "task_type", path)
-        rules.append(Rule(agent, task_type, _tiers(doc, entry, path)))
-    default_raw = top.get("default", "keep")
-    default = None if str(default_raw) == "keep" else (doc.tier(default_raw, ("default",)),)
+        rules.append(Rule(_text(rule.agent), _text(rule.task_type), _tiers(doc, rule, path)))
+    default = None if spec.default == "keep" else (doc.tier(spec.default, ("default",)),)
     return Policy(tuple(rules), default, source)
 
 
-def _text(doc: YamlDoc, entry: dict[str, Any], key: str, path: tuple[str | int, ...]) -> str | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise doc.fail((*path, key), "must be a name or a pattern (a string), not a list or table")
-    return str(value)
+def _text(value: _Pattern | None) -> str | None:
+    return None if value is None else str(value)
 
 
-def _tiers(doc: YamlDoc, entry: dict[str, Any], path: tuple[str | int, ...]) -> tuple[Tier, ...]:
-    if ("tier" in entry) == ("tiers" in entry):
+def _tiers(doc: Definition, rule: PolicyRule, path: tuple[str | int, ...]) -> tuple[Tier, ...]:
+    if (rule.tier is None) == (rule.tiers is None):
         raise doc.fail(path, "give either 'tier' or 'tiers' (a tiered chain, cheapest first)")
-    if "tier" in entry:
-        return (doc.tier(entry["tier"], (*path, "tier")),)
-    raw = entry["tiers"]
-    if not isinstance(raw, list) or not raw:
-        raise doc.fail((*path, "tiers"), "must be a list of tiers, cheapest first")
-    tiers = tuple(doc.tier(t, (*path, "tiers", i)) for i, t in enumerate(raw))
+    if rule.tiers is None:
+        return (doc.tier(str(rule.tier), (*path, "tier")),)
+    tiers = tuple(doc.tier(t, (*path, "tiers", i)) for i, t in enumerate(rule.tiers))
     if any(b <= a for a, b in itertools.pairwise(tiers)):
         raise doc.fail((*path, "tiers"), "escalation only goes up: list tiers cheapest first")
     return tiers

@@ -169,6 +169,18 @@ class AgentTrueCost:
     def row(self, tier: Tier) -> TierCost | None:
         return next((r for r in self.rows if r.tier is tier), None)
 
+    def moved(self, tier: Tier) -> tuple[int, Fraction]:
+        """``(tasks, true cost)`` of the tasks that start on ``tier``: what a recommendation to
+        move them acts on. Their cost is the runs on that tier, and the runs above it when
+        those tasks escalate; never the agent's tasks on other tiers."""
+        row = self.row(tier)
+        if row is None:
+            return 0, Fraction(0)
+        total = row.total
+        if row.redone:
+            total += sum((r.total for r in self.rows if r.tier > tier), Fraction(0))
+        return max(1, row.first_attempts), total
+
 
 @dataclass(frozen=True, slots=True)
 class Flag:
@@ -394,13 +406,15 @@ def _false_economy(report: TrueCostReport, agent: AgentTrueCost, catalog: Catalo
     kept = Beta(home.executions - home.terminal_failures, home.terminal_failures)
     fail_low = Fraction(1 - kept.interval()[1]).limit_denominator(10**6)
     doubt = (home.terminal_failures - home.executions * fail_low) * rates.rework_per_failure
-    now_low = agent.per_task - doubt / agent.tasks
+    tasks, cost = agent.moved(home.tier)
+    per_task = cost / tasks
+    now_low = per_task - doubt / tasks
     probe = outlook(agent, up, catalog, rates)
     better = outlook(agent, up, catalog, rates, max(probe.success, 1 - fail_low))
     alternative = static_cost(better, rates)
     if now_low <= alternative:
         return None
-    monthly = nanos(report.monthly((now_low - alternative) * agent.tasks))
+    monthly = nanos(report.monthly(min((now_low - alternative) * tasks, cost)))
     label = "Haiku false economy" if home.tier is Tier.HAIKU else "false economy"
     source = "observed" if probe.observed else "assumed"
     return Flag(
@@ -409,10 +423,10 @@ def _false_economy(report: TrueCostReport, agent: AgentTrueCost, catalog: Catalo
         agent.agent,
         home.tier,
         up,
-        agent.per_task,
+        per_task,
         alternative,
         monthly,
-        f"{label}: {agent.agent} on {home.tier} costs {_usd_text(agent.per_task)} per task in "
+        f"{label}: {agent.agent} on {home.tier} costs {_usd_text(per_task)} per task in "
         f"true cost ({pct_text(home.terminal_failures, home.executions)} of runs fail and need "
         f"investigating); on {up} it would cost about {_usd_text(alternative)} at an {source} "
         f"{pct_text(better.success, 1)} success rate -- at least {usd_nanos(monthly)}/month lost",
@@ -432,9 +446,11 @@ def _overkill_tax(report: TrueCostReport, agent: AgentTrueCost, catalog: Catalog
     evidence = own is not None and own.executions >= MIN_OWN_RUNS
     cheaper = outlook(agent, down, catalog, report.rates, None if evidence else home.success_rate)
     alternative = static_cost(cheaper, report.rates)
-    if agent.per_task <= alternative:
+    tasks, cost = agent.moved(home.tier)
+    per_task = cost / tasks
+    if per_task <= alternative:
         return None
-    monthly = nanos(report.monthly((agent.per_task - alternative) * agent.tasks))
+    monthly = nanos(report.monthly(min((per_task - alternative) * tasks, cost)))
     why = f"{home.task_type} tasks" if objective else f"short outputs (mean {mean_output} tokens)"
     return Flag(
         "overkill-tax",
@@ -442,13 +458,13 @@ def _overkill_tax(report: TrueCostReport, agent: AgentTrueCost, catalog: Catalog
         agent.agent,
         home.tier,
         down,
-        agent.per_task,
+        per_task,
         alternative,
         monthly,
         f"Opus overkill tax: {agent.agent} runs {why} on Opus with "
         f"{pct_text(home.successes, home.executions)} success; on {down} ({cheaper.model}) at the "
         f"same success rate a task would cost {_usd_text(alternative)} instead of "
-        f"{_usd_text(agent.per_task)} -- {usd_nanos(monthly)}/month",
+        f"{_usd_text(per_task)} -- {usd_nanos(monthly)}/month",
     )
 
 

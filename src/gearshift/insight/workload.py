@@ -24,7 +24,9 @@ Strategies (what they cost and how well they do is :mod:`gearshift.insight.plan`
 * ``hybrid`` -- ``subtasks``, each on its ``tier`` with its own tokens (default: the task's) and
   the ``share`` of executions that run it (default 1).
 
-Numbers may be written ``0.10`` or ``"10%"``. Every problem is a
+Numbers may be written ``0.10`` or ``"10%"``. The file is declared by :class:`WorkloadFile`
+(msgspec Structs checked by :func:`gearshift.formats.structs.convert`); what a type cannot say
+(a tier in any case, a percentage in range, tiers going up) is checked after. Every problem is a
 :class:`~gearshift.errors.DefinitionError` naming the file, the line and the key -- a workload
 is written by hand, and "invalid value" alone sends people hunting.
 """
@@ -33,26 +35,30 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+import msgspec
 
 from gearshift.catalog import Tier
 from gearshift.errors import DefinitionError
+from gearshift.formats.structs import convert, key_path, line_at, locate
+from gearshift.formats.yamlsrc import YamlMap, load_yaml
 from gearshift.insight.expected import DEFAULT_SUCCESS, MONTH_DAYS
 
 __all__ = [
     "DEFAULT_LATENCY_S",
+    "Definition",
     "StatedFigure",
     "Step",
     "Strategy",
     "TaskType",
     "Workload",
-    "YamlDoc",
+    "WorkloadFile",
     "load_workload",
     "parse_workload",
 ]
@@ -63,22 +69,6 @@ DEFAULT_LATENCY_S: dict[Tier, Decimal] = {
     Tier.SONNET: Decimal(30),
     Tier.OPUS: Decimal(45),
 }
-_STRATEGIES = ("static", "tiered", "hybrid")
-_TOP = {"name", "description", "days_per_month", "latency_s", "tasks", "article_figures"}
-_TASK = {
-    "name",
-    "description",
-    "executions_per_day",
-    "input_tokens",
-    "output_tokens",
-    "success",
-    "latency_s",
-    "before",
-    "after",
-}
-_STRATEGY = {"strategy", "tier", "tiers", "escalation_rate", "subtasks"}
-_SUBTASK = {"name", "tier", "share", "input_tokens", "output_tokens"}
-_FIGURE = {"figure", "stated", "quote", "approx"}
 
 Path_ = tuple[str | int, ...]
 
@@ -148,6 +138,83 @@ class Workload:
     figures: tuple[StatedFigure, ...] = field(default=())
 
 
+# -- the file's format ----------------------------------------------------------------------------
+
+_Number = int | float | str  # 0.10, or "10%"
+_Text = str | int | float  # a name YAML may read as a number
+_Tokens = Annotated[int, msgspec.Meta(ge=0)]
+_Tier = Annotated[str, msgspec.Meta(examples=["haiku", "sonnet", "opus"])]
+
+
+class TierNumbers(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A number per tier (a success rate, a latency in seconds); a missing tier keeps its
+    default."""
+
+    haiku: _Number | None = None
+    sonnet: _Number | None = None
+    opus: _Number | None = None
+
+
+class SubtaskSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A hybrid strategy's subtask: ``share`` of executions (default 1) run it on ``tier``."""
+
+    tier: _Tier
+    name: _Text | None = None
+    share: _Number | None = None
+    input_tokens: _Tokens | None = None
+    output_tokens: _Tokens | None = None
+
+
+class StrategySpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How a task type runs: ``static`` on a ``tier``, ``tiered`` over ``tiers`` (cheapest first,
+    each escalation for ``escalation_rate`` of the previous step), or ``hybrid`` ``subtasks``."""
+
+    strategy: Literal["static", "tiered", "hybrid"] = "static"
+    tier: _Tier | None = None
+    tiers: list[_Tier] | None = None
+    escalation_rate: _Number | list[_Number] | None = None
+    subtasks: list[SubtaskSpec] | None = None
+
+
+class TaskTypeSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One task type: its volume, tokens, success per tier, and strategy before and after."""
+
+    name: _Text
+    executions_per_day: _Number
+    input_tokens: _Tokens
+    output_tokens: _Tokens
+    before: StrategySpec
+    after: StrategySpec | None = None
+    description: _Text | None = None
+    success: TierNumbers | None = None
+    latency_s: TierNumbers | None = None
+
+
+class FigureSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A figure someone stated (``$1,200``, ``~57%``), to set beside the computed one."""
+
+    figure: _Text
+    stated: _Text
+    quote: _Text | None = None
+    approx: bool = False
+
+
+class WorkloadFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A workload: the task types a plan is made of."""
+
+    tasks: Annotated[list[TaskTypeSpec], msgspec.Meta(min_length=1)]
+    name: _Text | None = None
+    description: _Text | None = None
+    days_per_month: _Number = MONTH_DAYS
+    latency_s: TierNumbers | None = None
+    article_figures: list[FigureSpec] = []
+
+
+def schema() -> type[WorkloadFile]:
+    """The Struct whose JSON Schema describes a workload file."""
+    return WorkloadFile
+
+
 # -- reading a workload file ---------------------------------------------------------------------
 
 
@@ -169,78 +236,48 @@ def load_workload(path: str | os.PathLike[str]) -> Workload:
 
 def parse_workload(text: str, source: str = "<workload>") -> Workload:
     """Validate a workload document; errors name ``source``, the line and the key."""
-    return _Reader(text, source).workload()
+    doc = Definition.parse(text, source, _HINT)
+    return _Reader(doc, doc.check(WorkloadFile)).workload()
 
 
-class YamlDoc:
-    """A YAML document that remembers the line of every key, so that each validation error can
-    name the file, the line and the key path (``tasks[2].after.tiers``). Duplicate keys, which
-    YAML silently resolves to the last, are errors. Reused by other hand-written files."""
+_HINT = "see the docstring of gearshift.insight.workload, or examples/case-study.yaml"
 
-    hint = "see the docstring of gearshift.insight.workload, or examples/case-study.yaml"
 
-    def __init__(self, text: str, source: str) -> None:
-        self.source = source
-        self.lines: dict[Path_, int] = {}
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data: Any = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise DefinitionError(f"{source}{line}: not valid YAML: {problem}") from None
-        if node is not None:
-            self._walk(node, ())
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A hand-written YAML definition (a workload, a replay policy) being read: the data with
+    the line of every key, so that the checks a type cannot make name the file, the line and
+    the key path (``tasks[2].after.tiers``) as the Struct check does."""
 
-    def _walk(self, node: yaml.Node, path: Path_) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key, value in node.value:
-                name = str(key.value)
-                if name in seen:
-                    raise self.fail((*path, name), "appears twice", line=key.start_mark.line + 1)
-                seen.add(name)
-                self.lines[(*path, name)] = key.start_mark.line + 1
-                self._walk(value, (*path, name))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._walk(item, (*path, i))
+    source: str
+    data: Any
+    hint: str
 
-    def fail(self, path: Path_, problem: str, *, line: int | None = None) -> DefinitionError:
-        at = line or self.line(path)
-        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[")
+    @classmethod
+    def parse(cls, text: str, source: str, hint: str) -> Definition:
+        """Parse ``text`` (an empty document is an empty mapping)."""
+        data = load_yaml(text, source=source)
+        return cls(source, YamlMap.empty(source) if data is None else data, hint)
+
+    def check(self, type_: type[Any]) -> Any:
+        """The data as ``type_``, or the error naming the line and key."""
+        return convert(self.data, type_, source=self.source, error=DefinitionError)
+
+    def fail(self, path: Sequence[str | int], problem: str) -> DefinitionError:
+        key = key_path("", path) or "top level"
         return DefinitionError(
-            f"{self.source}:{at}: {key or 'top level'}: {problem}", hint=self.hint
+            f"{locate(self.source, self.data, path)}: {key}: {problem}", hint=self.hint
         )
-
-    def line(self, path: Path_) -> int:
-        """The line of ``path``, or of its nearest ancestor the document has."""
-        while path and path not in self.lines:
-            path = path[:-1]
-        return self.lines.get(path, 1)
-
-    def table(self, value: Any, path: Path_, allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, "must be a mapping of key: value")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
-                    (*path, str(key)), f"unknown key (allowed: {', '.join(sorted(allowed))})"
-                )
-        return value
 
     def number(
         self,
-        value: Any,
+        value: int | float | str,
         path: Path_,
         *,
         low: int | Fraction | None = None,
         high: int | Fraction | None = None,
     ) -> Fraction:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise self.fail(path, f"expected a number, got {value!r}")
+        """``0.1`` or ``"10%"`` as an exact fraction within ``low..high``."""
         try:
             number = Fraction(Decimal(str(value).strip().rstrip("%")))
         except (InvalidOperation, ValueError):
@@ -251,161 +288,145 @@ class YamlDoc:
             raise self.fail(path, f"{value} is out of range ({low}..{high})")
         return number
 
-    def count(self, value: Any, path: Path_) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(path, f"expected a whole number of tokens, got {value!r}")
-        return value
-
-    def tier(self, value: Any, path: Path_) -> Tier:
+    def tier(self, value: str, path: Path_) -> Tier:
         try:
-            return Tier(str(value).strip().lower())
+            return Tier(value.strip().lower())
         except ValueError:
             raise self.fail(path, f"unknown tier {value!r} (use haiku, sonnet or opus)") from None
 
 
-class _Reader(YamlDoc):
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    doc: Definition
+    spec: WorkloadFile
+
     def workload(self) -> Workload:
-        top = self.table(self.data if self.data is not None else {}, (), _TOP)
-        days = self.number(top.get("days_per_month", MONTH_DAYS), ("days_per_month",), low=1)
-        latency = self.latencies(top.get("latency_s", {}), ("latency_s",), DEFAULT_LATENCY_S)
-        raw_tasks = top.get("tasks")
-        if not isinstance(raw_tasks, list) or not raw_tasks:
-            raise self.fail(("tasks",), "needs a list of task types")
-        tasks = tuple(self.task(t, ("tasks", i), latency) for i, t in enumerate(raw_tasks))
+        doc, spec = self.doc, self.spec
+        days = doc.number(spec.days_per_month, ("days_per_month",), low=1)
+        latency = self.latencies(spec.latency_s, ("latency_s",), DEFAULT_LATENCY_S)
+        tasks = tuple(self.task(t, ("tasks", i), latency) for i, t in enumerate(spec.tasks))
         names = [t.name for t in tasks]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise self.fail(("tasks", i, "name"), f"task name {name!r} is used twice")
-        raw_figures = top.get("article_figures", [])
-        if not isinstance(raw_figures, list):
-            raise self.fail(("article_figures",), "must be a list")
-        figures = tuple(self.figure(f, ("article_figures", i)) for i, f in enumerate(raw_figures))
-        return Workload(str(top.get("name", self.source)), self.source, days, tasks, figures)
+                raise doc.fail(("tasks", i, "name"), f"task name {name!r} is used twice")
+        figures = tuple(
+            self.figure(f, ("article_figures", i)) for i, f in enumerate(spec.article_figures)
+        )
+        name = str(spec.name) if spec.name is not None else doc.source
+        return Workload(name, doc.source, days, tasks, figures)
 
-    def latencies(
-        self, value: Any, path: Path_, base: dict[Tier, Decimal] | dict[Tier, Fraction]
+    def per_tier(
+        self, given: TierNumbers | None, path: Path_, **bounds: Any
     ) -> dict[Tier, Fraction]:
-        table = self.table(value, path, {t.value for t in Tier})
-        out = {t: Fraction(v) for t, v in base.items()}
-        for key, raw in table.items():
-            out[self.tier(key, (*path, key))] = self.number(raw, (*path, key), low=Fraction(0))
+        out: dict[Tier, Fraction] = {}
+        for tier in Tier:
+            value = getattr(given, tier.value) if given is not None else None
+            if value is not None:
+                out[tier] = self.doc.number(value, (*path, tier.value), **bounds)
         return out
 
-    def task(self, value: Any, path: Path_, latency: dict[Tier, Fraction]) -> TaskType:
-        raw = self.table(value, path, _TASK)
-        for key in ("name", "executions_per_day", "input_tokens", "output_tokens", "before"):
-            if key not in raw:
-                raise self.fail(path, f"missing {key!r}")
+    def latencies(
+        self,
+        given: TierNumbers | None,
+        path: Path_,
+        base: dict[Tier, Decimal] | dict[Tier, Fraction],
+    ) -> dict[Tier, Fraction]:
+        out = {t: Fraction(v) for t, v in base.items()}
+        return out | self.per_tier(given, path, low=Fraction(0))
+
+    def task(self, spec: TaskTypeSpec, path: Path_, latency: dict[Tier, Fraction]) -> TaskType:
         success = {t: Fraction(v) for t, v in DEFAULT_SUCCESS.items()}
-        for key, rate in self.table(raw.get("success", {}), (*path, "success"), _TIERS).items():
-            where = (*path, "success", key)
-            success[self.tier(key, where)] = self.number(rate, where, low=Fraction(0), high=1)
-        name = str(raw["name"])
-        tokens = (
-            self.count(raw["input_tokens"], (*path, "input_tokens")),
-            self.count(raw["output_tokens"], (*path, "output_tokens")),
+        success |= self.per_tier(spec.success, (*path, "success"), low=Fraction(0), high=1)
+        tokens = (spec.input_tokens, spec.output_tokens)
+        before = self.strategy(spec.before, (*path, "before"), tokens, success)
+        after = self.strategy(spec.after or spec.before, (*path, "after"), tokens, success)
+        per_day = self.doc.number(
+            spec.executions_per_day, (*path, "executions_per_day"), low=Fraction(0)
         )
-        before = self.strategy(raw["before"], (*path, "before"), tokens, success)
-        after = self.strategy(raw.get("after", raw["before"]), (*path, "after"), tokens, success)
         return TaskType(
-            name,
-            self.number(raw["executions_per_day"], (*path, "executions_per_day"), low=Fraction(0)),
+            str(spec.name),
+            per_day,
             *tokens,
             success,
-            self.latencies(raw.get("latency_s", {}), (*path, "latency_s"), latency),
+            self.latencies(spec.latency_s, (*path, "latency_s"), latency),
             before,
             after,
         )
 
     def strategy(
-        self, value: Any, path: Path_, tokens: tuple[int, int], success: dict[Tier, Fraction]
+        self,
+        spec: StrategySpec,
+        path: Path_,
+        tokens: tuple[int, int],
+        success: dict[Tier, Fraction],
     ) -> Strategy:
-        raw = self.table(value, path, _STRATEGY)
-        kind = str(raw.get("strategy", "static"))
-        if kind not in _STRATEGIES:
-            raise self.fail((*path, "strategy"), f"{kind!r} is not one of {', '.join(_STRATEGIES)}")
-        if kind == "static":
-            if "tier" not in raw:
-                raise self.fail(path, "a static strategy needs a 'tier'")
-            tier = self.tier(raw["tier"], (*path, "tier"))
-            return Strategy(kind, (Step("", tier, Fraction(1), *tokens),))
-        if kind == "tiered":
-            return self.tiered(raw, path, tokens, success)
-        subtasks = raw.get("subtasks")
-        if not isinstance(subtasks, list) or not subtasks:
-            raise self.fail(path, "a hybrid strategy needs a list of 'subtasks'")
+        if spec.strategy == "static":
+            if spec.tier is None:
+                raise self.doc.fail(path, "a static strategy needs a 'tier'")
+            tier = self.doc.tier(spec.tier, (*path, "tier"))
+            return Strategy("static", (Step("", tier, Fraction(1), *tokens),))
+        if spec.strategy == "tiered":
+            return self.tiered(spec, path, tokens, success)
+        if not spec.subtasks:
+            raise self.doc.fail(path, "a hybrid strategy needs a list of 'subtasks'")
+        subtasks = spec.subtasks
         return Strategy(
-            kind,
+            "hybrid",
             tuple(self.subtask(s, (*path, "subtasks", i), tokens) for i, s in enumerate(subtasks)),
         )
 
     def tiered(
         self,
-        raw: dict[str, Any],
+        spec: StrategySpec,
         path: Path_,
         tokens: tuple[int, int],
         success: dict[Tier, Fraction],
     ) -> Strategy:
-        tiers_raw = raw.get("tiers")
-        if not isinstance(tiers_raw, list) or len(tiers_raw) < 2:
-            raise self.fail((*path, "tiers"), "a tiered strategy needs at least two tiers")
-        tiers = [self.tier(t, (*path, "tiers", i)) for i, t in enumerate(tiers_raw)]
+        if spec.tiers is None or len(spec.tiers) < 2:
+            raise self.doc.fail((*path, "tiers"), "a tiered strategy needs at least two tiers")
+        tiers = [self.doc.tier(t, (*path, "tiers", i)) for i, t in enumerate(spec.tiers)]
         if any(b <= a for a, b in itertools.pairwise(tiers)):
-            raise self.fail((*path, "tiers"), "escalation only goes up: list tiers cheapest first")
-        rates_raw = raw.get("escalation_rate")
-        if rates_raw is None:
+            raise self.doc.fail(
+                (*path, "tiers"), "escalation only goes up: list tiers cheapest first"
+            )
+        if spec.escalation_rate is None:
             rates = [1 - success[t] for t in tiers[:-1]]
         else:
-            listed = rates_raw if isinstance(rates_raw, list) else [rates_raw]
-            if len(listed) != len(tiers) - 1:
-                raise self.fail((*path, "escalation_rate"), "give one rate per escalation")
+            given = spec.escalation_rate
+            listed = given if isinstance(given, list) else [given]
             where = (*path, "escalation_rate")
-            rates = [self.number(r, where, low=Fraction(0), high=1) for r in listed]
+            if len(listed) != len(tiers) - 1:
+                raise self.doc.fail(where, "give one rate per escalation")
+            rates = [self.doc.number(r, where, low=Fraction(0), high=1) for r in listed]
         steps, share = [Step("", tiers[0], Fraction(1), *tokens)], Fraction(1)
         for tier, rate in zip(tiers[1:], rates, strict=True):
             share *= rate
             steps.append(Step("", tier, share, *tokens))
         return Strategy("tiered", tuple(steps))
 
-    def subtask(self, value: Any, path: Path_, tokens: tuple[int, int]) -> Step:
-        raw = self.table(value, path, _SUBTASK)
-        if "tier" not in raw:
-            raise self.fail(path, "every subtask needs a 'tier'")
+    def subtask(self, spec: SubtaskSpec, path: Path_, tokens: tuple[int, int]) -> Step:
+        share = 1 if spec.share is None else spec.share
         return Step(
-            str(raw.get("name", "")),
-            self.tier(raw["tier"], (*path, "tier")),
-            self.number(raw.get("share", 1), (*path, "share"), low=Fraction(0), high=1),
-            self.count(raw.get("input_tokens", tokens[0]), (*path, "input_tokens")),
-            self.count(raw.get("output_tokens", tokens[1]), (*path, "output_tokens")),
+            str(spec.name) if spec.name is not None else "",
+            self.doc.tier(spec.tier, (*path, "tier")),
+            self.doc.number(share, (*path, "share"), low=Fraction(0), high=1),
+            tokens[0] if spec.input_tokens is None else spec.input_tokens,
+            tokens[1] if spec.output_tokens is None else spec.output_tokens,
         )
 
-    def figure(self, value: Any, path: Path_) -> StatedFigure:
-        raw = self.table(value, path, _FIGURE)
-        for key in ("figure", "stated"):
-            if key not in raw:
-                raise self.fail(path, f"missing {key!r}")
-        text = str(raw["stated"]).strip()
-        approx = text.startswith("~") or bool(raw.get("approx", False))
+    def figure(self, spec: FigureSpec, path: Path_) -> StatedFigure:
+        text = str(spec.stated).strip()
+        approx = text.startswith("~") or spec.approx
         body = text.lstrip("~").strip()
         unit = "%" if body.endswith("%") else "$"
         digits = body.rstrip("%").lstrip("$").replace(",", "")
         try:
             stated = Decimal(digits)
         except InvalidOperation:
-            raise self.fail((*path, "stated"), f"cannot read {text!r} as $ or %") from None
-        quote = raw.get("quote")
-        return StatedFigure(
-            str(raw["figure"]),
-            stated,
-            unit,
-            text,
-            approx,
-            str(quote) if quote is not None else None,
-            self.line(path),
-        )
-
-
-_TIERS = {t.value for t in Tier}
+            raise self.doc.fail((*path, "stated"), f"cannot read {text!r} as $ or %") from None
+        quote = str(spec.quote) if spec.quote is not None else None
+        line = line_at(self.doc.data, path) or 0
+        return StatedFigure(str(spec.figure), stated, unit, text, approx, quote, line)
 
 
 def _pct(share: Fraction) -> str:

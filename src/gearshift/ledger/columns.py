@@ -1,23 +1,23 @@
 """The ledger's table layout as plain names, importable without SQLAlchemy.
 
 :mod:`gearshift.ledger.schema` defines the tables and checks at import that they match these
-names, so the standard-library SQLite path (:mod:`gearshift.ledger.lite`) and the SQLAlchemy
-path can never disagree about column order or the migrations a current ledger has.
+names, so the standard-library SQLite path (:mod:`gearshift.ledger.sqlite3_ledger`) and the
+SQLAlchemy path can never disagree about column order or the migrations a current ledger has.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import overload
 from zlib import crc32
-
-TYPE_CHECKING = False  # not typing's: on the path of every hook-run ingest
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import overload
 
 __all__ = [
     "EXECUTION_COLUMNS",
     "FLAG_BATCH",
+    "FLAG_ESTIMATED",
     "FLAG_FAST",
+    "FLAG_UNPRICED",
     "MIGRATION_NAMES",
     "dedup_group",
     "dedup_groups",
@@ -27,6 +27,11 @@ __all__ = [
 #: Bits of the ``flags`` column.
 FLAG_BATCH = 1
 FLAG_FAST = 2
+#: The usage is an estimate, not what the API reported (a stream cut before its final usage).
+FLAG_ESTIMATED = 4
+#: Recorded at $0 because the catalog had no price for the model (``gearshift ledger reprice``
+#: prices it once the price file knows the model).
+FLAG_UNPRICED = 8
 
 #: Column order of ``executions`` used by bulk writers (:class:`Execution` fields, ``ts`` ->
 #: ``ts_us``).
@@ -73,16 +78,19 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0005_dedup_key_bytewise",
     "0006_ingest_agents",
     "0007_dedup_group",
-    "0008_spend_rollup",
+    "0008_reconciliations",
+    "0009_session_index",
+    "0010_learning",
+    "0011_proxy_routes",
+    "0012_runs",
+    "0013_spend_rollup",
 )
 
 
-if TYPE_CHECKING:
-
-    @overload
-    def dedup_group(key: str) -> int: ...
-    @overload
-    def dedup_group(key: None) -> None: ...
+@overload
+def dedup_group(key: str) -> int: ...
+@overload
+def dedup_group(key: None) -> None: ...
 
 
 def dedup_group(key: str | None) -> int | None:
@@ -111,13 +119,12 @@ _TAGS_CACHE: dict[tuple[tuple[str, str], ...], str] = {}
 
 def tags_json(tags: dict[str, str]) -> str:
     """Canonical JSON of a tag dict (sorted keys, no spaces), so LIKE filters work on both
-    stores; memoised because most rows of a batch share their tags."""
+    stores; memoised because most rows of a batch share their tags (not those with a
+    provider's ``request_id``, which no other row shares)."""
     key = tuple(sorted(tags.items()))
     cached = _TAGS_CACHE.get(key)
     if cached is None:
-        from gearshift._json import dumps  # not json's: see gearshift._json
-
-        cached = dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
-        if len(_TAGS_CACHE) < 10_000:
+        cached = json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False)
+        if len(_TAGS_CACHE) < 10_000 and "request_id" not in tags:
             _TAGS_CACHE[key] = cached
     return cached

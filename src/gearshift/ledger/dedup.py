@@ -11,14 +11,12 @@ standard library.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
 from gearshift.ledger.columns import EXECUTION_COLUMNS, dedup_group, dedup_groups
 
-TYPE_CHECKING = False  # not typing's: importing typing costs a hook-run ingest ~4 ms
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
-    from typing import Any
-
-    Row = tuple[Any, ...]
+Row = tuple[Any, ...]
 
 __all__ = ["DELETE_BY_KEY", "first_copies", "has_keys", "key_params", "unrecorded", "with_groups"]
 

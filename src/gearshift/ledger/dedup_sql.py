@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, TextClause, text
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Params
+    from gearshift.ledger.bulk import Params
 
 __all__ = ["ConnReader", "bind", "lock_dedup_keys", "recorded_ids", "recorded_keys"]
 
@@ -22,7 +22,7 @@ _DEDUP_LOCK = 0x6765617273686966
 
 
 class ConnReader:
-    """A :class:`~gearshift.ledger.lite.Reader` on a write transaction in progress."""
+    """A :class:`~gearshift.ledger.bulk.Reader` on a write transaction in progress."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -33,7 +33,7 @@ class ConnReader:
 
 def bind(sql: str, params: Params) -> tuple[TextClause, dict[str, Any]]:
     """``sql`` and ``params`` as SQLAlchemy runs them: ``?`` parameters given as a sequence
-    (see :meth:`gearshift.ledger.lite.Reader.query`) become ``:p0``, ``:p1``... in order (the
+    (see :meth:`gearshift.ledger.bulk.Reader.query`) become ``:p0``, ``:p1``... in order (the
     statements passed here hold no ``?`` but their parameters)."""
     if params is None:
         return text(sql), {}

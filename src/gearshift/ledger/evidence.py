@@ -1,7 +1,7 @@
 """What the ledger knows about outcomes: the evidence behind true cost, advice and replays.
 
 Each function is one aggregate query over ``executions`` (through a
-:class:`~gearshift.ledger.lite.Reader`), returning plain rows for the read side
+:class:`~gearshift.ledger.bulk.Reader`), returning plain rows for the read side
 (:mod:`gearshift.insight`) to interpret. Errors (``status = 'error'``) are left out of success
 counts: a failed call says nothing about whether the tier could do the task.
 """
@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING
 from gearshift.ledger.queries import Filters
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
 
-__all__ = ["ChainStats", "Outcomes", "TaskRun", "chain_stats", "outcomes", "task_runs"]
+__all__ = [
+    "ChainStats",
+    "Outcomes",
+    "TaskRun",
+    "agent_sources",
+    "chain_stats",
+    "outcomes",
+    "task_runs",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +75,13 @@ WITH last AS (
     WHERE chain_id IS NOT NULL GROUP BY chain_id
 )
 SELECT e.agent, e.tier, e.task_type,
-    SUM(CASE WHEN e.attempt = 1 THEN 1 ELSE 0 END),
-    SUM(CASE WHEN l.top > e.attempt THEN 1 ELSE 0 END),
+    SUM(CASE WHEN e.attempt = 1 AND NOT {retry} THEN 1 ELSE 0 END),
+    SUM(CASE WHEN l.top > e.attempt AND NOT {retry} THEN 1 ELSE 0 END),
     SUM(CASE WHEN l.top > e.attempt THEN e.cost_nanos ELSE 0 END),
     SUM(CASE WHEN e.status = 'failure' AND (l.top IS NULL OR l.top <= e.attempt)
         THEN 1 ELSE 0 END),
-    SUM(CASE WHEN (e.flags & 1) = 1 THEN 1 ELSE 0 END),
-    COUNT(*)
+    SUM(CASE WHEN (e.flags & 1) = 1 AND NOT {retry} THEN 1 ELSE 0 END),
+    SUM(CASE WHEN {retry} THEN 0 ELSE 1 END)
 FROM executions e LEFT JOIN last l ON l.chain_id = e.chain_id
 WHERE {where}
 GROUP BY e.agent, e.tier, e.task_type
@@ -82,11 +90,13 @@ GROUP BY e.agent, e.tier, e.task_type
 
 def chain_stats(ledger: Reader, filters: Filters) -> list[ChainStats]:
     """Per (agent, tier, task type): first attempts, attempts redone later in their chain and
-    what they cost, failures nobody redid, batch runs, all attempts."""
+    what they cost, failures nobody redid, batch runs, all attempts. Retried and dropped HTTP
+    attempts are not attempts here (their cost is the bill's, and a redone attempt's)."""
     where, params = filters.sql(tiered=True)
+    sql = _CHAIN_SQL.format(where=where, retry="e.status IN ('retried', 'dropped')")
     return [
         ChainStats(str(agent), str(tier), task_type, *(int(v or 0) for v in nums))
-        for agent, tier, task_type, *nums in ledger.query(_CHAIN_SQL.format(where=where), params)
+        for agent, tier, task_type, *nums in ledger.query(sql, params)
     ]
 
 
@@ -117,3 +127,13 @@ def task_runs(ledger: Reader, filters: Filters) -> list[TaskRun]:
         TaskRun(str(a), str(h), str(c), int(ts), str(st), int(cost), int(prompt))
         for a, h, c, ts, st, cost, prompt in ledger.query(sql, params)
     ]
+
+
+def agent_sources(ledger: Reader, filters: Filters) -> dict[str, set[str]]:
+    """Where each agent's executions came from (``claude-code``, ``api``, ...)."""
+    where, params = filters.sql(tiered=True)
+    sql = f"SELECT DISTINCT agent, source FROM executions WHERE {where}"
+    out: dict[str, set[str]] = {}
+    for agent, source in ledger.query(sql, params):
+        out.setdefault(str(agent), set()).add(str(source))
+    return out

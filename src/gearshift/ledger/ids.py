@@ -1,22 +1,18 @@
-"""Record ids: ULIDs, time-sortable and unique across processes (made for every record a run
-writes, so this module imports only what a hook-run ingest already has)."""
+"""Record ids: ULIDs, time-sortable and unique across processes."""
 
 from __future__ import annotations
 
-import _thread  # threading.Lock is _thread's lock (threading costs ~0.8 ms to load)
 import os
+import threading
 import time
-
-TYPE_CHECKING = False  # not typing's (see gearshift._frozen)
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+from collections.abc import Sequence
 
 __all__ = ["new_id", "new_ids", "new_ids_now"]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024)]
 _SHIFTS = tuple(range(120, -1, -10))
-_ulid_lock = _thread.allocate_lock()
+_ulid_lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
 

@@ -17,15 +17,21 @@ from gearshift.errors import ConfigError
 from gearshift.ledger.record import ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
 
 __all__ = [
     "BUCKET_US",
     "GROUPS",
+    "DayModelTotals",
     "Filters",
+    "SessionDay",
     "SpendReport",
     "SpendRow",
     "agent_summary",
+    "claude_code_sessions",
+    "daily_model_totals",
+    "period_key",
+    "run_costs",
     "spend",
     "spend_by_bucket",
     "spent_and_held",
@@ -37,6 +43,7 @@ COLUMN_GROUPS = ("agent", "model", "tier", "project", "session", "task_type", "s
 GROUPS = TIME_GROUPS + COLUMN_GROUPS
 #: Time sums are per 15-minute UTC bucket: every real zone offset is a multiple of it.
 BUCKET_US = 900_000_000
+_DAY_US = 86_400_000_000
 
 _SUMS = (
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), "
@@ -147,7 +154,7 @@ def spend(
             f"WHERE {where} GROUP BY ts_us / {BUCKET_US}"
         )
         for bucket, *values in ledger.query(sql, params):
-            key = _period_key(int(bucket), by, tz)
+            key = period_key(int(bucket), by, tz)
             rows.setdefault(key, SpendRow(key)).add(tuple(values))
         ordered = [rows[k] for k in sorted(rows)]
     else:
@@ -205,7 +212,16 @@ def spent_and_held(ledger: Reader, filters: Filters, budget: str, now_us: int) -
     return int(spent), int(held)
 
 
-def _period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+def run_costs(ledger: Reader, run_id: str) -> dict[str | None, int]:
+    """Recorded spend of an engine run, per task key (job id; ``None`` for rows without)."""
+    sql = (
+        "SELECT task_key, SUM(cost_nanos) FROM executions WHERE run_id = :run_id GROUP BY task_key"
+    )
+    return {key: int(total or 0) for key, total in ledger.query(sql, {"run_id": run_id})}
+
+
+def period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
+    """The day, ISO week or month (in ``tz``) a 15-minute UTC bucket falls in."""
     day = ts_from_us(bucket * BUCKET_US).astimezone(tz).date()
     if by == "day":
         return day.isoformat()
@@ -239,18 +255,25 @@ class AgentModelStats:
     last_us: int = 0
 
 
+#: A row that is a retried or dropped HTTP attempt: money, not an outcome (not counted as a run).
+_RETRY = "status IN ('retried', 'dropped')"
+
+
 def agent_summary(ledger: Reader, filters: Filters | None = None) -> list[AgentModelStats]:
-    """Per (agent, model) statistics, the raw material of reports and recommendations."""
+    """Per (agent, model) statistics, the raw material of reports and recommendations.
+    ``executions`` are runs -- retried and dropped HTTP attempts are left out of the counts
+    (their cost and latency are in the sums)."""
     where, params = (filters or Filters()).sql()
     sql = (
-        "SELECT agent, model, tier, COUNT(*), "
+        f"SELECT agent, model, tier, SUM(CASE WHEN {_RETRY} THEN 0 ELSE 1 END), "
         "SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN escalation_reason IS NOT NULL THEN 1 ELSE 0 END), "
         "SUM(input_tokens), SUM(output_tokens), "
         "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(cache_read_tokens), "
-        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), COUNT(latency_ms), "
+        "SUM(cost_nanos), SUM(COALESCE(latency_ms, 0)), "
+        f"SUM(CASE WHEN latency_ms IS NULL OR {_RETRY} THEN 0 ELSE 1 END), "
         "COUNT(DISTINCT task_hash), MIN(ts_us), MAX(ts_us) "
         f"FROM executions WHERE {where} GROUP BY agent, model, tier"
     )
@@ -260,4 +283,95 @@ def agent_summary(ledger: Reader, filters: Filters | None = None) -> list[AgentM
         values = [int(v or 0) for v in nums]
         out.append(AgentModelStats(agent, model, tier, *values))
     out.sort(key=lambda s: (-s.cost_nanos, s.agent, s.model))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DayModelTotals:
+    """The records of one UTC day, model, source, price version (and tag set, when asked)."""
+
+    day: dt.date
+    model: str
+    source: str
+    price_version: str
+    tags: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    cost_nanos: int
+
+
+def daily_model_totals(
+    ledger: Reader,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    sources: tuple[str, ...] = (),
+    with_tags: bool = False,
+) -> list[DayModelTotals]:
+    """Token and cost sums per UTC day (what Anthropic's usage and cost reports bucket by),
+    model, source and price version, for records in ``[since, until)``; only ``sources`` when
+    given. ``with_tags`` splits them by tag set too (the ``workspace_id`` / ``api_key_id`` tags
+    say which workspace or key a call used); otherwise ``tags`` is ``"{}"``."""
+    where = ["ts_us >= :since", "ts_us < :until"]
+    params: dict[str, Any] = {"since": us_from_ts(since), "until": us_from_ts(until)}
+    if sources:
+        marks = ", ".join(f":s{i}" for i in range(len(sources)))
+        where.append(f"source IN ({marks})")
+        params.update({f"s{i}": source for i, source in enumerate(sources)})
+    tags = "tags" if with_tags else "'{}'"
+    sql = (
+        f"SELECT ts_us / {_DAY_US} AS d, model, source, price_version, {tags} AS t, COUNT(*), "
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_write_5m_tokens), "
+        "SUM(cache_write_1h_tokens), SUM(cache_read_tokens), SUM(cost_nanos) "
+        f"FROM executions WHERE {' AND '.join(where)} "
+        f"GROUP BY ts_us / {_DAY_US}, model, source, price_version{', tags' if with_tags else ''}"
+    )
+    out = []
+    for d, model, source, version, tag_text, *sums in ledger.query(sql, params):
+        day = ts_from_us(int(d) * _DAY_US).date()
+        values = [int(v or 0) for v in sums]
+        out.append(DayModelTotals(day, model, source, version or "", tag_text or "{}", *values))
+    out.sort(key=lambda t: (t.day, t.model, t.source, t.price_version, t.tags))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDay:
+    """One Claude Code session's records on one UTC day (transcript ingestion, source
+    ``claude-code``): the project is the session's working folder."""
+
+    day: dt.date
+    project: str
+    session: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    cost_nanos: int
+
+
+def claude_code_sessions(
+    ledger: Reader, since: dt.datetime, until: dt.datetime
+) -> list[SessionDay]:
+    """Per UTC day, project and session, what transcript ingestion recorded in
+    ``[since, until)``."""
+    sql = (
+        f"SELECT ts_us / {_DAY_US} AS d, project, session, COUNT(*), SUM(input_tokens), "
+        "SUM(output_tokens), SUM(cache_write_5m_tokens + cache_write_1h_tokens), "
+        "SUM(cache_read_tokens), SUM(cost_nanos) FROM executions "
+        "WHERE source = 'claude-code' AND ts_us >= :since AND ts_us < :until "
+        f"GROUP BY ts_us / {_DAY_US}, project, session"
+    )
+    params = {"since": us_from_ts(since), "until": us_from_ts(until)}
+    out = []
+    for d, project, session, *sums in ledger.query(sql, params):
+        day = ts_from_us(int(d) * _DAY_US).date()
+        values = [int(v or 0) for v in sums]
+        out.append(SessionDay(day, project or "", session or "", *values))
+    out.sort(key=lambda s: (s.day, s.project, s.session))
     return out

@@ -9,12 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
-from gearshift.ledger.columns import FLAG_BATCH, FLAG_FAST, tags_json
+from gearshift.ledger.columns import FLAG_BATCH, FLAG_ESTIMATED, FLAG_FAST, FLAG_UNPRICED, tags_json
 from gearshift.ledger.ids import new_id, new_ids
 
 __all__ = [
     "FLAG_BATCH",
+    "FLAG_ESTIMATED",
     "FLAG_FAST",
+    "FLAG_UNPRICED",
+    "RETRY_STATUSES",
     "SOURCES",
     "STATUSES",
     "Execution",
@@ -26,7 +29,15 @@ __all__ = [
     "us_from_ts",
 ]
 
-STATUSES = ("success", "failure", "error")
+#: How an execution ended. ``blocked``: refused before it was sent (a budget), recorded at no
+#: cost; ``cancelled``: the client went away mid-answer, recorded with what was used;
+#: ``retried``: an HTTP attempt that failed (429, 529, a timeout) and was tried again;
+#: ``dropped``: a response whose body broke off after the provider made it -- billable, with
+#: whatever usage arrived. The last two are recorded beside the attempt that settled the call.
+STATUSES = ("success", "failure", "error", "blocked", "cancelled", "retried", "dropped")
+#: The statuses of HTTP attempts the one retry loop gave up on or retried: rows that are money
+#: but not a task's outcome (left out of success rates and task counts).
+RETRY_STATUSES = ("retried", "dropped")
 SOURCES = ("api", "claude-code", "proxy", "manual", "import", "sim")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -15,8 +15,10 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Connection,
+    Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -36,8 +38,15 @@ __all__ = [
     "executions",
     "ingest_agents",
     "ingest_files",
+    "learn_outcomes",
+    "learned_models",
     "metadata",
     "migrate",
+    "proxy_routes",
+    "reconciliation_rows",
+    "reconciliation_runs",
+    "run_jobs",
+    "runs",
     "spend_rollup_day",
     "spend_rollup_quarter",
 ]
@@ -91,6 +100,10 @@ executions = Table(
         "dedup_key IS NULL OR dedup_group IS NOT NULL", name="ck_executions_dedup_group"
     ),
     Index("ix_executions_ts", "ts_us"),
+    # A live display (the Claude Code status line) sums one session's spend by agent and looks
+    # for its proxy records many times a minute: from the index alone (it holds every column
+    # those reads need but the proxy record's tier), not the table's rows.
+    Index("ix_executions_session", "session", "agent", "source", "cost_nanos"),
     # Partial indexes: most rows have no dedup key, chain or run, and cost nothing to index.
     Index(
         "ix_executions_dedup_group",
@@ -200,6 +213,20 @@ run_jobs = Table(
     Column("cost_nanos", BigInteger, nullable=False, default=0),
     Column("tier_path", String(100), nullable=False, default=""),
     Column("finished_at", String(40), nullable=False),
+    # where an unfinished job's escalation chain stopped (JSON), so a resume continues it
+    Column("progress", Text),
+)
+
+#: One row per engine run: the pipeline and the options it was started with, so resuming the run
+#: id reuses them (project, budgets, seed, agents, provider, ...). ``options`` is JSON.
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("pipeline", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
 )
 
 response_cache = Table(
@@ -211,6 +238,108 @@ response_cache = Table(
     Column("usage", Text, nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("expires_us", BigInteger, nullable=False),
+)
+
+#: One row per comparison of the ledger with a provider's bill (``gearshift reconcile``): the
+#: period (UTC days, ``last_day`` inclusive), how it was grouped, the tolerance and the totals.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("run_id", String(26), primary_key=True),
+    Column("created_at", String(40), nullable=False),
+    Column("provider", String(30), nullable=False),
+    Column("since_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+    Column("grouping", String(20), nullable=False),
+    Column("tolerance_pct", String(20), nullable=False),
+    Column("tolerance_usd", String(20), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("beyond_count", Integer, nullable=False),
+    Column("ledger_nanos", BigInteger, nullable=False),
+    Column("bill_nanos", BigInteger, nullable=False),
+    Column("price_version", String(100), nullable=False),
+)
+
+#: The rows of each run: both sides of one group (``day``/``model``/``workspace``/``api_key``
+#: set as the grouping uses them), so that ``report`` and alerts can follow drift over time.
+#: ``bill_token_nanos`` is what the bill charged for tokens and ``catalog_nanos`` the catalog's
+#: price of the same tokens (NULL for a model the catalog does not know); ``prices`` is a JSON
+#: object of both per token kind (``{"output": [billed, catalog]}``) and ``reasons`` a JSON
+#: list of the explanation kinds.
+reconciliation_rows = Table(
+    "reconciliation_rows",
+    metadata,
+    Column("run_id", String(26), primary_key=True),
+    Column("group_key", String(700), primary_key=True),
+    Column("day", String(10)),
+    Column("model", String(200)),
+    Column("workspace", String(200)),
+    Column("api_key", String(200)),
+    Column("ledger_tokens", BigInteger, nullable=False),
+    Column("bill_tokens", BigInteger, nullable=False),
+    Column("ledger_nanos", BigInteger, nullable=False),
+    Column("bill_nanos", BigInteger, nullable=False),
+    Column("bill_token_nanos", BigInteger, nullable=False),
+    Column("catalog_nanos", BigInteger),
+    Column("within_tolerance", SmallInteger, nullable=False),
+    Column("prices", Text, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Index("ix_reconciliation_rows_day", "day", "model"),
+)
+
+#: Outcomes imported from outside (``gearshift learn import``): training data for the tier
+#: predictor that is not this team's spend, so it stays out of ``executions``. ``import_id`` is
+#: a digest of the imported file (the same file is not imported twice); ``score`` is 0..1
+#: (1 passed); ``cost_nanos`` is exact when the file gave a cost.
+learn_outcomes = Table(
+    "learn_outcomes",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("import_id", String(64), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("task", Text, nullable=False),
+    Column("agent", String(200)),
+    Column("task_type", String(100)),
+    Column("model", String(200)),
+    Column("tier", String(20), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("cost_nanos", BigInteger),
+    Column("input_tokens", BigInteger),
+    Column("output_tokens", BigInteger),
+    Index("ix_learn_outcomes_import", "import_id"),
+    Index("ix_learn_outcomes_ts", "ts_us"),
+)
+
+#: Trained tier predictors (``gearshift learn fit``), newest last: JSON metadata (format and
+#: feature versions, training summary, held-out metrics) and the arrays as an ``.npz`` blob that
+#: is read without pickle; ``digest`` is the blob's SHA-256.
+learned_models = Table(
+    "learned_models",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("created_us", BigInteger, nullable=False),
+    Column("format_version", Integer, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+)
+
+#: The proxy's sticky routes (see :mod:`gearshift.ledger.routes`): which model one conversation
+#: (a keyed hash of session, agent and requested model) was routed to, so every worker and host
+#: sharing the ledger keeps it there.
+proxy_routes = Table(
+    "proxy_routes",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("policy", String(50), nullable=False),
+    Column("reason", Text, nullable=False),
+    # earlier assistant turns came from another model: their thinking blocks are dropped
+    Column("since_message", Integer, nullable=False, default=0),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_proxy_routes_created", "created_us"),
 )
 
 
@@ -341,6 +470,25 @@ def _spend_rollup(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
+def _session_index(conn: Connection) -> None:
+    """The index that reads of one session's spend use (a new ledger has it from its table
+    definition)."""
+    conn.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_executions_session"
+            " ON executions (session, agent, source, cost_nanos)"
+        )
+    )
+
+
+def _runs(conn: Connection) -> None:
+    """The ``runs`` table, and ``run_jobs.progress`` on a ledger made before it."""
+    runs.create(conn, checkfirst=True)
+    names = {c["name"] for c in inspect(conn).get_columns("run_jobs")}
+    if "progress" not in names:
+        conn.execute(text("ALTER TABLE run_jobs ADD COLUMN progress TEXT"))
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
@@ -350,7 +498,12 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0005_dedup_key_bytewise", _dedup_key_bytewise),
     ("0006_ingest_agents", _create(ingest_agents)),
     ("0007_dedup_group", _dedup_group),
-    ("0008_spend_rollup", _spend_rollup),
+    ("0008_reconciliations", _create(reconciliation_runs, reconciliation_rows)),
+    ("0009_session_index", _session_index),
+    ("0010_learning", _create(learn_outcomes, learned_models)),
+    ("0011_proxy_routes", _create(proxy_routes)),
+    ("0012_runs", _runs),
+    ("0013_spend_rollup", _spend_rollup),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

@@ -1,6 +1,6 @@
 -- The ledger's SQLite schema after every migration in gearshift.ledger.columns.MIGRATION_NAMES,
--- exactly as SQLAlchemy creates it (tests/ledger/test_lite.py checks they stay identical).
--- gearshift.ledger.lite uses it to create a new SQLite ledger without importing SQLAlchemy.
+-- exactly as SQLAlchemy creates it (tests/ledger/test_sqlite3_ledger.py checks they stay identical).
+-- gearshift.ledger.sqlite3_ledger uses it to create a new SQLite ledger without importing SQLAlchemy.
 CREATE TABLE gearshift_migrations (
 	name VARCHAR(100) NOT NULL,
 	applied_at VARCHAR(40) NOT NULL,
@@ -43,13 +43,15 @@ CREATE TABLE executions (
 	CONSTRAINT ck_executions_dedup_group CHECK (dedup_key IS NULL OR dedup_group IS NOT NULL)
 );
 
-CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
+CREATE INDEX ix_executions_session ON executions (session, agent, source, cost_nanos);
 
-CREATE INDEX ix_executions_ts ON executions (ts_us);
+CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
+
+CREATE INDEX ix_executions_dedup_group ON executions (dedup_group) WHERE dedup_group IS NOT NULL;
 
 CREATE INDEX ix_executions_chain ON executions (chain_id) WHERE chain_id IS NOT NULL;
 
-CREATE INDEX ix_executions_run ON executions (run_id, task_key) WHERE run_id IS NOT NULL;
+CREATE INDEX ix_executions_ts ON executions (ts_us);
 
 CREATE TABLE ingest_files (
 	path TEXT NOT NULL,
@@ -112,6 +114,7 @@ CREATE TABLE run_jobs (
 	cost_nanos BIGINT NOT NULL,
 	tier_path VARCHAR(100) NOT NULL,
 	finished_at VARCHAR(40) NOT NULL,
+	progress TEXT,
 	PRIMARY KEY (run_id, job_id)
 );
 
@@ -126,10 +129,101 @@ CREATE TABLE response_cache (
 );
 
 CREATE TABLE ingest_agents (
-	kind VARCHAR(10) NOT NULL, 
-	ref VARCHAR(200) NOT NULL, 
-	value VARCHAR(200) NOT NULL, 
+	kind VARCHAR(10) NOT NULL,
+	ref VARCHAR(200) NOT NULL,
+	value VARCHAR(200) NOT NULL,
 	PRIMARY KEY (kind, ref)
+);
+
+CREATE TABLE reconciliation_runs (
+	run_id VARCHAR(26) NOT NULL,
+	created_at VARCHAR(40) NOT NULL,
+	provider VARCHAR(30) NOT NULL,
+	since_day VARCHAR(10) NOT NULL,
+	last_day VARCHAR(10) NOT NULL,
+	grouping VARCHAR(20) NOT NULL,
+	tolerance_pct VARCHAR(20) NOT NULL,
+	tolerance_usd VARCHAR(20) NOT NULL,
+	row_count INTEGER NOT NULL,
+	beyond_count INTEGER NOT NULL,
+	ledger_nanos BIGINT NOT NULL,
+	bill_nanos BIGINT NOT NULL,
+	price_version VARCHAR(100) NOT NULL,
+	PRIMARY KEY (run_id)
+);
+
+CREATE TABLE reconciliation_rows (
+	run_id VARCHAR(26) NOT NULL,
+	group_key VARCHAR(700) NOT NULL,
+	day VARCHAR(10),
+	model VARCHAR(200),
+	workspace VARCHAR(200),
+	api_key VARCHAR(200),
+	ledger_tokens BIGINT NOT NULL,
+	bill_tokens BIGINT NOT NULL,
+	ledger_nanos BIGINT NOT NULL,
+	bill_nanos BIGINT NOT NULL,
+	bill_token_nanos BIGINT NOT NULL,
+	catalog_nanos BIGINT,
+	within_tolerance SMALLINT NOT NULL,
+	prices TEXT NOT NULL,
+	reasons TEXT NOT NULL,
+	PRIMARY KEY (run_id, group_key)
+);
+
+CREATE INDEX ix_reconciliation_rows_day ON reconciliation_rows (day, model);
+
+CREATE TABLE learn_outcomes (
+	id VARCHAR(26) NOT NULL,
+	ts_us BIGINT NOT NULL,
+	import_id VARCHAR(64) NOT NULL,
+	line INTEGER NOT NULL,
+	task TEXT NOT NULL,
+	agent VARCHAR(200),
+	task_type VARCHAR(100),
+	model VARCHAR(200),
+	tier VARCHAR(20) NOT NULL,
+	score FLOAT NOT NULL,
+	cost_nanos BIGINT,
+	input_tokens BIGINT,
+	output_tokens BIGINT,
+	PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_learn_outcomes_import ON learn_outcomes (import_id);
+
+CREATE INDEX ix_learn_outcomes_ts ON learn_outcomes (ts_us);
+
+CREATE TABLE learned_models (
+	id VARCHAR(26) NOT NULL,
+	created_us BIGINT NOT NULL,
+	format_version INTEGER NOT NULL,
+	meta TEXT NOT NULL,
+	digest VARCHAR(64) NOT NULL,
+	blob BLOB NOT NULL,
+	PRIMARY KEY (id)
+);
+
+CREATE TABLE proxy_routes (
+	"key" VARCHAR(64) NOT NULL,
+	model VARCHAR(200) NOT NULL,
+	tier VARCHAR(20) NOT NULL,
+	policy VARCHAR(50) NOT NULL,
+	reason TEXT NOT NULL,
+	since_message INTEGER NOT NULL,
+	created_us BIGINT NOT NULL,
+	PRIMARY KEY ("key")
+);
+
+CREATE INDEX ix_proxy_routes_created ON proxy_routes (created_us);
+
+CREATE TABLE runs (
+	run_id VARCHAR(64) NOT NULL,
+	pipeline TEXT NOT NULL,
+	options TEXT NOT NULL,
+	created_at VARCHAR(40) NOT NULL,
+	updated_at VARCHAR(40) NOT NULL,
+	PRIMARY KEY (run_id)
 );
 
 CREATE TABLE spend_rollup_day (
@@ -158,6 +252,7 @@ CREATE TABLE spend_rollup_day (
 	PRIMARY KEY (shift, day, tier, agent, model, project, source)
 )
  WITHOUT ROWID
+
 ;
 
 CREATE TABLE spend_rollup_quarter (
@@ -186,6 +281,7 @@ CREATE TABLE spend_rollup_quarter (
 	PRIMARY KEY (quarter, bucket, tier, agent, model, project, source)
 )
  WITHOUT ROWID
+
 ;
 
 CREATE TRIGGER tr_spend_rollup_delete AFTER DELETE ON executions

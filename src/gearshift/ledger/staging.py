@@ -1,15 +1,18 @@
 """The files of a new SQLite ledger being staged (see
-:meth:`gearshift.ledger.lite.LiteLedger.open_or_create`): built complete under a private name
-beside the ledger, linked into place when published, and swept up when a killed process left
-them behind."""
+:meth:`gearshift.ledger.sqlite3_ledger.LiteLedger.open_or_create`): built complete under a
+private name beside the ledger, linked into place when published, and swept up when a killed
+process left them behind."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 import time
 
+from gearshift._files import read_package_file
 from gearshift.ledger.columns import MIGRATION_NAMES
 
 __all__ = ["build", "discard", "fsync", "sweep"]
@@ -18,17 +21,13 @@ __all__ = ["build", "discard", "fsync", "sweep"]
 def build(path: str) -> str | None:
     """A complete, empty ledger (schema, migrations) in a private file beside ``path``; ``None``,
     with nothing left behind, when the filesystem cannot make the hard link publishing needs."""
-    import secrets
-
-    from gearshift._files import read_package_file
-
     script = read_package_file("gearshift.ledger", __file__, "sqlite_schema.sql")
     code = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
     # One statement per paragraph (a trigger's body has semicolons of its own).
     statements = [s.strip().removesuffix(";") for s in code.split("\n\n") if s.strip()]
     now = dt.datetime.now(dt.UTC).isoformat()
     folder, base = os.path.split(path)
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.new")
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -70,10 +69,6 @@ def sweep(path: str) -> None:
         names = [n for n in os.listdir(folder) if n.startswith(prefix) and ".new" in n]
     except OSError:
         return
-    if not names:  # the usual case: no pattern to compile (nor re to load)
-        return
-    import re
-
     staged = re.compile(re.escape(prefix) + r"(\d+)\.[0-9a-f]{8}\.new(?:-wal|-shm|\.link)?")
     now = time.time()
     for name in names:
@@ -81,11 +76,9 @@ def sweep(path: str) -> None:
         if m is None or _alive(int(m.group(1))):
             continue
         leftover = os.path.join(folder, name)
-        try:
+        with contextlib.suppress(OSError):
             if now - os.stat(leftover).st_mtime > _STALE_SECONDS:
                 os.unlink(leftover)
-        except OSError:
-            pass
 
 
 _STALE_SECONDS = 600
@@ -107,12 +100,8 @@ def discard(tmp: str) -> None:
 
 
 def _unlink(path: str) -> None:
-    """Remove ``path`` if it is there. (No contextlib.suppress: this module is on the path of
-    every hook-run ingest, and contextlib costs it ~0.5 ms to load.)"""
-    try:  # noqa: SIM105
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def fsync(path: str) -> None:

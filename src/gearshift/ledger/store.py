@@ -4,7 +4,7 @@ Writes are batched. On SQLite every write transaction is ``BEGIN IMMEDIATE`` und
 long busy timeout, so concurrent writer processes queue instead of failing; on PostgreSQL bulk
 writes go through ``COPY`` into a staging table and one ``INSERT .. ON CONFLICT DO NOTHING``.
 Either way a record is inserted once: ids are ULIDs and importers set ``dedup_key``, which
-writers keep unique themselves (:func:`gearshift.ledger.lite.unrecorded`, under SQLite's write
+writers keep unique themselves (:func:`gearshift.ledger.dedup.unrecorded`, under SQLite's write
 lock or a PostgreSQL advisory lock) with the help of a small ``dedup_group`` index. Code that
 inserts into the ``executions`` table directly bypasses that check: write through
 :meth:`Ledger.write_rows` or :meth:`Ledger.add_many`.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
@@ -24,7 +24,8 @@ from sqlalchemy.pool import StaticPool
 
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.catalog.cost import MAX_TOKENS
-from gearshift.errors import ConfigError, LedgerError
+from gearshift.errors import ConfigError, LedgerError, UnknownModel
+from gearshift.ledger.bulk import full_rows, insert_sql
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
@@ -34,7 +35,8 @@ from gearshift.ledger.dedup_sql import (
     recorded_ids,
     recorded_keys,
 )
-from gearshift.ledger.lite import full_rows, insert_sql
+from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT, begin_immediate
+from gearshift.ledger.probe import require_current, require_current_file
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
@@ -47,6 +49,7 @@ from gearshift.ledger.record import (
     us_from_ts,
 )
 from gearshift.ledger.rollup import SQLITE_LAST_ROWID, sqlite_fold
+from gearshift.ledger.reprice import unpriced_execution
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
@@ -54,7 +57,7 @@ from gearshift.ledger.urls import LedgerLocation, resolve_location
 if TYPE_CHECKING:
     import datetime as dt
 
-    from gearshift.ledger.lite import Params, Settle, Statement
+    from gearshift.ledger.bulk import Params, Settle, Statement
 
 __all__ = ["Ledger"]
 
@@ -89,20 +92,33 @@ class Ledger:
         *,
         catalog: Catalog | None = None,
         privacy: bool | None = None,
+        create: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_lock_wait: Callable[[str], object] | None = None,
     ) -> Ledger:
         """Open (creating and migrating as needed) the ledger at ``spec``.
 
         ``spec`` is a path, ``sqlite:///PATH``, ``sqlite://`` or ``postgresql://...``; ``None``
         means ``$GEARSHIFT_LEDGER`` or the default file. ``privacy`` (default
-        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text.
+        ``$GEARSHIFT_PRIVACY``) keeps only a hash of each task text. ``create=False`` (for
+        readers) creates and migrates nothing: a missing file, a database that is not a
+        gearshift ledger, or one that needs migrating, is a LedgerError naming it. A SQLite
+        write waits up to ``lock_timeout`` seconds for another writer, telling ``on_lock_wait``
+        after the first second (see :mod:`gearshift.ledger.locking`).
         """
         location = resolve_location(spec)
         if privacy is None:
             privacy = os.environ.get("GEARSHIFT_PRIVACY", "") not in ("", "0", "false")
-        engine = _make_engine(location)
+        if not create and location.file is not None:
+            require_current_file(location)  # before connecting: that would switch it to WAL
+        engine = _make_engine(location, lock_timeout, on_lock_wait)
         ledger = cls(engine, location, catalog or load_catalog(), privacy=privacy)
         try:
-            ledger._migrate()
+            if create:
+                ledger._migrate()
+            else:
+                with engine.connect() as conn:
+                    require_current(conn, location)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise _open_error(location, exc) from None
@@ -213,7 +229,10 @@ class Ledger:
         ts: dt.datetime | None = None,
         **fields: Any,
     ) -> Execution:
-        """Price a usage on ``model`` and record it; returns the stored execution."""
+        """Price a usage on ``model`` and record it; returns the stored execution. A model the
+        catalog does not know is recorded all the same, at $0 and flagged
+        (:func:`gearshift.ledger.reprice.unpriced_execution`): the call happened, and was paid
+        for."""
         try:
             usage = Usage(
                 input_tokens,
@@ -227,13 +246,12 @@ class Ledger:
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        execution = self.price(
-            agent=agent,
-            model=model,
-            usage=usage,
-            ts=ts,
-            **fields,
-        )
+        try:
+            execution = self.price(agent=agent, model=model, usage=usage, ts=ts, **fields)
+        except UnknownModel:
+            execution = unpriced_execution(
+                self.catalog, agent=agent, model=model, usage=usage, ts=ts, **fields
+            )
         self.add(execution)
         return execution
 
@@ -374,7 +392,7 @@ class Ledger:
 
         Rows hold ``columns`` (default: every column, in :data:`EXECUTION_COLUMNS` order);
         ``fixed`` gives the columns that are the same in every row (see
-        :func:`gearshift.ledger.lite.insert_sql`). ``replace_keys`` are dedup keys whose rows
+        :func:`gearshift.ledger.bulk.insert_sql`). ``replace_keys`` are dedup keys whose rows
         are deleted in the same transaction first: an importer that found a better copy of a
         record replaces it atomically. ``then`` runs after the rows, in the same transaction
         (as :meth:`execute_many` does): an importer's note of what it has read commits with what
@@ -553,7 +571,13 @@ def _validate(e: Execution) -> None:
             )
 
 
-def _make_engine(location: LedgerLocation, *, read_only: bool = False) -> Engine:
+def _make_engine(
+    location: LedgerLocation,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: Callable[[str], object] | None = None,
+    *,
+    read_only: bool = False,
+) -> Engine:
     if location.dialect == "postgresql":
         try:
             import psycopg  # noqa: F401
@@ -574,7 +598,7 @@ def _make_engine(location: LedgerLocation, *, read_only: bool = False) -> Engine
         )
     else:
         engine = create_engine(
-            location.url, connect_args={"timeout": 60, "check_same_thread": False}
+            location.url, connect_args={"timeout": lock_timeout, "check_same_thread": False}
         )
     memory = location.path is None
 
@@ -582,7 +606,7 @@ def _make_engine(location: LedgerLocation, *, read_only: bool = False) -> Engine
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute(f"PRAGMA busy_timeout = {round(lock_timeout * 1000)}")
         if not memory:
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
@@ -594,7 +618,10 @@ def _make_engine(location: LedgerLocation, *, read_only: bool = False) -> Engine
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("gs_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if write and not memory:
+            begin_immediate(conn, lock_timeout, on_lock_wait, location.display)
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 

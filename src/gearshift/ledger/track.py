@@ -9,7 +9,9 @@
             call.status = "failure"
 
 On an exception the execution is recorded with status ``error`` (and the exception's type in
-``validation``), and the exception propagates.
+``validation``), and the exception propagates. A model the price catalog does not know is
+recorded all the same, at $0 and flagged unpriced (``gearshift ledger reprice`` prices it once a
+price file knows the model): the call happened and was paid for, so it is never lost.
 """
 
 from __future__ import annotations

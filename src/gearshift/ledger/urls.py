@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
+from typing import TYPE_CHECKING, NamedTuple
 
-from gearshift._frozen import Frozen, _set
 from gearshift.errors import LedgerError
 
-TYPE_CHECKING = False  # not typing's: on the path of every hook-run command
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["LedgerLocation", "default_path", "resolve_location"]
 
 
-class LedgerLocation(Frozen):
-    """A resolved ledger: the SQLAlchemy URL, the dialect, and the file for SQLite (``file``, a
-    string; ``path``, the same as a :class:`~pathlib.Path`)."""
-
-    __slots__ = ("dialect", "file", "url")
-    _fields = ("url", "dialect", "file")
-
-    def __init__(self, url: str, dialect: str, file: str | os.PathLike[str] | None) -> None:
-        _set(self, "url", url)
-        _set(self, "dialect", dialect)  # "sqlite" | "postgresql"
-        _set(self, "file", None if file is None else os.fspath(file))
+class LedgerLocation(NamedTuple):
+    """A resolved ledger: the SQLAlchemy URL, the dialect (``"sqlite"`` or ``"postgresql"``),
+    and the file for SQLite (``file``, a string; ``path``, the same as a :class:`~pathlib.Path`)."""
 
     url: str
     dialect: str
@@ -34,7 +26,7 @@ class LedgerLocation(Frozen):
     def path(self) -> Path | None:
         if self.file is None:
             return None
-        from pathlib import Path
+        from pathlib import Path  # here: it loads urllib.parse, which a hook run never needs
 
         return Path(self.file)
 
@@ -43,8 +35,6 @@ class LedgerLocation(Frozen):
         """The location with any password masked, safe to print."""
         if self.file is not None:
             return self.file
-        import re  # here: a file ledger (every hook-run ingest) needs no pattern
-
         return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url)
 
 

@@ -9,8 +9,9 @@
     cost = catalog.cost(result.model, result.usage)
 
 Built-ins: ``anthropic`` (official SDK), ``claude-code`` (``claude -p``), ``sim`` (offline
-simulator). Importing this package imports none of them and never the ``anthropic`` SDK; the
-provider classes named in ``__all__`` load on first access.
+simulator); :class:`AdminClient` reads Anthropic's Usage & Cost Admin API. Importing this
+package imports none of them and never the ``anthropic`` SDK; the classes named in ``__all__``
+load on first access.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gearshift.providers.base import (
     Provider,
     SyncProvider,
     estimate_tokens,
+    input_token_bound,
 )
 from gearshift.providers.pacing import Bucket, Pacer, RateLimitSnapshot, parse_ratelimit
 from gearshift.providers.registry import (
@@ -39,15 +41,18 @@ from gearshift.providers.retry import (
     RetryPolicy,
     backoff_delay,
     call_with_retry,
+    observe_retries,
 )
 
 if TYPE_CHECKING:
+    from gearshift.providers.admin import AdminClient
     from gearshift.providers.anthropic import AnthropicProvider
     from gearshift.providers.batches import BatchOutcome, BatchStatus
     from gearshift.providers.claude_code import ClaudeCodeProvider
     from gearshift.providers.sim import SimProvider
 
 __all__ = [
+    "AdminClient",
     "AnthropicProvider",
     "BatchOutcome",
     "BatchStatus",
@@ -70,11 +75,14 @@ __all__ = [
     "default_registry",
     "estimate_tokens",
     "get_provider",
+    "input_token_bound",
+    "observe_retries",
     "parse_ratelimit",
     "register_provider",
 ]
 
 _LAZY = {
+    "AdminClient": "gearshift.providers.admin",
     "AnthropicProvider": "gearshift.providers.anthropic",
     "BatchOutcome": "gearshift.providers.batches",
     "BatchStatus": "gearshift.providers.batches",

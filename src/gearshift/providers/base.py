@@ -12,7 +12,11 @@ Everything is async inside; :class:`SyncProvider` is the one thin synchronous fa
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +33,7 @@ __all__ = [
     "Provider",
     "SyncProvider",
     "estimate_tokens",
+    "input_token_bound",
     "message_text",
 ]
 
@@ -39,8 +44,59 @@ CHARS_PER_TOKEN = 4
 
 
 def estimate_tokens(text: str) -> int:
-    """A quick token estimate (``ceil(len / 4)``) where no tokenizer is available."""
+    """A quick token estimate (``ceil(len / 4)``) where no tokenizer is available; for display
+    and planning only -- never a bound (CJK, code and base64 run two to four times denser)."""
     return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+#: Tokens around each message (role and turn markers) and around the request as a whole.
+MESSAGE_FRAMING_TOKENS = 16
+REQUEST_FRAMING_TOKENS = 64
+#: The most an image costs: the API scales a larger one down to about 1,600 tokens.
+IMAGE_TOKENS = 1_600
+#: The most a PDF page costs: its text plus an image of the page.
+PDF_PAGE_TOKENS = 3_000
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+def input_token_bound(request: ModelRequest) -> int:
+    """An upper bound on the input tokens of ``request`` that no text can exceed.
+
+    A Claude tokenizer's every token covers at least one byte of UTF-8, so the bytes of the
+    system prompt and the messages, plus a generous allowance for message framing, bound the
+    text; an image counts as the most the API charges for one, a PDF as the most per page. What
+    budgets reserve when the provider cannot count tokens itself: chars / 4 underestimates CJK,
+    code and base64 by a factor of two to four.
+    """
+    total = REQUEST_FRAMING_TOKENS + len((request.system or "").encode("utf-8"))
+    for message in request.messages:
+        total += MESSAGE_FRAMING_TOKENS
+        content = message.get("content", "")
+        blocks = [content] if isinstance(content, str) else content
+        for block in blocks if isinstance(blocks, Sequence) else ():
+            total += _block_bound(block)
+    return total
+
+
+def _block_bound(block: object) -> int:
+    if isinstance(block, str):
+        return len(block.encode("utf-8"))
+    if not isinstance(block, Mapping):
+        return len(repr(block).encode("utf-8"))
+    kind = block.get("type")
+    if kind == "text":
+        return len(str(block.get("text", "")).encode("utf-8"))
+    if kind == "image":
+        return IMAGE_TOKENS
+    source = block.get("source")
+    if kind == "document" and isinstance(source, Mapping) and source.get("type") == "base64":
+        try:
+            pdf = base64.b64decode(str(source.get("data", "")), validate=False)
+        except (binascii.Error, ValueError):
+            pdf = b""
+        pages = max(1, len(_PDF_PAGE.findall(pdf)))
+        return pages * PDF_PAGE_TOKENS + len(pdf)
+    return len(json.dumps(block, ensure_ascii=False, default=str).encode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +162,7 @@ class ModelRequest:
         return value if isinstance(value, int) else 1
 
     def estimated_input_tokens(self) -> int:
+        """A chars/4 estimate, for pacing and display; budgets use :func:`input_token_bound`."""
         return estimate_tokens((self.system or "") + self.prompt)
 
 
@@ -158,7 +215,12 @@ class Provider(Protocol):
         ...
 
     async def count_tokens(self, request: ModelRequest) -> int:
-        """The input tokens ``request`` would use (an estimate where the provider has no API)."""
+        """The input tokens ``request`` would use (an estimate where the provider has no API).
+
+        A provider whose count is its own -- what it will bill, as the Messages API's
+        ``count_tokens`` says -- sets a class attribute ``counts_tokens = True``; budgets
+        reserve on that count, and on :func:`input_token_bound` for every other provider.
+        """
         ...
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ class LimitedProvider:
             raise ValueError("a provider limit must be at least 1")
         self.inner = provider
         self.name = provider.name
+        self.counts_tokens = bool(getattr(provider, "counts_tokens", False))
         self.limit = limit
         self._gate: asyncio.Semaphore | None = None
 

@@ -12,6 +12,14 @@ only place a failed call is tried again, and every caller gets the same policy:
   seconds from the first attempt, re-raising the last error unchanged.
 
 ``sleep``, ``random`` and ``clock`` are injectable so tests run instantly and deterministically.
+
+Every attempt the loop retries is an HTTP attempt someone may be billed for (a response dropped
+mid-body was made by the provider). Besides ``on_retry`` (set when the loop is built, for logs
+and metrics), whoever makes a call can see its retried attempts: inside
+``with observe_retries(callback):`` every retry of a call made by the same task is reported to
+``callback`` -- through any wrapper around the retrying provider -- before the loop sleeps. The
+engine records each one in the ledger this way. A callback that raises stops the retries: the
+exception propagates to the caller instead of the provider's error.
 """
 
 from __future__ import annotations
@@ -20,13 +28,21 @@ import asyncio
 import random as _random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TypeVar
 
 from gearshift.errors import ProviderError, RateLimited
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
 
-__all__ = ["RetryEvent", "RetryPolicy", "RetryingProvider", "backoff_delay", "call_with_retry"]
+__all__ = [
+    "RetryEvent",
+    "RetryPolicy",
+    "RetryingProvider",
+    "backoff_delay",
+    "call_with_retry",
+    "observe_retries",
+]
 
 T = TypeVar("T")
 
@@ -50,11 +66,37 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class RetryEvent:
-    """One retry about to happen: attempt ``attempt`` failed with ``error``; waiting ``delay``."""
+    """One retry about to happen: attempt ``attempt`` failed with ``error`` after
+    ``latency_ms``; waiting ``delay`` seconds."""
 
     attempt: int
     error: ProviderError
     delay: float
+    latency_ms: int = 0
+
+
+_observer: ContextVar[Callable[[RetryEvent], object] | None] = ContextVar(
+    "gearshift_retry_observer", default=None
+)
+
+
+class observe_retries:
+    """``with observe_retries(callback):`` reports to ``callback`` every retry of the calls this
+    task makes inside the block. (A class rather than a generator: the engine enters one per
+    model call.)"""
+
+    __slots__ = ("_callback", "_token")
+
+    def __init__(self, callback: Callable[[RetryEvent], object]) -> None:
+        self._callback = callback
+        self._token: Token[Callable[[RetryEvent], object] | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _observer.set(self._callback)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _observer.reset(self._token)
 
 
 def backoff_delay(
@@ -82,6 +124,7 @@ async def call_with_retry(
     started = clock()
     attempt = 1
     while True:
+        began = clock()
         try:
             return await call()
         except ProviderError as error:
@@ -90,8 +133,12 @@ async def call_with_retry(
             delay = backoff_delay(attempt, error, policy, rand)
             if policy.deadline is not None and clock() + delay - started > policy.deadline:
                 raise
+            event = RetryEvent(attempt, error, delay, max(0, round((clock() - began) * 1000)))
             if on_retry is not None:
-                on_retry(RetryEvent(attempt, error, delay))
+                on_retry(event)
+            observer = _observer.get()
+            if observer is not None:
+                observer(event)
             await sleep(delay)
             attempt += 1
 
@@ -99,8 +146,8 @@ async def call_with_retry(
 class RetryingProvider:
     """Any provider, with :func:`call_with_retry` around ``complete`` and ``count_tokens``.
 
-    ``on_retry`` sees every retry (for logging and metrics; failed attempts cost nothing, so the
-    ledger records the call once it settles).
+    ``on_retry`` sees every retry (for logging and metrics); a caller sees the retries of its own
+    calls with :func:`observe_retries`. ``counts_tokens`` is the wrapped provider's.
     """
 
     def __init__(
@@ -115,6 +162,7 @@ class RetryingProvider:
     ) -> None:
         self.inner = provider
         self.name = provider.name
+        self.counts_tokens = bool(getattr(provider, "counts_tokens", False))
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rand = rand

@@ -149,6 +149,8 @@ class SimProvider:
     """The simulator. ``faults`` overrides the profile's rates, e.g. ``{"rate_limit": 0.1}``."""
 
     name = "sim"
+    #: its count is exact: it bills by the same estimate it counts with
+    counts_tokens = True
 
     def __init__(
         self,

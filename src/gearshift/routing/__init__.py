@@ -9,7 +9,8 @@ The pieces, in the order a task meets them:
 * assessors — :class:`KeywordEstimator` (fast, deterministic, with evidence) and
   :class:`LLMJudgeAssessor` behind the :class:`Assessor` protocol;
 * policies — override, sticky session, agent model, ``task-router`` rules (a safe expression
-  language, no ``eval``), complexity, objective, load, budget, escalation floor;
+  language, no ``eval``), learned (a trained :class:`Predictor` of P(success | task, tier), when
+  there is one: :class:`LearnedPolicy`), complexity, objective, load, budget, escalation floor;
 * :class:`Router` — runs the chain and returns a :class:`RouteDecision` that records every
   policy step with its inputs and reason.
 
@@ -36,6 +37,8 @@ from gearshift.routing.context import RouteContext
 from gearshift.routing.decision import Action, PolicyStep, RouteDecision
 from gearshift.routing.estimator import Cue, KeywordEstimator
 from gearshift.routing.expr import ExprError, compile_expr
+from gearshift.routing.features import FeatureSpec, TaskText
+from gearshift.routing.learned import LearnedPolicy
 from gearshift.routing.policies import (
     AgentModelPolicy,
     BudgetPolicy,
@@ -48,6 +51,7 @@ from gearshift.routing.policies import (
     SessionMemory,
     StickyPolicy,
 )
+from gearshift.routing.predictor import Predictor
 from gearshift.routing.router import Router, default_chain
 from gearshift.routing.rubric import (
     DIMENSIONS,
@@ -75,16 +79,19 @@ __all__ = [
     "EscalationFloorPolicy",
     "Evaluation",
     "ExprError",
+    "FeatureSpec",
     "KeywordEstimator",
     "LLMJudgeAssessor",
     "Label",
     "LabelledTask",
+    "LearnedPolicy",
     "LoadPolicy",
     "Objective",
     "ObjectivePolicy",
     "OverridePolicy",
     "Policy",
     "PolicyStep",
+    "Predictor",
     "Priority",
     "RouteContext",
     "RouteDecision",
@@ -97,6 +104,7 @@ __all__ = [
     "SessionMemory",
     "StickyPolicy",
     "Task",
+    "TaskText",
     "Thresholds",
     "compile_expr",
     "default_chain",

@@ -43,6 +43,7 @@ class RouteContext:
         "agent",
         "decided_by",
         "model",
+        "p_success",
         "pinned",
         "queue_depth",
         "rubric",
@@ -70,6 +71,7 @@ class RouteContext:
         self.pinned = False
         self.decided_by: str | None = None
         self.steps: list[PolicyStep] = []
+        self.p_success: Mapping[Tier, float | None] | None = None
         self._assess = assess
         self._assessment = assessment
         self._label: str | None = None

@@ -54,7 +54,9 @@ class RouteDecision:
 
     ``assessment`` holds the rubric scores with their evidence (``None`` only when the router
     was told not to assess tasks that other policies already decided). ``decided_by`` names the
-    policy that set the tier; later policies may have adjusted it.
+    policy that set the tier; later policies may have adjusted it. ``p_success`` is the learned
+    predictor's chance of passing on each tier (``None`` for a tier it knows nothing about), when
+    the chain has a trained ``learned`` policy.
     """
 
     tier: Tier
@@ -64,6 +66,7 @@ class RouteDecision:
     decided_by: str
     task_id: str | None = None
     agent: str | None = None
+    p_success: Mapping[Tier, float | None] | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -84,6 +87,15 @@ class RouteDecision:
             "decided_by": self.decided_by,
             "scores": a.scores.to_dict() if a else None,
             "assessment": a.to_dict() if a else None,
+            "p_success": self.p_success_dict(),
             "reasons": self.reasons,
             "steps": [s.to_dict() for s in self.steps],
+        }
+
+    def p_success_dict(self) -> dict[str, float | None] | None:
+        """``{"haiku": p, "sonnet": p, "opus": p}`` (rounded to 4 places), or ``None``."""
+        if self.p_success is None:
+            return None
+        return {
+            t.value: (round(v, 4) if v is not None else None) for t, v in self.p_success.items()
         }

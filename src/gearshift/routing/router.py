@@ -48,8 +48,11 @@ def default_chain(
     over_budget: Callable[[Task], bool] | None = None,
     budget_floor: Tier = Tier.HAIKU,
     memory: SessionMemory | None = None,
+    learned: Policy | None = None,
 ) -> list[Policy]:
-    """override, sticky, agent, [rules], complexity, objective, load, [budget], escalation."""
+    """override, sticky, agent, [rules], [learned], complexity, objective, load, [budget],
+    escalation. ``learned`` is a :class:`~gearshift.routing.learned.LearnedPolicy` (or any
+    policy to run just before the rubric)."""
     chain: list[Policy] = [
         OverridePolicy(catalog),
         StickyPolicy(memory if memory is not None else SessionMemory()),
@@ -57,6 +60,8 @@ def default_chain(
     ]
     if rules is not None:
         chain.append(RulesPolicy(rules))
+    if learned is not None:
+        chain.append(learned)
     chain += [ComplexityPolicy(), ObjectivePolicy(), load if load is not None else LoadPolicy()]
     if over_budget is not None:
         chain.append(BudgetPolicy(over_budget, floor=budget_floor))
@@ -96,6 +101,7 @@ class Router:
         self.always_assess = always_assess
         self.default_tier = default_tier
         self._settlers = [p for p in self.policies if isinstance(p, StickyPolicy)]
+        self._preparers: list[Any] = [p for p in self.policies if hasattr(p, "prepare")]
 
     def route(
         self,
@@ -126,7 +132,14 @@ class Router:
             sticky.settle(task, tier, model)
         a = ctx.assessment() if self.always_assess else ctx.peek_assessment()
         return RouteDecision(
-            tier, model, a, tuple(ctx.steps), ctx.decided_by or "default", task.id, task.agent
+            tier,
+            model,
+            a,
+            tuple(ctx.steps),
+            ctx.decided_by or "default",
+            task.id,
+            task.agent,
+            ctx.p_success,
         )
 
     async def aroute(self, task: Task, *, queue_depth: int | None = None) -> RouteDecision:
@@ -142,6 +155,11 @@ class Router:
         return self.route(task, queue_depth=queue_depth, assessment=assessment)
 
     def route_many(self, tasks: Iterable[Task], **kwargs: Any) -> list[RouteDecision]:
+        """Route every task; policies with a ``prepare(tasks)`` method (the learned policy's
+        batch prediction) see the whole list first."""
+        tasks = list(tasks)
+        for policy in self._preparers:
+            policy.prepare(tasks)
         return [self.route(task, **kwargs) for task in tasks]
 
     def _assess(self, ctx: RouteContext) -> Assessment:

@@ -20,8 +20,10 @@ safe expression language of :mod:`gearshift.routing.expr` over these fields:
 token estimate), ``task.session``, ``task.objective``, ``task.model``, ``agent.name``,
 ``agent.role``, ``agent.description``, ``agent.model`` and ``queue.depth``.
 
-Files may also hold just ``logic:`` or ``rules:`` at the top, or a bare list of rules. Errors
-name the file and line; a condition's column is given too.
+Files may also hold just ``logic:`` or ``rules:`` at the top, or a bare list of rules. The file
+is declared by :class:`RulesFile` (msgspec Structs checked by
+:func:`gearshift.formats.structs.convert`); conditions are compiled and models resolved after.
+Errors name the file and line; a condition's column is given too.
 """
 
 from __future__ import annotations
@@ -29,17 +31,33 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
 
 from gearshift.catalog import Tier
 from gearshift.errors import DefinitionError, UnknownModel
+from gearshift.formats.structs import convert
+from gearshift.formats.yamlsrc import load_yaml, where
 from gearshift.routing.context import RouteContext
 from gearshift.routing.expr import ExprError, compile_expr
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
 
-__all__ = ["FIELDS", "Rule", "RuleSet", "RulesPolicy", "load_rules", "parse_rules"]
+__all__ = [
+    "FIELDS",
+    "Rule",
+    "RuleList",
+    "RuleSet",
+    "RuleSpec",
+    "RulesFile",
+    "RulesPolicy",
+    "load_rules",
+    "parse_rules",
+    "rules_from",
+    "schema",
+]
 
 
 def _agent_attr(name: str) -> Callable[[RouteContext], Any]:
@@ -135,6 +153,47 @@ class RulesPolicy:
         )
 
 
+# -- the file's format ---------------------------------------------------------------------------
+
+
+class RuleThen(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What a matching rule decides: the tier (``model``: a tier or a model id); ``agent`` is
+    recorded with the decision."""
+
+    model: Annotated[str, msgspec.Meta(examples=["haiku", "sonnet", "opus"])]
+    agent: str | int | float | None = None
+
+
+class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One rule: ``if`` a condition over the task (see ``FIELDS``), ``then`` a model."""
+
+    if_: Annotated[str, msgspec.Meta(min_length=1)] | bool = msgspec.field(name="if")
+    then: RuleThen
+    description: str | None = None
+
+
+class RuleList(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Rules under ``logic:`` (the article's name) or ``rules:``, tried in order."""
+
+    description: str | int | float | None = None
+    logic: list[RuleSpec] | None = None
+    rules: list[RuleSpec] | None = None
+
+
+class RulesFile(RuleList, kw_only=True):
+    """A rules file: the rules at the top, or under the article's ``task-router:`` key."""
+
+    task_router: RuleList | None = msgspec.field(default=None, name="task-router")
+
+
+def schema() -> Any:
+    """The forms a rules file takes, for its JSON Schema (a bare list of rules, or a mapping)."""
+    return RulesFile | list[RuleSpec]
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
 def load_rules(path: Path | str, catalog: Catalog) -> RuleSet:
     """Read and compile a rules file; every error names the file and line."""
     try:
@@ -148,66 +207,50 @@ def load_rules(path: Path | str, catalog: Catalog) -> RuleSet:
 
 def parse_rules(text: str, catalog: Catalog, *, source: str = "<rules>") -> RuleSet:
     """Compile the rules in ``text`` (YAML) against ``catalog`` (which checks ``then.model``)."""
-    from gearshift.formats.yamlsrc import YamlMap, load_yaml
-
     data = load_yaml(text, source=source)
-    description = ""
     if isinstance(data, Mapping) and "task-router" in data:
-        data = data["task-router"]
+        convert(data, RulesFile, source=source, error=DefinitionError)
+        return rules_from(data["task-router"], catalog, source=source, prefix="task-router")
+    return rules_from(data, catalog, source=source)
+
+
+def rules_from(data: Any, catalog: Catalog, *, source: str, prefix: str = "") -> RuleSet:
+    """Compile parsed rules (a :class:`RuleList` mapping or a list of rules) whose position in
+    file ``source`` is ``prefix``."""
+    description = ""
     if isinstance(data, Mapping):
-        description = str(data.get("description") or "")
-        for key in ("logic", "rules"):
-            if key in data:
-                data = data[key]
-                break
-        else:
+        listed = convert(data, RuleList, source=source, prefix=prefix, error=DefinitionError)
+        description = str(listed.description or "")
+        key = "logic" if listed.logic is not None else "rules" if listed.rules is not None else ""
+        if not key:
             raise DefinitionError(
-                f"{_at(data, source)}: no rules found",
+                f"{where(data, source)}: no rules found",
                 hint="put the rules in a 'logic:' list under 'task-router:'",
             )
+        data, prefix = data[key], f"{prefix}.{key}" if prefix else key
     if not isinstance(data, list):
         raise DefinitionError(f"{source}:1: rules must be a list of 'if'/'then' entries")
-    rules = []
-    for index, item in enumerate(data, start=1):
-        if not isinstance(item, YamlMap):
-            raise DefinitionError(f"{source}: rule {index} must be a mapping with 'if' and 'then'")
-        rules.append(_rule(item, index, catalog, source))
+    specs = convert(data, list[RuleSpec], source=source, prefix=prefix, error=DefinitionError)
+    rules = [
+        _rule(spec, item, index, catalog, source)
+        for index, (spec, item) in enumerate(zip(specs, data, strict=True), start=1)
+    ]
     return RuleSet(tuple(rules), description, source)
 
 
-def _at(data: Any, source: str, key: Any = None) -> str:
-    from gearshift.formats.yamlsrc import where
-
-    return where(data, source, key)
-
-
-def _rule(item: Any, index: int, catalog: Catalog, source: str) -> Rule:
-    unknown = set(item) - {"if", "then", "description"}
-    if unknown:
-        key = sorted(map(str, unknown))[0]
-        raise DefinitionError(
-            f"{_at(item, source, key)}: unknown rule key {key!r}", hint="a rule has 'if' and 'then'"
-        )
-    condition = item.get("if")
-    if not isinstance(condition, str | bool) or condition == "":
-        raise DefinitionError(f"{_at(item, source, 'if')}: rule {index} needs an 'if' condition")
-    then = item.get("then")
-    if not isinstance(then, Mapping) or not isinstance(then.get("model"), str):
-        raise DefinitionError(
-            f"{_at(item, source, 'then')}: rule {index} needs 'then:' with a 'model'",
-            hint="e.g. then: {model: haiku}",
-        )
-    where = _at(item, source, "if")
-    text = str(condition).lower() if isinstance(condition, bool) else condition
+def _rule(spec: RuleSpec, item: Any, index: int, catalog: Catalog, source: str) -> Rule:
+    at = where(item, source, "if")
+    text = str(spec.if_).lower() if isinstance(spec.if_, bool) else spec.if_
     try:
         test = compile_expr(text, FIELDS)
     except ExprError as exc:
-        raise DefinitionError(f"{where}: {exc.message}", hint=exc.hint) from None
+        raise DefinitionError(f"{at}: {exc.message}", hint=exc.hint) from None
     try:
-        model = catalog.resolve(then["model"])
+        model = catalog.resolve(spec.then.model)
     except UnknownModel as exc:
         raise DefinitionError(
-            f"{_at(then, source, 'model')}: unknown model {then['model']!r}", hint=exc.hint
+            f"{where(item.get('then'), source, 'model')}: unknown model {spec.then.model!r}",
+            hint=exc.hint,
         ) from None
-    agent = then.get("agent")
-    return Rule(text, test, model.tier, model.id, str(agent) if agent else None, where, index)
+    agent = spec.then.agent
+    return Rule(text, test, model.tier, model.id, str(agent) if agent else None, at, index)

@@ -6,7 +6,8 @@ tags, a token estimate, the session it continues and its objective (cost, qualit
 article's triangle: pick two, and the third decides ties).
 
 Tasks come from code, from ``route --batch`` JSONL (one object per line) or from the article's
-``dispatch:`` YAML lists. Errors name the file and line.
+``dispatch:`` YAML lists, each entry declared by :class:`TaskFields` (a msgspec Struct checked by
+:func:`gearshift.formats.structs.convert`). Errors name the file and line.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import ConfigError, DefinitionError
+from gearshift.formats.structs import convert
+from gearshift.formats.yamlsrc import YamlMap, load_yaml
 from gearshift.routing.rubric import Label, Scores
 
-__all__ = ["Objective", "Priority", "Task", "load_tasks", "parse_tasks_jsonl"]
+__all__ = ["Objective", "Priority", "Task", "TaskFields", "load_tasks", "parse_tasks_jsonl"]
 
 
 class Priority(enum.Enum):
@@ -128,79 +133,69 @@ class Task:
         ``text`` may also be spelled ``task`` (the article's dispatch lists) or ``prompt``;
         ``token_estimate`` may be ``tokens``.
         """
-        unknown = set(data) - _FIELDS
-        if unknown:
-            raise DefinitionError(
-                f"{where}: unknown task field(s) {', '.join(sorted(map(str, unknown)))}",
-                hint=f"known fields: {', '.join(sorted(_FIELDS))}",
-            )
-        text = data.get("text", data.get("task", data.get("prompt")))
-        if not isinstance(text, str) or not text.strip():
+        source = data.source if isinstance(data, YamlMap) else where
+        fields = convert(data, TaskFields, source=source, error=DefinitionError)
+        text = next((t for t in (fields.text, fields.task, fields.prompt) if t is not None), None)
+        if not text or not text.strip():
             raise DefinitionError(f"{where}: a task needs a non-empty 'text' (or 'task')")
+        tokens = fields.token_estimate if fields.token_estimate is not None else fields.tokens
         try:
             return cls(
                 text=text,
-                agent=_opt_str(data.get("agent")),
-                priority=Priority.parse(data.get("priority") or "normal"),
-                model=_opt_str(data.get("model")),
-                scores=Scores.parse(data["scores"]) if data.get("scores") is not None else None,
-                complexity=Label.parse(data["complexity"]) if data.get("complexity") else None,
-                type=_opt_str(data.get("type")),
-                tags=_tags(data.get("tags")),
-                token_estimate=_tokens(data.get("token_estimate", data.get("tokens"))),
-                session=_opt_str(data.get("session")),
-                objective=Objective.parse(data["objective"]) if data.get("objective") else None,
-                min_tier=Tier.parse(data["min_tier"]) if data.get("min_tier") else None,
-                id=_opt_str(data.get("id")),
+                agent=_opt_str(fields.agent),
+                priority=Priority.parse(fields.priority or "normal"),
+                model=_opt_str(fields.model),
+                scores=Scores.parse(fields.scores) if fields.scores is not None else None,
+                complexity=Label.parse(fields.complexity) if fields.complexity else None,
+                type=_opt_str(fields.type),
+                tags=_tags(fields.tags),
+                token_estimate=tokens,
+                session=_opt_str(fields.session),
+                objective=Objective.parse(fields.objective) if fields.objective else None,
+                min_tier=Tier.parse(fields.min_tier) if fields.min_tier else None,
+                id=_opt_str(fields.id),
             )
         except ConfigError as exc:
             raise DefinitionError(f"{where}: {exc.message}", hint=exc.hint) from None
 
 
-_FIELDS = {
-    "id",
-    "text",
-    "task",
-    "prompt",
-    "agent",
-    "priority",
-    "model",
-    "scores",
-    "complexity",
-    "type",
-    "tags",
-    "token_estimate",
-    "tokens",
-    "session",
-    "objective",
-    "min_tier",
-}
+_Text = str | int | float  # a name or text that JSON or YAML may read as a number
+_Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-def _opt_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool | list | dict):
-        raise ConfigError(f"expected text, not {value!r}")
-    return str(value)
+class TaskFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A task as a JSONL line or a dispatch entry writes it."""
+
+    id: _Text | None = None
+    text: str | None = None
+    task: str | None = None
+    prompt: str | None = None
+    agent: _Text | None = None
+    priority: (
+        Annotated[str, msgspec.Meta(examples=["low", "normal", "high", "critical"])] | None
+    ) = None
+    model: _Text | None = None
+    scores: str | list[int | str] | dict[str, int | str] | None = None
+    complexity: Annotated[str, msgspec.Meta(examples=["low", "medium", "high"])] | None = None
+    type: _Text | None = None
+    tags: str | list[_Text] | None = None
+    token_estimate: _Count | None = None
+    tokens: _Count | None = None
+    session: _Text | None = None
+    objective: Annotated[str, msgspec.Meta(examples=["cost", "quality", "speed"])] | None = None
+    min_tier: Annotated[str, msgspec.Meta(examples=["haiku", "sonnet", "opus"])] | None = None
 
 
-def _tags(value: Any) -> tuple[str, ...]:
+def _opt_str(value: _Text | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _tags(value: str | list[_Text] | None) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return tuple(t.strip() for t in value.split(",") if t.strip())
-    if isinstance(value, list | tuple):
-        return tuple(str(t) for t in value)
-    raise ConfigError(f"tags must be a list of strings, not {value!r}")
-
-
-def _tokens(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"token estimate must be a non-negative integer, not {value!r}")
-    return value
+    return tuple(str(t) for t in value)
 
 
 def parse_tasks_jsonl(text: str, source: str = "<stdin>") -> list[Task]:
@@ -222,8 +217,6 @@ def parse_tasks_jsonl(text: str, source: str = "<stdin>") -> list[Task]:
 
 def load_tasks(path: Path | str) -> list[Task]:
     """Tasks from a ``.jsonl`` file or a YAML file holding the article's ``dispatch:`` list."""
-    from gearshift.formats.yamlsrc import YamlMap, load_yaml
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

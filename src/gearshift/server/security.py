@@ -35,14 +35,17 @@ def require_safe_bind(host: str, token: str | None) -> None:
     :data:`MIN_TOKEN_LENGTH` characters guards it; raises :class:`ConfigError`."""
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(
-            f"--auth-token is shorter than {MIN_TOKEN_LENGTH} characters",
+            f"--auth-token is shorter than {MIN_TOKEN_LENGTH} characters: too short to protect "
+            "a service on the network",
             hint="use a long random token, e.g. `python -c 'import secrets; "
             "print(secrets.token_urlsafe(32))'`",
         )
     if token is None and not is_loopback(host):
         raise ConfigError(
-            f"--host {host}: listening beyond this machine needs --auth-token",
-            hint="pass --auth-token TOKEN (or GEARSHIFT_AUTH_TOKEN), or bind to 127.0.0.1",
+            f"--host {host} is reachable from other machines: it needs --auth-token (an access "
+            "token every request must carry)",
+            hint="pass --auth-token TOKEN (or set GEARSHIFT_AUTH_TOKEN for serve, "
+            "GEARSHIFT_PROXY_TOKEN for the proxy), or bind 127.0.0.1",
         )
 
 

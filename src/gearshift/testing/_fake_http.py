@@ -11,11 +11,14 @@ import contextlib
 import json
 import math
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from gearshift.testing._fake_admin import ROUTES as ADMIN_ROUTES
+from gearshift.testing._fake_admin import AdminError
 from gearshift.testing._fake_messages import error_body, message_body, sse_events
 
 if TYPE_CHECKING:
@@ -26,12 +29,14 @@ __all__ = ["Handler", "RecordedRequest"]
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request as the fake received it (headers lower-cased, body parsed from JSON)."""
+    """One request as the fake received it (headers lower-cased, body parsed from JSON, query
+    parameters as lists of values)."""
 
     method: str
     path: str
     headers: Mapping[str, str]
     body: Any
+    query: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def api_key(self) -> str | None:
@@ -51,6 +56,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
     request_id = ""
+    query: Mapping[str, Sequence[str]] = {}  # replaced per request, never mutated
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: tests read ``server.requests`` instead of a log."""
@@ -81,12 +87,18 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch(body)
 
     def _dispatch(self, body: Any) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
+        path, _, raw_query = self.path.partition("?")
+        path = path.rstrip("/")
+        query = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.request_id = self.fake._record(RecordedRequest(self.command, path, headers, body))
+        self.query = query
+        recorded = RecordedRequest(self.command, path, headers, body, query)
+        self.request_id = self.fake._record(recorded)
         if self.fake.latency:
             self.fake._closing.wait(self.fake.latency)
-        if self.fake.api_key is not None and _api_key(headers) != self.fake.api_key:
+        admin = path.startswith("/v1/organizations/")
+        expected = self.fake.admin_key if admin else self.fake.api_key
+        if expected is not None and _api_key(headers) != expected:
             self._error(401, "authentication_error", "invalid x-api-key")
             return
         fault = self.fake._next_fault(path)
@@ -106,19 +118,41 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, body: Any, fault: Fault | None) -> None:
         parts = path.strip("/").split("/")
-        if method == "POST" and path == "/v1/messages":
+        if method == "GET" and path in ADMIN_ROUTES:
+            self._admin(path)
+        elif method == "POST" and path == "/v1/messages":
             self._messages(body, fault)
         elif method == "POST" and path == "/v1/messages/count_tokens":
             if not isinstance(body, dict) or "messages" not in body:
                 self._error(400, "invalid_request_error", "messages: field required")
                 return
             self._json(200, {"input_tokens": self.fake.cache.prompt_tokens(body)})
+        elif method == "GET" and path == "/v1/models":
+            self._json(200, self.fake.models_page())
         elif method == "POST" and path == "/v1/messages/batches":
             self._json(200, self.fake._create_batch(body or {}))
         elif parts[:3] == ["v1", "messages", "batches"] and len(parts) in (4, 5):
             self._batches(method, parts)
         else:
             self._error(404, "not_found_error", f"no route for {method} {path}")
+
+    def _admin(self, path: str) -> None:
+        """An Admin API report of ``fake.organisation`` (404 when the fake has none)."""
+        org = self.fake.organisation
+        if org is None:
+            self._error(404, "not_found_error", "this fake server has no organisation")
+            return
+        query = self.query
+        betas = [b.strip() for b in self.headers.get("anthropic-beta", "").split(",") if b.strip()]
+        try:
+            if path.endswith("/messages"):
+                body = ADMIN_ROUTES[path](org, query, betas)
+            else:
+                body = ADMIN_ROUTES[path](org, query)
+        except AdminError as exc:
+            self._error(exc.status, exc.error_type, str(exc))
+            return
+        self._json(200, body)
 
     def _batches(self, method: str, parts: list[str]) -> None:
         batch_id, action = parts[3], (parts[4] if len(parts) == 5 else "")
@@ -150,7 +184,11 @@ class Handler(BaseHTTPRequestHandler):
         message = message_body(body, self.fake._make_reply(body), self.fake.cache)
         message["id"] = "msg_" + self.request_id
         self.fake._spend_output(message["usage"]["output_tokens"])
-        if body.get("stream"):
+        streamed = bool(body.get("stream"))
+        if not (fault is not None and fault.kind == "stream_error" and not streamed):
+            cut = fault is not None and fault.kind in ("drop", "stream_error")
+            self.fake._bill(self.request_id, message, delivered=not cut)  # a 200 goes out
+        if streamed:
             self._stream(message, fault)
             return
         data = json.dumps(message).encode()
@@ -171,8 +209,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self._common_headers()
         self.end_headers()
-        events = sse_events(message)
+        events = (self.fake.stream_events or sse_events)(message)
         for i, (event, data) in enumerate(events):
+            if i and self.fake.stream_delay:
+                self.fake._closing.wait(self.fake.stream_delay)
             if fault is not None and i == 4:
                 if fault.kind == "drop":
                     self._cut()

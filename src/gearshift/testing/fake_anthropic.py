@@ -6,10 +6,12 @@ It speaks enough of the API for the official SDK to talk to it unchanged::
         client = AsyncAnthropic(api_key="test", base_url=server.base_url, max_retries=0)
 
 Endpoints: ``POST /v1/messages`` (JSON, or SSE when ``stream`` is true), ``POST
-/v1/messages/count_tokens``, and the Message Batches endpoints (create, retrieve, results as
-JSONL, cancel). Every response carries ``request-id`` and the four ``anthropic-ratelimit-*``
-families; usage includes the cache fields (a prefix marked with ``cache_control`` is written on
-first sight -- split by TTL -- and read afterwards).
+/v1/messages/count_tokens``, the Message Batches endpoints (create, retrieve, results as
+JSONL, cancel), and the Admin API's usage, cost and Claude Code reports of
+``server.organisation`` (an :class:`Organisation`; see :mod:`gearshift.testing._fake_admin`),
+checked against ``admin_key`` when it is set. Every response carries ``request-id`` and the
+four ``anthropic-ratelimit-*`` families; usage includes the cache fields (a prefix marked with
+``cache_control`` is written on first sight -- split by TTL -- and read afterwards).
 
 Faults, for ``/v1/messages`` unless a :class:`Fault` names another path, come from
 
@@ -21,7 +23,9 @@ Faults, for ``/v1/messages`` unless a :class:`Fault` names another path, come fr
 Replies come from ``reply``, a callable taking the request body and returning text or a
 :class:`Reply`; the default is deterministic. ``server.requests`` records every request
 (method, path, headers, JSON body), ``server.counts`` counts them by path and
-``server.statuses`` counts the statuses sent. Other knobs: ``latency`` (seconds added to every
+``server.statuses`` counts the statuses sent and ``server.billed`` lists every message the
+server made -- what the real API would bill, a response cut off mid-body included (see
+:class:`Billed`). Other knobs: ``latency`` (seconds added to every
 response), ``batch_polls`` (how many retrieves still see a new batch ``in_progress``),
 ``fail_custom_ids`` (batch items that come back ``errored``), ``cache.min_tokens``.
 """
@@ -29,9 +33,11 @@ response), ``batch_polls`` (how many retrieves still see a new batch ``in_progre
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import random
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -40,6 +46,12 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from gearshift.testing._fake_admin import (
+    Call,
+    ClaudeCodeUse,
+    CodeExecution,
+    Organisation,
+)
 from gearshift.testing._fake_http import Handler, RecordedRequest
 from gearshift.testing._fake_messages import (
     CacheBook,
@@ -52,11 +64,18 @@ from gearshift.testing._fake_messages import (
 
 __all__ = [
     "RATE_FAULT_KINDS",
+    "Billed",
+    "Call",
+    "ClaudeCodeUse",
+    "CodeExecution",
     "FakeAnthropic",
     "Fault",
+    "Organisation",
     "RateLimits",
     "RecordedRequest",
     "Reply",
+    "claude_code_events",
+    "models_page",
 ]
 
 ReplyFn = Callable[[Mapping[str, Any]], "str | Reply"]
@@ -74,6 +93,10 @@ class Fault:
     delay: float = 0.0
     error_code: str | None = None
     path: str | None = "/v1/messages"
+
+    def at(self, path: str | None) -> Fault:
+        """This fault on another path (``None``: the next request on any path)."""
+        return dataclasses.replace(self, path=path)
 
     @classmethod
     def rate_limit(cls, retry_after: float | None = 1.0) -> Fault:
@@ -118,6 +141,17 @@ class Fault:
         return cls("stream_error", status_for_error_type(error_type), error_type, "Overloaded")
 
 
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """One message the server made: its request id, its usage as sent, and whether the client
+    got all of it (``False``: the body or stream was cut off -- still billable)."""
+
+    request_id: str
+    model: str
+    usage: Mapping[str, Any]
+    delivered: bool
+
+
 #: The fault kinds ``fault_rates`` accepts.
 RATE_FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "drop", "slow")
 
@@ -154,10 +188,18 @@ class FakeAnthropic:
     """The server. Start it with ``with`` (or :meth:`start`/:meth:`close`)."""
 
     def __init__(
-        self, *, reply: ReplyFn | None = None, seed: int = 0, api_key: str | None = None
+        self,
+        *,
+        reply: ReplyFn | None = None,
+        seed: int = 0,
+        api_key: str | None = None,
+        organisation: Organisation | None = None,
+        admin_key: str | None = None,
     ) -> None:
         self.reply: ReplyFn = reply or default_reply
         self.api_key = api_key
+        self.organisation = organisation
+        self.admin_key = admin_key
         self.limits = RateLimits()
         self._fault_rates: dict[str, float] = {}
         self.rate_limit_retry_after: float | None = 1.0
@@ -168,7 +210,14 @@ class FakeAnthropic:
         self.requests: list[RecordedRequest] = []
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.billed: list[Billed] = []
         self.cache = CacheBook()
+        #: Gateway tests: the SSE events of a streamed message (default: text only, see
+        #: :func:`claude_code_events` for thinking and tool use) and a pause between events.
+        self.stream_events: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None = (
+            None
+        )
+        self.stream_delay = 0.0
         self._queue: list[Fault] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -188,9 +237,10 @@ class FakeAnthropic:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> FakeAnthropic:
+    def start(self, port: int = 0) -> FakeAnthropic:
+        """Serve on 127.0.0.1 (``port`` 0: any free port; see :attr:`base_url`)."""
         handler = type("_BoundHandler", (Handler,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -255,6 +305,10 @@ class FakeAnthropic:
         """The JSON bodies received on ``path``, in order."""
         return [r.body for r in self.requests if r.path == path]
 
+    def models_page(self) -> dict[str, Any]:
+        """``GET /v1/models``: a few models in the API's list shape."""
+        return models_page()
+
     # -- internals used by the handler -----------------------------------------------------
     def _record(self, request: RecordedRequest) -> str:
         with self._lock:
@@ -297,6 +351,11 @@ class FakeAnthropic:
             w.requests += 1
             w.input_tokens += input_tokens
             return None
+
+    def _bill(self, request_id: str, message: Mapping[str, Any], delivered: bool) -> None:
+        with self._lock:
+            usage = dict(message["usage"])
+            self.billed.append(Billed(request_id, str(message.get("model")), usage, delivered))
 
     def _spend_output(self, output_tokens: int) -> None:
         with self._lock:
@@ -381,6 +440,13 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = False
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that went away mid-request (killed, or timed out): what a real
+        server shrugs off; anything else is reported as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -390,3 +456,68 @@ def _rfc3339(moment: dt.datetime) -> str:
     """RFC 3339 in UTC, rounded *up* to the millisecond so a client never wakes too early."""
     rounded = moment + dt.timedelta(microseconds=(-moment.microsecond) % 1000)
     return rounded.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- gateway tests: Claude Code shaped streams and model discovery ---------------------------
+
+
+def models_page() -> dict[str, Any]:
+    """The ``GET /v1/models`` answer: ``data[]`` with ``id``, ``display_name``, ``created_at``."""
+    ids = ("claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5-20251001")
+    data = [
+        {"type": "model", "id": i, "display_name": i.replace("-", " ").title(),
+         "created_at": "2026-01-01T00:00:00Z"}
+        for i in ids
+    ]  # fmt: skip
+    return {"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]}
+
+
+def claude_code_events(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events of a turn as Claude Code gets them: a thinking block (thinking deltas, then a
+    signature), a text block, a ``tool_use`` block streamed as partial JSON, pings between, and
+    a ``message_delta`` whose cumulative usage ends the turn with ``stop_reason: tool_use``.
+    Use as ``server.stream_events = claude_code_events``."""
+    usage = dict(message["usage"])
+    start = dict(message, content=[], stop_reason=None, stop_sequence=None)
+    start["usage"] = dict(usage, output_tokens=1)
+    text = message["content"][0]["text"]
+
+    def delta(index: int, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "content_block_delta", {"type": "content_block_delta", "index": index,
+                                       "delta": payload}  # fmt: skip
+
+    def block(index: int, content: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "content_block_start", {"type": "content_block_start", "index": index,
+                                       "content_block": content}  # fmt: skip
+
+    def stop(index: int) -> tuple[str, dict[str, Any]]:
+        return "content_block_stop", {"type": "content_block_stop", "index": index}
+
+    tool_input = '{"command": "ls -la src/", "description": "List the sources"}'
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        block(0, {"type": "thinking", "thinking": "", "signature": ""}),
+        delta(0, {"type": "thinking_delta", "thinking": "The user wants the files listed. "}),
+        ("ping", {"type": "ping"}),
+        delta(0, {"type": "thinking_delta", "thinking": "I will run ls."}),
+        delta(0, {"type": "signature_delta", "signature": "EqQBCkYIBxgCKkD" + "x" * 40}),
+        stop(0),
+        block(1, {"type": "text", "text": ""}),
+        delta(1, {"type": "text_delta", "text": text}),
+        stop(1),
+        block(2, {"type": "tool_use", "id": "toolu_01Fake", "name": "Bash", "input": {}}),
+        delta(2, {"type": "input_json_delta", "partial_json": ""}),
+        delta(2, {"type": "input_json_delta", "partial_json": tool_input[:20]}),
+        delta(2, {"type": "input_json_delta", "partial_json": tool_input[20:]}),
+        stop(2),
+        ("ping", {"type": "ping"}),
+    ]
+    final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
+    final["output_tokens"] = usage["output_tokens"] + 40
+    events += [
+        ("message_delta", {"type": "message_delta",
+                           "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                           "usage": final}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    return events

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Tier
 from gearshift.engine.job import Attempt, JobOutcome
@@ -16,11 +17,16 @@ __all__ = ["Plan", "close", "retry_prompt"]
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The routed start of a job: its decision, starting tier, prompt and complexity score."""
+    """The routed start of a job: its decision, starting tier, prompt and complexity score.
+
+    ``progress`` is where an earlier session of the run stopped the job's chain (saved with its
+    last attempt; ``chain_id`` is then that chain's): a strategy that can, continues from there.
+    """
 
     decision: RouteDecision
     prompt: str
     chain_id: str
+    progress: Mapping[str, Any] | None = None
 
     @property
     def tier(self) -> Tier:
@@ -53,9 +59,11 @@ def close(job_id: str, plan: Plan, attempts: list[Attempt], output: Attempt | No
     return outcome
 
 
-def retry_prompt(prompt: str, failed: Attempt) -> str:
-    """The next attempt's prompt: the task plus the evidence of why the last one failed."""
-    evidence = failed.evidence.strip() or "it did not pass validation"
+def retry_prompt(prompt: str, failed: Attempt | str) -> str:
+    """The next attempt's prompt: the task plus the evidence of why the last one failed (an
+    attempt, or its evidence as saved with a chain's progress)."""
+    evidence = (failed if isinstance(failed, str) else failed.evidence).strip()
+    evidence = evidence or "it did not pass validation"
     return (
         f"{prompt}\n\nA previous attempt on a smaller model was rejected. What the check "
         f"reported:\n{evidence[:2000]}\nProduce a corrected, complete answer."

@@ -48,7 +48,7 @@ from gearshift.errors import DefinitionError, ProviderError
 from gearshift.ledger.record import new_id
 
 if TYPE_CHECKING:
-    from gearshift.engine.context import RunContext
+    from gearshift.engine.context import Marker, RunContext
     from gearshift.engine.store import FinishedJob
     from gearshift.providers.base import ModelResult
 
@@ -215,9 +215,9 @@ class Items:
                 complexity=self.plan.complexity,
                 require_complete=True,
                 tags={"item": run.item.id},
+                mark=self.marker(run),
             )
         run.attempts.append(attempt)
-        self.remember(run)
         return attempt
 
     async def each(
@@ -246,14 +246,21 @@ class Items:
         await self.each(failed, again)
         return [run.item.id for run in failed]
 
-    def remember(self, run: ItemRun) -> None:
-        if self.ctx.store is None or not run.ok or run.resumed is not None:
-            return
-        from gearshift.engine.store import FinishedJob
+    def marker(self, run: ItemRun) -> Marker:
+        """The state an item's attempt commits with its row: the item finished, when it passed
+        (a re-run of the run id then skips it)."""
 
-        cost = sum(a.cost_nanos for a in run.attempts)
-        finished = FinishedJob(self.key(run.item), "succeeded", run.output, cost, run.tier_path())
-        self.ctx.save_finished(finished)
+        def finished(attempt: Attempt | None) -> FinishedJob | None:
+            if attempt is None or attempt.status != "success" or self.ctx.store is None:
+                return None
+            from gearshift.engine.store import FinishedJob
+
+            attempts = [*run.attempts, attempt]
+            cost = sum(a.cost_nanos for a in attempts)
+            path = " -> ".join(dict.fromkeys(a.tier.value for a in attempts))
+            return FinishedJob(self.key(run.item), "succeeded", attempt.text, cost, path)
+
+        return finished
 
     def outcome(self, runs: Sequence[ItemRun], summary: dict[str, Any]) -> JobOutcome:
         """The job's outcome: every attempt, pass by pass; the JSON summary as its output."""
@@ -402,9 +409,9 @@ async def _through_batches(
                 chain_id=run.chain_id,
                 strategy="batch",
                 require_complete=True,
+                mark=items.marker(run),
             )
         run.attempts.append(attempt)
-        items.remember(run)
         return attempt
 
     known = [by_custom[c] for c in by_custom if c in outcomes]
