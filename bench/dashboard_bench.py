@@ -262,7 +262,8 @@ def write_cost(rows: int, rounds: int) -> list[tuple[str, float, float]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import ledger_write
 
-    from gearshift.ledger import lite, store
+    from gearshift.ledger import sqlite3_ledger as lite
+    from gearshift.ledger import store
 
     fold = store.sqlite_fold
     results: dict[bool, list[float]] = {True: [], False: []}

@@ -13,13 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gearshift.catalog import load_catalog
-from gearshift.ingest.attribution import FALLBACK, _reattribute
+from gearshift.ingest.attribute import FALLBACK
 from gearshift.ledger import Filters, Ledger, spend
-from gearshift.ledger import lite as lite_module
+from gearshift.ledger import sqlite3_ledger as lite_module
 from gearshift.ledger.columns import tags_json
-from gearshift.ledger.lite import LiteLedger
+from gearshift.ledger.ingest_queries import _reattribute
 from gearshift.ledger.record import new_id, ts_from_us
 from gearshift.ledger.rollup import SHIFTS, SUM_NAMES, SUMS, TABLES, keys
+from gearshift.ledger.sqlite3_ledger import LiteLedger
 from gearshift.ledger.urls import resolve_location
 from gearshift.ledger.views import period_totals, range_totals, spend_report
 
@@ -121,7 +122,7 @@ def test_every_write_keeps_the_rollups(ledger_url: str) -> None:
         lost = [(*r[:agent], FALLBACK, *r[agent + 1 :]) for r in _rows(ledger, 5, seed=3)]
         lost = [(*r[:source], "claude-code", *r[source + 1 :]) for r in lost]
         lost = [(*r[:tags], tags_json({"agent_id": "a1"}), *r[tags + 1 :]) for r in lost]
-        then = _reattribute({"a1": "Plan"}, ledger.location.dialect)
+        then = _reattribute({"a1": "Plan"}, "claude-code", FALLBACK, ledger.location.dialect)
         ledger.write_rows([better, *lost], replace_keys=[replaced], then=then)
         assert ledger.query("SELECT COUNT(*) FROM executions WHERE agent = 'Plan'")[0][0] == 5
         assert_rollups_match(ledger)

@@ -57,7 +57,6 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
             "--tier": "tier",
             "--source": "source",
             "--tag": "tag",
-            "--source": "source",
             "--tz": "tz",
         },
     ),
@@ -155,7 +154,6 @@ def _run(direct: Direct) -> None:
         tier=text("tier"),
         source=text("source"),
         tag=text("tag"),
-        source=text("source"),
     )
 
 

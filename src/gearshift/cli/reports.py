@@ -55,10 +55,6 @@ def spend_cmd(
         str | None, typer.Option("--source", help="api, claude-code, proxy, manual, import, sim.")
     ] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
-    source: Annotated[
-        str | None,
-        typer.Option("--source", help="api, claude-code, proxy, manual, import or sim."),
-    ] = None,
     tz: TzOpt = None,
     reprice: Annotated[
         bool,

@@ -12,7 +12,7 @@ from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import Execution, ts_from_us, us_from_ts
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
     from gearshift.ledger.store import Ledger
 
 __all__ = [

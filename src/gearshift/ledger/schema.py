@@ -146,7 +146,7 @@ ingest_files = Table(
 
 
 #: What transcript ingests learned about subagents, for later runs
-#: (:mod:`gearshift.ingest.attribution`): per ``kind``, ``ref`` -> ``value`` is ``tool``: an
+#: (:mod:`gearshift.ingest.attribute`): per ``kind``, ``ref`` -> ``value`` is ``tool``: an
 #: Agent/Task call's id -> the subagent type it asked for; ``result``: an agent id -> the type its
 #: tool result named; ``pending``: an agent recorded as ``subagent`` -> the id of the call that
 #: spawned it ('' if unknown).

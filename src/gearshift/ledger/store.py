@@ -48,8 +48,8 @@ from gearshift.ledger.record import (
     ts_from_us,
     us_from_ts,
 )
-from gearshift.ledger.rollup import SQLITE_LAST_ROWID, sqlite_fold
 from gearshift.ledger.reprice import unpriced_execution
+from gearshift.ledger.rollup import SQLITE_LAST_ROWID, sqlite_fold
 from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
@@ -205,7 +205,7 @@ class Ledger:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[ConnReader]:
-        """A :class:`~gearshift.ledger.lite.Reader` whose queries share one connection and one
+        """A :class:`~gearshift.ledger.bulk.Reader` whose queries share one connection and one
         read transaction: a page of several reads sees one state of the ledger, and pays for
         one connection and one ``BEGIN``."""
         with self.read() as conn:

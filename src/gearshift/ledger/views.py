@@ -49,7 +49,7 @@ from gearshift.ledger.rollup_plan import (
 )
 
 if TYPE_CHECKING:
-    from gearshift.ledger.lite import Reader
+    from gearshift.ledger.bulk import Reader
 
 __all__ = [
     "COST_SUMS",
