@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 from gearshift.budgets.model import Budget, period_window
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.fmt import usd
-from gearshift.ledger.queries import BUCKET_US, spend_by_bucket
-from gearshift.ledger.record import ts_from_us
+from gearshift.ledger.views import period_totals
 
 if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
@@ -256,15 +255,14 @@ def _days(first: dt.date, last: dt.date) -> list[dt.date]:
 def _daily_spend(
     ledger: Ledger, budget: Budget, since: dt.datetime, until: dt.datetime, zone: dt.tzinfo
 ) -> dict[dt.date, int]:
-    """Spend per local day over ``[since, until)``: SQL sums 15-minute UTC buckets (exact on
-    both stores), Python maps each bucket to its day in ``zone``."""
+    """Spend per local day over ``[since, until)``, read from the spend rollups (each
+    15-minute bucket on the day in ``zone`` where it starts, as ``spend`` counts days)."""
     if until <= since:
         return {}
-    out: dict[dt.date, int] = {}
-    for bucket, total in spend_by_bucket(ledger, budget.filters(since, until)):
-        day = ts_from_us(bucket * BUCKET_US).astimezone(zone).date()
-        out[day] = out.get(day, 0) + total
-    return out
+    days = period_totals(
+        ledger, "day", (), budget.filters(since, until), zone, sums=("cost_nanos",)
+    )
+    return {dt.date.fromisoformat(day): g[()].cost_nanos for day, g in days.items() if () in g}
 
 
 def _burn_model(

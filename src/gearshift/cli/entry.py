@@ -55,8 +55,8 @@ _SPECS: dict[tuple[str, ...], _Spec] = {
             "--model": "model",
             "-m": "model",
             "--tier": "tier",
-            "--tag": "tag",
             "--source": "source",
+            "--tag": "tag",
             "--tz": "tz",
         },
     ),
@@ -152,8 +152,8 @@ def _run(direct: Direct) -> None:
         agent=text("agent"),
         model=text("model"),
         tier=text("tier"),
-        tag=text("tag"),
         source=text("source"),
+        tag=text("tag"),
     )
 
 

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "gearshift.cli.schema",
     "gearshift.cli.proxy",
     "gearshift.cli.demo",
+    "gearshift.cli.serve",
     "gearshift.cli.setup_cmd",
     "gearshift.cli.statusline",
 )

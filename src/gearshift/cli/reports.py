@@ -51,11 +51,10 @@ def spend_cmd(
     agent: Annotated[str | None, typer.Option("--agent", "-a")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Exact model id.")] = None,
     tier: Annotated[str | None, typer.Option("--tier")] = None,
-    tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
     source: Annotated[
-        str | None,
-        typer.Option("--source", help="api, claude-code, proxy, manual, import or sim."),
+        str | None, typer.Option("--source", help="api, claude-code, proxy, manual, import, sim.")
     ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="KEY=VALUE")] = None,
     tz: TzOpt = None,
     reprice: Annotated[
         bool,

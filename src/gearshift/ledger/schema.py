@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 
+from gearshift.ledger import rollup
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES, dedup_group
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "reconciliation_runs",
     "run_jobs",
     "runs",
+    "spend_rollup_day",
+    "spend_rollup_quarter",
 ]
 
 metadata = MetaData()
@@ -142,7 +146,7 @@ ingest_files = Table(
 
 
 #: What transcript ingests learned about subagents, for later runs
-#: (:mod:`gearshift.ingest.attribution`): per ``kind``, ``ref`` -> ``value`` is ``tool``: an
+#: (:mod:`gearshift.ingest.attribute`): per ``kind``, ``ref`` -> ``value`` is ``tool``: an
 #: Agent/Task call's id -> the subagent type it asked for; ``result``: an agent id -> the type its
 #: tool result named; ``pending``: an agent recorded as ``subagent`` -> the id of the call that
 #: spawned it ('' if unknown).
@@ -339,6 +343,32 @@ proxy_routes = Table(
 )
 
 
+def _rollup_table(name: str, *time_keys: str) -> Table:
+    """A spend rollup (see :mod:`gearshift.ledger.rollup`): its key, then one sum per column.
+    On SQLite the rows live in the primary key's B-tree (no rowid): a range of keys is one
+    contiguous read."""
+    lengths = {"tier": 20, "agent": 200, "model": 200, "project": 500, "source": 30}
+    return Table(
+        name,
+        metadata,
+        *(Column(k, BigInteger, nullable=False) for k in time_keys),
+        *(Column(d, String(lengths[d]), nullable=False) for d in rollup.DIMENSIONS),
+        *(Column(s, BigInteger, nullable=False) for s in rollup.SUM_NAMES),
+        PrimaryKeyConstraint(*time_keys, *rollup.DIMENSIONS),
+        sqlite_with_rowid=False,
+    )
+
+
+#: Spend per UTC day and per 15-minute bucket, kept in step with ``executions``.
+spend_rollup_day = _rollup_table("spend_rollup_day", "shift", "day")
+spend_rollup_quarter = _rollup_table("spend_rollup_quarter", "quarter", "bucket")
+_ROLLUPS = (spend_rollup_day, spend_rollup_quarter)
+if {t: rollup.keys(t) for t in rollup.TABLES} != {  # pragma: no cover
+    t.name: [c.name for c in t.primary_key.columns] for t in _ROLLUPS
+}:
+    raise RuntimeError("gearshift.ledger.rollup.TABLES is out of date")
+
+
 def _create(*tables: Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
         for table in tables:
@@ -428,6 +458,18 @@ BEGIN
 END"""
 
 
+def _spend_rollup(conn: Connection) -> None:
+    """The spend rollups, filled from the rows already recorded, and the triggers that keep
+    them (see :mod:`gearshift.ledger.rollup`): one pass over the table."""
+    spend_rollup_day.create(conn, checkfirst=True)
+    spend_rollup_quarter.create(conn, checkfirst=True)
+    for statement in rollup.REBUILD:
+        conn.exec_driver_sql(statement)
+    pg = conn.dialect.name == "postgresql"
+    for statement in rollup.postgres_triggers() if pg else rollup.sqlite_triggers():
+        conn.exec_driver_sql(statement)
+
+
 def _session_index(conn: Connection) -> None:
     """The index that reads of one session's spend use (a new ledger has it from its table
     definition)."""
@@ -461,6 +503,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0010_learning", _create(learn_outcomes, learned_models)),
     ("0011_proxy_routes", _create(proxy_routes)),
     ("0012_runs", _runs),
+    ("0013_spend_rollup", _spend_rollup),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

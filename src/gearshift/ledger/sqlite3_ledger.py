@@ -36,12 +36,13 @@ from gearshift.ledger.dedup import (
     with_groups,
 )
 from gearshift.ledger.ids import new_ids_now
+from gearshift.ledger.rollup import REBUILD, SQLITE_LAST_ROWID, sqlite_fold
 
 if TYPE_CHECKING:
     from gearshift.catalog import Catalog
     from gearshift.ledger.urls import LedgerLocation
 
-__all__ = ["LiteLedger"]
+__all__ = ["LiteLedger", "fold_rollups"]
 
 
 class _ConnReader:
@@ -250,12 +251,17 @@ class LiteLedger:
                 empty = conn.execute("SELECT 1 FROM executions LIMIT 1").fetchone() is None
                 if empty and len(rows) >= BULK_MIN_ROWS:
                     inserted = _fill_empty(conn, rows, columns, fixed, keyed)
-                elif keyed:
-                    inserted = _insert_keyed(conn, rows, columns, fixed, settled=settle is not None)
                 else:
-                    before = conn.total_changes
-                    conn.executemany(insert_sql(columns, fixed), rows)
-                    inserted = conn.total_changes - before
+                    last = conn.execute(SQLITE_LAST_ROWID).fetchone()[0]
+                    if keyed:
+                        settled = settle is not None
+                        inserted = _insert_keyed(conn, rows, columns, fixed, settled=settled)
+                    else:
+                        before = conn.total_changes
+                        conn.executemany(insert_sql(columns, fixed), rows)
+                        inserted = conn.total_changes - before
+                    if inserted:  # before ``then``: an update there moves folded sums
+                        fold_rollups(conn, last)
             for sql, params in then:
                 if params:
                     conn.executemany(sql, [dict(p) for p in params])
@@ -413,7 +419,16 @@ def _fill_empty(
     inserted = conn.total_changes - before
     for _, _, sql in objects:
         conn.execute(sql)
+    for statement in REBUILD:  # the rollups' triggers were dropped with the others
+        conn.execute(statement)
     return inserted
+
+
+def fold_rollups(conn: sqlite3.Connection, last_rowid: int) -> None:
+    """Add the rows inserted after ``last_rowid`` (in the caller's write transaction) to the
+    spend rollups (see :mod:`gearshift.ledger.rollup`)."""
+    for statement, params in sqlite_fold(last_rowid):
+        conn.execute(statement, params)
 
 
 #: Reads map the file rather than copy each page (an incremental ingest looks up and updates a few

@@ -13,20 +13,26 @@ inserts into the ``executions`` table directly bypasses that check: write throug
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
-from gearshift.catalog.cost import MAX_TOKENS
 from gearshift.errors import ConfigError, LedgerError, UnknownModel
 from gearshift.ledger.bulk import full_rows, insert_sql
 from gearshift.ledger.columns import dedup_group
+from gearshift.ledger.connect import (
+    INSERT_COLS,
+    all_applied,
+    changes,
+    copy_rows_pg,
+    make_engine,
+    open_error,
+    short_error,
+)
 from gearshift.ledger.dedup import DELETE_BY_KEY, key_params, unrecorded, with_groups
 from gearshift.ledger.dedup_sql import (
     ConnReader,
@@ -35,21 +41,18 @@ from gearshift.ledger.dedup_sql import (
     recorded_ids,
     recorded_keys,
 )
-from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT, begin_immediate
+from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT
 from gearshift.ledger.probe import require_current, require_current_file
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
     FLAG_BATCH,
     FLAG_FAST,
-    SOURCES,
-    STATUSES,
     Execution,
-    tags_json,
-    ts_from_us,
-    us_from_ts,
 )
 from gearshift.ledger.reprice import unpriced_execution
-from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS, migrate
+from gearshift.ledger.rollup import SQLITE_LAST_ROWID, sqlite_fold
+from gearshift.ledger.rows import Row, execution_row, row_from_fields, row_to_execution
+from gearshift.ledger.schema import EXECUTION_COLUMNS, migrate
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
 
@@ -59,9 +62,6 @@ if TYPE_CHECKING:
     from gearshift.ledger.bulk import Params, Settle, Statement
 
 __all__ = ["Ledger"]
-
-_INSERT_COLS = ", ".join(f'"{c}"' for c in EXECUTION_COLUMNS)
-Row = tuple[Any, ...]
 
 
 class Ledger:
@@ -110,7 +110,7 @@ class Ledger:
             privacy = os.environ.get("GEARSHIFT_PRIVACY", "") not in ("", "0", "false")
         if not create and location.file is not None:
             require_current_file(location)  # before connecting: that would switch it to WAL
-        engine = _make_engine(location, lock_timeout, on_lock_wait)
+        engine = make_engine(location, lock_timeout, on_lock_wait)
         ledger = cls(engine, location, catalog or load_catalog(), privacy=privacy)
         try:
             if create:
@@ -120,15 +120,48 @@ class Ledger:
                     require_current(conn, location)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise _open_error(location, exc) from None
+            raise open_error(location, exc) from None
         except LedgerError:
             engine.dispose()
             raise
         return ledger
 
+    @classmethod
+    def open_read_only(
+        cls, spec: str | os.PathLike[str] | None = None, *, catalog: Catalog | None = None
+    ) -> Ledger:
+        """Open an existing, current ledger only to read it: nothing is created or migrated,
+        and the database refuses writes on these connections (SQLite ``query_only``,
+        PostgreSQL read-only transactions). For services that show the ledger to others."""
+        location = resolve_location(spec)
+        if location.dialect == "sqlite" and (location.path is None or not location.path.exists()):
+            raise LedgerError(
+                f"no ledger at {location.display}",
+                hint="record, ingest or run something first, or check --ledger / GEARSHIFT_LEDGER",
+            )
+        engine = make_engine(location, read_only=True)
+        ledger = cls(engine, location, catalog or load_catalog(), privacy=True)
+        try:
+            with engine.connect() as conn:
+                current = all_applied(conn)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise open_error(location, exc) from None
+        except LedgerError:
+            engine.dispose()
+            raise
+        if not current:
+            engine.dispose()
+            raise LedgerError(
+                f"ledger {location.display} was made by an older gearshift and is opened "
+                "read-only here, so it is not upgraded",
+                hint=f"upgrade it once: gearshift --ledger {location.display} ledger stats",
+            )
+        return ledger
+
     def _migrate(self) -> None:
         with self.engine.connect() as conn:
-            if _all_applied(conn):
+            if all_applied(conn):
                 return
         with self._writer.begin() as conn:
             if self.location.dialect == "postgresql":
@@ -154,7 +187,7 @@ class Ledger:
                 yield conn
         except DBAPIError as exc:
             raise LedgerError(
-                f"cannot write to ledger {self.location.display}: {_short(exc)}",
+                f"cannot write to ledger {self.location.display}: {short_error(exc)}",
                 hint="check that the database is reachable and writable",
             ) from None
 
@@ -165,9 +198,17 @@ class Ledger:
                 yield conn
         except DBAPIError as exc:
             raise LedgerError(
-                f"cannot read ledger {self.location.display}: {_short(exc)}",
+                f"cannot read ledger {self.location.display}: {short_error(exc)}",
                 hint="check that the database is reachable",
             ) from None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[ConnReader]:
+        """A :class:`~gearshift.ledger.bulk.Reader` whose queries share one connection and one
+        read transaction: a page of several reads sees one state of the ledger, and pays for
+        one connection and one ``BEGIN``."""
+        with self.read() as conn:
+            yield ConnReader(conn)
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -265,53 +306,7 @@ class Ledger:
 
     def to_row(self, e: Execution) -> Row:
         """An execution as a tuple in :data:`EXECUTION_COLUMNS` order, validated."""
-        try:
-            counts = (
-                e.input_tokens
-                | e.output_tokens
-                | e.cache_write_5m_tokens
-                | e.cache_write_1h_tokens
-                | e.cache_read_tokens
-            )
-        except TypeError:
-            counts = -1
-        if counts < 0 or counts > MAX_TOKENS or e.status not in STATUSES or e.source not in SOURCES:
-            _validate(e)
-        task = None if self.privacy else e.task
-        tags = tags_json(e.tags) if e.tags else "{}"
-        return (
-            e.id,
-            us_from_ts(e.ts),
-            e.project,
-            e.session,
-            e.agent,
-            task,
-            e.task_hash,
-            e.task_type,
-            e.model,
-            e.tier,
-            e.input_tokens,
-            e.output_tokens,
-            e.cache_write_5m_tokens,
-            e.cache_write_1h_tokens,
-            e.cache_read_tokens,
-            e.cost_nanos,
-            e.price_version,
-            e.latency_ms,
-            e.status,
-            e.attempt,
-            e.chain_id,
-            e.strategy,
-            e.source,
-            e.validation,
-            e.escalation_reason,
-            e.run_id,
-            e.task_key,
-            e.flags,
-            tags,
-            e.dedup_key,
-            dedup_group(e.dedup_key),
-        )
+        return execution_row(e, privacy=self.privacy)
 
     @staticmethod
     def column_index(name: str) -> int:
@@ -320,15 +315,7 @@ class Ledger:
     def to_row_fields(self, **fields: Any) -> Row:
         """A row from column values (``ts_us``, ``tags`` as a dict); unnamed columns get their
         defaults. The fast path for importers that never build :class:`Execution` objects."""
-        values = dict(_ROW_DEFAULTS)
-        values.update(fields)
-        values["dedup_group"] = dedup_group(values["dedup_key"])
-        tags = values["tags"]
-        if isinstance(tags, dict):
-            values["tags"] = tags_json(tags) if tags else "{}"
-        if self.privacy:
-            values["task"] = None
-        return tuple(values[c] for c in EXECUTION_COLUMNS)
+        return row_from_fields(fields, privacy=self.privacy)
 
     def existing_dedup_keys(self, keys: Sequence[str]) -> set[str]:
         """Which of ``keys`` are already recorded."""
@@ -402,11 +389,15 @@ class Ledger:
             )
         inserted = 0
         if rows and self.location.dialect == "postgresql":
-            inserted = _copy_rows_pg(conn, full_rows(rows, columns, fixed))
+            inserted = copy_rows_pg(conn, full_rows(rows, columns, fixed))  # triggers roll up
         elif rows:
-            before = _changes(conn)
+            last = conn.exec_driver_sql(SQLITE_LAST_ROWID).scalar_one()
+            before = changes(conn)
             conn.exec_driver_sql(insert_sql(columns, fixed), list(rows))
-            inserted = _changes(conn) - before
+            inserted = changes(conn) - before
+            if inserted:  # before ``then``: an update there moves folded sums
+                for statement, values in sqlite_fold(last):
+                    conn.exec_driver_sql(statement, values)
         for sql, params in then:
             if params:
                 conn.execute(text(sql), [dict(p) for p in params])
@@ -452,7 +443,7 @@ class Ledger:
         a SQL fragment over the columns with bound ``params``."""
         if filters is not None:
             where, params = filters.sql(tiered=True)
-        sql = f"SELECT {_INSERT_COLS} FROM executions"
+        sql = f"SELECT {INSERT_COLS} FROM executions"
         if where:
             sql += f" WHERE {where}"
         sql += f" ORDER BY {order}"
@@ -465,175 +456,3 @@ class Ledger:
 
     def tier_of(self, model: str) -> Tier:
         return self.catalog.resolve(model).tier
-
-
-def row_to_execution(row: Sequence[Any]) -> Execution:
-    data = dict(zip(EXECUTION_COLUMNS, row, strict=True))
-    del data["dedup_group"]  # derived from dedup_key
-    data["ts"] = ts_from_us(int(data.pop("ts_us")))
-    data["tags"] = json.loads(data["tags"] or "{}")
-    return Execution(**data)
-
-
-_ROW_DEFAULTS: dict[str, Any] = {
-    "project": "",
-    "session": "",
-    "agent": "default",
-    "task": None,
-    "task_hash": None,
-    "task_type": None,
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_write_5m_tokens": 0,
-    "cache_write_1h_tokens": 0,
-    "cache_read_tokens": 0,
-    "cost_nanos": 0,
-    "price_version": "",
-    "latency_ms": None,
-    "status": "success",
-    "attempt": 1,
-    "chain_id": None,
-    "strategy": None,
-    "source": "manual",
-    "validation": None,
-    "escalation_reason": None,
-    "run_id": None,
-    "task_key": None,
-    "flags": 0,
-    "tags": "{}",
-    "dedup_key": None,
-    "dedup_group": None,
-}
-
-
-def _validate(e: Execution) -> None:
-    if e.status not in STATUSES:
-        raise ConfigError(f"unknown status {e.status!r}", hint=f"use one of: {', '.join(STATUSES)}")
-    if e.source not in SOURCES:
-        raise ConfigError(f"unknown source {e.source!r}", hint=f"use one of: {', '.join(SOURCES)}")
-    for name in (
-        "input_tokens",
-        "output_tokens",
-        "cache_write_5m_tokens",
-        "cache_write_1h_tokens",
-        "cache_read_tokens",
-    ):
-        value = getattr(e, name)
-        if not isinstance(value, int) or value < 0 or value > MAX_TOKENS:
-            raise ConfigError(
-                f"{name} must be a whole number from 0 to {MAX_TOKENS:,}, not {value!r}"
-            )
-
-
-def _make_engine(
-    location: LedgerLocation,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    on_lock_wait: Callable[[str], object] | None = None,
-) -> Engine:
-    if location.dialect == "postgresql":
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise LedgerError(
-                "PostgreSQL support is not installed",
-                hint="pip install 'gearshift[postgres]'",
-            ) from None
-        return create_engine(location.url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-    if location.path is None:
-        engine = create_engine(
-            location.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
-    else:
-        engine = create_engine(
-            location.url, connect_args={"timeout": lock_timeout, "check_same_thread": False}
-        )
-    memory = location.path is None
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {round(lock_timeout * 1000)}")
-        if not memory:
-            cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk index updates stay in memory
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("gs_write", False)
-        if write and not memory:
-            begin_immediate(conn, lock_timeout, on_lock_wait, location.display)
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
-
-
-def _all_applied(conn: Connection) -> bool:
-    names = {name for name, _ in MIGRATIONS}
-    try:
-        rows = conn.execute(text("SELECT name FROM gearshift_migrations")).fetchall()
-    except (OperationalError, DBAPIError) as exc:
-        if "does not exist" in str(exc) or "no such table" in str(exc):
-            conn.rollback()
-            return False
-        raise
-    done = {r[0] for r in rows}
-    check_known(done)
-    return names <= done
-
-
-def check_known(done: set[str]) -> None:
-    """Refuse a ledger that a newer gearshift has migrated further: this version would write
-    it by rules that no longer hold (as 0007 changed how dedup keys stay unique)."""
-    unknown = sorted(done - {name for name, _ in MIGRATIONS})
-    if unknown:
-        raise LedgerError(
-            f"this ledger was upgraded by a newer gearshift (migration {unknown[-1]})",
-            hint="upgrade gearshift: pip install -U gearshift",
-        )
-
-
-def _changes(conn: Connection) -> int:
-    return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one())
-
-
-def _copy_rows_pg(conn: Connection, rows: Sequence[Row]) -> int:
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS _gs_stage (LIKE executions INCLUDING DEFAULTS) "
-        "ON COMMIT DELETE ROWS"
-    )
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    cursor: Any = raw.cursor()
-    with cursor, cursor.copy(f"COPY _gs_stage ({_INSERT_COLS}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    result = conn.exec_driver_sql(
-        f"INSERT INTO executions ({_INSERT_COLS}) SELECT {_INSERT_COLS} FROM _gs_stage "
-        "ON CONFLICT DO NOTHING"
-    )
-    return int(result.rowcount)
-
-
-def _short(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-
-
-def _open_error(location: LedgerLocation, exc: SQLAlchemyError) -> LedgerError:
-    detail = _short(exc)
-    if location.dialect == "postgresql":
-        return LedgerError(
-            f"cannot connect to PostgreSQL ledger {location.display}: {detail}",
-            hint="is the server running and the URL right? (--ledger / GEARSHIFT_LEDGER)",
-        )
-    if "not a database" in detail:
-        hint = "that file is not a gearshift ledger; pick another --ledger path"
-    elif "readonly" in detail or "unable to open" in detail:
-        hint = "check the file's permissions, or pick another --ledger path"
-    else:
-        hint = "check the --ledger path"
-    return LedgerError(f"cannot open ledger {location.display}: {detail}", hint=hint)

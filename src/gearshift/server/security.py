@@ -1,7 +1,9 @@
-"""What a gearshift HTTP service checks before serving: where it binds and who may call it.
+"""What every gearshift HTTP service checks before it serves: where it listens, and the token.
 
-A service answers only on loopback unless it is given an access token; with one, every request
-must carry it (compared in constant time, so the comparison leaks nothing through its timing).
+A service bound to loopback is reachable only from this machine and runs without a token; any
+other address exposes the ledger (agent names, task texts, spend) to the network, so it needs
+``--auth-token``. Tokens are compared in constant time (:func:`hmac.compare_digest`), so the
+time a refusal takes says nothing about how much of a guess was right.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import ipaddress
 
 from gearshift.errors import ConfigError
 
-__all__ = ["is_loopback", "require_safe_bind", "token_matches"]
+__all__ = ["MIN_TOKEN_LENGTH", "is_loopback", "require_safe_bind", "token_matches"]
+
+#: Shorter tokens are refused: a token guards the ledger on the network.
+MIN_TOKEN_LENGTH = 16
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is loopback only."""
+    """Whether ``host`` names this machine only: ``localhost``, ``127.0.0.0/8`` or ``::1``."""
     name = host.strip().strip("[]").lower()
-    if name == "localhost":
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
@@ -26,27 +31,26 @@ def is_loopback(host: str) -> bool:
 
 
 def require_safe_bind(host: str, token: str | None) -> None:
-    """Refuse to bind anywhere but loopback without an access token (``ConfigError``).
-
-    ``0.0.0.0``, a LAN address or a host name are reachable by others: serving there without a
-    token would let anyone on the network spend through the service's credentials.
-    """
-    if is_loopback(host):
-        return
-    if not token:
+    """Refuse to listen on ``host`` unless it is loopback or a token of at least
+    :data:`MIN_TOKEN_LENGTH` characters guards it; raises :class:`ConfigError`."""
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(
-            f"--host {host} is reachable from other machines: an access token is required",
-            hint="pass --auth-token (or set GEARSHIFT_PROXY_TOKEN), or bind 127.0.0.1",
+            f"--auth-token is shorter than {MIN_TOKEN_LENGTH} characters: too short to protect "
+            "a service on the network",
+            hint="use a long random token, e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`",
         )
-    if len(token) < 16:
+    if token is None and not is_loopback(host):
         raise ConfigError(
-            "the access token is too short to protect a service on the network",
-            hint="use at least 16 random characters, e.g. from `openssl rand -hex 24`",
+            f"--host {host} is reachable from other machines: it needs --auth-token (an access "
+            "token every request must carry)",
+            hint="pass --auth-token TOKEN (or set GEARSHIFT_AUTH_TOKEN for serve, "
+            "GEARSHIFT_PROXY_TOKEN for the proxy), or bind 127.0.0.1",
         )
 
 
 def token_matches(given: str | None, expected: str) -> bool:
-    """Whether ``given`` is ``expected``, compared in constant time (``None`` never matches)."""
+    """Whether ``given`` is ``expected``, compared in constant time; ``None`` never matches."""
     if given is None:
         return False
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))

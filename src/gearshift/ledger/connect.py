@@ -1,0 +1,154 @@
+"""Connecting to a ledger's database: the engine with its connection options (WAL, write locks
+taken up front, read-only sessions), whether every migration is applied, and errors that say
+what to do when it cannot be opened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from gearshift.errors import LedgerError
+from gearshift.ledger.columns import EXECUTION_COLUMNS
+from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT, begin_immediate
+from gearshift.ledger.schema import MIGRATIONS
+from gearshift.ledger.urls import LedgerLocation
+
+__all__ = [
+    "INSERT_COLS",
+    "all_applied",
+    "changes",
+    "check_known",
+    "copy_rows_pg",
+    "make_engine",
+    "open_error",
+    "short_error",
+]
+
+INSERT_COLS = ", ".join(f'"{c}"' for c in EXECUTION_COLUMNS)
+
+
+def make_engine(
+    location: LedgerLocation,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: Callable[[str], object] | None = None,
+    *,
+    read_only: bool = False,
+) -> Engine:
+    if location.dialect == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise LedgerError(
+                "PostgreSQL support is not installed",
+                hint="pip install 'gearshift[postgres]'",
+            ) from None
+        args: dict[str, Any] = {"connect_timeout": 5}
+        if read_only:  # added to the URL's own options (a search_path, say), not instead
+            given = make_url(location.url).query.get("options")
+            given = given if isinstance(given, str) else " ".join(given or ())
+            args["options"] = f"{given} -c default_transaction_read_only=on".strip()
+        return create_engine(location.url, pool_pre_ping=True, connect_args=args)
+    if location.path is None:
+        engine = create_engine(
+            location.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = create_engine(
+            location.url, connect_args={"timeout": lock_timeout, "check_same_thread": False}
+        )
+    memory = location.path is None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {round(lock_timeout * 1000)}")
+        if not memory:
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk index updates stay in memory
+        if read_only:
+            cur.execute("PRAGMA query_only = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("gs_write", False)
+        if write and not memory:
+            begin_immediate(conn, lock_timeout, on_lock_wait, location.display)
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def all_applied(conn: Connection) -> bool:
+    names = {name for name, _ in MIGRATIONS}
+    try:
+        rows = conn.execute(text("SELECT name FROM gearshift_migrations")).fetchall()
+    except (OperationalError, DBAPIError) as exc:
+        if "does not exist" in str(exc) or "no such table" in str(exc):
+            conn.rollback()
+            return False
+        raise
+    done = {r[0] for r in rows}
+    check_known(done)
+    return names <= done
+
+
+def check_known(done: set[str]) -> None:
+    """Refuse a ledger that a newer gearshift has migrated further: this version would write
+    it by rules that no longer hold (as 0007 changed how dedup keys stay unique)."""
+    unknown = sorted(done - {name for name, _ in MIGRATIONS})
+    if unknown:
+        raise LedgerError(
+            f"this ledger was upgraded by a newer gearshift (migration {unknown[-1]})",
+            hint="upgrade gearshift: pip install -U gearshift",
+        )
+
+
+def changes(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one())
+
+
+def copy_rows_pg(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS _gs_stage (LIKE executions INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor: Any = raw.cursor()
+    with cursor, cursor.copy(f"COPY _gs_stage ({INSERT_COLS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    result = conn.exec_driver_sql(
+        f"INSERT INTO executions ({INSERT_COLS}) SELECT {INSERT_COLS} FROM _gs_stage "
+        "ON CONFLICT DO NOTHING"
+    )
+    return int(result.rowcount)
+
+
+def short_error(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def open_error(location: LedgerLocation, exc: SQLAlchemyError) -> LedgerError:
+    detail = short_error(exc)
+    if location.dialect == "postgresql":
+        return LedgerError(
+            f"cannot connect to PostgreSQL ledger {location.display}: {detail}",
+            hint="is the server running and the URL right? (--ledger / GEARSHIFT_LEDGER)",
+        )
+    if "not a database" in detail:
+        hint = "that file is not a gearshift ledger; pick another --ledger path"
+    elif "readonly" in detail or "unable to open" in detail:
+        hint = "check the file's permissions, or pick another --ledger path"
+    else:
+        hint = "check the --ledger path"
+    return LedgerError(f"cannot open ledger {location.display}: {detail}", hint=hint)
