@@ -249,3 +249,33 @@ def test_version_is_printed_as_the_typer_app_prints_it() -> None:
     assert direct.returncode == typer.returncode == 0, (direct.stderr, typer.stderr)
     assert direct.stdout == typer.stdout
     assert direct.stdout.startswith("gearshift ")
+
+
+def test_a_linked_transcript_outside_the_tree_is_skipped_on_both_paths(tmp_path: Path) -> None:
+    """``ingest`` on a tree holding a link to a transcript elsewhere records nothing of it and
+    says so; ``--follow-links`` reads it. The direct and Typer paths behave alike."""
+    import shutil
+
+    tree = tmp_path / "claude" / "projects" / "-w-p"
+    tree.mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(REFERENCE, outside)
+    linked = next(outside.rglob("*.jsonl"))
+    (tree / "linked.jsonl").symlink_to(linked)
+    typer_script = "import sys; from gearshift.cli.main import main; main(sys.argv[1:])"
+    for name, script in (("direct", None), ("typer", typer_script)):
+        ledger = str(tmp_path / f"{name}.db")
+        run = _gearshift("--ledger", ledger, "ingest", "claude-code", str(tmp_path / "claude"),
+                         "--json", script=script)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        summary = json.loads(run.stdout)
+        assert summary["new_records"] == 0 and summary["files"] == 0
+        assert summary["skipped_links"] == [str(tree / "linked.jsonl")]
+        text = _gearshift("--ledger", ledger, "ingest", "claude-code", str(tmp_path / "claude"),
+                          script=script)  # fmt: skip
+        assert "--follow-links" in text.stdout + text.stderr
+        followed = _gearshift("--ledger", ledger, "ingest", "claude-code",
+                              str(tmp_path / "claude"), "--follow-links", "--json",
+                              script=script)  # fmt: skip
+        assert followed.returncode == 0, followed.stderr
+        assert json.loads(followed.stdout)["new_records"] > 0

@@ -669,7 +669,8 @@ def test_a_transcript_that_is_no_regular_file_is_reported_not_waited_on(
     (folder / "dir.jsonl").symlink_to(folder)
     done: list[Any] = []
     runner = threading.Thread(
-        target=lambda: done.append(ingest_claude_code(ledger, [tmp_path])), daemon=True
+        target=lambda: done.append(ingest_claude_code(ledger, [tmp_path], follow_links=True)),
+        daemon=True,
     )
     runner.start()
     runner.join(timeout=30)

@@ -103,7 +103,11 @@ def test_every_transcript_and_sidecar_once_in_path_order(mixed: Path) -> None:
     by_path = {f.path: f for f in found.files}
     assert by_path[prefix + "-home-u-app/sess1/subagents/agent-x.jsonl"].size == 100
     assert found.total_bytes == sum(f.size for f in found.files)
-    (link,) = [f for f in discover([mixed / "k2"]).files if f.path.endswith("/link.jsonl")]
+    (link,) = [
+        f
+        for f in discover([mixed / "k2"], follow_links=True).files
+        if f.path.endswith("/link.jsonl")
+    ]
     target = os.stat(mixed / "-home-u-app" / "sess1.jsonl")
     assert (link.size, link.mtime_ns, link.device, link.inode) == (
         target.st_size,
@@ -203,3 +207,32 @@ def test_unreadable_directories_are_passed_over() -> None:
         for d in ("a", "locked", "unsearchable"):
             (Path(base) / d).chmod(0o755)
         shutil.rmtree(base)
+
+
+def test_a_link_out_of_the_roots_is_skipped_and_named(tmp_path: Path) -> None:
+    """A transcript tree is not the user's choice of every file its links point to: a linked
+    ``*.jsonl`` or sidecar whose target is outside the roots is left out (and listed), one whose
+    target is inside is read, and ``follow_links`` reads them all."""
+    outside = tmp_path / "elsewhere"
+    touch(outside / "secret.jsonl", b'{"a":1}\n')
+    touch(outside / "agent-o.meta.json", b"{}")
+    top = tmp_path / "claude" / "projects" / "-w-p"
+    touch(top / "s1.jsonl", b'{"a":1}\n')
+    (top / "out.jsonl").symlink_to(outside / "secret.jsonl")
+    (top / "agent-o.meta.json").symlink_to(outside / "agent-o.meta.json")
+    (top / "in.jsonl").symlink_to(top / "s1.jsonl")  # inside: the same file, listed once
+    (top / "rel.jsonl").symlink_to("../../../elsewhere/secret.jsonl")  # relative, still out
+    found = discover([tmp_path / "claude"])
+    assert [Path(f.path).name for f in found.files] == ["in.jsonl"]  # s1.jsonl's inode, once
+    assert sorted(Path(p).name for p in found.skipped_links) == [
+        "agent-o.meta.json",
+        "out.jsonl",
+        "rel.jsonl",
+    ]
+    assert found.sidecars == {}
+    everything = discover([tmp_path / "claude"], follow_links=True)
+    assert sorted(Path(f.path).name for f in everything.files) == ["in.jsonl", "out.jsonl"]
+    assert everything.skipped_links == [] and "o" in everything.sidecars
+    # a root named on the command line is the user's choice, link or not
+    (tmp_path / "named.jsonl").symlink_to(outside / "secret.jsonl")
+    assert len(discover([tmp_path / "named.jsonl"]).files) == 1

@@ -37,7 +37,7 @@ _SPEND = ("spend",)
 _STATUSLINE = ("statusline",)
 _SPECS: dict[tuple[str, ...], _Spec] = {
     _INGEST: _Spec(
-        flags={"--json": "as_json", "--strict": "strict"},
+        flags={"--json": "as_json", "--strict": "strict", "--follow-links": "follow_links"},
         values={"--mode": "mode", "--workers": "workers"},
         positional=True,
         counts=frozenset({"workers"}),
@@ -124,6 +124,7 @@ def _run(direct: Direct) -> None:
             bool(opts.get("strict", False)),
             int(workers) if workers is not None else None,
             bool(opts.get("as_json", False)),
+            bool(opts.get("follow_links", False)),
         )
         return
     if direct.command == _STATUSLINE:

@@ -36,6 +36,14 @@ def claude_code(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Files parsed at once [default: cores].")
     ] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links",
+            help="Also read linked files whose target is outside the folders named "
+            "(skipped by default, and listed).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Ingest every Claude Code transcript (subagents included), attributing spend per agent.
@@ -44,4 +52,4 @@ def claude_code(
     """
     from gearshift.cli.ingest_run import run_claude_code
 
-    run_claude_code(list(paths) if paths else None, mode, strict, workers, as_json)
+    run_claude_code(list(paths) if paths else None, mode, strict, workers, as_json, follow_links)

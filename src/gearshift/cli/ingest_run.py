@@ -31,13 +31,14 @@ def run_claude_code(
     strict: bool,
     workers: int | None,
     as_json: bool,
+    follow_links: bool = False,
 ) -> None:
     started = time.perf_counter()
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
 
     def run(ledger: BulkLedger) -> IngestSummary:
-        found = discover(list(paths) if paths else None)
+        found = discover(list(paths) if paths else None, follow_links=follow_links)
         if not found.roots:  # a new ledger is discarded with the error
             raise IngestError(
                 "no Claude Code data found (looked in ~/.config/claude and ~/.claude)",
@@ -114,6 +115,14 @@ def _print(summary: IngestSummary) -> None:
         con.print(f"[yellow]{summary.malformed:,} malformed lines skipped[/yellow], e.g.:")
         for example in summary.malformed_examples[:5]:
             con.print(f"  {example}", markup=False)
+    if summary.skipped_links:
+        con.print(
+            f"{len(summary.skipped_links):,} linked file(s) pointing outside the folders read "
+            "were skipped (read them with --follow-links), e.g.:",
+            style="yellow",
+        )
+        for link in summary.skipped_links[:5]:
+            con.print(f"  {link}", markup=False)
     for problem in summary.unreadable[:5]:
         con.print(f"unreadable: {problem}", style="yellow", markup=False)
     if summary.unpriced_models:

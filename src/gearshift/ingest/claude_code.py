@@ -53,15 +53,18 @@ def ingest_claude_code(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     discovery: Discovery | None = None,
+    follow_links: bool = False,
 ) -> IngestSummary:
     """Ingest transcripts under ``paths`` (default: the Claude config roots; or what
     ``discovery`` found) into ``ledger``. ``progress(files_done, bytes_done)`` is called as
-    files finish."""
+    files finish. Linked files that point outside the roots are skipped (and listed in the
+    summary) unless ``follow_links``."""
     if mode not in _MODES:
         raise ConfigError(f"--mode: {mode!r}", hint="use auto, calculate or display")
     started = time.perf_counter()
-    found = discovery or discover(paths)
+    found = discovery or discover(paths, follow_links=follow_links)
     summary = IngestSummary(files=len(found.files))
+    summary.skipped_links = list(found.skipped_links)
     plans, summary.files_unchanged = plan_files(found.files, file_states(ledger, SOURCE))
     if not plans:  # nothing appended anywhere: only a sidecar may have appeared
         then, summary.reattributed_agents = resolve_pending(

@@ -10,6 +10,11 @@ Layout::
 A root is a Claude config folder (with ``projects/``), a ``projects/`` folder, any folder of
 transcripts, or one ``.jsonl`` file. Folders named ``tool-results`` (Claude Code's overflowed
 tool output) and links to folders are not entered.
+
+A linked file found by the walk is read only when its target is inside one of the roots: a
+transcript folder is not the user's choice of every file its links point to (a link to
+``~/.ssh/...`` or another user's data must not end up in the ledger). ``follow_links=True`` (the
+CLI's ``--follow-links``) reads them all; a root the user names is always read, link or not.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class Discovery(NamedTuple):
     roots: list[str]
     files: list[FoundFile]
     sidecars: dict[str, str]
+    #: Links the walk did not follow because their target is outside every root (link paths).
+    skipped_links: list[str]
 
     @property
     def total_bytes(self) -> int:
@@ -85,16 +92,23 @@ def default_roots() -> list[str]:
     return [p for p in candidates if os.path.isdir(os.path.join(p, "projects"))]
 
 
-def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery:
+def discover(
+    paths: Sequence[str | os.PathLike[str]] | None = None, *, follow_links: bool = False
+) -> Discovery:
     """Every transcript under ``paths`` (or the default roots), sorted by path.
 
     Paths are made absolute: a file's saved state is found by its path, so the same tree named
     from two working directories (``claude`` here, ``../claude`` there) is one tree. A file
     reached twice (a link, two roots naming one tree) is listed once, under the first root
-    that has it; of two sidecars of one agent, the later root's wins."""
+    that has it; of two sidecars of one agent, the later root's wins. Linked files whose
+    target is outside every root are left out and listed in ``skipped_links`` unless
+    ``follow_links``."""
     explicit = bool(paths)
     given = paths if paths else default_roots()
-    found = Discovery([os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given], [], {})
+    found = Discovery(
+        [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in given], [], {}, []
+    )
+    inside = None if follow_links else _Inside(found.roots)
     seen: set[tuple[int, int]] = set()
     for root in found.roots:
         try:
@@ -110,7 +124,7 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
             projects = os.path.join(root, "projects")
             top = projects if os.path.isdir(projects) else root
             under = len(top) + 1 if os.path.basename(top) == "projects" else 0
-            transcripts, sidecars = _walk(top)
+            transcripts, sidecars = _walk(top, inside, found.skipped_links)
         else:
             under, transcripts, sidecars = 0, [(root, st)], []
         for path, file_st in sorted(transcripts):
@@ -133,11 +147,28 @@ def discover(paths: Sequence[str | os.PathLike[str]] | None = None) -> Discovery
     return found
 
 
-def _walk(top: str) -> tuple[list[tuple[str, os.stat_result]], list[str]]:
+class _Inside:
+    """Whether a link's target is inside one of the roots (each resolved through its own
+    links, as the target is)."""
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        self.roots = [os.path.realpath(root) for root in roots]
+
+    def __call__(self, link: str) -> bool:
+        target = os.path.realpath(link)
+        return any(
+            target == root or target.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots
+        )
+
+
+def _walk(
+    top: str, inside: _Inside | None = None, skipped: list[str] | None = None
+) -> tuple[list[tuple[str, os.stat_result]], list[str]]:
     """``(transcripts, sidecars)`` under ``top``: every ``*.jsonl`` that is not a directory with
     its ``stat`` (followed through links: a link to something unreadable is listed, and the
     parse reports it), and every ``agent-*.meta.json``; unreadable directories, and files that
-    vanish meanwhile, are passed over."""
+    vanish meanwhile, are passed over. With ``inside``, a link whose target it refuses is not
+    listed but added to ``skipped``."""
     transcripts: list[tuple[str, os.stat_result]] = []
     sidecars: list[str] = []
     stack = [top]
@@ -153,9 +184,14 @@ def _walk(top: str) -> tuple[list[tuple[str, os.stat_result]], list[str]]:
                 if entry.is_dir(follow_symlinks=False):
                     if name != SKIPPED_DIR:
                         stack.append(entry.path)
+                elif not name.endswith((".jsonl", ".meta.json")):
+                    continue
+                elif inside is not None and entry.is_symlink() and not inside(entry.path):
+                    if skipped is not None:
+                        skipped.append(entry.path)
                 elif name.endswith(".jsonl"):
                     transcripts.append((entry.path, entry.stat()))
-                elif name.startswith("agent-") and name.endswith(".meta.json"):
+                elif name.startswith("agent-"):
                     sidecars.append(entry.path)
             except OSError:
                 continue

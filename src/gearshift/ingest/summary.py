@@ -22,6 +22,7 @@ class IngestSummary:
         self.malformed_examples: list[str] = []
         self.unreadable: list[str] = []
         self.unpriced_models: dict[str, int] = {}
+        self.skipped_links: list[str] = []
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -37,6 +38,7 @@ class IngestSummary:
             "malformed_lines": self.malformed,
             "malformed_examples": self.malformed_examples,
             "unreadable_files": self.unreadable,
+            "skipped_links": self.skipped_links,
             "new_records": self.new_records,
             "cost_added_usd": nanos_text(self.cost_added_nanos),
             "unpriced_models": self.unpriced_models,
