@@ -83,7 +83,11 @@ def proxy(
         int, typer.Option("--flush-ms", min=10, help="Ledger writes are batched this often.")
     ] = 200,
     dashboard: Annotated[
-        bool, typer.Option("--dashboard", help="Also serve the dashboard (not available yet).")
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Also serve the dashboard at /dashboard/ (read-only, same ledger; one worker).",
+        ),
     ] = False,
 ) -> None:
     """Relay Claude Code and any Anthropic client to the API: meter every request in the
@@ -94,11 +98,6 @@ def proxy(
     from gearshift.config import config_path
     from gearshift.errors import ConfigError
 
-    if dashboard:
-        # TODO(dashboard): mount gearshift.server.dashboard's app beside the proxy once it lands.
-        raise ConfigError(
-            "--dashboard is not available in this version", hint="run the proxy without it"
-        )
     try:
         from gearshift.server.proxy import ProxySettings, serve
     except ImportError as exc:  # pragma: no cover - the dependencies are regular ones
@@ -128,12 +127,14 @@ def proxy(
         fail_closed=not fail_open,
         flush_ms=flush_ms,
         workers=workers,
+        dashboard=dashboard,
     )
     shown = f"[{host}]" if ":" in host else host
     err_console().print(
         f"gearshift proxy on http://{shown}:{port} -> {upstream} "
         f"({workers} worker{'s' if workers > 1 else ''}; ledger {state.ledger_url or 'default'}; "
-        f"config {config.path or config_path()})",
+        f"config {config.path or config_path()})"
+        + (f"; dashboard on http://{shown}:{port}/dashboard/" if dashboard else ""),
         markup=False,
         highlight=False,
     )

@@ -73,12 +73,14 @@ def create_app(
     live_interval: float = 1.0,
     metrics_ttl: float = 5.0,
     max_agents: int = 50,
+    owns_ledger: bool = False,
 ) -> DashboardApp:
     """The dashboard over ``ledger`` (open it with ``Ledger.open_read_only``): pages, JSON API,
     live stream and ``/metrics``. ``token`` guards it (required beyond loopback, see
     :func:`gearshift.server.security.require_safe_bind`); ``tz`` is the zone of days when a
     request names none (default: the local zone); ``predictor`` gives P(success) per tier on
-    the Agents page once a tier predictor is trained."""
+    the Agents page once a tier predictor is trained. ``owns_ledger``: :meth:`DashboardApp.close`
+    closes ``ledger`` too."""
     board = Dashboard(ledger, config, catalog, tz, predictor)
     live = LiveFeed(ledger, interval=live_interval)
     registry = CollectorRegistry(auto_describe=False)
@@ -90,20 +92,31 @@ def create_app(
         await live.close()
 
     app = Starlette(routes=_routes(board, live, registry), lifespan=lifespan)
-    return DashboardApp(app, token, live)
+    return DashboardApp(app, token, live, ledger if owns_ledger else None)
 
 
 class DashboardApp(Guard):
     """The dashboard's ASGI app, with what a server needs to stop it promptly."""
 
-    def __init__(self, app: Starlette, token: str | None, live: LiveFeed) -> None:
+    def __init__(
+        self, app: Starlette, token: str | None, live: LiveFeed, ledger: Ledger | None = None
+    ) -> None:
         super().__init__(app, token)
         self.live = live
+        self._ledger = ledger
 
     def end_streams(self) -> None:
         """End the live streams (they never end by themselves): call it when the server is
         asked to stop, before it waits for open connections. Safe from a signal handler."""
         self.live.end()
+
+    async def close(self) -> None:
+        """End the live streams and the feed's task, for a server that hosts the dashboard
+        beside its own routes (``gearshift proxy --dashboard``) and runs no lifespan of ours."""
+        self.live.end()
+        await self.live.close()
+        if self._ledger is not None:
+            self._ledger.close()
 
 
 def _routes(board: Dashboard, live: LiveFeed, registry: CollectorRegistry) -> list[Route]:

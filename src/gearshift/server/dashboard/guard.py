@@ -63,7 +63,8 @@ class Guard:
             if scope["type"] == "lifespan":
                 await self.app(scope, receive, send)
             return
-        send = _with_headers(send, static=scope["path"].startswith(("/static/",)))
+        path = _route_path(scope)
+        send = _with_headers(send, static=path.startswith("/static/"))
         if scope["method"] not in ("GET", "HEAD"):
             await _plain(send, 405, "the dashboard is read-only: GET and HEAD only",
                          [(b"allow", b"GET, HEAD")])  # fmt: skip
@@ -83,7 +84,7 @@ class Guard:
         if self._allowed(headers):
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith(("/api/", "/metrics")):
+        if path.startswith(("/api/", "/metrics")):
             await _plain(send, 401, "authentication required: Authorization: Bearer TOKEN",
                          [(b"www-authenticate", b'Bearer realm="gearshift"')])  # fmt: skip
         else:
@@ -113,7 +114,7 @@ class Guard:
             return
         rest = {k: v for k, v in query.items() if k != "token"}
         root = scope.get("root_path", "")
-        location = root + scope["path"] + ("?" + urlencode(rest) if rest else "")
+        location = root + _route_path(scope) + ("?" + urlencode(rest) if rest else "")
         secure = "; Secure" if scope.get("scheme") == "https" else ""
         cookie = f"{COOKIE}={self._cookie}; Path={root or '/'}; HttpOnly; SameSite=Strict{secure}"
         await send(
@@ -128,6 +129,13 @@ class Guard:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below where the dashboard is mounted (``root_path``: ``/dashboard`` inside
+    ``gearshift proxy --dashboard``), as the dashboard's routes see it."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] or "/" if root and path.startswith(root) else path
 
 
 def _mac(token: str) -> str:

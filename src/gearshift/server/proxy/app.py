@@ -8,7 +8,10 @@ endpoint):
   conversation is routed to (tokenizers differ between models);
 * ``HEAD /``, ``HEAD /api/hello`` -- Claude Code's connection probes, answered here at once;
 * ``GET /metrics`` -- Prometheus metrics;
-* any other ``/v1/...`` (``GET /v1/models`` included) -- relayed as it is.
+* any other ``/v1/...`` (``GET /v1/models`` included) -- relayed as it is;
+* ``/dashboard/...`` -- with ``--dashboard``, the dashboard (:mod:`gearshift.server.dashboard`)
+  over the same ledger, read-only; it checks the access token its own way (a browser cannot
+  send a header: ``?token=`` once, then a cookie).
 
 With an access token every request must carry it in ``x-gearshift-token`` (Claude Code sends it
 with ``ANTHROPIC_CUSTOM_HEADERS``); a missing or wrong one gets Anthropic's 401. Bodies over the
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
@@ -47,7 +51,13 @@ from gearshift.server.proxy.state import (
 from gearshift.server.proxy.upstream import forward_headers, is_oauth, response_headers
 from gearshift.server.security import token_matches
 
-__all__ = ["ProxyApp"]
+if TYPE_CHECKING:
+    from gearshift.server.dashboard.app import DashboardApp
+
+__all__ = ["DASHBOARD_PREFIX", "ProxyApp"]
+
+#: Where ``--dashboard`` serves the dashboard's pages and API.
+DASHBOARD_PREFIX = "/dashboard"
 
 log = logging.getLogger("gearshift.proxy")
 
@@ -63,13 +73,19 @@ class _Model(msgspec.Struct):
 class ProxyApp:
     """The ASGI callable. Build it with :func:`gearshift.server.proxy.build_app`."""
 
-    def __init__(self, shared: Shared) -> None:
+    def __init__(self, shared: Shared, dashboard: DashboardApp | None = None) -> None:
         self.shared = shared
+        self.dashboard = dashboard
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if self.dashboard is not None and _under(scope["path"], DASHBOARD_PREFIX):
+                root = scope.get("root_path", "") + DASHBOARD_PREFIX
+                routed = {**scope, "root_path": root}
+                await self.dashboard(routed, receive, send)  # type: ignore[arg-type]  # ASGI Send, typed by two libraries
+                return
             await self.http(scope, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
@@ -126,6 +142,8 @@ class ProxyApp:
             await meter_task
         self._tasks = []
         await sh.upstream.close()
+        if self.dashboard is not None:
+            await self.dashboard.close()
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -259,3 +277,7 @@ class ProxyApp:
             else:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         sh.metrics.request(endpoint, "-", "-", "-", status)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")

@@ -19,12 +19,13 @@ import secrets
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from gearshift.agents import AgentSet, LoadOptions, discover
 from gearshift.catalog import Catalog, load_catalog
 from gearshift.config import Config, load_config
-from gearshift.errors import DefinitionError
+from gearshift.errors import ConfigError, DefinitionError
 from gearshift.ledger import Ledger
 from gearshift.server.metrics import ProxyMetrics
 from gearshift.server.proxy.app import ProxyApp
@@ -42,6 +43,9 @@ from gearshift.server.proxy.settings import (
 from gearshift.server.proxy.state import Shared
 from gearshift.server.proxy.upstream import Upstream
 from gearshift.server.security import require_safe_bind
+
+if TYPE_CHECKING:
+    from gearshift.server.dashboard.app import DashboardApp
 
 __all__ = [
     "bind_socket",
@@ -144,7 +148,19 @@ def build_app(
         upstream_key=settings.upstream_key(),
         token=settings.auth_token(),
     )
-    return ProxyApp(shared)
+    return ProxyApp(shared, _dashboard(settings, config, catalog, shared.token))
+
+
+def _dashboard(
+    settings: ProxySettings, config: Config, catalog: Catalog, token: str | None
+) -> DashboardApp | None:
+    """The dashboard beside the proxy (``--dashboard``), over the same ledger, read-only."""
+    if not settings.dashboard:
+        return None
+    from gearshift.server.dashboard import create_app
+
+    reader = Ledger.open_read_only(settings.ledger, catalog=catalog)
+    return create_app(reader, config, catalog, token=token, owns_ledger=True)
 
 
 def worker_app() -> ProxyApp:
@@ -175,9 +191,23 @@ def serve(settings: ProxySettings, config: Config) -> None:
     import uvicorn
 
     require_safe_bind(settings.host, settings.auth_token())
+    if settings.dashboard and settings.workers > 1:
+        raise ConfigError(
+            "--dashboard serves from one worker only",
+            hint="run the proxy with --workers 1 --dashboard, or `gearshift serve` beside it",
+        )
     options = uvicorn_options(settings)
     if settings.workers <= 1:
-        uvicorn.Server(uvicorn.Config(build_app(settings, config), **options)).run()
+        app = build_app(settings, config)
+        board = app.dashboard
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                if board is not None:  # its live streams never end by themselves
+                    board.end_streams()
+                super().handle_exit(sig, frame)
+
+        Server(uvicorn.Config(app, **options)).run()
         return
     os.environ[SETTINGS_ENV] = settings.to_env()
     with tempfile.TemporaryDirectory(prefix="gearshift-metrics-") as metrics_dir:

@@ -59,6 +59,8 @@ class ProxySettings(msgspec.Struct, frozen=True, kw_only=True):
     read_timeout_s: float = 600.0
     drain_timeout_s: float = 600.0
     budget_refresh_s: float = 2.0
+    #: Also serve the dashboard under ``/dashboard`` (one worker only: see ``cli/proxy.py``).
+    dashboard: bool = False
 
     def auth_token(self) -> str | None:
         """The access token clients must present, from :data:`TOKEN_ENV` (``None``: none)."""
