@@ -46,6 +46,7 @@ __all__ = [
     "LearnedEstimator",
     "Prediction",
     "char_wb_ngrams",
+    "default_estimator",
     "load_artefact",
     "window",
     "word_ngrams",
@@ -145,6 +146,17 @@ class Prediction:
     abstained: bool
     raw_scores: tuple[float, float, float]
     neighbours: tuple[tuple[str, Tier, float], ...]
+
+
+_DEFAULT: list[LearnedEstimator] = []
+
+
+def default_estimator() -> LearnedEstimator:
+    """The shared estimator over the bundled artefact (made on first call; the artefact is
+    read on its first estimate). The router's default zero-shot estimator."""
+    if not _DEFAULT:
+        _DEFAULT.append(LearnedEstimator())
+    return _DEFAULT[0]
 
 
 def _sigmoid(x: float) -> float:
