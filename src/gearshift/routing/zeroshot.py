@@ -23,7 +23,6 @@ scikit-learn, so ``import gearshift`` stays light and the base install can use i
 
 from __future__ import annotations
 
-import gzip
 import heapq
 import json
 import math
@@ -31,7 +30,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +167,9 @@ def _sigmoid(x: float) -> float:
 def load_artefact(path: Path | str | None = None) -> dict[str, Any]:
     """The artefact's JSON (the bundled one without ``path``); ConfigError if it is not a
     zero-shot model of a version this code reads."""
+    import gzip  # read once, on first use: keep them off `import gearshift.routing`
+    from importlib import resources
+
     if path is None:
         raw = resources.files("gearshift.routing").joinpath("data", ARTEFACT).read_bytes()
     else:
