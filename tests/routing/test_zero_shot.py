@@ -89,8 +89,8 @@ def test_plain_python_ngrams_match_scikit_learn() -> None:
 def test_explanation_quotes_the_nearest_labelled_tasks() -> None:
     a = default_estimator().estimate("Fix the typo in the README's install section")
     assert a.source == "learned-estimator"
-    evidence = a.evidence["stakes"]
-    assert evidence[1].startswith("learned: P(haiku/sonnet/opus) = ")
+    assert all(a.evidence[d][1].startswith("learned: P(haiku/sonnet/opus) = ") for d in a.evidence)
+    evidence = a.evidence["multi_step"]
     likes = [e for e in evidence if e.startswith("like: ")]
     assert len(likes) == 3 and all(e.endswith(")") for e in likes)
     assert any("typo" in e.lower() and "(haiku, " in e for e in likes)

@@ -228,7 +228,9 @@ class LearnedEstimator:
         return self.model.predict(text, self._k)
 
     def estimate(self, text: str, *, role: str = "", description: str = "") -> Assessment:
-        """Assess ``text`` (``role`` and ``description`` are accepted and ignored)."""
+        """Assess ``text`` (``role`` and ``description`` are accepted and ignored). Each
+        question's evidence is its learned value and the tier probabilities; the nearest
+        labelled tasks ("like: ...") are listed once, under ``multi_step``."""
         p = self.predict(text)
         scores = _scores_in_band(p.raw_scores, p.tier, self.model.thresholds)
         probs = "/".join(f"{p.probabilities[t]:.2f}" for t in _TIERS)
@@ -237,8 +239,8 @@ class LearnedEstimator:
             head += " (not sure enough of haiku or opus: sonnet)"
         like = tuple(f"like: {t!r} ({tier.value}, {sim:.2f})" for t, tier, sim in p.neighbours)
         evidence = {
-            d: (f"learned {d} {raw:.2f}", head, *like)
-            for d, raw in zip(DIMENSIONS, p.raw_scores, strict=True)
+            d: (f"learned {d} {raw:.2f}", head, *(like if i == 0 else ()))
+            for i, (d, raw) in enumerate(zip(DIMENSIONS, p.raw_scores, strict=True))
         }
         return Assessment(scores, self.name, evidence)
 
