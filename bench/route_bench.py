@@ -11,6 +11,8 @@ Rows:
 * *estimator*: :class:`KeywordEstimator` alone on the 207 hand-written labelled tasks, with
   their agents' roles (goal: <= 200 µs per task).
 * *chain + estimator*: a full decision for a task that carries nothing but its text.
+* *learned zero-shot estimator*: :class:`LearnedEstimator` (the router's default for tasks
+  that carry nothing but their text) alone, and in the chain (goal: <= 2 ms per task).
 
 Each row is the best of ``--repeat`` runs (the least disturbed by other processes).
 ``--accuracy`` also prints the estimator's held-out accuracy and confusion matrix.
@@ -48,6 +50,7 @@ from gearshift.catalog import load_catalog  # noqa: E402
 from gearshift.routing import (  # noqa: E402
     KeywordEstimator,
     Label,
+    LearnedEstimator,
     Priority,
     Router,
     Scores,
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
 
     catalog = load_catalog()
     rng = random.Random(4)
-    router = Router(catalog, policies=default_chain(catalog, rules=load_rules(RULES, catalog)))
+    chain = default_chain(catalog, rules=load_rules(RULES, catalog))
+    router = Router(catalog, policies=chain, estimator=KeywordEstimator())
     priorities = list(Priority)
     depths = [rng.choice((5, 50, 150)) for _ in range(args.tasks)]
     scored = [
@@ -132,6 +136,14 @@ def main(argv: list[str] | None = None) -> None:
     per_estimate = best_of(args.repeat, len(rows), estimate_all)
     plain = [Task(row.text, priority=rng.choice(priorities)) for row in rows]
     per_full = chain_row(router, plain, [rng.choice((5, 50, 150)) for _ in plain], args.repeat)
+    learned = LearnedEstimator()
+    start = time.perf_counter()
+    learned.predict("load the artefact")
+    load_s = time.perf_counter() - start
+    per_learned = best_of(args.repeat, len(rows), lambda: [learned.estimate(r.text) for r in rows])
+    learned_router = Router(catalog, policies=chain, estimator=learned)
+    depths_plain = [rng.choice((5, 50, 150)) for _ in plain]
+    per_learned_full = chain_row(learned_router, plain, depths_plain, args.repeat)
     samples = []
     for row in rows:  # each task's best of five: the spread across tasks, not scheduler noise
         best = float("inf")
@@ -152,8 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     print(_row("chain (rules + load), label given", len(labelled_tasks), per_label, ""))
     print(_row("keyword estimator alone", len(rows), per_estimate, "<= 200 µs"))
     print(_row("chain + estimator, text only", len(plain), per_full, ""))
+    print(_row("learned zero-shot estimator alone", len(rows), per_learned, "<= 2 ms"))
+    print(_row("chain + learned estimator, text only", len(plain), per_learned_full, ""))
     print()
     print(f"estimator, slowest 1% of the labelled tasks (p99 of per-task best): {p99 * 1e6:.1f} µs")
+    print(f"learned zero-shot estimator, first use (reads its artefact): {load_s * 1e3:.0f} ms")
     if args.learned:
         _learned_rows(catalog, _data_file(args.data), max(1, args.repeat // 2))
     if args.accuracy:

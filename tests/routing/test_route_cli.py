@@ -42,7 +42,7 @@ def test_route_text_prints_tier_model_scores_and_reasons() -> None:
         AGENTS,
     )
     assert out.splitlines()[0].startswith("haiku")
-    assert "multi-step 1 · judgment 1 · stakes 2 = 4 (estimator)" in out
+    assert "multi-step 1 · judgment 1 · stakes 2 = 4 (learned-estimator)" in out
     assert "because  agent: agent test-engineer declares model haiku" in out
 
 
@@ -56,7 +56,7 @@ def test_route_explain_shows_evidence_and_every_step() -> None:
         "150",
         "--explain",
     )
-    assert "'security architecture' (architecture) -> 3" in out
+    assert "learned: P(haiku/sonnet/opus)" in out and "like: '" in out
     for policy in ("override", "sticky", "agent", "complexity", "objective", "load", "escalation"):
         assert policy in out
     assert "high priority" in out and "keeps" in out

@@ -15,6 +15,7 @@ from gearshift.routing import (
     BudgetPolicy,
     ComplexityPolicy,
     EscalationFloorPolicy,
+    KeywordEstimator,
     Label,
     LoadPolicy,
     Objective,
@@ -183,7 +184,10 @@ def test_complexity_from_scores_label_and_estimate() -> None:
     label = r.route(Task("x", complexity=Label.HIGH))
     assert label.tier is Tier.OPUS and label.reasons == ["complexity: complexity high -> opus"]
     est = r.route(Task("Threat-model the webhook API"))
-    assert est.tier is Tier.OPUS and est.assessment and est.assessment.source == "estimator"
+    assert est.tier is Tier.OPUS and est.assessment
+    assert est.assessment.source == "learned-estimator"
+    cues = Router(CAT, estimator=KeywordEstimator()).route(Task("Threat-model the webhook API"))
+    assert cues.tier is Tier.OPUS and cues.assessment and cues.assessment.source == "estimator"
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,10 @@ The pieces, in the order a task meets them:
   the article's ``dispatch:`` lists);
 * the rubric (:class:`Scores`, :class:`Rubric`, :class:`Thresholds`) — the article's three
   questions, 1-3 each, summed into haiku / sonnet / opus;
-* assessors — :class:`KeywordEstimator` (fast, deterministic, with evidence) and
-  :class:`LLMJudgeAssessor` behind the :class:`Assessor` protocol;
+* assessors — :class:`LearnedEstimator` (the default for tasks that carry no scores: learned
+  from labelled tasks, with the nearest ones as evidence), :class:`KeywordEstimator` (cue
+  tables: microseconds, deterministic, with evidence) and :class:`LLMJudgeAssessor` behind the
+  :class:`Assessor` protocol;
 * policies — override, sticky session, agent model, ``task-router`` rules (a safe expression
   language, no ``eval``), learned (a trained :class:`Predictor` of P(success | task, tier), when
   there is one: :class:`LearnedPolicy`), complexity, objective, load, budget, escalation floor;
@@ -24,7 +26,12 @@ Example::
     decision.tier, decision.model, decision.reasons
 """
 
-from gearshift.routing.assessor import Assessor, LLMJudgeAssessor, parse_judge_reply
+from gearshift.routing.assessor import (
+    Assessor,
+    LLMJudgeAssessor,
+    TextEstimator,
+    parse_judge_reply,
+)
 from gearshift.routing.calibration import (
     Evaluation,
     LabelledTask,
@@ -64,6 +71,7 @@ from gearshift.routing.rubric import (
 )
 from gearshift.routing.rules import FIELDS, Rule, RuleSet, RulesPolicy, load_rules, parse_rules
 from gearshift.routing.task import Objective, Priority, Task, load_tasks, parse_tasks_jsonl
+from gearshift.routing.zeroshot import LearnedEstimator, default_estimator
 
 __all__ = [
     "DIMENSIONS",
@@ -84,6 +92,7 @@ __all__ = [
     "LLMJudgeAssessor",
     "Label",
     "LabelledTask",
+    "LearnedEstimator",
     "LearnedPolicy",
     "LoadPolicy",
     "Objective",
@@ -105,9 +114,11 @@ __all__ = [
     "StickyPolicy",
     "Task",
     "TaskText",
+    "TextEstimator",
     "Thresholds",
     "compile_expr",
     "default_chain",
+    "default_estimator",
     "evaluate",
     "load_labelled",
     "load_rules",

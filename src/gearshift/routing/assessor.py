@@ -21,7 +21,7 @@ from gearshift.errors import ConfigError, ValidationFailed
 from gearshift.routing.estimator import KeywordEstimator
 from gearshift.routing.rubric import DIMENSIONS, Assessment, Scores
 
-__all__ = ["JUDGE_PROMPT", "Assessor", "LLMJudgeAssessor", "parse_judge_reply"]
+__all__ = ["JUDGE_PROMPT", "Assessor", "LLMJudgeAssessor", "TextEstimator", "parse_judge_reply"]
 
 
 @runtime_checkable
@@ -31,6 +31,16 @@ class Assessor(Protocol):
     name: str
 
     async def assess(self, text: str, *, role: str = "", description: str = "") -> Assessment: ...
+
+
+@runtime_checkable
+class TextEstimator(Protocol):
+    """A synchronous, local assessor the router can call on its hot path: the keyword
+    estimator or the learned zero-shot estimator."""
+
+    name: str
+
+    def estimate(self, text: str, *, role: str = "", description: str = "") -> Assessment: ...
 
 
 JUDGE_PROMPT = """\

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from gearshift.catalog import Catalog, Tier
 from gearshift.routing.context import RouteContext
 from gearshift.routing.decision import RouteDecision
-from gearshift.routing.estimator import KeywordEstimator
 from gearshift.routing.policies import (
     AgentModelPolicy,
     BudgetPolicy,
@@ -30,10 +29,11 @@ from gearshift.routing.policies import (
 from gearshift.routing.rubric import DIMENSIONS, Assessment, Rubric
 from gearshift.routing.rules import RuleSet, RulesPolicy
 from gearshift.routing.task import Task
+from gearshift.routing.zeroshot import default_estimator
 
 if TYPE_CHECKING:
     from gearshift.agents.definition import AgentDefinition
-    from gearshift.routing.assessor import Assessor
+    from gearshift.routing.assessor import Assessor, TextEstimator
 
 __all__ = ["Router", "default_chain"]
 
@@ -76,6 +76,10 @@ class Router:
     ``always_assess`` puts rubric scores on every decision, even when an override decided
     (the estimator is cheap, and the scores explain whether the override was wise).
     ``default_tier`` applies only if no policy decides (a chain without ``complexity``).
+    ``estimator`` scores tasks that carry neither scores nor a label: by default the learned
+    zero-shot estimator (:func:`~gearshift.routing.zeroshot.default_estimator`), which beats the
+    keyword estimator on tasks phrased by other people; pass ``KeywordEstimator()`` for the
+    cue tables.
     """
 
     def __init__(
@@ -85,7 +89,7 @@ class Router:
         agents: Mapping[str, AgentDefinition] | None = None,
         policies: Sequence[Policy] | None = None,
         rubric: Rubric | None = None,
-        estimator: KeywordEstimator | None = None,
+        estimator: TextEstimator | None = None,
         assessor: Assessor | None = None,
         always_assess: bool = True,
         default_tier: Tier = Tier.SONNET,
@@ -96,7 +100,7 @@ class Router:
             policies if policies is not None else default_chain(catalog)
         )
         self.rubric = rubric or Rubric()
-        self.estimator = estimator or KeywordEstimator()
+        self.estimator = estimator or default_estimator()
         self.assessor = assessor
         self.always_assess = always_assess
         self.default_tier = default_tier

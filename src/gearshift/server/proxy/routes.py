@@ -36,6 +36,7 @@ from gearshift.routing import (
     BudgetPolicy,
     ComplexityPolicy,
     EscalationFloorPolicy,
+    KeywordEstimator,
     OverridePolicy,
     Policy,
     RouteContext,
@@ -124,7 +125,15 @@ class ProxyRouter:
         self._requested: Model | None = None
         self._over_budget = over_budget
         self._lock = threading.RLock()
-        self._router = Router(catalog, agents=agents, policies=self._chain(), always_assess=False)
+        # the cue tables, not the learned estimator: a proxy routes every request inline, and
+        # the keyword estimator costs microseconds where the learned one costs a millisecond
+        self._router = Router(
+            catalog,
+            agents=agents,
+            policies=self._chain(),
+            always_assess=False,
+            estimator=KeywordEstimator(),
+        )
 
     def set_pressure(self, check: Callable[[Task], bool] | None) -> None:
         """Budget pressure for the chain's budget policy (refreshed by the budget gate)."""
