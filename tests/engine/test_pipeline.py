@@ -427,3 +427,13 @@ def test_durations(value: object, seconds: int) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ConfigError):
         parse_duration(value)
+
+
+def test_outputs_declare_where_model_files_may_go(tmp_path: Path) -> None:
+    job = load(tmp_path, "tasks: [{task: x, workdir: w, outputs: [src/, 'tests/*.py']}]").jobs[0]
+    assert job.outputs == ("src/", "tests/*.py")
+    assert load(tmp_path, "tasks: [{task: x, outputs: src/}]").jobs[0].outputs == ("src/",)
+    assert load(tmp_path, "tasks: [{task: x}]").jobs[0].outputs is None
+    for bad in ("../up", ".git/hooks/", "/abs"):
+        with pytest.raises(DefinitionError, match=r"p\.yaml:1: outputs: "):
+            load(tmp_path, f"tasks: [{{task: x, outputs: ['{bad}']}}]")

@@ -351,6 +351,7 @@ class RunContext:
         context = ValidationContext(
             task=job.task.text,
             workdir=job.workdir,
+            outputs=job.outputs,
             files=job.files,
             provider=meter,
             metadata={"task_id": job.id, "attempt": attempt.number},

@@ -108,6 +108,7 @@ class JobBuilder:
             options=self.options(entry),
             files=self.get(entry, "files", dict, {}),
             workdir=self.get(entry, "workdir", lambda v: self.base / str(v)),
+            outputs=self.get(entry, "outputs", _outputs),
             cache_ttl_s=self.get(entry, "cache_ttl", parse_duration, 0),
             cache_system=self.get(entry, "cache_system", bool, False),
         )
@@ -312,6 +313,15 @@ def _tags(value: str | list[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(t.strip() for t in value.split(",") if t.strip())
     return tuple(value)
+
+
+def _outputs(value: str | list[str]) -> tuple[str, ...]:
+    from gearshift.engine.output_files import check_patterns
+
+    try:
+        return check_patterns([value] if isinstance(value, str) else value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="paths relative to workdir:, outside .git") from None
 
 
 def _is_number(value: Any) -> bool:
