@@ -15,6 +15,7 @@ exits non-zero; only ``--debug`` shows a traceback.
     ├── LedgerError                 the ledger cannot be opened, migrated, read or written
     ├── IngestError                 transcripts that cannot be read (or bad lines, with --strict)
     ├── BudgetExceeded              a reservation that a blocking budget refuses
+    ├── PromptTooLong               a request no model it may go to has the context window for
     ├── ValidationFailed            an output that failed its validator (used by strategies)
     └── ProviderError               a model call that failed; ``retryable`` says if a retry may help
         ├── RateLimited             429; ``retry_after`` seconds when the server said so
@@ -39,6 +40,7 @@ __all__ = [
     "LedgerError",
     "Overloaded",
     "PriceFileError",
+    "PromptTooLong",
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
@@ -93,6 +95,10 @@ class BudgetExceeded(GearshiftError):
     """A budget with the ``block`` action refused a reservation."""
 
     exit_code = 3
+
+
+class PromptTooLong(GearshiftError):
+    """A request larger than the context window of every model it may go to; never sent."""
 
 
 class ValidationFailed(GearshiftError):
