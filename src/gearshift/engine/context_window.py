@@ -5,7 +5,8 @@ job's ``ladder_top``), or refused with :class:`~gearshift.errors.PromptTooLong` 
 call, so nothing is sent, reserved or recorded. A simulator would otherwise "run" a 10 MB prompt
 as millions of tokens on Haiku, and the API would answer it with a 400.
 
-The size is estimated without a network call, on the side of too many:
+The size is estimated without a network call, on the high side for English and code (very
+dense text, CJK or base64, can run denser; the API then refuses the call itself):
 :func:`~gearshift.providers.base.input_token_bound` (images and PDF pages at the most they
 cost, framing included) with text counted at :data:`BYTES_PER_TOKEN` UTF-8 bytes a token
 rather than one -- English runs about four bytes a token, CJK and code about three. A model
