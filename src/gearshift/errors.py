@@ -13,6 +13,7 @@ exits non-zero; only ``--debug`` shows a traceback.
     │   ├── DefinitionError         an agent, rules, pipeline or workload file that fails validation
     │   └── UnknownModel            a model id or alias the catalog does not know
     ├── LedgerError                 the ledger cannot be opened, migrated, read or written
+    │   └── LedgerLocked            another writer held the ledger for longer than the wait
     ├── IngestError                 transcripts that cannot be read (or bad lines, with --strict)
     ├── BudgetExceeded              a reservation that a blocking budget refuses
     ├── PromptTooLong               a request no model it may go to has the context window for
@@ -38,6 +39,7 @@ __all__ = [
     "GearshiftError",
     "IngestError",
     "LedgerError",
+    "LedgerLocked",
     "Overloaded",
     "PriceFileError",
     "PromptTooLong",
@@ -85,6 +87,10 @@ class UnknownModel(ConfigError):
 
 class LedgerError(GearshiftError):
     """The ledger could not be opened, migrated, read or written."""
+
+
+class LedgerLocked(LedgerError):
+    """Another writer held the (SQLite) ledger for longer than this command would wait."""
 
 
 class IngestError(GearshiftError):

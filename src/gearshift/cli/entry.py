@@ -40,7 +40,7 @@ _SPEND = ("spend",)
 _STATUSLINE = ("statusline",)
 _SPECS: dict[tuple[str, ...], _Spec] = {
     _INGEST: _Spec(
-        flags={"--json": "as_json", "--strict": "strict"},
+        flags={"--json": "as_json", "--strict": "strict", "--hook": "hook"},
         values={"--mode": "mode", "--workers": "workers"},
         positional=True,
         counts=frozenset({"workers"}),
@@ -183,6 +183,7 @@ def _run(direct: Direct) -> None:
             int(workers) if workers is not None else None,
             bool(opts.get("as_json", False)),
             pending=pending,
+            hook=bool(opts.get("hook", False)),
         )
         return
     if direct.command == _STATUSLINE:

@@ -37,6 +37,14 @@ def claude_code(
         int | None, typer.Option("--workers", min=1, help="Files parsed at once [default: cores].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    hook: Annotated[
+        bool,
+        typer.Option(
+            "--hook",
+            help="As run by a Claude Code hook: if another writer holds the ledger for more "
+            "than 1.5 s, write nothing, say so on stderr and exit 0 (the next run catches up).",
+        ),
+    ] = False,
 ) -> None:
     """Ingest every Claude Code transcript (subagents included), attributing spend per agent.
 
@@ -44,4 +52,4 @@ def claude_code(
     """
     from gearshift.cli.ingest_run import run_claude_code
 
-    run_claude_code(list(paths) if paths else None, mode, strict, workers, as_json)
+    run_claude_code(list(paths) if paths else None, mode, strict, workers, as_json, hook=hook)
