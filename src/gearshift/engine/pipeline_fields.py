@@ -68,8 +68,8 @@ def defaults_of(data: YamlMap) -> Entry:
 class JobBuilder:
     """Turns entries into jobs: the task's field, then its agent's definition, then defaults.
 
-    ``trust`` says which agent files may bring validators that run code (by default none but
-    inline ones; see :mod:`gearshift.engine.command_trust`)."""
+    ``trust`` says which agent files may bring validators that run code (by default, only
+    definitions built in code; see :mod:`gearshift.engine.command_trust`)."""
 
     def __init__(
         self,
