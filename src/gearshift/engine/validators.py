@@ -136,7 +136,7 @@ class CommandValidator:
         self.from_output = from_output
         self.default_file = default_file
         self.shell = shell
-        self.env = command_env(env)
+        self.env = env
 
     async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
         outputs = context.outputs
@@ -168,7 +168,7 @@ class CommandValidator:
             return ValidationResult(False, evidence=f"could not write the output's files: {err}")
         common: dict[str, Any] = {
             "cwd": workdir,
-            "env": self.env,
+            "env": command_env(self.env),
             "start_new_session": True,
             "stdout": asyncio.subprocess.PIPE,
             "stderr": asyncio.subprocess.STDOUT,
