@@ -26,7 +26,7 @@ from gearshift.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "data" / "claude_code" / "settings"
 PROGRAM = ["/opt/gear shift/bin/gearshift"]
-HOOK = "'/opt/gear shift/bin/gearshift' ingest claude-code >/dev/null 2>&1 || true"
+HOOK = "'/opt/gear shift/bin/gearshift' ingest claude-code --hook >/dev/null 2>&1 || true"
 STATUS = "'/opt/gear shift/bin/gearshift' statusline"
 PROXY = "http://127.0.0.1:8787"
 
@@ -261,7 +261,7 @@ def test_user_and_project_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     [
         ("gearshift ingest claude-code >/dev/null 2>&1", ["ingest", "claude-code", ">/dev/null",
                                                           "2>&1"]),
-        (HOOK, ["ingest", "claude-code", ">/dev/null", "2>&1", "||", "true"]),
+        (HOOK, ["ingest", "claude-code", "--hook", ">/dev/null", "2>&1", "||", "true"]),
         ("/usr/bin/python3 -m gearshift --ledger x.db --debug statusline", ["statusline"]),
         ("~/.local/bin/gearshift --prices=article statusline --format '{today}'",
          ["statusline", "--format", "{today}"]),
@@ -279,8 +279,8 @@ def test_gearshift_commands_are_recognised(command: object, args: list[str] | No
 def test_hook_commands_quote_the_program() -> None:
     assert hook_command(PROGRAM) == HOOK
     assert hook_command(["/usr/bin/python3", "-m", "gearshift", "--ledger", "/l b.db"]) == (
-        "/usr/bin/python3 -m gearshift --ledger '/l b.db' ingest claude-code >/dev/null 2>&1 "
-        "|| true"
+        "/usr/bin/python3 -m gearshift --ledger '/l b.db' ingest claude-code --hook "
+        ">/dev/null 2>&1 || true"
     )
 
 

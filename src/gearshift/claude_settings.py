@@ -3,7 +3,8 @@
 Three things wire Claude Code to gearshift:
 
 * the ingest hooks -- ``Stop`` (each turn) and ``SubagentStop`` (each subagent) run
-  ``gearshift ingest claude-code`` quietly, so the ledger follows the session;
+  ``gearshift ingest claude-code --hook`` quietly, so the ledger follows the session (``--hook``:
+  a ledger another writer holds is not waited for beyond 1.5 s; the next run catches up);
 * the status line -- ``statusLine`` runs ``gearshift statusline``;
 * with a proxy, the environment -- ``env.ANTHROPIC_BASE_URL`` points Claude Code at a running
   ``gearshift proxy``.
@@ -146,7 +147,7 @@ def _is_statusline(value: object) -> bool:
 def hook_command(program: Sequence[str]) -> str:
     """The ingest hook's command for ``program`` (the gearshift command and its global
     options)."""
-    return shlex.join([*program, "ingest", "claude-code"]) + _QUIET
+    return shlex.join([*program, "ingest", "claude-code", "--hook"]) + _QUIET
 
 
 def statusline_command(program: Sequence[str]) -> str:

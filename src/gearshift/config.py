@@ -38,6 +38,10 @@ key, because a config file is edited by hand and a bare "invalid value" sends pe
     [reconcile.users]               # the folders of each Claude Code user (reconcile claude-code)
     "alice@example.com" = ["/home/alice/", "/Users/alice/"]
 
+    [run]
+    allow_commands = false          # true: gearshift run also runs command validators of agent
+                                    # files it found by itself (as --allow-commands)
+
 The file's format is declared by the Structs below (``gearshift schema config`` prints it as JSON
 Schema). Sections this module does not know are kept as raw tables for their owners
 (:meth:`Config.section`). Budget tables are checked for their keys here and turned into budgets
@@ -68,6 +72,7 @@ __all__ = [
     "Config",
     "ConfigFile",
     "ReconcileConfig",
+    "RunConfig",
     "TrueCostConfig",
     "config_path",
     "default_alert_log",
@@ -133,6 +138,10 @@ class _ReconcileFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     users: dict[str, Any] = {}  # each checked on its own, so errors name the user
 
 
+class _RunFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    allow_commands: bool = False
+
+
 class ConfigFile(msgspec.Struct, kw_only=True):
     """The config file. Top-level tables it does not name belong to other owners and are kept."""
 
@@ -140,6 +149,7 @@ class ConfigFile(msgspec.Struct, kw_only=True):
     alerts: _AlertsFile = msgspec.field(default_factory=_AlertsFile)
     true_cost: _TrueCostFile = msgspec.field(default_factory=_TrueCostFile)
     reconcile: _ReconcileFile = msgspec.field(default_factory=_ReconcileFile)
+    run: _RunFile = msgspec.field(default_factory=_RunFile)
 
 
 class _SchemaFile(ConfigFile, kw_only=True):
@@ -191,6 +201,14 @@ class ReconcileConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RunConfig:
+    """``[run]``: ``allow_commands`` lets ``gearshift run`` run command and callable validators
+    from agent files it found by itself or a pipeline included (see docs/security.md)."""
+
+    allow_commands: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A loaded configuration; ``path`` is ``None`` when no file exists (all defaults)."""
 
@@ -199,6 +217,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     true_cost: TrueCostConfig = field(default_factory=TrueCostConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -244,6 +263,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         alerts=_alerts(file, parsed.alerts),
         true_cost=_true_cost(file, parsed.true_cost),
         reconcile=_reconcile(file, parsed.reconcile),
+        run=RunConfig(allow_commands=parsed.run.allow_commands),
         raw=raw,
     )
 

@@ -13,8 +13,10 @@ exits non-zero; only ``--debug`` shows a traceback.
     │   ├── DefinitionError         an agent, rules, pipeline or workload file that fails validation
     │   └── UnknownModel            a model id or alias the catalog does not know
     ├── LedgerError                 the ledger cannot be opened, migrated, read or written
+    │   └── LedgerLocked            another writer held the ledger for longer than the wait
     ├── IngestError                 transcripts that cannot be read (or bad lines, with --strict)
     ├── BudgetExceeded              a reservation that a blocking budget refuses
+    ├── PromptTooLong               a request no model it may go to has the context window for
     ├── ValidationFailed            an output that failed its validator (used by strategies)
     └── ProviderError               a model call that failed; ``retryable`` says if a retry may help
         ├── RateLimited             429; ``retry_after`` seconds when the server said so
@@ -37,8 +39,10 @@ __all__ = [
     "GearshiftError",
     "IngestError",
     "LedgerError",
+    "LedgerLocked",
     "Overloaded",
     "PriceFileError",
+    "PromptTooLong",
     "ProviderError",
     "ProviderTimeout",
     "RateLimited",
@@ -85,6 +89,10 @@ class LedgerError(GearshiftError):
     """The ledger could not be opened, migrated, read or written."""
 
 
+class LedgerLocked(LedgerError):
+    """Another writer held the (SQLite) ledger for longer than this command would wait."""
+
+
 class IngestError(GearshiftError):
     """A transcript source that cannot be read."""
 
@@ -93,6 +101,10 @@ class BudgetExceeded(GearshiftError):
     """A budget with the ``block`` action refused a reservation."""
 
     exit_code = 3
+
+
+class PromptTooLong(GearshiftError):
+    """A request larger than the context window of every model it may go to; never sent."""
 
 
 class ValidationFailed(GearshiftError):

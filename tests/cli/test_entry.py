@@ -38,6 +38,7 @@ ING = ("ingest", "claude-code")
             Direct(ING, options={"strict": True, "mode": "display", "workers": 1},
                    paths=("p",)),
         ),
+        (["ingest", "claude-code", "--hook"], Direct(ING, options={"hook": True})),
         (["spend"], Direct(("spend",))),
         (
             ["--ledger=l", "spend", "--by", "agent", "-p", "web", "--since", "-7d", "--json",

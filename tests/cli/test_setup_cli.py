@@ -15,7 +15,7 @@ import pytest
 
 FIXTURES = Path(__file__).parents[1] / "data" / "claude_code"
 PROGRAM = shlex.join([sys.executable, "-m", "gearshift"])
-HOOK = f"{PROGRAM} ingest claude-code >/dev/null 2>&1 || true"
+HOOK = f"{PROGRAM} ingest claude-code --hook >/dev/null 2>&1 || true"
 
 
 def _gearshift(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -114,7 +114,9 @@ def test_example_runs_through_the_cli(name: str, tmp_path: Path) -> None:
     assert statuses <= FINAL and (result.returncode == 0) == (statuses == {"succeeded"})
     assert "Traceback" not in result.stderr
     totals = report["totals"]
-    assert totals["jobs"] == len(load_pipeline(EXAMPLES / f"{name}.yaml", catalog=CAT).jobs)
+    assert totals["jobs"] == len(
+        load_pipeline(EXAMPLES / f"{name}.yaml", catalog=CAT, sim=True).jobs
+    )
     assert _nanos(totals["all_opus_usd"]) > _nanos(totals["all_sonnet_usd"]) > 0
     assert report["resume"].endswith(f"--run-id {report['run_id']}")
     with Ledger.open(db, catalog=CAT) as ledger:
@@ -225,7 +227,8 @@ def test_provider_errors_are_messages_with_hints(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     got, _, err = gearshift(capsys, "--ledger", str(tmp_path / "l.db"), "run",
-                            str(EXAMPLES / "dispatch.yaml"), "--provider", provider)  # fmt: skip
+                            str(EXAMPLES / "dispatch.yaml"), "--provider", provider,
+                            "--allow-commands")  # fmt: skip
     assert got == code and words in err and "hint: " in err
     assert "Traceback" not in err
 

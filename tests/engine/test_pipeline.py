@@ -126,7 +126,7 @@ def test_ids_default_to_slugs_and_stay_unique(tmp_path: Path) -> None:
 
 
 def test_dispatch_example() -> None:
-    pipeline = load_pipeline(EXAMPLES / "dispatch.yaml", catalog=CAT)
+    pipeline = load_pipeline(EXAMPLES / "dispatch.yaml", catalog=CAT, allow_commands=True)
     tests, review = pipeline.jobs
     assert tests.id == "write-unit-tests-for-auth-module"
     assert (tests.task.agent, tests.task.model, tests.task.priority) == (
@@ -147,7 +147,7 @@ def test_dispatch_example() -> None:
 
 
 def test_test_pipeline_is_one_tiered_job() -> None:
-    pipeline = load_pipeline(EXAMPLES / "test-pipeline.yaml", catalog=CAT)
+    pipeline = load_pipeline(EXAMPLES / "test-pipeline.yaml", catalog=CAT, allow_commands=True)
     (job,) = pipeline.jobs
     assert (job.id, job.strategy, job.task.model, job.ladder_top) == (
         "test-pipeline",
@@ -163,7 +163,9 @@ def test_test_pipeline_is_one_tiered_job() -> None:
 
 
 def test_feature_implementation_is_a_chain_of_agents() -> None:
-    pipeline = load_pipeline(EXAMPLES / "feature-implementation.yaml", catalog=CAT)
+    pipeline = load_pipeline(
+        EXAMPLES / "feature-implementation.yaml", catalog=CAT, allow_commands=True
+    )
     jobs = pipeline.jobs
     assert [j.id for j in jobs] == [
         "subtask-1-design",
@@ -205,7 +207,9 @@ def test_feature_subtasks_may_name_their_own_dependencies(tmp_path: Path) -> Non
 
 
 def test_batch_optimization_example() -> None:
-    (job,) = load_pipeline(EXAMPLES / "batch-optimization.yaml", catalog=CAT).jobs
+    (job,) = load_pipeline(
+        EXAMPLES / "batch-optimization.yaml", catalog=CAT, allow_commands=True
+    ).jobs
     assert (job.strategy, job.task.agent, job.task.model) == ("batch", "style-enforcer", "haiku")
     options = dict(job.options)
     items = options.pop("items")
@@ -238,7 +242,9 @@ def test_batch_items_from_a_list_or_the_task_text(tmp_path: Path) -> None:
 
 
 def test_confidence_escalation_example() -> None:
-    (job,) = load_pipeline(EXAMPLES / "confidence-escalation.yaml", catalog=CAT).jobs
+    (job,) = load_pipeline(
+        EXAMPLES / "confidence-escalation.yaml", catalog=CAT, allow_commands=True
+    ).jobs
     assert (job.id, job.strategy, job.task.model, job.task.agent) == (
         "confidence-escalation",
         "confidence",
@@ -399,7 +405,7 @@ def test_agent_validator_errors_name_the_agent_file(tmp_path: Path) -> None:
         "---\nname: x\nmodel: haiku\nvalidators:\n  - {type: nope}\n---\nbody\n"
     )
     path = write(tmp_path, "agents: agents\ntasks: [{task: y, agent: x}]\n")
-    with pytest.raises(DefinitionError, match=r"x\.md:1: .*type cannot be 'nope'"):
+    with pytest.raises(DefinitionError, match=r"x\.md:5: .*type cannot be 'nope'"):
         load_pipeline(path, catalog=CAT)
 
 
@@ -427,3 +433,13 @@ def test_durations(value: object, seconds: int) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ConfigError):
         parse_duration(value)
+
+
+def test_outputs_declare_where_model_files_may_go(tmp_path: Path) -> None:
+    job = load(tmp_path, "tasks: [{task: x, workdir: w, outputs: [src/, 'tests/*.py']}]").jobs[0]
+    assert job.outputs == ("src/", "tests/*.py")
+    assert load(tmp_path, "tasks: [{task: x, outputs: src/}]").jobs[0].outputs == ("src/",)
+    assert load(tmp_path, "tasks: [{task: x}]").jobs[0].outputs is None
+    for bad in ("../up", ".git/hooks/", "/abs"):
+        with pytest.raises(DefinitionError, match=r"p\.yaml:1: outputs: "):
+            load(tmp_path, f"tasks: [{{task: x, outputs: ['{bad}']}}]")

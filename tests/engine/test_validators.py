@@ -108,7 +108,9 @@ def test_task_files_win_over_the_models_files(tmp_path: Path) -> None:
     cheating = SOLUTION.replace("assert add(2, 3) == 5", "assert True").replace("a + b", "0")
     run_test = "from tests.test_calc import test_add; test_add()"
     validator = CommandValidator([PY, "-c", run_test])
-    result = check(validator, cheating, files={"tests/test_calc.py": HONEST_TEST}, workdir=tmp_path)
+    files = {"tests/test_calc.py": HONEST_TEST}
+    outputs = ("src/", "tests/")
+    result = check(validator, cheating, files=files, workdir=tmp_path, outputs=outputs)
     assert not result.passed
     assert (tmp_path / "tests/test_calc.py").read_text() == HONEST_TEST
 

@@ -70,3 +70,35 @@ def test_a_free_ledger_writes_without_a_word(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "l.db", lock_timeout=1, on_lock_wait=said.append) as ledger:
         ledger.record(agent="a", model="haiku", input_tokens=1, output_tokens=1)
     assert said == []
+
+
+@pytest.mark.parametrize("module", ["gearshift", "gearshift.cli.main"])  # direct entry, Typer
+def test_a_hook_run_ingest_leaves_a_locked_ledger_to_the_next_run(
+    tmp_path: Path, module: str
+) -> None:
+    from gearshift.ingest.sample import generate_corpus
+
+    corpus = tmp_path / "cc"
+    generate_corpus(corpus, size_bytes=20_000, seed=3)
+    db = tmp_path / "l.db"
+    holder = locked(db)
+    command = [sys.executable, "-m", module, "--ledger", str(db), "ingest", "claude-code",
+               str(corpus), "--hook"]  # fmt: skip
+    started = time.monotonic()
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "locked by another writer" in lines[0], out.stderr
+    assert "left for the next run" in lines[0]
+    assert took < 15  # not the 60 s a plain ingest would wait
+    with Ledger.open(db) as ledger:
+        assert ledger.count() == 1  # only the record made before the lock
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stderr == ""
+    with Ledger.open(db) as ledger:
+        assert ledger.count() > 1  # the next run did the work

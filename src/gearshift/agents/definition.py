@@ -104,7 +104,8 @@ class AgentDefinition:
     """A named agent: prompt, tools, model and the options gearshift adds.
 
     ``source`` and ``line`` locate the definition; ``model_line`` is the line of its ``model:``
-    key (``None`` when absent), which :mod:`gearshift.insight.audit` rewrites.
+    key (``None`` when absent), which :mod:`gearshift.insight.audit` rewrites;
+    ``validators_line`` that of its ``validators:`` key.
     ``validators`` are kept as raw specs (mappings or strings) for the execution engine.
     ``extra`` keeps every field gearshift does not interpret (``permissionMode``, ``maxTurns``...).
     """
@@ -126,6 +127,7 @@ class AgentDefinition:
     source: Path | None = None
     line: int | None = None
     model_line: int | None = None
+    validators_line: int | None = None
     format: SourceFormat = SourceFormat.PYTHON
 
     @property

@@ -144,6 +144,10 @@ def build_definition(
     else:
         model, model_line = options.default_model, None
     instructions = body if body else _text(fields.instructions)
+    validators_key = written.get("validators")
+    validators_line = None
+    if validators_key is not None and isinstance(data, YamlMap):
+        validators_line = data.line_of(validators_key)
     return AgentDefinition(
         name=name,
         description=_text(fields.description),
@@ -157,11 +161,14 @@ def build_definition(
         max_tokens=fields.max_tokens,
         mode=_mode(fields.mode, at(written.get("mode"))),
         escalation=_ladder(fields.escalation, at(written.get("escalation"))),
-        validators=_validators(fields.validators),
+        validators=_validators(  # as written, so their own lines stay known
+            canonical["validators"] if validators_key is not None else None
+        ),
         extra=extra,
         source=path,
         line=line,
         model_line=model_line,
+        validators_line=validators_line,
         format=fmt,
     )
 

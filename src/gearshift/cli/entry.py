@@ -37,7 +37,12 @@ _SPEND = ("spend",)
 _STATUSLINE = ("statusline",)
 _SPECS: dict[tuple[str, ...], _Spec] = {
     _INGEST: _Spec(
-        flags={"--json": "as_json", "--strict": "strict", "--follow-links": "follow_links"},
+        flags={
+            "--json": "as_json",
+            "--strict": "strict",
+            "--follow-links": "follow_links",
+            "--hook": "hook",
+        },
         values={"--mode": "mode", "--workers": "workers"},
         positional=True,
         counts=frozenset({"workers"}),
@@ -125,6 +130,7 @@ def _run(direct: Direct) -> None:
             int(workers) if workers is not None else None,
             bool(opts.get("as_json", False)),
             bool(opts.get("follow_links", False)),
+            hook=bool(opts.get("hook", False)),
         )
         return
     if direct.command == _STATUSLINE:

@@ -45,6 +45,14 @@ def claude_code(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    hook: Annotated[
+        bool,
+        typer.Option(
+            "--hook",
+            help="As run by a Claude Code hook: if another writer holds the ledger for more "
+            "than 1.5 s, write nothing, say so on stderr and exit 0 (the next run catches up).",
+        ),
+    ] = False,
 ) -> None:
     """Ingest every Claude Code transcript (subagents included), attributing spend per agent.
 
@@ -52,4 +60,6 @@ def claude_code(
     """
     from gearshift.cli.ingest_run import run_claude_code
 
-    run_claude_code(list(paths) if paths else None, mode, strict, workers, as_json, follow_links)
+    run_claude_code(
+        list(paths) if paths else None, mode, strict, workers, as_json, follow_links, hook=hook
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from gearshift.cli.common import console, is_terminal, print_json, state
-from gearshift.errors import ConfigError, IngestError
+from gearshift.errors import ConfigError, IngestError, LedgerLocked
 from gearshift.ingest.claude_code import ingest_claude_code
 from gearshift.ingest.discover import discover
 from gearshift.ingest.summary import IngestSummary
@@ -22,7 +22,10 @@ from gearshift.ledger.urls import resolve_location
 if TYPE_CHECKING:
     from gearshift.ingest.price import CostMode
 
-__all__ = ["run_claude_code"]
+__all__ = ["HOOK_LOCK_WAIT_S", "run_claude_code"]
+
+#: How long a hook-run ingest waits for another writer before leaving its work to the next run.
+HOOK_LOCK_WAIT_S = 1.5
 
 
 def run_claude_code(
@@ -32,7 +35,13 @@ def run_claude_code(
     workers: int | None,
     as_json: bool,
     follow_links: bool = False,
+    *,
+    hook: bool = False,
 ) -> None:
+    """``hook``: run from a Claude Code hook, which must not hold Claude Code up. A ledger
+    another writer holds is waited for at most :data:`HOOK_LOCK_WAIT_S`; then this run writes
+    nothing, says so in one line on stderr and returns (exit 0): the next run reads what this
+    one left, since a file's progress is saved with its records."""
     started = time.perf_counter()
     if mode not in ("auto", "calculate", "display"):
         raise ConfigError(f"--mode: {mode!r} is not a mode", hint="use auto, calculate or display")
@@ -59,7 +68,17 @@ def run_claude_code(
             return _with_progress(ingest, found.total_bytes, len(found.files))
         return ingest()
 
-    summary = _run_on_ledger(run)
+    if hook:
+        state.lock_timeout = min(state.lock_timeout, HOOK_LOCK_WAIT_S)
+    try:
+        summary = _run_on_ledger(run)
+    except LedgerLocked as exc:
+        if not hook:
+            raise
+        import sys
+
+        print(f"gearshift: {exc.message}; left for the next run", file=sys.stderr)
+        return
     summary.seconds = time.perf_counter() - started
     if as_json:
         print_json(summary.to_dict())
@@ -76,6 +95,7 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     lite = LiteLedger.open_or_create(location, state.catalog, staged=True)
     if lite is None:
         return run(state.ledger(create=True))
+    lite.wait_for_writers(state.lock_timeout)
     try:
         summary = run(lite)
     except BaseException:
@@ -88,6 +108,7 @@ def _run_on_ledger(run: Callable[[BulkLedger], IngestSummary]) -> IngestSummary:
     other = LiteLedger.open_current(location, state.catalog)
     if other is None:
         return run(state.ledger(create=True))
+    other.wait_for_writers(state.lock_timeout)
     with other:
         return run(other)
 

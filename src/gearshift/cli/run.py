@@ -142,6 +142,15 @@ def run(
             "--project", help="The project recorded on every attempt.", show_default=False
         ),
     ] = None,
+    allow_commands: Annotated[
+        bool,
+        typer.Option(
+            "--allow-commands",
+            help="Also run command and callable validators of agent files found by search "
+            "(.claude/agents) or included by the pipeline's agents: (read them first). "
+            "[config: allow_commands under [run]]",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run a pipeline file: every task routed, validated, escalated and metered in the ledger."""
@@ -170,7 +179,10 @@ def run(
     chosen = options.filled()
     sim = chosen.provider == "sim"
     agent_dirs = [Path(p) for p in chosen.agents_dir or ()]
-    pipeline = load_pipeline(file, catalog=catalog, agent_dirs=agent_dirs, sim=sim)
+    allow = allow_commands or dry_run or state.config().run.allow_commands
+    pipeline = load_pipeline(
+        file, catalog=catalog, agent_dirs=agent_dirs, sim=sim, allow_commands=allow
+    )
     if dry_run:
         _dry_run(pipeline, catalog, as_json=as_json)
         return

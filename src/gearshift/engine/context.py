@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Catalog, Model, Tier, Usage
 from gearshift.engine import holds
+from gearshift.engine.context_window import fitting_model
 from gearshift.engine.job import Attempt, Job
 from gearshift.engine.stats import RunStats
 from gearshift.errors import ProviderError, ResponseDropped
@@ -133,9 +134,10 @@ class RunContext:
             system=system,
             complexity=complexity,
         )
+        model = self.catalog.resolve(request.model)  # routed up when the prompt needs it
         attempt = Attempt(
             number,
-            tier,
+            model.tier,
             request.model,
             escalation_reason=escalation_reason,
             role=role,
@@ -157,9 +159,7 @@ class RunContext:
             )
         async with self.semaphore():
             scope_tags = {**attempt.tags, "role": role}
-            reservation, model = await holds.reserve(
-                self, job, self.model_for(tier, job), request, scope_tags
-            )
+            reservation, model = await holds.reserve(self, job, model, request, scope_tags)
             if model.id != request.model:
                 request = _with_model(request, model.id)
                 attempt.model, attempt.tier = model.id, model.tier
@@ -205,10 +205,14 @@ class RunContext:
         system: str | None = None,
         complexity: int | None = None,
     ) -> ModelRequest:
-        """The request :meth:`call` sends (batch-submitting strategies build theirs here)."""
-        return ModelRequest.user(
+        """The request :meth:`call` sends (batch-submitting strategies build theirs here): on
+        ``tier``'s model, or the first one above it (up to the job's ``ladder_top``) whose
+        context window the prompt fits; PromptTooLong when none
+        (:mod:`gearshift.engine.context_window`)."""
+        model = self.model_for(tier, job)
+        request = ModelRequest.user(
             prompt,
-            model=self.model_for(tier, job).id,
+            model=model.id,
             system=system if system is not None else job.system,
             max_tokens=job.max_tokens,
             temperature=job.temperature,
@@ -220,6 +224,8 @@ class RunContext:
                 "complexity": complexity if complexity is not None else 5,
             },
         )
+        fitted = fitting_model(self.catalog, model, request, top=job.ladder_top)
+        return request if fitted is model else _with_model(request, fitted.id)
 
     async def accept(
         self,
@@ -332,6 +338,7 @@ class RunContext:
         context = ValidationContext(
             task=job.task.text,
             workdir=job.workdir,
+            outputs=job.outputs,
             files=job.files,
             provider=meter,
             metadata={"task_id": job.id, "attempt": attempt.number},
@@ -543,6 +550,9 @@ class _MeteredProvider:
     async def complete(self, request: ModelRequest) -> ModelResult:
         ctx = self.ctx
         model = ctx.catalog.resolve(request.model)
+        fitted = fitting_model(ctx.catalog, model, request)
+        if fitted is not model:
+            model, request = fitted, _with_model(request, fitted.id)
         tags = {**self.attempt.tags, "role": "judge"}
         reservation, model = await holds.reserve(ctx, self.job, model, request, tags)
         if model.id != request.model:

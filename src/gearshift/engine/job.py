@@ -27,7 +27,9 @@ class Job:
     ``strategy`` names a strategy (``single``, ``tiered``, ``confidence``, ``batch``,
     ``exemplar``); ``options`` are its settings. ``ladder_top`` caps escalation. Outputs of the
     jobs in ``depends_on`` are appended to the prompt (the hybrid pipeline's hand-over).
-    ``cache_ttl_s`` > 0 turns on exact response reuse for this job's calls.
+    ``cache_ttl_s`` > 0 turns on exact response reuse for this job's calls. Command validators
+    run in ``workdir`` (else a fresh folder), where the model's files may take only the paths
+    ``outputs`` declares (:mod:`gearshift.engine.output_files`).
     """
 
     id: str
@@ -42,6 +44,7 @@ class Job:
     options: Mapping[str, Any] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
     workdir: Path | None = None
+    outputs: tuple[str, ...] | None = None
     cache_ttl_s: int = 0
     cache_system: bool = False
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Catalog, load_catalog
+from gearshift.engine.command_trust import CommandTrust
 from gearshift.engine.job import Job
 from gearshift.engine.pipeline_fields import JobBuilder, JobInfo, defaults_of
 from gearshift.engine.pipeline_format import PipelineFile
@@ -103,12 +104,19 @@ def load_pipeline(
     catalog: Catalog | None = None,
     agent_dirs: Iterable[Path | str] = (),
     sim: bool = False,
+    allow_commands: bool = False,
 ) -> Pipeline:
     """Read, check and build the pipeline at ``path``.
 
     ``agent_dirs`` add agent definitions to the file's own ``agents:``; with neither, Claude
     Code's locations (``.claude/agents``, ``~/.claude/agents``) are searched. ``sim=True``
     applies :func:`for_sim`, so escalation means something on the simulator.
+
+    Validators that run code (``command``, ``callable``) are taken from the file itself, its
+    inline agents and ``agent_dirs`` (which the user named); from an agent file found by
+    search or included by ``agents:`` they raise DefinitionError naming the file and line,
+    unless ``allow_commands`` or ``sim`` (whose jobs run no command; see
+    :mod:`gearshift.engine.command_trust`).
     """
     path = Path(path)
     catalog = catalog or load_catalog()
@@ -122,8 +130,10 @@ def load_pipeline(
     convert(data, PipelineFile, source=str(path), error=DefinitionError)
     if not any(key in SHAPES for key in data):
         raise DefinitionError(f"{path}:1: no tasks in this pipeline", hint=_SHAPES_HINT)
-    agents = _agents(data, path, catalog, [Path(p) for p in agent_dirs])
-    builder = JobBuilder(catalog, agents, defaults_of(data), path.parent)
+    named = [Path(p) for p in agent_dirs]
+    agents = _agents(data, path, catalog, named)
+    trust = CommandTrust.of(allow_commands or sim, [path, *named])  # for_sim runs no command
+    builder = JobBuilder(catalog, agents, defaults_of(data), path.parent, trust)
     entries = entries_of(data)
     jobs = [builder.build(entry) for entry in entries]
     _check_graph(jobs, entries)

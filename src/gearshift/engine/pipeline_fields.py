@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Catalog, Tier
+from gearshift.engine.command_trust import CommandTrust
 from gearshift.engine.job import Job
 from gearshift.engine.pipeline_shapes import NOTE_KEYS, Entry, task_text
 from gearshift.engine.validator_specs import build as build_validator
@@ -65,13 +66,24 @@ def defaults_of(data: YamlMap) -> Entry:
 
 
 class JobBuilder:
-    """Turns entries into jobs: the task's field, then its agent's definition, then defaults."""
+    """Turns entries into jobs: the task's field, then its agent's definition, then defaults.
 
-    def __init__(self, catalog: Catalog, agents: AgentSet, defaults: Entry, base: Path) -> None:
+    ``trust`` says which agent files may bring validators that run code (by default, only
+    definitions built in code; see :mod:`gearshift.engine.command_trust`)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        agents: AgentSet,
+        defaults: Entry,
+        base: Path,
+        trust: CommandTrust | None = None,
+    ) -> None:
         self.catalog = catalog
         self.agents = agents
         self.defaults = defaults
         self.base = base
+        self.trust = trust if trust is not None else CommandTrust()
         self.info: dict[str, JobInfo] = {}
 
     def pick(self, entry: Entry, key: str) -> tuple[Any, str] | None:
@@ -108,6 +120,7 @@ class JobBuilder:
             options=self.options(entry),
             files=self.get(entry, "files", dict, {}),
             workdir=self.get(entry, "workdir", lambda v: self.base / str(v)),
+            outputs=self.get(entry, "outputs", _outputs),
             cache_ttl_s=self.get(entry, "cache_ttl", parse_duration, 0),
             cache_system=self.get(entry, "cache_system", bool, False),
         )
@@ -246,31 +259,44 @@ class JobBuilder:
 
     def validators(self, entry: Entry, agent: AgentDefinition | None) -> tuple[Validator, ...]:
         """The task's own validators (with its agent's, for the test-pipeline shape), else its
-        agent's, else the defaults'. ``validators: []`` opts out of the agent's."""
+        agent's, else the defaults'. ``validators: []`` opts out of the agent's. An agent's
+        validators that run code must come from a file :attr:`trust` trusts."""
         own = entry.fields.get("validators")
-        inherited = [(s, agent.where()) for s in agent.validators] if agent is not None else []
-        specs: list[tuple[Any, str]]
+        inherited: list[tuple[Any, str, AgentDefinition | None]] = []
+        if agent is not None:
+            where = agent.where()
+            if agent.source is not None and agent.validators_line is not None:
+                where = f"{agent.source}:{agent.validators_line}"
+            inherited = [(s, where, agent) for s in agent.validators]
+        specs: list[tuple[Any, str, AgentDefinition | None]]
         if own is None:
             specs = inherited
             if not specs and self.defaults.fields.get("validators") is not None:
                 found = self.defaults.fields["validators"]
                 where = self.defaults.at("validators")
-                specs = [(s, where) for s in (found if isinstance(found, list) else [found])]
+                specs = [(s, where, None) for s in (found if isinstance(found, list) else [found])]
         else:
             items = own if isinstance(own, list) else [own]
-            mine = [(s, entry.at("validators")) for s in items]
+            mine: list[tuple[Any, str, AgentDefinition | None]]
+            mine = [(s, entry.at("validators"), None) for s in items]
             specs = [*inherited, *mine] if entry.keep_agent_validators else mine
         label = f"{entry.fields['id']}.validators"
-        return tuple(self.validator(s, w, f"{label}[{i}]") for i, (s, w) in enumerate(specs))
+        return tuple(self.validator(s, w, f"{label}[{i}]", a) for i, (s, w, a) in enumerate(specs))
 
-    def validator(self, spec: Any, where: str, label: str) -> Validator:
+    def validator(
+        self, spec: Any, where: str, label: str, agent: AgentDefinition | None = None
+    ) -> Validator:
         """Build one spec; its errors name the line of the key in the spec when it came from
-        the file, else ``where`` (the ``validators`` key, or the agent's definition)."""
+        the file, else ``where`` (the ``validators`` key, or the agent's definition). A spec
+        from ``agent``'s file that runs code is refused unless :attr:`trust` trusts the file."""
         from gearshift.engine.validators import JudgeValidator
 
         expanded = _spec(spec)
         source = expanded.source if isinstance(expanded, YamlMap) else where
         made = build_validator(expanded, source=source, prefix=label)
+        if agent is not None:
+            at = spec.at() if isinstance(spec, YamlMap) else where
+            self.trust.check(made, agent.source, at, label)
         if isinstance(made, JudgeValidator):
             try:
                 self.model(made.model)
@@ -312,6 +338,15 @@ def _tags(value: str | list[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(t.strip() for t in value.split(",") if t.strip())
     return tuple(value)
+
+
+def _outputs(value: str | list[str]) -> tuple[str, ...]:
+    from gearshift.engine.output_files import check_patterns
+
+    try:
+        return check_patterns([value] if isinstance(value, str) else value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="paths relative to workdir:, outside .git") from None
 
 
 def _is_number(value: Any) -> bool:

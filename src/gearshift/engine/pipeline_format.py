@@ -90,6 +90,7 @@ class _Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cache_system: bool | None = None
     system: _Text | None = None
     workdir: _Text | None = None
+    outputs: str | list[str] | None = None
     cost: _Note | None = None
     expected_cost: _Note | None = None
     alternative_with_sonnet: _Note | None = None

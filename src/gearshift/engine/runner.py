@@ -29,7 +29,7 @@ from gearshift.engine.queue import InProcessQueue, WorkQueue
 from gearshift.engine.store import FinishedJob
 from gearshift.engine.strategies import get_strategy
 from gearshift.engine.strategies.base import Plan
-from gearshift.errors import BudgetExceeded, DefinitionError
+from gearshift.errors import BudgetExceeded, DefinitionError, PromptTooLong
 from gearshift.ledger.record import new_id
 
 __all__ = ["Engine", "RunReport", "check_graph", "run_jobs"]
@@ -272,6 +272,11 @@ class Engine:
         except BudgetExceeded as exc:
             return JobOutcome(
                 job.id, "blocked", reason=exc.message, route=decision, chain_id=plan.chain_id
+            )
+        except PromptTooLong as exc:
+            reason = f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
+            return JobOutcome(
+                job.id, "error", reason=reason, route=decision, chain_id=plan.chain_id
             )
 
     def _counterfactual(self, outcomes: list[JobOutcome]) -> dict[str, int]:

@@ -52,7 +52,7 @@ class CommandSpec(msgspec.Struct, tag_field="type", tag="command", forbid_unknow
     from_output: bool = True
     default_file: str | None = None
     shell: bool = False
-    env: dict[str, str] | None = None
+    env: dict[str, str] | list[str] | None = None
 
 
 class JsonSchemaSpec(msgspec.Struct, tag_field="type", tag="json_schema",
@@ -132,7 +132,7 @@ class WrittenValidator(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     from_output: bool | None = None
     default_file: str | None = None
     shell: bool | None = None
-    env: dict[str, str] | None = None
+    env: dict[str, str] | list[str] | None = None
     schema: dict[str, Any] | None = None
     must_match: _Patterns | None = None
     must_not_match: _Patterns | None = None

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from gearshift.engine.output_files import OutputRefused, extract_files, write_attempt
 from gearshift.errors import ConfigError
 from gearshift.providers.base import ModelRequest, ModelResult, Provider
 
@@ -52,19 +53,13 @@ __all__ = [
     "ValidationContext",
     "ValidationResult",
     "Validator",
+    "command_env",
     "extract_files",
     "parse_confidence",
 ]
 
 _TAIL = 3000
 _FENCE = re.compile(r"^(`{3,}|~{3,})([^\n]*)\n(.*?)^\1[ \t]*$", re.M | re.S)
-_FILE_COMMENT = re.compile(
-    r"^\s*(?:#|//|--|<!--)\s*(?:file|filename|path)\s*:\s*(\S+?)\s*(?:-->)?$"
-)
-_EXT = {"python": "py", "py": "py", "javascript": "js", "js": "js", "typescript": "ts",
-        "ts": "ts", "json": "json", "yaml": "yaml", "yml": "yaml", "toml": "toml", "bash": "sh",
-        "sh": "sh", "shell": "sh", "go": "go", "rust": "rs", "sql": "sql", "html": "html",
-        "css": "css", "markdown": "md", "md": "md"}  # fmt: skip
 _CONFIDENCE = re.compile(
     r"confidence(?:\s+(?:score|level))?\s*(?:is|[:=])\s*\**\s*(\d+(?:\.\d+)?)\s*(%|/\s*10{1,2}\b)?",
     re.I,
@@ -89,13 +84,15 @@ class ValidationResult:
 class ValidationContext:
     """What a validator may need besides the output.
 
-    ``files`` are written *after* the output's own files, so a task's fixtures (its tests) win
-    over anything the model wrote at the same path. ``workdir`` is used as is (files are
-    written into it); without one, each run gets a fresh temporary directory.
+    ``files`` are the task's own (its tests): they win over anything the model wrote at the
+    same path. ``workdir`` is used as is (files are written into it); without one, each run
+    gets a fresh temporary directory. ``outputs`` are the paths and patterns the model's files
+    may take; ``None`` means anywhere in a fresh directory, none in a ``workdir``.
     """
 
     task: str = ""
     workdir: Path | None = None
+    outputs: tuple[str, ...] | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     provider: Provider | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -112,63 +109,15 @@ def _tail(text: str, limit: int = _TAIL) -> str:
 
 
 # -- command ------------------------------------------------------------------------------------
-def extract_files(output: str, default_name: str | None = None) -> dict[str, str]:
-    """The fenced code blocks of ``output`` as ``{relative path: content}``.
-
-    A block's path comes from its info string (```` ```python src/app.py ````,
-    ```` ```python:src/app.py ````, ```` ```python title="src/app.py" ````) or a first-line
-    comment (``# file: src/app.py``, which is dropped). A lone unnamed block is called
-    ``default_name`` when given; other unnamed blocks become ``output_<n>.<ext>``.
-    """
-    named: dict[str, str] = {}
-    unnamed: list[tuple[str, str]] = []
-    for match in _FENCE.finditer(output):
-        info, body = match.group(2).strip(), match.group(3)
-        path, lang = _path_from_info(info)
-        first, _, rest = body.partition("\n")
-        comment = _FILE_COMMENT.match(first)
-        if path is None and comment:
-            path, body = comment.group(1), rest
-        if path:
-            named[path] = body
-        else:
-            unnamed.append((lang, body))
-    if default_name and len(unnamed) == 1:
-        named.setdefault(default_name, unnamed[0][1])
-    else:
-        for i, (lang, body) in enumerate(unnamed, 1):
-            named.setdefault(f"output_{i}.{_EXT.get(lang.lower(), 'txt')}", body)
-    return named
-
-
-def _path_from_info(info: str) -> tuple[str | None, str]:
-    attr = re.search(r"""(?:title|file|filename|path)\s*=\s*["']?([^"'\s]+)""", info)
-    tokens = info.split()
-    lang = tokens[0] if tokens else ""
-    if ":" in lang:
-        lang, _, path = lang.partition(":")
-        return path or None, lang
-    if attr:
-        return attr.group(1), lang
-    if lang and ("." in lang or "/" in lang):
-        return lang, lang.rsplit(".", 1)[-1]
-    if len(tokens) > 1 and ("." in tokens[1] or "/" in tokens[1]):
-        return tokens[1], lang
-    return None, lang
-
-
-def _write_files(root: Path, files: Mapping[str, str]) -> None:
-    base = root.resolve()
-    for rel, content in files.items():
-        target = (base / rel).resolve()
-        if Path(rel).is_absolute() or not target.is_relative_to(base):
-            raise ValueError(f"refusing to write outside the working directory: {rel}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-
-
 class CommandValidator:
-    """Run a command on the output's files; pass = exit status 0 before ``timeout`` seconds."""
+    """Run a command on the output's files; pass = exit status 0 before ``timeout`` seconds.
+
+    The command gets a minimal environment (:func:`command_env`: ``PATH``, ``HOME``, the
+    locale, the temporary folder; no API key), plus the variables ``env`` names (a list of
+    names passed from gearshift's environment) or sets (a mapping of names to values). Files
+    are written by :func:`gearshift.engine.output_files.write_attempt`: in a fresh temporary
+    folder, or in the context's ``workdir`` only at the paths its ``outputs`` declare.
+    """
 
     def __init__(
         self,
@@ -179,7 +128,7 @@ class CommandValidator:
         from_output: bool = True,
         default_file: str | None = None,
         shell: bool = False,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | Sequence[str] | None = None,
     ) -> None:
         self.run = run
         self.timeout = timeout
@@ -187,26 +136,39 @@ class CommandValidator:
         self.from_output = from_output
         self.default_file = default_file
         self.shell = shell
-        self.env = dict(env) if env is not None else None
+        self.env = env
 
     async def validate(self, output: str, context: ValidationContext) -> ValidationResult:
-        files = extract_files(output, self.default_file) if self.from_output else {}
-        files.update(self.files)
-        files.update(context.files)
+        outputs = context.outputs
+        if outputs is None and context.workdir is not None:
+            outputs = ()  # the task's own folder: only what it declares
+        model = {}
+        if self.from_output:
+            model = extract_files(output, self.default_file, unnamed=outputs is None)
+        files = {**self.files, **context.files}
         if context.workdir is not None:
-            return await self._run_in(context.workdir, files)
+            return await self._run_in(context.workdir, model, files, outputs)
         with tempfile.TemporaryDirectory(prefix="gearshift-validate-") as tmp:
-            return await self._run_in(Path(tmp), files)
+            return await self._run_in(Path(tmp), model, files, outputs)
 
-    async def _run_in(self, workdir: Path, files: Mapping[str, str]) -> ValidationResult:
+    async def _run_in(
+        self,
+        workdir: Path,
+        model: Mapping[str, str],
+        files: Mapping[str, str],
+        outputs: Sequence[str] | None,
+    ) -> ValidationResult:
         try:
-            _write_files(workdir, files)
-        except (OSError, ValueError) as err:
+            write_attempt(workdir, model, files, outputs)
+        except OutputRefused as err:
+            return ValidationResult(
+                False, evidence=f"refused to write the output's files (none written): {err}"
+            )
+        except OSError as err:
             return ValidationResult(False, evidence=f"could not write the output's files: {err}")
-        env = {**os.environ, **self.env} if self.env is not None else None
         common: dict[str, Any] = {
             "cwd": workdir,
-            "env": env,
+            "env": command_env(self.env),
             "start_new_session": True,
             "stdout": asyncio.subprocess.PIPE,
             "stderr": asyncio.subprocess.STDOUT,
@@ -238,6 +200,24 @@ class CommandValidator:
 
 def _as_text(run: str | Sequence[str]) -> str:
     return run if isinstance(run, str) else shlex.join(run)
+
+
+#: What every command gets from gearshift's environment: where programs and home are, the
+#: locale, the temporary folder (and their Windows names). Never a key or a password.
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM",
+            "TMPDIR", "TEMP", "TMP", "VIRTUAL_ENV", "SYSTEMROOT", "COMSPEC", "PATHEXT",
+            "WINDIR", "USERPROFILE")  # fmt: skip
+
+
+def command_env(env: Mapping[str, str] | Sequence[str] | None = None) -> dict[str, str]:
+    """The environment of a command: :data:`BASE_ENV` and ``LC_*`` from this process, then the
+    variables ``env`` names (passed from this process when set) or sets (a mapping)."""
+    base = {k: v for k, v in os.environ.items() if k in BASE_ENV or k.startswith("LC_")}
+    if isinstance(env, Mapping):
+        return {**base, **env}
+    if isinstance(env, str):
+        env = [env]
+    return {**base, **{k: os.environ[k] for k in env or () if k in os.environ}}
 
 
 # -- JSON Schema, regex, callable ----------------------------------------------------------------

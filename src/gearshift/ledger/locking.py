@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from gearshift.errors import LedgerError
+from gearshift.errors import LedgerLocked
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "begin_immediate"]
 
@@ -26,7 +26,7 @@ def begin_immediate(
     conn: Connection, timeout: float, on_wait: Callable[[str], object] | None, where: str
 ) -> None:
     """``BEGIN IMMEDIATE`` on ``conn``, waiting up to ``timeout`` seconds for another writer;
-    raises LedgerError when the ledger is still locked after that."""
+    raises LedgerLocked when the ledger is still locked after that."""
     first = min(_QUIET, timeout)
     try:
         if _try_begin(conn, first):
@@ -55,8 +55,8 @@ def _try_begin(conn: Connection, wait: float) -> bool:
     return True
 
 
-def _still_locked(where: str, timeout: float) -> LedgerError:
-    return LedgerError(
+def _still_locked(where: str, timeout: float) -> LedgerLocked:
+    return LedgerLocked(
         f"the ledger {where} is still locked by another writer after {timeout:g} s",
         hint="wait for the other gearshift command (an ingest, a run) to finish, or give it "
         "longer with --lock-timeout SECONDS",

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gearshift.errors import LedgerError
+from gearshift.errors import LedgerError, LedgerLocked
 from gearshift.ledger import staging
 from gearshift.ledger.bulk import Params, Row, Settle, Statement, insert_sql
 from gearshift.ledger.columns import EXECUTION_COLUMNS, MIGRATION_NAMES
@@ -200,6 +200,10 @@ class LiteLedger:
         if tmp is not None:
             staging.discard(tmp)
 
+    def wait_for_writers(self, seconds: float) -> None:
+        """Wait at most ``seconds`` for another writer (instead of 60); then LedgerLocked."""
+        self._conn.execute(f"PRAGMA busy_timeout = {round(seconds * 1000)}")
+
     def __enter__(self) -> LiteLedger:
         return self
 
@@ -300,6 +304,8 @@ class _Transaction:
             raise self._error(exc) from None
 
     def _error(self, exc: sqlite3.Error) -> LedgerError:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+            return LedgerLocked(f"the ledger {self.location.display} is locked by another writer")
         return LedgerError(
             f"cannot write to ledger {self.location.display}: {exc}",
             hint="check that the database is reachable and writable",
