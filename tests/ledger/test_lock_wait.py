@@ -76,7 +76,7 @@ def test_a_free_ledger_writes_without_a_word(tmp_path: Path) -> None:
 def test_a_hook_run_ingest_leaves_a_locked_ledger_to_the_next_run(
     tmp_path: Path, module: str
 ) -> None:
-    from gearshift.ingest.sample import generate_corpus
+    from gearshift.samples.claude_logs import generate_corpus
 
     corpus = tmp_path / "cc"
     generate_corpus(corpus, size_bytes=20_000, seed=3)
