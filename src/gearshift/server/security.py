@@ -42,8 +42,8 @@ def require_safe_bind(host: str, token: str | None) -> None:
         )
     if token is None and not is_loopback(host):
         raise ConfigError(
-            f"--host {host} is reachable from other machines: it needs --auth-token (an access "
-            "token every request must carry)",
+            f"--host {host} is reachable from other machines: an access token is required "
+            "(it needs --auth-token)",
             hint="pass --auth-token TOKEN (or set GEARSHIFT_AUTH_TOKEN for serve, "
             "GEARSHIFT_PROXY_TOKEN for the proxy), or bind 127.0.0.1",
         )

@@ -23,6 +23,7 @@ from gearshift.insight.expected import TrueCostRates
 from gearshift.insight.roster import Predictor, roster, tiers_of
 from gearshift.ledger.browse import chain, find, recent
 from gearshift.ledger.queries import SpendReport, SpendRow
+from gearshift.ledger.reprice import unpriced_models
 from gearshift.ledger.views import (
     SPEND_SUMS,
     Totals,
@@ -76,7 +77,11 @@ def spend_payload(d: Dashboard, q: Query, by: str, stack: str | None = None) -> 
     per value of that column (keys ordered by spend, biggest first)."""
     with d.ledger.reading() as reader:
         if stack is None:
-            return spend_report(reader, by, q.filters, q.tz).to_dict()
+            out = spend_report(reader, by, q.filters, q.tz).to_dict()
+            unpriced = unpriced_models(reader, q.filters)
+            if unpriced:  # as `spend --json` has it
+                out["unpriced"] = unpriced
+            return out
         periods = period_totals(reader, by, (stack,), q.filters, q.tz, sums=SPEND_SUMS)
     rows = []
     overall: dict[str, int] = {}
