@@ -19,6 +19,7 @@ from gearshift.cli.entry import main as cli_main
 from gearshift.config import Config
 from gearshift.errors import LedgerError
 from gearshift.ledger import Filters, Ledger, spend
+from gearshift.ledger.reprice import unpriced_models
 from gearshift.server.dashboard import create_app
 from gearshift.server.dashboard.guard import COOKIE, CSP
 from gearshift.timespec import parse_zone
@@ -259,7 +260,9 @@ def test_postgres_spend_and_read_only(pg_url: str, demo: Any) -> None:
                            {"by": "tier", "project": "acme-api"}):  # fmt: skip
                 filters = Filters(project=params.get("project"))
                 expected = spend(ledger, params["by"], filters, parse_zone(params.get("tz", "UTC")))
-                assert c.get("/api/spend", params=params).json() == expected.to_dict()
+                got = c.get("/api/spend", params=params).json()
+                assert got.pop("unpriced") == unpriced_models(ledger, filters)  # as spend's
+                assert got == expected.to_dict()
         with pytest.raises(LedgerError):
             ledger.record(agent="x", model="claude-haiku-4-5")
 
