@@ -37,6 +37,7 @@ from gearshift.catalog import Catalog, Model, Tier, Usage
 from gearshift.engine import holds
 from gearshift.engine.context_window import fitting_model
 from gearshift.engine.job import Attempt, Job
+from gearshift.engine.metered import MeteredJudge, corruption, dropped_usage, with_model
 from gearshift.engine.stats import RunStats
 from gearshift.errors import ProviderError, ResponseDropped
 from gearshift.ledger.record import Execution, new_id
@@ -161,13 +162,13 @@ class RunContext:
             scope_tags = {**attempt.tags, "role": role}
             reservation, model = await holds.reserve(self, job, model, request, scope_tags)
             if model.id != request.model:
-                request = _with_model(request, model.id)
+                request = with_model(request, model.id)
                 attempt.model, attempt.tier = model.id, model.tier
             started = time.perf_counter()
             self.stats.calls += 1
 
             def retried(event: RetryEvent) -> None:
-                self._record_retry(job, attempt, event, chain_id, strategy, model, scope_tags, mark)
+                self.record_retry(job, attempt, event, chain_id, strategy, model, scope_tags, mark)
 
             try:
                 with observe_retries(retried):
@@ -225,7 +226,7 @@ class RunContext:
             },
         )
         fitted = fitting_model(self.catalog, model, request, top=job.ladder_top)
-        return request if fitted is model else _with_model(request, fitted.id)
+        return request if fitted is model else with_model(request, fitted.id)
 
     async def accept(
         self,
@@ -252,7 +253,7 @@ class RunContext:
         if isinstance(result, ProviderError):
             attempt.status, attempt.error = "error", f"{type(result).__name__}: {result}"
             attempt.usage = dropped_usage(result)
-            await self._record(
+            await self.record(
                 job, attempt, attempt.usage, chain_id, strategy, reservation, mark=mark,
                 status="dropped" if isinstance(result, ResponseDropped) else None,
             )  # fmt: skip
@@ -277,7 +278,7 @@ class RunContext:
             attempt.status = "success" if verdict.passed else "failure"
         if cache_key is not None and problem is None and attempt.status == "success":
             self._cache_put(job, cache_key, result)
-        await self._record(job, attempt, result.usage, chain_id, strategy, reservation, mark=mark)
+        await self.record(job, attempt, result.usage, chain_id, strategy, reservation, mark=mark)
         return attempt
 
     def save_finished(self, finished: FinishedJob) -> None:
@@ -334,7 +335,7 @@ class RunContext:
         from gearshift.errors import GearshiftError
 
         check = job.validators[0] if len(job.validators) == 1 else AllValidator(job.validators)
-        meter = _MeteredProvider(self, job, attempt, chain_id, strategy)
+        meter = MeteredJudge(self, job, attempt, chain_id, strategy)
         context = ValidationContext(
             task=job.task.text,
             workdir=job.workdir,
@@ -360,7 +361,7 @@ class RunContext:
                 role="judge",
                 tags=attempt.tags,
             )
-            await self._record(job, judge, call.usage, chain_id, strategy, None, judge=True)
+            await self.record(job, judge, call.usage, chain_id, strategy, None, judge=True)
             attempt.cost_nanos += judge.cost_nanos
         return verdict
 
@@ -374,14 +375,14 @@ class RunContext:
         reservation: Reservation | None,
         mark: Marker | None = None,
     ) -> None:
-        """:meth:`_record` without waiting (for a path being cancelled)."""
+        """:meth:`record` without waiting (for a path being cancelled)."""
         execution = self._execution(job, attempt, usage, chain_id, strategy, False)
         self._count(job, attempt, execution)
         if self.ledger is not None:
             state = mark(attempt) if mark is not None and self.store is not None else None
             self._group().enqueue(execution, mark=state, settles=reservation)
 
-    async def _record(
+    async def record(
         self,
         job: Job,
         attempt: Attempt,
@@ -403,7 +404,7 @@ class RunContext:
         if self.on_attempt is not None and not judge:
             self.on_attempt(job, attempt)
 
-    def _record_retry(
+    def record_retry(
         self,
         job: Job,
         attempt: Attempt,
@@ -510,92 +511,3 @@ class RunContext:
             price_version=cost.price_version,
             **fields,
         )
-
-
-def corruption(text: str, stop_reason: str | None) -> str | None:
-    """Why an output cannot be whole -- empty, or cut off at ``max_tokens`` -- else ``None``."""
-    if stop_reason == "max_tokens":
-        return "corrupted: the output was cut off at max_tokens (stop_reason max_tokens)"
-    if not text or text.isspace():
-        return "corrupted: the output is empty"
-    return None
-
-
-def dropped_usage(error: ProviderError) -> Usage:
-    """What a failed call is billed for: the usage a dropped response carried, else nothing."""
-    if isinstance(error, ResponseDropped) and error.usage:
-        return Usage.from_api(error.usage)
-    return Usage()
-
-
-def _with_model(request: ModelRequest, model: str) -> ModelRequest:
-    from dataclasses import replace
-
-    return replace(request, model=model)
-
-
-class _MeteredProvider:
-    """The provider validators see: each call reserved, made, and recorded as a ``judge``
-    execution of the attempt it checks, its cost folded into that attempt."""
-
-    def __init__(
-        self, ctx: RunContext, job: Job, attempt: Attempt, chain_id: str, strategy: str
-    ) -> None:
-        self.ctx, self.job, self.attempt = ctx, job, attempt
-        self.chain_id, self.strategy = chain_id, strategy
-        self.name = ctx.provider.name
-        self.counts_tokens = bool(getattr(ctx.provider, "counts_tokens", False))
-        self.seen: list[ModelResult] = []
-
-    async def complete(self, request: ModelRequest) -> ModelResult:
-        ctx = self.ctx
-        model = ctx.catalog.resolve(request.model)
-        fitted = fitting_model(ctx.catalog, model, request)
-        if fitted is not model:
-            model, request = fitted, _with_model(request, fitted.id)
-        tags = {**self.attempt.tags, "role": "judge"}
-        reservation, model = await holds.reserve(ctx, self.job, model, request, tags)
-        if model.id != request.model:
-            request = _with_model(request, model.id)
-        judge = Attempt(self.attempt.number, model.tier, model.id, role="judge", tags=tags)
-
-        def retried(event: RetryEvent) -> None:
-            ctx._record_retry(self.job, judge, event, self.chain_id, self.strategy, model, tags)
-
-        try:
-            with observe_retries(retried):
-                result = await ctx.provider.complete(request)
-        except ProviderError as exc:  # the judge's last HTTP attempt is recorded too
-            judge.status, judge.error = "error", f"{type(exc).__name__}: {exc}"
-            judge.request_id = exc.request_id
-            status = "dropped" if isinstance(exc, ResponseDropped) else "error"
-            try:
-                await ctx._record(
-                    self.job, judge, dropped_usage(exc), self.chain_id, self.strategy,
-                    reservation, judge=True, status=status,
-                )  # fmt: skip
-            finally:
-                self.attempt.cost_nanos += judge.cost_nanos
-            raise
-        except BaseException:
-            self.attempt.cost_nanos += judge.cost_nanos  # retried attempts it paid for
-            if reservation is not None and ctx.guard is not None:
-                ctx.guard.release(reservation)
-            raise
-        reservation = holds.release_excess(ctx, reservation, model.id, result.usage)
-        self.seen.append(result)
-        judge.model, judge.usage, judge.latency_ms = result.model, result.usage, result.latency_ms
-        judge.tags, judge.request_id = self.attempt.tags, result.request_id
-        try:
-            await ctx._record(
-                self.job, judge, result.usage, self.chain_id, self.strategy, reservation, judge=True
-            )
-        finally:
-            self.attempt.cost_nanos += judge.cost_nanos
-        return result
-
-    async def count_tokens(self, request: ModelRequest) -> int:
-        return await self.ctx.provider.count_tokens(request)
-
-    async def close(self) -> None:
-        return None
