@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from gearshift.catalog import load_catalog  # noqa: E402
 from gearshift.engine.context import RunContext  # noqa: E402
 from gearshift.engine.job import Job  # noqa: E402
+from gearshift.engine.run_state import RunStore  # noqa: E402
 from gearshift.engine.runner import RunReport, run_jobs  # noqa: E402
-from gearshift.engine.store import RunStore  # noqa: E402
 from gearshift.engine.validators import RegexValidator  # noqa: E402
 from gearshift.ledger import Ledger  # noqa: E402
 from gearshift.providers import RetryingProvider, RetryPolicy, get_provider  # noqa: E402

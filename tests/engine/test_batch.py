@@ -13,8 +13,8 @@ import pytest
 from gearshift.catalog import Tier, Usage, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Attempt, Job, JobOutcome
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import Engine
-from gearshift.engine.store import RunStore
 from gearshift.engine.strategies.batch import audit, parse_items, retry_tier
 from gearshift.engine.validators import RegexValidator, ValidationResult
 from gearshift.errors import DefinitionError, Overloaded

@@ -17,8 +17,8 @@ from gearshift.budgets.reservations import Reservations
 from gearshift.catalog import Usage, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import Engine, RunReport, run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.engine.validators import RegexValidator
 from gearshift.ledger import Ledger
 from gearshift.providers import RetryingProvider

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-import gearshift.engine.store as store_module
+import gearshift.engine.run_state as store_module
 from gearshift.catalog import Tier, Usage, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Attempt, Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.engine.validators import RegexValidator
 from gearshift.ledger import Ledger
 from gearshift.providers.base import ModelRequest, ModelResult

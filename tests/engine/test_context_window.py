@@ -13,8 +13,8 @@ from gearshift.catalog import Tier, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.context_window import fitting_model, prompt_tokens, window_of
 from gearshift.engine.job import Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.errors import PromptTooLong
 from gearshift.ledger import Ledger
 from gearshift.providers import get_provider

@@ -23,8 +23,8 @@ import pytest
 from gearshift.catalog import Usage, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import RunReport, run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.engine.validators import RegexValidator
 from gearshift.ledger import Ledger
 from gearshift.ledger.record import Execution

@@ -18,8 +18,8 @@ import pytest
 from gearshift.catalog import load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.pipeline import load_pipeline
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import RunReport, run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.ledger import Ledger
 from gearshift.ledger.record import Execution
 from gearshift.providers import RetryingProvider, get_provider

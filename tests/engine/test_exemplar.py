@@ -13,8 +13,8 @@ import pytest
 from gearshift.catalog import Usage, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job, JobOutcome
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import Engine
-from gearshift.engine.store import RunStore
 from gearshift.engine.strategies.batch import Item
 from gearshift.engine.strategies.exemplar import group, jaccard, shape
 from gearshift.engine.validators import RegexValidator

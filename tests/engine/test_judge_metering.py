@@ -13,8 +13,8 @@ from gearshift.budgets.reservations import Reservations
 from gearshift.catalog import load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import Engine, run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.engine.validators import AllValidator, JudgeValidator
 from gearshift.errors import Overloaded
 from gearshift.ledger import Ledger

@@ -15,8 +15,8 @@ import pytest
 from gearshift.catalog import load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import Engine, RunReport
-from gearshift.engine.store import RunStore
 from gearshift.engine.validators import RegexValidator
 from gearshift.ledger import Ledger, spend
 from gearshift.ledger.queries import Filters

@@ -11,8 +11,8 @@ import pytest
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Job
+from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import check_graph, run_jobs
-from gearshift.engine.store import RunStore
 from gearshift.engine.validators import RegexValidator
 from gearshift.errors import DefinitionError, Overloaded
 from gearshift.ledger import Ledger

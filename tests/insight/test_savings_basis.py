@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gearshift.catalog import Tier, Usage, load_catalog
-from gearshift.insight.expected import nanos
+from gearshift.insight.expected_cost import nanos
 from gearshift.insight.recommend import Recommendation, Settings, recommend
 from gearshift.insight.truecost import TrueCostReport, true_cost
 from gearshift.ledger import Filters, Ledger

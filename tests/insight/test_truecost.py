@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gearshift.catalog import Tier, Usage, load_catalog
-from gearshift.insight.expected import (
+from gearshift.insight.expected_cost import (
     Beta,
     Outlook,
     TrueCostRates,

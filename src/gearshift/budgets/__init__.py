@@ -10,7 +10,7 @@ budgets, reservations and sent alerts are stored, so a team on one PostgreSQL le
 * :mod:`~gearshift.budgets.forecast` -- where a budget's spend lands at the end of its period;
 * :mod:`~gearshift.budgets.alerts` -- 50/80/100% and forecast alerts, sent once, to sinks;
 * :mod:`~gearshift.budgets.pressure` -- which tasks fall under a budget in trouble (routing);
-* :mod:`~gearshift.budgets.store` -- the SQL on the budget tables.
+* :mod:`~gearshift.budgets.sql` -- the SQL on the budget tables.
 
 Names load on first use, so importing the package does not import SQLAlchemy. (The function
 ``forecast`` is imported from its module: the package attribute of that name is the module.)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gearshift.budgets import store
+from gearshift.budgets import sql as budget_sql
 from gearshift.budgets.forecast import Forecast, money
 from gearshift.catalog.cost import usd_text
 from gearshift.redact import scrub
@@ -187,14 +187,14 @@ def _claim(ledger: Ledger, due: list[Alert], sent_at: str) -> list[Alert]:
         return [
             a
             for a in due
-            if store.claim_alert(conn, a.budget, a.period_start.isoformat(), a.level, sent_at)
+            if budget_sql.claim_alert(conn, a.budget, a.period_start.isoformat(), a.level, sent_at)
         ]
 
 
 def _unclaim(ledger: Ledger, alerts: list[Alert]) -> None:
     with ledger.write() as conn:
         for a in alerts:
-            store.unclaim_alert(conn, a.budget, a.period_start.isoformat(), a.level)
+            budget_sql.unclaim_alert(conn, a.budget, a.period_start.isoformat(), a.level)
 
 
 def _to_deliver(fresh: list[Alert]) -> list[Alert]:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
 
-from gearshift.budgets import store
+from gearshift.budgets import sql as budget_sql
 from gearshift.catalog.cost import nanos_to_decimal, usd_text
 from gearshift.catalog.tiers import Tier
 from gearshift.config import BudgetSpec, Config
@@ -317,7 +317,7 @@ def spent(
 def stored_budgets(conn: Connection) -> list[Budget]:
     """The budgets in the ledger's ``budgets`` table."""
     out = []
-    for row in store.select_budgets(conn):
+    for row in budget_sql.select_budgets(conn):
         levels = json.loads(row["alert_levels"]) if row["alert_levels"] else None
         out.append(
             Budget(
@@ -391,7 +391,7 @@ def save_budget(ledger: Ledger, budget: Budget, config: Config) -> Budget:
         "updated_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     with ledger.write() as conn:
-        store.upsert_budget(conn, row)
+        budget_sql.upsert_budget(conn, row)
     return replace(budget, source="ledger")
 
 
@@ -402,6 +402,6 @@ def remove_budget(ledger: Ledger, name: str, config: Config) -> None:
             f"budget {name!r} is defined in {config.path}", hint="remove it from that file"
         )
     with ledger.write() as conn:
-        found = store.delete_budget(conn, name)
+        found = budget_sql.delete_budget(conn, name)
     if not found:
         raise ConfigError(f"no budget named {name!r}", hint="`gearshift budget list` shows them")

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from gearshift.budgets import store
+from gearshift.budgets import sql as budget_sql
 from gearshift.budgets.forecast import money
 from gearshift.budgets.model import Budget, CallScope, config_budgets, period_window, stored_budgets
 from gearshift.catalog import Catalog, Model, Tier, Usage
@@ -193,7 +193,7 @@ class Reservations:
             breaches = self._check(conn, covering, worst_case_nanos, now)
             action, step_to = _action(breaches, call)
             if action in ("ok", "alert"):
-                store.insert_reservation(
+                budget_sql.insert_reservation(
                     conn,
                     reservation.id,
                     reservation.budgets,
@@ -209,8 +209,8 @@ class Reservations:
     ) -> tuple[Breach, ...]:
         names = [b.name for b in covering]
         now_us = us_from_ts(now)
-        store.lock_budgets(conn, names)
-        store.purge_expired(conn, names, now_us)
+        budget_sql.lock_budgets(conn, names)
+        budget_sql.purge_expired(conn, names, now_us)
         breaches = []
         for budget in covering:
             spent, held = _committed(conn, budget, now, now_us, self.tz)
@@ -229,7 +229,9 @@ class Reservations:
         with self.ledger.write() as conn:
             if execution is not None:
                 self.ledger.add_in(conn, [execution])
-            return not reservation.budgets or store.delete_reservation(conn, reservation.id) > 0
+            return (
+                not reservation.budgets or budget_sql.delete_reservation(conn, reservation.id) > 0
+            )
 
     def settle_many(
         self, executions: Sequence[Execution], reservations: Sequence[Reservation]
@@ -242,7 +244,7 @@ class Reservations:
         with self.ledger.write() as conn:
             added = self.ledger.add_in(conn, executions)
             for reservation in held:
-                store.delete_reservation(conn, reservation.id)
+                budget_sql.delete_reservation(conn, reservation.id)
         return added
 
     def release(self, reservation: Reservation) -> bool:
@@ -254,7 +256,7 @@ class Reservations:
         their executions (the engine's group commit), so each call counts exactly once."""
         for reservation in reservations:
             if reservation.budgets:
-                store.delete_reservation(conn, reservation.id)
+                budget_sql.delete_reservation(conn, reservation.id)
 
     def shrink(self, reservation: Reservation, nanos: int) -> Reservation:
         """Lower a hold to ``nanos`` -- the call's real cost, once its usage is known -- so the
@@ -265,7 +267,7 @@ class Reservations:
             return reservation
         nanos = max(0, nanos)
         with self.ledger.write() as conn:
-            store.shrink_reservation(conn, reservation.id, nanos)
+            budget_sql.shrink_reservation(conn, reservation.id, nanos)
         return Reservation(reservation.id, nanos, reservation.budgets, reservation.expires)
 
 

@@ -45,7 +45,7 @@ def demo(
     from gearshift.demo.month import fill_month
     from gearshift.ingest.claude_code import ingest_claude_code
     from gearshift.insight.analysis import analyse
-    from gearshift.insight.expected import TrueCostRates
+    from gearshift.insight.expected_cost import TrueCostRates
     from gearshift.insight.recommend import recommend
     from gearshift.insight.truecost import true_cost
     from gearshift.ledger import Filters, Ledger, spend
@@ -179,8 +179,8 @@ def _run_demo_pipeline(ledger: Ledger, seed: int) -> tuple[RunReport, Pipeline]:
 
     from gearshift.engine.context import RunContext
     from gearshift.engine.pipeline import load_pipeline
+    from gearshift.engine.run_state import RunStore
     from gearshift.engine.runner import run_jobs
-    from gearshift.engine.store import RunStore
     from gearshift.providers import RetryingProvider, get_provider
 
     catalog = state.catalog()

@@ -50,7 +50,7 @@ def _print(report: ReplayReport) -> None:
     from gearshift.cli.common import plain_table
     from gearshift.cli.plan import wide_console
     from gearshift.fmt import usd_nanos
-    from gearshift.insight.expected import nanos
+    from gearshift.insight.expected_cost import nanos
 
     con = wide_console()
     if not report.agents:

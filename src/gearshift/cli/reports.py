@@ -88,7 +88,7 @@ def report_cmd(
     """The cost analysis: per agent, true cost, a summary, and the recommendations."""
     from gearshift.errors import ConfigError
     from gearshift.insight.analysis import analyse
-    from gearshift.insight.expected import TrueCostRates
+    from gearshift.insight.expected_cost import TrueCostRates
     from gearshift.insight.recommend import recommend
     from gearshift.insight.truecost import true_cost
 
@@ -228,7 +228,7 @@ def _forecasts(ledger: Ledger, config: Config, zone: dt.tzinfo, project: str | N
 
 def _true_cost_template(costs: TrueCostReport) -> dict[str, Any]:
     from gearshift.fmt import usd_nanos
-    from gearshift.insight.expected import nanos
+    from gearshift.insight.expected_cost import nanos
 
     def money(amount: Fraction) -> str:
         return usd_nanos(nanos(amount))
@@ -256,7 +256,7 @@ def _print_true_cost(costs: TrueCostReport) -> None:
     from gearshift.cli.common import plain_table
     from gearshift.cli.plan import wide_console
     from gearshift.fmt import usd_nanos
-    from gearshift.insight.expected import nanos
+    from gearshift.insight.expected_cost import nanos
 
     rates = costs.rates
     table = plain_table(

@@ -443,7 +443,7 @@ def _ledger_evidence(
     observed, and the audit still assesses every definition.
     """
     from gearshift.insight.audit import observations_from_stats
-    from gearshift.insight.expected import TrueCostRates
+    from gearshift.insight.expected_cost import TrueCostRates
     from gearshift.insight.recommend import recommend, tier_moves
     from gearshift.insight.truecost import true_cost
     from gearshift.ledger import Filters, agent_summary

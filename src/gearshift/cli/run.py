@@ -314,7 +314,7 @@ def _price_option(prices: str | None) -> str | None:
 def _resumed_options(run_id: str, file: Path, given: RunOptions) -> RunOptions:
     """The options ``run_id`` was started with, with those given now on top (each difference
     said on stderr); the run's price file is used again unless ``--prices`` names one."""
-    from gearshift.engine.store import RunStore
+    from gearshift.engine.run_state import RunStore
 
     saved = RunStore(state.ledger(create=True)).run(run_id)
     if saved is None:
@@ -369,7 +369,7 @@ def _context(
 ) -> RunContext:
     from gearshift.budgets.pressure import over_budget_check
     from gearshift.engine.context import RunContext
-    from gearshift.engine.store import RunStore
+    from gearshift.engine.run_state import RunStore
     from gearshift.ledger.record import new_id
 
     ledger = state.ledger(create=True)

@@ -16,7 +16,7 @@ goes the same way:
 5. one ledger record with run id, job key, chain id, attempt number, strategy, validator result
    and escalation reason -- group-committed with the release of its hold and, when the strategy
    passes ``mark``, the state of its job (finished, or how far its chain got), in one
-   transaction (:class:`~gearshift.engine.store.GroupCommit`).
+   transaction (:class:`~gearshift.engine.run_state.GroupCommit`).
 
 Whatever a job costs -- retries and judges included -- is summed per job in
 :attr:`RunContext.job_costs`, so a run's report adds up to its ledger rows.
@@ -46,7 +46,7 @@ from gearshift.providers.retry import RetryEvent, observe_retries
 
 if TYPE_CHECKING:
     from gearshift.budgets.reservations import Reservation, Reservations
-    from gearshift.engine.store import FinishedJob, GroupCommit, RunStore
+    from gearshift.engine.run_state import FinishedJob, GroupCommit, RunStore
     from gearshift.engine.validators import ValidationResult
     from gearshift.ledger.store import Ledger
     from gearshift.routing.router import Router
@@ -284,7 +284,7 @@ class RunContext:
     def save_finished(self, finished: FinishedJob) -> None:
         """Remember under this run id how a job (or a batch item) ended, so a re-run of the run
         id skips it; written with the next group commit, after the rows queued before it (see
-        :class:`~gearshift.engine.store.GroupCommit`). A strategy that knows the state when an
+        :class:`~gearshift.engine.run_state.GroupCommit`). A strategy that knows the state when an
         attempt is recorded passes ``mark`` to :meth:`call` instead: then the state commits
         with the row."""
         if self.store is not None:
@@ -299,7 +299,7 @@ class RunContext:
     def _cache_key(self, job: Job, request: ModelRequest) -> str | None:
         if job.cache_ttl_s <= 0 or self.store is None:
             return None
-        from gearshift.engine.store import request_key
+        from gearshift.engine.run_state import request_key
 
         return request_key(
             request.model, request.system, request.prompt, request.max_tokens, request.temperature
@@ -454,7 +454,7 @@ class RunContext:
 
     def _group(self) -> GroupCommit:
         if self._commits is None:
-            from gearshift.engine.store import GroupCommit
+            from gearshift.engine.run_state import GroupCommit
 
             self._commits = GroupCommit(self.ledger, self.store, self.run_id, self.guard)
         return self._commits

@@ -8,7 +8,7 @@
 * **Released as soon as usage is known.** When the provider answers, the hold drops to the
   call's real cost (:meth:`~gearshift.budgets.reservations.Reservations.shrink`); the rest goes
   back to the budget before validation runs. The hold itself goes with the attempt's ledger row,
-  in the same transaction (:class:`~gearshift.engine.store.GroupCommit`).
+  in the same transaction (:class:`~gearshift.engine.run_state.GroupCommit`).
 * **A blocked call waits, boundedly.** A call refused only because of holds in flight -- the
   spend recorded plus its own worst case still fits -- waits for those holds to settle, up to
   ``RunContext.budget_wait_s`` seconds, and then reserves again. A call that cannot fit even

@@ -26,7 +26,7 @@ from gearshift.catalog import Tier, Usage
 from gearshift.engine.context import RunContext, RunStats
 from gearshift.engine.job import Attempt, Job, JobOutcome
 from gearshift.engine.queue import InProcessQueue, WorkQueue
-from gearshift.engine.store import FinishedJob
+from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.strategies import get_strategy
 from gearshift.engine.strategies.base import Plan
 from gearshift.errors import BudgetExceeded, DefinitionError, PromptTooLong

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from gearshift.fmt import usd_nanos
-from gearshift.insight.expected import pct_text
+from gearshift.insight.expected_cost import pct_text
 
 __all__ = [
     "OTHER_COLOR",

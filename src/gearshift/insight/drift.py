@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gearshift.budgets import store as budget_store
+from gearshift.budgets import sql as budget_sql
 from gearshift.budgets.alerts import Delivery, LogSink, Sink
 from gearshift.catalog.cost import usd_text
 from gearshift.fmt import usd_nanos
@@ -321,7 +321,7 @@ def send_drift_alerts(
         fresh = [
             (row, claim)
             for row, claim in zip(rows, claims, strict=True)
-            if budget_store.claim_alert(conn, claim[0], claim[1], "drift", sent_at)
+            if budget_sql.claim_alert(conn, claim[0], claim[1], "drift", sent_at)
         ]
     if not fresh:
         return []
@@ -331,7 +331,7 @@ def send_drift_alerts(
     if any(not d.ok for d in deliveries if d.sink == "webhook"):
         with ledger.write() as conn:
             for _, (name, period) in fresh:
-                budget_store.unclaim_alert(conn, name, period, "drift")
+                budget_sql.unclaim_alert(conn, name, period, "drift")
     return [(alert, deliveries)]
 
 

@@ -44,7 +44,7 @@ from gearshift.insight.charts import (
     tier_split_svg,
 )
 from gearshift.insight.charts import esc as _e
-from gearshift.insight.expected import nanos
+from gearshift.insight.expected_cost import nanos
 
 if TYPE_CHECKING:
     from gearshift.insight.analysis import CostAnalysis

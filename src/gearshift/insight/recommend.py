@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Tier
 from gearshift.fmt import usd_nanos
-from gearshift.insight.expected import (
+from gearshift.insight.expected_cost import (
     Beta,
     TrueCostRates,
     nanos,

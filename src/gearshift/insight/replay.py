@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 
 from gearshift.catalog import Tier, Usage
-from gearshift.insight.expected import DEFAULT_SUCCESS, Beta, nanos
+from gearshift.insight.expected_cost import DEFAULT_SUCCESS, Beta, nanos
 from gearshift.insight.plan import exact
 from gearshift.insight.workload import Definition, read_definition
 from gearshift.ledger.evidence import outcomes

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Tier
 from gearshift.catalog.cost import usd_text
-from gearshift.insight.expected import nanos
+from gearshift.insight.expected_cost import nanos
 from gearshift.insight.recommend import Recommendation, recommend
 from gearshift.insight.truecost import AgentTrueCost, true_cost
 from gearshift.ledger.views import range_totals
 
 if TYPE_CHECKING:
-    from gearshift.insight.expected import TrueCostRates
+    from gearshift.insight.expected_cost import TrueCostRates
     from gearshift.ledger import Filters
     from gearshift.ledger.store import Ledger
     from gearshift.ledger.views import Totals

@@ -20,9 +20,10 @@ Two flags come out of it, each with what the mistake costs a month:
 
 * **false economy** -- "Haiku false economy" on Haiku: an agent whose true cost per task on its
   tier exceeds its expected true cost on the next tier up, even with its failure rate taken at
-  the low end of its 90% credible interval. The next tier's success rate is the agent's own record
-  there, else the tier's default (:data:`~gearshift.insight.expected.DEFAULT_SUCCESS`), and never
-  below what the cheaper tier achieved (a stronger model is not assumed to do worse).
+  the low end of its 90% credible interval. The next tier's success rate is the agent's own
+  record there, else the tier's default
+  (:data:`~gearshift.insight.expected_cost.DEFAULT_SUCCESS`), and never below what the cheaper
+  tier achieved (a stronger model is not assumed to do worse).
 * **Opus overkill tax**: an agent on Opus with a high success rate on objective or short-output
   tasks, where Sonnet would do; on such tasks the cheaper tier is assumed to match the observed
   success rate (the article's "identical quality") unless the ledger says otherwise.
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from gearshift.catalog import Catalog, Tier, Usage
 from gearshift.fmt import usd_nanos
-from gearshift.insight.expected import (
+from gearshift.insight.expected_cost import (
     MONTH_DAYS,
     Beta,
     Outlook,

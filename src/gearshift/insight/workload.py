@@ -48,7 +48,7 @@ from gearshift.catalog import Tier
 from gearshift.errors import DefinitionError
 from gearshift.formats.structs import convert, key_path, line_at, locate
 from gearshift.formats.yamlsrc import YamlMap, load_yaml
-from gearshift.insight.expected import DEFAULT_SUCCESS, MONTH_DAYS
+from gearshift.insight.expected_cost import DEFAULT_SUCCESS, MONTH_DAYS
 
 __all__ = [
     "DEFAULT_LATENCY_S",

@@ -202,7 +202,7 @@ alerts_sent = Table(
 )
 
 #: The engine's run outputs, for resuming a run id, and its exact-repeat response cache
-#: (see :mod:`gearshift.engine.store`).
+#: (see :mod:`gearshift.engine.run_state`).
 run_jobs = Table(
     "run_jobs",
     metadata,

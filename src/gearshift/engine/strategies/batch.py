@@ -49,7 +49,7 @@ from gearshift.ledger.record import new_id
 
 if TYPE_CHECKING:
     from gearshift.engine.context import Marker, RunContext
-    from gearshift.engine.store import FinishedJob
+    from gearshift.engine.run_state import FinishedJob
     from gearshift.providers.base import ModelResult
 
 __all__ = ["Audit", "Item", "ItemRun", "Items", "audit", "parse_items", "retry_tier", "run"]
@@ -253,7 +253,7 @@ class Items:
         def finished(attempt: Attempt | None) -> FinishedJob | None:
             if attempt is None or attempt.status != "success" or self.ctx.store is None:
                 return None
-            from gearshift.engine.store import FinishedJob
+            from gearshift.engine.run_state import FinishedJob
 
             attempts = [*run.attempts, attempt]
             cost = sum(a.cost_nanos for a in attempts)

@@ -12,7 +12,7 @@ import re
 
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Attempt, Job, JobOutcome
-from gearshift.engine.store import FinishedJob
+from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.strategies.base import Plan, close
 
 ASK = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gearshift.engine.context import RunContext
 from gearshift.engine.job import Attempt, Job, JobOutcome
-from gearshift.engine.store import FinishedJob
+from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.strategies.base import Plan, close
 
 

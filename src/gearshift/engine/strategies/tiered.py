@@ -24,7 +24,7 @@ from typing import Any
 from gearshift.catalog import Tier
 from gearshift.engine.context import Marker, RunContext
 from gearshift.engine.job import Attempt, Job, JobOutcome
-from gearshift.engine.store import FinishedJob
+from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.strategies.base import Plan, close, retry_prompt
 
 __all__ = ["Chain", "run"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gearshift.budgets.forecast import forecast
 from gearshift.budgets.model import load_budgets
 from gearshift.catalog.cost import usd_text
-from gearshift.insight.expected import TrueCostRates
+from gearshift.insight.expected_cost import TrueCostRates
 from gearshift.insight.roster import Predictor, roster, tiers_of
 from gearshift.ledger.browse import chain, find, recent
 from gearshift.ledger.queries import SpendReport, SpendRow
