@@ -60,6 +60,7 @@ __all__ = [
     "period_totals",
     "range_totals",
     "report_of",
+    "report_of_rows",
     "spend_report",
 ]
 
@@ -152,7 +153,7 @@ def spend_report(
     if by in TIME_GROUPS:
         periods = period_totals(ledger, by, (), filters, tz, sums=SPEND_SUMS)
         rows = [grouped[()].spend_row(key) for key, grouped in periods.items() if () in grouped]
-        return _report(by, rows)
+        return report_of_rows(by, rows)
     return report_of(range_totals(ledger, (by,), filters, sums=SPEND_SUMS), (by,), by)
 
 
@@ -164,10 +165,11 @@ def report_of(grouped: Grouped, dims: Sequence[str], by: str) -> SpendReport:
     for key, totals in grouped.items():
         label = key[at] if key[at] != "" else "(none)"
         found.setdefault(label, SpendRow(label)).add(_sums(totals.spend_row(label)))
-    return _report(by, sorted(found.values(), key=lambda r: (-r.cost_nanos, r.key)))
+    return report_of_rows(by, sorted(found.values(), key=lambda r: (-r.cost_nanos, r.key)))
 
 
-def _report(by: str, rows: list[SpendRow]) -> SpendReport:
+def report_of_rows(by: str, rows: list[SpendRow]) -> SpendReport:
+    """A spend report of ``rows``, with their total."""
     report = SpendReport(by, rows)
     for row in rows:
         report.total.add(_sums(row))

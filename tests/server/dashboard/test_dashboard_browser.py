@@ -188,18 +188,30 @@ def check_hostile_name(page: Any, base: str, hostile: str) -> None:
         assert "\u202e" not in page.locator("main").inner_text(), route
 
 
+def wait_until(page: Any, predicate: str, arg: Any = None, seconds: float = 10) -> None:
+    """Poll ``predicate`` in the page from here: Playwright's ``wait_for_function`` evaluates
+    its string with ``eval`` inside the page, which the dashboard's Content-Security-Policy
+    (``script-src 'self'``) rightly refuses; ``evaluate`` runs outside the page's policy."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(predicate, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds} s: {predicate}")
+        time.sleep(0.05)
+
+
 def check_live_counter(page: Any, base: str, path: Path) -> None:
     page.goto(base + "/live")
-    page.wait_for_function("document.getElementById('live-state').textContent.includes(':')")
+    wait_until(page, "() => document.getElementById('live-state').textContent.includes(':')")
     before = page.locator("#live-minute").inner_text()
     page.evaluate("window.stillHere = true")  # gone if the page were reloaded
     writer = threading.Thread(target=simulated_run, args=(path,))
     writer.start()
     try:
-        page.wait_for_function(
+        wait_until(
+            page,
             "before => document.getElementById('live-minute').textContent !== before",
-            arg=before,
-            timeout=30_000,
+            before,
+            seconds=30,
         )
     finally:
         writer.join(timeout=60)

@@ -22,7 +22,6 @@ from gearshift.catalog.cost import usd_text
 from gearshift.insight.expected_cost import TrueCostRates
 from gearshift.insight.roster import Predictor, roster, tiers_of
 from gearshift.ledger.browse import chain, find, recent
-from gearshift.ledger.queries import SpendReport, SpendRow
 from gearshift.ledger.reprice import unpriced_models
 from gearshift.ledger.views import (
     SPEND_SUMS,
@@ -31,6 +30,7 @@ from gearshift.ledger.views import (
     period_totals,
     range_totals,
     report_of,
+    report_of_rows,
     spend_report,
 )
 
@@ -91,9 +91,7 @@ def spend_payload(d: Dashboard, q: Query, by: str, stack: str | None = None) -> 
             summed.merge(totals)
             overall[value] = overall.get(value, 0) + totals.cost_nanos
         rows.append(summed.spend_row(key))
-    report = SpendReport(by, rows)
-    for row in rows:
-        report.total.add(_row_sums(row))
+    report = report_of_rows(by, rows)
     out = report.to_dict()
     out["stack"] = {
         "by": stack,
@@ -108,17 +106,6 @@ def spend_payload(d: Dashboard, q: Query, by: str, stack: str | None = None) -> 
         ],
     }
     return out
-
-
-def _row_sums(row: SpendRow) -> tuple[int, ...]:
-    return (
-        row.executions,
-        row.input_tokens,
-        row.output_tokens,
-        row.cache_creation_tokens,
-        row.cache_read_tokens,
-        row.cost_nanos,
-    )
 
 
 def summary_payload(d: Dashboard, q: Query) -> dict[str, Any]:
