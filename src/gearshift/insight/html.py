@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from gearshift._files import read_package_file
 from gearshift.catalog import Tier
 from gearshift.fmt import usd_nanos
 from gearshift.insight.charts import (
@@ -126,9 +127,9 @@ def render(page: Page) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_e(page.title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{_e(page.title)}</title><style>{_asset('report.css')}</style></head><body>"
         + "".join(body)
-        + f"<script>{_JS}</script></body></html>\n"
+        + f"<script>{_asset('report.js')}</script></body></html>\n"
     )
 
 
@@ -281,42 +282,7 @@ def _true_cost_table(report: TrueCostReport) -> str:
     )
 
 
-_CSS = """
-:root{--ink:#1d2433;--muted:#667085;--line:#e4e7ec;--bg:#f6f7f9}
-*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,
-sans-serif;color:var(--ink);background:var(--bg)}header{padding:24px 32px 8px}
-h1{margin:0 0 4px;font-size:22px}h2{font-size:16px;margin:0 0 12px}header p{margin:0;
-color:var(--muted)}main{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));
-gap:16px;padding:16px 32px 32px}.card{background:#fff;border:1px solid var(--line);
-border-radius:10px;padding:16px;margin:0}figcaption{font-weight:600;margin-bottom:8px}
-.kpis{display:flex;gap:12px;flex-wrap:wrap;margin-top:16px}.kpi{background:#fff;
-border:1px solid var(--line);border-radius:10px;padding:10px 16px;min-width:170px}
-.kpi span,.kpi small{display:block;color:var(--muted);font-size:12px}.kpi b{font-size:20px}
-svg text{font-size:11px;fill:var(--ink)}svg .muted{fill:var(--muted);font-size:13px}
-svg .total{font-size:16px;font-weight:600}svg .value{font-size:10px;fill:var(--muted)}
-svg .muted-small{font-size:10px;fill:var(--muted)}figure[data-chart=savings],
-figure[data-chart=budget-burn]{grid-column:1/-1}svg .verdict{font-size:12px;font-weight:600}
-svg .grid{stroke:var(--line)}svg .unproven{fill-opacity:.4;stroke:#2a9d8f;
-stroke-dasharray:4 3}svg [data-tip]:hover{opacity:.8}#flags,#recommendations,
-#true-cost-table{grid-column:1/-1}table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-td.num{text-align:right;white-space:nowrap}.kind{font-size:12px;background:#eef2f8;
-border-radius:4px;padding:1px 6px}.doubt{color:#b54708;font-size:12px}.muted{color:var(--muted)}
-details summary{cursor:pointer;color:var(--muted);font-size:12px}.note{grid-column:1/-1}
-.tip{position:absolute;pointer-events:none;background:#1d2433;color:#fff;padding:4px 8px;
-border-radius:4px;font-size:12px;white-space:nowrap;z-index:10}
-"""
-
-_JS = """
-(function () {
-  var tip = document.getElementById('tip');
-  document.addEventListener('mousemove', function (e) {
-    var el = e.target.closest ? e.target.closest('[data-tip]') : null;
-    if (!el) { tip.hidden = true; return; }
-    tip.textContent = el.getAttribute('data-tip');
-    tip.style.left = (e.pageX + 12) + 'px';
-    tip.style.top = (e.pageY + 12) + 'px';
-    tip.hidden = false;
-  });
-})();
-"""
+def _asset(name: str) -> str:
+    """The report's style sheet or script (package data beside this module, inlined so the
+    report is one file that opens offline)."""
+    return read_package_file("gearshift.insight", __file__, "assets", name)
