@@ -200,6 +200,8 @@ def test_demo_reports_real_numbers(tmp_path: Path) -> None:
     assert total > data["recorded"] + ingested  # plus every attempt of the simulated run
     by_agent = {r["key"] for r in data["claude_code"]["spend_by_agent"]["rows"]}
     assert {"main", "Explore", "Plan"} <= by_agent
+    (budget,) = data["budgets"]  # the demo's own budget, read from the demo's ledger
+    assert budget["budget"] == "team-monthly" and budget["spent_usd"] != "0"
 
 
 def test_demo_never_overwrites_what_it_did_not_make(tmp_path: Path) -> None:

@@ -325,7 +325,7 @@ def _reading_ledger() -> Ledger:
     return state.ledger()
 
 
-def _forecasts(tz_name: str | None) -> list[Forecast]:
+def _forecasts(tz_name: str | None, ledger: Ledger | None = None) -> list[Forecast]:
     import datetime as dt
 
     from gearshift.budgets.forecast import forecast
@@ -333,7 +333,7 @@ def _forecasts(tz_name: str | None) -> list[Forecast]:
     from gearshift.timespec import parse_zone
 
     zone: dt.tzinfo = parse_zone(tz_name)
-    ledger = _reading_ledger()
+    ledger = ledger or _reading_ledger()
     now = dt.datetime.now(dt.UTC)
     return [forecast(ledger, b, now, zone) for b in load_budgets(ledger, state.config())]
 

@@ -77,7 +77,7 @@ def demo(
         ),
         state.config(),
     )
-    forecasts = _forecasts(None)
+    forecasts = _forecasts(None, ledger)
     analysis = analyse(ledger, tz=local_zone())
     filters = Filters()
     config = state.config()
