@@ -142,6 +142,18 @@ def run(
             "--project", help="The project recorded on every attempt.", show_default=False
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local: this process runs the jobs. postgres: store the run in the PostgreSQL "
+            "ledger's queue for `gearshift worker` processes on any host.",
+        ),
+    ] = "local",
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="postgres: enqueue and exit; do not watch the run."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run a pipeline file: every task routed, validated, escalated and metered in the ledger."""
@@ -173,6 +185,13 @@ def run(
     pipeline = load_pipeline(file, catalog=catalog, agent_dirs=agent_dirs, sim=sim)
     if dry_run:
         _dry_run(pipeline, catalog, as_json=as_json)
+        return
+    if executor not in ("local", "postgres"):
+        from gearshift.errors import ConfigError
+
+        raise ConfigError(f"--executor {executor!r} is not known", hint="local or postgres")
+    if executor == "postgres":
+        _distributed(pipeline, file, run_id, options, chosen, detach=detach, as_json=as_json)
         return
     name = str(chosen.provider)
     model_provider = _provider(
@@ -316,6 +335,33 @@ def _resumed_options(run_id: str, file: Path, given: RunOptions) -> RunOptions:
     for note in notes:
         err_console().print(f"note: {note}", style="yellow", markup=False)
     return options
+
+
+def _distributed(
+    pipeline: Pipeline,
+    file: Path,
+    run_id: str | None,
+    options: RunOptions,
+    chosen: RunOptions,
+    *,
+    detach: bool,
+    as_json: bool,
+) -> None:
+    """Hand the run to the workers (see :mod:`gearshift.cli.runs`)."""
+    from gearshift.cli.runs import submit_and_watch
+    from gearshift.distributed.queue import require_postgres
+    from gearshift.engine.store import RunStore
+    from gearshift.ledger.record import new_id
+
+    ledger = state.ledger(create=True)
+    require_postgres(ledger)
+    enforce = (
+        chosen.enforce_budgets if chosen.enforce_budgets is not None else (chosen.provider != "sim")
+    )
+    run_id = run_id or new_id()
+    stored = options.stored(enforce)
+    RunStore(ledger).save_run(run_id, str(file.resolve()), stored)
+    submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
 
 
 def _provider(name: str, *, seed: int, time_scale: float, catalog: Catalog) -> Provider:

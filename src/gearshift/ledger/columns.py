@@ -85,6 +85,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0010_learning",
     "0011_proxy_routes",
     "0012_runs",
+    "0014_distributed",
 )
 
 

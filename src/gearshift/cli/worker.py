@@ -1,0 +1,80 @@
+"""`gearshift worker`: execute the jobs of distributed runs (``gearshift run --executor
+postgres``) from the PostgreSQL ledger's queue; the library part is :mod:`gearshift.distributed`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gearshift.cli.common import err_console, state
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+
+
+def worker(
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            envvar="GEARSHIFT_LEDGER",
+            help="The PostgreSQL ledger every worker and submitter shares.",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Jobs in flight in this process.")
+    ] = 100,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queues",
+            help="Queues to take jobs from; repeatable. [default: gearshift]",
+            show_default=False,
+        ),
+    ] = None,
+    heartbeat: Annotated[
+        float, typer.Option("--heartbeat", min=0.1, help="Seconds between heartbeats.")
+    ] = 5.0,
+    stalled_after: Annotated[
+        float,
+        typer.Option(
+            "--stalled-after",
+            min=0.5,
+            help="Seconds of silence after which a worker counts as dead: its jobs are re-queued "
+            "and its budget holds released.",
+        ),
+    ] = 20.0,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0.0,
+            help="On SIGTERM, seconds in-flight jobs get to finish before they are handed back.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Run jobs of distributed runs until SIGTERM; run one or two per core, on any number of
+    hosts."""
+    from gearshift.distributed.queue import QUEUE
+    from gearshift.distributed.worker import WorkerOptions, run_worker
+
+    if ledger:
+        state.ledger_url = ledger
+    options = WorkerOptions(
+        concurrency=concurrency,
+        queues=tuple(queues or (QUEUE,)),
+        heartbeat_s=heartbeat,
+        stalled_s=stalled_after,
+        sweep_s=max(0.5, min(5.0, stalled_after / 3)),
+        grace_s=grace,
+    )
+    err_console().print(
+        f"worker: {concurrency} jobs at once on {', '.join(options.queues)} "
+        f"({state.ledger_display() or 'ledger'})",
+        markup=False,
+    )
+    run_worker(state.ledger(create=True), options)

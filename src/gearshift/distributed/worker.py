@@ -1,0 +1,121 @@
+"""``gearshift worker``: one process, one event loop, many jobs of any run in flight.
+
+* procrastinate fetches jobs (LISTEN/NOTIFY, polling as a fallback) and runs up to
+  ``concurrency`` of them at once through :class:`~gearshift.distributed.runtime.Runtime`.
+* Heartbeat: procrastinate's worker row every ``heartbeat_s``; the budget holds of this worker
+  every ``heartbeat_s`` too.
+* Stalled jobs: every ``sweep_s`` each worker re-queues the jobs of workers silent for
+  ``stalled_s`` (a ``kill -9``, a lost host) and deletes their budget holds. Re-running such a
+  job pays again only for the attempt that was in flight: the attempts it finished are in the
+  ledger and its chain continues where it stopped.
+* SIGTERM / SIGINT: no new jobs; in-flight ones get ``grace_s`` to finish, then are handed back
+  to the queue (their node ``queued`` again) for another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gearshift.distributed.holds import beat, release_orphans
+from gearshift.distributed.queue import QUEUE, ensure_schema, require_postgres, worker_app
+from gearshift.distributed.runtime import ProviderFactory, Runtime
+
+if TYPE_CHECKING:
+    from procrastinate import App
+
+    from gearshift.ledger.store import Ledger
+
+__all__ = ["WorkerOptions", "run_worker", "serve"]
+
+log = logging.getLogger("gearshift.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    concurrency: int = 100
+    queues: tuple[str, ...] = (QUEUE,)
+    heartbeat_s: float = 5.0
+    stalled_s: float = 20.0
+    sweep_s: float = 5.0
+    grace_s: float = 30.0
+    name: str | None = None
+
+
+def run_worker(
+    ledger: Ledger,
+    options: WorkerOptions,
+    provider_factory: ProviderFactory | None = None,
+) -> None:
+    """Run a worker until SIGTERM or SIGINT (the synchronous entry of ``gearshift worker``)."""
+    require_postgres(ledger)
+    ensure_schema(ledger)
+    asyncio.run(serve(ledger, options, provider_factory))
+
+
+async def serve(
+    ledger: Ledger, options: WorkerOptions, provider_factory: ProviderFactory | None = None
+) -> None:
+    runtime = Runtime(ledger, name=options.name, provider_factory=provider_factory)
+
+    async def run_job(run_id: str, job_id: str) -> None:
+        await runtime.run_job(run_id, job_id)
+
+    app = worker_app(ledger, run_job, pool_size=min(20, 4 + options.concurrency // 20))
+    async with app.open_async():
+        side = asyncio.create_task(_upkeep(app, ledger, runtime, options))
+        try:
+            await app.run_worker_async(
+                queues=list(options.queues),
+                concurrency=options.concurrency,
+                name=runtime.name,
+                delete_jobs="successful",
+                update_heartbeat_interval=options.heartbeat_s,
+                stalled_worker_timeout=options.stalled_s,
+                shutdown_graceful_timeout=options.grace_s,
+                install_signal_handlers=True,
+            )
+        finally:
+            side.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await side
+            await runtime.close()
+
+
+async def _upkeep(app: App, ledger: Ledger, runtime: Runtime, options: WorkerOptions) -> None:
+    """Heartbeat this worker's holds; re-queue stalled jobs and free dead workers' holds."""
+    every = min(options.heartbeat_s, options.sweep_s)
+    since_sweep = options.sweep_s
+    while True:
+        try:
+            await asyncio.to_thread(beat, ledger, runtime.name)
+            since_sweep += every
+            if since_sweep >= options.sweep_s:
+                since_sweep = 0.0
+                await requeue_stalled(app, options.stalled_s)
+                await asyncio.to_thread(release_orphans, ledger, options.stalled_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database is away: try again next round
+            log.exception("worker upkeep failed")
+        await asyncio.sleep(every)
+
+
+async def requeue_stalled(app: App, stalled_s: float) -> int:
+    """Put the jobs of workers silent for ``stalled_s`` seconds back in the queue."""
+    from procrastinate import exceptions
+
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s)
+    count = 0
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+            count += 1
+        except exceptions.ProcrastinateException:  # another worker got there first
+            continue
+    if count:
+        log.warning("re-queued %d job(s) of stalled workers", count)
+    return count
