@@ -20,8 +20,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+
 from gearshift.distributed.holds import beat, release_orphans
-from gearshift.distributed.queue import QUEUE, ensure_schema, require_postgres, worker_app
+from gearshift.distributed.queue import QUEUE, TASK, ensure_schema, require_postgres, worker_app
 from gearshift.distributed.runtime import ProviderFactory, Runtime
 
 if TYPE_CHECKING:
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["WorkerOptions", "run_worker", "serve"]
 
 log = logging.getLogger("gearshift.worker")
+
+#: pg_advisory_xact_lock key serialising the stalled-job sweeps of every worker.
+_SWEEP_LOCK = 7231851
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +100,7 @@ async def _upkeep(app: App, ledger: Ledger, runtime: Runtime, options: WorkerOpt
             since_sweep += every
             if since_sweep >= options.sweep_s:
                 since_sweep = 0.0
-                await requeue_stalled(app, options.stalled_s)
+                await asyncio.to_thread(requeue_stalled, ledger, options.stalled_s)
                 await asyncio.to_thread(release_orphans, ledger, options.stalled_s)
         except asyncio.CancelledError:
             raise
@@ -104,18 +109,33 @@ async def _upkeep(app: App, ledger: Ledger, runtime: Runtime, options: WorkerOpt
         await asyncio.sleep(every)
 
 
-async def requeue_stalled(app: App, stalled_s: float) -> int:
-    """Put the jobs of workers silent for ``stalled_s`` seconds back in the queue."""
-    from procrastinate import exceptions
+def requeue_stalled(ledger: Ledger, stalled_s: float) -> int:
+    """Put the jobs of workers silent for ``stalled_s`` seconds back in the queue; how many.
 
-    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_s)
-    count = 0
-    for job in stalled:
-        try:
-            await app.job_manager.retry_job(job)
-            count += 1
-        except exceptions.ProcrastinateException:  # another worker got there first
-            continue
-    if count:
-        log.warning("re-queued %d job(s) of stalled workers", count)
-    return count
+    Sweeps are serialised by an advisory lock and re-read the stalled jobs under it: otherwise a
+    second sweeper, holding a list read before the first one's retry, would "retry" a job that
+    a live worker had meanwhile fetched, and run it twice."""
+    import datetime as dt
+
+    from procrastinate.sql import queries
+
+    with ledger.write() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SWEEP_LOCK})
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute(
+                queries["select_stalled_jobs_by_heartbeat"],
+                {"queue": None, "task_name": TASK, "seconds_since_heartbeat": stalled_s},
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            now = dt.datetime.now(dt.UTC)
+            for job_id in ids:
+                cursor.execute(
+                    queries["retry_job"],
+                    {"job_id": job_id, "retry_at": now, "new_priority": None,
+                     "new_queue_name": None, "new_lock": None},
+                )  # fmt: skip
+    if ids:
+        log.warning("re-queued %d job(s) of stalled workers", len(ids))
+    return len(ids)
