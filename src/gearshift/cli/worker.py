@@ -56,10 +56,30 @@ def worker(
             help="On SIGTERM, seconds in-flight jobs get to finish before they are handed back.",
         ),
     ] = 30.0,
+    rpm: Annotated[
+        float,
+        typer.Option(
+            "--rpm",
+            min=0,
+            help="Requests per minute per model class, shared by every "
+            "worker on the same provider key (0: no limit).",
+        ),
+    ] = 0,
+    itpm: Annotated[
+        float, typer.Option("--itpm", min=0, help="Input tokens per minute per model class.")
+    ] = 0,
+    otpm: Annotated[
+        float, typer.Option("--otpm", min=0, help="Output tokens per minute per model class.")
+    ] = 0,
+    rate_burst: Annotated[
+        float,
+        typer.Option("--rate-burst", min=0.1, help="Seconds of the rate a full bucket holds."),
+    ] = 60.0,
 ) -> None:
     """Run jobs of distributed runs until SIGTERM; run one or two per core, on any number of
     hosts."""
     from gearshift.distributed.queue import QUEUE
+    from gearshift.distributed.ratelimit import RateLimits
     from gearshift.distributed.worker import WorkerOptions, run_worker
 
     if ledger:
@@ -71,6 +91,7 @@ def worker(
         stalled_s=stalled_after,
         sweep_s=max(0.5, min(5.0, stalled_after / 3)),
         grace_s=grace,
+        limits=RateLimits(rpm, itpm, otpm, rate_burst),
     )
     err_console().print(
         f"worker: {concurrency} jobs at once on {', '.join(options.queues)} "

@@ -32,6 +32,7 @@ from gearshift.engine.store import FinishedJob
 from gearshift.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
     from gearshift.engine.context import RunContext
     from gearshift.engine.job import Job
     from gearshift.ledger.store import Ledger
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ProviderFactory", "Runtime", "worker_name"]
 
-#: Builds the provider a run's options name (tests and the bench wrap it).
-ProviderFactory = Callable[[dict[str, Any], Any], "Provider"]
+#: Builds the provider a run's options name, the shared rate limiter (if any) inside its retry
+#: loop (tests and the bench wrap it).
+ProviderFactory = Callable[[dict[str, Any], Any, "SharedRateLimiter | None"], "Provider"]
 
 _CLAIM = text(
     "SELECT n.state, r.status FROM gs_dist_nodes n JOIN gs_dist_runs r ON r.run_id = n.run_id "
@@ -86,8 +88,10 @@ class Runtime:
         *,
         name: str | None = None,
         provider_factory: ProviderFactory | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.ledger = ledger
+        self.limits = limits
         self.name = name or worker_name()
         self.provider_factory = provider_factory or default_provider
         self._runs: dict[str, _Run] = {}
@@ -181,8 +185,15 @@ class Runtime:
         sim = options.get("provider") == "sim"
         pipeline = _pipeline(record.pipeline_path, record.pipeline_text, options, catalog, sim)
         queue = str(options.get("queue") or QUEUE)
+        limiter = None
+        if self.limits is not None and self.limits.any:
+            from gearshift.distributed.ratelimit import SharedRateLimiter, provider_key
+
+            name = str(options.get("provider") or "anthropic")
+            secret = os.environ.get("ANTHROPIC_API_KEY") if name == "anthropic" else None
+            limiter = SharedRateLimiter(self.ledger, provider_key(name, secret), self.limits)
         ctx = RunContext(
-            provider=self.provider_factory(options, catalog),
+            provider=self.provider_factory(options, catalog, limiter),
             catalog=catalog,
             router=pipeline.router(catalog),
             ledger=self.ledger,
@@ -224,7 +235,9 @@ def _pipeline(path: str, body: str, options: dict[str, Any], catalog: Any, sim: 
         return load_pipeline(copy, catalog=catalog, agent_dirs=agent_dirs, sim=sim)
 
 
-def default_provider(options: dict[str, Any], catalog: Any) -> Provider:
+def default_provider(
+    options: dict[str, Any], catalog: Any, limiter: SharedRateLimiter | None = None
+) -> Provider:
     """The provider a run's options name, inside the one retry loop (as ``gearshift run``
     builds it), capped per worker by ``provider_concurrency`` and paced by the shared rate
     limits when the run has them."""
@@ -248,6 +261,10 @@ def default_provider(options: dict[str, Any], catalog: Any) -> Provider:
         inner = get_provider("anthropic", catalog=catalog)
     else:
         inner = get_provider(name)
+    if limiter is not None:
+        from gearshift.distributed.ratelimit import RateLimitedProvider
+
+        inner = RateLimitedProvider(inner, limiter, catalog)
     provider: Provider = RetryingProvider(inner)
     if options.get("provider_concurrency"):
         from gearshift.providers.limit import LimitedProvider

@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from gearshift.distributed.holds import beat, release_orphans
 from gearshift.distributed.queue import QUEUE, TASK, ensure_schema, require_postgres, worker_app
+from gearshift.distributed.ratelimit import RateLimits
 from gearshift.distributed.runtime import ProviderFactory, Runtime
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class WorkerOptions:
     sweep_s: float = 5.0
     grace_s: float = 30.0
     name: str | None = None
+    limits: RateLimits | None = None
 
 
 def run_worker(
@@ -64,7 +66,9 @@ def run_worker(
 async def serve(
     ledger: Ledger, options: WorkerOptions, provider_factory: ProviderFactory | None = None
 ) -> None:
-    runtime = Runtime(ledger, name=options.name, provider_factory=provider_factory)
+    runtime = Runtime(
+        ledger, name=options.name, provider_factory=provider_factory, limits=options.limits
+    )
 
     async def run_job(run_id: str, job_id: str) -> None:
         await runtime.run_job(run_id, job_id)
