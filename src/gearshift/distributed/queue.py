@@ -107,14 +107,25 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10) -> App:
     return app
 
 
-def defer_in(conn: Connection, run_id: str, job_ids: Sequence[str], *, queue: str = QUEUE) -> None:
+def defer_in(
+    conn: Connection,
+    run_id: str,
+    job_ids: Sequence[str],
+    *,
+    queue: str = QUEUE,
+    after_s: float | None = None,
+) -> None:
     """Enqueue ``job_ids`` of ``run_id`` inside ``conn``'s transaction (gone if it rolls back).
 
     No queueing lock: the caller enqueues only jobs it has just moved from ``waiting`` to
-    ``queued`` in the same transaction, and that move happens once."""
+    ``queued`` in the same transaction, and that move happens once. ``after_s``: not before
+    that many seconds (a Message Batch's next poll)."""
     if not job_ids:
         return
     raw = conn.connection.driver_connection
-    deferrer = deferring_app().configure_task(TASK, connection=raw, queue=queue)
+    options: dict[str, Any] = {"connection": raw, "queue": queue}
+    if after_s is not None:
+        options["schedule_in"] = {"seconds": after_s}
+    deferrer = deferring_app().configure_task(TASK, **options)
     args: list[dict[str, Any]] = [{"run_id": run_id, "job_id": job_id} for job_id in job_ids]
     deferrer.batch_defer(*args)

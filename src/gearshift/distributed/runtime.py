@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 
+from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
 from gearshift.distributed.queue import QUEUE, defer_in
 from gearshift.engine.runner import Engine
@@ -59,6 +60,9 @@ _CANCEL = text(
 _HAND_BACK = text(
     "UPDATE gs_dist_nodes SET state = 'queued' WHERE run_id = :run AND job_id = :job "
     "AND state = 'running' AND worker = :worker RETURNING job_id"
+)
+_UNCOUNT = text(
+    "UPDATE gs_dist_nodes SET starts = starts - 1 WHERE run_id = :run AND job_id = :job"
 )
 _STATES = text(
     "SELECT job_id, status, output, cost_nanos, tier_path, progress FROM run_jobs "
@@ -118,6 +122,8 @@ class Runtime:
             if outcome.status != "succeeded":
                 with self.ledger.write() as conn:
                     end_in(conn, run_id, job_id, outcome.status, outcome.reason)
+        except BatchPending as pending:
+            self._hand_back(run, job_id, after_s=pending.after_s)
         except asyncio.CancelledError:
             self._hand_back(run, job_id)
             raise
@@ -136,9 +142,10 @@ class Runtime:
             conn.execute(_START, {"run": run_id, "job": job_id, "worker": self.name})
         return True
 
-    def _hand_back(self, run: _Run, job_id: str) -> None:
+    def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
         """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:
-        the context writes them on the way out)."""
+        the context writes them on the way out); one waiting for its Message Batch comes back
+        ``after_s`` seconds later, its visit not counted as a start."""
         try:
             run.ctx.flush()
         finally:
@@ -147,7 +154,9 @@ class Runtime:
                     _HAND_BACK, {"run": run.ctx.run_id, "job": job_id, "worker": self.name}
                 ).first()
                 if back is not None:
-                    defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue)
+                    if after_s is not None:
+                        conn.execute(_UNCOUNT, {"run": run.ctx.run_id, "job": job_id})
+                    defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue, after_s=after_s)
 
     def _inputs(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None]:
         """The outputs of ``job``'s dependencies, and how far an earlier attempt got with it."""
@@ -192,8 +201,11 @@ class Runtime:
             name = str(options.get("provider") or "anthropic")
             secret = os.environ.get("ANTHROPIC_API_KEY") if name == "anthropic" else None
             limiter = SharedRateLimiter(self.ledger, provider_key(name, secret), self.limits)
+        provider = self.provider_factory(options, catalog, limiter)
+        if has_batches(provider):
+            provider = DeferredBatches(provider, self.ledger, run_id)
         ctx = RunContext(
-            provider=self.provider_factory(options, catalog, limiter),
+            provider=provider,
             catalog=catalog,
             router=pipeline.router(catalog),
             ledger=self.ledger,

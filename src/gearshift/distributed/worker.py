@@ -50,6 +50,10 @@ class WorkerOptions:
     grace_s: float = 30.0
     name: str | None = None
     limits: RateLimits | None = None
+    #: how often to look for scheduled jobs (a batch's next poll); new jobs arrive by NOTIFY
+    poll_s: float = 5.0
+    #: off when the worker runs inside another program's event loop (tests, the benchmark)
+    install_signal_handlers: bool = True
 
 
 def run_worker(
@@ -82,10 +86,11 @@ async def serve(
                 concurrency=options.concurrency,
                 name=runtime.name,
                 delete_jobs="successful",
+                fetch_job_polling_interval=options.poll_s,
                 update_heartbeat_interval=options.heartbeat_s,
                 stalled_worker_timeout=options.stalled_s,
                 shutdown_graceful_timeout=options.grace_s,
-                install_signal_handlers=True,
+                install_signal_handlers=options.install_signal_handlers,
             )
         finally:
             side.cancel()

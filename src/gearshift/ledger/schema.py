@@ -452,7 +452,8 @@ def _runs(conn: Connection) -> None:
 #: worker needs no file; ``gs_dist_nodes`` one row per job with its unfinished dependency count
 #: and its state (the idempotency key of "finished + children enqueued" is its primary key);
 #: ``gs_dist_edges`` the DAG; ``gs_rate_buckets`` the token buckets every worker shares;
-#: ``gs_dist_holds`` which worker holds which budget reservation, so a dead worker's holds go.
+#: ``gs_dist_holds`` which worker holds which budget reservation, so a dead worker's holds go;
+#: ``gs_dist_batches`` the Message Batch a job submitted, so its polls never submit it again.
 _DISTRIBUTED_DDL = (
     """CREATE TABLE IF NOT EXISTS gs_dist_runs (
         run_id VARCHAR(64) PRIMARY KEY,
@@ -492,6 +493,12 @@ _DISTRIBUTED_DDL = (
         worker VARCHAR(200) NOT NULL,
         heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""",
     "CREATE INDEX IF NOT EXISTS ix_gs_dist_holds_worker ON gs_dist_holds (worker)",
+    """CREATE TABLE IF NOT EXISTS gs_dist_batches (
+        run_id VARCHAR(64) NOT NULL,
+        job_id VARCHAR(200) NOT NULL,
+        batch_id VARCHAR(200) NOT NULL,
+        submitted_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (run_id, job_id))""",
 )
 
 
