@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,40 +107,50 @@ class Runtime:
         cancelled. A job that does not succeed ends its node and skips what is below it."""
         run = await self._run(run_id)
         job = run.jobs.get(job_id)
-        if job is None or not self._claim(run_id, job_id):
+        if job is None:
             return
+        claimed = await asyncio.to_thread(self._claim, run_id, job)
+        if claimed is None:
+            return
+        outputs, state = claimed
         self.executed += 1
         try:
-            outputs, state = self._inputs(run_id, job)
             outcome = await run.engine.run_one(job, outputs, state)
             if outcome.status == "succeeded" and not outcome.marked:
                 finished = FinishedJob(
                     job.id, "succeeded", outcome.output, outcome.cost_nanos, outcome.tier_path
                 )
                 run.ctx.save_finished(finished)
-            run.ctx.flush()
+                run.ctx.flush()  # committed before the queue job is marked done
             if outcome.status != "succeeded":
-                with self.ledger.write() as conn:
-                    end_in(conn, run_id, job_id, outcome.status, outcome.reason)
+                await asyncio.to_thread(self._end, run_id, job_id, outcome.status, outcome.reason)
         except BatchPending as pending:
             self._hand_back(run, job_id, after_s=pending.after_s)
         except asyncio.CancelledError:
             self._hand_back(run, job_id)
             raise
         except Exception as exc:
-            with self.ledger.write() as conn:
-                end_in(conn, run_id, job_id, "error", f"{type(exc).__name__}: {exc}")
+            self._end(run_id, job_id, "error", f"{type(exc).__name__}: {exc}")
 
-    def _claim(self, run_id: str, job_id: str) -> bool:
+    def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
         with self.ledger.write() as conn:
-            row = conn.execute(_CLAIM, {"run": run_id, "job": job_id}).first()
+            end_in(conn, run_id, job_id, status, reason)
+
+    def _claim(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None] | None:
+        """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
+        its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
+        must not run (it ended already, or its run was cancelled)."""
+        key = {"run": run_id, "job": job.id}
+        with self.ledger.write() as conn:
+            row = conn.execute(_CLAIM, key).first()
             if row is None or row[0] in TERMINAL:
-                return False
+                return None
             if row[1] == "cancelled":
-                conn.execute(_CANCEL, {"run": run_id, "job": job_id})
-                return False
-            conn.execute(_START, {"run": run_id, "job": job_id, "worker": self.name})
-        return True
+                conn.execute(_CANCEL, key)
+                return None
+            conn.execute(_START, {**key, "worker": self.name})
+            rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
+            return _inputs(job, rows.fetchall())
 
     def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
         """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:
@@ -157,21 +167,6 @@ class Runtime:
                     if after_s is not None:
                         conn.execute(_UNCOUNT, {"run": run.ctx.run_id, "job": job_id})
                     defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue, after_s=after_s)
-
-    def _inputs(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None]:
-        """The outputs of ``job``'s dependencies, and how far an earlier attempt got with it."""
-        ids = [*job.depends_on, job.id]
-        with self.ledger.read() as conn:
-            rows = conn.execute(_STATES, {"run": run_id, "ids": ids}).fetchall()
-        outputs: dict[str, str] = {}
-        state: FinishedJob | None = None
-        for row in rows:
-            if row[0] == job.id:
-                progress = json.loads(row[5]) if row[5] else None
-                state = FinishedJob(row[0], row[1], row[2], row[3], row[4], progress)
-            elif row[1] == "succeeded":
-                outputs[row[0]] = row[2] or ""
-        return outputs, state
 
     async def _run(self, run_id: str) -> _Run:
         cached = self._runs.get(run_id)
@@ -228,6 +223,19 @@ class Runtime:
         for run in self._runs.values():
             run.ctx.flush()
             await run.ctx.provider.close()
+
+
+def _inputs(job: Job, rows: Sequence[Any]) -> tuple[dict[str, str], FinishedJob | None]:
+    """The outputs of ``job``'s dependencies, and how far an earlier attempt got with it."""
+    outputs: dict[str, str] = {}
+    state: FinishedJob | None = None
+    for row in rows:
+        if row[0] == job.id:
+            progress = json.loads(row[5]) if row[5] else None
+            state = FinishedJob(row[0], row[1], row[2], row[3], row[4], progress)
+        elif row[1] == "succeeded":
+            outputs[row[0]] = row[2] or ""
+    return outputs, state
 
 
 def _pipeline(path: str, body: str, options: dict[str, Any], catalog: Any, sim: bool) -> Any:
