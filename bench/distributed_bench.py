@@ -102,16 +102,20 @@ def run_fleet(
             )
             for i in range(workers)
         ]
-        cpu = 0.0
+        cpu, idle_cpu = 0.0, None  # the workers' CPU once started (imports, connecting) is left out
         try:
             while True:
-                left = one(url, "SELECT count(*) FROM gs_dist_nodes WHERE state IN "
-                                "('waiting', 'queued', 'running')")  # fmt: skip
-                if left == 0:
+                with psycopg.connect(url) as conn:
+                    left, started = conn.execute(
+                        "SELECT count(*) FILTER (WHERE state IN ('waiting', 'queued', 'running')),"
+                        " count(*) FILTER (WHERE starts > 0) FROM gs_dist_nodes"
+                    ).fetchone() or (1, 0)
+                if idle_cpu is None and int(started):
+                    idle_cpu = sum(cpu_seconds(p.pid) for p in procs)
+                if int(left) == 0:
                     break
-                cpu = sum(cpu_seconds(p.pid) for p in procs)
-                time.sleep(0.5)
-            cpu = sum(cpu_seconds(p.pid) for p in procs)
+                time.sleep(0.2)
+            cpu = sum(cpu_seconds(p.pid) for p in procs) - (idle_cpu or 0.0)
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)

@@ -32,7 +32,7 @@ def _ledger(url: str | None) -> Any:
     if url:
         state.ledger_url = url
     ledger = state.ledger(create=True)
-    require_postgres(ledger)
+    require_postgres(ledger, "gearshift runs (distributed runs)")
     return ledger
 
 

@@ -98,4 +98,8 @@ def worker(
         f"({state.ledger_display() or 'ledger'})",
         markup=False,
     )
-    run_worker(state.ledger(create=True), options)
+    from gearshift.distributed.queue import require_postgres
+
+    shared = state.ledger(create=True)
+    require_postgres(shared, "gearshift worker")
+    run_worker(shared, options, config=state.config())

@@ -46,11 +46,11 @@ _SCHEMA_LOCK = 7231850
 _deferring: App | None = None
 
 
-def require_postgres(ledger: Ledger) -> None:
+def require_postgres(ledger: Ledger, what: str = "--executor postgres") -> None:
     """Refuse a ledger that workers on other machines cannot share."""
     if ledger.location.dialect != "postgresql":
         raise ConfigError(
-            f"--executor postgres needs a PostgreSQL ledger; {ledger.location.display} is SQLite",
+            f"{what} needs a PostgreSQL ledger; {ledger.location.display} is SQLite",
             hint="pass --ledger postgresql://user@host/db (the database every worker uses), "
             "or run here with --executor local",
         )

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from gearshift.distributed.graph import ACTIVE
 from gearshift.errors import ConfigError
+from gearshift.ledger.queries import repeated_calls, run_costs
 
 if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
@@ -54,12 +55,6 @@ _WORKERS = text(
     "SELECT DISTINCT worker FROM gs_dist_nodes WHERE run_id = :r AND state = 'running' "
     "AND worker IS NOT NULL ORDER BY worker"
 )
-_COST = text("SELECT coalesce(sum(cost_nanos), 0) FROM executions WHERE run_id = :r")
-_DUPLICATES = text(
-    "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM executions "
-    "WHERE run_id = :r AND status NOT IN ('retried', 'dropped') "
-    "GROUP BY task_key, attempt, model, tags) d WHERE n > 1"
-)
 
 
 def status(ledger: Ledger, run_id: str, *, with_cost: bool = True) -> RunStatus:
@@ -79,9 +74,9 @@ def status(ledger: Ledger, run_id: str, *, with_cost: bool = True) -> RunStatus:
             result.states[state] = int(count)
             result.restarts += int(restarts)
         result.workers = [r[0] for r in conn.execute(_WORKERS, {"r": run_id})]
-        if with_cost:
-            result.cost_nanos = int(conn.execute(_COST, {"r": run_id}).scalar_one())
-            result.duplicate_calls = int(conn.execute(_DUPLICATES, {"r": run_id}).scalar_one())
+    if with_cost:
+        result.cost_nanos = sum(run_costs(ledger, run_id).values())
+        result.duplicate_calls = repeated_calls(ledger, run_id)
     if result.status == "running" and result.done:
         result.status = "finished"
     return result

@@ -33,6 +33,7 @@ from gearshift.engine.store import FinishedJob
 from gearshift.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gearshift.config import Config
     from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
     from gearshift.engine.context import RunContext
     from gearshift.engine.job import Job
@@ -93,9 +94,11 @@ class Runtime:
         name: str | None = None,
         provider_factory: ProviderFactory | None = None,
         limits: RateLimits | None = None,
+        config: Config | None = None,
     ) -> None:
         self.ledger = ledger
         self.limits = limits
+        self.config = config
         self.name = name or worker_name()
         self.provider_factory = provider_factory or default_provider
         self._runs: dict[str, _Run] = {}
@@ -213,10 +216,9 @@ class Runtime:
             budget_wait_s=float(options.get("budget_wait") or 30.0),
         )
         if options.get("enforce_budgets"):
-            from gearshift.config import load_config
             from gearshift.distributed.holds import WorkerReservations
 
-            ctx.guard = WorkerReservations(self.ledger, self.name, config=load_config())
+            ctx.guard = WorkerReservations(self.ledger, self.name, config=self.config)
         return _Run(ctx, Engine(ctx), {job.id: job for job in pipeline.jobs}, queue)
 
     async def close(self) -> None:

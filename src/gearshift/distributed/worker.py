@@ -30,6 +30,7 @@ from gearshift.distributed.runtime import ProviderFactory, Runtime
 if TYPE_CHECKING:
     from procrastinate import App
 
+    from gearshift.config import Config
     from gearshift.ledger.store import Ledger
 
 __all__ = ["WorkerOptions", "run_worker", "serve"]
@@ -60,18 +61,27 @@ def run_worker(
     ledger: Ledger,
     options: WorkerOptions,
     provider_factory: ProviderFactory | None = None,
+    config: Config | None = None,
 ) -> None:
-    """Run a worker until SIGTERM or SIGINT (the synchronous entry of ``gearshift worker``)."""
+    """Run a worker until SIGTERM or SIGINT (the synchronous entry of ``gearshift worker``);
+    ``config`` holds the budgets enforced for runs that enforce them."""
     require_postgres(ledger)
     ensure_schema(ledger)
-    asyncio.run(serve(ledger, options, provider_factory))
+    asyncio.run(serve(ledger, options, provider_factory, config))
 
 
 async def serve(
-    ledger: Ledger, options: WorkerOptions, provider_factory: ProviderFactory | None = None
+    ledger: Ledger,
+    options: WorkerOptions,
+    provider_factory: ProviderFactory | None = None,
+    config: Config | None = None,
 ) -> None:
     runtime = Runtime(
-        ledger, name=options.name, provider_factory=provider_factory, limits=options.limits
+        ledger,
+        name=options.name,
+        provider_factory=provider_factory,
+        limits=options.limits,
+        config=config,
     )
 
     async def run_job(run_id: str, job_id: str) -> None:
