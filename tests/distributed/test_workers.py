@@ -3,6 +3,7 @@ whole fleet with its submitter, lose nothing and pay nothing finished twice."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,28 @@ def test_killing_every_worker_and_the_submitter_then_resuming_pays_nothing_finis
     )
     assert {job: after[job] for job in done} == {job: paid[job] for job in done}
     assert _paid_twice(url, run) <= in_flight
+
+
+def test_sigterm_hands_in_flight_jobs_back_for_another_worker(fleet: Fleet, tmp_path: Path) -> None:
+    path = tmp_path / "slow.yaml"
+    path.write_text(
+        "defaults: {strategy: single, model: sonnet, max_tokens: 2048}\ntasks:\n"
+        + "".join(f"  - {{id: s{i}, task: 'Design part {i}'}}\n" for i in range(6)),
+        encoding="utf-8",
+    )
+    run = "term"
+    proc = fleet.start(
+        "run", str(path), "--provider", "sim", "--time-scale", "1", "--executor", "postgres",
+        "--run-id", run, "--detach",
+    )  # fmt: skip
+    assert proc.wait(60) == 0, fleet.logs()
+    first = fleet.worker()
+    url = fleet.url
+    wait_for(lambda: _states(url, run).get("running", 0) >= 6, 60, "6 jobs running", fleet)
+    first.send_signal(signal.SIGTERM)  # sonnet calls take seconds; --grace is 2
+    assert first.wait(30) == 0, fleet.logs()
+    states = _states(url, run)
+    assert states.get("running", 0) == 0 and states.get("queued", 0) >= 1, states
+    fleet.worker()
+    wait_for(lambda: _finished(url, run), 90, "the run to finish on the second worker", fleet)
+    assert _states(url, run).get("succeeded", 0) + _states(url, run).get("failed", 0) == 6
