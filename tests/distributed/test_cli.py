@@ -76,3 +76,18 @@ def test_status_list_and_cancel(
     assert code == 0 and '"cancelled": 2' in out and '"status": "cancelled"' in out
     code, _, err = gearshift(capsys, "runs", "status", "nope", "--ledger", dist_db)
     assert code == 2 and "no distributed run 'nope'" in err
+
+
+@pytest.mark.postgres
+def test_a_run_goes_to_the_queue_it_names(
+    dist_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider", "sim",
+                             "--executor", "postgres", "--queue", "reviews", "--detach",
+                             "--run-id", "q1")  # fmt: skip
+    assert code == 0, err
+    with Ledger.open(dist_db) as ledger:
+        rows = ledger.query("SELECT queue_name, args FROM procrastinate_jobs")
+    assert [(q, a["job_id"]) for q, a in rows] == [("reviews", "a")]

@@ -154,6 +154,12 @@ def run(
         bool,
         typer.Option("--detach", help="postgres: enqueue and exit; do not watch the run."),
     ] = False,
+    queue: Annotated[
+        str,
+        typer.Option(
+            "--queue", help="postgres: the queue its jobs go to (gearshift worker --queues)."
+        ),
+    ] = "gearshift",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run a pipeline file: every task routed, validated, escalated and metered in the ledger."""
@@ -191,7 +197,8 @@ def run(
 
         raise ConfigError(f"--executor {executor!r} is not known", hint="local or postgres")
     if executor == "postgres":
-        _distributed(pipeline, file, run_id, options, chosen, detach=detach, as_json=as_json)
+        _distributed(pipeline, file, run_id, options, chosen, detach=detach, as_json=as_json,
+                     queue=queue)  # fmt: skip
         return
     name = str(chosen.provider)
     model_provider = _provider(
@@ -346,6 +353,7 @@ def _distributed(
     *,
     detach: bool,
     as_json: bool,
+    queue: str,
 ) -> None:
     """Hand the run to the workers (see :mod:`gearshift.cli.runs`)."""
     from gearshift.cli.runs import submit_and_watch
@@ -359,7 +367,7 @@ def _distributed(
         chosen.enforce_budgets if chosen.enforce_budgets is not None else (chosen.provider != "sim")
     )
     run_id = run_id or new_id()
-    stored = options.stored(enforce)
+    stored = {**options.stored(enforce), "queue": queue}
     RunStore(ledger).save_run(run_id, str(file.resolve()), stored)
     submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
 

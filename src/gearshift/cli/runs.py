@@ -118,7 +118,7 @@ def submit_and_watch(
     body = file.read_text(encoding="utf-8")
     queued, done = submit(
         ledger, run_id, pipeline.jobs, pipeline_path=str(file.resolve()), pipeline_text=body,
-        options=options,
+        options=options, queue=str(options.get("queue") or "gearshift"),
     )  # fmt: skip
     err_console().print(
         f"run {run_id}: {len(pipeline.jobs)} jobs, {done} done earlier, {queued} enqueued; "
