@@ -197,8 +197,11 @@ def run(
 
         raise ConfigError(f"--executor {executor!r} is not known", hint="local or postgres")
     if executor == "postgres":
-        _distributed(pipeline, file, run_id, options, chosen, detach=detach, as_json=as_json,
-                     queue=queue)  # fmt: skip
+        from gearshift.cli.runs import submit_and_watch
+
+        enforce = chosen.enforce_budgets if chosen.enforce_budgets is not None else not sim
+        stored = {**options.stored(enforce), "queue": queue}
+        submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
         return
     name = str(chosen.provider)
     model_provider = _provider(
@@ -342,34 +345,6 @@ def _resumed_options(run_id: str, file: Path, given: RunOptions) -> RunOptions:
     for note in notes:
         err_console().print(f"note: {note}", style="yellow", markup=False)
     return options
-
-
-def _distributed(
-    pipeline: Pipeline,
-    file: Path,
-    run_id: str | None,
-    options: RunOptions,
-    chosen: RunOptions,
-    *,
-    detach: bool,
-    as_json: bool,
-    queue: str,
-) -> None:
-    """Hand the run to the workers (see :mod:`gearshift.cli.runs`)."""
-    from gearshift.cli.runs import submit_and_watch
-    from gearshift.distributed.queue import require_postgres
-    from gearshift.engine.store import RunStore
-    from gearshift.ledger.record import new_id
-
-    ledger = state.ledger(create=True)
-    require_postgres(ledger)
-    enforce = (
-        chosen.enforce_budgets if chosen.enforce_budgets is not None else (chosen.provider != "sim")
-    )
-    run_id = run_id or new_id()
-    stored = {**options.stored(enforce), "queue": queue}
-    RunStore(ledger).save_run(run_id, str(file.resolve()), stored)
-    submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
 
 
 def _provider(name: str, *, seed: int, time_scale: float, catalog: Catalog) -> Provider:

@@ -100,21 +100,26 @@ def _counts(r: RunStatus) -> str:
 def submit_and_watch(
     pipeline: Pipeline,
     file: Path,
-    run_id: str,
+    run_id: str | None,
     options: dict[str, Any],
     *,
     detach: bool,
     as_json: bool,
 ) -> None:
-    """`gearshift run --executor postgres`: store the run, enqueue what is ready and, unless
-    ``detach``, show the run's progress across workers until it ends."""
+    """`gearshift run --executor postgres`: store the run (its options too, for a resume),
+    enqueue what is ready and, unless ``detach``, show the run's progress across workers until
+    it ends."""
     from gearshift.distributed.graph import submit
     from gearshift.distributed.queue import ensure_schema, require_postgres
     from gearshift.distributed.runs import status
+    from gearshift.engine.store import RunStore
+    from gearshift.ledger.record import new_id
 
     ledger = state.ledger(create=True)
     require_postgres(ledger)
     ensure_schema(ledger)
+    run_id = run_id or new_id()
+    RunStore(ledger).save_run(run_id, str(file.resolve()), options)
     body = file.read_text(encoding="utf-8")
     queued, done = submit(
         ledger, run_id, pipeline.jobs, pipeline_path=str(file.resolve()), pipeline_text=body,
