@@ -124,6 +124,8 @@ def test_a_killed_worker_loses_nothing_and_repays_only_its_calls_in_flight(
             name,
         )
     )
+    # submitting the run again while the others work on it changes nothing finished or queued
+    _submit(fleet, path, run, "--detach")
     wait_for(lambda: _finished(url, run), 120, "the run to finish", fleet)
     _check_exactly_once(url, run, jobs)
     restarts = int(

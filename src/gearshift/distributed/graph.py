@@ -44,6 +44,9 @@ ACTIVE = ("waiting", "queued", "running")
 TERMINAL = ("succeeded", "failed", "error", "blocked", "skipped", "cancelled")
 
 
+#: Workers finishing jobs of a run share this lock; a (re)submission of the run takes it
+#: exclusively, so its recount of the waiting jobs' dependencies never races a finish.
+_SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtext(:r))")
 _MARK_SUCCEEDED = text(
     "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
     "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
@@ -85,6 +88,7 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
     duplicate execution) change nothing."""
     if not job_ids:
         return 0
+    conn.execute(_SHARED, {"r": run_id})
     moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": list(job_ids)})]
     if not moved:
         return 0
@@ -100,6 +104,7 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
 def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) -> bool:
     """End a job that did not succeed (``failed``, ``error``, ``blocked``) and skip everything
     below it that has not started; whether this call ended it."""
+    conn.execute(_SHARED, {"r": run_id})
     ended = conn.execute(
         _END, {"run": run_id, "job": job_id, "state": state, "reason": reason[:1000]}
     ).first()
