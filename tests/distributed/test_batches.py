@@ -93,3 +93,45 @@ def test_a_batch_is_polled_from_the_queue_without_holding_a_slot(
         assert rows[0][0] == 3  # each item's result recorded once, at batch prices
     finally:
         ledger.close()
+
+
+def test_a_run_a_worker_cannot_set_up_ends_its_jobs_with_the_reason(
+    dist_db: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.yaml"
+    body = "tasks:\n  - {id: a, task: Write it}\n  - {id: b, task: Check it, depends_on: a}\n"
+    path.write_text(body, encoding="utf-8")
+    with Ledger.open(dist_db) as ledger:
+        ensure_schema(ledger)
+        jobs = load_pipeline(path, catalog=ledger.catalog).jobs
+        submit(
+            ledger,
+            "nokey",
+            jobs,
+            pipeline_path=str(path),
+            pipeline_text=body,
+            options={"provider": "anthropic"},
+        )  # fmt: skip  (no ANTHROPIC_API_KEY here)
+        options = WorkerOptions(concurrency=2, install_signal_handlers=False, poll_s=0.2)
+
+        async def until_ended() -> None:
+            worker = asyncio.create_task(serve(ledger, options))
+            try:
+                for _ in range(100):
+                    if not await asyncio.to_thread(
+                        ledger.query,
+                        "SELECT 1 FROM gs_dist_nodes WHERE state IN "
+                        "('waiting', 'queued', 'running')",
+                    ):
+                        return
+                    await asyncio.sleep(0.1)
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
+        asyncio.run(until_ended())
+        found = ledger.query("SELECT job_id, state, reason FROM gs_dist_nodes")
+        rows = {job: (state, reason) for job, state, reason in found}
+    assert rows["a"][0] == "error" and "ANTHROPIC_API_KEY" in rows["a"][1]
+    assert rows["b"] == ("skipped", "dependency a did not succeed")

@@ -30,7 +30,7 @@ from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, l
 from gearshift.distributed.queue import QUEUE, defer_in
 from gearshift.engine.runner import Engine
 from gearshift.engine.store import FinishedJob
-from gearshift.errors import ConfigError
+from gearshift.errors import ConfigError, GearshiftError
 
 if TYPE_CHECKING:
     from gearshift.config import Config
@@ -108,7 +108,11 @@ class Runtime:
     async def run_job(self, run_id: str, job_id: str) -> None:
         """Execute one job, unless it already ended (a duplicate delivery) or its run was
         cancelled. A job that does not succeed ends its node and skips what is below it."""
-        run = await self._run(run_id)
+        try:
+            run = await self._run(run_id)
+        except GearshiftError as exc:  # the run cannot be set up here: say so on the job
+            await asyncio.to_thread(self._end, run_id, job_id, "error", f"worker: {exc.message}")
+            return
         job = run.jobs.get(job_id)
         if job is None:
             return
