@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "gearshift.cli.route",
     "gearshift.cli.learn",
     "gearshift.cli.run",
+    "gearshift.cli.worker",
+    "gearshift.cli.runs",
     "gearshift.cli.plan",
     "gearshift.cli.replay",
     "gearshift.cli.schema",

@@ -151,6 +151,24 @@ def run(
             "[config: allow_commands under [run]]",
         ),
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local: this process runs the jobs. postgres: store the run in the PostgreSQL "
+            "ledger's queue for `gearshift worker` processes on any host.",
+        ),
+    ] = "local",
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="postgres: enqueue and exit; do not watch the run."),
+    ] = False,
+    queue: Annotated[
+        str,
+        typer.Option(
+            "--queue", help="postgres: the queue its jobs go to (gearshift worker --queues)."
+        ),
+    ] = "gearshift",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run a pipeline file: every task routed, validated, escalated and metered in the ledger."""
@@ -185,6 +203,18 @@ def run(
     )
     if dry_run:
         _dry_run(pipeline, catalog, as_json=as_json)
+        return
+    if executor not in ("local", "postgres"):
+        from gearshift.errors import ConfigError
+
+        raise ConfigError(f"--executor {executor!r} is not known", hint="local or postgres")
+    if executor == "postgres":
+        from gearshift.cli.runs import submit_and_watch
+
+        enforce = chosen.enforce_budgets if chosen.enforce_budgets is not None else not sim
+        # the workers load the pipeline again: what the submitter allowed, they allow
+        stored = {**options.stored(enforce), "queue": queue, "allow_commands": allow}
+        submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
         return
     name = str(chosen.provider)
     model_provider = _provider(

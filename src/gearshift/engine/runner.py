@@ -253,6 +253,13 @@ class Engine:
             sum(nanos for key, nanos in earlier.items() if key not in by_id),
         )
 
+    async def run_one(
+        self, job: Job, outputs: dict[str, str], state: FinishedJob | None = None
+    ) -> JobOutcome:
+        """Run one job whose dependencies' ``outputs`` are known, outside :meth:`run` (a
+        distributed worker dispatches jobs one by one)."""
+        return await self._run_one(job, outputs, state)
+
     async def _run_one(
         self, job: Job, outputs: dict[str, str], state: FinishedJob | None = None
     ) -> JobOutcome:

@@ -84,6 +84,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0011_proxy_routes",
     "0012_runs",
     "0013_spend_rollup",
+    "0014_distributed",
 )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "claude_code_sessions",
     "daily_model_totals",
     "period_key",
+    "repeated_calls",
     "run_costs",
     "spend",
     "spend_by_bucket",
@@ -218,6 +219,18 @@ def run_costs(ledger: Reader, run_id: str) -> dict[str | None, int]:
         "SELECT task_key, SUM(cost_nanos) FROM executions WHERE run_id = :run_id GROUP BY task_key"
     )
     return {key: int(total or 0) for key, total in ledger.query(sql, {"run_id": run_id})}
+
+
+def repeated_calls(ledger: Reader, run_id: str) -> int:
+    """Model calls of an engine run recorded more than once: the same job, attempt number,
+    model and tags (a job executed again after its worker died mid-call pays that call again).
+    HTTP attempts the retry loop retried or dropped are not counted."""
+    sql = (
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM executions "
+        "WHERE run_id = :run_id AND status NOT IN ('retried', 'dropped') "
+        "GROUP BY task_key, attempt, model, tags) d WHERE n > 1"
+    )
+    return int(ledger.query(sql, {"run_id": run_id})[0][0] or 0)
 
 
 def period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:

@@ -489,6 +489,70 @@ def _runs(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE run_jobs ADD COLUMN progress TEXT"))
 
 
+#: The distributed executor's tables (PostgreSQL only: a SQLite ledger cannot be shared by
+#: workers on several machines). ``gs_dist_runs`` holds a run's pipeline text and options so a
+#: worker needs no file; ``gs_dist_nodes`` one row per job with its unfinished dependency count
+#: and its state (the idempotency key of "finished + children enqueued" is its primary key);
+#: ``gs_dist_edges`` the DAG; ``gs_rate_buckets`` the token buckets every worker shares;
+#: ``gs_dist_holds`` which worker holds which budget reservation, so a dead worker's holds go;
+#: ``gs_dist_batches`` the Message Batch a job submitted, so its polls never submit it again.
+_DISTRIBUTED_DDL = (
+    """CREATE TABLE IF NOT EXISTS gs_dist_runs (
+        run_id VARCHAR(64) PRIMARY KEY,
+        pipeline_path TEXT NOT NULL,
+        pipeline_text TEXT NOT NULL,
+        options TEXT NOT NULL,
+        status VARCHAR(20) NOT NULL DEFAULT 'running',
+        jobs INTEGER NOT NULL DEFAULT 0,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""",
+    """CREATE TABLE IF NOT EXISTS gs_dist_nodes (
+        run_id VARCHAR(64) NOT NULL,
+        job_id VARCHAR(200) NOT NULL,
+        remaining_deps INTEGER NOT NULL,
+        state VARCHAR(20) NOT NULL DEFAULT 'waiting',
+        starts INTEGER NOT NULL DEFAULT 0,
+        worker VARCHAR(200),
+        reason TEXT,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        PRIMARY KEY (run_id, job_id))""",
+    "CREATE INDEX IF NOT EXISTS ix_gs_dist_nodes_state ON gs_dist_nodes (run_id, state)",
+    """CREATE TABLE IF NOT EXISTS gs_dist_edges (
+        run_id VARCHAR(64) NOT NULL,
+        parent VARCHAR(200) NOT NULL,
+        child VARCHAR(200) NOT NULL,
+        PRIMARY KEY (run_id, parent, child))""",
+    """CREATE TABLE IF NOT EXISTS gs_rate_buckets (
+        key VARCHAR(300) PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        capacity DOUBLE PRECISION NOT NULL,
+        refill_per_s DOUBLE PRECISION NOT NULL,
+        blocked_until TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""",
+    """CREATE TABLE IF NOT EXISTS gs_dist_holds (
+        reservation_id VARCHAR(40) PRIMARY KEY,
+        worker VARCHAR(200) NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""",
+    "CREATE INDEX IF NOT EXISTS ix_gs_dist_holds_worker ON gs_dist_holds (worker)",
+    """CREATE TABLE IF NOT EXISTS gs_dist_batches (
+        run_id VARCHAR(64) NOT NULL,
+        job_id VARCHAR(200) NOT NULL,
+        batch_id VARCHAR(200) NOT NULL,
+        submitted_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (run_id, job_id))""",
+)
+
+
+def _distributed(conn: Connection) -> None:
+    """The distributed executor's tables, on PostgreSQL (a SQLite ledger records the name only:
+    ``--executor postgres`` refuses it)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for ddl in _DISTRIBUTED_DDL:
+        conn.execute(text(ddl))
+
+
 #: Named migrations, applied in order. Later issues append here.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_executions", _create(executions)),
@@ -504,6 +568,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0011_proxy_routes", _create(proxy_routes)),
     ("0012_runs", _runs),
     ("0013_spend_rollup", _spend_rollup),
+    ("0014_distributed", _distributed),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

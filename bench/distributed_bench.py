@@ -1,0 +1,204 @@
+"""Distributed execution: throughput with 1, 2 and 4 `gearshift worker` processes, dispatch
+overhead per job, a shared rate limit held, and the in-process executor beside it.
+
+Run: ``.venv/bin/python bench/distributed_bench.py [--jobs N] [--pg URL]``
+(``--pg`` defaults to ``$GEARSHIFT_TEST_POSTGRES_URL``; each phase gets a fresh database
+``gs_dist_bench_<random>``, dropped afterwards).
+
+* **throughput**: ``--jobs`` independent jobs (strategy ``single``, pinned to haiku) on the
+  ``sim`` provider at real time (``--time-scale 1``: 0.5-5 s per call), run by 1, 2 and 4 worker
+  processes of ``--concurrency`` jobs each. Jobs/s is counted from the first job started to the
+  last finished (the database's timestamps), so process start-up is left out.
+* **in-process**: the same jobs with ``gearshift run --executor local --concurrency`` (workers x
+  concurrency of the largest fleet) on a PostgreSQL ledger.
+* **dispatch overhead**: the same jobs at ``--time-scale 0`` (instant calls) on one worker: wall
+  time per job, and the worker's CPU time per job (the rest of the wall time is the database and
+  the other processes on the machine).
+* **rate limit**: 4 workers sharing ``--rate`` requests/s (bucket of one second), instant calls:
+  the busiest one-second window and the mean rate.
+
+Every phase records the machine's load average before it starts: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+@contextmanager
+def database(admin: str) -> Iterator[str]:
+    name = f"gs_dist_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def pipeline(path: Path, jobs: int) -> None:
+    lines = ["defaults: {strategy: single, model: haiku, max_tokens: 1024}", "tasks:"]
+    lines += [f"  - {{id: j{i}, task: 'Review file {i} of the monorepo'}}" for i in range(jobs)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def gearshift(url: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GEARSHIFT_LEDGER": url}
+    return subprocess.Popen(
+        [PY, "-m", "gearshift", *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+
+
+def one(url: str, sql: str, *params: Any) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_fleet(
+    admin: str, tmp: Path, jobs: int, workers: int, concurrency: int, scale: str,
+    extra: tuple[str, ...] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """Submit ``jobs`` and run them on ``workers`` processes; timings from the database."""
+    path = tmp / "bench.yaml"
+    pipeline(path, jobs)
+    with database(admin) as url:
+        submit = gearshift(url, "run", str(path), "--provider", "sim", "--time-scale", scale,
+                           "--executor", "postgres", "--run-id", "bench", "--detach",
+                           log=tmp / "submit.log")  # fmt: skip
+        if submit.wait(300) != 0:
+            raise SystemExit((tmp / "submit.log").read_text())
+        load = os.getloadavg()[0]
+        procs = [
+            gearshift(
+                url, "worker", "--concurrency", str(concurrency), *extra, log=tmp / f"worker{i}.log"
+            )
+            for i in range(workers)
+        ]
+        cpu, idle_cpu = 0.0, None  # the workers' CPU once started (imports, connecting) is left out
+        try:
+            while True:
+                with psycopg.connect(url) as conn:
+                    left, started = conn.execute(
+                        "SELECT count(*) FILTER (WHERE state IN ('waiting', 'queued', 'running')),"
+                        " count(*) FILTER (WHERE starts > 0) FROM gs_dist_nodes"
+                    ).fetchone() or (1, 0)
+                if idle_cpu is None and int(started):
+                    idle_cpu = sum(cpu_seconds(p.pid) for p in procs)
+                if int(left) == 0:
+                    break
+                time.sleep(0.2)
+            cpu = sum(cpu_seconds(p.pid) for p in procs) - (idle_cpu or 0.0)
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        span = float(one(url, "SELECT EXTRACT(EPOCH FROM max(finished_at) - min(started_at)) "
+                              "FROM gs_dist_nodes"))  # fmt: skip
+        ok = one(url, "SELECT count(*) FROM gs_dist_nodes WHERE state = 'succeeded'")
+        call_s = float(one(url, "SELECT coalesce(avg(latency_ms), 0) / 1000 FROM executions"))
+        with psycopg.connect(url) as conn:
+            times = [r[0] / 1e6 for r in conn.execute("SELECT ts_us FROM executions ORDER BY 1")]
+    busiest = max(
+        (sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times)), default=0
+    )
+    return {
+        "jobs": jobs, "workers": workers, "concurrency": concurrency, "succeeded": ok,
+        "seconds": round(span, 2), "jobs_per_s": round(jobs / span, 1),
+        "mean_call_s": round(call_s, 2), "worker_cpu_s": round(cpu, 2),
+        "busiest_1s_window": busiest, "load_before": round(load, 2),
+    }  # fmt: skip
+
+
+def run_local(
+    admin: str, tmp: Path, jobs: int, concurrency: int, scale: str = "1"
+) -> dict[str, Any]:
+    path = tmp / "local.yaml"
+    pipeline(path, jobs)
+    with database(admin) as url:
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        proc = gearshift(
+            url, "run", str(path), "--provider", "sim", "--time-scale", scale,
+            "--concurrency", str(concurrency), "--json", log=tmp / "local.log",
+        )  # fmt: skip
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        wall = time.perf_counter() - started
+        span = float(one(url, "SELECT (max(ts_us) - min(ts_us)) / 1e6 FROM executions"))
+        ok = one(url, "SELECT count(*) FROM run_jobs WHERE status = 'succeeded'")
+    return {"jobs": jobs, "concurrency": concurrency, "succeeded": ok,
+            "seconds": round(wall, 2), "jobs_per_s": round(jobs / wall, 1),
+            "first_to_last_call_s": round(span, 2), "load_before": round(load, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--rate", type=int, default=20, help="requests/s for the rate phase")
+    parser.add_argument("--rate-jobs", type=int, default=400)
+    parser.add_argument("--pg", default=os.environ.get("GEARSHIFT_TEST_POSTGRES_URL"))
+    parser.add_argument("--fleets", default="1,2,4")
+    args = parser.parse_args()
+    if not args.pg:
+        raise SystemExit("pass --pg postgresql://... or set GEARSHIFT_TEST_POSTGRES_URL")
+    admin = args.pg.replace("postgresql+psycopg://", "postgresql://")
+    results: dict[str, Any] = {"cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        fleets = [int(n) for n in args.fleets.split(",")]
+        for n in fleets:
+            results[f"fleet_{n}"] = r = run_fleet(admin, tmp, args.jobs, n, args.concurrency, "1")
+            print(json.dumps({f"fleet_{n}": r}), flush=True)
+        results["local"] = r = run_local(admin, tmp, args.jobs, max(fleets) * args.concurrency)
+        print(json.dumps({"local": r}), flush=True)
+        results["dispatch"] = r = run_fleet(admin, tmp, args.jobs, 1, args.concurrency, "0")
+        r["wall_ms_per_job"] = round(r["seconds"] * 1000 / args.jobs, 2)
+        r["worker_cpu_ms_per_job"] = round(r["worker_cpu_s"] * 1000 / args.jobs, 2)
+        print(json.dumps({"dispatch": r}), flush=True)
+        # the same engine work in one process, instant calls: CPU per job without dispatch
+        results["local_instant"] = r = run_local(admin, tmp, args.jobs, args.concurrency, "0")
+        r["cpu_ms_per_job"] = round(r["cpu_s"] * 1000 / args.jobs, 2)
+        print(json.dumps({"local_instant": r}), flush=True)
+        extra = ("--rpm", str(args.rate * 60), "--rate-burst", "1")
+        results["rate"] = r = run_fleet(admin, tmp, args.rate_jobs, 4, 50, "0", extra)
+        r["limit_per_s"] = args.rate
+        print(json.dumps({"rate": r}), flush=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""What a worker does with one queued ``(run_id, job_id)``: the local engine's path, dispatched.
+
+A job runs exactly as ``--executor local`` runs it -- routed, then its strategy through
+:meth:`RunContext.call <gearshift.engine.context.RunContext.call>` (budget hold, retry loop,
+validators, one group commit of the attempt's row, its hold's release and its job's state) --
+with a :class:`~gearshift.distributed.graph.DistributedRunStore`, so the commit that saves a job
+as succeeded also finishes its node and enqueues its ready children.
+
+Per run id a worker keeps one context (provider, router, group commit), built from the run's
+stored pipeline and options; the pipeline file is read from its stored path when that holds the
+same text (so relative ``agents:`` paths work on a shared checkout), else from the stored text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, text
+
+from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
+from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
+from gearshift.distributed.queue import QUEUE, defer_in
+from gearshift.engine.run_state import FinishedJob
+from gearshift.engine.runner import Engine
+from gearshift.errors import ConfigError, GearshiftError
+
+if TYPE_CHECKING:
+    from gearshift.config import Config
+    from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
+    from gearshift.engine.context import RunContext
+    from gearshift.engine.job import Job
+    from gearshift.ledger.store import Ledger
+    from gearshift.providers.base import Provider
+
+__all__ = ["ProviderFactory", "Runtime", "worker_name"]
+
+#: Builds the provider a run's options name, the shared rate limiter (if any) inside its retry
+#: loop (tests and the bench wrap it).
+ProviderFactory = Callable[[dict[str, Any], Any, "SharedRateLimiter | None"], "Provider"]
+
+_CLAIM = text(
+    "SELECT n.state, r.status FROM gs_dist_nodes n JOIN gs_dist_runs r ON r.run_id = n.run_id "
+    "WHERE n.run_id = :run AND n.job_id = :job FOR UPDATE OF n"
+)
+_START = text(
+    "UPDATE gs_dist_nodes SET state = 'running', starts = starts + 1, worker = :worker, "
+    "started_at = clock_timestamp() WHERE run_id = :run AND job_id = :job"
+)
+_CANCEL = text(
+    "UPDATE gs_dist_nodes SET state = 'cancelled', finished_at = clock_timestamp() "
+    "WHERE run_id = :run AND job_id = :job"
+)
+_HAND_BACK = text(
+    "UPDATE gs_dist_nodes SET state = 'queued' WHERE run_id = :run AND job_id = :job "
+    "AND state = 'running' AND worker = :worker RETURNING job_id"
+)
+_UNCOUNT = text(
+    "UPDATE gs_dist_nodes SET starts = starts - 1 WHERE run_id = :run AND job_id = :job"
+)
+_STATES = text(
+    "SELECT job_id, status, output, cost_nanos, tier_path, progress FROM run_jobs "
+    "WHERE run_id = :run AND job_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def worker_name() -> str:
+    """``host:pid``: what a node's ``worker`` column says, and what a hold is tagged with."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(slots=True)
+class _Run:
+    ctx: RunContext
+    engine: Engine
+    jobs: dict[str, Job]
+    queue: str
+
+
+class Runtime:
+    """Runs queued jobs of any run on this worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        name: str | None = None,
+        provider_factory: ProviderFactory | None = None,
+        limits: RateLimits | None = None,
+        config: Config | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.limits = limits
+        self.config = config
+        self.name = name or worker_name()
+        self.provider_factory = provider_factory or default_provider
+        self._runs: dict[str, _Run] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+        self.executed = 0
+
+    async def run_job(self, run_id: str, job_id: str) -> None:
+        """Execute one job, unless it already ended (a duplicate delivery) or its run was
+        cancelled. A job that does not succeed ends its node and skips what is below it."""
+        try:
+            run = await self._run(run_id)
+        except GearshiftError as exc:  # the run cannot be set up here: say so on the job
+            await asyncio.to_thread(self._end, run_id, job_id, "error", f"worker: {exc.message}")
+            return
+        job = run.jobs.get(job_id)
+        if job is None:
+            return
+        claimed = await asyncio.to_thread(self._claim, run_id, job)
+        if claimed is None:
+            return
+        outputs, state = claimed
+        self.executed += 1
+        try:
+            outcome = await run.engine.run_one(job, outputs, state)
+            if outcome.status == "succeeded" and not outcome.marked:
+                finished = FinishedJob(
+                    job.id, "succeeded", outcome.output, outcome.cost_nanos, outcome.tier_path
+                )
+                run.ctx.save_finished(finished)
+                run.ctx.flush()  # committed before the queue job is marked done
+            if outcome.status != "succeeded":
+                await asyncio.to_thread(self._end, run_id, job_id, outcome.status, outcome.reason)
+        except BatchPending as pending:
+            self._hand_back(run, job_id, after_s=pending.after_s)
+        except asyncio.CancelledError:
+            self._hand_back(run, job_id)
+            raise
+        except Exception as exc:
+            self._end(run_id, job_id, "error", f"{type(exc).__name__}: {exc}")
+
+    def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
+        with self.ledger.write() as conn:
+            end_in(conn, run_id, job_id, status, reason)
+
+    def _claim(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None] | None:
+        """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
+        its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
+        must not run (it ended already, or its run was cancelled)."""
+        key = {"run": run_id, "job": job.id}
+        with self.ledger.write() as conn:
+            row = conn.execute(_CLAIM, key).first()
+            if row is None or row[0] in TERMINAL:
+                return None
+            if row[1] == "cancelled":
+                conn.execute(_CANCEL, key)
+                return None
+            conn.execute(_START, {**key, "worker": self.name})
+            rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
+            return _inputs(job, rows.fetchall())
+
+    def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
+        """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:
+        the context writes them on the way out); one waiting for its Message Batch comes back
+        ``after_s`` seconds later, its visit not counted as a start."""
+        try:
+            run.ctx.flush()
+        finally:
+            with self.ledger.write() as conn:
+                back = conn.execute(
+                    _HAND_BACK, {"run": run.ctx.run_id, "job": job_id, "worker": self.name}
+                ).first()
+                if back is not None:
+                    if after_s is not None:
+                        conn.execute(_UNCOUNT, {"run": run.ctx.run_id, "job": job_id})
+                    defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue, after_s=after_s)
+
+    async def _run(self, run_id: str) -> _Run:
+        cached = self._runs.get(run_id)
+        if cached is not None:
+            return cached
+        lock = self._building.setdefault(run_id, asyncio.Lock())
+        async with lock:
+            if run_id not in self._runs:
+                self._runs[run_id] = await asyncio.to_thread(self._build, run_id)
+        return self._runs[run_id]
+
+    def _build(self, run_id: str) -> _Run:
+        from gearshift.engine.context import RunContext
+
+        record = load_run(self.ledger, run_id)
+        if record is None:
+            raise ConfigError(f"run {run_id} is not in this ledger's distributed runs")
+        options = record.options
+        catalog = self.ledger.catalog
+        sim = options.get("provider") == "sim"
+        pipeline = _pipeline(record.pipeline_path, record.pipeline_text, options, catalog, sim)
+        queue = str(options.get("queue") or QUEUE)
+        limiter = None
+        if self.limits is not None and self.limits.any:
+            from gearshift.distributed.ratelimit import SharedRateLimiter, provider_key
+
+            name = str(options.get("provider") or "anthropic")
+            secret = os.environ.get("ANTHROPIC_API_KEY") if name == "anthropic" else None
+            limiter = SharedRateLimiter(self.ledger, provider_key(name, secret), self.limits)
+        provider = self.provider_factory(options, catalog, limiter)
+        if has_batches(provider):
+            provider = DeferredBatches(provider, self.ledger, run_id)
+        ctx = RunContext(
+            provider=provider,
+            catalog=catalog,
+            router=pipeline.router(catalog),
+            ledger=self.ledger,
+            run_id=run_id,
+            store=DistributedRunStore(self.ledger, queue),
+            project=str(options.get("project") or ""),
+            source="sim" if sim else "api",
+            concurrency=int(options.get("worker_calls") or 1000),
+            load_aware=bool(options.get("load_aware")),
+            budget_wait_s=float(options.get("budget_wait") or 30.0),
+        )
+        if options.get("enforce_budgets"):
+            from gearshift.distributed.holds import WorkerReservations
+
+            ctx.guard = WorkerReservations(self.ledger, self.name, config=self.config)
+        return _Run(ctx, Engine(ctx), {job.id: job for job in pipeline.jobs}, queue)
+
+    async def close(self) -> None:
+        for run in self._runs.values():
+            run.ctx.flush()
+            await run.ctx.provider.close()
+
+
+def _inputs(job: Job, rows: Sequence[Any]) -> tuple[dict[str, str], FinishedJob | None]:
+    """The outputs of ``job``'s dependencies, and how far an earlier attempt got with it."""
+    outputs: dict[str, str] = {}
+    state: FinishedJob | None = None
+    for row in rows:
+        if row[0] == job.id:
+            progress = json.loads(row[5]) if row[5] else None
+            state = FinishedJob(row[0], row[1], row[2], row[3], row[4], progress)
+        elif row[1] == "succeeded":
+            outputs[row[0]] = row[2] or ""
+    return outputs, state
+
+
+def _pipeline(path: str, body: str, options: dict[str, Any], catalog: Any, sim: bool) -> Any:
+    from gearshift.engine.pipeline import load_pipeline
+
+    agent_dirs = [Path(p) for p in options.get("agents_dir") or ()]
+    allow = bool(options.get("allow_commands"))  # as the submitter was allowed (the ledger is
+    stored = Path(path)  # trusted; the agent files found on this host are checked again)
+    try:
+        same = stored.read_text(encoding="utf-8") == body
+    except OSError:
+        same = False
+    if same:
+        return load_pipeline(
+            stored, catalog=catalog, agent_dirs=agent_dirs, sim=sim, allow_commands=allow
+        )
+    with tempfile.TemporaryDirectory(prefix="gearshift-run-") as tmp:
+        copy = Path(tmp) / (stored.name or "pipeline.yaml")
+        copy.write_text(body, encoding="utf-8")
+        return load_pipeline(
+            copy, catalog=catalog, agent_dirs=agent_dirs, sim=sim, allow_commands=allow
+        )
+
+
+def default_provider(
+    options: dict[str, Any], catalog: Any, limiter: SharedRateLimiter | None = None
+) -> Provider:
+    """The provider a run's options name, inside the one retry loop (as ``gearshift run``
+    builds it), capped per worker by ``provider_concurrency`` and paced by the shared rate
+    limits when the run has them."""
+    from gearshift.errors import AuthError
+    from gearshift.providers import RetryingProvider, get_provider
+
+    name = str(options.get("provider") or "anthropic")
+    if name == "sim":
+        inner = get_provider(
+            "sim",
+            seed=int(options.get("seed") or 0),
+            time_scale=float(options.get("time_scale") or 0.0),
+            catalog=catalog,
+        )
+    elif name == "anthropic":
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            raise AuthError(
+                "the worker needs ANTHROPIC_API_KEY for runs on --provider anthropic",
+                hint="set it in the worker's environment (systemd EnvironmentFile=)",
+            )
+        inner = get_provider("anthropic", catalog=catalog)
+    else:
+        inner = get_provider(name)
+    if limiter is not None:
+        from gearshift.distributed.ratelimit import RateLimitedProvider
+
+        inner = RateLimitedProvider(inner, limiter, catalog)
+    provider: Provider = RetryingProvider(inner)
+    if options.get("provider_concurrency"):
+        from gearshift.providers.limit import LimitedProvider
+
+        provider = LimitedProvider(provider, int(options["provider_concurrency"]))
+    return provider

@@ -1,0 +1,160 @@
+"""``gearshift worker``: one process, one event loop, many jobs of any run in flight.
+
+* procrastinate fetches jobs (LISTEN/NOTIFY, polling as a fallback) and runs up to
+  ``concurrency`` of them at once through :class:`~gearshift.distributed.runtime.Runtime`.
+* Heartbeat: procrastinate's worker row every ``heartbeat_s``; the budget holds of this worker
+  every ``heartbeat_s`` too.
+* Stalled jobs: every ``sweep_s`` each worker re-queues the jobs of workers silent for
+  ``stalled_s`` (a ``kill -9``, a lost host) and deletes their budget holds. Re-running such a
+  job pays again only for the attempt that was in flight: the attempts it finished are in the
+  ledger and its chain continues where it stopped.
+* SIGTERM / SIGINT: no new jobs; in-flight ones get ``grace_s`` to finish, then are handed back
+  to the queue (their node ``queued`` again) for another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from gearshift.distributed.holds import beat, release_orphans
+from gearshift.distributed.queue import QUEUE, TASK, ensure_schema, require_postgres, worker_app
+from gearshift.distributed.ratelimit import RateLimits
+from gearshift.distributed.runtime import ProviderFactory, Runtime
+
+if TYPE_CHECKING:
+    from procrastinate import App
+
+    from gearshift.config import Config
+    from gearshift.ledger.store import Ledger
+
+__all__ = ["WorkerOptions", "run_worker", "serve"]
+
+log = logging.getLogger("gearshift.worker")
+
+#: pg_advisory_xact_lock key serialising the stalled-job sweeps of every worker.
+_SWEEP_LOCK = 7231851
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    concurrency: int = 100
+    queues: tuple[str, ...] = (QUEUE,)
+    heartbeat_s: float = 5.0
+    stalled_s: float = 20.0
+    sweep_s: float = 5.0
+    grace_s: float = 30.0
+    name: str | None = None
+    limits: RateLimits | None = None
+    #: how often to look for scheduled jobs (a batch's next poll); new jobs arrive by NOTIFY
+    poll_s: float = 5.0
+    #: off when the worker runs inside another program's event loop (tests, the benchmark)
+    install_signal_handlers: bool = True
+
+
+def run_worker(
+    ledger: Ledger,
+    options: WorkerOptions,
+    provider_factory: ProviderFactory | None = None,
+    config: Config | None = None,
+) -> None:
+    """Run a worker until SIGTERM or SIGINT (the synchronous entry of ``gearshift worker``);
+    ``config`` holds the budgets enforced for runs that enforce them."""
+    require_postgres(ledger)
+    ensure_schema(ledger)
+    asyncio.run(serve(ledger, options, provider_factory, config))
+
+
+async def serve(
+    ledger: Ledger,
+    options: WorkerOptions,
+    provider_factory: ProviderFactory | None = None,
+    config: Config | None = None,
+) -> None:
+    runtime = Runtime(
+        ledger,
+        name=options.name,
+        provider_factory=provider_factory,
+        limits=options.limits,
+        config=config,
+    )
+
+    async def run_job(run_id: str, job_id: str) -> None:
+        await runtime.run_job(run_id, job_id)
+
+    app = worker_app(ledger, run_job, pool_size=min(20, 4 + options.concurrency // 20))
+    async with app.open_async():
+        side = asyncio.create_task(_upkeep(app, ledger, runtime, options))
+        try:
+            await app.run_worker_async(
+                queues=list(options.queues),
+                concurrency=options.concurrency,
+                name=runtime.name,
+                delete_jobs="successful",
+                fetch_job_polling_interval=options.poll_s,
+                update_heartbeat_interval=options.heartbeat_s,
+                stalled_worker_timeout=options.stalled_s,
+                shutdown_graceful_timeout=options.grace_s,
+                install_signal_handlers=options.install_signal_handlers,
+            )
+        finally:
+            side.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await side
+            await runtime.close()
+
+
+async def _upkeep(app: App, ledger: Ledger, runtime: Runtime, options: WorkerOptions) -> None:
+    """Heartbeat this worker's holds; re-queue stalled jobs and free dead workers' holds."""
+    every = min(options.heartbeat_s, options.sweep_s)
+    since_sweep = options.sweep_s
+    while True:
+        try:
+            await asyncio.to_thread(beat, ledger, runtime.name)
+            since_sweep += every
+            if since_sweep >= options.sweep_s:
+                since_sweep = 0.0
+                await asyncio.to_thread(requeue_stalled, ledger, options.stalled_s)
+                await asyncio.to_thread(release_orphans, ledger, options.stalled_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database is away: try again next round
+            log.exception("worker upkeep failed")
+        await asyncio.sleep(every)
+
+
+def requeue_stalled(ledger: Ledger, stalled_s: float) -> int:
+    """Put the jobs of workers silent for ``stalled_s`` seconds back in the queue; how many.
+
+    Sweeps are serialised by an advisory lock and re-read the stalled jobs under it: otherwise a
+    second sweeper, holding a list read before the first one's retry, would "retry" a job that
+    a live worker had meanwhile fetched, and run it twice."""
+    import datetime as dt
+
+    from procrastinate.sql import queries
+
+    with ledger.write() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SWEEP_LOCK})
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute(
+                queries["select_stalled_jobs_by_heartbeat"],
+                {"queue": None, "task_name": TASK, "seconds_since_heartbeat": stalled_s},
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            now = dt.datetime.now(dt.UTC)
+            for job_id in ids:
+                cursor.execute(
+                    queries["retry_job"],
+                    {"job_id": job_id, "retry_at": now, "new_priority": None,
+                     "new_queue_name": None, "new_lock": None},
+                )  # fmt: skip
+    if ids:
+        log.warning("re-queued %d job(s) of stalled workers", len(ids))
+    return len(ids)

@@ -1,0 +1,93 @@
+"""The commands around distributed runs: a SQLite ledger is refused with a hint; status, list and
+cancel on the PostgreSQL ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gearshift.distributed.graph import submit
+from gearshift.distributed.queue import ensure_schema
+from gearshift.engine.pipeline import load_pipeline
+from gearshift.ledger import Ledger
+
+PIPELINE = """\
+tasks:
+  - {id: a, task: Write the code}
+  - {id: b, task: Review the code, depends_on: a}
+"""
+
+
+def gearshift(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from gearshift.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_.value.code or 0), out, err
+
+
+def test_executor_postgres_on_a_sqlite_ledger_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    code, out, err = gearshift(
+        capsys, "--ledger", str(tmp_path / "l.db"), "run", str(path), "--provider", "sim",
+        "--executor", "postgres",
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "needs a PostgreSQL ledger" in err and "hint:" in err and "--executor local" in err
+    assert "Traceback" not in err
+    code, _, err = gearshift(capsys, "--ledger", str(tmp_path / "l.db"), "runs", "list")
+    assert code == 2 and "needs a PostgreSQL ledger" in err
+
+
+def test_an_unknown_executor_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    code, _, err = gearshift(capsys, "--ledger", str(tmp_path / "l.db"), "run", str(path),
+                             "--provider", "sim", "--executor", "celery")  # fmt: skip
+    assert code == 2 and "--executor 'celery' is not known" in err
+
+
+@pytest.mark.postgres
+def test_status_list_and_cancel(
+    dist_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    with Ledger.open(dist_db) as ledger:
+        ensure_schema(ledger)
+        jobs = load_pipeline(path, catalog=ledger.catalog, sim=True).jobs
+        assert submit(ledger, "r1", jobs, pipeline_path=str(path), pipeline_text=PIPELINE,
+                      options={"provider": "sim"}) == (1, 0)  # fmt: skip
+        # submitting again enqueues nothing twice
+        assert submit(ledger, "r1", jobs, pipeline_path=str(path), pipeline_text=PIPELINE,
+                      options={"provider": "sim"}) == (0, 0)  # fmt: skip
+    code, out, _ = gearshift(capsys, "runs", "status", "r1", "--ledger", dist_db)
+    assert code == 0 and "2 jobs: 1 queued, 1 waiting" in out
+    code, out, _ = gearshift(capsys, "runs", "list", "--ledger", dist_db)
+    assert code == 0 and out.startswith("r1  running")
+    code, _, err = gearshift(capsys, "runs", "cancel", "r1", "--ledger", dist_db)
+    assert code == 0 and "2 job(s) will not run" in err
+    code, out, _ = gearshift(capsys, "runs", "status", "r1", "--ledger", dist_db, "--json")
+    assert code == 0 and '"cancelled": 2' in out and '"status": "cancelled"' in out
+    code, _, err = gearshift(capsys, "runs", "status", "nope", "--ledger", dist_db)
+    assert code == 2 and "no distributed run 'nope'" in err
+
+
+@pytest.mark.postgres
+def test_a_run_goes_to_the_queue_it_names(
+    dist_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider", "sim",
+                             "--executor", "postgres", "--queue", "reviews", "--detach",
+                             "--run-id", "q1")  # fmt: skip
+    assert code == 0, err
+    with Ledger.open(dist_db) as ledger:
+        rows = ledger.query("SELECT queue_name, args FROM procrastinate_jobs")
+    assert [(q, a["job_id"]) for q, a in rows] == [("reviews", "a")]
