@@ -47,12 +47,12 @@ def confusion(tier_of: object) -> list[list[int]]:
 
 
 def test_held_out_writer_c_floors() -> None:
-    # measured: 104 / 160 = 65.0% exact tier, 3 haiku->opus and 2 opus->haiku
+    # measured: 106 / 160 = 66.2% exact tier, 3 haiku->opus and 1 opus->haiku
     learned = default_estimator()
     m = confusion(lambda text: learned.predict(text).tier)
     assert sum(map(sum, m)) == 160
     accuracy = sum(m[i][i] for i in range(3)) / 160
-    assert accuracy >= 0.63
+    assert accuracy >= 0.64
     assert m[0][2] + m[2][0] <= 5
     # ...and it beats the keyword estimator there (measured 69 / 160 = 43.1%, 9 haiku<->opus)
     keyword, rubric = KeywordEstimator(), Rubric()
@@ -62,10 +62,11 @@ def test_held_out_writer_c_floors() -> None:
 
 def test_training_never_reads_the_held_out_writer() -> None:
     rows = training_rows(LABELLED, INDEPENDENT)
-    assert {r.group for r in rows} == {"L", "A", "B", "D", "E", "F"}
-    assert len(rows) == 207 + 420 + 360
+    writers = {"L", "A", "B", "D", "E", "F", "G", "H", "I"}
+    assert {r.group for r in rows} == writers
+    assert len(rows) == 207 + 420 + 360 + 360
     meta = load_artefact()["metadata"]
-    assert meta["rows"] == 987 and set(meta["by_writer"]) == {"L", "A", "B", "D", "E", "F"}
+    assert meta["rows"] == 1347 and set(meta["by_writer"]) == writers
 
 
 def test_bundled_artefact_is_what_the_training_script_makes() -> None:
