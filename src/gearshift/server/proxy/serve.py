@@ -41,6 +41,7 @@ from gearshift.server.proxy.settings import (
 )
 from gearshift.server.proxy.state import Shared
 from gearshift.server.proxy.upstream import Upstream
+from gearshift.server.proxy.writer import open_writer
 from gearshift.server.security import require_safe_bind
 
 __all__ = [
@@ -120,7 +121,7 @@ def build_app(
     )
     router = ProxyRouter(catalog, policy, agents=agents, ledger=ledger)
     meter = Meter(
-        lambda: gate.reservations,
+        open_writer(ledger, catalog, lambda: gate.reservations),
         flush_ms=settings.flush_ms,
         flush_rows=settings.flush_rows,
         spill_dir=data_dir(),
