@@ -186,8 +186,12 @@ class ProxyApp:
 
     async def _body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         limit = self.shared.settings.max_body_bytes
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+                break
+        if declared.isdigit() and int(declared) > limit:
             body = None
         else:
             body = await read_body(receive, limit)
