@@ -485,7 +485,8 @@ def main() -> None:
                         help="a gearshift source tree to measure (repeatable)")  # fmt: skip
     parser.add_argument("--service-ms", type=float, default=30.0,
                         help="the realistic upstream's ms per answer (0: no such row)")  # fmt: skip
-    parser.add_argument("--slow-concurrency", type=int, default=64)
+    parser.add_argument("--slow-concurrency", default="16,64,256",
+                        help="in flight behind the realistic upstream (comma list)")  # fmt: skip
     parser.add_argument("--slow-requests", type=int, default=20_000)
     args = parser.parse_args()
     global WRK
@@ -513,16 +514,18 @@ def main() -> None:
             if args.service_ms > 0:
                 slow_proc, slow = _start_upstream(args.service_ms)
                 procs.append(slow_proc)
+                levels = [int(c) for c in args.slow_concurrency.split(",")]
                 own_slow = load(f"{slow}/v1/messages", stream=False, count=args.slow_requests,
-                                concurrency=args.slow_concurrency)  # fmt: skip
+                                concurrency=max(levels))  # fmt: skip
                 print(f"realistic upstream alone ({args.service_ms:g} ms per answer): "
-                      f"{own_slow['rps']:,.0f} requests/s (JSON, {args.slow_concurrency} in "
+                      f"{own_slow['rps']:,.0f} requests/s (JSON, {max(levels)} in "
                       f"flight)")  # fmt: skip
                 behind = [start_gearshift(slow, Path(tmp) / f"{name}-slow", src)
                           for name, src in variants]  # fmt: skip
                 procs += [proc for proc, _ in behind]
-                slow_rows = measure_slow(names, [url for _, url in behind], slow,
-                                         args.slow_requests, args.slow_concurrency)  # fmt: skip
+                for level in levels:
+                    slow_rows += measure_slow(names, [url for _, url in behind], slow,
+                                              args.slow_requests, level)  # fmt: skip
             memories = []
             if args.memory_requests > 0:
                 for name, (proc, url) in zip(names, started, strict=True):
