@@ -47,7 +47,7 @@ class Meter:
         spill_dir: Path | None = None,
         on_error: Callable[[], None] | None = None,
     ) -> None:
-        self._writer = writer
+        self.writer = writer
         self._to_row = writer.to_row
         self.flush_s = flush_ms / 1000
         self.flush_rows = flush_rows
@@ -111,7 +111,7 @@ class Meter:
         return True
 
     def _write(self, rows: list[Row], held: list[Reservation]) -> None:
-        self._writer.write(rows, held)
+        self.writer.write(rows, held)
 
     async def close(self) -> None:
         """Stop the loop and write everything left (saved to a file if the ledger refuses)."""
@@ -120,7 +120,7 @@ class Meter:
         if not await self.flush():
             self._spill(self._rows)
             self._rows, self._held = [], []
-        self._writer.close()
+        self.writer.close()
 
     def _spill(self, rows: Sequence[Row]) -> None:
         if not rows:

@@ -183,7 +183,9 @@ def serve(settings: ProxySettings, config: Config) -> None:
     os.environ[SETTINGS_ENV] = settings.to_env()
     with tempfile.TemporaryDirectory(prefix="gearshift-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        build_app(settings, config).shared.ledger.close()  # fail here, not in every worker
+        probe = build_app(settings, config).shared  # fail here, not in every worker
+        probe.meter.writer.close()
+        probe.ledger.close()
         uvicorn.run(
             "gearshift.server.proxy.serve:worker_app",
             factory=True,
