@@ -131,6 +131,7 @@ class ProxyApp:
         await sh.meter.close()  # waits for a write in progress, then writes the rest
         if meter_task is not None:
             await meter_task
+        sh.meter.writer.close()
         self._tasks = []
         await sh.upstream.close()
 

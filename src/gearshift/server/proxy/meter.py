@@ -120,7 +120,6 @@ class Meter:
         if not await self.flush():
             self._spill(self._rows)
             self._rows, self._held = [], []
-        self.writer.close()
 
     def _spill(self, rows: Sequence[Row]) -> None:
         if not rows:
