@@ -1,9 +1,10 @@
 """The meter's ledger writers: a SQLite file is written with the standard library's sqlite3, and
 either writer records each row once and drops the reservations it settles in the same
-transaction."""
+transaction; a row the ledger would refuse is dropped alone, not with its batch."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from gearshift.budgets import CallScope, Reservations
 from gearshift.budgets.model import make_budget
 from gearshift.catalog import load_catalog
 from gearshift.ledger import Execution, Ledger
+from gearshift.server.proxy.meter import Meter
 from gearshift.server.proxy.writer import LiteWriter, RowWriter, SqlWriter, open_writer
 
 CATALOG = load_catalog()
@@ -59,3 +61,16 @@ def test_rows_count_once_and_settle_their_reservation(setup: tuple[Ledger, RowWr
     again = writer.to_row(_row("cc:msg_1|req_1|m"))
     assert writer.write([again, rows[2]], []) == 0  # key and id recorded: nothing new
     assert sorted(e.id for e in ledger.executions()) == sorted([first.id, plain.id])
+
+
+def test_a_row_the_ledger_refuses_is_dropped_alone(setup: tuple[Ledger, RowWriter]) -> None:
+    ledger, writer = setup
+    errors: list[int] = []
+    meter = Meter(writer, on_error=lambda: errors.append(1))
+    bad = _row(None)
+    bad.output_tokens = -5
+    good = _row(None)
+    meter.add([bad, good])
+    assert (meter.pending, meter.dropped, errors) == (1, 1, [1])
+    assert asyncio.run(meter.flush())
+    assert [e.id for e in ledger.executions()] == [good.id]

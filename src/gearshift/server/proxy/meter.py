@@ -67,9 +67,18 @@ class Meter:
         return len(self._rows)
 
     def add(self, rows: Sequence[Execution], reservation: Reservation | None = None) -> None:
-        """Queue ``rows`` (and the reservation they settle); never blocks."""
+        """Queue ``rows`` (and the reservation they settle); never blocks. A row the ledger
+        would refuse (a token count out of range) is logged and counted in ``dropped`` here,
+        rather than failing its whole batch on every retry."""
         to_row = self._to_row
-        self._rows.extend([to_row(row) for row in rows])
+        for row in rows:
+            try:
+                self._rows.append(to_row(row))
+            except GearshiftError as exc:
+                self.dropped += 1
+                log.error("a ledger row cannot be recorded (dropped): %s", exc)
+                if self._on_error is not None:
+                    self._on_error()
         if reservation is not None and reservation.budgets:
             self._held.append(reservation)
         if len(self._rows) >= self.flush_rows:
