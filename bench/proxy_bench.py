@@ -11,8 +11,16 @@ first and printed: it must serve at least 2,000 requests/s so it is not what lim
 
 * added latency: one request at a time, direct and through the proxy in alternating rounds; the
   table gives the median over rounds of each percentile's difference;
-* throughput at saturation: 64 requests in flight, the proxy's rate over the direct rate;
-* memory: the proxy's resident size every 10,000 requests over ``--memory-requests``.
+* throughput at saturation: 64 requests in flight, the proxy's rate over the direct rate (the
+  median over as many rounds);
+* memory: the proxy's resident size every 10,000 requests over ``--memory-requests``;
+* a realistic upstream (``--service-ms``, 30 by default: a real API takes far longer) at
+  ``--slow-concurrency`` requests in flight, where the upstream bounds the rate and the proxy's
+  job is to keep up: the same ratio, in a row of its own.
+
+``--variant NAME=SRC`` (repeatable) measures gearshift from other source trees (``SRC`` is put
+first on ``PYTHONPATH``) in the same run, each step taken for every variant in turn, so that two
+versions are compared under the same machine load.
 """
 
 from __future__ import annotations
@@ -87,7 +95,7 @@ def _response(status: str, ctype: bytes, body: bytes, *, chunked: bool) -> bytes
     return head + b"transfer-encoding: chunked\r\n\r\n%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
 
 
-def run_upstream(port: int) -> None:
+def run_upstream(port: int, service_ms: float = 0.0) -> None:
     import httptools
     import uvloop
 
@@ -112,12 +120,24 @@ def run_upstream(port: int) -> None:
 
         def on_message_complete(self) -> None:
             stream = b'"stream": true' in self.body or b'"stream":true' in self.body
-            self.transport.write(sse_answer if stream else json_answer)
+            answer = sse_answer if stream else json_answer
+            if delay:
+                loop.call_later(delay, self._answer, answer)
+            else:
+                self.transport.write(answer)
             self.body = bytearray()
 
+        def _answer(self, answer: bytes) -> None:
+            if not self.transport.is_closing():
+                self.transport.write(answer)
+
+    delay = service_ms / 1000
+    loop: asyncio.AbstractEventLoop
+
     async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(Upstream, "127.0.0.1", port,
-                                                                 backlog=4096)  # fmt: skip
+        nonlocal loop
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Upstream, "127.0.0.1", port, backlog=4096)
         await server.serve_forever()
 
     uvloop.run(main())
@@ -286,10 +306,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_gearshift(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_gearshift(
+    upstream: str, workdir: Path, src: str = ""
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "XDG_DATA_HOME": str(workdir), "XDG_CONFIG_HOME": str(workdir)}
     env.pop("GEARSHIFT_CONFIG", None)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH", "")]))
     process = subprocess.Popen(
         [sys.executable, "-m", "gearshift", "--ledger", str(workdir / "ledger.db"), "proxy",
          "--port", str(port), "--upstream", upstream, "--agents-dir", str(workdir)],
@@ -338,45 +363,75 @@ def start_litellm(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes]
 
 
 def latency_rounds(
-    direct: str, proxied: str, *, stream: bool, count: int, rounds: int
-) -> dict[str, float]:
-    """Median over paired rounds of the proxy's added p50 and p99 (ms)."""
-    add50, add99, p50s = [], [], []
+    direct: str, proxies: list[str], *, stream: bool, count: int, rounds: int
+) -> list[dict[str, float]]:
+    """For each proxy, the median over rounds of its added p50 and p99 (ms): each round runs
+    direct, then every proxy, one request at a time."""
+    add50: list[list[float]] = [[] for _ in proxies]
+    add99: list[list[float]] = [[] for _ in proxies]
     for _ in range(rounds):
         d = load(direct, stream=stream, count=count, concurrency=1)
-        p = load(proxied, stream=stream, count=count, concurrency=1)
-        add50.append(p["p50"] - d["p50"])
-        add99.append(p["p99"] - d["p99"])
-        p50s.append(d["p50"])
-    return {"add_p50": statistics.median(add50), "add_p99": statistics.median(add99),
-            "direct_p50": statistics.median(p50s)}  # fmt: skip
+        for i, proxied in enumerate(proxies):
+            p = load(proxied, stream=stream, count=count, concurrency=1)
+            add50[i].append(p["p50"] - d["p50"])
+            add99[i].append(p["p99"] - d["p99"])
+    return [{"add_p50": statistics.median(a), "add_p99": statistics.median(b)}
+            for a, b in zip(add50, add99, strict=True)]  # fmt: skip
 
 
-def throughput(direct: str, proxied: str, *, stream: bool, count: int) -> tuple[float, float]:
-    d = load(direct, stream=stream, count=count, concurrency=64)
-    p = load(proxied, stream=stream, count=count, concurrency=64)
-    if p.get("timeouts") or p.get("errors"):
-        print(
-            f"  {proxied}: {p.get('timeouts', 0):.0f} answers over wrk's 2 s timeout, "
-            f"{p.get('errors', 0):.0f} errors (not counted)",
-            file=sys.stderr,
-        )
-    return d["rps"], p["rps"]
+def throughput(
+    direct: str, proxies: list[str], *, stream: bool, count: int, concurrency: int = 64
+) -> tuple[float, list[float]]:
+    """Requests/s at ``concurrency`` in flight: direct, then each proxy."""
+    d = load(direct, stream=stream, count=count, concurrency=concurrency)
+    rates = []
+    for proxied in proxies:
+        p = load(proxied, stream=stream, count=count, concurrency=concurrency)
+        if p.get("timeouts") or p.get("errors"):
+            print(
+                f"  {proxied}: {p.get('timeouts', 0):.0f} answers over wrk's 2 s timeout, "
+                f"{p.get('errors', 0):.0f} errors (not counted)",
+                file=sys.stderr,
+            )
+        rates.append(p["rps"])
+    return d["rps"], rates
 
 
-def measure(name: str, base: str, upstream: str, rounds: int, count: int) -> list[str]:
+def measure(
+    names: list[str], bases: list[str], upstream: str, rounds: int, count: int
+) -> list[str]:
     rows = []
     for stream in (False, True):
         kind = "SSE" if stream else "JSON"
-        lat = latency_rounds(f"{upstream}/v1/messages", f"{base}/v1/messages", stream=stream,
-                             count=count, rounds=rounds)  # fmt: skip
-        direct_rps, proxy_rps = throughput(f"{upstream}/v1/messages", f"{base}/v1/messages",
-                                           stream=stream, count=count * 4)  # fmt: skip
-        rows.append(
-            f"| {name} | {kind} | {lat['add_p50']:.2f} | {lat['add_p99']:.2f} | "
-            f"{direct_rps:,.0f} | {proxy_rps:,.0f} | {proxy_rps / direct_rps:.2f} |"
-        )
-        print(rows[-1], file=sys.stderr)
+        lats = latency_rounds(f"{upstream}/v1/messages", [f"{b}/v1/messages" for b in bases],
+                              stream=stream, count=count, rounds=rounds)  # fmt: skip
+        runs = [throughput(f"{upstream}/v1/messages", [f"{b}/v1/messages" for b in bases],
+                           stream=stream, count=count * 4) for _ in range(rounds)]  # fmt: skip
+        direct_rps = statistics.median(d for d, _ in runs)
+        rates = [statistics.median(r[i] for _, r in runs) for i in range(len(bases))]
+        for name, lat, proxy_rps in zip(names, lats, rates, strict=True):
+            rows.append(
+                f"| {name} | {kind} | {lat['add_p50']:.2f} | {lat['add_p99']:.2f} | "
+                f"{direct_rps:,.0f} | {proxy_rps:,.0f} | {proxy_rps / direct_rps:.2f} |"
+            )
+            print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def measure_slow(
+    names: list[str], bases: list[str], upstream: str, count: int, concurrency: int
+) -> list[str]:
+    """Saturation behind a realistic upstream: the rate is the upstream's to set."""
+    rows = []
+    for stream in (False, True):
+        kind = "SSE" if stream else "JSON"
+        direct_rps, rates = throughput(f"{upstream}/v1/messages",
+                                       [f"{b}/v1/messages" for b in bases], stream=stream,
+                                       count=count, concurrency=concurrency)  # fmt: skip
+        for name, proxy_rps in zip(names, rates, strict=True):
+            rows.append(f"| {name} | {kind} | {concurrency} | {direct_rps:,.0f} | "
+                        f"{proxy_rps:,.0f} | {proxy_rps / direct_rps:.2f} |")  # fmt: skip
+            print(rows[-1], file=sys.stderr)
     return rows
 
 
@@ -396,6 +451,22 @@ def memory(base: str, pid: int, total: int) -> list[tuple[int, float]]:
     return series
 
 
+def _variants(given: list[str]) -> list[tuple[str, str]]:
+    """(name, source folder) of each gearshift measured; this tree's when none is given."""
+    out = []
+    for item in given:
+        name, _, src = item.partition("=")
+        out.append((name, str(Path(src).resolve()) if src else ""))
+    return out or [("gearshift", "")]
+
+
+def _start_upstream(service_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "_upstream", str(port), str(service_ms)])
+    _wait_port(port, 60, proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per latency run")
@@ -410,43 +481,80 @@ def main() -> None:
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--quick", action="store_true", help="500 requests, 3 rounds, no LiteLLM")
     parser.add_argument("--python-load", action="store_true", help="aiohttp, even with wrk")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=SRC",
+                        help="a gearshift source tree to measure (repeatable)")  # fmt: skip
+    parser.add_argument("--service-ms", type=float, default=30.0,
+                        help="the realistic upstream's ms per answer (0: no such row)")  # fmt: skip
+    parser.add_argument("--slow-concurrency", default="16,64,256",
+                        help="in flight behind the realistic upstream (comma list)")  # fmt: skip
+    parser.add_argument("--slow-requests", type=int, default=20_000)
     args = parser.parse_args()
     global WRK
     WRK = not args.python_load and ensure_wrk() is not None
-    print(f"load generator: {'wrk' if WRK else 'aiohttp (python)'}")
+    print(f"load generator: {'wrk' if WRK else 'aiohttp (python)'}; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     if args.quick:
         args.requests, args.rounds, args.no_litellm, args.memory_requests = 500, 3, True, 20_000
-    port = _free_port()
-    upstream_proc = subprocess.Popen([sys.executable, __file__, "_upstream", str(port)])
-    upstream = f"http://127.0.0.1:{port}"
-    procs: list[subprocess.Popen[bytes]] = [upstream_proc]
+    variants = _variants(args.variant)
+    names = [name for name, _ in variants]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_port(port)
+        upstream_proc, upstream = _start_upstream(0)
+        procs.append(upstream_proc)
         own = load(f"{upstream}/v1/messages", stream=False, count=10_000, concurrency=64)
         print(f"fake upstream alone: {own['rps']:,.0f} requests/s (JSON, 64 in flight)")
         if own["rps"] < 2000:
             print("WARNING: the upstream serves under 2,000 requests/s here", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
-            gs, gs_url = start_gearshift(upstream, Path(tmp))
-            procs.append(gs)
-            rows = measure("gearshift", gs_url, upstream, args.rounds, args.requests)
-            series = memory(gs_url, gs.pid, args.memory_requests)
+            started = [start_gearshift(upstream, Path(tmp) / name, src) for name, src in variants]
+            procs += [proc for proc, _ in started]
+            bases = [url for _, url in started]
+            rows = measure(names, bases, upstream, args.rounds, args.requests)
+            slow_rows: list[str] = []
+            if args.service_ms > 0:
+                slow_proc, slow = _start_upstream(args.service_ms)
+                procs.append(slow_proc)
+                levels = [int(c) for c in args.slow_concurrency.split(",")]
+                own_slow = load(f"{slow}/v1/messages", stream=False, count=args.slow_requests,
+                                concurrency=max(levels))  # fmt: skip
+                print(f"realistic upstream alone ({args.service_ms:g} ms per answer): "
+                      f"{own_slow['rps']:,.0f} requests/s (JSON, {max(levels)} in "
+                      f"flight)")  # fmt: skip
+                behind = [start_gearshift(slow, Path(tmp) / f"{name}-slow", src)
+                          for name, src in variants]  # fmt: skip
+                procs += [proc for proc, _ in behind]
+                for level in levels:
+                    slow_rows += measure_slow(names, [url for _, url in behind], slow,
+                                              args.slow_requests, level)  # fmt: skip
+            memories = []
+            if args.memory_requests > 0:
+                for name, (proc, url) in zip(names, started, strict=True):
+                    memories.append((name, memory(url, proc.pid, args.memory_requests)))
             if not args.no_litellm:
                 ll, ll_url = start_litellm(upstream, Path(tmp))
                 procs.append(ll)
-                rows += measure("LiteLLM", ll_url, upstream, args.rounds, args.litellm_requests)
+                rows += measure(["LiteLLM"], [ll_url], upstream, args.rounds,
+                                args.litellm_requests)  # fmt: skip
         print()
         print("| proxy | answer | added p50 ms | added p99 ms | direct req/s | proxied req/s"
               " | ratio |")  # fmt: skip
         print("|---|---|---|---|---|---|---|")
         print("\n".join(rows))
+        if slow_rows:
+            print()
+            print(f"Behind an upstream taking {args.service_ms:g} ms per answer:")
+            print("| proxy | answer | in flight | direct req/s | proxied req/s | ratio |")
+            print("|---|---|---|---|---|---|")
+            print("\n".join(slow_rows))
         print()
-        growth = series[-1][1] - series[1][1] if len(series) > 2 else 0.0
-        shown = ", ".join(f"{n // 1000}k: {mb:.1f}" for n, mb in series)
-        print(
-            f"gearshift proxy resident MB by requests served: {shown}; "
-            f"growth after the first sample {growth:+.1f} MB"
-        )
+        for name, series in memories:
+            growth = series[-1][1] - series[1][1] if len(series) > 2 else 0.0
+            shown = ", ".join(f"{n // 1000}k: {mb:.1f}" for n, mb in series)
+            print(
+                f"{name} resident MB by requests served: {shown}; "
+                f"growth after the first sample {growth:+.1f} MB"
+            )
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -458,7 +566,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_upstream":
-        run_upstream(int(sys.argv[2]))
+        run_upstream(int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
     elif len(sys.argv) > 1 and sys.argv[1] == "_load":
         run_load(sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -77,11 +77,18 @@ class LiteLedger:
 
     @classmethod
     def open_current(
-        cls, location: LedgerLocation, catalog: Callable[[], Catalog]
+        cls,
+        location: LedgerLocation,
+        catalog: Callable[[], Catalog],
+        *,
+        cache_kib: int = 65536,
+        mmap_bytes: int | None = None,
     ) -> LiteLedger | None:
         """The ledger at ``location`` if it is a SQLite file with every migration applied;
         else ``None`` (the caller opens a :class:`~gearshift.ledger.store.Ledger` instead).
-        ``catalog`` is called the first time prices are needed."""
+        ``catalog`` is called the first time prices are needed. ``cache_kib`` bounds the page
+        cache and ``mmap_bytes`` the file mapped for reads (a long-running writer, such as the
+        proxy's, keeps both small: a bulk import wants them large)."""
         path = location.file
         if location.dialect != "sqlite" or path is None or not os.path.isfile(path):
             return None
@@ -96,8 +103,9 @@ class LiteLedger:
             if done == set(MIGRATION_NAMES):
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA cache_size = -65536")
-                conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+                conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+                mmap = _MMAP_BYTES if mmap_bytes is None else int(mmap_bytes)
+                conn.execute(f"PRAGMA mmap_size = {mmap}")
         except sqlite3.Error:
             conn.close()
             return None

@@ -175,6 +175,8 @@ def _conversation(
 ) -> Conversation | None:
     if sh.router is None or requested is None:
         return None
+    if not sh.settings.policy and not sh.gate.budgets and not sh.router:
+        return None  # nothing can route it: no policy, no step-down, no route kept
     owner = who.agent_id or who.explicit or who.agent
     session = who.session or who.credential
     return Conversation(
@@ -209,6 +211,8 @@ async def _admit(
 ) -> tuple[Admission, Route | None, Model | None]:
     """Reserve against the budgets, stepping the conversation down while a step-down budget
     asks for it."""
+    if not sh.gate.budgets:
+        return FREE, route, served
     while True:
         priced = served or sh.catalog.default_for(Tier.OPUS)  # an unknown model is not free
         call = CallScope(

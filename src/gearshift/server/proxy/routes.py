@@ -158,6 +158,10 @@ class ProxyRouter:
         check = self._over_budget
         return check is not None and check(task)
 
+    def __len__(self) -> int:
+        """How many routes are kept in memory."""
+        return len(self._routes)
+
     def cached(self, key: str) -> Route | None:
         with self._lock:
             route = self._routes.get(key)

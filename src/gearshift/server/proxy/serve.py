@@ -42,6 +42,7 @@ from gearshift.server.proxy.settings import (
 )
 from gearshift.server.proxy.state import Shared
 from gearshift.server.proxy.upstream import Upstream
+from gearshift.server.proxy.writer import open_writer
 from gearshift.server.security import require_safe_bind
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def build_app(
     )
     router = ProxyRouter(catalog, policy, agents=agents, ledger=ledger)
     meter = Meter(
-        lambda: gate.reservations,
+        open_writer(ledger, catalog, lambda: gate.reservations),
         flush_ms=settings.flush_ms,
         flush_rows=settings.flush_rows,
         spill_dir=data_dir(),
@@ -212,7 +213,9 @@ def serve(settings: ProxySettings, config: Config) -> None:
     os.environ[SETTINGS_ENV] = settings.to_env()
     with tempfile.TemporaryDirectory(prefix="gearshift-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        build_app(settings, config).shared.ledger.close()  # fail here, not in every worker
+        probe = build_app(settings, config).shared  # fail here, not in every worker
+        probe.meter.writer.close()
+        probe.ledger.close()
         uvicorn.run(
             "gearshift.server.proxy.serve:worker_app",
             factory=True,
