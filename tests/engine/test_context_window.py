@@ -92,3 +92,16 @@ def test_the_engine_routes_a_long_prompt_up(tmp_path: Path) -> None:
     (tmp_path / "capped").mkdir()
     capped, sent, recorded = run(tmp_path / "capped", ONE_MB, ladder_top=Tier.HAIKU)
     assert capped.status == "error" and sent == [] and recorded == 0  # type: ignore[attr-defined]
+
+
+def test_max_tokens_counts_against_the_window() -> None:
+    """The API refuses input + max_tokens over the window, so a prompt that fits alone but not
+    with its max_tokens goes up a tier (or is refused naming max_tokens)."""
+    text = "x" * (3 * 150_000)  # ~150k tokens as counted: fits Haiku's 200k alone
+    fits = ModelRequest.user(text, model=HAIKU.id, max_tokens=1_000)
+    assert fitting_model(CAT, HAIKU, fits) is HAIKU
+    over = ModelRequest.user(text, model=HAIKU.id, max_tokens=64_000)
+    assert fitting_model(CAT, HAIKU, over) is SONNET
+    with pytest.raises(PromptTooLong) as err:
+        fitting_model(CAT, HAIKU, over, top=Tier.HAIKU)
+    assert "with max_tokens 64,000" in err.value.message

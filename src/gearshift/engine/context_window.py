@@ -5,6 +5,10 @@ job's ``ladder_top``), or refused with :class:`~gearshift.errors.PromptTooLong` 
 call, so nothing is sent, reserved or recorded. A simulator would otherwise "run" a 10 MB prompt
 as millions of tokens on Haiku, and the API would answer it with a 400.
 
+What must fit is the prompt **and** ``max_tokens``: the API refuses a request whose input and
+``max_tokens`` together exceed the window ("input length and `max_tokens` exceed context
+limit"), whatever the answer's real length would have been.
+
 The size is estimated without a network call, on the high side for English and code (very
 dense text, CJK or base64, can run denser; the API then refuses the call itself):
 :func:`~gearshift.providers.base.input_token_bound` (images and PDF pages at the most they
@@ -52,9 +56,10 @@ def window_of(catalog: Catalog, model: Model) -> int | None:
 def fitting_model(
     catalog: Catalog, model: Model, request: ModelRequest, *, top: Tier = Tier.OPUS
 ) -> Model:
-    """``model`` if ``request`` fits its window, else the default model of the first tier up to
-    ``top`` that it fits; PromptTooLong when none does."""
-    tokens = prompt_tokens(request)
+    """``model`` if ``request`` (its prompt and ``max_tokens``) fits its window, else the default
+    model of the first tier up to ``top`` that it fits; PromptTooLong when none does."""
+    prompt = prompt_tokens(request)
+    tokens = prompt + request.max_tokens
     window = window_of(catalog, model)
     if window is None or tokens <= window:
         return model
@@ -65,15 +70,18 @@ def fitting_model(
         if tier.rank <= top.rank and (size is None or tokens <= size):
             return candidate
         tried.append((candidate, size))
-    raise _too_long(tokens, tried, top)
+    raise _too_long(prompt, request.max_tokens, tried, top)
 
 
 def _tiers_above(tier: Tier) -> Sequence[Tier]:
     return [t for t in Tier.ordered() if t.rank > tier.rank]
 
 
-def _too_long(tokens: int, tried: list[tuple[Model, int | None]], top: Tier) -> PromptTooLong:
+def _too_long(
+    prompt: int, max_tokens: int, tried: list[tuple[Model, int | None]], top: Tier
+) -> PromptTooLong:
     first, window = tried[0][0], tried[0][1] or 0
+    tokens = prompt + max_tokens
     above = [m for m, size in tried[1:] if size is None or tokens <= size]
     if above:
         hint = (
@@ -81,9 +89,13 @@ def _too_long(tokens: int, tried: list[tuple[Model, int | None]], top: Tier) -> 
             f"({top.value}): raise ladder_top, or shorten the prompt"
         )
     else:
-        hint = "shorten the prompt or split the task: no model gearshift may route to takes it"
+        hint = (
+            "shorten the prompt, lower max_tokens or split the task: no model gearshift may "
+            "route to takes it"
+        )
     return PromptTooLong(
-        f"the prompt is about {tokens:,} tokens (counted at {BYTES_PER_TOKEN} bytes a token), "
-        f"more than {first.id}'s context window of {window:,} tokens; nothing was sent",
+        f"the prompt is about {prompt:,} tokens (counted at {BYTES_PER_TOKEN} bytes a token), "
+        f"which with max_tokens {max_tokens:,} is more than {first.id}'s context window of "
+        f"{window:,} tokens; nothing was sent",
         hint=hint,
     )
