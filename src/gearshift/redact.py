@@ -8,6 +8,7 @@ quote (``http.client.InvalidURL`` repeats the path it refused, for one).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 __all__ = ["host_only", "mask_password", "scrub"]
@@ -28,18 +29,23 @@ def host_only(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{tail}"
 
 
+#: Query parameters that carry a password in a database URL (libpq and its drivers).
+_SECRET_PARAMS = re.compile(r"([?&](?:password|sslpassword)=)[^&#]*", re.IGNORECASE)
+
+
 def mask_password(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part replaced by ``***``; any other
-    text unchanged. The rest of the URL stays, so the text still says which database."""
+    """``url`` with the password of its ``user:password@`` part (everything up to the last
+    ``@`` before the host, so an unencoded ``@`` in it is masked too) and of any ``password=``
+    or ``sslpassword=`` query parameter replaced by ``***``; any other text unchanged. The rest
+    of the URL stays, so the text still says which database."""
     head, sep, rest = url.partition("://")
     if not sep:
         return url
-    authority, slash, tail = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
+    at = rest.partition("?")[0].rfind("@")  # the credentials end at the last "@" before ?
+    userinfo = rest[:at] if at > 0 and not rest.startswith("/") else ""  # not a file path
     user, colon, _password = userinfo.partition(":")
-    if not at or not colon:
-        return url
-    return f"{head}://{user}:***@{host}{slash}{tail}"
+    masked = f"{head}://{user}:***@{rest[at + 1 :]}" if colon else url
+    return _SECRET_PARAMS.sub(r"\1***", masked)
 
 
 def scrub(text: str, *secrets: str | None) -> str:

@@ -48,6 +48,15 @@ def test_mask_password() -> None:
         mask_password("postgresql://u:p%40ss@h:5432/db?x=1") == "postgresql://u:***@h:5432/db?x=1"
     )
     assert mask_password("postgresql://u@h/db") == "postgresql://u@h/db"
+    # a password in the query, an unencoded "@" or "/" in the password: masked too
+    assert mask_password("postgresql://u@h/db?password=s3cret&x=1") == (
+        "postgresql://u@h/db?password=***&x=1"
+    )
+    assert mask_password("postgresql://u:p@ss@h/db?sslpassword=k") == (
+        "postgresql://u:***@h/db?sslpassword=***"
+    )
+    assert mask_password("postgresql://u:a/b@h/db") == "postgresql://u:***@h/db"
+    assert mask_password("sqlite:///a/b:c@d/ledger.db") == "sqlite:///a/b:c@d/ledger.db"
     assert mask_password("/a/b:c@d/ledger.db") == "/a/b:c@d/ledger.db"
 
 

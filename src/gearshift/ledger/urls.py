@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from gearshift.errors import LedgerError
@@ -35,7 +34,9 @@ class LedgerLocation(NamedTuple):
         """The location with any password masked, safe to print."""
         if self.file is not None:
             return self.file
-        return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", self.url)
+        from gearshift.redact import mask_password  # only when printed
+
+        return mask_password(self.url)
 
 
 def default_path() -> Path:
