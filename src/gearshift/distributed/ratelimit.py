@@ -8,7 +8,9 @@ and output tokens per minute -- refilled continuously up to the limit, and answe
 * **debited before** a call: one request, the request's input-token bound, its ``max_tokens``
   of output -- all three rows or none, in one transaction that locks them in key order (no
   deadlocks between workers); a call that does not fit sleeps for the computed deficit;
-* **refunded after**: the output tokens it did not use;
+* **refunded after**: the input tokens the bound overcounted (the bound is about one token a
+  byte; the response says what counted: uncached input and cache writes) and the output tokens
+  it did not use -- all of its output when the call failed without an answer;
 * **corrected** from the ``anthropic-ratelimit-*-remaining`` headers of each response, so every
   worker converges on the server's own view (calls from outside gearshift included);
 * **zeroed on a 429**, the bucket blocked until ``retry-after`` has passed.
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, text
 
-from gearshift.errors import RateLimited
+from gearshift.errors import ProviderError, RateLimited
 from gearshift.providers.base import ModelRequest, ModelResult, input_token_bound
 
 if TYPE_CHECKING:
@@ -49,8 +51,21 @@ _LOCK = text(
 _SET = text(
     "UPDATE gs_rate_buckets SET tokens = :tokens, updated_at = clock_timestamp() WHERE key = :key"
 )
-_REFUND = text("UPDATE gs_rate_buckets SET tokens = LEAST(capacity, tokens + :n) WHERE key = :key")
-_CLAMP = text("UPDATE gs_rate_buckets SET tokens = LEAST(tokens, :n) WHERE key = :key")
+#: What a bucket holds now: its stored tokens plus the refill since it was last written.
+_NOW = (
+    "LEAST(capacity, tokens + refill_per_s * "
+    "GREATEST(0, EXTRACT(EPOCH FROM clock_timestamp() - updated_at)))"
+)
+# Refunds and corrections write the refill so far with the new value (and the time), so the
+# next debit adds only what refilled after them: the server's count is never credited twice.
+_REFUND = text(
+    f"UPDATE gs_rate_buckets SET tokens = LEAST(capacity, {_NOW} + :n), "
+    "updated_at = clock_timestamp() WHERE key = :key"
+)
+_CLAMP = text(
+    f"UPDATE gs_rate_buckets SET tokens = LEAST({_NOW}, :n), "
+    "updated_at = clock_timestamp() WHERE key = :key"
+)
 _BLOCK = text(
     "UPDATE gs_rate_buckets SET tokens = 0, updated_at = clock_timestamp(), "
     "blocked_until = clock_timestamp() + make_interval(secs => :s) WHERE key IN :keys"
@@ -202,7 +217,16 @@ class RateLimitedProvider:
         except RateLimited as exc:
             await asyncio.to_thread(self.limiter.block, model_class, exc.retry_after or 1.0)
             raise
-        unused = request.max_tokens - result.usage.output_tokens
+        except ProviderError:  # no answer: none of the output was used
+            await asyncio.to_thread(
+                self.limiter.refund, model_class, "output_tokens", costs["output_tokens"]
+            )
+            raise
+        usage = result.usage
+        counted = usage.input_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
+        unused_in = costs["input_tokens"] - counted
+        await asyncio.to_thread(self.limiter.refund, model_class, "input_tokens", unused_in)
+        unused = request.max_tokens - usage.output_tokens
         await asyncio.to_thread(self.limiter.refund, model_class, "output_tokens", unused)
         if result.ratelimit is not None:
             await asyncio.to_thread(self.limiter.correct, model_class, result.ratelimit)
