@@ -15,7 +15,7 @@ from gearshift.engine.context import RunContext
 from gearshift.engine.job import Attempt, Job, JobOutcome
 from gearshift.engine.run_state import RunStore
 from gearshift.engine.runner import Engine
-from gearshift.engine.strategies.batch import audit, parse_items, retry_tier
+from gearshift.engine.strategies.batch import audit, custom_id_of, parse_items, retry_tier
 from gearshift.engine.validators import RegexValidator, ValidationResult
 from gearshift.errors import DefinitionError, Overloaded
 from gearshift.ledger import Ledger
@@ -307,7 +307,7 @@ def anthropic_context(fake: FakeAnthropic, ledger: Ledger) -> RunContext:
 
 
 def test_message_batches_priced_at_the_batch_discount(fake: FakeAnthropic, ledger: Ledger) -> None:
-    fake.fail_custom_ids = {"i1"}  # the second item comes back errored
+    fake.fail_custom_ids = {custom_id_of("2")}  # the second item comes back errored
     job = batch_job(FILES[:5], use_batch_api=True, batch_poll_s=0.01)
     outcome, summary = run_batch(anthropic_context(fake, ledger), job)
     assert summary["mode"] == "message-batches" and summary["batch_id"] == "msgbatch_fake_0001"
@@ -332,7 +332,7 @@ def test_message_batches_missing_and_unexpected_results_are_caught(
 
     async def lossy(self: AnthropicProvider, batch_id: str) -> dict[str, Any]:
         outcomes = await collect(self, batch_id)
-        outcomes["i9"] = outcomes.pop("i0")  # item 1 lost, a stranger arrives
+        outcomes["i9"] = outcomes.pop(custom_id_of("1"))  # item 1 lost, a stranger arrives
         return outcomes
 
     monkeypatch.setattr(AnthropicProvider, "collect_batch", lossy)
@@ -353,3 +353,38 @@ def test_a_batch_that_cannot_be_collected_is_not_paid_twice(
     assert outcome.status == "error" and "msgbatch_fake_0001" in outcome.reason
     assert summary["retried"] == [] and fake.counts["/v1/messages"] == 0
     assert ledger.count() == 0
+
+
+def test_a_batch_collected_again_maps_results_by_item_not_position(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run made a batch for items 1-3 and crashed once item 1 was saved; the resumed run
+    collects that batch again (as a distributed worker does) with only items 2 and 3 to do.
+    Each must get its own result: custom ids name items, not places in the list to do."""
+
+    def reply(body: dict[str, Any]) -> str:
+        text = json.dumps(body["messages"])
+        return "PASS " + next(i for i in ("1", "2", "3") if f"--- item {i} ---" in text)
+
+    assert len({custom_id_of(i) for i in ("1", "2", "3", "item 1", "1 ")}) == 5
+    assert all(len(custom_id_of(i)) <= 64 for i in ("x" * 500, "é/@ "))
+    job = batch_job(FILES[:3], use_batch_api=True, batch_poll_s=0.01)
+    with FakeAnthropic(reply=reply) as server:
+        first = anthropic_context(server, ledger)
+        _, summary = run_batch(first, job)
+        made = summary["batch_id"]
+        ledger.execute_many(
+            [("DELETE FROM run_jobs WHERE job_id IN ('lint', 'lint#2', 'lint#3')", [{}])]
+        )
+
+        async def the_same_batch(self: AnthropicProvider, requests: Any) -> str:
+            return str(made)
+
+        monkeypatch.setattr(AnthropicProvider, "submit_batch", the_same_batch)
+        again = anthropic_context(server, ledger)
+        again.run_id = first.run_id
+        _, resumed = run_batch(again, job)
+    assert [r["resumed"] for r in resumed["results"]] == [True, False, False]
+    outputs = {r["id"]: r["output"] for r in resumed["results"]}
+    assert outputs == {"1": "PASS 1", "2": "PASS 2", "3": "PASS 3"}
+    assert resumed["audit"]["unexpected"] == []

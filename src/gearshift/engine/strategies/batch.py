@@ -35,9 +35,10 @@ attempts are every item's attempts, first pass then retries.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -328,7 +329,8 @@ async def run(ctx: RunContext, job: Job, plan: Plan) -> JobOutcome:
     }
     returned: list[tuple[str, Attempt]] | None = None
     if job.options.get("use_batch_api") and todo:
-        returned = await _through_batches(items, todo, first, summary)
+        done = {custom_id_of(r.item.id) for r in runs if r.resumed is not None}
+        returned = await _through_batches(items, todo, first, summary, done)
     if returned is None:
         returned = await items.each(todo, lambda r: items.attempt(r, first))
     found = audit([r.item.id for r in todo], returned)
@@ -343,11 +345,22 @@ async def run(ctx: RunContext, job: Job, plan: Plan) -> JobOutcome:
     return outcome
 
 
+def custom_id_of(item_id: str) -> str:
+    """An item's ``custom_id`` in a Message Batch: from its id, not its position, so a batch
+    collected again after a crash (the items done since no longer in the list) still maps
+    each result to its item; the API allows 1-64 of ``[A-Za-z0-9_-]``, hence a digest."""
+    return "i-" + hashlib.sha256(item_id.encode("utf-8")).hexdigest()[:32]
+
+
 async def _through_batches(
-    items: Items, todo: Sequence[ItemRun], tier: Tier, summary: dict[str, Any]
+    items: Items,
+    todo: Sequence[ItemRun],
+    tier: Tier,
+    summary: dict[str, Any],
+    done: Collection[str] = (),
 ) -> list[tuple[str, Attempt]] | None:
     """The first pass as one Message Batch, or ``None`` (with the reason in ``summary``) when
-    it must run live."""
+    it must run live. Results for items ``done`` already (``custom_id``s) are passed over."""
     ctx = items.ctx
     provider: Any = ctx.provider
     while not hasattr(provider, "submit_batch") and hasattr(provider, "inner"):
@@ -358,7 +371,7 @@ async def _through_batches(
     if ctx.guard is not None:
         summary["note"] = "budgets are enforced and a batch cannot reserve per call; ran live"
         return None
-    by_custom = {f"i{n}": run for n, run in enumerate(todo)}
+    by_custom = {custom_id_of(run.item.id): run for run in todo}
     requests = [
         (
             custom_id,
@@ -390,7 +403,7 @@ async def _through_batches(
     except ProviderError as exc:
         summary["stranded"] = f"batch {batch_id} was created but not collected: {exc}"
         outcomes = {}
-    unexpected = [c for c in outcomes if c not in by_custom]
+    unexpected = [c for c in outcomes if c not in by_custom and c not in done]
     returned = [(f"custom_id {c}", Attempt(1, tier, "", status="error")) for c in unexpected]
     models = {custom_id: request.model for custom_id, request in requests}
     customs = {run.item.id: custom_id for custom_id, run in by_custom.items()}
