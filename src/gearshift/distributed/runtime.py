@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -27,6 +28,7 @@ from sqlalchemy import bindparam, text
 
 from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
+from gearshift.distributed.liveness import HELD
 from gearshift.distributed.queue import QUEUE, defer_in
 from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.runner import Engine
@@ -42,12 +44,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ProviderFactory", "Runtime", "worker_name"]
 
+log = logging.getLogger("gearshift.worker")
+
 #: Builds the provider a run's options name, the shared rate limiter (if any) inside its retry
 #: loop (tests and the bench wrap it).
 ProviderFactory = Callable[[dict[str, Any], Any, "SharedRateLimiter | None"], "Provider"]
 
 _CLAIM = text(
-    "SELECT n.state, r.status FROM gs_dist_nodes n JOIN gs_dist_runs r ON r.run_id = n.run_id "
+    f"SELECT n.state, r.status, n.worker, {HELD} FROM gs_dist_nodes n "
+    "JOIN gs_dist_runs r ON r.run_id = n.run_id "
     "WHERE n.run_id = :run AND n.job_id = :job FOR UPDATE OF n"
 )
 _START = text(
@@ -95,14 +100,18 @@ class Runtime:
         provider_factory: ProviderFactory | None = None,
         limits: RateLimits | None = None,
         config: Config | None = None,
+        stalled_s: float = 20.0,
     ) -> None:
         self.ledger = ledger
+        self.stalled_s = stalled_s
         self.limits = limits
         self.config = config
         self.name = name or worker_name()
         self.provider_factory = provider_factory or default_provider
         self._runs: dict[str, _Run] = {}
         self._building: dict[str, asyncio.Lock] = {}
+        #: (run id, job id) this process is executing now
+        self._running: set[tuple[str, str]] = set()
         self.executed = 0
 
     async def run_job(self, run_id: str, job_id: str) -> None:
@@ -138,6 +147,8 @@ class Runtime:
             raise
         except Exception as exc:
             self._end(run_id, job_id, "error", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._running.discard((run_id, job_id))
 
     def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
         with self.ledger.write() as conn:
@@ -146,18 +157,38 @@ class Runtime:
     def _claim(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None] | None:
         """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
         its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
-        must not run (it ended already, or its run was cancelled)."""
+        must not run (it ended already, its run was cancelled, or it is running on a live
+        worker -- this process included -- that started it: a duplicate delivery)."""
         key = {"run": run_id, "job": job.id}
-        with self.ledger.write() as conn:
-            row = conn.execute(_CLAIM, key).first()
-            if row is None or row[0] in TERMINAL:
-                return None
-            if row[1] == "cancelled":
-                conn.execute(_CANCEL, key)
-                return None
-            conn.execute(_START, {**key, "worker": self.name})
-            rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
-            return _inputs(job, rows.fetchall())
+        started = False
+        try:
+            with self.ledger.write() as conn:
+                row = conn.execute(_CLAIM, {**key, "stalled": self.stalled_s}).first()
+                if row is None or row[0] in TERMINAL:
+                    return None
+                if row[0] == "running" and self._held(run_id, job.id, row[2], bool(row[3])):
+                    log.info("job %s of run %s runs on %s already: not run again", job.id, run_id,
+                             row[2])  # fmt: skip
+                    return None
+                if row[1] == "cancelled":
+                    conn.execute(_CANCEL, key)
+                    return None
+                conn.execute(_START, {**key, "worker": self.name})
+                self._running.add((run_id, job.id))  # under the row lock: a second delivery waits
+                started = True
+                rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
+                return _inputs(job, rows.fetchall())
+        except BaseException:
+            if started:  # not committed
+                self._running.discard((run_id, job.id))
+            raise
+
+    def _held(self, run_id: str, job_id: str, worker: str | None, live: bool) -> bool:
+        """Whether a ``running`` node is being executed elsewhere: on another live worker, or
+        in this process (a node this process's previous life left under its name is not)."""
+        if worker == self.name:
+            return (run_id, job_id) in self._running
+        return live
 
     def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
         """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:

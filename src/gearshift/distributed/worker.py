@@ -2,8 +2,9 @@
 
 * procrastinate fetches jobs (LISTEN/NOTIFY, polling as a fallback) and runs up to
   ``concurrency`` of them at once through :class:`~gearshift.distributed.runtime.Runtime`.
-* Heartbeat: procrastinate's worker row every ``heartbeat_s``; the budget holds of this worker
-  every ``heartbeat_s`` too.
+* Heartbeat: procrastinate's worker row, this worker's ``gs_dist_workers`` row and its budget
+  holds, every ``heartbeat_s`` from the worker's upkeep, until the worker has returned (through
+  a SIGTERM's grace period: its in-flight jobs are not re-queued while they still run).
 * Stalled jobs: every ``sweep_s`` each worker re-queues the jobs of workers silent for
   ``stalled_s`` (a ``kill -9``, a lost host) and deletes their budget holds. Re-running such a
   job pays again only for the attempt that was in flight: the attempts it finished are in the
@@ -23,17 +24,26 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from gearshift.distributed.holds import beat, release_orphans
-from gearshift.distributed.queue import QUEUE, TASK, ensure_schema, require_postgres, worker_app
+from gearshift.distributed.liveness import beat_worker, forget_worker, register_worker
+from gearshift.distributed.queue import (
+    QUEUE,
+    TASK,
+    ensure_schema,
+    require_postgres,
+    worker_app,
+)
 from gearshift.distributed.ratelimit import RateLimits
 from gearshift.distributed.runtime import ProviderFactory, Runtime
+from gearshift.errors import ConfigError
 
 if TYPE_CHECKING:
     from procrastinate import App
+    from procrastinate.worker import Worker
 
     from gearshift.config import Config
     from gearshift.ledger.store import Ledger
 
-__all__ = ["WorkerOptions", "run_worker", "serve"]
+__all__ = ["WorkerOptions", "requeue_stalled", "run_worker", "serve"]
 
 log = logging.getLogger("gearshift.worker")
 
@@ -56,6 +66,16 @@ class WorkerOptions:
     #: off when the worker runs inside another program's event loop (tests, the benchmark)
     install_signal_handlers: bool = True
 
+    def __post_init__(self) -> None:
+        if self.heartbeat_s >= self.stalled_s:
+            raise ConfigError(
+                f"--heartbeat {self.heartbeat_s:g} must be shorter than --stalled-after "
+                f"{self.stalled_s:g}: other workers would take this one for dead and run its "
+                "jobs again",
+                hint="make --stalled-after a few heartbeats long (e.g. --heartbeat 5 "
+                "--stalled-after 20)",
+            )
+
 
 def run_worker(
     ledger: Ledger,
@@ -76,12 +96,15 @@ async def serve(
     provider_factory: ProviderFactory | None = None,
     config: Config | None = None,
 ) -> None:
+    from procrastinate.worker import Worker
+
     runtime = Runtime(
         ledger,
         name=options.name,
         provider_factory=provider_factory,
         limits=options.limits,
         config=config,
+        stalled_s=options.stalled_s,
     )
 
     async def run_job(run_id: str, job_id: str) -> None:
@@ -89,32 +112,46 @@ async def serve(
 
     app = worker_app(ledger, run_job, pool_size=min(20, 4 + options.concurrency // 20))
     async with app.open_async():
-        side = asyncio.create_task(_upkeep(app, ledger, runtime, options))
+        await asyncio.to_thread(register_worker, ledger, runtime.name)
+        queue_worker = Worker(
+            app=app,
+            queues=list(options.queues),
+            concurrency=options.concurrency,
+            name=runtime.name,
+            delete_jobs="successful",
+            fetch_job_polling_interval=options.poll_s,
+            update_heartbeat_interval=options.heartbeat_s,
+            stalled_worker_timeout=options.stalled_s,
+            shutdown_graceful_timeout=options.grace_s,
+            install_signal_handlers=options.install_signal_handlers,
+        )
+        side = asyncio.create_task(_upkeep(app, ledger, runtime, options, queue_worker))
         try:
-            await app.run_worker_async(
-                queues=list(options.queues),
-                concurrency=options.concurrency,
-                name=runtime.name,
-                delete_jobs="successful",
-                fetch_job_polling_interval=options.poll_s,
-                update_heartbeat_interval=options.heartbeat_s,
-                stalled_worker_timeout=options.stalled_s,
-                shutdown_graceful_timeout=options.grace_s,
-                install_signal_handlers=options.install_signal_handlers,
-            )
+            await queue_worker.run()  # type: ignore[no-untyped-call]
         finally:
-            side.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await side
-            await runtime.close()
+            try:
+                await runtime.close()
+            finally:
+                side.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await side
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(forget_worker, ledger, runtime.name)
 
 
-async def _upkeep(app: App, ledger: Ledger, runtime: Runtime, options: WorkerOptions) -> None:
-    """Heartbeat this worker's holds; re-queue stalled jobs and free dead workers' holds."""
+async def _upkeep(
+    app: App, ledger: Ledger, runtime: Runtime, options: WorkerOptions, queue_worker: Worker
+) -> None:
+    """Keep this worker alive in both heartbeats (procrastinate's worker row, which its own
+    task stops beating at SIGTERM, and ``gs_dist_workers``) until the worker has returned;
+    heartbeat its holds; re-queue stalled and orphaned jobs and free dead workers' holds."""
     every = min(options.heartbeat_s, options.sweep_s)
     since_sweep = options.sweep_s
     while True:
         try:
+            if queue_worker.worker_id is not None:
+                await app.job_manager.update_heartbeat(queue_worker.worker_id)
+            await asyncio.to_thread(beat_worker, ledger, runtime.name)
             await asyncio.to_thread(beat, ledger, runtime.name)
             since_sweep += every
             if since_sweep >= options.sweep_s:
