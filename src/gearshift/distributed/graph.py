@@ -120,7 +120,11 @@ def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) 
 class DistributedRunStore(RunStore):
     """The engine's run store, for a distributed run: a ``succeeded`` state written with an
     attempt's row (:class:`~gearshift.engine.run_state.GroupCommit`) also finishes the node and
-    enqueues its ready children, in that same transaction."""
+    enqueues its ready children, in that same transaction. A job's ``succeeded`` row is never
+    replaced: a duplicate execution (a stalled sweep, a second delivery) must not write its
+    ``running`` progress or its own output over the result the children have read."""
+
+    replaceable = "run_jobs.status <> 'succeeded'"
 
     def __init__(self, ledger: Ledger, queue: str = QUEUE) -> None:
         super().__init__(ledger)

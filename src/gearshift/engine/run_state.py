@@ -40,7 +40,9 @@ __all__ = [
     "request_key",
 ]
 
-_UPSERT_RUN_JOB = text(
+#: The upsert of a job's state; ``RunStore.kept`` (a SQL condition on the stored row) limits
+#: which stored states a save may replace.
+_UPSERT_RUN_JOB = (
     "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, finished_at, "
     "progress) VALUES (:run_id, :job_id, :status, :output, :cost_nanos, :tier_path, "
     ":finished_at, :progress) "
@@ -94,8 +96,16 @@ def _now_us() -> int:
 class RunStore:
     """Run outputs and the response cache of one ledger."""
 
+    #: SQL condition on the stored ``run_jobs`` row: a save replaces it only when it holds
+    #: (``None``: always).
+    replaceable: str | None = None
+
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        upsert = _UPSERT_RUN_JOB
+        if self.replaceable is not None:
+            upsert += f" WHERE {self.replaceable}"
+        self._upsert = text(upsert)
 
     def finished(self, run_id: str) -> dict[str, FinishedJob]:
         """Every job state saved under ``run_id``, by job id."""
@@ -137,7 +147,7 @@ class RunStore:
             }
             for job in {job.job_id: job for job in jobs}.values()
         ]
-        conn.execute(_UPSERT_RUN_JOB, rows)
+        conn.execute(self._upsert, rows)
 
     def costs(self, run_id: str) -> dict[str | None, int]:
         """What the ledger holds for ``run_id``, per job id (task key): a resumed run's report
