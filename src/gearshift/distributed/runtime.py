@@ -112,15 +112,22 @@ class Runtime:
         self._building: dict[str, asyncio.Lock] = {}
         #: (run id, job id) this process is executing now
         self._running: set[tuple[str, str]] = set()
+        #: nodes whose end could not be written: (state, reason) by (run id, job id)
+        self._unended: dict[tuple[str, str], tuple[str, str]] = {}
         self.executed = 0
 
     async def run_job(self, run_id: str, job_id: str) -> None:
         """Execute one job, unless it already ended (a duplicate delivery) or its run was
-        cancelled. A job that does not succeed ends its node and skips what is below it."""
+        cancelled. A job that does not succeed ends its node and skips what is below it.
+
+        Whatever goes wrong, the node does not stay ``queued`` or ``running`` with nothing
+        behind it: an error setting up the run or executing the job ends it ``error`` with the
+        reason (retried from the upkeep while the database is away); an error claiming it
+        leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again."""
         try:
             run = await self._run(run_id)
-        except GearshiftError as exc:  # the run cannot be set up here: say so on the job
-            await asyncio.to_thread(self._end, run_id, job_id, "error", f"worker: {exc.message}")
+        except Exception as exc:  # the run cannot be set up here: say so on the job
+            await self._fail(run_id, job_id, f"worker: {_describe(exc)}")
             return
         job = run.jobs.get(job_id)
         if job is None:
@@ -139,16 +146,39 @@ class Runtime:
                 run.ctx.save_finished(finished)
                 run.ctx.flush()  # committed before the queue job is marked done
             if outcome.status != "succeeded":
-                await asyncio.to_thread(self._end, run_id, job_id, outcome.status, outcome.reason)
+                await self._fail(run_id, job_id, outcome.reason, outcome.status)
         except BatchPending as pending:
             self._hand_back(run, job_id, after_s=pending.after_s)
         except asyncio.CancelledError:
             self._hand_back(run, job_id)
             raise
         except Exception as exc:
-            self._end(run_id, job_id, "error", f"{type(exc).__name__}: {exc}")
+            log.exception("job %s of run %s failed on this worker", job_id, run_id)
+            await self._fail(run_id, job_id, _describe(exc))
         finally:
             self._running.discard((run_id, job_id))
+
+    async def _fail(self, run_id: str, job_id: str, reason: str, status: str = "error") -> None:
+        """End a node that did not succeed; when the database refuses, keep it for the
+        upkeep's :meth:`end_pending` and fail the queue job (it is logged there)."""
+        try:
+            await asyncio.to_thread(self._end, run_id, job_id, status, reason)
+        except Exception:
+            self._unended[(run_id, job_id)] = (status, reason)
+            raise
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._unended)
+
+    def end_pending(self) -> int:
+        """End the nodes :meth:`run_job` could not end (the database was away); how many."""
+        ended = 0
+        for (run_id, job_id), (status, reason) in list(self._unended.items()):
+            self._end(run_id, job_id, status, reason)
+            del self._unended[(run_id, job_id)]
+            ended += 1
+        return ended
 
     def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
         with self.ledger.write() as conn:
@@ -260,6 +290,10 @@ class Runtime:
         for run in self._runs.values():
             run.ctx.flush()
             await run.ctx.provider.close()
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, GearshiftError) else f"{type(exc).__name__}: {exc}"
 
 
 def _inputs(job: Job, rows: Sequence[Any]) -> tuple[dict[str, str], FinishedJob | None]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from gearshift.distributed.holds import beat, release_orphans
-from gearshift.distributed.liveness import beat_worker, forget_worker, register_worker
+from gearshift.distributed.liveness import HELD, beat_worker, forget_worker, register_worker
 from gearshift.distributed.queue import (
     QUEUE,
     TASK,
+    defer_in,
     ensure_schema,
     require_postgres,
     worker_app,
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from gearshift.config import Config
     from gearshift.ledger.store import Ledger
 
-__all__ = ["WorkerOptions", "requeue_stalled", "run_worker", "serve"]
+__all__ = ["WorkerOptions", "requeue_orphans", "requeue_stalled", "run_worker", "serve"]
 
 log = logging.getLogger("gearshift.worker")
 
@@ -147,6 +149,7 @@ async def _upkeep(
     heartbeat its holds; re-queue stalled and orphaned jobs and free dead workers' holds."""
     every = min(options.heartbeat_s, options.sweep_s)
     since_sweep = options.sweep_s
+    since_orphans = 0.0
     while True:
         try:
             if queue_worker.worker_id is not None:
@@ -154,10 +157,16 @@ async def _upkeep(
             await asyncio.to_thread(beat_worker, ledger, runtime.name)
             await asyncio.to_thread(beat, ledger, runtime.name)
             since_sweep += every
+            since_orphans += every
+            if runtime.has_pending:
+                await asyncio.to_thread(runtime.end_pending)
             if since_sweep >= options.sweep_s:
                 since_sweep = 0.0
                 await asyncio.to_thread(requeue_stalled, ledger, options.stalled_s)
                 await asyncio.to_thread(release_orphans, ledger, options.stalled_s)
+            if since_orphans >= options.stalled_s:
+                since_orphans = 0.0
+                await asyncio.to_thread(requeue_orphans, ledger, options.stalled_s)
         except asyncio.CancelledError:
             raise
         except Exception:  # the database is away: try again next round
@@ -195,3 +204,37 @@ def requeue_stalled(ledger: Ledger, stalled_s: float) -> int:
     if ids:
         log.warning("re-queued %d job(s) of stalled workers", len(ids))
     return len(ids)
+
+
+#: Active nodes with no queue job behind them (the queue job failed or was dropped while the
+#: node kept its state) whose worker does not hold them; queued again, at most 1000 a sweep.
+_ORPHANS = text(
+    "WITH lost AS (SELECT n.run_id, n.job_id FROM gs_dist_nodes n "
+    "  JOIN gs_dist_runs r ON r.run_id = n.run_id AND r.status = 'running' "
+    "  WHERE n.state IN ('queued', 'running') "
+    f"  AND NOT (n.state = 'running' AND {HELD}) "
+    "  AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.status IN ('todo', 'doing') "
+    "    AND j.args->>'run_id' = n.run_id AND j.args->>'job_id' = n.job_id) "
+    "  ORDER BY n.run_id, n.job_id LIMIT 1000 FOR UPDATE OF n SKIP LOCKED) "
+    "UPDATE gs_dist_nodes n SET state = 'queued' FROM lost, gs_dist_runs r "
+    "WHERE n.run_id = lost.run_id AND n.job_id = lost.job_id AND r.run_id = n.run_id "
+    "RETURNING n.run_id, n.job_id, r.options"
+)
+
+
+def requeue_orphans(ledger: Ledger, stalled_s: float) -> int:
+    """Enqueue again the nodes left ``queued`` or ``running`` with no queue job and no live
+    worker holding them; how many. Serialised with the stalled sweep: a job it re-queues is
+    in the queue again when the next sweep looks."""
+    with ledger.write() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SWEEP_LOCK})
+        rows = conn.execute(_ORPHANS, {"stalled": stalled_s}).fetchall()
+        by_queue: dict[tuple[str, str], list[str]] = {}
+        for run_id, job_id, options in rows:
+            queue = str(json.loads(options).get("queue") or QUEUE)
+            by_queue.setdefault((run_id, queue), []).append(job_id)
+        for (run_id, queue), job_ids in by_queue.items():
+            defer_in(conn, run_id, job_ids, queue=queue)
+    if rows:
+        log.warning("re-queued %d job(s) that had no queue job", len(rows))
+    return len(rows)
