@@ -47,6 +47,22 @@ TERMINAL = ("succeeded", "failed", "error", "blocked", "skipped", "cancelled")
 #: Workers finishing jobs of a run share this lock; a (re)submission of the run takes it
 #: exclusively, so its recount of the waiting jobs' dependencies never races a finish.
 _SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtext(:r))")
+# Every transaction that changes several nodes of a run locks them first, in job id order: two
+# workers finishing parents of the same children (a fan-in), or one ending a job while another
+# finishes its sibling, then wait for each other instead of deadlocking.
+_LOCK_FINISHING = text(
+    "SELECT job_id FROM gs_dist_nodes WHERE run_id = :run AND (job_id IN :ids "
+    "OR job_id IN (SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent IN :ids)) "
+    "ORDER BY job_id FOR UPDATE"
+).bindparams(bindparam("ids", expanding=True))
+_LOCK_ENDING = text(
+    "WITH RECURSIVE below(job_id) AS ("
+    "  SELECT CAST(:job AS VARCHAR)"
+    "  UNION SELECT e.child FROM gs_dist_edges e JOIN below b ON e.parent = b.job_id"
+    "  WHERE e.run_id = :run) "
+    "SELECT n.job_id FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
+    "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
+)
 _MARK_SUCCEEDED = text(
     "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
     "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
@@ -89,6 +105,7 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
     if not job_ids:
         return 0
     conn.execute(_SHARED, {"r": run_id})
+    conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": list(job_ids)})
     moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": list(job_ids)})]
     if not moved:
         return 0
@@ -105,6 +122,7 @@ def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) 
     """End a job that did not succeed (``failed``, ``error``, ``blocked``) and skip everything
     below it that has not started; whether this call ended it."""
     conn.execute(_SHARED, {"r": run_id})
+    conn.execute(_LOCK_ENDING, {"run": run_id, "job": job_id})
     ended = conn.execute(
         _END, {"run": run_id, "job": job_id, "state": state, "reason": reason[:1000]}
     ).first()

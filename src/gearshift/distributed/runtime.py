@@ -32,7 +32,7 @@ from gearshift.distributed.liveness import HELD
 from gearshift.distributed.queue import QUEUE, defer_in
 from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.runner import Engine
-from gearshift.errors import ConfigError, GearshiftError
+from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
 
 if TYPE_CHECKING:
     from gearshift.config import Config
@@ -181,8 +181,14 @@ class Runtime:
         return ended
 
     def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
-        with self.ledger.write() as conn:
-            end_in(conn, run_id, job_id, status, reason)
+        for attempt in range(1, 4):
+            try:
+                with self.ledger.write() as conn:
+                    end_in(conn, run_id, job_id, status, reason)
+                return
+            except LedgerConflict:  # a deadlock victim: nothing was written
+                if attempt == 3:
+                    raise
 
     def _claim(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None] | None:
         """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read

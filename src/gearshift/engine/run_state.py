@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, select, text
 
+from gearshift.errors import LedgerConflict
 from gearshift.ledger.queries import run_costs
 from gearshift.ledger.schema import response_cache, run_jobs, runs
 
@@ -42,6 +43,9 @@ __all__ = [
 
 #: The upsert of a job's state; ``RunStore.kept`` (a SQL condition on the stored row) limits
 #: which stored states a save may replace.
+#: How many times a group commit PostgreSQL aborted as a deadlock victim is written.
+_CONFLICT_ATTEMPTS = 3
+
 _UPSERT_RUN_JOB = (
     "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, finished_at, "
     "progress) VALUES (:run_id, :job_id, :status, :output, :cost_nanos, :tier_path, "
@@ -324,13 +328,19 @@ class GroupCommit:
                     guard.release(held)
             return
         shared = guard is not None and guard.ledger is ledger
-        with ledger.write() as conn:
-            if pending.rows:
-                ledger.add_in(conn, pending.rows)
-            if pending.held and guard is not None and shared:
-                guard.settle_in(conn, pending.held)
-            if pending.marks and self.store is not None:
-                self.store.save_in(conn, self.run_id, pending.marks)
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                with ledger.write() as conn:
+                    if pending.rows:
+                        ledger.add_in(conn, pending.rows)
+                    if pending.held and guard is not None and shared:
+                        guard.settle_in(conn, pending.held)
+                    if pending.marks and self.store is not None:
+                        self.store.save_in(conn, self.run_id, pending.marks)
+                break
+            except LedgerConflict:  # a deadlock victim: nothing was written, write it again
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
         if pending.held and guard is not None and not shared:  # budgets kept elsewhere
             for held in pending.held:
                 guard.release(held)
