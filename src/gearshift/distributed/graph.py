@@ -163,17 +163,20 @@ class RunRecord:
     pipeline_text: str
     options: dict[str, Any]
     status: str
+    #: ``updated_at``: changed by each submission of the run
+    version: Any = None
 
 
 def load_run(ledger: Ledger, run_id: str) -> RunRecord | None:
     query = text(
-        "SELECT pipeline_path, pipeline_text, options, status FROM gs_dist_runs WHERE run_id = :r"
+        "SELECT pipeline_path, pipeline_text, options, status, updated_at FROM gs_dist_runs "
+        "WHERE run_id = :r"
     )
     with ledger.read() as conn:
         row = conn.execute(query, {"r": run_id}).first()
     if row is None:
         return None
-    return RunRecord(run_id, row[0], row[1], json.loads(row[2]), row[3])
+    return RunRecord(run_id, row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
 _UPSERT_RUN = text(

@@ -19,8 +19,9 @@ import logging
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +52,13 @@ log = logging.getLogger("gearshift.worker")
 ProviderFactory = Callable[[dict[str, Any], Any, "SharedRateLimiter | None"], "Provider"]
 
 _CLAIM = text(
-    f"SELECT n.state, r.status, n.worker, {HELD} FROM gs_dist_nodes n "
+    f"SELECT n.state, r.status, n.worker, {HELD}, r.updated_at FROM gs_dist_nodes n "
     "JOIN gs_dist_runs r ON r.run_id = n.run_id "
     "WHERE n.run_id = :run AND n.job_id = :job FOR UPDATE OF n"
 )
+_VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
+#: what :meth:`Runtime._claim` returns when the run was submitted again since it was built
+_STALE = "stale"
 _START = text(
     "UPDATE gs_dist_nodes SET state = 'running', starts = starts + 1, worker = :worker, "
     "started_at = clock_timestamp() WHERE run_id = :run AND job_id = :job"
@@ -87,6 +91,11 @@ class _Run:
     engine: Engine
     jobs: dict[str, Job]
     queue: str
+    #: the run row's ``updated_at`` when it was built: a submission of the run again changes it
+    version: Any = None
+    #: jobs of it executing here, and when one last started or ended (``time.monotonic``)
+    active: int = 0
+    used: float = field(default_factory=time.monotonic)
 
 
 class Runtime:
@@ -114,6 +123,8 @@ class Runtime:
         self._running: set[tuple[str, str]] = set()
         #: nodes whose end could not be written: (state, reason) by (run id, job id)
         self._unended: dict[tuple[str, str], tuple[str, str]] = {}
+        #: builds of runs replaced or idle, closed once their jobs here have finished
+        self._retired: list[_Run] = []
         self.executed = 0
 
     async def run_job(self, run_id: str, job_id: str) -> None:
@@ -124,19 +135,34 @@ class Runtime:
         behind it: an error setting up the run or executing the job ends it ``error`` with the
         reason (retried from the upkeep while the database is away); an error claiming it
         leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again."""
-        try:
-            run = await self._run(run_id)
-        except Exception as exc:  # the run cannot be set up here: say so on the job
-            await self._fail(run_id, job_id, f"worker: {_describe(exc)}")
+        for _ in range(3):  # built again when the run was submitted again meanwhile
+            try:
+                run = await self._run(run_id)
+            except Exception as exc:  # the run cannot be set up here: say so on the job
+                await self._fail(run_id, job_id, f"worker: {_describe(exc)}")
+                return
+            job = run.jobs.get(job_id)
+            if job is None:
+                if await asyncio.to_thread(self._stale, run):
+                    self._retire(run)
+                    continue
+                await self._fail(
+                    run_id, job_id, f"worker: job {job_id!r} is not in the run's pipeline any "
+                    "more (it was submitted again without it)",
+                )  # fmt: skip
+                return
+            claimed = await asyncio.to_thread(self._claim, run, job)
+            if claimed != _STALE:
+                break
+            self._retire(run)
+        else:
+            await self._fail(run_id, job_id, "worker: the run kept being submitted again")
             return
-        job = run.jobs.get(job_id)
-        if job is None:
-            return
-        claimed = await asyncio.to_thread(self._claim, run_id, job)
-        if claimed is None:
+        if claimed is None or isinstance(claimed, str):
             return
         outputs, state = claimed
         self.executed += 1
+        run.active += 1
         try:
             outcome = await run.engine.run_one(job, outputs, state)
             if outcome.status == "succeeded" and not outcome.marked:
@@ -157,6 +183,8 @@ class Runtime:
             await self._fail(run_id, job_id, _describe(exc))
         finally:
             self._running.discard((run_id, job_id))
+            run.active -= 1
+            run.used = time.monotonic()
 
     async def _fail(self, run_id: str, job_id: str, reason: str, status: str = "error") -> None:
         """End a node that did not succeed; when the database refuses, keep it for the
@@ -190,11 +218,13 @@ class Runtime:
                 if attempt == 3:
                     raise
 
-    def _claim(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None] | None:
+    def _claim(self, run: _Run, job: Job) -> tuple[dict[str, str], FinishedJob | None] | str | None:
         """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
         its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
         must not run (it ended already, its run was cancelled, or it is running on a live
-        worker -- this process included -- that started it: a duplicate delivery)."""
+        worker -- this process included -- that started it: a duplicate delivery); ``_STALE``
+        when the run was submitted again since ``run`` was built (nothing changed then)."""
+        run_id = run.ctx.run_id
         key = {"run": run_id, "job": job.id}
         started = False
         try:
@@ -202,6 +232,8 @@ class Runtime:
                 row = conn.execute(_CLAIM, {**key, "stalled": self.stalled_s}).first()
                 if row is None or row[0] in TERMINAL:
                     return None
+                if row[4] != run.version:
+                    return _STALE
                 if row[0] == "running" and self._held(run_id, job.id, row[2], bool(row[3])):
                     log.info("job %s of run %s runs on %s already: not run again", job.id, run_id,
                              row[2])  # fmt: skip
@@ -241,6 +273,31 @@ class Runtime:
                     if after_s is not None:
                         conn.execute(_UNCOUNT, {"run": run.ctx.run_id, "job": job_id})
                     defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue, after_s=after_s)
+
+    def _stale(self, run: _Run) -> bool:
+        with self.ledger.read() as conn:
+            return bool(conn.execute(_VERSION, {"run": run.ctx.run_id}).scalar() != run.version)
+
+    def _retire(self, run: _Run) -> None:
+        """Forget ``run`` as the run's current build (its jobs in flight finish with it); the
+        next job of the run builds it again from the stored pipeline and options."""
+        if self._runs.get(run.ctx.run_id) is run:
+            del self._runs[run.ctx.run_id]
+            self._retired.append(run)
+
+    async def evict_idle(self, idle_s: float) -> int:
+        """Close the runs no job has used for ``idle_s`` seconds (finished or submitted again:
+        a new job builds its run again); how many."""
+        now = time.monotonic()
+        for run in list(self._runs.values()):
+            if run.active == 0 and now - run.used >= idle_s:
+                self._retire(run)
+        done = [run for run in self._retired if run.active == 0]
+        self._retired = [run for run in self._retired if run.active > 0]
+        for run in done:
+            run.ctx.flush()
+            await run.ctx.provider.close()
+        return len(done)
 
     async def _run(self, run_id: str) -> _Run:
         cached = self._runs.get(run_id)
@@ -290,10 +347,11 @@ class Runtime:
             from gearshift.distributed.holds import WorkerReservations
 
             ctx.guard = WorkerReservations(self.ledger, self.name, config=self.config)
-        return _Run(ctx, Engine(ctx), {job.id: job for job in pipeline.jobs}, queue)
+        jobs = {job.id: job for job in pipeline.jobs}
+        return _Run(ctx, Engine(ctx), jobs, queue, record.version)
 
     async def close(self) -> None:
-        for run in self._runs.values():
+        for run in [*self._runs.values(), *self._retired]:
             run.ctx.flush()
             await run.ctx.provider.close()
 

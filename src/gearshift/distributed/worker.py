@@ -63,6 +63,8 @@ class WorkerOptions:
     grace_s: float = 30.0
     name: str | None = None
     limits: RateLimits | None = None
+    #: a run none of whose jobs ran here for this long is closed (built again if one comes)
+    run_idle_s: float = 600.0
     #: how often to look for scheduled jobs (a batch's next poll); new jobs arrive by NOTIFY
     poll_s: float = 5.0
     #: off when the worker runs inside another program's event loop (tests, the benchmark)
@@ -164,6 +166,7 @@ async def _upkeep(
                 since_sweep = 0.0
                 await asyncio.to_thread(requeue_stalled, ledger, options.stalled_s)
                 await asyncio.to_thread(release_orphans, ledger, options.stalled_s)
+                await runtime.evict_idle(options.run_idle_s)
             if since_orphans >= options.stalled_s:
                 since_orphans = 0.0
                 await asyncio.to_thread(requeue_orphans, ledger, options.stalled_s)
