@@ -14,6 +14,7 @@ same text (so relative ``agents:`` paths work on a shared checkout), else from t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -121,8 +122,8 @@ class Runtime:
         self._building: dict[str, asyncio.Lock] = {}
         #: (run id, job id) this process is executing now
         self._running: set[tuple[str, str]] = set()
-        #: nodes whose end could not be written: (state, reason) by (run id, job id)
-        self._unended: dict[tuple[str, str], tuple[str, str]] = {}
+        #: the writes that end or hand back a node, by (run id, job id), the database refused
+        self._unended: dict[tuple[str, str], Callable[[], None]] = {}
         #: builds of runs replaced or idle, closed once their jobs here have finished
         self._retired: list[_Run] = []
         self.executed = 0
@@ -189,10 +190,11 @@ class Runtime:
     async def _fail(self, run_id: str, job_id: str, reason: str, status: str = "error") -> None:
         """End a node that did not succeed; when the database refuses, keep it for the
         upkeep's :meth:`end_pending` and fail the queue job (it is logged there)."""
+        end = functools.partial(self._end, run_id, job_id, status, reason)
         try:
-            await asyncio.to_thread(self._end, run_id, job_id, status, reason)
+            await asyncio.to_thread(end)
         except Exception:
-            self._unended[(run_id, job_id)] = (status, reason)
+            self._unended[(run_id, job_id)] = end
             raise
 
     @property
@@ -200,11 +202,12 @@ class Runtime:
         return bool(self._unended)
 
     def end_pending(self) -> int:
-        """End the nodes :meth:`run_job` could not end (the database was away); how many."""
+        """End, or hand back, the nodes :meth:`run_job` could not (the database was away): a
+        node left ``running`` under this live worker is not the orphan sweep's; how many."""
         ended = 0
-        for (run_id, job_id), (status, reason) in list(self._unended.items()):
-            self._end(run_id, job_id, status, reason)
-            del self._unended[(run_id, job_id)]
+        for key, write in list(self._unended.items()):
+            write()
+            del self._unended[key]
             ended += 1
         return ended
 
@@ -261,18 +264,27 @@ class Runtime:
     def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
         """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:
         the context writes them on the way out); one waiting for its Message Batch comes back
-        ``after_s`` seconds later, its visit not counted as a start."""
+        ``after_s`` seconds later, its visit not counted as a start. When the database refuses,
+        the upkeep tries again (:meth:`end_pending`)."""
         try:
             run.ctx.flush()
         finally:
-            with self.ledger.write() as conn:
-                back = conn.execute(
-                    _HAND_BACK, {"run": run.ctx.run_id, "job": job_id, "worker": self.name}
-                ).first()
-                if back is not None:
-                    if after_s is not None:
-                        conn.execute(_UNCOUNT, {"run": run.ctx.run_id, "job": job_id})
-                    defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue, after_s=after_s)
+            requeue = functools.partial(self._requeue, run.ctx.run_id, job_id, run.queue, after_s)
+            try:
+                requeue()
+            except Exception:
+                self._unended[(run.ctx.run_id, job_id)] = requeue
+                raise
+
+    def _requeue(self, run_id: str, job_id: str, queue: str, after_s: float | None) -> None:
+        with self.ledger.write() as conn:
+            back = conn.execute(
+                _HAND_BACK, {"run": run_id, "job": job_id, "worker": self.name}
+            ).first()
+            if back is not None:
+                if after_s is not None:
+                    conn.execute(_UNCOUNT, {"run": run_id, "job": job_id})
+                defer_in(conn, run_id, [job_id], queue=queue, after_s=after_s)
 
     def _stale(self, run: _Run) -> bool:
         with self.ledger.read() as conn:
