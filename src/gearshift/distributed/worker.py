@@ -9,6 +9,9 @@
   ``stalled_s`` (a ``kill -9``, a lost host) and deletes their budget holds. Re-running such a
   job pays again only for the attempt that was in flight: the attempts it finished are in the
   ledger and its chain continues where it stopped.
+* Orphans: every ``stalled_s`` each worker enqueues again the nodes left ``queued`` or
+  ``running`` with no queue job and no live worker holding them; ends or hand-backs the
+  database refused are written again; runs idle for ``run_idle_s`` are closed.
 * SIGTERM / SIGINT: no new jobs; in-flight ones get ``grace_s`` to finish, then are handed back
   to the queue (their node ``queued`` again) for another worker.
 """
