@@ -27,8 +27,28 @@ FAN_IN = (
 )
 
 
+def _until_blocked(url: str, timeout: float = 10.0) -> None:
+    """Until a session of this database waits for a row lock (or ``timeout``: the finisher
+    under test did not need one)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.05)
+
+
 def _other_finisher(
-    url: str, first: str, rest: list[str], started: threading.Event, wait: str = "100ms"
+    url: str,
+    first: str,
+    rest: list[str],
+    started: threading.Event,
+    wait: str = "100ms",
+    blocks: bool = True,
 ) -> str:
     """Lock ``first`` then ``rest`` (as another worker following the order does); the deadlock
     check runs after ``wait``."""
@@ -36,7 +56,8 @@ def _other_finisher(
         conn.execute(f"SET deadlock_timeout = '{wait}'")
         conn.execute("SELECT 1 FROM gs_dist_nodes WHERE job_id = %s FOR UPDATE", (first,))
         started.set()
-        time.sleep(0.6)  # the finisher under test meanwhile locks what it can
+        # the finisher under test meanwhile locks what it can, then waits
+        _until_blocked(url, 10.0 if blocks else 0.6)
         try:
             for job in rest:
                 conn.execute("SELECT 1 FROM gs_dist_nodes WHERE job_id = %s FOR UPDATE", (job,))
@@ -56,17 +77,21 @@ def test_finishing_or_ending_a_parent_locks_the_children_in_order(
         started = threading.Event()
         result: list[str] = []
         other = threading.Thread(
-            target=lambda: result.append(_other_finisher(dist_db, first, rest, started))
+            target=lambda: result.append(
+                _other_finisher(dist_db, first, rest, started, blocks=ending)
+            )
         )
         other.start()
         started.wait(5)
-        with ledger.write() as conn:
-            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '100ms'")
-            if ending:
-                end_in(conn, "fan", "p", "failed", "no")
-            else:
-                finish_in(conn, "fan", ["p"])
-        other.join(10)
+        try:
+            with ledger.write() as conn:
+                conn.exec_driver_sql("SET LOCAL deadlock_timeout = '100ms'")
+                if ending:
+                    end_in(conn, "fan", "p", "failed", "no")
+                else:
+                    finish_in(conn, "fan", ["p"])
+        finally:
+            other.join(15)
         assert result == ["ok"]
         remaining = dict(ledger.query("SELECT job_id, remaining_deps FROM gs_dist_nodes"))
         assert {remaining[c] for c in CHILDREN} == {2 if ending else 1}
@@ -85,8 +110,10 @@ def test_a_deadlock_victim_ending_a_job_writes_it_again(dist_db: str, tmp_path: 
         )
         other.start()
         started.wait(5)
-        Runtime(ledger, name="w:1")._end("fan", "p", "failed", "no")
-        other.join(10)
+        try:
+            Runtime(ledger, name="w:1")._end("fan", "p", "failed", "no")
+        finally:
+            other.join(15)
         assert result == ["ok"]
         states = dict(ledger.query("SELECT job_id, state FROM gs_dist_nodes"))
         assert states["p"] == "failed"

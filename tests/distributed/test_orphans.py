@@ -78,3 +78,21 @@ def test_the_sweep_enqueues_again_nodes_without_a_queue_job_unless_a_live_worker
         assert requeue_orphans(ledger, 5.0) == 0  # enqueued once
     finally:
         ledger.close()
+
+
+def test_rows_of_workers_silent_for_long_are_pruned(dist_db: str, tmp_path: Path) -> None:
+    from gearshift.distributed.liveness import prune_workers
+
+    ledger = submitted(dist_db, tmp_path, "prune")
+    try:
+        register_worker(ledger, "old:1")
+        register_worker(ledger, "new:1")
+        with ledger.write() as conn:
+            conn.exec_driver_sql(
+                "UPDATE gs_dist_workers SET heartbeat_at = now() - interval '2 days' "
+                "WHERE name = 'old:1'"
+            )
+        assert prune_workers(ledger, 86400.0) == 1
+        assert ledger.query("SELECT name FROM gs_dist_workers") == [("new:1",)]
+    finally:
+        ledger.close()

@@ -16,7 +16,7 @@ from sqlalchemy import text
 if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
 
-__all__ = ["HELD", "beat_worker", "forget_worker", "register_worker"]
+__all__ = ["HELD", "beat_worker", "forget_worker", "prune_workers", "register_worker"]
 
 #: SQL condition, over a node aliased ``n``: its worker beats (``:stalled`` seconds) and was
 #: already running when the node started on it.
@@ -52,3 +52,14 @@ def forget_worker(ledger: Ledger, name: str) -> None:
     """The worker has returned: nothing it ran is held any more."""
     with ledger.write() as conn:
         conn.execute(_FORGET, {"name": name})
+
+
+def prune_workers(ledger: Ledger, silent_s: float) -> int:
+    """Delete the rows of workers silent for ``silent_s`` seconds (killed, never to return under
+    their name); they hold nothing already. How many."""
+    query = text(
+        "DELETE FROM gs_dist_workers "
+        "WHERE heartbeat_at < clock_timestamp() - make_interval(secs => :silent)"
+    )
+    with ledger.write() as conn:
+        return int(conn.execute(query, {"silent": silent_s}).rowcount or 0)

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import random
 import socket
 import tempfile
 import time
@@ -220,6 +221,7 @@ class Runtime:
             except LedgerConflict:  # a deadlock victim: nothing was written
                 if attempt == 3:
                     raise
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other one through
 
     def _claim(self, run: _Run, job: Job) -> tuple[dict[str, str], FinishedJob | None] | str | None:
         """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
@@ -235,14 +237,14 @@ class Runtime:
                 row = conn.execute(_CLAIM, {**key, "stalled": self.stalled_s}).first()
                 if row is None or row[0] in TERMINAL:
                     return None
+                if row[1] == "cancelled":  # before the version: cancelling changes it
+                    conn.execute(_CANCEL, key)
+                    return None
                 if row[4] != run.version:
                     return _STALE
                 if row[0] == "running" and self._held(run_id, job.id, row[2], bool(row[3])):
                     log.info("job %s of run %s runs on %s already: not run again", job.id, run_id,
                              row[2])  # fmt: skip
-                    return None
-                if row[1] == "cancelled":
-                    conn.execute(_CANCEL, key)
                     return None
                 conn.execute(_START, {**key, "worker": self.name})
                 self._running.add((run_id, job.id))  # under the row lock: a second delivery waits

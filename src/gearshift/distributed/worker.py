@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from gearshift.distributed.holds import beat, release_orphans
-from gearshift.distributed.liveness import HELD, beat_worker, forget_worker, register_worker
+from gearshift.distributed.liveness import (
+    HELD,
+    beat_worker,
+    forget_worker,
+    prune_workers,
+    register_worker,
+)
 from gearshift.distributed.queue import (
     QUEUE,
     TASK,
@@ -52,6 +58,8 @@ __all__ = ["WorkerOptions", "requeue_orphans", "requeue_stalled", "run_worker", 
 
 log = logging.getLogger("gearshift.worker")
 
+#: a worker row silent this long (a day) is deleted by the others' sweeps
+_FORGOTTEN_S = 86400.0
 #: pg_advisory_xact_lock key serialising the stalled-job sweeps of every worker.
 _SWEEP_LOCK = 7231851
 
@@ -173,6 +181,7 @@ async def _upkeep(
             if since_orphans >= options.stalled_s:
                 since_orphans = 0.0
                 await asyncio.to_thread(requeue_orphans, ledger, options.stalled_s)
+                await asyncio.to_thread(prune_workers, ledger, _FORGOTTEN_S)
         except asyncio.CancelledError:
             raise
         except Exception:  # the database is away: try again next round

@@ -18,6 +18,8 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -341,6 +343,7 @@ class GroupCommit:
             except LedgerConflict:  # a deadlock victim: nothing was written, write it again
                 if attempt == _CONFLICT_ATTEMPTS:
                     raise
+                time.sleep(random.uniform(0.02, 0.1) * attempt)  # let the other one through
         if pending.held and guard is not None and not shared:  # budgets kept elsewhere
             for held in pending.held:
                 guard.release(held)
