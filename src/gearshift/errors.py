@@ -13,7 +13,8 @@ exits non-zero; only ``--debug`` shows a traceback.
     │   ├── DefinitionError         an agent, rules, pipeline or workload file that fails validation
     │   └── UnknownModel            a model id or alias the catalog does not know
     ├── LedgerError                 the ledger cannot be opened, migrated, read or written
-    │   └── LedgerLocked            another writer held the ledger for longer than the wait
+    │   ├── LedgerLocked            another writer held the ledger for longer than the wait
+    │   └── LedgerConflict          PostgreSQL aborted a transaction to break a deadlock: retry it
     ├── IngestError                 transcripts that cannot be read (or bad lines, with --strict)
     ├── BudgetExceeded              a reservation that a blocking budget refuses
     ├── PromptTooLong               a request no model it may go to has the context window for
@@ -38,6 +39,7 @@ __all__ = [
     "DefinitionError",
     "GearshiftError",
     "IngestError",
+    "LedgerConflict",
     "LedgerError",
     "LedgerLocked",
     "Overloaded",
@@ -91,6 +93,11 @@ class LedgerError(GearshiftError):
 
 class LedgerLocked(LedgerError):
     """Another writer held the (SQLite) ledger for longer than this command would wait."""
+
+
+class LedgerConflict(LedgerError):
+    """PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01) or a
+    serialization conflict (40001): running it again from the start may succeed."""
 
 
 class IngestError(GearshiftError):

@@ -91,3 +91,25 @@ def test_a_run_goes_to_the_queue_it_names(
     with Ledger.open(dist_db) as ledger:
         rows = ledger.query("SELECT queue_name, args FROM procrastinate_jobs")
     assert [(q, a["job_id"]) for q, a in rows] == [("reviews", "a")]
+
+
+@pytest.mark.postgres
+def test_the_runs_concurrency_caps_each_workers_calls(
+    dist_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gearshift.distributed.runtime import Runtime
+
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    for run, extra in (("capped", ("--concurrency", "3")), ("free", ())):
+        code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider",
+                                 "sim", "--executor", "postgres", "--run-id", run, "--detach",
+                                 *extra)  # fmt: skip
+        assert code == 0, err
+    ledger = Ledger.open(dist_db)
+    try:
+        runtime = Runtime(ledger, name="w:1")
+        assert runtime._build("capped").ctx.concurrency == 3
+        assert runtime._build("free").ctx.concurrency == 1000  # the worker's --concurrency rules
+    finally:
+        ledger.close()

@@ -214,6 +214,8 @@ def run(
         enforce = chosen.enforce_budgets if chosen.enforce_budgets is not None else not sim
         # the workers load the pipeline again: what the submitter allowed, they allow
         stored = {**options.stored(enforce), "queue": queue, "allow_commands": allow}
+        # --concurrency, when given, caps each worker's calls in flight for this run
+        stored["worker_calls"] = options.concurrency
         submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
         return
     name = str(chosen.provider)

@@ -47,6 +47,22 @@ TERMINAL = ("succeeded", "failed", "error", "blocked", "skipped", "cancelled")
 #: Workers finishing jobs of a run share this lock; a (re)submission of the run takes it
 #: exclusively, so its recount of the waiting jobs' dependencies never races a finish.
 _SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtext(:r))")
+# Every transaction that changes several nodes of a run locks them first, in job id order: two
+# workers finishing parents of the same children (a fan-in), or one ending a job while another
+# finishes its sibling, then wait for each other instead of deadlocking.
+_LOCK_FINISHING = text(
+    "SELECT job_id FROM gs_dist_nodes WHERE run_id = :run AND (job_id IN :ids "
+    "OR job_id IN (SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent IN :ids)) "
+    "ORDER BY job_id FOR UPDATE"
+).bindparams(bindparam("ids", expanding=True))
+_LOCK_ENDING = text(
+    "WITH RECURSIVE below(job_id) AS ("
+    "  SELECT CAST(:job AS VARCHAR)"
+    "  UNION SELECT e.child FROM gs_dist_edges e JOIN below b ON e.parent = b.job_id"
+    "  WHERE e.run_id = :run) "
+    "SELECT n.job_id FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
+    "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
+)
 _MARK_SUCCEEDED = text(
     "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
     "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
@@ -89,6 +105,7 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
     if not job_ids:
         return 0
     conn.execute(_SHARED, {"r": run_id})
+    conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": list(job_ids)})
     moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": list(job_ids)})]
     if not moved:
         return 0
@@ -105,6 +122,7 @@ def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) 
     """End a job that did not succeed (``failed``, ``error``, ``blocked``) and skip everything
     below it that has not started; whether this call ended it."""
     conn.execute(_SHARED, {"r": run_id})
+    conn.execute(_LOCK_ENDING, {"run": run_id, "job": job_id})
     ended = conn.execute(
         _END, {"run": run_id, "job": job_id, "state": state, "reason": reason[:1000]}
     ).first()
@@ -120,7 +138,11 @@ def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) 
 class DistributedRunStore(RunStore):
     """The engine's run store, for a distributed run: a ``succeeded`` state written with an
     attempt's row (:class:`~gearshift.engine.run_state.GroupCommit`) also finishes the node and
-    enqueues its ready children, in that same transaction."""
+    enqueues its ready children, in that same transaction. A job's ``succeeded`` row is never
+    replaced: a duplicate execution (a stalled sweep, a second delivery) must not write its
+    ``running`` progress or its own output over the result the children have read."""
+
+    replaceable = "run_jobs.status <> 'succeeded'"
 
     def __init__(self, ledger: Ledger, queue: str = QUEUE) -> None:
         super().__init__(ledger)
@@ -141,17 +163,20 @@ class RunRecord:
     pipeline_text: str
     options: dict[str, Any]
     status: str
+    #: ``updated_at``: changed by each submission of the run
+    version: Any = None
 
 
 def load_run(ledger: Ledger, run_id: str) -> RunRecord | None:
     query = text(
-        "SELECT pipeline_path, pipeline_text, options, status FROM gs_dist_runs WHERE run_id = :r"
+        "SELECT pipeline_path, pipeline_text, options, status, updated_at FROM gs_dist_runs "
+        "WHERE run_id = :r"
     )
     with ledger.read() as conn:
         row = conn.execute(query, {"r": run_id}).first()
     if row is None:
         return None
-    return RunRecord(run_id, row[0], row[1], json.loads(row[2]), row[3])
+    return RunRecord(run_id, row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
 _UPSERT_RUN = text(

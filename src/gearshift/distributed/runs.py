@@ -106,6 +106,13 @@ def cancel(ledger: Ledger, run_id: str) -> int:
             ),
             {"r": run_id},
         )
+        conn.execute(  # in job id order, as every transaction changing several nodes
+            text(
+                "SELECT job_id FROM gs_dist_nodes WHERE run_id = :r "
+                "AND state IN ('waiting', 'queued') ORDER BY job_id FOR UPDATE"
+            ),
+            {"r": run_id},
+        )
         conn.execute(
             text(
                 "UPDATE procrastinate_jobs SET status = 'cancelled' WHERE status = 'todo' "

@@ -14,12 +14,16 @@ same text (so relative ``agents:`` paths work on a shared checkout), else from t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import os
+import random
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +31,11 @@ from sqlalchemy import bindparam, text
 
 from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
+from gearshift.distributed.liveness import HELD
 from gearshift.distributed.queue import QUEUE, defer_in
 from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.runner import Engine
-from gearshift.errors import ConfigError, GearshiftError
+from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
 
 if TYPE_CHECKING:
     from gearshift.config import Config
@@ -42,14 +47,20 @@ if TYPE_CHECKING:
 
 __all__ = ["ProviderFactory", "Runtime", "worker_name"]
 
+log = logging.getLogger("gearshift.worker")
+
 #: Builds the provider a run's options name, the shared rate limiter (if any) inside its retry
 #: loop (tests and the bench wrap it).
 ProviderFactory = Callable[[dict[str, Any], Any, "SharedRateLimiter | None"], "Provider"]
 
 _CLAIM = text(
-    "SELECT n.state, r.status FROM gs_dist_nodes n JOIN gs_dist_runs r ON r.run_id = n.run_id "
+    f"SELECT n.state, r.status, n.worker, {HELD}, r.updated_at FROM gs_dist_nodes n "
+    "JOIN gs_dist_runs r ON r.run_id = n.run_id "
     "WHERE n.run_id = :run AND n.job_id = :job FOR UPDATE OF n"
 )
+_VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
+#: what :meth:`Runtime._claim` returns when the run was submitted again since it was built
+_STALE = "stale"
 _START = text(
     "UPDATE gs_dist_nodes SET state = 'running', starts = starts + 1, worker = :worker, "
     "started_at = clock_timestamp() WHERE run_id = :run AND job_id = :job"
@@ -82,6 +93,11 @@ class _Run:
     engine: Engine
     jobs: dict[str, Job]
     queue: str
+    #: the run row's ``updated_at`` when it was built: a submission of the run again changes it
+    version: Any = None
+    #: jobs of it executing here, and when one last started or ended (``time.monotonic``)
+    active: int = 0
+    used: float = field(default_factory=time.monotonic)
 
 
 class Runtime:
@@ -95,32 +111,60 @@ class Runtime:
         provider_factory: ProviderFactory | None = None,
         limits: RateLimits | None = None,
         config: Config | None = None,
+        stalled_s: float = 20.0,
     ) -> None:
         self.ledger = ledger
+        self.stalled_s = stalled_s
         self.limits = limits
         self.config = config
         self.name = name or worker_name()
         self.provider_factory = provider_factory or default_provider
         self._runs: dict[str, _Run] = {}
         self._building: dict[str, asyncio.Lock] = {}
+        #: (run id, job id) this process is executing now
+        self._running: set[tuple[str, str]] = set()
+        #: the writes that end or hand back a node, by (run id, job id), the database refused
+        self._unended: dict[tuple[str, str], Callable[[], None]] = {}
+        #: builds of runs replaced or idle, closed once their jobs here have finished
+        self._retired: list[_Run] = []
         self.executed = 0
 
     async def run_job(self, run_id: str, job_id: str) -> None:
         """Execute one job, unless it already ended (a duplicate delivery) or its run was
-        cancelled. A job that does not succeed ends its node and skips what is below it."""
-        try:
-            run = await self._run(run_id)
-        except GearshiftError as exc:  # the run cannot be set up here: say so on the job
-            await asyncio.to_thread(self._end, run_id, job_id, "error", f"worker: {exc.message}")
+        cancelled. A job that does not succeed ends its node and skips what is below it.
+
+        Whatever goes wrong, the node does not stay ``queued`` or ``running`` with nothing
+        behind it: an error setting up the run or executing the job ends it ``error`` with the
+        reason (retried from the upkeep while the database is away); an error claiming it
+        leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again."""
+        for _ in range(3):  # built again when the run was submitted again meanwhile
+            try:
+                run = await self._run(run_id)
+            except Exception as exc:  # the run cannot be set up here: say so on the job
+                await self._fail(run_id, job_id, f"worker: {_describe(exc)}")
+                return
+            job = run.jobs.get(job_id)
+            if job is None:
+                if await asyncio.to_thread(self._stale, run):
+                    self._retire(run)
+                    continue
+                await self._fail(
+                    run_id, job_id, f"worker: job {job_id!r} is not in the run's pipeline any "
+                    "more (it was submitted again without it)",
+                )  # fmt: skip
+                return
+            claimed = await asyncio.to_thread(self._claim, run, job)
+            if claimed != _STALE:
+                break
+            self._retire(run)
+        else:
+            await self._fail(run_id, job_id, "worker: the run kept being submitted again")
             return
-        job = run.jobs.get(job_id)
-        if job is None:
-            return
-        claimed = await asyncio.to_thread(self._claim, run_id, job)
-        if claimed is None:
+        if claimed is None or isinstance(claimed, str):
             return
         outputs, state = claimed
         self.executed += 1
+        run.active += 1
         try:
             outcome = await run.engine.run_one(job, outputs, state)
             if outcome.status == "succeeded" and not outcome.marked:
@@ -130,50 +174,144 @@ class Runtime:
                 run.ctx.save_finished(finished)
                 run.ctx.flush()  # committed before the queue job is marked done
             if outcome.status != "succeeded":
-                await asyncio.to_thread(self._end, run_id, job_id, outcome.status, outcome.reason)
+                await self._fail(run_id, job_id, outcome.reason, outcome.status)
         except BatchPending as pending:
             self._hand_back(run, job_id, after_s=pending.after_s)
         except asyncio.CancelledError:
             self._hand_back(run, job_id)
             raise
         except Exception as exc:
-            self._end(run_id, job_id, "error", f"{type(exc).__name__}: {exc}")
+            log.exception("job %s of run %s failed on this worker", job_id, run_id)
+            await self._fail(run_id, job_id, _describe(exc))
+        finally:
+            self._running.discard((run_id, job_id))
+            run.active -= 1
+            run.used = time.monotonic()
+
+    async def _fail(self, run_id: str, job_id: str, reason: str, status: str = "error") -> None:
+        """End a node that did not succeed; when the database refuses, keep it for the
+        upkeep's :meth:`end_pending` and fail the queue job (it is logged there)."""
+        end = functools.partial(self._end, run_id, job_id, status, reason)
+        try:
+            await asyncio.to_thread(end)
+        except Exception:
+            self._unended[(run_id, job_id)] = end
+            raise
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._unended)
+
+    def end_pending(self) -> int:
+        """End, or hand back, the nodes :meth:`run_job` could not (the database was away): a
+        node left ``running`` under this live worker is not the orphan sweep's; how many."""
+        ended = 0
+        for key, write in list(self._unended.items()):
+            write()
+            del self._unended[key]
+            ended += 1
+        return ended
 
     def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
-        with self.ledger.write() as conn:
-            end_in(conn, run_id, job_id, status, reason)
+        for attempt in range(1, 4):
+            try:
+                with self.ledger.write() as conn:
+                    end_in(conn, run_id, job_id, status, reason)
+                return
+            except LedgerConflict:  # a deadlock victim: nothing was written
+                if attempt == 3:
+                    raise
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other one through
 
-    def _claim(self, run_id: str, job: Job) -> tuple[dict[str, str], FinishedJob | None] | None:
+    def _claim(self, run: _Run, job: Job) -> tuple[dict[str, str], FinishedJob | None] | str | None:
         """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
         its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
-        must not run (it ended already, or its run was cancelled)."""
+        must not run (it ended already, its run was cancelled, or it is running on a live
+        worker -- this process included -- that started it: a duplicate delivery); ``_STALE``
+        when the run was submitted again since ``run`` was built (nothing changed then)."""
+        run_id = run.ctx.run_id
         key = {"run": run_id, "job": job.id}
-        with self.ledger.write() as conn:
-            row = conn.execute(_CLAIM, key).first()
-            if row is None or row[0] in TERMINAL:
-                return None
-            if row[1] == "cancelled":
-                conn.execute(_CANCEL, key)
-                return None
-            conn.execute(_START, {**key, "worker": self.name})
-            rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
-            return _inputs(job, rows.fetchall())
+        started = False
+        try:
+            with self.ledger.write() as conn:
+                row = conn.execute(_CLAIM, {**key, "stalled": self.stalled_s}).first()
+                if row is None or row[0] in TERMINAL:
+                    return None
+                if row[1] == "cancelled":  # before the version: cancelling changes it
+                    conn.execute(_CANCEL, key)
+                    return None
+                if row[4] != run.version:
+                    return _STALE
+                if row[0] == "running" and self._held(run_id, job.id, row[2], bool(row[3])):
+                    log.info("job %s of run %s runs on %s already: not run again", job.id, run_id,
+                             row[2])  # fmt: skip
+                    return None
+                conn.execute(_START, {**key, "worker": self.name})
+                self._running.add((run_id, job.id))  # under the row lock: a second delivery waits
+                started = True
+                rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
+                return _inputs(job, rows.fetchall())
+        except BaseException:
+            if started:  # not committed
+                self._running.discard((run_id, job.id))
+            raise
+
+    def _held(self, run_id: str, job_id: str, worker: str | None, live: bool) -> bool:
+        """Whether a ``running`` node is being executed elsewhere: on another live worker, or
+        in this process (a node this process's previous life left under its name is not)."""
+        if worker == self.name:
+            return (run_id, job_id) in self._running
+        return live
 
     def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
         """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:
         the context writes them on the way out); one waiting for its Message Batch comes back
-        ``after_s`` seconds later, its visit not counted as a start."""
+        ``after_s`` seconds later, its visit not counted as a start. When the database refuses,
+        the upkeep tries again (:meth:`end_pending`)."""
         try:
             run.ctx.flush()
         finally:
-            with self.ledger.write() as conn:
-                back = conn.execute(
-                    _HAND_BACK, {"run": run.ctx.run_id, "job": job_id, "worker": self.name}
-                ).first()
-                if back is not None:
-                    if after_s is not None:
-                        conn.execute(_UNCOUNT, {"run": run.ctx.run_id, "job": job_id})
-                    defer_in(conn, run.ctx.run_id, [job_id], queue=run.queue, after_s=after_s)
+            requeue = functools.partial(self._requeue, run.ctx.run_id, job_id, run.queue, after_s)
+            try:
+                requeue()
+            except Exception:
+                self._unended[(run.ctx.run_id, job_id)] = requeue
+                raise
+
+    def _requeue(self, run_id: str, job_id: str, queue: str, after_s: float | None) -> None:
+        with self.ledger.write() as conn:
+            back = conn.execute(
+                _HAND_BACK, {"run": run_id, "job": job_id, "worker": self.name}
+            ).first()
+            if back is not None:
+                if after_s is not None:
+                    conn.execute(_UNCOUNT, {"run": run_id, "job": job_id})
+                defer_in(conn, run_id, [job_id], queue=queue, after_s=after_s)
+
+    def _stale(self, run: _Run) -> bool:
+        with self.ledger.read() as conn:
+            return bool(conn.execute(_VERSION, {"run": run.ctx.run_id}).scalar() != run.version)
+
+    def _retire(self, run: _Run) -> None:
+        """Forget ``run`` as the run's current build (its jobs in flight finish with it); the
+        next job of the run builds it again from the stored pipeline and options."""
+        if self._runs.get(run.ctx.run_id) is run:
+            del self._runs[run.ctx.run_id]
+            self._retired.append(run)
+
+    async def evict_idle(self, idle_s: float) -> int:
+        """Close the runs no job has used for ``idle_s`` seconds (finished or submitted again:
+        a new job builds its run again); how many."""
+        now = time.monotonic()
+        for run in list(self._runs.values()):
+            if run.active == 0 and now - run.used >= idle_s:
+                self._retire(run)
+        done = [run for run in self._retired if run.active == 0]
+        self._retired = [run for run in self._retired if run.active > 0]
+        for run in done:
+            run.ctx.flush()
+            await run.ctx.provider.close()
+        return len(done)
 
     async def _run(self, run_id: str) -> _Run:
         cached = self._runs.get(run_id)
@@ -223,12 +361,17 @@ class Runtime:
             from gearshift.distributed.holds import WorkerReservations
 
             ctx.guard = WorkerReservations(self.ledger, self.name, config=self.config)
-        return _Run(ctx, Engine(ctx), {job.id: job for job in pipeline.jobs}, queue)
+        jobs = {job.id: job for job in pipeline.jobs}
+        return _Run(ctx, Engine(ctx), jobs, queue, record.version)
 
     async def close(self) -> None:
-        for run in self._runs.values():
+        for run in [*self._runs.values(), *self._retired]:
             run.ctx.flush()
             await run.ctx.provider.close()
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, GearshiftError) else f"{type(exc).__name__}: {exc}"
 
 
 def _inputs(job: Job, rows: Sequence[Any]) -> tuple[dict[str, str], FinishedJob | None]:

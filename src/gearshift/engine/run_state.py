@@ -18,12 +18,15 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, select, text
 
+from gearshift.errors import LedgerConflict
 from gearshift.ledger.queries import run_costs
 from gearshift.ledger.schema import response_cache, run_jobs, runs
 
@@ -40,7 +43,12 @@ __all__ = [
     "request_key",
 ]
 
-_UPSERT_RUN_JOB = text(
+#: The upsert of a job's state; ``RunStore.kept`` (a SQL condition on the stored row) limits
+#: which stored states a save may replace.
+#: How many times a group commit PostgreSQL aborted as a deadlock victim is written.
+_CONFLICT_ATTEMPTS = 3
+
+_UPSERT_RUN_JOB = (
     "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, finished_at, "
     "progress) VALUES (:run_id, :job_id, :status, :output, :cost_nanos, :tier_path, "
     ":finished_at, :progress) "
@@ -94,8 +102,16 @@ def _now_us() -> int:
 class RunStore:
     """Run outputs and the response cache of one ledger."""
 
+    #: SQL condition on the stored ``run_jobs`` row: a save replaces it only when it holds
+    #: (``None``: always).
+    replaceable: str | None = None
+
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        upsert = _UPSERT_RUN_JOB
+        if self.replaceable is not None:
+            upsert += f" WHERE {self.replaceable}"
+        self._upsert = text(upsert)
 
     def finished(self, run_id: str) -> dict[str, FinishedJob]:
         """Every job state saved under ``run_id``, by job id."""
@@ -137,7 +153,7 @@ class RunStore:
             }
             for job in {job.job_id: job for job in jobs}.values()
         ]
-        conn.execute(_UPSERT_RUN_JOB, rows)
+        conn.execute(self._upsert, rows)
 
     def costs(self, run_id: str) -> dict[str | None, int]:
         """What the ledger holds for ``run_id``, per job id (task key): a resumed run's report
@@ -314,13 +330,20 @@ class GroupCommit:
                     guard.release(held)
             return
         shared = guard is not None and guard.ledger is ledger
-        with ledger.write() as conn:
-            if pending.rows:
-                ledger.add_in(conn, pending.rows)
-            if pending.held and guard is not None and shared:
-                guard.settle_in(conn, pending.held)
-            if pending.marks and self.store is not None:
-                self.store.save_in(conn, self.run_id, pending.marks)
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                with ledger.write() as conn:
+                    if pending.rows:
+                        ledger.add_in(conn, pending.rows)
+                    if pending.held and guard is not None and shared:
+                        guard.settle_in(conn, pending.held)
+                    if pending.marks and self.store is not None:
+                        self.store.save_in(conn, self.run_id, pending.marks)
+                break
+            except LedgerConflict:  # a deadlock victim: nothing was written, write it again
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.02, 0.1) * attempt)  # let the other one through
         if pending.held and guard is not None and not shared:  # budgets kept elsewhere
             for held in pending.held:
                 guard.release(held)

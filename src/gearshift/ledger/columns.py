@@ -85,6 +85,7 @@ MIGRATION_NAMES: tuple[str, ...] = (
     "0012_runs",
     "0013_spend_rollup",
     "0014_distributed",
+    "0015_dist_workers",
 )
 
 

@@ -544,6 +544,20 @@ _DISTRIBUTED_DDL = (
 )
 
 
+#: Each worker process, its start and its last heartbeat, kept fresh until it has really
+#: returned (through a SIGTERM's grace period too): a node ``running`` under a worker beating
+#: here since before the node started is not taken by a duplicate delivery.
+_DIST_WORKERS_DDL = """CREATE TABLE IF NOT EXISTS gs_dist_workers (
+        name VARCHAR(200) PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())"""
+
+
+def _dist_workers(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(_DIST_WORKERS_DDL))
+
+
 def _distributed(conn: Connection) -> None:
     """The distributed executor's tables, on PostgreSQL (a SQLite ledger records the name only:
     ``--executor postgres`` refuses it)."""
@@ -569,6 +583,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0012_runs", _runs),
     ("0013_spend_rollup", _spend_rollup),
     ("0014_distributed", _distributed),
+    ("0015_dist_workers", _dist_workers),
 ]
 if tuple(name for name, _ in MIGRATIONS) != MIGRATION_NAMES:  # pragma: no cover
     raise RuntimeError("gearshift.ledger.columns.MIGRATION_NAMES is out of date")

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gearshift.catalog import Catalog, Tier, Usage, load_catalog
-from gearshift.errors import ConfigError, LedgerError, UnknownModel
+from gearshift.errors import ConfigError, LedgerConflict, LedgerError, UnknownModel
 from gearshift.ledger.bulk import full_rows, insert_sql
 from gearshift.ledger.columns import dedup_group
 from gearshift.ledger.connect import (
@@ -62,6 +62,9 @@ if TYPE_CHECKING:
     from gearshift.ledger.bulk import Params, Settle, Statement
 
 __all__ = ["Ledger"]
+
+#: SQLSTATEs of a transaction PostgreSQL aborted to break a deadlock or a serialization conflict
+_CONFLICTS = ("40P01", "40001")
 
 
 class Ledger:
@@ -186,6 +189,11 @@ class Ledger:
             with self._writer.begin() as conn:
                 yield conn
         except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _CONFLICTS:
+                raise LedgerConflict(
+                    f"a write to ledger {self.location.display} was aborted: {short_error(exc)}",
+                    hint="run it again",
+                ) from None
             raise LedgerError(
                 f"cannot write to ledger {self.location.display}: {short_error(exc)}",
                 hint="check that the database is reachable and writable",
