@@ -410,8 +410,10 @@ class _Window:
     def __init__(self, option: str, since: dt.datetime) -> None:
         self.option = option
         self.since = since
-        now = dt.datetime.now(dt.UTC)
-        self.days = max(1, round((now - since).total_seconds() / 86_400))
+        # calendar days, today counted: "--since 7d" starts at midnight six days ago, and is 7
+        # days at any hour (a rounded duration was 6 just after midnight, 7 later in the day)
+        today = dt.datetime.now(since.tzinfo).date()
+        self.days = max(1, (today - since.date()).days + 1)
 
     @classmethod
     def of(cls, option: str) -> _Window:
