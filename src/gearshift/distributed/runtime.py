@@ -404,9 +404,15 @@ def _pipeline(path: str, body: str, options: dict[str, Any], catalog: Any, sim: 
     with tempfile.TemporaryDirectory(prefix="gearshift-run-") as tmp:
         copy = Path(tmp) / (stored.name or "pipeline.yaml")
         copy.write_text(body, encoding="utf-8")
-        return load_pipeline(
+        pipeline = load_pipeline(
             copy, catalog=catalog, agent_dirs=agent_dirs, sim=sim, allow_commands=allow
         )
+    # a relative workdir: is the submitter's, beside the file it named, not the copy's folder
+    # (gone by now): on a host without that folder the job's commands fail in the open
+    for job in pipeline.jobs:
+        if job.workdir is not None and job.workdir.is_relative_to(tmp):
+            job.workdir = stored.parent / job.workdir.relative_to(tmp)
+    return pipeline
 
 
 def default_provider(
