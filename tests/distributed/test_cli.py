@@ -113,3 +113,27 @@ def test_the_runs_concurrency_caps_each_workers_calls(
         assert runtime._build("free").ctx.concurrency == 1000  # the worker's --concurrency rules
     finally:
         ledger.close()
+
+
+def test_without_the_distributed_extra_the_commands_say_what_to_install(tmp_path: Path) -> None:
+    """procrastinate is an optional extra: `gearshift worker` and `--executor postgres` without
+    it are a one-line error naming the extra, before any connection, never a traceback."""
+    import subprocess
+    import sys
+
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("tasks:\n  - {id: a, task: 'Say hi'}\n")
+    script = (
+        "import sys; sys.modules['procrastinate'] = None\n"
+        "from gearshift.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    url = "postgresql://nobody@127.0.0.1:9/none"  # never reached
+    for args in (["worker"], ["run", str(pipeline), "--executor", "postgres"]):
+        done = subprocess.run(
+            [sys.executable, "-c", script, "--ledger", url, *args],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert "needs procrastinate" in done.stderr and "gearshift[distributed]" in done.stderr
+        assert "Traceback" not in done.stderr

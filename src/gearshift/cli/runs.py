@@ -109,6 +109,9 @@ def submit_and_watch(
     """`gearshift run --executor postgres`: store the run (its options too, for a resume),
     enqueue what is ready and, unless ``detach``, show the run's progress across workers until
     it ends."""
+    from gearshift.distributed.queue import require_procrastinate
+
+    require_procrastinate()  # before the modules that import it
     from gearshift.distributed.graph import submit
     from gearshift.distributed.queue import ensure_schema, require_postgres
     from gearshift.distributed.runs import status

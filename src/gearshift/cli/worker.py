@@ -78,7 +78,9 @@ def worker(
 ) -> None:
     """Run jobs of distributed runs until SIGTERM; run one or two per core, on any number of
     hosts."""
-    from gearshift.distributed.queue import QUEUE
+    from gearshift.distributed.queue import QUEUE, require_procrastinate
+
+    require_procrastinate("gearshift worker")  # before the modules that import it
     from gearshift.distributed.ratelimit import RateLimits
     from gearshift.distributed.worker import WorkerOptions, run_worker
 

@@ -34,6 +34,7 @@ __all__ = [
     "deferring_app",
     "ensure_schema",
     "require_postgres",
+    "require_procrastinate",
     "worker_app",
 ]
 
@@ -44,6 +45,17 @@ QUEUE = "gearshift"
 _SCHEMA_LOCK = 7231850
 
 _deferring: App | None = None
+
+
+def require_procrastinate(what: str = "--executor postgres") -> None:
+    """Refuse clearly when the queue library is not installed (it is an optional extra)."""
+    try:
+        import procrastinate  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"{what} needs procrastinate, which is not installed",
+            hint="pip install 'gearshift[distributed]'",
+        ) from None
 
 
 def require_postgres(ledger: Ledger, what: str = "--executor postgres") -> None:
