@@ -13,7 +13,8 @@ from sqlalchemy import inspect, text
 from gearshift.catalog import Usage
 from gearshift.errors import ConfigError, LedgerError
 from gearshift.ledger import Execution, Filters, Ledger, new_id, spend
-from gearshift.ledger.schema import EXECUTION_COLUMNS, MIGRATIONS
+from gearshift.ledger.migrations import MIGRATIONS
+from gearshift.ledger.schema import EXECUTION_COLUMNS
 
 
 def test_record_prices_and_stores(ledger_url: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 from gearshift.errors import LedgerError
 from gearshift.ledger.columns import EXECUTION_COLUMNS
 from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT, begin_immediate
-from gearshift.ledger.schema import MIGRATIONS
+from gearshift.ledger.migrations import MIGRATIONS
 from gearshift.ledger.urls import LedgerLocation
 
 __all__ = [

@@ -42,6 +42,7 @@ from gearshift.ledger.dedup_sql import (
     recorded_keys,
 )
 from gearshift.ledger.locking import DEFAULT_LOCK_TIMEOUT
+from gearshift.ledger.migrations import migrate
 from gearshift.ledger.probe import require_current, require_current_file
 from gearshift.ledger.queries import Filters
 from gearshift.ledger.record import (
@@ -52,7 +53,7 @@ from gearshift.ledger.record import (
 from gearshift.ledger.reprice import unpriced_execution
 from gearshift.ledger.rollup import SQLITE_LAST_ROWID, sqlite_fold
 from gearshift.ledger.rows import Row, execution_row, row_from_fields, row_to_execution
-from gearshift.ledger.schema import EXECUTION_COLUMNS, migrate
+from gearshift.ledger.schema import EXECUTION_COLUMNS
 from gearshift.ledger.track import Tracker
 from gearshift.ledger.urls import LedgerLocation, resolve_location
 
