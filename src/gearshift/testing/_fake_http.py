@@ -15,16 +15,53 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gearshift.testing._fake_admin import ROUTES as ADMIN_ROUTES
 from gearshift.testing._fake_admin import AdminError
+from gearshift.testing._fake_faults import Fault
 from gearshift.testing._fake_messages import error_body, message_body, sse_events
 
 if TYPE_CHECKING:
-    from gearshift.testing.fake_anthropic import FakeAnthropic, Fault
+    import threading
+    from collections import Counter
+    from collections.abc import Callable
 
-__all__ = ["Handler", "RecordedRequest"]
+    from gearshift.testing._fake_admin import Organisation
+    from gearshift.testing._fake_messages import CacheBook, Reply
+
+__all__ = ["FakeServer", "Handler", "RecordedRequest"]
+
+
+class FakeServer(Protocol):
+    """What the handler needs of the server whose requests it answers
+    (:class:`~gearshift.testing.fake_anthropic.FakeAnthropic` has it): its settings, counters
+    and state, and the steps of an answer. Named here so this module does not import it."""
+
+    api_key: str | None
+    admin_key: str | None
+    organisation: Organisation | None
+    latency: float
+    statuses: Counter[int]
+    cache: CacheBook
+    stream_events: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] | None
+    stream_delay: float
+    _lock: threading.Lock
+    _closing: threading.Event
+    _batches: dict[str, dict[str, Any]]
+    _conns: set[socket.socket]
+
+    def models_page(self) -> dict[str, Any]: ...
+    def _record(self, request: RecordedRequest) -> str: ...
+    def _next_fault(self, path: str) -> Fault | None: ...
+    def _admit(self, input_tokens: int) -> float | None: ...
+    def _bill(self, request_id: str, message: Mapping[str, Any], delivered: bool) -> None: ...
+    def _spend_output(self, output_tokens: int) -> None: ...
+    def _ratelimit_headers(self) -> dict[str, str]: ...
+    def _make_reply(self, body: Mapping[str, Any]) -> Reply: ...
+    def _create_batch(self, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    def _batch(self, batch_id: str, *, poll: bool) -> dict[str, Any] | None: ...
+    def _cancel_batch(self, batch_id: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +89,7 @@ def _api_key(headers: Mapping[str, str]) -> str | None:
 class Handler(BaseHTTPRequestHandler):
     """One connection's requests; ``fake`` is bound per server by a subclass."""
 
-    fake: FakeAnthropic
+    fake: FakeServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
     request_id = ""
