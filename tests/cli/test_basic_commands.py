@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from decimal import Decimal
@@ -202,6 +203,21 @@ def test_demo_reports_real_numbers(tmp_path: Path) -> None:
     assert {"main", "Explore", "Plan"} <= by_agent
     (budget,) = data["budgets"]  # the demo's own budget, read from the demo's ledger
     assert budget["budget"] == "team-monthly" and budget["spent_usd"] != "0"
+
+
+def test_demo_ends_with_commands_that_can_be_pasted(tmp_path: Path) -> None:
+    folder = tmp_path / "a demo folder"  # a space: the path must come out quoted
+    out = run("demo", "--out", str(folder), env={"COLUMNS": "60"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    commands = lines[lines.index("explore it yourself:") + 1 :]
+    assert len(commands) == 2 and all(c.startswith("  gearshift --ledger ") for c in commands)
+    for command in commands:  # not wrapped at 60 columns, no pipe: each runs as it is
+        program, *args = shlex.split(command)
+        assert program == "gearshift" and "|" not in args
+        done = run(*args)
+        assert done.returncode == 0, (command, done.stderr)
+        assert done.stdout.strip()
 
 
 def test_demo_never_overwrites_what_it_did_not_make(tmp_path: Path) -> None:

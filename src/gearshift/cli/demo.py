@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -128,9 +129,11 @@ def demo(
     print_spend(spend(ledger, "week"))
     _print_status(forecasts)
     con.print(f"\ncharts: {page} (open it in a browser)")
-    con.print(
-        f"explore it yourself: gearshift --ledger {path} spend --by agent | report --format yaml"
-    )
+    # one command a line, never wrapped, the path quoted: each can be pasted into a shell
+    ledger_arg = shlex.quote(str(path))
+    con.print("explore it yourself:")
+    for command in ("spend --by agent", "report --format yaml"):
+        con.print(f"  gearshift --ledger {ledger_arg} {command}", soft_wrap=True, markup=False)
 
 
 _MARKER = ".gearshift-demo"
