@@ -1,5 +1,5 @@
-"""The rate limit every worker shares, held across 4 worker processes (the limiter's semantics
-per store: test_rate_limit_stores.py)."""
+"""The rate limit every worker shares, held across 4 worker processes with the buckets in the
+ledger's database and in Redis (the limiter's semantics per store: test_rate_limit_stores.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.distributed.conftest import Fleet, wait_for
+from tests.distributed.conftest import REDIS_URL, Fleet, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -29,7 +29,13 @@ def _call_times(url: str, run: str) -> list[float]:
     return [r[0] / 1e6 for r in rows]
 
 
-def test_four_workers_hold_a_shared_request_rate(fleet: Fleet, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["ledger", "redis"])
+def test_four_workers_hold_a_shared_request_rate(
+    fleet: Fleet, tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    if store == "redis":
+        fleet.env["GEARSHIFT_RATE_LIMIT_STORE"] = REDIS_URL
+        fleet.env["GEARSHIFT_RATE_LIMIT_PREFIX"] = request.getfixturevalue("redis_prefix")
     path = tmp_path / "flat.yaml"
     _flat(path, JOBS)
     run = "rate"
@@ -53,3 +59,12 @@ def test_four_workers_hold_a_shared_request_rate(fleet: Fleet, tmp_path: Path) -
     span = times[-1] - times[0]
     assert span >= (JOBS - 2 * RATE) / RATE, span
     assert (JOBS - RATE) / span >= RATE * 0.6, span
+    if store == "redis":  # the buckets were Redis's, not the ledger's
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        prefix = request.getfixturevalue("redis_prefix")
+        assert list(client.scan_iter(match=f"{prefix}*")), fleet.logs()
+        client.close()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM gs_rate_buckets").fetchone() == (0,)
