@@ -134,19 +134,34 @@ def check_url(url: str) -> None:
 
 
 class RedisBucketStore:
-    """Token buckets in Redis (see the module docstring). Connection errors become
-    :class:`~gearshift.distributed.ratelimit_store.StoreUnavailable`, messages show the URL
+    """Token buckets in Redis (see the module docstring). Connection errors (and a read-only
+    replica during a failover) become
+    :class:`~gearshift.distributed.ratelimit_store.StoreUnavailable`; messages show the URL
     with its password masked."""
 
-    def __init__(self, url: str, *, prefix: str = PREFIX, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = PREFIX,
+        timeout_s: float = 5.0,
+        max_connections: int = 16,
+    ) -> None:
         check_url(url)
         self.display = mask_password(url)
         self._url = url
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        self.client: Redis = Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        # a bounded pool: hundreds of jobs in flight share a few connections (each script is
+        # well under a millisecond) instead of opening one each; a URL's own options win
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
         )
+        self.client: Redis = Redis.from_pool(pool)
         self.prefix = prefix
         self._take = self.client.register_script(_TAKE)
         self._settle = self.client.register_script(_SETTLE)
@@ -184,11 +199,11 @@ class RedisBucketStore:
         await self._run(self._block, [self.key(b) for b in buckets], args)
 
     async def _run(self, script: Any, keys: list[str], args: Sequence[float | str]) -> Any:
-        from redis.exceptions import ConnectionError, TimeoutError
+        from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 
         try:
             result = await script(keys=keys, args=[_arg(a) for a in args])
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        except (ConnectionError, TimeoutError, ReadOnlyError, OSError) as exc:  # a failover too
             raise StoreUnavailable(
                 f"rate-limit store {self.display} is unreachable: {self._reason(exc)}"
             ) from None
