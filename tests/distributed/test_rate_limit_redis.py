@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from tests.distributed.conftest import REDIS_URL, gearshift
@@ -180,3 +181,65 @@ def test_the_worker_cli_says_one_line(
     assert proc.returncode == 2, out
     assert expect in out and "--rate-limit-store" in out
     assert "hunter2" not in out and "Traceback" not in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_server(port: int, tmp: str) -> subprocess.Popen[bytes]:
+    import redis
+
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", tmp],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.1)
+    client.close()
+    return proc
+
+
+def test_calls_wait_while_redis_is_down_and_go_on_when_it_is_back(tmp_path: Path) -> None:
+    """Fail closed and recover: with Redis stopped, acquire waits; once it is back (empty: a
+    restarted Redis without persistence), the next acquire goes through on fresh buckets."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run starts the shared one)")
+    port = _free_port()
+    server = _redis_server(port, str(tmp_path))
+
+    async def main() -> None:
+        nonlocal server
+        store = RedisBucketStore(f"redis://127.0.0.1:{port}/0", timeout_s=0.5)
+        limiter = SharedRateLimiter(store, "sim", RateLimits(600, burst_s=1))
+        try:
+            await store.check()
+            assert await limiter.take("haiku", {"requests": 1}) == 0
+            server.terminate()
+            server.wait(10)
+            pending = asyncio.ensure_future(limiter.acquire("haiku", {"requests": 1}))
+            await asyncio.sleep(1.5)
+            assert not pending.done()  # no call while the limit cannot be checked
+            server = _redis_server(port, str(tmp_path))
+            await asyncio.wait_for(pending, 10)  # back: the waiting call goes through
+            assert await limiter.take("haiku", {"requests": 1}) == 0
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.terminate()
+        server.wait(10)
