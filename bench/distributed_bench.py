@@ -15,7 +15,13 @@ Run: ``.venv/bin/python bench/distributed_bench.py [--jobs N] [--pg URL]``
   time per job, and the worker's CPU time per job (the rest of the wall time is the database and
   the other processes on the machine).
 * **rate limit**: 4 workers sharing ``--rate`` requests/s (bucket of one second), instant calls:
-  the busiest one-second window and the mean rate.
+  the busiest one-second window and the mean rate; **rate_redis**: the same with the buckets in
+  Redis (``--redis``, default ``redis://127.0.0.1:6379/0``, keys under a prefix of its own).
+* **limiter**: the shared limiter's own cost per call in one process, per store: a debit and the
+  settlement after the call (one round trip), against the same settlement in three round trips
+  (refund input, refund output, correct: as it was before the settlement was one).
+
+``--phases`` picks phases (default: all), e.g. ``--phases rate,rate_redis,limiter``.
 
 Every phase records the machine's load average before it starts: the machine is shared.
 """
@@ -64,8 +70,10 @@ def pipeline(path: Path, jobs: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def gearshift(url: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "GEARSHIFT_LEDGER": url}
+def gearshift(
+    url: str, *args: str, log: Path, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GEARSHIFT_LEDGER": url, **(env_extra or {})}
     return subprocess.Popen(
         [PY, "-m", "gearshift", *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
@@ -84,7 +92,7 @@ def cpu_seconds(pid: int) -> float:
 
 def run_fleet(
     admin: str, tmp: Path, jobs: int, workers: int, concurrency: int, scale: str,
-    extra: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Submit ``jobs`` and run them on ``workers`` processes; timings from the database."""
     path = tmp / "bench.yaml"
@@ -96,11 +104,9 @@ def run_fleet(
         if submit.wait(300) != 0:
             raise SystemExit((tmp / "submit.log").read_text())
         load = os.getloadavg()[0]
+        argv = ("worker", "--concurrency", str(concurrency), *extra)
         procs = [
-            gearshift(
-                url, "worker", "--concurrency", str(concurrency), *extra, log=tmp / f"worker{i}.log"
-            )
-            for i in range(workers)
+            gearshift(url, *argv, log=tmp / f"worker{i}.log", env_extra=env) for i in range(workers)
         ]
         cpu, idle_cpu = 0.0, None  # the workers' CPU once started (imports, connecting) is left out
         try:
@@ -164,6 +170,64 @@ def run_local(
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}  # fmt: skip
 
 
+def run_limiter(admin: str, redis_url: str, calls: int) -> dict[str, Any]:
+    """Per store: ms per call of a debit + one settlement, and of a debit + three settlements."""
+    import asyncio
+
+    from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
+    from gearshift.distributed.ratelimit_pg import PgBucketStore
+    from gearshift.distributed.ratelimit_redis import RedisBucketStore
+    from gearshift.distributed.ratelimit_store import BucketStore
+    from gearshift.ledger import Ledger
+    from gearshift.providers.pacing import Bucket, RateLimitSnapshot
+
+    snapshot = RateLimitSnapshot(
+        requests=Bucket(limit=10**9, remaining=10**9),
+        input_tokens=Bucket(limit=10**12, remaining=10**12),
+        output_tokens=Bucket(limit=10**12, remaining=10**12),
+    )
+    costs = {"requests": 1.0, "input_tokens": 4000.0, "output_tokens": 1024.0}
+    refunds = {"input_tokens": 3000.0, "output_tokens": 900.0}
+
+    async def measure(store: BucketStore) -> dict[str, float]:
+        limiter = SharedRateLimiter(store, "bench", RateLimits(6e9, 6e12, 6e12))
+        await limiter.acquire("haiku", costs)  # buckets created, scripts loaded
+        out = {}
+        for name in ("one_round_trip", "three_round_trips"):
+            started = time.perf_counter()
+            for _ in range(calls):
+                await limiter.acquire("haiku", costs)
+                if name == "one_round_trip":
+                    await limiter.settle("haiku", refunds, snapshot)
+                else:
+                    await limiter.settle("haiku", {"input_tokens": refunds["input_tokens"]})
+                    await limiter.settle("haiku", {"output_tokens": refunds["output_tokens"]})
+                    await limiter.settle("haiku", {}, snapshot)
+            out[f"{name}_ms_per_call"] = round((time.perf_counter() - started) * 1000 / calls, 3)
+        await store.close()
+        return out
+
+    result: dict[str, Any] = {"calls": calls, "load_before": round(os.getloadavg()[0], 2)}
+    with database(admin) as url:
+        ledger = Ledger.open(url)
+        try:
+            result["postgres"] = asyncio.run(measure(PgBucketStore(ledger)))
+        finally:
+            ledger.close()
+    prefix = f"gearshift:bench:{uuid.uuid4().hex[:8]}:"
+    result["redis"] = asyncio.run(measure(RedisBucketStore(redis_url, prefix=prefix)))
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
+    client.close()
+    return result
+
+
+PHASES = ("fleets", "local", "dispatch", "local_instant", "rate", "rate_redis", "limiter")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -172,7 +236,13 @@ def main() -> None:
     parser.add_argument("--rate-jobs", type=int, default=400)
     parser.add_argument("--pg", default=os.environ.get("GEARSHIFT_TEST_POSTGRES_URL"))
     parser.add_argument("--fleets", default="1,2,4")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--limiter-calls", type=int, default=500)
+    parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if phases - set(PHASES):
+        raise SystemExit(f"--phases: unknown {sorted(phases - set(PHASES))}; known: {PHASES}")
     if not args.pg:
         raise SystemExit("pass --pg postgresql://... or set GEARSHIFT_TEST_POSTGRES_URL")
     admin = args.pg.replace("postgresql+psycopg://", "postgresql://")
@@ -180,23 +250,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         fleets = [int(n) for n in args.fleets.split(",")]
-        for n in fleets:
+        for n in fleets if "fleets" in phases else ():
             results[f"fleet_{n}"] = r = run_fleet(admin, tmp, args.jobs, n, args.concurrency, "1")
             print(json.dumps({f"fleet_{n}": r}), flush=True)
-        results["local"] = r = run_local(admin, tmp, args.jobs, max(fleets) * args.concurrency)
-        print(json.dumps({"local": r}), flush=True)
-        results["dispatch"] = r = run_fleet(admin, tmp, args.jobs, 1, args.concurrency, "0")
-        r["wall_ms_per_job"] = round(r["seconds"] * 1000 / args.jobs, 2)
-        r["worker_cpu_ms_per_job"] = round(r["worker_cpu_s"] * 1000 / args.jobs, 2)
-        print(json.dumps({"dispatch": r}), flush=True)
-        # the same engine work in one process, instant calls: CPU per job without dispatch
-        results["local_instant"] = r = run_local(admin, tmp, args.jobs, args.concurrency, "0")
-        r["cpu_ms_per_job"] = round(r["cpu_s"] * 1000 / args.jobs, 2)
-        print(json.dumps({"local_instant": r}), flush=True)
+        if "local" in phases:
+            results["local"] = r = run_local(admin, tmp, args.jobs, max(fleets) * args.concurrency)
+            print(json.dumps({"local": r}), flush=True)
+        if "dispatch" in phases:
+            results["dispatch"] = r = run_fleet(admin, tmp, args.jobs, 1, args.concurrency, "0")
+            r["wall_ms_per_job"] = round(r["seconds"] * 1000 / args.jobs, 2)
+            r["worker_cpu_ms_per_job"] = round(r["worker_cpu_s"] * 1000 / args.jobs, 2)
+            print(json.dumps({"dispatch": r}), flush=True)
+        if "local_instant" in phases:
+            # the same engine work in one process, instant calls: CPU per job without dispatch
+            results["local_instant"] = r = run_local(admin, tmp, args.jobs, args.concurrency, "0")
+            r["cpu_ms_per_job"] = round(r["cpu_s"] * 1000 / args.jobs, 2)
+            print(json.dumps({"local_instant": r}), flush=True)
         extra = ("--rpm", str(args.rate * 60), "--rate-burst", "1")
-        results["rate"] = r = run_fleet(admin, tmp, args.rate_jobs, 4, 50, "0", extra)
-        r["limit_per_s"] = args.rate
-        print(json.dumps({"rate": r}), flush=True)
+        for phase in ("rate", "rate_redis"):
+            if phase not in phases:
+                continue
+            env = None
+            if phase == "rate_redis":
+                prefix = f"gearshift:bench:{uuid.uuid4().hex[:8]}:"
+                env = {"GEARSHIFT_RATE_LIMIT_STORE": args.redis,
+                       "GEARSHIFT_RATE_LIMIT_PREFIX": prefix}  # fmt: skip
+            results[phase] = r = run_fleet(admin, tmp, args.rate_jobs, 4, 50, "0", extra, env)
+            r["limit_per_s"] = args.rate
+            print(json.dumps({phase: r}), flush=True)
+        if "limiter" in phases:
+            results["limiter"] = r = run_limiter(admin, args.redis, args.limiter_calls)
+            print(json.dumps({"limiter": r}), flush=True)
     print(json.dumps(results, indent=2))
 
 

@@ -133,3 +133,26 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, fleet: Fleet) 
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}\n{fleet.logs()}")
+
+
+REDIS_URL = os.environ.get("GEARSHIFT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the test Redis (``$GEARSHIFT_TEST_REDIS_URL``, else
+    127.0.0.1:6379/0), its keys deleted afterwards; skips when Redis is not reachable."""
+    redis = pytest.importorskip("redis", reason="the redis package is not installed")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        client.close()
+        pytest.skip(f"Redis at {REDIS_URL} is not reachable ({exc}); .ci/run starts it")
+    prefix = f"gearshift:test:{uuid.uuid4().hex[:10]}:"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()

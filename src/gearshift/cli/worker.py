@@ -75,14 +75,28 @@ def worker(
         float,
         typer.Option("--rate-burst", min=0.1, help="Seconds of the rate a full bucket holds."),
     ] = 60.0,
+    rate_limit_store: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit-store",
+            envvar="GEARSHIFT_RATE_LIMIT_STORE",
+            help="Where the shared rate limits' buckets live: redis://[:password@]host:6379/0 "
+            "for Redis, or 'ledger'. [default: ledger]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run jobs of distributed runs until SIGTERM; run one or two per core, on any number of
     hosts."""
     from gearshift.distributed.queue import QUEUE, require_procrastinate
 
     require_procrastinate("gearshift worker")  # before the modules that import it
-    from gearshift.distributed.ratelimit import RateLimits
+    from gearshift.distributed.ratelimit import RateLimits, check_store_url
     from gearshift.distributed.worker import WorkerOptions, run_worker
+
+    limits = RateLimits(rpm, itpm, otpm, rate_burst)
+    if limits.any:
+        check_store_url(rate_limit_store)  # a bad URL: one line naming the option
 
     if ledger:
         state.ledger_url = ledger
@@ -93,11 +107,17 @@ def worker(
         stalled_s=stalled_after,
         sweep_s=max(0.5, min(5.0, stalled_after / 3)),
         grace_s=grace,
-        limits=RateLimits(rpm, itpm, otpm, rate_burst),
+        limits=limits,
+        rate_limit_store=rate_limit_store,
     )
+    where = ""
+    if limits.any and rate_limit_store and rate_limit_store.strip().lower() != "ledger":
+        from gearshift.redact import mask_password
+
+        where = f"; rate limits in {mask_password(rate_limit_store)}"
     err_console().print(
         f"worker: {concurrency} jobs at once on {', '.join(options.queues)} "
-        f"({state.ledger_display() or 'ledger'})",
+        f"({state.ledger_display() or 'ledger'}{where})",
         markup=False,
     )
     from gearshift.distributed.queue import require_postgres

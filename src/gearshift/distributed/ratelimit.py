@@ -1,34 +1,48 @@
-"""Rate limits shared by every worker: token buckets in the ledger's PostgreSQL database.
+"""Rate limits shared by every worker: token buckets in a store every worker reaches.
 
 Anthropic limits an organisation per model class on three dimensions -- requests, input tokens
 and output tokens per minute -- refilled continuously up to the limit, and answers a 429 with
-``retry-after`` beyond them. One row per ``(provider key, model class, dimension)`` in
-``gs_rate_buckets`` models that for every worker at once:
+``retry-after`` beyond them. One bucket per ``(provider key, model class, dimension)`` models
+that for every worker at once:
 
 * **debited before** a call: one request, the request's input-token bound, its ``max_tokens``
-  of output -- all three rows or none, in one transaction that locks them in key order (no
-  deadlocks between workers); a call that does not fit sleeps for the computed deficit;
-* **refunded after**: the input tokens the bound overcounted (the bound is about one token a
-  byte; the response says what counted: uncached input and cache writes) and the output tokens
-  it did not use -- all of its output when the call failed without an answer;
-* **corrected** from the ``anthropic-ratelimit-*-remaining`` headers of each response, so every
-  worker converges on the server's own view (calls from outside gearshift included);
-* **zeroed on a 429**, the bucket blocked until ``retry-after`` has passed.
+  of output -- all three buckets or none, atomically; a call that does not fit sleeps for the
+  computed deficit;
+* **settled after** it, in one round trip: **refunded** the input tokens the bound overcounted
+  (the bound is about one token a byte; the response says what counted: uncached input and
+  cache writes) and the output tokens it did not use -- all of its output when the call failed
+  without an answer -- and **corrected** down to the ``anthropic-ratelimit-*-remaining``
+  headers of the response, so every worker converges on the server's own view (calls from
+  outside gearshift included; never raised: calls in flight elsewhere may not be in the
+  server's count yet);
+* **zeroed on a 429**, the buckets blocked until ``retry-after`` has passed.
 
-Times come from the database clock (``clock_timestamp()``), never a worker's: hosts' clocks
-may disagree. The provider key is a hash of the API key, never the key.
+The buckets live in a :class:`~gearshift.distributed.ratelimit_store.BucketStore`: the ledger's
+PostgreSQL database by default (:mod:`~gearshift.distributed.ratelimit_pg`), or Redis
+(:mod:`~gearshift.distributed.ratelimit_redis`, ``--rate-limit-store redis://...``); times come
+from the store's clock, never a worker's. The provider key is a hash of the API key, never the
+key. When the store cannot be reached the limiter fails closed: calls wait (and the worker logs
+it) until it answers again; a refund or a correction it could not write is dropped (the limit
+is only stricter for it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, text
-
+from gearshift.distributed.ratelimit_store import (
+    BucketSpec,
+    BucketStore,
+    Settlement,
+    StoreUnavailable,
+)
 from gearshift.errors import ProviderError, RateLimited
 from gearshift.providers.base import ModelRequest, ModelResult, input_token_bound
 
@@ -38,45 +52,21 @@ if TYPE_CHECKING:
     from gearshift.providers.base import Provider
     from gearshift.providers.pacing import RateLimitSnapshot
 
-__all__ = ["RateLimitedProvider", "RateLimits", "SharedRateLimiter", "provider_key"]
+__all__ = [
+    "RateLimitedProvider",
+    "RateLimits",
+    "SharedRateLimiter",
+    "check_store_url",
+    "open_store",
+    "provider_key",
+]
+
+log = logging.getLogger("gearshift.worker")
 
 DIMENSIONS = ("requests", "input_tokens", "output_tokens")
-
-_LOCK = text(
-    "SELECT key, tokens, capacity, refill_per_s, "
-    "EXTRACT(EPOCH FROM clock_timestamp() - updated_at), "
-    "coalesce(EXTRACT(EPOCH FROM blocked_until - clock_timestamp()), 0) "
-    "FROM gs_rate_buckets WHERE key IN :keys ORDER BY key FOR UPDATE"
-).bindparams(bindparam("keys", expanding=True))
-_SET = text(
-    "UPDATE gs_rate_buckets SET tokens = :tokens, updated_at = clock_timestamp() WHERE key = :key"
-)
-#: What a bucket holds now: its stored tokens plus the refill since it was last written.
-_NOW = (
-    "LEAST(capacity, tokens + refill_per_s * "
-    "GREATEST(0, EXTRACT(EPOCH FROM clock_timestamp() - updated_at)))"
-)
-# Refunds and corrections write the refill so far with the new value (and the time), so the
-# next debit adds only what refilled after them: the server's count is never credited twice.
-_REFUND = text(
-    f"UPDATE gs_rate_buckets SET tokens = LEAST(capacity, {_NOW} + :n), "
-    "updated_at = clock_timestamp() WHERE key = :key"
-)
-_CLAMP = text(
-    f"UPDATE gs_rate_buckets SET tokens = LEAST({_NOW}, :n), "
-    "updated_at = clock_timestamp() WHERE key = :key"
-)
-_BLOCK = text(
-    "UPDATE gs_rate_buckets SET tokens = 0, updated_at = clock_timestamp(), "
-    "blocked_until = clock_timestamp() + make_interval(secs => :s) WHERE key IN :keys"
-).bindparams(bindparam("keys", expanding=True))
-_CONFIGURE = text(
-    "INSERT INTO gs_rate_buckets (key, tokens, capacity, refill_per_s) "
-    "VALUES (:key, :capacity, :capacity, :refill) "
-    "ON CONFLICT (key) DO UPDATE SET capacity = excluded.capacity, "
-    "refill_per_s = excluded.refill_per_s, "
-    "tokens = LEAST(gs_rate_buckets.tokens, excluded.capacity)"
-)
+#: seconds between two attempts to reach a store that is away, and between two warnings
+_RETRY_S = (0.5, 5.0)
+_WARN_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,94 +95,121 @@ def provider_key(name: str, secret: str | None = None) -> str:
     return f"{name}:{hashlib.sha256(secret.encode()).hexdigest()[:12]}"
 
 
+def _in_ledger(url: str | None) -> bool:
+    return not url or url.strip().lower() == "ledger"
+
+
+def check_store_url(url: str | None) -> None:
+    """Refuse a ``--rate-limit-store`` that cannot work (not a Redis URL, or Redis's client not
+    installed) before anything connects: a :class:`~gearshift.errors.ConfigError` naming it."""
+    if not _in_ledger(url):
+        from gearshift.distributed.ratelimit_redis import check_url
+
+        assert url is not None
+        check_url(url)
+
+
+def open_store(url: str | None, ledger: Ledger) -> BucketStore:
+    """The store ``--rate-limit-store`` names: ``redis://...`` (``rediss://``, ``unix://``) for
+    Redis; unset, empty or ``ledger`` for the ledger's own database. Connects to nothing yet:
+    :meth:`BucketStore.check` does. ``$GEARSHIFT_RATE_LIMIT_PREFIX`` namespaces the Redis keys
+    (two deployments on one Redis; tests)."""
+    if _in_ledger(url):
+        from gearshift.distributed.ratelimit_pg import PgBucketStore
+
+        return PgBucketStore(ledger)
+    from gearshift.distributed.ratelimit_redis import PREFIX, RedisBucketStore
+
+    assert url is not None
+    return RedisBucketStore(url, prefix=os.environ.get("GEARSHIFT_RATE_LIMIT_PREFIX") or PREFIX)
+
+
 class SharedRateLimiter:
     """The buckets of one provider key (see the module docstring)."""
 
-    def __init__(self, ledger: Ledger, key: str, limits: RateLimits) -> None:
-        self.ledger, self.key, self.limits = ledger, key, limits
-        self._configured: set[str] = set()
+    def __init__(self, store: BucketStore, key: str, limits: RateLimits) -> None:
+        self.store, self.key, self.limits = store, key, limits
+        self._per_min = limits.per_min()
         self.waited_s = 0.0
+        self._warned = 0.0
 
-    def _key(self, model_class: str, dimension: str) -> str:
-        return f"{self.key}:{model_class}:{dimension}"
+    def bucket(self, model_class: str, dimension: str) -> BucketSpec:
+        per_min = self._per_min[dimension]
+        return BucketSpec(
+            f"{self.key}:{model_class}:{dimension}",
+            capacity=per_min / 60 * self.limits.burst_s,
+            refill_per_s=per_min / 60,
+        )
 
-    def configure(self, model_class: str) -> None:
-        """Create (or resize) the buckets of ``model_class``, full."""
-        if model_class in self._configured:
-            return
-        rows = [
-            {"key": self._key(model_class, d), "capacity": per_min / 60 * self.limits.burst_s,
-             "refill": per_min / 60}
-            for d, per_min in self.limits.per_min().items()
-        ]  # fmt: skip
-        if rows:
-            with self.ledger.write() as conn:
-                conn.execute(_CONFIGURE, rows)
-        self._configured.add(model_class)
-
-    def try_take(self, model_class: str, costs: dict[str, float]) -> float:
+    async def take(self, model_class: str, costs: dict[str, float]) -> float:
         """Debit ``costs`` (per dimension) from every bucket or none; 0 when taken, else the
-        seconds to wait before the buckets can hold them."""
-        wanted = {
-            self._key(model_class, d): min(cost, self._capacity(d))
-            for d, cost in costs.items()
-            if d in self.limits.per_min()
-        }
-        if not wanted:
-            return 0.0
-        with self.ledger.write() as conn:
-            rows = conn.execute(_LOCK, {"keys": sorted(wanted)}).fetchall()
-            wait, updates = 0.0, []
-            for key, tokens, capacity, refill, elapsed, blocked in rows:
-                available = min(capacity, tokens + refill * max(0.0, float(elapsed)))
-                need = wanted[key]
-                if blocked > 0:
-                    wait = max(wait, float(blocked))
-                elif available < need:
-                    wait = max(wait, (need - available) / refill)
-                updates.append({"key": key, "tokens": available - need})
-            if wait > 0:
-                return wait
-            conn.execute(_SET, updates)
-        return 0.0
-
-    def _capacity(self, dimension: str) -> float:
-        return self.limits.per_min()[dimension] / 60 * self.limits.burst_s
+        seconds to wait before the buckets can hold them (a cost above a bucket's capacity
+        takes the whole bucket)."""
+        buckets, wanted = [], []
+        for dimension, cost in costs.items():
+            if dimension in self._per_min:
+                bucket = self.bucket(model_class, dimension)
+                buckets.append(bucket)
+                wanted.append(min(cost, bucket.capacity))
+        return await self.store.take(buckets, wanted)
 
     async def acquire(self, model_class: str, costs: dict[str, float]) -> None:
-        """Wait until the buckets hold ``costs``, then debit them."""
-        await asyncio.to_thread(self.configure, model_class)
+        """Wait until the buckets hold ``costs``, then debit them; while the store cannot be
+        reached, wait for it (fail closed)."""
+        away = 0
         while True:
-            wait = await asyncio.to_thread(self.try_take, model_class, costs)
+            try:
+                wait = await self.take(model_class, costs)
+                away = 0
+            except StoreUnavailable as exc:
+                self._warn(f"{exc.message}; calls wait for it")
+                wait = min(_RETRY_S[1], _RETRY_S[0] * 2**away)
+                away += 1
             if wait <= 0:
                 return
             pause = wait + random.uniform(0, min(wait, 0.05))
             self.waited_s += pause
             await asyncio.sleep(pause)
 
-    def refund(self, model_class: str, dimension: str, amount: float) -> None:
-        if amount > 0 and dimension in self.limits.per_min():
-            with self.ledger.write() as conn:
-                conn.execute(_REFUND, {"key": self._key(model_class, dimension), "n": amount})
-
-    def correct(self, model_class: str, snapshot: RateLimitSnapshot) -> None:
-        """Lower the buckets to what the server says remains (never raise them: requests in
-        flight elsewhere may not be in the server's count yet)."""
-        params = []
+    async def settle(
+        self,
+        model_class: str,
+        refunds: dict[str, float],
+        snapshot: RateLimitSnapshot | None = None,
+    ) -> None:
+        """After a call, in one round trip: give back ``refunds`` (per dimension), then lower
+        the buckets to what ``snapshot`` says remains (never raise them)."""
+        settlements = []
         for dimension in DIMENSIONS:
-            remaining = snapshot.bucket(dimension).remaining
-            if remaining is not None and dimension in self.limits.per_min():
-                params.append({"key": self._key(model_class, dimension), "n": float(remaining)})
-        if params:
-            with self.ledger.write() as conn:
-                conn.execute(_CLAMP, params)
+            if dimension not in self._per_min:
+                continue
+            refund = max(0.0, refunds.get(dimension, 0.0))
+            remaining = None
+            if snapshot is not None:
+                left = snapshot.bucket(dimension).remaining
+                remaining = None if left is None else float(left)
+            if refund > 0 or remaining is not None:
+                settlements.append(
+                    Settlement(self.bucket(model_class, dimension), refund, remaining)
+                )
+        try:
+            await self.store.settle(settlements)
+        except StoreUnavailable as exc:
+            self._warn(f"{exc.message}; a refund was not written")
 
-    def block(self, model_class: str, seconds: float) -> None:
+    async def block(self, model_class: str, seconds: float) -> None:
         """A 429: empty the buckets and let nobody through for ``seconds``."""
-        keys = [self._key(model_class, d) for d in self.limits.per_min()]
-        if keys:
-            with self.ledger.write() as conn:
-                conn.execute(_BLOCK, {"keys": keys, "s": max(0.0, seconds)})
+        buckets = [self.bucket(model_class, d) for d in self._per_min]
+        try:
+            await self.store.block(buckets, max(0.0, seconds))
+        except StoreUnavailable as exc:
+            self._warn(f"{exc.message}; a 429 did not block the other workers")
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned >= _WARN_EVERY_S:
+            self._warned = now
+            log.warning("%s", message)
 
 
 class RateLimitedProvider:
@@ -215,21 +232,18 @@ class RateLimitedProvider:
         try:
             result = await self.inner.complete(request)
         except RateLimited as exc:
-            await asyncio.to_thread(self.limiter.block, model_class, exc.retry_after or 1.0)
+            await self.limiter.block(model_class, exc.retry_after or 1.0)
             raise
         except ProviderError:  # no answer: none of the output was used
-            await asyncio.to_thread(
-                self.limiter.refund, model_class, "output_tokens", costs["output_tokens"]
-            )
+            await self.limiter.settle(model_class, {"output_tokens": costs["output_tokens"]})
             raise
         usage = result.usage
         counted = usage.input_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
-        unused_in = costs["input_tokens"] - counted
-        await asyncio.to_thread(self.limiter.refund, model_class, "input_tokens", unused_in)
-        unused = request.max_tokens - usage.output_tokens
-        await asyncio.to_thread(self.limiter.refund, model_class, "output_tokens", unused)
-        if result.ratelimit is not None:
-            await asyncio.to_thread(self.limiter.correct, model_class, result.ratelimit)
+        refunds = {
+            "input_tokens": costs["input_tokens"] - counted,
+            "output_tokens": float(request.max_tokens - usage.output_tokens),
+        }
+        await self.limiter.settle(model_class, refunds, result.ratelimit)
         return result
 
     async def count_tokens(self, request: ModelRequest) -> int:

@@ -40,6 +40,7 @@ from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
 if TYPE_CHECKING:
     from gearshift.config import Config
     from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
+    from gearshift.distributed.ratelimit_store import BucketStore
     from gearshift.engine.context import RunContext
     from gearshift.engine.job import Job
     from gearshift.ledger.store import Ledger
@@ -112,10 +113,13 @@ class Runtime:
         limits: RateLimits | None = None,
         config: Config | None = None,
         stalled_s: float = 20.0,
+        rate_store: BucketStore | None = None,
     ) -> None:
         self.ledger = ledger
         self.stalled_s = stalled_s
         self.limits = limits
+        #: where the shared rate limits' buckets live (None: the ledger's database)
+        self.rate_store = rate_store
         self.config = config
         self.name = name or worker_name()
         self.provider_factory = provider_factory or default_provider
@@ -336,11 +340,13 @@ class Runtime:
         queue = str(options.get("queue") or QUEUE)
         limiter = None
         if self.limits is not None and self.limits.any:
-            from gearshift.distributed.ratelimit import SharedRateLimiter, provider_key
+            from gearshift.distributed.ratelimit import SharedRateLimiter, open_store, provider_key
 
+            if self.rate_store is None:
+                self.rate_store = open_store(None, self.ledger)
             name = str(options.get("provider") or "anthropic")
             secret = os.environ.get("ANTHROPIC_API_KEY") if name == "anthropic" else None
-            limiter = SharedRateLimiter(self.ledger, provider_key(name, secret), self.limits)
+            limiter = SharedRateLimiter(self.rate_store, provider_key(name, secret), self.limits)
         provider = self.provider_factory(options, catalog, limiter)
         if has_batches(provider):
             provider = DeferredBatches(provider, self.ledger, run_id)

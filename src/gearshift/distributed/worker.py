@@ -43,7 +43,7 @@ from gearshift.distributed.queue import (
     require_postgres,
     worker_app,
 )
-from gearshift.distributed.ratelimit import RateLimits
+from gearshift.distributed.ratelimit import RateLimits, open_store
 from gearshift.distributed.runtime import ProviderFactory, Runtime
 from gearshift.errors import ConfigError
 
@@ -74,6 +74,8 @@ class WorkerOptions:
     grace_s: float = 30.0
     name: str | None = None
     limits: RateLimits | None = None
+    #: where the rate limits' buckets live: a Redis URL, or None for the ledger's database
+    rate_limit_store: str | None = None
     #: a run none of whose jobs ran here for this long is closed (built again if one comes)
     run_idle_s: float = 600.0
     #: how often to look for scheduled jobs (a batch's next poll); new jobs arrive by NOTIFY
@@ -113,6 +115,14 @@ async def serve(
 ) -> None:
     from procrastinate.worker import Worker
 
+    rate_store = None
+    if options.limits is not None and options.limits.any:
+        rate_store = open_store(options.rate_limit_store, ledger)
+        try:
+            await rate_store.check()  # an unreachable Redis: one clear error, no jobs taken
+        except BaseException:
+            await rate_store.close()
+            raise
     runtime = Runtime(
         ledger,
         name=options.name,
@@ -120,6 +130,7 @@ async def serve(
         limits=options.limits,
         config=config,
         stalled_s=options.stalled_s,
+        rate_store=rate_store,
     )
 
     async def run_job(run_id: str, job_id: str) -> None:
@@ -146,6 +157,8 @@ async def serve(
         finally:
             try:
                 await runtime.close()
+                if rate_store is not None:
+                    await rate_store.close()
             finally:
                 side.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
