@@ -137,3 +137,43 @@ def test_without_the_distributed_extra_the_commands_say_what_to_install(tmp_path
         assert done.returncode == 2, done.stderr
         assert "needs procrastinate" in done.stderr and "gearshift[distributed]" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_workers_price_a_run_with_the_prices_it_was_submitted_with(
+    dist_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from decimal import Decimal
+
+    from gearshift.catalog import Usage
+    from gearshift.distributed.runtime import Runtime
+
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    prices = tmp_path / "negotiated.toml"
+    prices.write_text(
+        'name = "negotiated"\n[[model]]\nid = "claude-sonnet-4-5-20250929"\n'
+        '[[model.price]]\nsince = 2025-01-01\ninput = "2.5"\noutput = "12"\n',
+        encoding="utf-8",
+    )
+    for run, given in (("file", str(prices)), ("profile", "article"), ("none", None)):
+        flags = ("--prices", given) if given else ()
+        code, _, err = gearshift(capsys, "--ledger", dist_db, *flags, "run", str(path),
+                                 "--provider", "sim", "--executor", "postgres", "--run-id", run,
+                                 "--detach")  # fmt: skip
+        assert code == 0, err
+    prices.unlink()  # the workers' hosts do not have the file: the run carries its text
+    ledger = Ledger.open(dist_db)
+    try:
+        runtime = Runtime(ledger, name="w:1")
+        million = Usage(1_000_000, 0)
+        own = ledger.catalog.cost("claude-sonnet-4-5", million).exact
+        file_run = runtime._build("file").ctx.catalog
+        assert file_run.cost("claude-sonnet-4-5", million).exact == Decimal("2.5") != own
+        from gearshift.catalog import load_catalog
+
+        article = load_catalog("article")
+        assert runtime._build("profile").ctx.catalog is article
+        assert runtime._build("none").ctx.catalog is ledger.catalog  # the worker's own
+    finally:
+        ledger.close()

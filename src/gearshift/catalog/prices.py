@@ -26,7 +26,7 @@ from gearshift.catalog.models import FEATURES, Catalog, LongContext, Model, Pric
 from gearshift.catalog.tiers import Tier
 from gearshift.errors import PriceFileError
 
-__all__ = ["PROFILES", "load_catalog", "price_spec"]
+__all__ = ["PROFILES", "catalog_from_text", "load_catalog", "price_spec"]
 
 #: Named price profiles bundled with gearshift.
 PROFILES = ("anthropic", "article")
@@ -102,6 +102,21 @@ def load_catalog(prices: str | os.PathLike[str] | None = None) -> Catalog:
     catalog = builder.build()
     _CACHE[spec] = catalog
     return catalog
+
+
+def catalog_from_text(text: str, source: str) -> Catalog:
+    """The bundled catalog with a price file's text laid over it: the prices a distributed run
+    was submitted with, read back from the ledger on a worker that may not have the file.
+    ``source`` names it in errors (e.g. the file's path and the run)."""
+    builder = _Builder("anthropic.toml (bundled)")
+    builder.apply(_read_bundled("anthropic"), base=True)
+    builder.source = source
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PriceFileError(f"{source}: not valid TOML: {exc}") from None
+    builder.apply(document, base=False)
+    return builder.build()
 
 
 def _read_bundled(name: str) -> dict[str, Any]:

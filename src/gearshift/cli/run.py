@@ -209,6 +209,7 @@ def run(
 
         raise ConfigError(f"--executor {executor!r} is not known", hint="local or postgres")
     if executor == "postgres":
+        from gearshift.catalog.prices import PROFILES
         from gearshift.cli.runs import submit_and_watch
 
         enforce = chosen.enforce_budgets if chosen.enforce_budgets is not None else not sim
@@ -216,6 +217,8 @@ def run(
         stored = {**options.stored(enforce), "queue": queue, "allow_commands": allow}
         # --concurrency, when given, caps each worker's calls in flight for this run
         stored["worker_calls"] = options.concurrency
+        if chosen.prices and chosen.prices not in PROFILES:  # workers may not have the file
+            stored["prices_text"] = Path(chosen.prices).read_text(encoding="utf-8")
         submit_and_watch(pipeline, file, run_id, stored, detach=detach, as_json=as_json)
         return
     name = str(chosen.provider)

@@ -38,6 +38,7 @@ from gearshift.engine.runner import Engine
 from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
 
 if TYPE_CHECKING:
+    from gearshift.catalog import Catalog
     from gearshift.config import Config
     from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
     from gearshift.distributed.ratelimit_store import BucketStore
@@ -334,7 +335,7 @@ class Runtime:
         if record is None:
             raise ConfigError(f"run {run_id} is not in this ledger's distributed runs")
         options = record.options
-        catalog = self.ledger.catalog
+        catalog = _run_catalog(run_id, options, self.ledger.catalog)
         sim = options.get("provider") == "sim"
         pipeline = _pipeline(record.pipeline_path, record.pipeline_text, options, catalog, sim)
         queue = str(options.get("queue") or QUEUE)
@@ -391,6 +392,21 @@ def _inputs(job: Job, rows: Sequence[Any]) -> tuple[dict[str, str], FinishedJob 
         elif row[1] == "succeeded":
             outputs[row[0]] = row[2] or ""
     return outputs, state
+
+
+def _run_catalog(run_id: str, options: dict[str, Any], own: Catalog) -> Catalog:
+    """The prices the run was submitted with (``--prices``: a bundled profile, or a price
+    file's text stored with the run), so every worker prices it as the submitter would; the
+    worker's own catalogue when the run named none."""
+    from gearshift.catalog.prices import catalog_from_text, load_catalog
+
+    spec = options.get("prices")
+    if not spec:
+        return own
+    text = options.get("prices_text")
+    if isinstance(text, str):
+        return catalog_from_text(text, f"{spec} (as stored with run {run_id})")
+    return load_catalog(str(spec))
 
 
 def _pipeline(path: str, body: str, options: dict[str, Any], catalog: Any, sim: bool) -> Any:
