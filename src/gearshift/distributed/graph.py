@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from gearshift.distributed.queue import QUEUE, defer_in
+from gearshift.distributed.queue import QUEUE, Acks, defer_in
 from gearshift.engine.run_state import FinishedJob, RunStore
 
 if TYPE_CHECKING:
@@ -144,14 +144,18 @@ class DistributedRunStore(RunStore):
 
     replaceable = "run_jobs.status <> 'succeeded'"
 
-    def __init__(self, ledger: Ledger, queue: str = QUEUE) -> None:
+    def __init__(self, ledger: Ledger, queue: str = QUEUE, acks: Acks | None = None) -> None:
         super().__init__(ledger)
         self.queue = queue
+        #: the queue rows of the jobs executing here: deleted with their success
+        self.acks = acks
 
     def save_in(self, conn: Connection, run_id: str, jobs: Sequence[FinishedJob]) -> None:
         super().save_in(conn, run_id, jobs)
         done = [job.job_id for job in jobs if job.status == "succeeded"]
         finish_in(conn, run_id, done, self.queue)
+        if self.acks is not None:
+            self.acks.ack_in(conn, run_id, done)
 
 
 @dataclass(frozen=True, slots=True)

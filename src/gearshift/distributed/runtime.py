@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, text
 from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
 from gearshift.distributed.liveness import HELD
-from gearshift.distributed.queue import QUEUE, defer_in
+from gearshift.distributed.queue import QUEUE, Acks, defer_in
 from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.runner import Engine
 from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
@@ -127,21 +127,26 @@ class Runtime:
         self._unended: dict[tuple[str, str], Callable[[], None]] = {}
         #: builds of runs replaced or idle, closed once their jobs here have finished
         self._retired: list[_Run] = []
+        #: the queue rows of the jobs executing here, deleted by the commits that end them
+        self.acks = Acks()
         self.executed = 0
 
-    async def run_job(self, run_id: str, job_id: str) -> None:
+    async def run_job(self, run_id: str, job_id: str, *, queue_job: int | None = None) -> None:
         """Execute one job, unless it already ended (a duplicate delivery) or its run was
         cancelled. A job that does not succeed ends its node and skips what is below it.
 
         Whatever goes wrong, the node does not stay ``queued`` or ``running`` with nothing
         behind it: an error setting up the run or executing the job ends it ``error`` with the
         reason (retried from the upkeep while the database is away); an error claiming it
-        leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again."""
+        leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again.
+
+        ``queue_job``: the id of the job's queue row, deleted by the commit that ends the job
+        (:class:`~gearshift.distributed.queue.Acks`)."""
         for _ in range(3):  # built again when the run was submitted again meanwhile
             try:
                 run = await self._run(run_id)
             except Exception as exc:  # the run cannot be set up here: say so on the job
-                await self._fail(run_id, job_id, f"worker: {_describe(exc)}")
+                await self._fail(run_id, job_id, f"worker: {_describe(exc)}", ack=queue_job)
                 return
             job = run.jobs.get(job_id)
             if job is None:
@@ -150,7 +155,7 @@ class Runtime:
                     continue
                 await self._fail(
                     run_id, job_id, f"worker: job {job_id!r} is not in the run's pipeline any "
-                    "more (it was submitted again without it)",
+                    "more (it was submitted again without it)", ack=queue_job,
                 )  # fmt: skip
                 return
             claimed = await asyncio.to_thread(self._claim, run, job)
@@ -158,13 +163,16 @@ class Runtime:
                 break
             self._retire(run)
         else:
-            await self._fail(run_id, job_id, "worker: the run kept being submitted again")
+            await self._fail(
+                run_id, job_id, "worker: the run kept being submitted again", ack=queue_job
+            )
             return
         if claimed is None or isinstance(claimed, str):
             return
         outputs, state = claimed
         self.executed += 1
         run.active += 1
+        self.acks.start(run_id, job_id, queue_job)
         try:
             outcome = await run.engine.run_one(job, outputs, state)
             if outcome.status == "succeeded" and not outcome.marked:
@@ -173,8 +181,10 @@ class Runtime:
                 )
                 run.ctx.save_finished(finished)
                 run.ctx.flush()  # committed before the queue job is marked done
-            if outcome.status != "succeeded":
-                await self._fail(run_id, job_id, outcome.reason, outcome.status)
+            if outcome.status == "succeeded":
+                self.acks.confirm(queue_job)  # that commit deleted its queue row
+            else:
+                await self._fail(run_id, job_id, outcome.reason, outcome.status, ack=queue_job)
         except BatchPending as pending:
             self._hand_back(run, job_id, after_s=pending.after_s)
         except asyncio.CancelledError:
@@ -182,21 +192,28 @@ class Runtime:
             raise
         except Exception as exc:
             log.exception("job %s of run %s failed on this worker", job_id, run_id)
-            await self._fail(run_id, job_id, _describe(exc))
+            await self._fail(run_id, job_id, _describe(exc), ack=queue_job)
         finally:
+            self.acks.stop(run_id, job_id)
             self._running.discard((run_id, job_id))
             run.active -= 1
             run.used = time.monotonic()
 
-    async def _fail(self, run_id: str, job_id: str, reason: str, status: str = "error") -> None:
-        """End a node that did not succeed; when the database refuses, keep it for the
-        upkeep's :meth:`end_pending` and fail the queue job (it is logged there)."""
-        end = functools.partial(self._end, run_id, job_id, status, reason)
+    async def _fail(
+        self, run_id: str, job_id: str, reason: str, status: str = "error", *,
+        ack: int | None = None,
+    ) -> None:  # fmt: skip
+        """End a node that did not succeed (and delete its queue row ``ack`` with it); when the
+        database refuses, keep it for the upkeep's :meth:`end_pending` and fail the queue job
+        (it is logged there)."""
         try:
-            await asyncio.to_thread(end)
+            await asyncio.to_thread(self._end, run_id, job_id, status, reason, ack)
         except Exception:
-            self._unended[(run_id, job_id)] = end
+            self._unended[(run_id, job_id)] = functools.partial(
+                self._end, run_id, job_id, status, reason
+            )
             raise
+        self.acks.confirm(ack)
 
     @property
     def has_pending(self) -> bool:
@@ -212,11 +229,15 @@ class Runtime:
             ended += 1
         return ended
 
-    def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
+    def _end(
+        self, run_id: str, job_id: str, status: str, reason: str, ack: int | None = None
+    ) -> None:
         for attempt in range(1, 4):
             try:
                 with self.ledger.write() as conn:
                     end_in(conn, run_id, job_id, status, reason)
+                    if ack is not None:
+                        self.acks.delete_in(conn, [ack])
                 return
             except LedgerConflict:  # a deadlock victim: nothing was written
                 if attempt == 3:
@@ -350,7 +371,7 @@ class Runtime:
             router=pipeline.router(catalog),
             ledger=self.ledger,
             run_id=run_id,
-            store=DistributedRunStore(self.ledger, queue),
+            store=DistributedRunStore(self.ledger, queue, self.acks),
             project=str(options.get("project") or ""),
             source="sim" if sim else "api",
             concurrency=int(options.get("worker_calls") or 1000),
