@@ -63,24 +63,23 @@ _LOCK_ENDING = text(
     "SELECT n.job_id FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
     "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
 )
-_MARK_SUCCEEDED = text(
-    "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
-    "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
-).bindparams(bindparam("ids", expanding=True))
-# one row per child, however many of its parents finished in this transaction
-_DECREMENT = text(
-    "UPDATE gs_dist_nodes n SET remaining_deps = n.remaining_deps - e.done "
-    "FROM (SELECT child, count(*) AS done FROM gs_dist_edges "
-    "      WHERE run_id = :run AND parent IN :ids GROUP BY child) e "
-    "WHERE n.run_id = :run AND n.job_id = e.child AND n.state = 'waiting' "
-    "RETURNING n.job_id, n.remaining_deps"
-).bindparams(bindparam("ids", expanding=True))
-_QUEUE_READY = text(
-    "UPDATE gs_dist_nodes SET state = 'queued' "
-    "WHERE run_id = :run AND job_id IN :ids AND state = 'waiting' AND remaining_deps <= 0 "
-    "AND NOT EXISTS (SELECT 1 FROM gs_dist_runs r "
-    "  WHERE r.run_id = :run AND r.status = 'cancelled') "
-    "RETURNING job_id"
+# One statement: mark the jobs succeeded (those not there yet: a duplicate execution moves none),
+# take one off each child's unfinished count per parent moved (one row per child, however many
+# of its parents finished here), and queue the children that reached zero -- unless the run was
+# cancelled. Returns the children decremented, with their state.
+_FINISH = text(
+    "WITH moved AS (UPDATE gs_dist_nodes SET state = 'succeeded', "
+    "  finished_at = clock_timestamp(), reason = NULL "
+    "  WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id), "
+    "done AS (SELECT e.child, count(*) AS done FROM gs_dist_edges e "
+    "  JOIN moved m ON e.parent = m.job_id WHERE e.run_id = :run GROUP BY e.child), "
+    "run AS (SELECT EXISTS (SELECT 1 FROM gs_dist_runs r "
+    "  WHERE r.run_id = :run AND r.status = 'cancelled') AS cancelled) "
+    "UPDATE gs_dist_nodes n SET remaining_deps = n.remaining_deps - d.done, "
+    "  state = CASE WHEN n.remaining_deps - d.done <= 0 AND NOT run.cancelled "
+    "    THEN 'queued' ELSE n.state END "
+    "FROM done d, run WHERE n.run_id = :run AND n.job_id = d.child AND n.state = 'waiting' "
+    "RETURNING n.job_id, n.state"
 ).bindparams(bindparam("ids", expanding=True))
 _END = text(
     "UPDATE gs_dist_nodes SET state = :state, reason = :reason, finished_at = clock_timestamp() "
@@ -106,14 +105,8 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
         return 0
     conn.execute(_SHARED, {"r": run_id})
     conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": list(job_ids)})
-    moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": list(job_ids)})]
-    if not moved:
-        return 0
-    counted = conn.execute(_DECREMENT, {"run": run_id, "ids": moved}).fetchall()
-    ready = [job for job, remaining in counted if remaining <= 0]
-    if not ready:
-        return 0
-    queued = [r[0] for r in conn.execute(_QUEUE_READY, {"run": run_id, "ids": ready})]
+    children = conn.execute(_FINISH, {"run": run_id, "ids": list(job_ids)}).fetchall()
+    queued = [job for job, state in children if state == "queued"]
     defer_in(conn, run_id, queued, queue=queue)
     return len(queued)
 

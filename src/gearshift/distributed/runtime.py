@@ -14,6 +14,7 @@ same text (so relative ``agents:`` paths work on a shared checkout), else from t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -22,12 +23,12 @@ import random
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
@@ -58,6 +59,18 @@ _CLAIM = text(
     "JOIN gs_dist_runs r ON r.run_id = n.run_id "
     "WHERE n.run_id = :run AND n.job_id = :job FOR UPDATE OF n"
 )
+#: the usual claim in one statement: a ``queued`` node of a run neither cancelled nor submitted
+#: again since it was built here starts, and its dependencies' rows and its own come back (one
+#: row, of NULLs but the first, when there are none); no row: :data:`_CLAIM` decides
+_CLAIM_QUEUED = text(
+    "WITH claimed AS (UPDATE gs_dist_nodes n SET state = 'running', starts = n.starts + 1, "
+    "  worker = :worker, started_at = clock_timestamp() FROM gs_dist_runs r "
+    "  WHERE n.run_id = :run AND n.job_id = :job AND n.state = 'queued' "
+    "  AND r.run_id = n.run_id AND r.status <> 'cancelled' AND r.updated_at = :version "
+    "  RETURNING n.job_id) "
+    "SELECT c.job_id, s.job_id, s.status, s.output, s.cost_nanos, s.tier_path, s.progress "
+    "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = :run AND s.job_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 _VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
 #: what :meth:`Runtime._claim` returns when the run was submitted again since it was built
 _STALE = "stale"
@@ -245,13 +258,32 @@ class Runtime:
                 time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other one through
 
     def _claim(self, run: _Run, job: Job) -> tuple[dict[str, str], FinishedJob | None] | str | None:
-        """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
+        """Start ``job`` (in a thread: the event loop keeps running) and read
         its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
         must not run (it ended already, its run was cancelled, or it is running on a live
         worker -- this process included -- that started it: a duplicate delivery); ``_STALE``
         when the run was submitted again since ``run`` was built (nothing changed then)."""
         run_id = run.ctx.run_id
         key = {"run": run_id, "job": job.id}
+        ids = [*job.depends_on, job.id]
+        # the usual claim: one statement, committed on its own (no BEGIN and COMMIT round
+        # trips); the job counts as running here from before it, so that a second delivery to
+        # this process, which waits for the node's row, then finds it held
+        mine = (run_id, job.id) not in self._running  # else it runs here: not claimed below
+        if mine:
+            self._running.add((run_id, job.id))
+        try:
+            with self._autocommit() as conn:
+                fast = {**key, "worker": self.name, "version": run.version, "ids": ids}
+                claimed = conn.execute(_CLAIM_QUEUED, fast).fetchall()
+        except BaseException:
+            if mine:
+                self._running.discard((run_id, job.id))
+            raise
+        if claimed:
+            return _inputs(job, [r[1:] for r in claimed if r[1] is not None])
+        if mine:
+            self._running.discard((run_id, job.id))
         started = False
         try:
             with self.ledger.write() as conn:
@@ -270,12 +302,18 @@ class Runtime:
                 conn.execute(_START, {**key, "worker": self.name})
                 self._running.add((run_id, job.id))  # under the row lock: a second delivery waits
                 started = True
-                rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
+                rows = conn.execute(_STATES, {"run": run_id, "ids": ids})
                 return _inputs(job, rows.fetchall())
         except BaseException:
             if started:  # not committed
                 self._running.discard((run_id, job.id))
             raise
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A ledger connection whose every statement commits on its own."""
+        with self.ledger.read() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _held(self, run_id: str, job_id: str, worker: str | None, live: bool) -> bool:
         """Whether a ``running`` node is being executed elsewhere: on another live worker, or
