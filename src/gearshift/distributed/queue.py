@@ -195,7 +195,14 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
             if acks is not None and job.id is not None:
                 acks.handed(job.id)  # that commit did not delete it: forgotten
 
-    connector = PsycopgConnector(conninfo=conninfo(ledger), min_size=1, max_size=pool_size)
+    # autocommit: each of procrastinate's queries is one statement (a function call), so no
+    # BEGIN and COMMIT round trips around every fetch, finish and heartbeat
+    async def autocommit(conn: Any) -> None:
+        await conn.set_autocommit(True)
+
+    connector = PsycopgConnector(
+        conninfo=conninfo(ledger), min_size=1, max_size=pool_size, configure=autocommit
+    )
     app = App(connector=connector)
     app.job_manager = _Manager(connector=connector)
     app.task(name=TASK, queue=QUEUE, pass_context=True)(run)
