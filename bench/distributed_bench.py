@@ -161,7 +161,8 @@ def run_fleet(
         # is its backends' for this database (the monitor's own left out) and its writers'
         cpu, idle_cpu = 0.0, None
         db_before: dict[int, float] = {}
-        db_cpu, db_lost, db_xacts, xacts_before = 0.0, 0, 0, 0
+        db_cpu, db_shared, db_lost, db_xacts, xacts_before = 0.0, 0.0, 0, 0, 0
+        background: list[int] = []
         monitor = psycopg.connect(url, autocommit=True)
         try:
             while True:
@@ -171,7 +172,8 @@ def run_fleet(
                 ).fetchone() or (1, 0)
                 if idle_cpu is None and int(started):
                     idle_cpu = sum(cpu_seconds(p.pid) for p in procs)
-                    db_before = cpu_of(pg_backends(monitor) + pg_background())
+                    background = pg_background()
+                    db_before = cpu_of(pg_backends(monitor) + background)
                     xacts_before = xacts(monitor)
                 if int(left) == 0:
                     break
@@ -179,6 +181,9 @@ def run_fleet(
             cpu = sum(cpu_seconds(p.pid) for p in procs) - (idle_cpu or 0.0)
             db_after = cpu_of(pg_backends(monitor) + pg_background())
             db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
+            # the server's writers serve every database on it (other sessions' too)
+            db_shared = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items()
+                            if pid in background)  # fmt: skip
             db_lost = len(set(db_before) - set(db_after))  # ended meanwhile: not counted
             time.sleep(1.5)  # backends report their transaction counts at most once a second
             db_xacts = xacts(monitor) - xacts_before
@@ -204,7 +209,8 @@ def run_fleet(
         "jobs": jobs, "workers": workers, "concurrency": concurrency, "succeeded": ok,
         "seconds": round(span, 2), "jobs_per_s": round(jobs / span, 1),
         "mean_call_s": round(call_s, 2), "worker_cpu_s": round(cpu, 2),
-        "db_cpu_s": round(db_cpu, 2), "db_backends_ended": db_lost, "db_xacts": db_xacts,
+        "db_cpu_s": round(db_cpu, 2), "db_writers_cpu_s": round(db_shared, 2),
+        "db_backends_ended": db_lost, "db_xacts": db_xacts,
         "busiest_1s_window": busiest, "load_before": round(load, 2),
     }  # fmt: skip
 
@@ -246,12 +252,14 @@ def dispatch(admin: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
             r["worker_cpu_ms_per_job"] = round(r["worker_cpu_s"] * 1000 / args.jobs, 2)
             r["db_cpu_ms_per_job"] = round(r["db_cpu_s"] * 1000 / args.jobs, 2)
             r["db_xacts_per_job"] = round(r["db_xacts"] / args.jobs, 2)
+            r["db_writers_cpu_ms_per_job"] = round(r["db_writers_cpu_s"] * 1000 / args.jobs, 2)
             r["dispatch_ms_per_job"] = round(r["worker_cpu_ms_per_job"] + r["db_cpu_ms_per_job"], 2)
             runs[name].append(r)
             print(json.dumps({name: r}), flush=True)
     out: dict[str, Any] = {}
     keys = ("jobs_per_s", "wall_ms_per_job", "worker_cpu_ms_per_job", "db_cpu_ms_per_job",
-            "dispatch_ms_per_job", "db_xacts_per_job", "load_before")  # fmt: skip
+            "dispatch_ms_per_job", "db_xacts_per_job", "db_writers_cpu_ms_per_job",
+            "load_before")  # fmt: skip
     for name, rs in runs.items():
         out[name] = {k: statistics.median(r[k] for r in rs) for k in keys}
         out[name]["runs"] = len(rs)
