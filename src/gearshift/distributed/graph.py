@@ -50,10 +50,11 @@ _SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtext(:r))")
 # Every transaction that changes several nodes of a run locks them first, in job id order: two
 # workers finishing parents of the same children (a fan-in), or one ending a job while another
 # finishes its sibling, then wait for each other instead of deadlocking.
+# (by primary key: an OR of the two sets would scan every node of the run, per commit)
 _LOCK_FINISHING = text(
-    "SELECT job_id FROM gs_dist_nodes WHERE run_id = :run AND (job_id IN :ids "
-    "OR job_id IN (SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent IN :ids)) "
-    "ORDER BY job_id FOR UPDATE"
+    "SELECT job_id, state FROM gs_dist_nodes WHERE run_id = :run AND job_id = ANY(ARRAY("
+    "  SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent IN :ids"
+    ") || CAST(:jobs AS VARCHAR[])) ORDER BY job_id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
 _LOCK_ENDING = text(
     "WITH RECURSIVE below(job_id) AS ("
@@ -63,24 +64,24 @@ _LOCK_ENDING = text(
     "SELECT n.job_id FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
     "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
 )
-# One statement: mark the jobs succeeded (those not there yet: a duplicate execution moves none),
-# take one off each child's unfinished count per parent moved (one row per child, however many
-# of its parents finished here), and queue the children that reached zero -- unless the run was
-# cancelled. Returns the children decremented, with their state.
-_FINISH = text(
-    "WITH moved AS (UPDATE gs_dist_nodes SET state = 'succeeded', "
-    "  finished_at = clock_timestamp(), reason = NULL "
-    "  WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id), "
-    "done AS (SELECT e.child, count(*) AS done FROM gs_dist_edges e "
-    "  JOIN moved m ON e.parent = m.job_id WHERE e.run_id = :run GROUP BY e.child), "
+_MARK_SUCCEEDED = text(
+    "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
+    "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
+).bindparams(bindparam("ids", expanding=True))
+# Take one off each waiting child's unfinished count per parent moved (one row per child, however
+# many of its parents finished here) and queue those that reached zero -- unless the run was
+# cancelled. ``children``: the waiting ones, locked above, so found by primary key.
+_DECREMENT = text(
+    "WITH done AS (SELECT child, count(*) AS done FROM gs_dist_edges "
+    "  WHERE run_id = :run AND parent IN :ids AND child IN :children GROUP BY child), "
     "run AS (SELECT EXISTS (SELECT 1 FROM gs_dist_runs r "
     "  WHERE r.run_id = :run AND r.status = 'cancelled') AS cancelled) "
     "UPDATE gs_dist_nodes n SET remaining_deps = n.remaining_deps - d.done, "
     "  state = CASE WHEN n.remaining_deps - d.done <= 0 AND NOT run.cancelled "
     "    THEN 'queued' ELSE n.state END "
-    "FROM done d, run WHERE n.run_id = :run AND n.job_id = d.child AND n.state = 'waiting' "
+    "FROM done d, run WHERE n.run_id = :run AND n.job_id IN :children AND n.job_id = d.child "
     "RETURNING n.job_id, n.state"
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(bindparam("ids", expanding=True), bindparam("children", expanding=True))
 _END = text(
     "UPDATE gs_dist_nodes SET state = :state, reason = :reason, finished_at = clock_timestamp() "
     "WHERE run_id = :run AND job_id = :job AND state NOT IN ('succeeded', 'skipped', 'cancelled') "
@@ -104,9 +105,15 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
     if not job_ids:
         return 0
     conn.execute(_SHARED, {"r": run_id})
-    conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": list(job_ids)})
-    children = conn.execute(_FINISH, {"run": run_id, "ids": list(job_ids)}).fetchall()
-    queued = [job for job, state in children if state == "queued"]
+    ids = list(job_ids)
+    locked = conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": ids, "jobs": ids}).fetchall()
+    moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": ids})]
+    mine = set(ids)
+    waiting = [job for job, state in locked if state == "waiting" and job not in mine]
+    if not moved or not waiting:  # a duplicate execution, or no child left waiting
+        return 0
+    params = {"run": run_id, "ids": moved, "children": waiting}
+    queued = [job for job, state in conn.execute(_DECREMENT, params) if state == "queued"]
     defer_in(conn, run_id, queued, queue=queue)
     return len(queued)
 

@@ -61,12 +61,16 @@ _CLAIM = text(
 )
 #: the usual claim in one statement: a ``queued`` node of a run neither cancelled nor submitted
 #: again since it was built here starts, and its dependencies' rows and its own come back (one
-#: row, of NULLs but the first, when there are none); no row: :data:`_CLAIM` decides
+#: row, of NULLs but the first, when there are none); no row: :data:`_CLAIM` decides. The node
+#: is found and locked by its primary key first (a condition on its state in the UPDATE would
+#: let the planner walk the run's queued nodes through the state index instead).
 _CLAIM_QUEUED = text(
-    "WITH claimed AS (UPDATE gs_dist_nodes n SET state = 'running', starts = n.starts + 1, "
-    "  worker = :worker, started_at = clock_timestamp() FROM gs_dist_runs r "
-    "  WHERE n.run_id = :run AND n.job_id = :job AND n.state = 'queued' "
-    "  AND r.run_id = n.run_id AND r.status <> 'cancelled' AND r.updated_at = :version "
+    "WITH node AS MATERIALIZED (SELECT state FROM gs_dist_nodes "
+    "  WHERE run_id = :run AND job_id = :job FOR UPDATE), "
+    "claimed AS (UPDATE gs_dist_nodes n SET state = 'running', starts = n.starts + 1, "
+    "  worker = :worker, started_at = clock_timestamp() FROM node, gs_dist_runs r "
+    "  WHERE n.run_id = :run AND n.job_id = :job AND node.state = 'queued' "
+    "  AND r.run_id = :run AND r.status <> 'cancelled' AND r.updated_at = :version "
     "  RETURNING n.job_id) "
     "SELECT c.job_id, s.job_id, s.status, s.output, s.cost_nanos, s.tier_path, s.progress "
     "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = :run AND s.job_id IN :ids"
