@@ -34,6 +34,7 @@ __all__ = [
     "TERMINAL",
     "DistributedRunStore",
     "RunRecord",
+    "analyze",
     "end_in",
     "finish_in",
     "load_run",
@@ -269,4 +270,23 @@ def submit(
             text("SELECT count(*) FROM gs_dist_nodes WHERE run_id = :r AND state = 'succeeded'"),
             {"r": run_id},
         ).scalar_one()
+    if len(orphans) + len(ready) >= ANALYZE_AFTER:
+        analyze(ledger)
     return len(orphans) + len(ready), int(done)
+
+
+#: a submission that enqueued this many jobs refreshes the queue's planner statistics
+ANALYZE_AFTER = 1000
+_ANALYZE = text("ANALYZE procrastinate_jobs, gs_dist_nodes, gs_dist_edges")
+
+
+def analyze(ledger: Ledger) -> None:
+    """Refresh the planner's statistics of the queue and the DAG after a large submission.
+
+    procrastinate's fetch takes the first job in priority order; with statistics of an empty
+    (or never analysed) queue the planner reads every queued job, sorts them and keeps one --
+    5.5 ms a fetch with 10,000 jobs queued, against 0.05 ms through the priority index once
+    analysed (EXPLAIN ANALYZE here). Autovacuum analyses eventually; workers start fetching at
+    once. A database user that does not own the tables is only warned (nothing fails)."""
+    with ledger.write() as conn:
+        conn.execute(_ANALYZE)
