@@ -62,7 +62,7 @@ _LOCK_ENDING = text(
     "  SELECT CAST(:job AS VARCHAR)"
     "  UNION SELECT e.child FROM gs_dist_edges e JOIN below b ON e.parent = b.job_id"
     "  WHERE e.run_id = :run) "
-    "SELECT n.job_id FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
+    "SELECT n.job_id, n.state FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
     "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
 )
 _MARK_SUCCEEDED = text(
@@ -88,15 +88,12 @@ _END = text(
     "WHERE run_id = :run AND job_id = :job AND state NOT IN ('succeeded', 'skipped', 'cancelled') "
     "RETURNING job_id"
 )
+# the waiting nodes below an ended job, locked (and their states read) by _LOCK_ENDING: by
+# primary key (a condition on the state here let the planner scan every node of the run)
 _SKIP_DESCENDANTS = text(
-    "WITH RECURSIVE below(job_id) AS ("
-    "  SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent = :job"
-    "  UNION SELECT e.child FROM gs_dist_edges e JOIN below b ON e.parent = b.job_id"
-    "  WHERE e.run_id = :run) "
-    "UPDATE gs_dist_nodes n SET state = 'skipped', finished_at = clock_timestamp(), "
-    "reason = :reason FROM below "
-    "WHERE n.run_id = :run AND n.job_id = below.job_id AND n.state = 'waiting'"
-)
+    "UPDATE gs_dist_nodes SET state = 'skipped', finished_at = clock_timestamp(), "
+    "reason = :reason WHERE run_id = :run AND job_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str = QUEUE) -> int:
@@ -123,16 +120,16 @@ def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) 
     """End a job that did not succeed (``failed``, ``error``, ``blocked``) and skip everything
     below it that has not started; whether this call ended it."""
     conn.execute(_SHARED, {"r": run_id})
-    conn.execute(_LOCK_ENDING, {"run": run_id, "job": job_id})
+    locked = conn.execute(_LOCK_ENDING, {"run": run_id, "job": job_id}).fetchall()
     ended = conn.execute(
         _END, {"run": run_id, "job": job_id, "state": state, "reason": reason[:1000]}
     ).first()
     if ended is None:
         return False
-    conn.execute(
-        _SKIP_DESCENDANTS,
-        {"run": run_id, "job": job_id, "reason": f"dependency {job_id} did not succeed"},
-    )
+    below = [job for job, now in locked if now == "waiting" and job != job_id]
+    if below:
+        reason = f"dependency {job_id} did not succeed"
+        conn.execute(_SKIP_DESCENDANTS, {"run": run_id, "ids": below, "reason": reason})
     return True
 
 
