@@ -12,8 +12,11 @@ Run: ``.venv/bin/python bench/distributed_bench.py [--jobs N] [--pg URL]``
 * **in-process**: the same jobs with ``gearshift run --executor local --concurrency`` (workers x
   concurrency of the largest fleet) on a PostgreSQL ledger.
 * **dispatch overhead**: the same jobs at ``--time-scale 0`` (instant calls) on one worker: wall
-  time per job, and the worker's CPU time per job (the rest of the wall time is the database and
-  the other processes on the machine).
+  time per job, the worker's CPU time per job from its first job started to the last finished
+  (start-up left out), and the database's: the CPU of the run's PostgreSQL backends (read from
+  ``/proc``, the database on this machine) plus its background writers' over the same span.
+  ``--compare SRC`` runs it ``--pairs`` times alternately on another source tree (e.g. a
+  checkout of main's ``src``) and on this one, and prints the medians side by side.
 * **rate limit**: 4 workers sharing ``--rate`` requests/s (bucket of one second), instant calls:
   the busiest one-second window and the mean rate; **rate_redis**: the same with the buckets in
   Redis (``--redis``, default ``redis://127.0.0.1:6379/0``, keys under a prefix of its own).
@@ -32,6 +35,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -71,9 +75,12 @@ def pipeline(path: Path, jobs: int) -> None:
 
 
 def gearshift(
-    url: str, *args: str, log: Path, env_extra: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+    url: str, *args: str, log: Path, env_extra: dict[str, str] | None = None,
+    src: str | None = None,
+) -> subprocess.Popen[bytes]:  # fmt: skip
     env = {**os.environ, "GEARSHIFT_LEDGER": url, **(env_extra or {})}
+    if src is not None:  # run another source tree's code (a checkout of main, to compare)
+        env["PYTHONPATH"] = src
     return subprocess.Popen(
         [PY, "-m", "gearshift", *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
@@ -90,9 +97,52 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pg_backends(conn: psycopg.Connection[Any]) -> list[int]:
+    """The pids of the connections to ``conn``'s database, ``conn`` itself left out."""
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def pg_background() -> list[int]:
+    """The server's own processes (WAL writer, checkpointer...): not backends of a database."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmd = stat.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith("postgres: ") and any(
+            w in cmd for w in ("checkpointer", "background writer", "walwriter")
+        ):
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def xacts(conn: psycopg.Connection[Any]) -> int:
+    """Transactions committed or rolled back in ``conn``'s database so far."""
+    row = conn.execute(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+        "WHERE datname = current_database()"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    seen = {}
+    for pid in pids:
+        try:
+            seen[pid] = cpu_seconds(pid)
+        except (OSError, IndexError):
+            continue
+    return seen
+
+
 def run_fleet(
     admin: str, tmp: Path, jobs: int, workers: int, concurrency: int, scale: str,
-    extra: tuple[str, ...] = (), env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (), env: dict[str, str] | None = None, src: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Submit ``jobs`` and run them on ``workers`` processes; timings from the database."""
     path = tmp / "bench.yaml"
@@ -100,29 +150,47 @@ def run_fleet(
     with database(admin) as url:
         submit = gearshift(url, "run", str(path), "--provider", "sim", "--time-scale", scale,
                            "--executor", "postgres", "--run-id", "bench", "--detach",
-                           log=tmp / "submit.log")  # fmt: skip
+                           log=tmp / "submit.log", src=src)  # fmt: skip
         if submit.wait(300) != 0:
             raise SystemExit((tmp / "submit.log").read_text())
         load = os.getloadavg()[0]
         argv = ("worker", "--concurrency", str(concurrency), *extra)
         procs = [
-            gearshift(url, *argv, log=tmp / f"worker{i}.log", env_extra=env) for i in range(workers)
+            gearshift(url, *argv, log=tmp / f"worker{i}.log", env_extra=env, src=src)
+            for i in range(workers)
         ]
-        cpu, idle_cpu = 0.0, None  # the workers' CPU once started (imports, connecting) is left out
+        # the workers' CPU once started (imports, connecting) is left out; the database's CPU
+        # is its backends' for this database (the monitor's own left out) and its writers'
+        cpu, idle_cpu = 0.0, None
+        db_before: dict[int, float] = {}
+        db_cpu, db_shared, db_lost, db_xacts, xacts_before = 0.0, 0.0, 0, 0, 0
+        background: list[int] = []
+        monitor = psycopg.connect(url, autocommit=True)
         try:
             while True:
-                with psycopg.connect(url) as conn:
-                    left, started = conn.execute(
-                        "SELECT count(*) FILTER (WHERE state IN ('waiting', 'queued', 'running')),"
-                        " count(*) FILTER (WHERE starts > 0) FROM gs_dist_nodes"
-                    ).fetchone() or (1, 0)
+                left, started = monitor.execute(
+                    "SELECT count(*) FILTER (WHERE state IN ('waiting', 'queued', 'running')),"
+                    " count(*) FILTER (WHERE starts > 0) FROM gs_dist_nodes"
+                ).fetchone() or (1, 0)
                 if idle_cpu is None and int(started):
                     idle_cpu = sum(cpu_seconds(p.pid) for p in procs)
+                    background = pg_background()
+                    db_before = cpu_of(pg_backends(monitor) + background)
+                    xacts_before = xacts(monitor)
                 if int(left) == 0:
                     break
                 time.sleep(0.2)
             cpu = sum(cpu_seconds(p.pid) for p in procs) - (idle_cpu or 0.0)
+            db_after = cpu_of(pg_backends(monitor) + pg_background())
+            db_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
+            # the server's writers serve every database on it (other sessions' too)
+            db_shared = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items()
+                            if pid in background)  # fmt: skip
+            db_lost = len(set(db_before) - set(db_after))  # ended meanwhile: not counted
+            time.sleep(1.5)  # backends report their transaction counts at most once a second
+            db_xacts = xacts(monitor) - xacts_before
         finally:
+            monitor.close()
             for p in procs:
                 p.send_signal(signal.SIGTERM)
             for p in procs:
@@ -143,6 +211,8 @@ def run_fleet(
         "jobs": jobs, "workers": workers, "concurrency": concurrency, "succeeded": ok,
         "seconds": round(span, 2), "jobs_per_s": round(jobs / span, 1),
         "mean_call_s": round(call_s, 2), "worker_cpu_s": round(cpu, 2),
+        "db_cpu_s": round(db_cpu, 2), "db_writers_cpu_s": round(db_shared, 2),
+        "db_backends_ended": db_lost, "db_xacts": db_xacts,
         "busiest_1s_window": busiest, "load_before": round(load, 2),
     }  # fmt: skip
 
@@ -168,6 +238,36 @@ def run_local(
             "seconds": round(wall, 2), "jobs_per_s": round(jobs / wall, 1),
             "first_to_last_call_s": round(span, 2), "load_before": round(load, 2),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}  # fmt: skip
+
+
+def dispatch(admin: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One worker, instant calls: per job, wall time, worker CPU and database CPU; with
+    ``--compare``, alternately on that tree and this one, medians side by side."""
+    trees: dict[str, str | None] = {"dispatch": None}
+    if args.compare:
+        trees = {"dispatch_compare": str(Path(args.compare).resolve()), "dispatch": None}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(args.pairs if args.compare else 1):
+        for name, src in trees.items():
+            r = run_fleet(admin, tmp, args.jobs, 1, args.concurrency, "0", src=src)
+            r["wall_ms_per_job"] = round(r["seconds"] * 1000 / args.jobs, 2)
+            r["worker_cpu_ms_per_job"] = round(r["worker_cpu_s"] * 1000 / args.jobs, 2)
+            r["db_cpu_ms_per_job"] = round(r["db_cpu_s"] * 1000 / args.jobs, 2)
+            r["db_xacts_per_job"] = round(r["db_xacts"] / args.jobs, 2)
+            r["db_writers_cpu_ms_per_job"] = round(r["db_writers_cpu_s"] * 1000 / args.jobs, 2)
+            r["dispatch_ms_per_job"] = round(r["worker_cpu_ms_per_job"] + r["db_cpu_ms_per_job"], 2)
+            runs[name].append(r)
+            print(json.dumps({name: r}), flush=True)
+    out: dict[str, Any] = {}
+    keys = ("jobs_per_s", "wall_ms_per_job", "worker_cpu_ms_per_job", "db_cpu_ms_per_job",
+            "dispatch_ms_per_job", "db_xacts_per_job", "db_writers_cpu_ms_per_job",
+            "load_before")  # fmt: skip
+    for name, rs in runs.items():
+        out[name] = {k: statistics.median(r[k] for r in rs) for k in keys}
+        out[name]["runs"] = len(rs)
+        out[name]["src"] = trees[name] or "this tree"
+        print(json.dumps({f"{name}_median": out[name]}), flush=True)
+    return out
 
 
 def run_limiter(admin: str, redis_url: str, calls: int) -> dict[str, Any]:
@@ -239,6 +339,8 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--limiter-calls", type=int, default=500)
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
+    parser.add_argument("--compare", help="another src tree: dispatch run on it and on this one")
+    parser.add_argument("--pairs", type=int, default=3, help="dispatch runs per tree")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     if phases - set(PHASES):
@@ -257,10 +359,7 @@ def main() -> None:
             results["local"] = r = run_local(admin, tmp, args.jobs, max(fleets) * args.concurrency)
             print(json.dumps({"local": r}), flush=True)
         if "dispatch" in phases:
-            results["dispatch"] = r = run_fleet(admin, tmp, args.jobs, 1, args.concurrency, "0")
-            r["wall_ms_per_job"] = round(r["seconds"] * 1000 / args.jobs, 2)
-            r["worker_cpu_ms_per_job"] = round(r["worker_cpu_s"] * 1000 / args.jobs, 2)
-            print(json.dumps({"dispatch": r}), flush=True)
+            results.update(dispatch(admin, tmp, args))
         if "local_instant" in phases:
             # the same engine work in one process, instant calls: CPU per job without dispatch
             results["local_instant"] = r = run_local(admin, tmp, args.jobs, args.concurrency, "0")

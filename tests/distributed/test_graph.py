@@ -46,3 +46,35 @@ def test_a_duplicate_execution_never_overwrites_the_first_success(
         assert queued[0][0] == 1
     finally:
         ledger.close()
+
+
+def test_a_large_submission_leaves_the_queue_analysed_so_a_fetch_takes_the_index(
+    dist_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gearshift.distributed import graph
+
+    body = "tasks:\n" + "".join(f"  - {{id: t{i}, task: 'x{i}'}}\n" for i in range(30))
+    path = tmp_path / "p.yaml"
+    path.write_text(body, encoding="utf-8")
+    ledger = Ledger.open(dist_db)
+    try:
+        ensure_schema(ledger)
+        pipeline = load_pipeline(path, catalog=ledger.catalog)
+
+        def analysed() -> int:
+            rows = ledger.query(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'procrastinate_jobs'"
+            )
+            return int(rows[0][0])
+
+        before = analysed()
+        monkeypatch.setattr(graph, "ANALYZE_AFTER", 31)  # 30 enqueued: below it
+        submit(ledger, "small", pipeline.jobs, pipeline_path=str(path), pipeline_text=body,
+               options={})  # fmt: skip
+        assert analysed() == before
+        monkeypatch.setattr(graph, "ANALYZE_AFTER", 30)
+        submit(ledger, "large", pipeline.jobs, pipeline_path=str(path), pipeline_text=body,
+               options={})  # fmt: skip
+        assert analysed() == before + 1
+    finally:
+        ledger.close()

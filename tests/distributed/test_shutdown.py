@@ -132,3 +132,31 @@ def test_a_stopping_worker_keeps_beating_so_its_running_jobs_are_not_run_twice(
 def test_a_heartbeat_not_shorter_than_stalled_after_is_refused() -> None:
     with pytest.raises(ConfigError, match="--heartbeat 5 must be shorter than --stalled-after 5"):
         WorkerOptions(heartbeat_s=5.0, stalled_s=5.0)
+
+
+def test_deliveries_of_a_job_running_in_this_process_are_not_run_again(
+    dist_db: str, tmp_path: Path
+) -> None:
+    run = "again-here"
+    ledger = submitted(dist_db, tmp_path, run)
+
+    async def scenario() -> int:
+        runtime = Runtime(ledger, name="here:1", provider_factory=slow_factory(1.5))
+        first = asyncio.create_task(runtime.run_job(run, "s0"))
+        for _ in range(100):
+            if (await asyncio.to_thread(nodes, ledger, run))["s0"][0] == "running":
+                break
+            await asyncio.sleep(0.05)
+        # a second and a third delivery while it runs: the second must not make the third
+        # take the job for a leftover of an earlier life of this worker
+        await runtime.run_job(run, "s0")
+        await runtime.run_job(run, "s0")
+        await first
+        await runtime.close()
+        return runtime.executed
+
+    try:
+        assert asyncio.run(scenario()) == 1
+        assert nodes(ledger, run)["s0"] == ("succeeded", 1)
+    finally:
+        ledger.close()

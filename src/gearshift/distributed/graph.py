@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from gearshift.distributed.queue import QUEUE, defer_in
+from gearshift.distributed.queue import QUEUE, Acks, defer_in
 from gearshift.engine.run_state import FinishedJob, RunStore
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = [
     "TERMINAL",
     "DistributedRunStore",
     "RunRecord",
+    "analyze",
     "end_in",
     "finish_in",
     "load_run",
@@ -50,52 +51,49 @@ _SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtext(:r))")
 # Every transaction that changes several nodes of a run locks them first, in job id order: two
 # workers finishing parents of the same children (a fan-in), or one ending a job while another
 # finishes its sibling, then wait for each other instead of deadlocking.
+# (by primary key: an OR of the two sets would scan every node of the run, per commit)
 _LOCK_FINISHING = text(
-    "SELECT job_id FROM gs_dist_nodes WHERE run_id = :run AND (job_id IN :ids "
-    "OR job_id IN (SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent IN :ids)) "
-    "ORDER BY job_id FOR UPDATE"
+    "SELECT job_id, state FROM gs_dist_nodes WHERE run_id = :run AND job_id = ANY(ARRAY("
+    "  SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent IN :ids"
+    ") || CAST(:jobs AS VARCHAR[])) ORDER BY job_id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
 _LOCK_ENDING = text(
     "WITH RECURSIVE below(job_id) AS ("
     "  SELECT CAST(:job AS VARCHAR)"
     "  UNION SELECT e.child FROM gs_dist_edges e JOIN below b ON e.parent = b.job_id"
     "  WHERE e.run_id = :run) "
-    "SELECT n.job_id FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
+    "SELECT n.job_id, n.state FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
     "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
 )
 _MARK_SUCCEEDED = text(
     "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
     "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
 ).bindparams(bindparam("ids", expanding=True))
-# one row per child, however many of its parents finished in this transaction
+# Take one off each waiting child's unfinished count per parent moved (one row per child, however
+# many of its parents finished here) and queue those that reached zero -- unless the run was
+# cancelled. ``children``: the waiting ones, locked above, so found by primary key.
 _DECREMENT = text(
-    "UPDATE gs_dist_nodes n SET remaining_deps = n.remaining_deps - e.done "
-    "FROM (SELECT child, count(*) AS done FROM gs_dist_edges "
-    "      WHERE run_id = :run AND parent IN :ids GROUP BY child) e "
-    "WHERE n.run_id = :run AND n.job_id = e.child AND n.state = 'waiting' "
-    "RETURNING n.job_id, n.remaining_deps"
-).bindparams(bindparam("ids", expanding=True))
-_QUEUE_READY = text(
-    "UPDATE gs_dist_nodes SET state = 'queued' "
-    "WHERE run_id = :run AND job_id IN :ids AND state = 'waiting' AND remaining_deps <= 0 "
-    "AND NOT EXISTS (SELECT 1 FROM gs_dist_runs r "
-    "  WHERE r.run_id = :run AND r.status = 'cancelled') "
-    "RETURNING job_id"
-).bindparams(bindparam("ids", expanding=True))
+    "WITH done AS (SELECT child, count(*) AS done FROM gs_dist_edges "
+    "  WHERE run_id = :run AND parent IN :ids AND child IN :children GROUP BY child), "
+    "run AS (SELECT EXISTS (SELECT 1 FROM gs_dist_runs r "
+    "  WHERE r.run_id = :run AND r.status = 'cancelled') AS cancelled) "
+    "UPDATE gs_dist_nodes n SET remaining_deps = n.remaining_deps - d.done, "
+    "  state = CASE WHEN n.remaining_deps - d.done <= 0 AND NOT run.cancelled "
+    "    THEN 'queued' ELSE n.state END "
+    "FROM done d, run WHERE n.run_id = :run AND n.job_id IN :children AND n.job_id = d.child "
+    "RETURNING n.job_id, n.state"
+).bindparams(bindparam("ids", expanding=True), bindparam("children", expanding=True))
 _END = text(
     "UPDATE gs_dist_nodes SET state = :state, reason = :reason, finished_at = clock_timestamp() "
     "WHERE run_id = :run AND job_id = :job AND state NOT IN ('succeeded', 'skipped', 'cancelled') "
     "RETURNING job_id"
 )
+# the waiting nodes below an ended job, locked (and their states read) by _LOCK_ENDING: by
+# primary key (a condition on the state here let the planner scan every node of the run)
 _SKIP_DESCENDANTS = text(
-    "WITH RECURSIVE below(job_id) AS ("
-    "  SELECT child FROM gs_dist_edges WHERE run_id = :run AND parent = :job"
-    "  UNION SELECT e.child FROM gs_dist_edges e JOIN below b ON e.parent = b.job_id"
-    "  WHERE e.run_id = :run) "
-    "UPDATE gs_dist_nodes n SET state = 'skipped', finished_at = clock_timestamp(), "
-    "reason = :reason FROM below "
-    "WHERE n.run_id = :run AND n.job_id = below.job_id AND n.state = 'waiting'"
-)
+    "UPDATE gs_dist_nodes SET state = 'skipped', finished_at = clock_timestamp(), "
+    "reason = :reason WHERE run_id = :run AND job_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str = QUEUE) -> int:
@@ -105,15 +103,15 @@ def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str 
     if not job_ids:
         return 0
     conn.execute(_SHARED, {"r": run_id})
-    conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": list(job_ids)})
-    moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": list(job_ids)})]
-    if not moved:
+    ids = list(job_ids)
+    locked = conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": ids, "jobs": ids}).fetchall()
+    moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": ids})]
+    mine = set(ids)
+    waiting = [job for job, state in locked if state == "waiting" and job not in mine]
+    if not moved or not waiting:  # a duplicate execution, or no child left waiting
         return 0
-    counted = conn.execute(_DECREMENT, {"run": run_id, "ids": moved}).fetchall()
-    ready = [job for job, remaining in counted if remaining <= 0]
-    if not ready:
-        return 0
-    queued = [r[0] for r in conn.execute(_QUEUE_READY, {"run": run_id, "ids": ready})]
+    params = {"run": run_id, "ids": moved, "children": waiting}
+    queued = [job for job, state in conn.execute(_DECREMENT, params) if state == "queued"]
     defer_in(conn, run_id, queued, queue=queue)
     return len(queued)
 
@@ -122,16 +120,16 @@ def end_in(conn: Connection, run_id: str, job_id: str, state: str, reason: str) 
     """End a job that did not succeed (``failed``, ``error``, ``blocked``) and skip everything
     below it that has not started; whether this call ended it."""
     conn.execute(_SHARED, {"r": run_id})
-    conn.execute(_LOCK_ENDING, {"run": run_id, "job": job_id})
+    locked = conn.execute(_LOCK_ENDING, {"run": run_id, "job": job_id}).fetchall()
     ended = conn.execute(
         _END, {"run": run_id, "job": job_id, "state": state, "reason": reason[:1000]}
     ).first()
     if ended is None:
         return False
-    conn.execute(
-        _SKIP_DESCENDANTS,
-        {"run": run_id, "job": job_id, "reason": f"dependency {job_id} did not succeed"},
-    )
+    below = [job for job, now in locked if now == "waiting" and job != job_id]
+    if below:
+        reason = f"dependency {job_id} did not succeed"
+        conn.execute(_SKIP_DESCENDANTS, {"run": run_id, "ids": below, "reason": reason})
     return True
 
 
@@ -144,14 +142,18 @@ class DistributedRunStore(RunStore):
 
     replaceable = "run_jobs.status <> 'succeeded'"
 
-    def __init__(self, ledger: Ledger, queue: str = QUEUE) -> None:
+    def __init__(self, ledger: Ledger, queue: str = QUEUE, acks: Acks | None = None) -> None:
         super().__init__(ledger)
         self.queue = queue
+        #: the queue rows of the jobs executing here: deleted with their success
+        self.acks = acks
 
     def save_in(self, conn: Connection, run_id: str, jobs: Sequence[FinishedJob]) -> None:
         super().save_in(conn, run_id, jobs)
         done = [job.job_id for job in jobs if job.status == "succeeded"]
         finish_in(conn, run_id, done, self.queue)
+        if self.acks is not None:
+            self.acks.ack_in(conn, run_id, done)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,4 +267,23 @@ def submit(
             text("SELECT count(*) FROM gs_dist_nodes WHERE run_id = :r AND state = 'succeeded'"),
             {"r": run_id},
         ).scalar_one()
+    if len(orphans) + len(ready) >= ANALYZE_AFTER:
+        analyze(ledger)
     return len(orphans) + len(ready), int(done)
+
+
+#: a submission that enqueued this many jobs refreshes the queue's planner statistics
+ANALYZE_AFTER = 1000
+_ANALYZE = text("ANALYZE procrastinate_jobs, gs_dist_nodes, gs_dist_edges")
+
+
+def analyze(ledger: Ledger) -> None:
+    """Refresh the planner's statistics of the queue and the DAG after a large submission.
+
+    procrastinate's fetch takes the first job in priority order; with statistics of an empty
+    (or never analysed) queue the planner reads every queued job, sorts them and keeps one --
+    5.5 ms a fetch with 10,000 jobs queued, against 0.05 ms through the priority index once
+    analysed (EXPLAIN ANALYZE here). Autovacuum analyses eventually; workers start fetching at
+    once. A database user that does not own the tables is only warned (nothing fails)."""
+    with ledger.write() as conn:
+        conn.execute(_ANALYZE)

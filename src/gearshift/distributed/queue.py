@@ -9,6 +9,10 @@ apps share one task name:
   (:mod:`gearshift.distributed.graph`).
 
 The procrastinate schema is applied on first use, once, under an advisory lock.
+
+A job's queue row is deleted by the commit that ends the job (:class:`Acks`), not by a
+transaction of its own after it: procrastinate's finish is skipped for the rows that commit
+deleted, one round trip and one database transaction fewer per job.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.engine import make_url
 
 from gearshift.errors import ConfigError
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "QUEUE",
     "TASK",
+    "Acks",
     "conninfo",
     "defer_in",
     "deferring_app",
@@ -109,13 +114,98 @@ def deferring_app() -> App:
     return _deferring
 
 
-def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10) -> App:
-    """The app a worker runs: ``run(run_id, job_id)`` executes one job."""
-    from procrastinate import App, PsycopgConnector
+#: deletes the queue rows of jobs a gearshift commit ends, as procrastinate's finish would
+_ACK = text(
+    "DELETE FROM procrastinate_jobs WHERE id IN :ids AND status IN ('todo', 'doing')"
+).bindparams(bindparam("ids", expanding=True))
 
-    connector = PsycopgConnector(conninfo=conninfo(ledger), min_size=1, max_size=pool_size)
+
+class Acks:
+    """The queue rows of the jobs executing here, deleted by the commit that ends their job.
+
+    The runtime registers a job's queue row while the job runs (:meth:`start`); the commit that
+    records it succeeded, or ends it otherwise, deletes that row in its own transaction
+    (:meth:`ack_in`); once that commit has returned, :meth:`confirm` tells procrastinate's
+    finish to skip the row (:meth:`skips`). A row whose commit failed or whose outcome is unknown
+    is finished by procrastinate as before (a row already gone is then no error)."""
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[str, str], int] = {}
+        #: rows handed to a commit that may have committed
+        self._handed: set[int] = set()
+        #: rows a commit deleted: procrastinate's finish skips them
+        self._done: set[int] = set()
+
+    def start(self, run_id: str, job_id: str, queue_job: int | None) -> None:
+        if queue_job is not None:
+            self._running[(run_id, job_id)] = queue_job
+
+    def stop(self, run_id: str, job_id: str) -> None:
+        self._running.pop((run_id, job_id), None)
+
+    def ack_in(self, conn: Connection, run_id: str, job_ids: Sequence[str]) -> None:
+        """Delete the queue rows of ``job_ids`` (those executing here) in ``conn``'s
+        transaction."""
+        ids = [q for j in job_ids if (q := self._running.get((run_id, j))) is not None]
+        self.delete_in(conn, ids)
+
+    def delete_in(self, conn: Connection, queue_jobs: Sequence[int]) -> None:
+        if queue_jobs:
+            self._handed.update(queue_jobs)
+            conn.execute(_ACK, {"ids": list(queue_jobs)})
+
+    def confirm(self, queue_job: int | None) -> None:
+        """The commit that ended ``queue_job``'s job returned: its row, if that commit deleted
+        it, is gone."""
+        if queue_job is not None and queue_job in self._handed:
+            self._handed.discard(queue_job)
+            self._done.add(queue_job)
+
+    def skips(self, queue_job: int) -> bool:
+        """Whether procrastinate's finish of ``queue_job`` is to be skipped (asked once)."""
+        if queue_job in self._done:
+            self._done.discard(queue_job)
+            return True
+        return False
+
+    def handed(self, queue_job: int) -> bool:
+        """Whether a commit of unknown outcome may have deleted ``queue_job`` (asked once)."""
+        if queue_job in self._handed:
+            self._handed.discard(queue_job)
+            return True
+        return False
+
+
+def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | None = None) -> App:
+    """The app a worker runs: ``run(context, run_id, job_id)`` executes one job; the queue rows
+    ``acks`` has seen deleted are not finished again."""
+    from procrastinate import App, PsycopgConnector
+    from procrastinate.manager import JobManager
+
+    class _Manager(JobManager):
+        async def finish_job(self, job: Any, status: Any, delete_job: bool) -> None:
+            if acks is not None and job.id is not None and acks.skips(job.id):
+                return
+            try:
+                await super().finish_job(job, status, delete_job)
+            except Exception:
+                if acks is not None and job.id is not None and acks.handed(job.id):
+                    return  # its row went with the commit that ended the job
+                raise
+            if acks is not None and job.id is not None:
+                acks.handed(job.id)  # that commit did not delete it: forgotten
+
+    # autocommit: each of procrastinate's queries is one statement (a function call), so no
+    # BEGIN and COMMIT round trips around every fetch, finish and heartbeat
+    async def autocommit(conn: Any) -> None:
+        await conn.set_autocommit(True)
+
+    connector = PsycopgConnector(
+        conninfo=conninfo(ledger), min_size=1, max_size=pool_size, configure=autocommit
+    )
     app = App(connector=connector)
-    _register(app, run)
+    app.job_manager = _Manager(connector=connector)
+    app.task(name=TASK, queue=QUEUE, pass_context=True)(run)
     return app
 
 

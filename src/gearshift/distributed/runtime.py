@@ -14,6 +14,7 @@ same text (so relative ``agents:`` paths work on a shared checkout), else from t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -22,17 +23,17 @@ import random
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
 from gearshift.distributed.liveness import HELD
-from gearshift.distributed.queue import QUEUE, defer_in
+from gearshift.distributed.queue import QUEUE, Acks, defer_in
 from gearshift.engine.run_state import FinishedJob
 from gearshift.engine.runner import Engine
 from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
@@ -60,6 +61,22 @@ _CLAIM = text(
     "JOIN gs_dist_runs r ON r.run_id = n.run_id "
     "WHERE n.run_id = :run AND n.job_id = :job FOR UPDATE OF n"
 )
+#: the usual claim in one statement: a ``queued`` node of a run neither cancelled nor submitted
+#: again since it was built here starts, and its dependencies' rows and its own come back (one
+#: row, of NULLs but the first, when there are none); no row: :data:`_CLAIM` decides. The node
+#: is found and locked by its primary key first (a condition on its state in the UPDATE would
+#: let the planner walk the run's queued nodes through the state index instead).
+_CLAIM_QUEUED = text(
+    "WITH node AS MATERIALIZED (SELECT state FROM gs_dist_nodes "
+    "  WHERE run_id = :run AND job_id = :job FOR UPDATE), "
+    "claimed AS (UPDATE gs_dist_nodes n SET state = 'running', starts = n.starts + 1, "
+    "  worker = :worker, started_at = clock_timestamp() FROM node, gs_dist_runs r "
+    "  WHERE n.run_id = :run AND n.job_id = :job AND node.state = 'queued' "
+    "  AND r.run_id = :run AND r.status <> 'cancelled' AND r.updated_at = :version "
+    "  RETURNING n.job_id) "
+    "SELECT c.job_id, s.job_id, s.status, s.output, s.cost_nanos, s.tier_path, s.progress "
+    "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = :run AND s.job_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 _VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
 #: what :meth:`Runtime._claim` returns when the run was submitted again since it was built
 _STALE = "stale"
@@ -132,21 +149,26 @@ class Runtime:
         self._unended: dict[tuple[str, str], Callable[[], None]] = {}
         #: builds of runs replaced or idle, closed once their jobs here have finished
         self._retired: list[_Run] = []
+        #: the queue rows of the jobs executing here, deleted by the commits that end them
+        self.acks = Acks()
         self.executed = 0
 
-    async def run_job(self, run_id: str, job_id: str) -> None:
+    async def run_job(self, run_id: str, job_id: str, *, queue_job: int | None = None) -> None:
         """Execute one job, unless it already ended (a duplicate delivery) or its run was
         cancelled. A job that does not succeed ends its node and skips what is below it.
 
         Whatever goes wrong, the node does not stay ``queued`` or ``running`` with nothing
         behind it: an error setting up the run or executing the job ends it ``error`` with the
         reason (retried from the upkeep while the database is away); an error claiming it
-        leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again."""
+        leaves it ``queued`` for the orphan sweep (:func:`requeue_orphans`) to enqueue again.
+
+        ``queue_job``: the id of the job's queue row, deleted by the commit that ends the job
+        (:class:`~gearshift.distributed.queue.Acks`)."""
         for _ in range(3):  # built again when the run was submitted again meanwhile
             try:
                 run = await self._run(run_id)
             except Exception as exc:  # the run cannot be set up here: say so on the job
-                await self._fail(run_id, job_id, f"worker: {_describe(exc)}")
+                await self._fail(run_id, job_id, f"worker: {_describe(exc)}", ack=queue_job)
                 return
             job = run.jobs.get(job_id)
             if job is None:
@@ -155,7 +177,7 @@ class Runtime:
                     continue
                 await self._fail(
                     run_id, job_id, f"worker: job {job_id!r} is not in the run's pipeline any "
-                    "more (it was submitted again without it)",
+                    "more (it was submitted again without it)", ack=queue_job,
                 )  # fmt: skip
                 return
             claimed = await asyncio.to_thread(self._claim, run, job)
@@ -163,13 +185,16 @@ class Runtime:
                 break
             self._retire(run)
         else:
-            await self._fail(run_id, job_id, "worker: the run kept being submitted again")
+            await self._fail(
+                run_id, job_id, "worker: the run kept being submitted again", ack=queue_job
+            )
             return
         if claimed is None or isinstance(claimed, str):
             return
         outputs, state = claimed
         self.executed += 1
         run.active += 1
+        self.acks.start(run_id, job_id, queue_job)
         try:
             outcome = await run.engine.run_one(job, outputs, state)
             if outcome.status == "succeeded" and not outcome.marked:
@@ -178,8 +203,10 @@ class Runtime:
                 )
                 run.ctx.save_finished(finished)
                 run.ctx.flush()  # committed before the queue job is marked done
-            if outcome.status != "succeeded":
-                await self._fail(run_id, job_id, outcome.reason, outcome.status)
+            if outcome.status == "succeeded":
+                self.acks.confirm(queue_job)  # that commit deleted its queue row
+            else:
+                await self._fail(run_id, job_id, outcome.reason, outcome.status, ack=queue_job)
         except BatchPending as pending:
             self._hand_back(run, job_id, after_s=pending.after_s)
         except asyncio.CancelledError:
@@ -187,21 +214,28 @@ class Runtime:
             raise
         except Exception as exc:
             log.exception("job %s of run %s failed on this worker", job_id, run_id)
-            await self._fail(run_id, job_id, _describe(exc))
+            await self._fail(run_id, job_id, _describe(exc), ack=queue_job)
         finally:
+            self.acks.stop(run_id, job_id)
             self._running.discard((run_id, job_id))
             run.active -= 1
             run.used = time.monotonic()
 
-    async def _fail(self, run_id: str, job_id: str, reason: str, status: str = "error") -> None:
-        """End a node that did not succeed; when the database refuses, keep it for the
-        upkeep's :meth:`end_pending` and fail the queue job (it is logged there)."""
-        end = functools.partial(self._end, run_id, job_id, status, reason)
+    async def _fail(
+        self, run_id: str, job_id: str, reason: str, status: str = "error", *,
+        ack: int | None = None,
+    ) -> None:  # fmt: skip
+        """End a node that did not succeed (and delete its queue row ``ack`` with it); when the
+        database refuses, keep it for the upkeep's :meth:`end_pending` and fail the queue job
+        (it is logged there)."""
         try:
-            await asyncio.to_thread(end)
+            await asyncio.to_thread(self._end, run_id, job_id, status, reason, ack)
         except Exception:
-            self._unended[(run_id, job_id)] = end
+            self._unended[(run_id, job_id)] = functools.partial(
+                self._end, run_id, job_id, status, reason
+            )
             raise
+        self.acks.confirm(ack)
 
     @property
     def has_pending(self) -> bool:
@@ -217,11 +251,15 @@ class Runtime:
             ended += 1
         return ended
 
-    def _end(self, run_id: str, job_id: str, status: str, reason: str) -> None:
+    def _end(
+        self, run_id: str, job_id: str, status: str, reason: str, ack: int | None = None
+    ) -> None:
         for attempt in range(1, 4):
             try:
                 with self.ledger.write() as conn:
                     end_in(conn, run_id, job_id, status, reason)
+                    if ack is not None:
+                        self.acks.delete_in(conn, [ack])
                 return
             except LedgerConflict:  # a deadlock victim: nothing was written
                 if attempt == 3:
@@ -229,13 +267,32 @@ class Runtime:
                 time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other one through
 
     def _claim(self, run: _Run, job: Job) -> tuple[dict[str, str], FinishedJob | None] | str | None:
-        """Start ``job`` (one transaction, in a thread: the event loop keeps running) and read
+        """Start ``job`` (in a thread: the event loop keeps running) and read
         its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
         must not run (it ended already, its run was cancelled, or it is running on a live
         worker -- this process included -- that started it: a duplicate delivery); ``_STALE``
         when the run was submitted again since ``run`` was built (nothing changed then)."""
         run_id = run.ctx.run_id
         key = {"run": run_id, "job": job.id}
+        ids = [*job.depends_on, job.id]
+        # the usual claim: one statement, committed on its own (no BEGIN and COMMIT round
+        # trips); the job counts as running here from before it, so that a second delivery to
+        # this process, which waits for the node's row, then finds it held
+        mine = (run_id, job.id) not in self._running  # else it runs here: not claimed below
+        if mine:
+            self._running.add((run_id, job.id))
+        try:
+            with self._autocommit() as conn:
+                fast = {**key, "worker": self.name, "version": run.version, "ids": ids}
+                claimed = conn.execute(_CLAIM_QUEUED, fast).fetchall()
+        except BaseException:
+            if mine:
+                self._running.discard((run_id, job.id))
+            raise
+        if claimed:
+            return _inputs(job, [r[1:] for r in claimed if r[1] is not None])
+        if mine:
+            self._running.discard((run_id, job.id))
         started = False
         try:
             with self.ledger.write() as conn:
@@ -254,12 +311,18 @@ class Runtime:
                 conn.execute(_START, {**key, "worker": self.name})
                 self._running.add((run_id, job.id))  # under the row lock: a second delivery waits
                 started = True
-                rows = conn.execute(_STATES, {"run": run_id, "ids": [*job.depends_on, job.id]})
+                rows = conn.execute(_STATES, {"run": run_id, "ids": ids})
                 return _inputs(job, rows.fetchall())
         except BaseException:
             if started:  # not committed
                 self._running.discard((run_id, job.id))
             raise
+
+    @contextlib.contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A ledger connection whose every statement commits on its own."""
+        with self.ledger.read() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _held(self, run_id: str, job_id: str, worker: str | None, live: bool) -> bool:
         """Whether a ``running`` node is being executed elsewhere: on another live worker, or
@@ -357,7 +420,7 @@ class Runtime:
             router=pipeline.router(catalog),
             ledger=self.ledger,
             run_id=run_id,
-            store=DistributedRunStore(self.ledger, queue),
+            store=DistributedRunStore(self.ledger, queue, self.acks),
             project=str(options.get("project") or ""),
             source="sim" if sim else "api",
             concurrency=int(options.get("worker_calls") or 1000),

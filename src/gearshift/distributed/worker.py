@@ -48,7 +48,7 @@ from gearshift.distributed.runtime import ProviderFactory, Runtime
 from gearshift.errors import ConfigError
 
 if TYPE_CHECKING:
-    from procrastinate import App
+    from procrastinate import App, JobContext
     from procrastinate.worker import Worker
 
     from gearshift.config import Config
@@ -133,10 +133,11 @@ async def serve(
         rate_store=rate_store,
     )
 
-    async def run_job(run_id: str, job_id: str) -> None:
-        await runtime.run_job(run_id, job_id)
+    async def run_job(context: JobContext, run_id: str, job_id: str) -> None:
+        await runtime.run_job(run_id, job_id, queue_job=context.job.id)
 
-    app = worker_app(ledger, run_job, pool_size=min(20, 4 + options.concurrency // 20))
+    pool_size = min(20, 4 + options.concurrency // 20)
+    app = worker_app(ledger, run_job, pool_size=pool_size, acks=runtime.acks)
     async with app.open_async():
         await asyncio.to_thread(register_worker, ledger, runtime.name)
         queue_worker = Worker(

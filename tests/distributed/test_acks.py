@@ -1,0 +1,101 @@
+"""A job's queue row goes with the commit that ends it: procrastinate's own finish (a round trip
+and a transaction of its own) is skipped for those rows, and nothing is left in the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gearshift.distributed.queue import Acks
+from gearshift.distributed.worker import WorkerOptions, serve
+from gearshift.ledger import Ledger
+
+from .test_shutdown import nodes, submitted
+
+pytestmark = pytest.mark.postgres
+
+PIPELINE = """\
+defaults: {strategy: single, model: haiku, max_tokens: 256}
+tasks:
+  - {id: a, task: Write a haiku}
+  - {id: b, task: Write another haiku, depends_on: [a]}
+  - {id: c, task: Write a limerick, depends_on: [a]}
+  - {id: d, task: Write a sonnet}
+  - {id: e, task: Write a couplet}
+  - {id: f, task: Write a ballad}
+"""
+
+
+def test_the_commit_that_ends_a_job_deletes_its_queue_row_and_procrastinate_does_not_finish_it(
+    dist_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from procrastinate.manager import JobManager
+
+    finished: list[int] = []
+    original = JobManager.finish_job_by_id_async
+
+    async def counting(self: Any, job_id: int, **kwargs: Any) -> None:
+        finished.append(job_id)
+        await original(self, job_id, **kwargs)
+
+    monkeypatch.setattr(JobManager, "finish_job_by_id_async", counting)
+    run = "acks"
+    ledger = submitted(dist_db, tmp_path, run, PIPELINE)
+    options = WorkerOptions(concurrency=4, install_signal_handlers=False, poll_s=0.2)
+
+    async def scenario() -> dict[str, tuple[str, int]]:
+        worker = asyncio.create_task(serve(ledger, options))
+        try:
+            for _ in range(200):
+                states = await asyncio.to_thread(nodes, ledger, run)
+                if all(s not in ("waiting", "queued", "running") for s, _ in states.values()):
+                    return states
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"the run did not finish: {states}")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    try:
+        states = asyncio.run(scenario())
+        assert len(states) == 6
+        assert all(starts == 1 for _, starts in states.values())  # each started once
+        # every job ended (succeeded, or failed on the simulator's verdict: both ack the row)
+        assert ledger.query("SELECT count(*) FROM procrastinate_jobs")[0][0] == 0
+        assert finished == []  # no finish of its own for any of them
+    finally:
+        ledger.close()
+
+
+def test_a_row_whose_commit_rolled_back_is_finished_by_procrastinate(dist_db: str) -> None:
+    ledger = Ledger.open(dist_db)
+    try:
+        acks = Acks()
+        acks.start("r", "j", 41)
+        with contextlib.suppress(RuntimeError), ledger.write() as conn:
+            conn.exec_driver_sql("CREATE TEMP TABLE procrastinate_jobs (id bigint, status text)")
+            acks.ack_in(conn, "r", ["j"])
+            raise RuntimeError("the commit fails")
+        # no confirm (the commit raised): procrastinate's finish runs, and a failure of it is
+        # forgiven once (the row may have gone with a commit whose outcome is unknown)
+        assert not acks.skips(41)
+        assert acks.handed(41)
+        assert not acks.handed(41)
+        # a commit that returned: the finish is skipped, once
+        with ledger.write() as conn:
+            conn.exec_driver_sql("CREATE TEMP TABLE procrastinate_jobs (id bigint, status text)")
+            acks.ack_in(conn, "r", ["j"])
+        acks.confirm(41)
+        assert acks.skips(41)
+        assert not acks.skips(41)
+        acks.stop("r", "j")
+        with ledger.write() as conn:
+            acks.ack_in(conn, "r", ["j"])  # no longer running here: nothing to delete
+        assert not acks.handed(41)
+    finally:
+        ledger.close()
