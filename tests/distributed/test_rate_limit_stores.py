@@ -225,3 +225,48 @@ def test_acquire_sleeps_for_the_deficit(backend: Backend) -> None:
         assert limiter.waited_s > 0
 
     run(backend, body)
+
+
+def test_a_call_asking_more_than_a_bucket_holds_is_refunded_only_what_it_took(
+    backend: Backend,
+) -> None:
+    """max_tokens above the bucket's capacity debits the whole bucket; the refund is what was
+    debited and not used -- not max_tokens minus the output, which would refill the bucket with
+    other calls' tokens and leave output unlimited."""
+
+    async def body(store: BucketStore) -> None:
+        # 1 output token a second, a bucket of 8,000; 1,000,000 input/requests (not the limit)
+        limiter = SharedRateLimiter(store, "sim", RateLimits(6e7, 6e7, 60, burst_s=8_000))
+        inner = _Inner()  # answers with 10 output tokens
+        provider = RateLimitedProvider(inner, limiter, load_catalog())  # type: ignore[arg-type]
+        request = ModelRequest.user("x", model="claude-haiku-4-5", max_tokens=32_000)
+        await provider.complete(request)
+        # 8,000 taken, 10 used: 7,990 back (the old refund, 31,990, refilled it to 8,000)
+        assert backend.peek("sim:haiku:output_tokens") == pytest.approx(7_990, abs=3)
+
+    run(backend, body)
+
+
+class _Broken(_Counting):
+    """A store whose bookkeeping after a call fails with an error that is not an outage."""
+
+    async def settle(self, *args: Any) -> None:
+        raise RuntimeError("OOM command not allowed when used memory > 'maxmemory'")
+
+    async def block(self, *args: Any) -> None:
+        raise RuntimeError("deadlock detected")
+
+
+def test_a_store_error_after_a_paid_call_never_loses_the_answer(backend: Backend) -> None:
+    async def body(store: BucketStore) -> None:
+        limiter = SharedRateLimiter(_Broken(store), "sim", RateLimits(600, 60_000, 60_000))
+        inner = _Inner()
+        provider = RateLimitedProvider(inner, limiter, load_catalog())  # type: ignore[arg-type]
+        request = ModelRequest.user("x", model="claude-haiku-4-5", max_tokens=100)
+        result = await provider.complete(request)  # paid: its answer comes back all the same
+        assert result.text == "ok"
+        inner.fail = RateLimited("429", retry_after=1)
+        with pytest.raises(RateLimited):  # the 429 itself, not the store's error
+            await provider.complete(request)
+
+    run(backend, body)

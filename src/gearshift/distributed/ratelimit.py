@@ -153,6 +153,15 @@ class SharedRateLimiter:
                 wanted.append(min(cost, bucket.capacity))
         return await self.store.take(buckets, wanted)
 
+    def charged(self, model_class: str, costs: dict[str, float]) -> dict[str, float]:
+        """What :meth:`take` debits for ``costs``: each at most its bucket's capacity (refunds
+        are worked out from this, never from the full cost: a refund above the debit would
+        credit the bucket with other calls' tokens)."""
+        return {
+            d: min(cost, self.bucket(model_class, d).capacity) if d in self._per_min else cost
+            for d, cost in costs.items()
+        }
+
     async def acquire(self, model_class: str, costs: dict[str, float]) -> None:
         """Wait until the buckets hold ``costs``, then debit them; while the store cannot be
         reached, wait for it (fail closed)."""
@@ -196,6 +205,8 @@ class SharedRateLimiter:
             await self.store.settle(settlements)
         except StoreUnavailable as exc:
             self._warn(f"{exc.message}; a refund was not written")
+        except Exception as exc:  # the call is paid: its bookkeeping never fails it
+            self._warn(f"rate-limit store error ({type(exc).__name__}); a refund was not written")
 
     async def block(self, model_class: str, seconds: float) -> None:
         """A 429: empty the buckets and let nobody through for ``seconds``."""
@@ -204,6 +215,11 @@ class SharedRateLimiter:
             await self.store.block(buckets, max(0.0, seconds))
         except StoreUnavailable as exc:
             self._warn(f"{exc.message}; a 429 did not block the other workers")
+        except Exception as exc:  # the 429 itself is what the caller must see
+            self._warn(
+                f"rate-limit store error ({type(exc).__name__}); a 429 did not block the other "
+                "workers"
+            )
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()
@@ -229,19 +245,20 @@ class RateLimitedProvider:
             "output_tokens": float(request.max_tokens),
         }
         await self.limiter.acquire(model_class, costs)
+        charged = self.limiter.charged(model_class, costs)
         try:
             result = await self.inner.complete(request)
         except RateLimited as exc:
             await self.limiter.block(model_class, exc.retry_after or 1.0)
             raise
         except ProviderError:  # no answer: none of the output was used
-            await self.limiter.settle(model_class, {"output_tokens": costs["output_tokens"]})
+            await self.limiter.settle(model_class, {"output_tokens": charged["output_tokens"]})
             raise
         usage = result.usage
         counted = usage.input_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
-        refunds = {
-            "input_tokens": costs["input_tokens"] - counted,
-            "output_tokens": float(request.max_tokens - usage.output_tokens),
+        refunds = {  # what was debited and not used (never more than was debited)
+            "input_tokens": charged["input_tokens"] - counted,
+            "output_tokens": charged["output_tokens"] - usage.output_tokens,
         }
         await self.limiter.settle(model_class, refunds, result.ratelimit)
         return result
