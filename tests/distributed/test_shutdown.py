@@ -160,3 +160,35 @@ def test_deliveries_of_a_job_running_in_this_process_are_not_run_again(
         assert nodes(ledger, run)["s0"] == ("succeeded", 1)
     finally:
         ledger.close()
+
+
+def test_a_failed_claim_by_one_delivery_does_not_forget_the_one_running_the_job(
+    dist_db: str, tmp_path: Path
+) -> None:
+    """Two deliveries of one job claiming at once in this process: the one whose claim finds
+    the node taken gives up its own count only, so a third delivery still sees the job held
+    here (with a set, the loser's discard forgot the winner and the third ran it again)."""
+    run = "claims-here"
+    ledger = submitted(dist_db, tmp_path, run)
+    key = (run, "s0")
+
+    async def scenario() -> int:
+        runtime = Runtime(ledger, name="here:1", provider_factory=slow_factory(1.5))
+        runtime._running[key] += 1  # a second delivery's claim in progress, before the first
+        first = asyncio.create_task(runtime.run_job(run, "s0"))
+        for _ in range(100):
+            if (await asyncio.to_thread(nodes, ledger, run))["s0"][0] == "running":
+                break
+            await asyncio.sleep(0.05)
+        runtime._leave(key)  # ... whose claim then found the node running: it gives up
+        await runtime.run_job(run, "s0")  # a third delivery: held here, not run again
+        await first
+        await runtime.close()
+        assert not runtime._running  # every claim and execution counted out
+        return runtime.executed
+
+    try:
+        assert asyncio.run(scenario()) == 1
+        assert nodes(ledger, run)["s0"] == ("succeeded", 1)
+    finally:
+        ledger.close()

@@ -14,6 +14,7 @@ same text (so relative ``agents:`` paths work on a shared checkout), else from t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -144,7 +145,10 @@ class Runtime:
         self._runs: dict[str, _Run] = {}
         self._building: dict[str, asyncio.Lock] = {}
         #: (run id, job id) this process is executing now
-        self._running: set[tuple[str, str]] = set()
+        #: per job, the claims of it in progress in this process plus its execution here (a
+        #: count, not a set: two deliveries of one job claiming at once must not forget the
+        #: one that started it)
+        self._running: collections.Counter[tuple[str, str]] = collections.Counter()
         #: the writes that end or hand back a node, by (run id, job id), the database refused
         self._unended: dict[tuple[str, str], Callable[[], None]] = {}
         #: builds of runs replaced or idle, closed once their jobs here have finished
@@ -217,7 +221,7 @@ class Runtime:
             await self._fail(run_id, job_id, _describe(exc), ack=queue_job)
         finally:
             self.acks.stop(run_id, job_id)
-            self._running.discard((run_id, job_id))
+            self._leave((run_id, job_id))
             run.active -= 1
             run.used = time.monotonic()
 
@@ -278,21 +282,22 @@ class Runtime:
         # the usual claim: one statement, committed on its own (no BEGIN and COMMIT round
         # trips); the job counts as running here from before it, so that a second delivery to
         # this process, which waits for the node's row, then finds it held
-        mine = (run_id, job.id) not in self._running  # else it runs here: not claimed below
-        if mine:
-            self._running.add((run_id, job.id))
+        here = (run_id, job.id)
+        self._running[here] += 1
         try:
             with self._autocommit() as conn:
                 fast = {**key, "worker": self.name, "version": run.version, "ids": ids}
                 claimed = conn.execute(_CLAIM_QUEUED, fast).fetchall()
         except BaseException:
-            if mine:
-                self._running.discard((run_id, job.id))
+            self._leave(here)
+            # the statement may have committed with its answer lost: the node would stay
+            # ``running`` under this live worker with no queue row; the upkeep puts it back
+            # in the queue (a no-op unless it is ``running`` here)
+            self._unended.setdefault(here, functools.partial(self._requeue_lost, run, job.id))
             raise
         if claimed:
             return _inputs(job, [r[1:] for r in claimed if r[1] is not None])
-        if mine:
-            self._running.discard((run_id, job.id))
+        self._leave(here)
         started = False
         try:
             with self.ledger.write() as conn:
@@ -309,13 +314,13 @@ class Runtime:
                              row[2])  # fmt: skip
                     return None
                 conn.execute(_START, {**key, "worker": self.name})
-                self._running.add((run_id, job.id))  # under the row lock: a second delivery waits
+                self._running[here] += 1  # under the row lock: a second delivery waits
                 started = True
                 rows = conn.execute(_STATES, {"run": run_id, "ids": ids})
                 return _inputs(job, rows.fetchall())
         except BaseException:
             if started:  # not committed
-                self._running.discard((run_id, job.id))
+                self._leave(here)
             raise
 
     @contextlib.contextmanager
@@ -328,8 +333,13 @@ class Runtime:
         """Whether a ``running`` node is being executed elsewhere: on another live worker, or
         in this process (a node this process's previous life left under its name is not)."""
         if worker == self.name:
-            return (run_id, job_id) in self._running
+            return self._running[(run_id, job_id)] > 0
         return live
+
+    def _leave(self, key: tuple[str, str]) -> None:
+        self._running[key] -= 1
+        if self._running[key] <= 0:
+            del self._running[key]
 
     def _hand_back(self, run: _Run, job_id: str, *, after_s: float | None = None) -> None:
         """A job stopped by shutdown goes back to the queue (its paid attempts are recorded:
@@ -345,6 +355,12 @@ class Runtime:
             except Exception:
                 self._unended[(run.ctx.run_id, job_id)] = requeue
                 raise
+
+    def _requeue_lost(self, run: _Run, job_id: str) -> None:
+        """Queue again a node whose claim may have committed with its answer lost -- unless a
+        delivery of it is being claimed or executed here now (then it is not lost)."""
+        if self._running[(run.ctx.run_id, job_id)] == 0:
+            self._requeue(run.ctx.run_id, job_id, run.queue, None)
 
     def _requeue(self, run_id: str, job_id: str, queue: str, after_s: float | None) -> None:
         with self.ledger.write() as conn:
