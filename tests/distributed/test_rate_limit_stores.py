@@ -270,3 +270,15 @@ def test_a_store_error_after_a_paid_call_never_loses_the_answer(backend: Backend
             await provider.complete(request)
 
     run(backend, body)
+
+
+def test_a_shorter_429_never_shortens_a_block(backend: Backend) -> None:
+    async def body(store: BucketStore) -> None:
+        limiter = SharedRateLimiter(store, "sim", RateLimits(600, burst_s=10))
+        assert await limiter.take("haiku", {"requests": 1}) == 0  # the call that got the 429
+        await limiter.block("haiku", 5.0)
+        await limiter.block("haiku", 1.0)  # another worker's 429 with a shorter retry-after
+        wait = await limiter.take("haiku", {"requests": 1})
+        assert 4.0 < wait <= 5.0
+
+    run(backend, body)

@@ -16,6 +16,7 @@ racing) may pay its call twice, but never records twice or enqueues a child twic
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ from gearshift.engine.run_state import FinishedJob, RunStore
 if TYPE_CHECKING:
     from gearshift.engine.job import Job
     from gearshift.ledger.store import Ledger
+
+log = logging.getLogger("gearshift.worker")
 
 __all__ = [
     "ACTIVE",
@@ -268,7 +271,10 @@ def submit(
             {"r": run_id},
         ).scalar_one()
     if len(orphans) + len(ready) >= ANALYZE_AFTER:
-        analyze(ledger)
+        try:  # the run is submitted: statistics are an optimisation, never a failed submit
+            analyze(ledger)
+        except Exception as exc:
+            log.warning("could not refresh the queue's statistics (%s)", type(exc).__name__)
     return len(orphans) + len(ready), int(done)
 
 

@@ -55,7 +55,8 @@ _SETTLE = text(
 )
 _BLOCK = text(
     "UPDATE gs_rate_buckets SET tokens = 0, updated_at = clock_timestamp(), "
-    "blocked_until = clock_timestamp() + make_interval(secs => :s) WHERE key IN :keys"
+    "blocked_until = GREATEST(coalesce(blocked_until, clock_timestamp()), "
+    "clock_timestamp() + make_interval(secs => :s)) WHERE key IN :keys"
 ).bindparams(bindparam("keys", expanding=True))
 
 

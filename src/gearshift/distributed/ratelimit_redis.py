@@ -90,7 +90,9 @@ _BLOCK = (
     + """
 local till = now + tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  put(key, 0, tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1]), till)
+  local cap, rate = tonumber(ARGV[2*i]), tonumber(ARGV[2*i+1])
+  local _, blocked = held(key, cap, rate)
+  put(key, 0, cap, rate, math.max(till, blocked))  -- a shorter 429 never shortens a block
 end
 return '0'
 """

@@ -236,10 +236,19 @@ class Runtime:
             await asyncio.to_thread(self._end, run_id, job_id, status, reason, ack)
         except Exception:
             self._unended[(run_id, job_id)] = functools.partial(
-                self._end, run_id, job_id, status, reason
+                self._end_later, run_id, job_id, status, reason, ack
             )
             raise
         self.acks.confirm(ack)
+
+    def _end_later(
+        self, run_id: str, job_id: str, status: str, reason: str, ack: int | None
+    ) -> None:
+        """:meth:`_end` from the upkeep: the queue row goes with the node's end, as it would
+        have (procrastinate's finish of it has been tried and has failed meanwhile)."""
+        self._end(run_id, job_id, status, reason, ack)
+        if ack is not None:
+            self.acks.handed(ack)  # its bookkeeping forgotten: the row is gone
 
     @property
     def has_pending(self) -> bool:
