@@ -156,3 +156,28 @@ def redis_prefix() -> Iterator[str]:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
+
+
+def serve_until(ledger: Any, options: Any, done: Callable[[], Any], what: str) -> Any:
+    """Run a worker in this process (``serve``) until ``done()`` (called in a thread, every
+    0.1 s, up to 20 s) returns something true, and return it; the worker is cancelled then."""
+    import asyncio
+    import contextlib
+
+    from gearshift.distributed.worker import serve
+
+    async def main() -> Any:
+        worker = asyncio.create_task(serve(ledger, options))
+        try:
+            for _ in range(200):
+                value = await asyncio.to_thread(done)
+                if value:
+                    return value
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"timed out waiting for {what}")
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    return asyncio.run(main())

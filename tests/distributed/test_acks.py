@@ -3,7 +3,6 @@ and a transaction of its own) is skipped for those rows, and nothing is left in 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,10 @@ from typing import Any
 import pytest
 
 from gearshift.distributed.queue import Acks
-from gearshift.distributed.worker import WorkerOptions, serve
+from gearshift.distributed.worker import WorkerOptions
 from gearshift.ledger import Ledger
 
+from .conftest import serve_until
 from .test_shutdown import nodes, submitted
 
 pytestmark = pytest.mark.postgres
@@ -47,22 +47,13 @@ def test_the_commit_that_ends_a_job_deletes_its_queue_row_and_procrastinate_does
     ledger = submitted(dist_db, tmp_path, run, PIPELINE)
     options = WorkerOptions(concurrency=4, install_signal_handlers=False, poll_s=0.2)
 
-    async def scenario() -> dict[str, tuple[str, int]]:
-        worker = asyncio.create_task(serve(ledger, options))
-        try:
-            for _ in range(200):
-                states = await asyncio.to_thread(nodes, ledger, run)
-                if all(s not in ("waiting", "queued", "running") for s, _ in states.values()):
-                    return states
-                await asyncio.sleep(0.1)
-            raise AssertionError(f"the run did not finish: {states}")
-        finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+    def ended() -> dict[str, tuple[str, int]] | None:
+        states = nodes(ledger, run)
+        live = any(s in ("waiting", "queued", "running") for s, _ in states.values())
+        return None if live else states
 
     try:
-        states = asyncio.run(scenario())
+        states = serve_until(ledger, options, ended, "the run to end")
         assert len(states) == 6
         assert all(starts == 1 for _, starts in states.values())  # each started once
         # every job ended (succeeded, or failed on the simulator's verdict: both ack the row)

@@ -17,6 +17,8 @@ from gearshift.engine.pipeline import load_pipeline
 from gearshift.ledger import Ledger
 from gearshift.testing.fake_anthropic import FakeAnthropic
 
+from .conftest import serve_until
+
 pytestmark = pytest.mark.postgres
 
 PIPELINE = """\
@@ -62,21 +64,11 @@ def test_a_batch_is_polled_from_the_queue_without_holding_a_slot(
             concurrency=1, install_signal_handlers=False, heartbeat_s=0.5, poll_s=0.2
         )
 
-        async def until_done() -> None:
-            worker = asyncio.create_task(serve(ledger, one_slot))
-            try:
-                for _ in range(200):
-                    states = await asyncio.to_thread(_finished, ledger, "batch")
-                    if all(s == "succeeded" for s, _ in states.values()):
-                        return
-                    await asyncio.sleep(0.1)
-                raise AssertionError(f"the run did not finish: {states}")
-            finally:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+        def done() -> bool:
+            states = _finished(ledger, "batch")
+            return all(s == "succeeded" for s, _ in states.values())
 
-        asyncio.run(until_done())
+        serve_until(ledger, one_slot, done, "the batch run to succeed")
         states = _finished(ledger, "batch")
         # one slot, and the batch job was first in the queue: the notes could only finish before
         # it because its polls gave the slot back

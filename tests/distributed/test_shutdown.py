@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,24 @@ def nodes(ledger: Ledger, run: str) -> dict[str, tuple[str, int]]:
     return {r[0]: (r[1], int(r[2])) for r in rows}
 
 
+async def until_running(ledger: Ledger, run: str, job: str) -> None:
+    """Wait (up to 5 s) until ``job``'s node is ``running``."""
+    for _ in range(100):
+        if (await asyncio.to_thread(nodes, ledger, run))[job][0] == "running":
+            return
+        await asyncio.sleep(0.05)
+
+
+def ran_once(ledger: Ledger, run: str, scenario: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    """Run ``scenario`` (it returns how many jobs the runtime executed): ``s0`` ran once, and
+    succeeded, started once. Closes ``ledger``."""
+    try:
+        assert asyncio.run(scenario()) == 1
+        assert nodes(ledger, run)["s0"] == ("succeeded", 1)
+    finally:
+        ledger.close()
+
+
 def heartbeat_age(ledger: Ledger) -> float:
     rows = ledger.query(
         "SELECT extract(epoch FROM now() - max(last_heartbeat)) FROM procrastinate_workers"
@@ -143,10 +162,7 @@ def test_deliveries_of_a_job_running_in_this_process_are_not_run_again(
     async def scenario() -> int:
         runtime = Runtime(ledger, name="here:1", provider_factory=slow_factory(1.5))
         first = asyncio.create_task(runtime.run_job(run, "s0"))
-        for _ in range(100):
-            if (await asyncio.to_thread(nodes, ledger, run))["s0"][0] == "running":
-                break
-            await asyncio.sleep(0.05)
+        await until_running(ledger, run, "s0")
         # a second and a third delivery while it runs: the second must not make the third
         # take the job for a leftover of an earlier life of this worker
         await runtime.run_job(run, "s0")
@@ -155,11 +171,7 @@ def test_deliveries_of_a_job_running_in_this_process_are_not_run_again(
         await runtime.close()
         return runtime.executed
 
-    try:
-        assert asyncio.run(scenario()) == 1
-        assert nodes(ledger, run)["s0"] == ("succeeded", 1)
-    finally:
-        ledger.close()
+    ran_once(ledger, run, scenario)
 
 
 def test_a_failed_claim_by_one_delivery_does_not_forget_the_one_running_the_job(
@@ -176,10 +188,7 @@ def test_a_failed_claim_by_one_delivery_does_not_forget_the_one_running_the_job(
         runtime = Runtime(ledger, name="here:1", provider_factory=slow_factory(1.5))
         runtime._running[key] += 1  # a second delivery's claim in progress, before the first
         first = asyncio.create_task(runtime.run_job(run, "s0"))
-        for _ in range(100):
-            if (await asyncio.to_thread(nodes, ledger, run))["s0"][0] == "running":
-                break
-            await asyncio.sleep(0.05)
+        await until_running(ledger, run, "s0")
         runtime._leave(key)  # ... whose claim then found the node running: it gives up
         await runtime.run_job(run, "s0")  # a third delivery: held here, not run again
         await first
@@ -187,8 +196,4 @@ def test_a_failed_claim_by_one_delivery_does_not_forget_the_one_running_the_job(
         assert not runtime._running  # every claim and execution counted out
         return runtime.executed
 
-    try:
-        assert asyncio.run(scenario()) == 1
-        assert nodes(ledger, run)["s0"] == ("succeeded", 1)
-    finally:
-        ledger.close()
+    ran_once(ledger, run, scenario)
