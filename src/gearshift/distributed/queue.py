@@ -115,8 +115,10 @@ def deferring_app() -> App:
 
 
 #: deletes the queue rows of jobs a gearshift commit ends, as procrastinate's finish would
+#: (the rows locked in id order first: the stalled sweep locks them one by one, in id order)
 _ACK = text(
-    "DELETE FROM procrastinate_jobs WHERE id IN :ids AND status IN ('todo', 'doing')"
+    "DELETE FROM procrastinate_jobs WHERE id IN (SELECT id FROM procrastinate_jobs "
+    "WHERE id IN :ids AND status IN ('todo', 'doing') ORDER BY id FOR UPDATE)"
 ).bindparams(bindparam("ids", expanding=True))
 
 

@@ -222,7 +222,8 @@ def requeue_stalled(ledger: Ledger, stalled_s: float) -> int:
                 queries["select_stalled_jobs_by_heartbeat"],
                 {"queue": None, "task_name": TASK, "seconds_since_heartbeat": stalled_s},
             )
-            ids = [row[0] for row in cursor.fetchall()]
+            # in id order, as the commit that ends a job deletes its rows: no deadlock
+            ids = sorted(row[0] for row in cursor.fetchall())
             now = dt.datetime.now(dt.UTC)
             for job_id in ids:
                 cursor.execute(
