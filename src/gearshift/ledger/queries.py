@@ -117,6 +117,17 @@ class SpendRow:
         self.cache_read_tokens += cr
         self.cost_nanos += c
 
+    def sums(self) -> tuple[int, ...]:
+        """Its numbers in :meth:`add`'s order."""
+        return (
+            self.executions,
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_creation_tokens,
+            self.cache_read_tokens,
+            self.cost_nanos,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
@@ -139,6 +150,14 @@ class SpendReport:
         total = self.total.to_dict()
         del total["key"]
         return {"rows": [r.to_dict() for r in self.rows], "total": total}
+
+
+def report_of_rows(by: str, rows: list[SpendRow]) -> SpendReport:
+    """A spend report of ``rows``, with their total."""
+    report = SpendReport(by, rows)
+    for row in rows:
+        report.total.add(row.sums())
+    return report
 
 
 def spend(
@@ -164,19 +183,7 @@ def spend(
             label = str(key) if key not in (None, "") else "(none)"
             rows.setdefault(label, SpendRow(label)).add(tuple(values))
         ordered = sorted(rows.values(), key=lambda r: (-r.cost_nanos, r.key))
-    report = SpendReport(by, ordered)
-    for row in ordered:
-        report.total.add(
-            (
-                row.executions,
-                row.input_tokens,
-                row.output_tokens,
-                row.cache_creation_tokens,
-                row.cache_read_tokens,
-                row.cost_nanos,
-            )
-        )
-    return report
+    return report_of_rows(by, ordered)
 
 
 def spent_nanos(ledger: Reader, filters: Filters) -> int:
@@ -235,7 +242,11 @@ def repeated_calls(ledger: Reader, run_id: str) -> int:
 
 def period_key(bucket: int, by: str, tz: dt.tzinfo) -> str:
     """The day, ISO week or month (in ``tz``) a 15-minute UTC bucket falls in."""
-    day = ts_from_us(bucket * BUCKET_US).astimezone(tz).date()
+    return period_label(ts_from_us(bucket * BUCKET_US).astimezone(tz).date(), by)
+
+
+def period_label(day: dt.date, by: str) -> str:
+    """``day``'s day, ISO week or month as ``spend`` names them (``by``)."""
     if by == "day":
         return day.isoformat()
     if by == "week":

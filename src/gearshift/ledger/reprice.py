@@ -25,6 +25,7 @@ from gearshift.ledger.queries import (
     SpendReport,
     SpendRow,
     period_key,
+    report_of_rows,
 )
 from gearshift.ledger.record import Execution, ts_from_us, us_from_ts
 
@@ -247,16 +248,5 @@ def repriced_spend(
         if by in TIME_GROUPS
         else sorted(rows.values(), key=lambda row: (-row.cost_nanos, row.key))
     )
-    report = SpendReport(by, ordered)
-    for row in ordered:
-        report.total.add(
-            (
-                row.executions,
-                row.input_tokens,
-                row.output_tokens,
-                row.cache_creation_tokens,
-                row.cache_read_tokens,
-                row.cost_nanos,
-            )
-        )
+    report = report_of_rows(by, ordered)
     return RepricedSpend(report, catalog.price_version, stored, unknown)

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from gearshift.ledger.queries import period_label
 from gearshift.ledger.record import ts_from_us
 from gearshift.ledger.rollup import DAY_US, HOUR_US, QUARTER_US, QUARTERS_PER_DAY, SHIFTS
 
@@ -24,13 +25,7 @@ Interval = tuple[int, int, str]  # [start, end) in microseconds, and the label
 
 
 def _label(us: int, by: str, tz: dt.tzinfo) -> str:
-    day = ts_from_us(us).astimezone(tz).date()
-    if by == "day":
-        return day.isoformat()
-    if by == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return f"{day.year}-{day.month:02d}"
+    return period_label(ts_from_us(us).astimezone(tz).date(), by)
 
 
 def labelled_intervals(start: int, end: int, by: str, tz: dt.tzinfo) -> list[Interval]:

@@ -28,6 +28,7 @@ from gearshift.ledger.queries import (
     Filters,
     SpendReport,
     SpendRow,
+    report_of_rows,
     spend,
 )
 from gearshift.ledger.record import us_from_ts
@@ -164,28 +165,8 @@ def report_of(grouped: Grouped, dims: Sequence[str], by: str) -> SpendReport:
     found: dict[str, SpendRow] = {}
     for key, totals in grouped.items():
         label = key[at] if key[at] != "" else "(none)"
-        found.setdefault(label, SpendRow(label)).add(_sums(totals.spend_row(label)))
+        found.setdefault(label, SpendRow(label)).add(totals.spend_row(label).sums())
     return report_of_rows(by, sorted(found.values(), key=lambda r: (-r.cost_nanos, r.key)))
-
-
-def report_of_rows(by: str, rows: list[SpendRow]) -> SpendReport:
-    """A spend report of ``rows``, with their total."""
-    report = SpendReport(by, rows)
-    for row in rows:
-        report.total.add(_sums(row))
-    return report
-
-
-def _sums(row: SpendRow) -> tuple[int, ...]:
-    """A row's numbers in :meth:`SpendRow.add`'s order."""
-    return (
-        row.executions,
-        row.input_tokens,
-        row.output_tokens,
-        row.cache_creation_tokens,
-        row.cache_read_tokens,
-        row.cost_nanos,
-    )
 
 
 def period_totals(
