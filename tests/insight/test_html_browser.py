@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,16 +20,6 @@ from gearshift.ledger import Filters, Ledger
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CHARTS = ("spend-by-tier", "cost-by-agent", "true-cost", "tier-split", "budget-burn", "savings")
 
 
@@ -55,36 +46,28 @@ def report_page(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_report_renders_in_chromium(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+def test_the_report_renders_in_chromium(tmp_path: Path, chromium: Any) -> None:
     page_file = report_page(tmp_path)
     errors: list[str] = []
     requests: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_file.as_uri())
-            page.wait_for_load_state("load")
-            for chart in CHARTS:
-                svg = page.locator(f"figure[data-chart='{chart}'] svg")
-                assert svg.count() == 1, chart
-                box = svg.bounding_box()
-                assert box is not None and box["width"] > 100 and box["height"] > 50, chart
-                assert svg.locator("rect, path, polyline").count() > 0, chart
-            bar = page.locator("figure[data-chart='cost-by-agent'] rect").first
-            bar.hover()
-            tip = page.locator("#tip")
-            assert tip.is_visible() and "$" in tip.inner_text()
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(page_file.as_uri())
+    page.wait_for_load_state("load")
+    for chart in CHARTS:
+        svg = page.locator(f"figure[data-chart='{chart}'] svg")
+        assert svg.count() == 1, chart
+        box = svg.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 50, chart
+        assert svg.locator("rect, path, polyline").count() > 0, chart
+    bar = page.locator("figure[data-chart='cost-by-agent'] rect").first
+    bar.hover()
+    tip = page.locator("#tip")
+    assert tip.is_visible() and "$" in tip.inner_text()
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
     assert errors == []
     assert requests == [page_file.as_uri()]
     assert shot.stat().st_size > 10_000

@@ -26,17 +26,6 @@ from gearshift.ledger import Ledger
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGES = {"overview": "/", "agents": "/agents", "executions": "/executions", "live": "/live"}
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -50,9 +39,6 @@ def _free_port() -> int:
 @pytest.fixture
 def served(tmp_path: Path, demo: Any) -> Iterator[tuple[str, Path]]:
     """A demo ledger served by uvicorn on loopback, as ``gearshift serve`` serves it."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     import uvicorn
 
     from gearshift.server.dashboard import create_app
@@ -113,39 +99,34 @@ class Watch:
         page.on("request", lambda r: None if r.url.startswith(base) else self.foreign.append(r.url))
 
 
-def test_the_dashboard_in_chromium(served: tuple[str, Path], tmp_path: Path, demo: Any) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_the_dashboard_in_chromium(
+    chromium: Any, served: tuple[str, Path], tmp_path: Path, demo: Any
+) -> None:
     base, path = served
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            for width in (1280, 390):
-                page = browser.new_page(viewport={"width": width, "height": 900})
-                watch = Watch(page, base)
-                for name, route in PAGES.items():
-                    response = page.goto(base + route)
-                    assert response is not None and response.status == 200, name
-                    page.wait_for_load_state("load")
-                    overflow = page.evaluate("document.documentElement.scrollWidth")
-                    assert overflow <= width, (name, width, overflow)  # tables scroll, not pages
-                    page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
-                assert watch.errors == [] and watch.dialogs == [] and watch.foreign == []
-                page.close()
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            watch = Watch(page, base)
-            check_overview_and_filter(page, base)
-            if os.environ.get("GEARSHIFT_DOCS_SCREENSHOT"):
-                page.goto(base + "/")
-                page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
-            check_chain(page, base)
-            check_hostile_name(page, base, demo.hostile)
-            check_live_counter(page, base, path)
-            assert watch.errors == [] and watch.dialogs == [] and watch.foreign == []
-        finally:
-            browser.close()
+    for width in (1280, 390):
+        page = chromium.new_page(viewport={"width": width, "height": 900})
+        watch = Watch(page, base)
+        for name, route in PAGES.items():
+            response = page.goto(base + route)
+            assert response is not None and response.status == 200, name
+            page.wait_for_load_state("load")
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= width, (name, width, overflow)  # tables scroll, not pages
+            page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+        assert watch.errors == [] and watch.dialogs == [] and watch.foreign == []
+        page.close()
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    watch = Watch(page, base)
+    check_overview_and_filter(page, base)
+    if os.environ.get("GEARSHIFT_DOCS_SCREENSHOT"):
+        page.goto(base + "/")
+        page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+    check_chain(page, base)
+    check_hostile_name(page, base, demo.hostile)
+    check_live_counter(page, base, path)
+    assert watch.errors == [] and watch.dialogs == [] and watch.foreign == []
     assert len(list(shots.iterdir())) == 8
     assert all(shot.stat().st_size > 10_000 for shot in shots.iterdir())
 
