@@ -28,7 +28,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,22 +231,54 @@ class LearnedEstimator:
         """Assess ``text`` (``role`` and ``description`` are accepted and ignored). Each
         question's evidence is its learned value and the tier probabilities; the nearest
         labelled tasks ("like: ...") are listed once, under ``multi_step``."""
-        p = self.predict(text)
-        scores = _scores_in_band(p.raw_scores, p.tier, self.model.thresholds)
-        probs = "/".join(f"{p.probabilities[t]:.2f}" for t in _TIERS)
-        head = f"learned: P(haiku/sonnet/opus) = {probs} -> {p.tier.value}"
-        if p.abstained:
-            head += " (not sure enough of haiku or opus: sonnet)"
-        like = tuple(f"like: {t!r} ({tier.value}, {sim:.2f})" for t, tier, sim in p.neighbours)
-        evidence = {
-            d: (f"learned {d} {raw:.2f}", head, *(like if i == 0 else ()))
-            for i, (d, raw) in enumerate(zip(DIMENSIONS, p.raw_scores, strict=True))
-        }
-        return Assessment(scores, self.name, evidence)
+        model = self.model
+        p = model.predict(text, 0)  # the neighbours only when the evidence is read
+        scores = _scores_in_band(p.raw_scores, p.tier, model.thresholds)
+        return Assessment(scores, self.name, _Evidence(model, text, self._k, p))
 
     async def assess(self, text: str, *, role: str = "", description: str = "") -> Assessment:
         """The :class:`~gearshift.routing.assessor.Assessor` interface (no I/O)."""
         return self.estimate(text, role=role, description=description)
+
+
+class _Evidence(Mapping[str, tuple[str, ...]]):
+    """An estimate's evidence, written on first read: finding the nearest labelled tasks costs
+    three times the prediction itself, and most decisions (a worker's, the gateway's) are never
+    explained."""
+
+    __slots__ = ("_args", "_items")
+
+    def __init__(self, model: _Model, text: str, k: int, p: Prediction) -> None:
+        self._args: tuple[_Model, str, int, Prediction] | None = (model, text, k, p)
+        self._items: dict[str, tuple[str, ...]] = {}
+
+    def _built(self) -> dict[str, tuple[str, ...]]:
+        if self._args is not None:
+            model, text, k, p = self._args
+            probs = "/".join(f"{p.probabilities[t]:.2f}" for t in _TIERS)
+            head = f"learned: P(haiku/sonnet/opus) = {probs} -> {p.tier.value}"
+            if p.abstained:
+                head += " (not sure enough of haiku or opus: sonnet)"
+            near = model.nearest(text, k)
+            like = tuple(f"like: {t!r} ({tier.value}, {sim:.2f})" for t, tier, sim in near)
+            self._items = {
+                d: (f"learned {d} {raw:.2f}", head, *(like if i == 0 else ()))
+                for i, (d, raw) in enumerate(zip(DIMENSIONS, p.raw_scores, strict=True))
+            }
+            self._args = None
+        return self._items
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __repr__(self) -> str:
+        return repr(self._built())
 
 
 class _Model:
@@ -285,6 +317,10 @@ class _Model:
         tier = Tier.SONNET if abstained else best
         raw = (sums[2], sums[3], sums[4])
         return Prediction(probs, tier, abstained, raw, self._nearest(word_vector, k))
+
+    def nearest(self, text: str, k: int) -> tuple[tuple[str, Tier, float], ...]:
+        """The ``k`` labelled tasks nearest to ``text`` (cosine of the word vectors)."""
+        return self._nearest(self.word.vector(window(text)), k)
 
     def _nearest(self, vector: Mapping[str, float], k: int) -> tuple[tuple[str, Tier, float], ...]:
         if k <= 0:
