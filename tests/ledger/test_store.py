@@ -77,19 +77,22 @@ def test_reopen_applies_nothing_twice(tmp_path: Path) -> None:
     assert count == len(MIGRATIONS)
 
 
-def test_dedup_key_makes_writes_idempotent(ledger_url: str) -> None:
+@pytest.mark.parametrize("n", [5, 50])  # PostgreSQL: one INSERT up to 32 rows, COPY above
+def test_dedup_key_makes_writes_idempotent(ledger_url: str, n: int) -> None:
     with Ledger.open(ledger_url) as ledger:
         rows = [
             ledger.price(agent="a", model="sonnet", usage=Usage(10, 10), dedup_key=f"k{i}")
-            for i in range(50)
+            for i in range(n)
         ]
-        assert ledger.add_many(rows) == 50
+        assert ledger.add_many(rows) == n
         again = [
             ledger.price(agent="a", model="sonnet", usage=Usage(10, 10), dedup_key=f"k{i}")
-            for i in range(60)
+            for i in range(n + 10)
         ]
         assert ledger.add_many(again) == 10
-        assert ledger.count() == 60
+        assert ledger.count() == n + 10
+        stored = {e.id: e.to_dict() for e in ledger.executions()}
+        assert all(stored[e.id] == e.to_dict() for e in rows)  # every column as written
 
 
 def test_privacy_mode_keeps_only_the_hash(tmp_path: Path) -> None:
