@@ -287,3 +287,24 @@ def test_tag_filters_are_exact(ledger_url: str) -> None:
             return spend(ledger, "agent", Filters(tag=("team", value))).total.executions
 
         assert [count(v) for v in ("ML", "ml", "m_l", "équipe", "50%", "5")] == [1, 0, 1, 1, 1, 0]
+
+
+def test_connections_the_server_ended_are_replaced(pg_url: str) -> None:
+    """A pooled connection whose backend was ended (a server restart, an idle timeout) is
+    replaced at checkout, without a failed command."""
+    import psycopg
+
+    with Ledger.open(pg_url) as ledger:
+        ledger.record(agent="a", model="haiku", input_tokens=1, output_tokens=1)
+        with ledger.read() as one, ledger.read() as two:  # two pooled connections
+            pids = [c.execute(text("SELECT pg_backend_pid()")).scalar() for c in (one, two)]
+        plain = pg_url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
+        with psycopg.connect(plain, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        for _ in range(3):
+            assert ledger.count() == 1
+        ledger.record(agent="a", model="haiku", input_tokens=1, output_tokens=1)
+        with ledger.read() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() not in pids
+        assert ledger.count() == 2

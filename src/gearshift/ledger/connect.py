@@ -4,11 +4,12 @@ what to do when it cannot be opened."""
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from gearshift.errors import LedgerError
@@ -51,7 +52,9 @@ def make_engine(
             given = make_url(location.url).query.get("options")
             given = given if isinstance(given, str) else " ".join(given or ())
             args["options"] = f"{given} -c default_transaction_read_only=on".strip()
-        return create_engine(location.url, pool_pre_ping=True, connect_args=args)
+        engine = create_engine(location.url, connect_args=args)
+        event.listen(engine, "checkout", _refuse_closed)
+        return engine
     if location.path is None:
         engine = create_engine(
             location.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -84,6 +87,30 @@ def make_engine(
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection the server has closed is replaced before use.
+
+    A server that restarts, or ends a backend (``pg_terminate_backend``, an idle timeout),
+    sends its reason and closes the socket, so an idle connection with bytes waiting is
+    read: if that ends it, the pool connects again (SQLAlchemy's ``pool_pre_ping`` finds the
+    same with a ``SELECT 1`` round trip on every checkout, two per distributed job)."""
+    from psycopg import Error, pq
+
+    if dbapi_conn.closed:
+        raise DisconnectionError("closed")
+    pgconn = dbapi_conn.pgconn
+    try:
+        for _ in range(4):  # its reason, then the end of the stream: raises there
+            waiting, _, _ = select.select([pgconn.socket], [], [], 0)
+            if not waiting:
+                break
+            pgconn.consume_input()
+    except (OSError, ValueError, Error) as exc:
+        raise DisconnectionError(str(exc)) from None
+    if pgconn.status != pq.ConnStatus.OK:
+        raise DisconnectionError("the server closed the connection")
 
 
 def all_applied(conn: Connection) -> bool:
