@@ -90,3 +90,39 @@ def test_a_row_whose_commit_rolled_back_is_finished_by_procrastinate(dist_db: st
         assert not acks.handed(41)
     finally:
         ledger.close()
+
+
+def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_trip(
+    dist_db: str,
+) -> None:
+    """procrastinate's own pool check is a SELECT 1 per fetch; ours reads what the server sent."""
+    import asyncio
+
+    import psycopg
+
+    from gearshift.distributed.queue import ensure_schema, worker_app
+
+    ledger = Ledger.open(dist_db)
+    ensure_schema(ledger)
+
+    async def nothing(context: Any, run_id: str, job_id: str) -> None:  # never run
+        raise AssertionError
+
+    async def main() -> tuple[int, int, int]:
+        app = worker_app(ledger, nothing, pool_size=1)
+        async with app.open_async():
+            query = app.connector.execute_query_one_async
+            first = (await query("SELECT pg_backend_pid() AS pid"))["pid"]
+            same = (await query("SELECT pg_backend_pid() AS pid"))["pid"]
+            plain = dist_db.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(plain, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
+            after = (await query("SELECT pg_backend_pid() AS pid"))["pid"]
+        return first, same, after
+
+    try:
+        first, same, after = asyncio.run(main())
+    finally:
+        ledger.close()
+    assert same == first  # pooled, and not replaced while alive
+    assert after != first

@@ -183,6 +183,9 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
     ``acks`` has seen deleted are not finished again."""
     from procrastinate import App, PsycopgConnector
     from procrastinate.manager import JobManager
+    from psycopg import OperationalError
+
+    from gearshift.ledger.connect import closed_by_server
 
     class _Manager(JobManager):
         async def finish_job(self, job: Any, status: Any, delete_job: bool) -> None:
@@ -202,8 +205,21 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
     async def autocommit(conn: Any) -> None:
         await conn.set_autocommit(True)
 
+    async def alive(conn: Any) -> None:
+        if closed_by_server(conn):
+            raise OperationalError("the server closed the connection")
+
+    def pool(**options: Any) -> Any:  # procrastinate's check_connection is a round trip
+        from psycopg_pool import AsyncConnectionPool
+
+        return AsyncConnectionPool(**{**options, "check": alive})
+
     connector = PsycopgConnector(
-        conninfo=conninfo(ledger), min_size=1, max_size=pool_size, configure=autocommit
+        conninfo=conninfo(ledger),
+        min_size=1,
+        max_size=pool_size,
+        configure=autocommit,
+        pool_factory=pool,
     )
     app = App(connector=connector)
     app.job_manager = _Manager(connector=connector)

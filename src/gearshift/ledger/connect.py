@@ -23,6 +23,7 @@ __all__ = [
     "all_applied",
     "changes",
     "check_known",
+    "closed_by_server",
     "copy_rows_pg",
     "make_engine",
     "open_error",
@@ -90,27 +91,34 @@ def make_engine(
 
 
 def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-    """A pooled PostgreSQL connection the server has closed is replaced before use.
+    """SQLAlchemy's checkout event: a pooled connection the server has closed is replaced."""
+    if closed_by_server(dbapi_conn):
+        raise DisconnectionError("the server closed the connection")
+
+
+def closed_by_server(conn: Any) -> bool:
+    """Whether the server has ended this idle psycopg connection (sync or async), without a
+    round trip.
 
     A server that restarts, or ends a backend (``pg_terminate_backend``, an idle timeout),
-    sends its reason and closes the socket, so an idle connection with bytes waiting is
-    read: if that ends it, the pool connects again (SQLAlchemy's ``pool_pre_ping`` finds the
-    same with a ``SELECT 1`` round trip on every checkout, two per distributed job)."""
+    sends its reason and closes the socket, so an idle connection with bytes waiting is read:
+    reading the end of the stream marks it closed. SQLAlchemy's ``pool_pre_ping`` and
+    psycopg_pool's ``check_connection`` find the same with a ``SELECT 1`` round trip on every
+    checkout (three per distributed job)."""
     from psycopg import Error, pq
 
-    if dbapi_conn.closed:
-        raise DisconnectionError("closed")
-    pgconn = dbapi_conn.pgconn
+    if conn.closed:
+        return True
+    pgconn = conn.pgconn
     try:
         for _ in range(4):  # its reason, then the end of the stream: raises there
             waiting, _, _ = select.select([pgconn.socket], [], [], 0)
             if not waiting:
                 break
             pgconn.consume_input()
-    except (OSError, ValueError, Error) as exc:
-        raise DisconnectionError(str(exc)) from None
-    if pgconn.status != pq.ConnStatus.OK:
-        raise DisconnectionError("the server closed the connection")
+    except (OSError, ValueError, Error):
+        return True
+    return bool(pgconn.status != pq.ConnStatus.OK)
 
 
 def all_applied(conn: Connection) -> bool:
