@@ -104,7 +104,12 @@ def run_worker(
     ``config`` holds the budgets enforced for runs that enforce them."""
     require_postgres(ledger)
     ensure_schema(ledger)
-    asyncio.run(serve(ledger, options, provider_factory, config))
+    try:  # a default dependency but on Windows: a cheaper event loop for hundreds of jobs
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(ledger, options, provider_factory, config))
+    else:
+        uvloop.run(serve(ledger, options, provider_factory, config))
 
 
 async def serve(
