@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from gearshift.distributed.queue import QUEUE, Acks, defer_in
+from gearshift.distributed.queue import ACK_SQL, QUEUE, Acks, defer_in
 from gearshift.engine.run_state import FinishedJob, RunStore
 
 if TYPE_CHECKING:
@@ -68,10 +68,17 @@ _LOCK_ENDING = text(
     "SELECT n.job_id, n.state FROM gs_dist_nodes n JOIN below ON below.job_id = n.job_id "
     "WHERE n.run_id = :run ORDER BY n.job_id FOR UPDATE OF n"
 )
-_MARK_SUCCEEDED = text(
+_MARK = (
     "UPDATE gs_dist_nodes SET state = 'succeeded', finished_at = clock_timestamp(), reason = NULL "
     "WHERE run_id = :run AND job_id IN :ids AND state <> 'succeeded' RETURNING job_id"
-).bindparams(bindparam("ids", expanding=True))
+)
+_MARK_SUCCEEDED = text(_MARK).bindparams(bindparam("ids", expanding=True))
+# ... and the queue rows of those executing here deleted in the same statement (a round trip
+# fewer a job): the nodes are locked already, so the only lock it takes is on those rows, as
+# the separate delete did (a data-modifying WITH runs to completion, read or not)
+_MARK_SUCCEEDED_ACKED = text(f"WITH acked AS ({ACK_SQL}) {_MARK}").bindparams(
+    bindparam("ids", expanding=True), bindparam("acks", expanding=True)
+)
 # Take one off each waiting child's unfinished count per parent moved (one row per child, however
 # many of its parents finished here) and queue those that reached zero -- unless the run was
 # cancelled. ``children``: the waiting ones, locked above, so found by primary key.
@@ -99,16 +106,26 @@ _SKIP_DESCENDANTS = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def finish_in(conn: Connection, run_id: str, job_ids: Sequence[str], queue: str = QUEUE) -> int:
+def finish_in(
+    conn: Connection,
+    run_id: str,
+    job_ids: Sequence[str],
+    queue: str = QUEUE,
+    acks: Sequence[int] = (),
+) -> int:
     """Mark ``job_ids`` succeeded, decrement their children and enqueue the ready ones -- all in
     ``conn``'s transaction; the number of children enqueued. Nodes already succeeded (a
-    duplicate execution) change nothing."""
+    duplicate execution) change nothing. ``acks``: their queue rows, deleted with them."""
     if not job_ids:
         return 0
     conn.execute(_SHARED, {"r": run_id})
     ids = list(job_ids)
     locked = conn.execute(_LOCK_FINISHING, {"run": run_id, "ids": ids, "jobs": ids}).fetchall()
-    moved = [r[0] for r in conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": ids})]
+    if acks:
+        mark = conn.execute(_MARK_SUCCEEDED_ACKED, {"run": run_id, "ids": ids, "acks": list(acks)})
+    else:
+        mark = conn.execute(_MARK_SUCCEEDED, {"run": run_id, "ids": ids})
+    moved = [r[0] for r in mark]
     mine = set(ids)
     waiting = [job for job, state in locked if state == "waiting" and job not in mine]
     if not moved or not waiting:  # a duplicate execution, or no child left waiting
@@ -154,9 +171,8 @@ class DistributedRunStore(RunStore):
     def save_in(self, conn: Connection, run_id: str, jobs: Sequence[FinishedJob]) -> None:
         super().save_in(conn, run_id, jobs)
         done = [job.job_id for job in jobs if job.status == "succeeded"]
-        finish_in(conn, run_id, done, self.queue)
-        if self.acks is not None:
-            self.acks.ack_in(conn, run_id, done)
+        acks = self.acks.handing(run_id, done) if self.acks is not None else ()
+        finish_in(conn, run_id, done, self.queue, acks)
 
 
 @dataclass(frozen=True, slots=True)

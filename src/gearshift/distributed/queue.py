@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gearshift.ledger.store import Ledger
 
 __all__ = [
+    "ACK_SQL",
     "QUEUE",
     "TASK",
     "Acks",
@@ -116,10 +117,11 @@ def deferring_app() -> App:
 
 #: deletes the queue rows of jobs a gearshift commit ends, as procrastinate's finish would
 #: (the rows locked in id order first: the stalled sweep locks them one by one, in id order)
-_ACK = text(
+ACK_SQL = (
     "DELETE FROM procrastinate_jobs WHERE id IN (SELECT id FROM procrastinate_jobs "
-    "WHERE id IN :ids AND status IN ('todo', 'doing') ORDER BY id FOR UPDATE)"
-).bindparams(bindparam("ids", expanding=True))
+    "WHERE id IN :acks AND status IN ('todo', 'doing') ORDER BY id FOR UPDATE)"
+)
+_ACK = text(ACK_SQL).bindparams(bindparam("acks", expanding=True))
 
 
 class Acks:
@@ -148,13 +150,19 @@ class Acks:
     def ack_in(self, conn: Connection, run_id: str, job_ids: Sequence[str]) -> None:
         """Delete the queue rows of ``job_ids`` (those executing here) in ``conn``'s
         transaction."""
+        self.delete_in(conn, self.handing(run_id, job_ids))
+
+    def handing(self, run_id: str, job_ids: Sequence[str]) -> list[int]:
+        """The queue rows of ``job_ids`` executing here, which the caller deletes in its
+        transaction (:data:`ACK_SQL`, its ``:acks`` parameter) -- they may be gone from now."""
         ids = [q for j in job_ids if (q := self._running.get((run_id, j))) is not None]
-        self.delete_in(conn, ids)
+        self._handed.update(ids)
+        return ids
 
     def delete_in(self, conn: Connection, queue_jobs: Sequence[int]) -> None:
         if queue_jobs:
             self._handed.update(queue_jobs)
-            conn.execute(_ACK, {"ids": list(queue_jobs)})
+            conn.execute(_ACK, {"acks": list(queue_jobs)})
 
     def confirm(self, queue_job: int | None) -> None:
         """The commit that ended ``queue_job``'s job returned: its row, if that commit deleted
