@@ -75,6 +75,16 @@ def worker(
         float,
         typer.Option("--rate-burst", min=0.1, help="Seconds of the rate a full bucket holds."),
     ] = 60.0,
+    commit_delay: Annotated[
+        float,
+        typer.Option(
+            "--commit-delay",
+            min=0.0,
+            max=1.0,
+            help="Seconds a finished attempt waits for others to share its database commit "
+            "(0: commit each at once; more: fewer transactions, later results).",
+        ),
+    ] = 0.01,
     rate_limit_store: Annotated[
         str | None,
         typer.Option(
@@ -109,6 +119,7 @@ def worker(
         grace_s=grace,
         limits=limits,
         rate_limit_store=rate_limit_store,
+        commit_delay_s=commit_delay,
     )
     where = ""
     if limits.any and rate_limit_store and rate_limit_store.strip().lower() != "ledger":

@@ -133,8 +133,11 @@ class Runtime:
         config: Config | None = None,
         stalled_s: float = 20.0,
         rate_store: BucketStore | None = None,
+        commit_delay_s: float = 0.0,
     ) -> None:
         self.ledger = ledger
+        #: how long a finished attempt waits for others to share its commit
+        self.commit_delay_s = commit_delay_s
         self.stalled_s = stalled_s
         self.limits = limits
         #: where the shared rate limits' buckets live (None: the ledger's database)
@@ -451,6 +454,7 @@ class Runtime:
             concurrency=int(options.get("worker_calls") or 1000),
             load_aware=bool(options.get("load_aware")),
             budget_wait_s=float(options.get("budget_wait") or 30.0),
+            commit_delay_s=self.commit_delay_s,
         )
         if options.get("enforce_budgets"):
             from gearshift.distributed.holds import WorkerReservations

@@ -82,6 +82,9 @@ class WorkerOptions:
     poll_s: float = 5.0
     #: off when the worker runs inside another program's event loop (tests, the benchmark)
     install_signal_handlers: bool = True
+    #: how long a finished attempt waits for others to share its commit: a worker's jobs end
+    #: one by one, so without it every job is a transaction of its own (docs/benchmarks.md)
+    commit_delay_s: float = 0.01
 
     def __post_init__(self) -> None:
         if self.heartbeat_s >= self.stalled_s:
@@ -136,6 +139,7 @@ async def serve(
         config=config,
         stalled_s=options.stalled_s,
         rate_store=rate_store,
+        commit_delay_s=options.commit_delay_s,
     )
 
     async def run_job(context: JobContext, run_id: str, job_id: str) -> None:

@@ -85,6 +85,8 @@ class RunContext:
     on_attempt: Callable[[Job, Attempt], None] | None = None
     queue_depth: Callable[[], int] | None = None
     budget_wait_s: float = DEFAULT_BUDGET_WAIT_S
+    #: seconds an attempt's row waits for others to share its commit (:class:`GroupCommit`)
+    commit_delay_s: float = 0.0
     job_costs: dict[str, int] = field(default_factory=dict)
     _calls: asyncio.Semaphore | None = None
     _commits: GroupCommit | None = None
@@ -456,7 +458,9 @@ class RunContext:
         if self._commits is None:
             from gearshift.engine.run_state import GroupCommit
 
-            self._commits = GroupCommit(self.ledger, self.store, self.run_id, self.guard)
+            self._commits = GroupCommit(
+                self.ledger, self.store, self.run_id, self.guard, delay_s=self.commit_delay_s
+            )
         return self._commits
 
     def _execution(

@@ -235,6 +235,9 @@ class GroupCommit:
     * A failed write raises in every waiting :meth:`record`; with nobody waiting, in the next
       call. Everything runs on the event loop's thread, so writes never contend for the
       database lock with each other.
+    * ``delay_s`` (PostgreSQL's ``commit_delay``, for the distributed worker): the first row
+      queued waits that long for others to share its transaction. Where jobs finish one by one
+      (a worker's jobs arrive one fetch at a time) that is what makes commits groups at all.
     """
 
     def __init__(
@@ -243,8 +246,11 @@ class GroupCommit:
         store: RunStore | None,
         run_id: str,
         guard: Reservations | None = None,
+        *,
+        delay_s: float = 0.0,
     ) -> None:
         self.ledger, self.store, self.run_id, self.guard = ledger, store, run_id, guard
+        self.delay_s = delay_s
         self._pending: _Pending | None = None
         self._failed: Exception | None = None
 
@@ -293,7 +299,11 @@ class GroupCommit:
             raise error
         if self._pending is None:
             self._pending = _Pending()
-            asyncio.get_running_loop().call_soon(self._scheduled, self._pending)
+            loop = asyncio.get_running_loop()
+            if self.delay_s > 0:
+                loop.call_later(self.delay_s, self._scheduled, self._pending)
+            else:
+                loop.call_soon(self._scheduled, self._pending)
         return self._pending
 
     def _scheduled(self, pending: _Pending) -> None:
