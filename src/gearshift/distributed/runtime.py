@@ -67,17 +67,19 @@ _CLAIM = text(
 #: row, of NULLs but the first, when there are none); no row: :data:`_CLAIM` decides. The node
 #: is found and locked by its primary key first (a condition on its state in the UPDATE would
 #: let the planner walk the run's queued nodes through the state index instead).
-_CLAIM_QUEUED = text(
+#: (psycopg's parameter style: it runs on the queue's async pool, or through SQLAlchemy's
+#: ``exec_driver_sql`` when the runtime has none)
+_CLAIM_QUEUED = (
     "WITH node AS MATERIALIZED (SELECT state FROM gs_dist_nodes "
-    "  WHERE run_id = :run AND job_id = :job FOR UPDATE), "
+    "  WHERE run_id = %(run)s AND job_id = %(job)s FOR UPDATE), "
     "claimed AS (UPDATE gs_dist_nodes n SET state = 'running', starts = n.starts + 1, "
-    "  worker = :worker, started_at = clock_timestamp() FROM node, gs_dist_runs r "
-    "  WHERE n.run_id = :run AND n.job_id = :job AND node.state = 'queued' "
-    "  AND r.run_id = :run AND r.status <> 'cancelled' AND r.updated_at = :version "
+    "  worker = %(worker)s, started_at = clock_timestamp() FROM node, gs_dist_runs r "
+    "  WHERE n.run_id = %(run)s AND n.job_id = %(job)s AND node.state = 'queued' "
+    "  AND r.run_id = %(run)s AND r.status <> 'cancelled' AND r.updated_at = %(version)s "
     "  RETURNING n.job_id) "
     "SELECT c.job_id, s.job_id, s.status, s.output, s.cost_nanos, s.tier_path, s.progress "
-    "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = :run AND s.job_id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
+    "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = %(run)s AND s.job_id = ANY(%(ids)s)"
+)
 _VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
 #: what :meth:`Runtime._claim` returns when the run was submitted again since it was built
 _STALE = "stale"
@@ -158,6 +160,8 @@ class Runtime:
         self._retired: list[_Run] = []
         #: the queue rows of the jobs executing here, deleted by the commits that end them
         self.acks = Acks()
+        #: the queue's async psycopg pool (autocommit), where claims run when it is set
+        self.queue_pool: Any = None
         self.executed = 0
 
     async def run_job(self, run_id: str, job_id: str, *, queue_job: int | None = None) -> None:
@@ -187,7 +191,7 @@ class Runtime:
                     "more (it was submitted again without it)", ack=queue_job,
                 )  # fmt: skip
                 return
-            claimed = await asyncio.to_thread(self._claim, run, job)
+            claimed = await self._claim(run, job)
             if claimed != _STALE:
                 break
             self._retire(run)
@@ -282,24 +286,36 @@ class Runtime:
                     raise
                 time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other one through
 
-    def _claim(self, run: _Run, job: Job) -> tuple[dict[str, str], FinishedJob | None] | str | None:
-        """Start ``job`` (in a thread: the event loop keeps running) and read
-        its dependencies' outputs and how far an earlier attempt got with it; ``None`` when it
-        must not run (it ended already, its run was cancelled, or it is running on a live
-        worker -- this process included -- that started it: a duplicate delivery); ``_STALE``
-        when the run was submitted again since ``run`` was built (nothing changed then)."""
+    async def _claim(
+        self, run: _Run, job: Job
+    ) -> tuple[dict[str, str], FinishedJob | None] | str | None:
+        """Start ``job`` and read its dependencies' outputs and how far an earlier attempt got
+        with it; ``None`` when it must not run (it ended already, its run was cancelled, or it
+        is running on a live worker -- this process included -- that started it: a duplicate
+        delivery); ``_STALE`` when the run was submitted again since ``run`` was built
+        (nothing changed then).
+
+        The usual claim is one statement, committed on its own (no BEGIN and COMMIT round
+        trips), on the queue's async pool when there is one (no thread, no SQLAlchemy); the job
+        counts as running here from before it, so that a second delivery to this process,
+        which waits for the node's row, then finds it held. Anything else is decided under
+        the node's row lock, in a thread (the event loop keeps running)."""
         run_id = run.ctx.run_id
-        key = {"run": run_id, "job": job.id}
-        ids = [*job.depends_on, job.id]
-        # the usual claim: one statement, committed on its own (no BEGIN and COMMIT round
-        # trips); the job counts as running here from before it, so that a second delivery to
-        # this process, which waits for the node's row, then finds it held
         here = (run_id, job.id)
+        params = {
+            "run": run_id,
+            "job": job.id,
+            "worker": self.name,
+            "version": run.version,
+            "ids": [*job.depends_on, job.id],
+        }
         self._running[here] += 1
         try:
-            with self._autocommit() as conn:
-                fast = {**key, "worker": self.name, "version": run.version, "ids": ids}
-                claimed = conn.execute(_CLAIM_QUEUED, fast).fetchall()
+            if self.queue_pool is not None:
+                async with self.queue_pool.connection() as aconn:
+                    claimed = await (await aconn.execute(_CLAIM_QUEUED, params)).fetchall()
+            else:
+                claimed = await asyncio.to_thread(self._claim_queued, params)
         except BaseException:
             self._leave(here)
             # the statement may have committed with its answer lost: the node would stay
@@ -310,6 +326,20 @@ class Runtime:
         if claimed:
             return _inputs(job, [r[1:] for r in claimed if r[1] is not None])
         self._leave(here)
+        return await asyncio.to_thread(self._claim_locked, run, job)
+
+    def _claim_queued(self, params: dict[str, Any]) -> list[Any]:
+        with self._autocommit() as conn:
+            return list(conn.exec_driver_sql(_CLAIM_QUEUED, params).fetchall())
+
+    def _claim_locked(
+        self, run: _Run, job: Job
+    ) -> tuple[dict[str, str], FinishedJob | None] | str | None:
+        """:meth:`_claim` for a node that was not simply ``queued``, under its row lock."""
+        run_id = run.ctx.run_id
+        key = {"run": run_id, "job": job.id}
+        ids = [*job.depends_on, job.id]
+        here = (run_id, job.id)
         started = False
         try:
             with self.ledger.write() as conn:

@@ -148,6 +148,7 @@ async def serve(
     pool_size = min(20, 4 + options.concurrency // 20)
     app = worker_app(ledger, run_job, pool_size=pool_size, acks=runtime.acks)
     async with app.open_async():
+        runtime.queue_pool = app.connector.pool  # type: ignore[attr-defined]
         await asyncio.to_thread(register_worker, ledger, runtime.name)
         queue_worker = Worker(
             app=app,
