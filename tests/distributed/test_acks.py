@@ -93,12 +93,22 @@ def test_a_row_whose_commit_rolled_back_is_finished_by_procrastinate(dist_db: st
 
 
 def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_trip(
-    dist_db: str,
+    dist_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """procrastinate's own pool check is a SELECT 1 per fetch; ours reads what the server sent."""
+    """procrastinate's own pool check is a statement per fetch; ours reads what the server sent
+    (and sends nothing while the connection is in use)."""
     import asyncio
 
     import psycopg
+
+    sent: list[str] = []
+    real = psycopg.AsyncConnection.execute
+
+    async def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))  # procrastinate's queries go through cursors, checks do not
+        return await real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", counting)
 
     from gearshift.distributed.queue import ensure_schema, worker_app
 
@@ -126,3 +136,4 @@ def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_t
         ledger.close()
     assert same == first  # pooled, and not replaced while alive
     assert after != first
+    assert [q for q in sent if "SELECT 1" in q or not q.strip()] == []

@@ -2,8 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
+import struct
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -308,3 +314,123 @@ def test_connections_the_server_ended_are_replaced(pg_url: str) -> None:
         with ledger.read() as conn:
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar() not in pids
         assert ledger.count() == 2
+
+
+def test_a_checkout_sends_nothing_unless_the_connection_was_idle(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The liveness check reads what has arrived; only a connection idle for longer than
+    IDLE_CHECK_S costs a SELECT 1 (pool_pre_ping sent one on every checkout)."""
+    import psycopg
+
+    from gearshift.ledger import connect
+
+    sent: list[str] = []
+    real = psycopg.Connection.execute
+
+    def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return real(self, query, *args, **kwargs)
+
+    with Ledger.open(pg_url) as ledger:
+        ledger.count()
+        monkeypatch.setattr(psycopg.Connection, "execute", counting)
+        for _ in range(5):
+            ledger.count()
+        assert sent == []
+        monkeypatch.setattr(connect, "IDLE_CHECK_S", 0.0)
+        time.sleep(0.01)
+        ledger.count()
+        assert sent == ["SELECT 1"]
+
+
+class _VanishingProxy:
+    """TCP between the ledger and PostgreSQL that can forget its connections without a word,
+    as a NAT or load balancer's idle timeout does: the client learns it (a reset) only when it
+    next writes."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.vanished: set[socket.socket] = set()
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.clients.append(client)
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+        client = src if from_client else dst
+        try:
+            while data := src.recv(65536):
+                if client in self.vanished:
+                    if from_client:  # the peer is gone: answer with a reset
+                        reset = struct.pack("ii", 1, 0)
+                        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset)
+                        client.close()
+                    return
+                dst.sendall(data)
+        except OSError:
+            return
+
+    def vanish(self) -> None:
+        self.vanished.update(self.clients)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_idle_connection_whose_peer_vanished_is_replaced(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing arrives from a peer that vanished silently: a connection idle for longer than
+    IDLE_CHECK_S answers a SELECT 1 before it is used, and is replaced when it cannot."""
+    from sqlalchemy.engine import make_url
+
+    from gearshift.ledger import connect
+
+    url = make_url(pg_url)
+    proxy = _VanishingProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        with Ledger.open(through) as ledger:
+            ledger.record(agent="a", model="haiku", input_tokens=1, output_tokens=1)
+            proxy.vanish()
+            monkeypatch.setattr(connect, "IDLE_CHECK_S", 0.0)  # as if idle for a long time
+            time.sleep(0.01)
+            assert ledger.count() == 1
+    finally:
+        proxy.close()
+
+
+def test_the_liveness_check_works_with_descriptors_above_1024(pg_url: str) -> None:
+    """select() cannot watch a descriptor of 1024 or more; a busy process (the gateway, a
+    worker) has them."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("this machine allows fewer than 1,200 open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with Ledger.open(pg_url) as ledger:
+            ledger.record(agent="a", model="haiku", input_tokens=1, output_tokens=1)
+            with ledger.read() as conn:
+                raw = conn.connection.driver_connection
+                assert raw is not None and raw.pgconn.socket >= 1024
+            for _ in range(3):
+                assert ledger.count() == 1
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -17,6 +17,7 @@ deleted, one round trip and one database transaction fewer per job.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -193,7 +194,7 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
     from procrastinate.manager import JobManager
     from psycopg import OperationalError
 
-    from gearshift.ledger.connect import closed_by_server
+    from gearshift.ledger.connect import closed_by_server_async
 
     class _Manager(JobManager):
         async def finish_job(self, job: Any, status: Any, delete_job: bool) -> None:
@@ -213,8 +214,10 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
     async def autocommit(conn: Any) -> None:
         await conn.set_autocommit(True)
 
+    seen: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
+
     async def alive(conn: Any) -> None:
-        if closed_by_server(conn):
+        if await closed_by_server_async(conn, seen.setdefault(conn, {})):
             raise OperationalError("the server closed the connection")
 
     def pool(**options: Any) -> Any:  # procrastinate's check_connection is a round trip

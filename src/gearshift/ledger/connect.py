@@ -4,7 +4,7 @@ what to do when it cannot be opened."""
 
 from __future__ import annotations
 
-import select
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "changes",
     "check_known",
     "closed_by_server",
+    "closed_by_server_async",
     "copy_rows_pg",
     "make_engine",
     "open_error",
@@ -54,7 +55,7 @@ def make_engine(
             given = given if isinstance(given, str) else " ".join(given or ())
             args["options"] = f"{given} -c default_transaction_read_only=on".strip()
         engine = create_engine(location.url, connect_args=args)
-        event.listen(engine, "checkout", _refuse_closed)
+        event.listen(engine, "checkout", _checkout)
         return engine
     if location.path is None:
         engine = create_engine(
@@ -90,35 +91,80 @@ def make_engine(
     return engine
 
 
-def _refuse_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-    """SQLAlchemy's checkout event: a pooled connection the server has closed is replaced."""
-    if closed_by_server(dbapi_conn):
+#: A pooled connection unused for longer than this gets a ``SELECT 1`` at checkout: a peer that
+#: vanished without a word (a NAT's or load balancer's idle timeout, a failover) is only found
+#: by writing to it. Busier connections are checked by reading what has arrived.
+IDLE_CHECK_S = 30.0
+
+
+def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's checkout event: a pooled connection the server has closed is replaced
+    (raising DisconnectionError makes the pool connect again)."""
+    if closed_by_server(dbapi_conn, record.info):
         raise DisconnectionError("the server closed the connection")
 
 
-def closed_by_server(conn: Any) -> bool:
-    """Whether the server has ended this idle psycopg connection (sync or async), without a
-    round trip.
+def closed_by_server(conn: Any, seen: dict[str, float]) -> bool:
+    """Whether the server has ended this idle psycopg connection (sync; see
+    :func:`closed_by_server_async`), mostly without a round trip.
 
     A server that restarts, or ends a backend (``pg_terminate_backend``, an idle timeout),
-    sends its reason and closes the socket, so an idle connection with bytes waiting is read:
-    reading the end of the stream marks it closed. SQLAlchemy's ``pool_pre_ping`` and
-    psycopg_pool's ``check_connection`` find the same with a ``SELECT 1`` round trip on every
-    checkout (three per distributed job)."""
+    sends its reason and closes the socket, so what has arrived is read (psycopg's connections
+    are non-blocking: reading nothing costs a system call): the end of the stream marks it
+    closed. A connection not checked for :data:`IDLE_CHECK_S` also answers a ``SELECT 1``.
+    SQLAlchemy's ``pool_pre_ping`` and psycopg_pool's ``check_connection`` send that round
+    trip on every checkout (three per distributed job). ``seen``: this connection's
+    bookkeeping (when it was last checked)."""
+    if _gone(conn):
+        return True
+    if not _stale(seen):
+        return False
+    from psycopg import Error
+
+    before = conn.autocommit
+    try:
+        conn.autocommit = True
+        conn.execute("SELECT 1")
+        conn.autocommit = before
+    except Error:
+        return True
+    return False
+
+
+async def closed_by_server_async(conn: Any, seen: dict[str, float]) -> bool:
+    """:func:`closed_by_server` for an async psycopg connection (an autocommit pool's)."""
+    if _gone(conn):
+        return True
+    if not _stale(seen):
+        return False
+    from psycopg import Error
+
+    try:
+        await conn.execute("SELECT 1")
+    except Error:
+        return True
+    return False
+
+
+def _gone(conn: Any) -> bool:
     from psycopg import Error, pq
 
     if conn.closed:
         return True
     pgconn = conn.pgconn
-    try:
-        for _ in range(4):  # its reason, then the end of the stream: raises there
-            waiting, _, _ = select.select([pgconn.socket], [], [], 0)
-            if not waiting:
-                break
-            pgconn.consume_input()
-    except (OSError, ValueError, Error):
+    try:  # the server's reason, then the end of the stream (which raises)
+        pgconn.consume_input()
+        pgconn.consume_input()
+    except Error:
         return True
     return bool(pgconn.status != pq.ConnStatus.OK)
+
+
+def _stale(seen: dict[str, float]) -> bool:
+    now = time.monotonic()
+    last = seen.get("gs_checked", now)
+    seen["gs_checked"] = now
+    return now - last > IDLE_CHECK_S
 
 
 def all_applied(conn: Connection) -> bool:
