@@ -68,7 +68,8 @@ _CLAIM = text(
 #: is found and locked by its primary key first (a condition on its state in the UPDATE would
 #: let the planner walk the run's queued nodes through the state index instead).
 #: (psycopg's parameter style: it runs on the queue's async pool, or through SQLAlchemy's
-#: ``exec_driver_sql`` when the runtime has none)
+#: ``exec_driver_sql`` when the runtime has none; ``{ids}``: one placeholder per id, see
+#: :func:`_claim_sql`)
 _CLAIM_QUEUED = (
     "WITH node AS MATERIALIZED (SELECT state FROM gs_dist_nodes "
     "  WHERE run_id = %(run)s AND job_id = %(job)s FOR UPDATE), "
@@ -78,8 +79,20 @@ _CLAIM_QUEUED = (
     "  AND r.run_id = %(run)s AND r.status <> 'cancelled' AND r.updated_at = %(version)s "
     "  RETURNING n.job_id) "
     "SELECT c.job_id, s.job_id, s.status, s.output, s.cost_nanos, s.tier_path, s.progress "
-    "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = %(run)s AND s.job_id = ANY(%(ids)s)"
+    "FROM claimed c LEFT JOIN run_jobs s ON s.run_id = %(run)s AND s.job_id IN ({ids})"
 )
+
+
+def _claim_sql(arity: int) -> str:
+    """:data:`_CLAIM_QUEUED` for ``arity`` ids, each its own placeholder (``id0``, ``id1``...).
+
+    Not ``= ANY(array)``: the statement is prepared after a few runs, and a generic plan made
+    while ``run_jobs`` was nearly empty filtered the whole run's rows for the ids instead of
+    looking them up by primary key -- 1.7 ms a claim at 10,000 jobs (server log). With one
+    placeholder per id (a job and its parents: a few) it is a primary-key lookup in any plan."""
+    return _CLAIM_QUEUED.format(ids=", ".join(f"%(id{i})s" for i in range(arity)))
+
+
 _VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
 #: what :meth:`Runtime._claim` returns when the run was submitted again since it was built
 _STALE = "stale"
@@ -302,20 +315,17 @@ class Runtime:
         the node's row lock, in a thread (the event loop keeps running)."""
         run_id = run.ctx.run_id
         here = (run_id, job.id)
-        params = {
-            "run": run_id,
-            "job": job.id,
-            "worker": self.name,
-            "version": run.version,
-            "ids": [*job.depends_on, job.id],
-        }
+        ids = [*job.depends_on, job.id]
+        sql = _claim_sql(len(ids))
+        params = {"run": run_id, "job": job.id, "worker": self.name, "version": run.version}
+        params.update((f"id{i}", job_id) for i, job_id in enumerate(ids))
         self._running[here] += 1
         try:
             if self.queue_pool is not None:
                 async with self.queue_pool.connection() as aconn:
-                    claimed = await (await aconn.execute(_CLAIM_QUEUED, params)).fetchall()
+                    claimed = await (await aconn.execute(sql, params)).fetchall()
             else:
-                claimed = await asyncio.to_thread(self._claim_queued, params)
+                claimed = await asyncio.to_thread(self._claim_queued, sql, params)
         except BaseException:
             self._leave(here)
             # the statement may have committed with its answer lost: the node would stay
@@ -328,9 +338,9 @@ class Runtime:
         self._leave(here)
         return await asyncio.to_thread(self._claim_locked, run, job)
 
-    def _claim_queued(self, params: dict[str, Any]) -> list[Any]:
+    def _claim_queued(self, sql: str, params: dict[str, Any]) -> list[Any]:
         with self._autocommit() as conn:
-            return list(conn.exec_driver_sql(_CLAIM_QUEUED, params).fetchall())
+            return list(conn.exec_driver_sql(sql, params).fetchall())
 
     def _claim_locked(
         self, run: _Run, job: Job
