@@ -4,6 +4,7 @@ cancel on the PostgreSQL ledger."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,5 +176,37 @@ def test_workers_price_a_run_with_the_prices_it_was_submitted_with(
         article = load_catalog("article")
         assert runtime._build("profile").ctx.catalog is article
         assert runtime._build("none").ctx.catalog is ledger.catalog  # the worker's own
+    finally:
+        ledger.close()
+
+
+def test_the_workers_commit_delay_reaches_the_group_commit_of_each_run(
+    dist_db: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gearshift worker --commit-delay S` -> WorkerOptions -> Runtime -> each run's context."""
+    from gearshift.distributed import worker
+    from gearshift.distributed.runtime import Runtime
+
+    seen: list[Any] = []
+    monkeypatch.setattr(worker, "run_worker", lambda _ledger, options, **_: seen.append(options))
+    code, _, err = gearshift(capsys, "--ledger", dist_db, "worker", "--commit-delay", "0.05")
+    assert code == 0, err
+    assert seen[0].commit_delay_s == 0.05
+    assert worker.WorkerOptions().commit_delay_s == 0.01  # the default
+    code, _, err = gearshift(capsys, "--ledger", dist_db, "worker", "--commit-delay", "5")
+    assert code == 2 and "--commit-delay" in err
+
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE, encoding="utf-8")
+    code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider", "sim",
+                             "--executor", "postgres", "--run-id", "d", "--detach")  # fmt: skip
+    assert code == 0, err
+    ledger = Ledger.open(dist_db)
+    try:
+        ctx = Runtime(ledger, name="w:1", commit_delay_s=0.05)._build("d").ctx
+        assert ctx._group().delay_s == 0.05
     finally:
         ledger.close()
