@@ -148,3 +148,19 @@ def test_long_texts_are_read_through_a_window() -> None:
     assert est.predict(log) == est.predict(window(log))
     short = "Fix the typo in the README"
     assert window(short) == short
+
+
+def test_the_evidence_is_written_when_read_and_copies_as_a_plain_dict() -> None:
+    import copy
+    import pickle
+
+    from gearshift.routing.zeroshot import default_estimator
+
+    a = default_estimator().estimate("Audit the login flow for session fixation")
+    clone = copy.deepcopy(a)
+    assert type(clone.evidence) is dict and clone == a
+    assert type(pickle.loads(pickle.dumps(a)).evidence) is dict
+    assert any(line.startswith("like: ") for line in a.evidence["multi_step"])
+    assert json.loads(json.dumps(a.to_dict()))["evidence"] == {
+        k: list(v) for k, v in a.evidence.items()
+    }

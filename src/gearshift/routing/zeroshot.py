@@ -244,7 +244,8 @@ class LearnedEstimator:
 class _Evidence(Mapping[str, tuple[str, ...]]):
     """An estimate's evidence, written on first read: finding the nearest labelled tasks costs
     three times the prediction itself, and most decisions (a worker's, the gateway's) are never
-    explained."""
+    explained. A read-only mapping (``Assessment.to_dict`` or ``dict(evidence)`` for JSON);
+    copied or pickled, it is a plain dict."""
 
     __slots__ = ("_args", "_items")
 
@@ -279,6 +280,9 @@ class _Evidence(Mapping[str, tuple[str, ...]]):
 
     def __repr__(self) -> str:
         return repr(self._built())
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a copy or a pickle is the plain dict, not the model
+        return (dict, (self._built(),))
 
 
 class _Model:
