@@ -4,6 +4,7 @@ and a transaction of its own) is skipped for those rows, and nothing is left in 
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,36 @@ def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_t
     assert same == first  # pooled, and not replaced while alive
     assert after != first
     assert [q for q in sent if "SELECT 1" in q or not q.strip()] == []
+
+
+def _ended(ledger: Ledger, run: str) -> bool:
+    return all(
+        state not in ("waiting", "queued", "running") for state, _ in nodes(ledger, run).values()
+    )
+
+
+def test_a_worker_of_one_job_at_a_time_commits_without_a_delay(
+    dist_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--commit-delay only helps jobs end close together; with --concurrency 1 it would only
+    make each job later."""
+    from gearshift.distributed import worker
+
+    delays: list[float] = []
+
+    class Seen(worker.Runtime):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            delays.append(self.commit_delay_s)
+
+    monkeypatch.setattr(worker, "Runtime", Seen)
+    body = "tasks:\n  - {id: a, task: Write a haiku}\n"
+    for concurrency, expected in ((1, 0.0), (4, 0.01)):
+        run = f"one-{concurrency}"
+        ledger = submitted(dist_db, tmp_path, run, body)
+        options = WorkerOptions(concurrency=concurrency, install_signal_handlers=False, poll_s=0.2)
+        try:
+            serve_until(ledger, options, functools.partial(_ended, ledger, run), "the job")
+        finally:
+            ledger.close()
+        assert delays[-1] == expected

@@ -139,7 +139,8 @@ async def serve(
         config=config,
         stalled_s=options.stalled_s,
         rate_store=rate_store,
-        commit_delay_s=options.commit_delay_s,
+        # one job at a time: nothing to share a commit with
+        commit_delay_s=options.commit_delay_s if options.concurrency > 1 else 0.0,
     )
 
     async def run_job(context: JobContext, run_id: str, job_id: str) -> None:
