@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gearshift.catalog import load_catalog
-from gearshift.distributed.runtime import _pipeline
+from gearshift.distributed.build import stored_pipeline
 
 SUBMITTED = "tasks:\n  - {id: a, task: 'Write notes.md', workdir: out, outputs: [notes.md]}\n"
 
@@ -15,8 +15,8 @@ def test_a_relative_workdir_stays_beside_the_submitted_file(tmp_path: Path) -> N
     stored = tmp_path / "project" / "p.yaml"
     stored.parent.mkdir()
     stored.write_text("tasks: []\n")  # this host's copy differs: the stored text is used
-    (job,) = _pipeline(str(stored), SUBMITTED, {}, load_catalog(), True).jobs
+    (job,) = stored_pipeline(str(stored), SUBMITTED, {}, load_catalog(), True).jobs
     assert job.workdir == stored.parent / "out"
     missing = tmp_path / "elsewhere" / "p.yaml"  # no copy on this host at all
-    (job,) = _pipeline(str(missing), SUBMITTED, {}, load_catalog(), True).jobs
+    (job,) = stored_pipeline(str(missing), SUBMITTED, {}, load_catalog(), True).jobs
     assert job.workdir == missing.parent / "out"

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from gearshift.distributed.build import default_provider
 from gearshift.distributed.graph import submit
 from gearshift.distributed.queue import ensure_schema
-from gearshift.distributed.runtime import Runtime, default_provider
+from gearshift.distributed.runtime import Runtime
 from gearshift.distributed.worker import WorkerOptions, requeue_stalled, serve
 from gearshift.engine.pipeline import load_pipeline
 from gearshift.errors import ConfigError

@@ -5,6 +5,8 @@ queue in the PostgreSQL ledger (procrastinate), with budgets and rate limits sha
 * :mod:`~gearshift.distributed.graph` -- a run's DAG; finishing a job enqueues its children in
   the commit that records it;
 * :mod:`~gearshift.distributed.runtime` -- a worker runs a job through the local engine's path;
+* :mod:`~gearshift.distributed.build` -- a stored run built again on a worker (prices, pipeline,
+  provider);
 * :mod:`~gearshift.distributed.worker` -- the worker process: heartbeat, stalled-job sweep,
   shutdown;
 * :mod:`~gearshift.distributed.holds` -- budget holds released when their worker dies;

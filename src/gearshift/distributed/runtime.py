@@ -7,8 +7,7 @@ with a :class:`~gearshift.distributed.graph.DistributedRunStore`, so the commit 
 as succeeded also finishes its node and enqueues its ready children.
 
 Per run id a worker keeps one context (provider, router, group commit), built from the run's
-stored pipeline and options; the pipeline file is read from its stored path when that holds the
-same text (so relative ``agents:`` paths work on a shared checkout), else from the stored text.
+stored pipeline and options (:mod:`~gearshift.distributed.build`).
 """
 
 from __future__ import annotations
@@ -22,16 +21,20 @@ import logging
 import os
 import random
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, text
 
 from gearshift.distributed.batches import BatchPending, DeferredBatches, has_batches
+from gearshift.distributed.build import (
+    ProviderFactory,
+    default_provider,
+    run_catalog,
+    stored_pipeline,
+)
 from gearshift.distributed.graph import TERMINAL, DistributedRunStore, end_in, load_run
 from gearshift.distributed.liveness import HELD
 from gearshift.distributed.queue import QUEUE, Acks, defer_in
@@ -40,22 +43,16 @@ from gearshift.engine.runner import Engine
 from gearshift.errors import ConfigError, GearshiftError, LedgerConflict
 
 if TYPE_CHECKING:
-    from gearshift.catalog import Catalog
     from gearshift.config import Config
-    from gearshift.distributed.ratelimit import RateLimits, SharedRateLimiter
+    from gearshift.distributed.ratelimit import RateLimits
     from gearshift.distributed.ratelimit_store import BucketStore
     from gearshift.engine.context import RunContext
     from gearshift.engine.job import Job
     from gearshift.ledger.store import Ledger
-    from gearshift.providers.base import Provider
 
-__all__ = ["ProviderFactory", "Runtime", "worker_name"]
+__all__ = ["Runtime", "worker_name"]
 
 log = logging.getLogger("gearshift.worker")
-
-#: Builds the provider a run's options name, the shared rate limiter (if any) inside its retry
-#: loop (tests and the bench wrap it).
-ProviderFactory = Callable[[dict[str, Any], Any, "SharedRateLimiter | None"], "Provider"]
 
 _CLAIM = text(
     f"SELECT n.state, r.status, n.worker, {HELD}, r.updated_at FROM gs_dist_nodes n "
@@ -466,9 +463,11 @@ class Runtime:
         if record is None:
             raise ConfigError(f"run {run_id} is not in this ledger's distributed runs")
         options = record.options
-        catalog = _run_catalog(run_id, options, self.ledger.catalog)
+        catalog = run_catalog(run_id, options, self.ledger.catalog)
         sim = options.get("provider") == "sim"
-        pipeline = _pipeline(record.pipeline_path, record.pipeline_text, options, catalog, sim)
+        pipeline = stored_pipeline(
+            record.pipeline_path, record.pipeline_text, options, catalog, sim
+        )
         queue = str(options.get("queue") or QUEUE)
         limiter = None
         if self.limits is not None and self.limits.any:
@@ -524,84 +523,3 @@ def _inputs(job: Job, rows: Sequence[Any]) -> tuple[dict[str, str], FinishedJob 
         elif row[1] == "succeeded":
             outputs[row[0]] = row[2] or ""
     return outputs, state
-
-
-def _run_catalog(run_id: str, options: dict[str, Any], own: Catalog) -> Catalog:
-    """The prices the run was submitted with (``--prices``: a bundled profile, or a price
-    file's text stored with the run), so every worker prices it as the submitter would; the
-    worker's own catalogue when the run named none."""
-    from gearshift.catalog.prices import catalog_from_text, load_catalog
-
-    spec = options.get("prices")
-    if not spec:
-        return own
-    text = options.get("prices_text")
-    if isinstance(text, str):
-        return catalog_from_text(text, f"{spec} (as stored with run {run_id})")
-    return load_catalog(str(spec))
-
-
-def _pipeline(path: str, body: str, options: dict[str, Any], catalog: Any, sim: bool) -> Any:
-    from gearshift.engine.pipeline import load_pipeline
-
-    agent_dirs = [Path(p) for p in options.get("agents_dir") or ()]
-    allow = bool(options.get("allow_commands"))  # as the submitter was allowed (the ledger is
-    stored = Path(path)  # trusted; the agent files found on this host are checked again)
-    try:
-        same = stored.read_text(encoding="utf-8") == body
-    except OSError:
-        same = False
-    if same:
-        return load_pipeline(
-            stored, catalog=catalog, agent_dirs=agent_dirs, sim=sim, allow_commands=allow
-        )
-    with tempfile.TemporaryDirectory(prefix="gearshift-run-") as tmp:
-        copy = Path(tmp) / (stored.name or "pipeline.yaml")
-        copy.write_text(body, encoding="utf-8")
-        pipeline = load_pipeline(
-            copy, catalog=catalog, agent_dirs=agent_dirs, sim=sim, allow_commands=allow
-        )
-    # a relative workdir: is the submitter's, beside the file it named, not the copy's folder
-    # (gone by now): on a host without that folder the job's commands fail in the open
-    for job in pipeline.jobs:
-        if job.workdir is not None and job.workdir.is_relative_to(tmp):
-            job.workdir = stored.parent / job.workdir.relative_to(tmp)
-    return pipeline
-
-
-def default_provider(
-    options: dict[str, Any], catalog: Any, limiter: SharedRateLimiter | None = None
-) -> Provider:
-    """The provider a run's options name, inside the one retry loop (as ``gearshift run``
-    builds it), capped per worker by ``provider_concurrency`` and paced by the shared rate
-    limits when the run has them."""
-    from gearshift.errors import AuthError
-    from gearshift.providers import RetryingProvider, get_provider
-
-    name = str(options.get("provider") or "anthropic")
-    if name == "sim":
-        inner = get_provider(
-            "sim",
-            seed=int(options.get("seed") or 0),
-            time_scale=float(options.get("time_scale") or 0.0),
-            catalog=catalog,
-        )
-    elif name == "anthropic":
-        if not os.environ.get("ANTHROPIC_API_KEY"):
-            raise AuthError(
-                "the worker needs ANTHROPIC_API_KEY for runs on --provider anthropic",
-                hint="set it in the worker's environment (systemd EnvironmentFile=)",
-            )
-        inner = get_provider("anthropic", catalog=catalog)
-    else:
-        inner = get_provider(name)
-    if limiter is not None:
-        from gearshift.distributed.ratelimit import RateLimitedProvider
-
-        inner = RateLimitedProvider(inner, limiter, catalog)
-    provider: Provider = RetryingProvider(inner)
-    if options.get("provider_concurrency"):
-        from gearshift.providers.limit import LimitedProvider
-
-        provider = LimitedProvider(provider, int(options["provider_concurrency"]))
-    return provider

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from gearshift.distributed.build import ProviderFactory
 from gearshift.distributed.holds import beat, release_orphans
 from gearshift.distributed.liveness import (
     HELD,
@@ -44,7 +45,7 @@ from gearshift.distributed.queue import (
     worker_app,
 )
 from gearshift.distributed.ratelimit import RateLimits, open_store
-from gearshift.distributed.runtime import ProviderFactory, Runtime
+from gearshift.distributed.runtime import Runtime
 from gearshift.errors import ConfigError
 
 if TYPE_CHECKING:
