@@ -198,3 +198,40 @@ def test_a_failed_claim_by_one_delivery_does_not_forget_the_one_running_the_job(
         return runtime.executed
 
     ran_once(ledger, run, scenario)
+
+
+def test_a_worker_interrupted_while_it_opens_its_pool_leaves_nothing_running(
+    dist_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the worker starts: psycopg_pool's maintenance workers log a cancelled
+    connect and carry on, so a pool left half-open kept the process from ever exiting."""
+    import psycopg
+
+    real = psycopg.AsyncConnection.connect.__func__  # type: ignore[attr-defined]
+
+    async def slow(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.5)  # the pool is still connecting when the worker is cancelled
+        return await real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", classmethod(slow))
+    ledger = Ledger.open(dist_db)
+    ensure_schema(ledger)
+
+    async def main() -> list[str]:
+        options = WorkerOptions(install_signal_handlers=False)
+        worker = asyncio.create_task(serve(ledger, options))
+        await asyncio.sleep(0.2)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(worker, 10)
+        await asyncio.sleep(1.0)  # the slow connect has ended by now
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        names = [t.get_coro().__qualname__ for t in left]  # type: ignore[union-attr]
+        for task in left:  # so that a failure fails, rather than hangs the run's shutdown
+            task.cancel()
+        return names
+
+    try:
+        assert asyncio.run(main()) == []
+    finally:
+        ledger.close()

@@ -49,6 +49,8 @@ from gearshift.distributed.runtime import Runtime
 from gearshift.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from procrastinate import App, JobContext
     from procrastinate.worker import Worker
 
@@ -149,7 +151,7 @@ async def serve(
 
     pool_size = min(20, 4 + options.concurrency // 20)
     app = worker_app(ledger, run_job, pool_size=pool_size, acks=runtime.acks)
-    async with app.open_async():
+    async with _opened(app):
         runtime.queue_pool = app.connector.pool  # type: ignore[attr-defined]
         await asyncio.to_thread(register_worker, ledger, runtime.name)
         queue_worker = Worker(
@@ -178,6 +180,23 @@ async def serve(
                     await side
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(forget_worker, ledger, runtime.name)
+
+
+@contextlib.asynccontextmanager
+async def _opened(app: App) -> AsyncIterator[None]:
+    """procrastinate's ``open_async``, closing the pool when the opening itself is interrupted
+    (Ctrl-C while the worker starts): psycopg_pool's maintenance workers log a cancelled
+    connect and carry on, so the interrupted process would never exit."""
+    try:
+        await app.open_async()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await app.close_async()
+        raise
+    try:
+        yield
+    finally:
+        await app.close_async()
 
 
 async def _upkeep(
