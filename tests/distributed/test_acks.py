@@ -102,6 +102,8 @@ def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_t
 
     import psycopg
 
+    from gearshift.ledger import connect
+
     sent: list[str] = []
     real = psycopg.AsyncConnection.execute
 
@@ -110,6 +112,7 @@ def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_t
         return await real(self, query, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncConnection, "execute", counting)
+    monkeypatch.setattr(connect, "IDLE_CHECK_S", connect.IDLE_CHECK_S)  # restored afterwards
 
     from gearshift.distributed.queue import ensure_schema, worker_app
 
@@ -129,6 +132,11 @@ def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_t
             with psycopg.connect(plain, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s, 5000)", (first,))
             after = (await query("SELECT pg_backend_pid() AS pid"))["pid"]
+            assert sent == []  # nothing but the queries themselves
+            connect.IDLE_CHECK_S = 0.0  # as if unused for long: a SELECT 1 first
+            await asyncio.sleep(0.01)
+            await query("SELECT 1 AS one")
+            assert sent == ["SELECT 1"]
         return first, same, after
 
     try:
@@ -137,7 +145,6 @@ def test_the_queue_pool_replaces_a_connection_the_server_ended_without_a_round_t
         ledger.close()
     assert same == first  # pooled, and not replaced while alive
     assert after != first
-    assert [q for q in sent if "SELECT 1" in q or not q.strip()] == []
 
 
 def _ended(ledger: Ledger, run: str) -> bool:

@@ -120,3 +120,35 @@ def test_a_deadlock_victim_ending_a_job_writes_it_again(dist_db: str, tmp_path: 
         assert {states[c] for c in CHILDREN + GRANDCHILDREN} == {"skipped"}
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("parents", [2, 150])  # one placeholder each; one array above 100
+def test_the_claim_reads_every_parents_output(dist_db: str, tmp_path: Path, parents: int) -> None:
+    import asyncio
+
+    from gearshift.distributed.graph import load_run
+    from gearshift.distributed.runtime import _claim_sql
+
+    ledger = submitted(dist_db, tmp_path, "wide", "tasks:\n  - {id: child, task: Sum it up}\n")
+    ids = [f"p{i}" for i in range(parents)]
+    rows = [{"job": job, "out": f"output of {job}"} for job in ids]
+    ledger.execute_many([(
+        "INSERT INTO run_jobs (run_id, job_id, status, output, cost_nanos, tier_path, "
+        "finished_at) VALUES ('wide', :job, 'succeeded', :out, 0, 'haiku', '2026-12-08')", rows,
+    )])  # fmt: skip
+    record = load_run(ledger, "wide")
+    assert record is not None
+    sql, params = _claim_sql([*ids, "child"])
+    assert ("ids" in params) == (parents > 100)
+    params.update(run="wide", job="child", worker="w:1", version=record.version)
+    plain = dist_db.replace("postgresql+psycopg://", "postgresql://")
+
+    async def claim() -> list[tuple[object, ...]]:
+        async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as conn:
+            return await (await conn.execute(sql, params)).fetchall()
+
+    try:
+        claimed = asyncio.run(claim())
+    finally:
+        ledger.close()
+    assert {row[1]: row[3] for row in claimed} == {r["job"]: r["out"] for r in rows}

@@ -80,14 +80,24 @@ _CLAIM_QUEUED = (
 )
 
 
-def _claim_sql(arity: int) -> str:
-    """:data:`_CLAIM_QUEUED` for ``arity`` ids, each its own placeholder (``id0``, ``id1``...).
+def _claim_sql(ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """:data:`_CLAIM_QUEUED` for ``ids`` (the job and its parents), and their parameters.
 
-    Not ``= ANY(array)``: the statement is prepared after a few runs, and a generic plan made
-    while ``run_jobs`` was nearly empty filtered the whole run's rows for the ids instead of
-    looking them up by primary key -- 1.7 ms a claim at 10,000 jobs (server log). With one
-    placeholder per id (a job and its parents: a few) it is a primary-key lookup in any plan."""
-    return _CLAIM_QUEUED.format(ids=", ".join(f"%(id{i})s" for i in range(arity)))
+    One placeholder each (``id0``, ``id1``...), not ``= ANY(array)``: the statement is prepared
+    after a few runs, and a generic plan made while ``run_jobs`` was nearly empty filtered the
+    whole run's rows for the ids instead of looking them up by primary key -- 1.7 ms a claim
+    at 10,000 jobs (server log). Above :data:`_PLACEHOLDERS` ids (a wide fan-in; PostgreSQL
+    takes at most 65,535 parameters) it is one array, and not prepared."""
+    if len(ids) > _PLACEHOLDERS:
+        array = "SELECT unnest(CAST(%(ids)s AS VARCHAR[]))"
+        return _CLAIM_QUEUED.format(ids=array), {"ids": list(ids)}
+    names = [f"id{i}" for i in range(len(ids))]
+    return _CLAIM_QUEUED.format(ids=", ".join(f"%({n})s" for n in names)), dict(
+        zip(names, ids, strict=True)
+    )
+
+
+_PLACEHOLDERS = 100
 
 
 _VERSION = text("SELECT updated_at FROM gs_dist_runs WHERE run_id = :run")
@@ -312,15 +322,14 @@ class Runtime:
         the node's row lock, in a thread (the event loop keeps running)."""
         run_id = run.ctx.run_id
         here = (run_id, job.id)
-        ids = [*job.depends_on, job.id]
-        sql = _claim_sql(len(ids))
-        params = {"run": run_id, "job": job.id, "worker": self.name, "version": run.version}
-        params.update((f"id{i}", job_id) for i, job_id in enumerate(ids))
+        sql, params = _claim_sql([*job.depends_on, job.id])
+        params.update(run=run_id, job=job.id, worker=self.name, version=run.version)
         self._running[here] += 1
         try:
             if self.queue_pool is not None:
                 async with self.queue_pool.connection() as aconn:
-                    claimed = await (await aconn.execute(sql, params)).fetchall()
+                    prepare = None if "ids" not in params else False
+                    claimed = await (await aconn.execute(sql, params, prepare=prepare)).fetchall()
             else:
                 claimed = await asyncio.to_thread(self._claim_queued, sql, params)
         except BaseException:
