@@ -339,8 +339,13 @@ def test_a_checkout_sends_nothing_unless_the_connection_was_idle(
         for _ in range(5):
             ledger.count()
         assert sent == []
-        monkeypatch.setattr(connect, "IDLE_CHECK_S", 0.0)
-        time.sleep(0.01)
+        monkeypatch.setattr(connect, "IDLE_CHECK_S", 0.2)
+        with ledger.read() as conn:
+            time.sleep(0.3)  # held, not idle: idle time counts from its return
+            conn.execute(text("SELECT 2"))
+        ledger.count()
+        assert sent == []
+        time.sleep(0.3)  # idle now
         ledger.count()
         assert sent == ["SELECT 1"]
 

@@ -194,7 +194,7 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
     from procrastinate.manager import JobManager
     from psycopg import OperationalError
 
-    from gearshift.ledger.connect import closed_by_server_async
+    from gearshift.ledger.connect import closed_by_server_async, returned
 
     class _Manager(JobManager):
         async def finish_job(self, job: Any, status: Any, delete_job: bool) -> None:
@@ -220,10 +220,13 @@ def worker_app(ledger: Ledger, run: Any, *, pool_size: int = 10, acks: Acks | No
         if await closed_by_server_async(conn, seen.setdefault(conn, {})):
             raise OperationalError("the server closed the connection")
 
+    async def back(conn: Any) -> None:
+        returned(seen.setdefault(conn, {}))
+
     def pool(**options: Any) -> Any:  # procrastinate's check_connection is a round trip
         from psycopg_pool import AsyncConnectionPool
 
-        return AsyncConnectionPool(**{**options, "check": alive})
+        return AsyncConnectionPool(**{**options, "check": alive, "reset": back})
 
     connector = PsycopgConnector(
         conninfo=conninfo(ledger),

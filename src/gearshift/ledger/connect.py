@@ -28,6 +28,7 @@ __all__ = [
     "copy_rows_pg",
     "make_engine",
     "open_error",
+    "returned",
     "short_error",
 ]
 
@@ -56,6 +57,7 @@ def make_engine(
             args["options"] = f"{given} -c default_transaction_read_only=on".strip()
         engine = create_engine(location.url, connect_args=args)
         event.listen(engine, "checkout", _checkout)
+        event.listen(engine, "checkin", _checkin)
         return engine
     if location.path is None:
         engine = create_engine(
@@ -165,6 +167,17 @@ def _stale(seen: dict[str, float]) -> bool:
     last = seen.get("gs_checked", now)
     seen["gs_checked"] = now
     return now - last > IDLE_CHECK_S
+
+
+def returned(seen: dict[str, float]) -> None:
+    """A connection went back to its pool: its idle time counts from now (not from when it
+    was taken: a connection held for a minute was not idle)."""
+    seen["gs_checked"] = time.monotonic()
+
+
+def _checkin(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:
+        returned(record.info)
 
 
 def all_applied(conn: Connection) -> bool:
