@@ -20,6 +20,7 @@ rows run. The table and what it means: docs/routing.md, "Leave-one-writer-out ex
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -444,18 +445,29 @@ def main() -> int:
                     fusion_candidate(base, sw, w)
                 )
 
+    group = {"ba": 0, "(a": 1, "(b": 2, "(c": 3}
+    rows = [
+        (name, functools.partial(evaluate, data, folds, cand))
+        for name, cand in sorted(cands.items(), key=lambda kv: group[kv[0][:2]])
+        if not args.only or any(o in name for o in args.only) or cand is base
+    ]
+    print_table(writers, rows)
+    return 0
+
+
+def print_table(
+    writers: Sequence[str], rows: Sequence[tuple[str, Callable[[], dict[str, Any]]]]
+) -> None:
+    """The markdown table of the candidates, each row's result computed as it is printed (its
+    time and confusion matrix on stderr): pooled exact tier, haiku<->opus, per writer."""
     print("| candidate (LOWO over A, B, D–I) | pooled | haiku↔opus | " + " | ".join(writers) + " |")
     print("|---|---:|---:|" + "---:|" * len(writers))
-    group = {"ba": 0, "(a": 1, "(b": 2, "(c": 3}
-    for name, cand in sorted(cands.items(), key=lambda kv: group[kv[0][:2]]):
-        if args.only and not any(o in name for o in args.only) and cand is not base:
-            continue
+    for name, run in rows:
         t0 = time.perf_counter()
-        r = evaluate(data, folds, cand)
+        r = run()
         cells = " | ".join(f"{100 * r['per'][w]:.1f}" for w in writers)
         print(f"| {name} | {100 * r['pooled']:.1f}% | {r['ho']} | {cells} |", flush=True)
         print(f"  {time.perf_counter() - t0:.0f}s confusion {r['confusion']}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

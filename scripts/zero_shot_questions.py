@@ -34,6 +34,7 @@ each training fold):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -50,7 +51,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from zero_shot_experiments import ABSTAIN, INDEPENDENT, LABELLED, ORDER, decide  # noqa: E402
+from zero_shot_experiments import (  # noqa: E402
+    ABSTAIN,
+    INDEPENDENT,
+    LABELLED,
+    ORDER,
+    decide,
+    print_table,
+)
 
 from gearshift.routing.zeroshot import window  # noqa: E402
 from gearshift.routing.zeroshot_fit import training_rows  # noqa: E402
@@ -345,16 +353,12 @@ def main() -> int:
         )
         for w in writers
     }
-    print("| candidate (LOWO over A, B, D–I) | pooled | haiku↔opus | " + " | ".join(writers) + " |")
-    print("|---|---:|---:|" + "---:|" * len(writers))
-    for name, fn in candidates(not args.no_stack).items():
-        if args.only and not name.startswith("baseline") and not any(o in name for o in args.only):
-            continue
-        t0 = time.perf_counter()
-        r = evaluate(data, folds, fn)
-        cells = " | ".join(f"{100 * r['per'][w]:.1f}" for w in writers)
-        print(f"| {name} | {100 * r['pooled']:.1f}% | {r['ho']} | {cells} |", flush=True)
-        print(f"  {time.perf_counter() - t0:.0f}s confusion {r['confusion']}", file=sys.stderr)
+    rows = [
+        (name, functools.partial(evaluate, data, folds, fn))
+        for name, fn in candidates(not args.no_stack).items()
+        if not args.only or name.startswith("baseline") or any(o in name for o in args.only)
+    ]
+    print_table(writers, rows)
     return 0
 
 
