@@ -320,11 +320,19 @@ def static_word_embeddings(data: Data, dims: int) -> np.ndarray:
 
 
 def evaluate(data: Data, folds: dict[str, Fold], cand: Candidate) -> dict[str, Any]:
+    return scored(data.y, folds, lambda train, test: decide(memo(data, cand, train, test)))
+
+
+def scored(
+    y: np.ndarray, folds: dict[str, Fold], predict: Callable[[list[int], list[int]], np.ndarray]
+) -> dict[str, Any]:
+    """Each left-out writer's tiers predicted: pooled exact tier, per writer, haiku<->opus, and
+    the confusion matrix (rows: the labelled tier)."""
     confusion = np.zeros((3, 3), dtype=int)
     per: dict[str, float] = {}
     for writer, (train, test) in folds.items():
-        pred = decide(memo(data, cand, train, test))
-        truth = data.y[test]
+        pred = predict(train, test)
+        truth = y[test]
         for t, p in zip(truth, pred, strict=True):
             confusion[t, p] += 1
         per[writer] = float((pred == truth).mean())

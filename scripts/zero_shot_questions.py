@@ -58,6 +58,7 @@ from zero_shot_experiments import (  # noqa: E402
     ORDER,
     decide,
     print_table,
+    scored,
 )
 
 from gearshift.routing.zeroshot import window  # noqa: E402
@@ -289,20 +290,7 @@ Predictor = Callable[[Data, list[int], list[int]], np.ndarray]
 
 
 def evaluate(data: Data, folds: dict[str, tuple[list[int], list[int]]], fn: Predictor) -> dict:
-    confusion = np.zeros((3, 3), dtype=int)
-    per: dict[str, float] = {}
-    for writer, (train, test) in folds.items():
-        pred = fn(data, train, test)
-        truth = data.y[test]
-        for t, p in zip(truth, pred, strict=True):
-            confusion[t, p] += 1
-        per[writer] = float((pred == truth).mean())
-    return {
-        "pooled": float(np.trace(confusion) / confusion.sum()),
-        "per": per,
-        "ho": int(confusion[0, 2] + confusion[2, 0]),
-        "confusion": confusion.tolist(),
-    }
+    return scored(data.y, folds, lambda train, test: fn(data, train, test))
 
 
 def candidates(stack: bool) -> dict[str, Predictor]:
