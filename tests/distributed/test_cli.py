@@ -29,6 +29,22 @@ def gearshift(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
     return int(exit_.value.code or 0), out, err
 
 
+def detached(
+    capsys: pytest.CaptureFixture[str],
+    dist_db: str,
+    path: Path,
+    run: str,
+    *extra: str,
+    before: tuple[str, ...] = (),
+) -> None:
+    """``gearshift [BEFORE] run PATH --provider sim --executor postgres --run-id RUN --detach
+    [EXTRA]``, which must succeed."""
+    code, _, err = gearshift(capsys, "--ledger", dist_db, *before, "run", str(path), "--provider",
+                             "sim", "--executor", "postgres", "--run-id", run, "--detach",
+                             *extra)  # fmt: skip
+    assert code == 0, err
+
+
 def test_executor_postgres_on_a_sqlite_ledger_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -85,10 +101,7 @@ def test_a_run_goes_to_the_queue_it_names(
 ) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(PIPELINE, encoding="utf-8")
-    code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider", "sim",
-                             "--executor", "postgres", "--queue", "reviews", "--detach",
-                             "--run-id", "q1")  # fmt: skip
-    assert code == 0, err
+    detached(capsys, dist_db, path, "q1", "--queue", "reviews")
     with Ledger.open(dist_db) as ledger:
         rows = ledger.query("SELECT queue_name, args FROM procrastinate_jobs")
     assert [(q, a["job_id"]) for q, a in rows] == [("reviews", "a")]
@@ -103,10 +116,7 @@ def test_the_runs_concurrency_caps_each_workers_calls(
     path = tmp_path / "p.yaml"
     path.write_text(PIPELINE, encoding="utf-8")
     for run, extra in (("capped", ("--concurrency", "3")), ("free", ())):
-        code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider",
-                                 "sim", "--executor", "postgres", "--run-id", run, "--detach",
-                                 *extra)  # fmt: skip
-        assert code == 0, err
+        detached(capsys, dist_db, path, run, *extra)
     ledger = Ledger.open(dist_db)
     try:
         runtime = Runtime(ledger, name="w:1")
@@ -159,10 +169,7 @@ def test_workers_price_a_run_with_the_prices_it_was_submitted_with(
     )
     for run, given in (("file", str(prices)), ("profile", "article"), ("none", None)):
         flags = ("--prices", given) if given else ()
-        code, _, err = gearshift(capsys, "--ledger", dist_db, *flags, "run", str(path),
-                                 "--provider", "sim", "--executor", "postgres", "--run-id", run,
-                                 "--detach")  # fmt: skip
-        assert code == 0, err
+        detached(capsys, dist_db, path, run, before=flags)
     prices.unlink()  # the workers' hosts do not have the file: the run carries its text
     ledger = Ledger.open(dist_db)
     try:
@@ -201,9 +208,7 @@ def test_the_workers_commit_delay_reaches_the_group_commit_of_each_run(
 
     path = tmp_path / "p.yaml"
     path.write_text(PIPELINE, encoding="utf-8")
-    code, _, err = gearshift(capsys, "--ledger", dist_db, "run", str(path), "--provider", "sim",
-                             "--executor", "postgres", "--run-id", "d", "--detach")  # fmt: skip
-    assert code == 0, err
+    detached(capsys, dist_db, path, "d")
     ledger = Ledger.open(dist_db)
     try:
         ctx = Runtime(ledger, name="w:1", commit_delay_s=0.05)._build("d").ctx
