@@ -71,7 +71,7 @@ def test_a_row_whose_commit_rolled_back_is_finished_by_procrastinate(dist_db: st
         acks.start("r", "j", 41)
         with contextlib.suppress(RuntimeError), ledger.write() as conn:
             conn.exec_driver_sql("CREATE TEMP TABLE procrastinate_jobs (id bigint, status text)")
-            acks.ack_in(conn, "r", ["j"])
+            acks.delete_in(conn, acks.handing("r", ["j"]))
             raise RuntimeError("the commit fails")
         # no confirm (the commit raised): procrastinate's finish runs, and a failure of it is
         # forgiven once (the row may have gone with a commit whose outcome is unknown)
@@ -81,13 +81,14 @@ def test_a_row_whose_commit_rolled_back_is_finished_by_procrastinate(dist_db: st
         # a commit that returned: the finish is skipped, once
         with ledger.write() as conn:
             conn.exec_driver_sql("CREATE TEMP TABLE procrastinate_jobs (id bigint, status text)")
-            acks.ack_in(conn, "r", ["j"])
+            acks.delete_in(conn, acks.handing("r", ["j"]))
         acks.confirm(41)
         assert acks.skips(41)
         assert not acks.skips(41)
         acks.stop("r", "j")
         with ledger.write() as conn:
-            acks.ack_in(conn, "r", ["j"])  # no longer running here: nothing to delete
+            # no longer running here: nothing to delete
+            acks.delete_in(conn, acks.handing("r", ["j"]))
         assert not acks.handed(41)
     finally:
         ledger.close()

@@ -130,8 +130,8 @@ class Acks:
 
     The runtime registers a job's queue row while the job runs (:meth:`start`); the commit that
     records it succeeded, or ends it otherwise, deletes that row in its own transaction
-    (:meth:`ack_in`); once that commit has returned, :meth:`confirm` tells procrastinate's
-    finish to skip the row (:meth:`skips`). A row whose commit failed or whose outcome is unknown
+    (:meth:`handing` and :data:`ACK_SQL`, or :meth:`delete_in`); once that commit has returned,
+    :meth:`confirm` tells procrastinate's finish to skip the row (:meth:`skips`). A row whose commit failed or whose outcome is unknown
     is finished by procrastinate as before (a row already gone is then no error)."""
 
     def __init__(self) -> None:
@@ -147,11 +147,6 @@ class Acks:
 
     def stop(self, run_id: str, job_id: str) -> None:
         self._running.pop((run_id, job_id), None)
-
-    def ack_in(self, conn: Connection, run_id: str, job_ids: Sequence[str]) -> None:
-        """Delete the queue rows of ``job_ids`` (those executing here) in ``conn``'s
-        transaction."""
-        self.delete_in(conn, self.handing(run_id, job_ids))
 
     def handing(self, run_id: str, job_ids: Sequence[str]) -> list[int]:
         """The queue rows of ``job_ids`` executing here, which the caller deletes in its
