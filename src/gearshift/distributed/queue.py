@@ -131,8 +131,9 @@ class Acks:
     The runtime registers a job's queue row while the job runs (:meth:`start`); the commit that
     records it succeeded, or ends it otherwise, deletes that row in its own transaction
     (:meth:`handing` and :data:`ACK_SQL`, or :meth:`delete_in`); once that commit has returned,
-    :meth:`confirm` tells procrastinate's finish to skip the row (:meth:`skips`). A row whose commit failed or whose outcome is unknown
-    is finished by procrastinate as before (a row already gone is then no error)."""
+    :meth:`confirm` tells procrastinate's finish to skip the row (:meth:`skips`). A row whose
+    commit failed or whose outcome is unknown is finished by procrastinate as before (a row
+    already gone is then no error)."""
 
     def __init__(self) -> None:
         self._running: dict[tuple[str, str], int] = {}
